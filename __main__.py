@@ -1,0 +1,25 @@
+"""webapp-infra: the microservice web application on Kubernetes, one stack per environment.
+
+Reads and validates the stack's settings (nothing is declared when they are wrong), builds the
+application and exports what an operator needs. See README.md.
+"""
+
+import pulumi
+
+from components.application import WebApp, WebAppArgs
+from components.config_source import read_stack_config
+from components.settings import SettingsError, parse_settings
+
+try:
+    settings = parse_settings(read_stack_config(), pulumi.get_stack())
+except SettingsError as error:
+    # RunError prints the message alone, without a Python traceback.
+    raise pulumi.RunError(str(error)) from None
+
+app = WebApp("webapp", WebAppArgs(settings=settings))
+
+pulumi.export("url", app.url)
+pulumi.export("namespace", app.namespace)
+pulumi.export("environment", settings.environment)
+pulumi.export("cloud", settings.cloud)
+pulumi.export("secretNames", app.secret_names)

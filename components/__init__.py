@@ -1,0 +1,1 @@
+"""webapp-infra components: one module per concern (see each module's docstring)."""

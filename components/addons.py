@@ -1,0 +1,164 @@
+"""Cluster add-ons a bare cluster needs, each pinned, or declared as already present.
+
+Why `helm.v3.Release` for all three: each chart ships CRDs plus admission webhooks and Helm hooks
+(cert-manager's startupapicheck, Envoy Gateway's certgen Job, the Prometheus operator's admission
+patch Jobs). A Release runs those hooks exactly as `helm install` does and, with `skip_await` off,
+finishes only when the webhooks are ready, so the custom resources that depend on the release are
+created against a working API. `helm.v4.Chart` would give per-object diffs, but it does not run
+hooks, and the webhooks would reject the first custom resources. The preview diff of a Release
+shows the chart version and values, which is what a reviewer needs to see.
+
+Creates (parented to the component):
+- ClusterAddons: `cert-manager` Release (CRDs on and kept, Gateway API support on); Envoy Gateway
+  Release (brings the Gateway API standard CRDs and its policy CRDs) and GatewayClass
+  `envoy-gateway`; the `monitoring` Namespace when the Prometheus stack is installed (privileged
+  Pod Security: node-exporter reads host metrics, unlike anything in the app namespace)
+- PrometheusStack: `kube-prometheus-stack` Release: Prometheus with retention and a persistent
+  volume, Alertmanager, Grafana with its admin password from a Secret and the dashboard sidecar
+  watching all namespaces; selectors opened so the app's ServiceMonitors and rules are picked up
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from . import k8s as kx
+from .secret_catalog import GRAFANA
+from .settings import AddonSettings, MonitoringSettings
+
+CERT_MANAGER = {"chart": "cert-manager", "version": "v1.19.1", "repo": "https://charts.jetstack.io"}
+ENVOY_GATEWAY = {"chart": "oci://docker.io/envoyproxy/gateway-helm", "version": "v1.7.0"}
+PROMETHEUS_STACK = {"chart": "kube-prometheus-stack", "version": "79.7.1",
+                    "repo": "https://prometheus-community.github.io/helm-charts"}
+GATEWAY_CLASS = "envoy-gateway"
+MONITORING_NAMESPACE = "monitoring"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterAddonsArgs:
+    instance: str
+    addons: AddonSettings
+    gateway: bool
+    """Whether the Gateway API implementation is needed (routing mode `gateway`)."""
+    monitoring: bool
+    """Whether the Prometheus stack is wanted at all (monitoring enabled)."""
+    high_availability: bool = False
+    """Two replicas and PDBs for the controllers (production)."""
+
+
+class ClusterAddons(pulumi.ComponentResource):
+    cert_manager: Optional[k8s.helm.v3.Release]
+    gateway: Optional[k8s.helm.v3.Release]
+    monitoring_namespace: Optional[k8s.core.v1.Namespace]
+
+    def __init__(self, name: str, args: ClusterAddonsArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("webapp:platform:ClusterAddons", name, None, opts)
+        child = kx.child_options(self, opts)
+        replicas = 2 if args.high_availability else 1
+        self.cert_manager = None
+        self.gateway = None
+        self.monitoring_namespace = None
+        if args.addons.cert_manager == "install":
+            self.cert_manager = k8s.helm.v3.Release(
+                f"{name}-cert-manager",
+                k8s.helm.v3.ReleaseArgs(
+                    name="cert-manager", chart=CERT_MANAGER["chart"], version=CERT_MANAGER["version"],
+                    repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CERT_MANAGER["repo"]),
+                    namespace="cert-manager", create_namespace=True, atomic=True, cleanup_on_fail=True,
+                    values={
+                        # keep: uninstalling the release must not delete every Certificate in the cluster.
+                        "crds": {"enabled": True, "keep": True},
+                        "config": {"apiVersion": "controller.config.cert-manager.io/v1alpha1",
+                                   "kind": "ControllerConfiguration", "enableGatewayAPI": True},
+                        "replicaCount": replicas,
+                        "podDisruptionBudget": {"enabled": args.high_availability},
+                        "webhook": {"replicaCount": replicas},
+                        "global": {"leaderElection": {"namespace": "cert-manager"}},
+                    },
+                ),
+                opts=child,
+            )
+        if args.gateway and args.addons.gateway == "install":
+            self.gateway = k8s.helm.v3.Release(
+                f"{name}-envoy-gateway",
+                k8s.helm.v3.ReleaseArgs(
+                    name="envoy-gateway", chart=ENVOY_GATEWAY["chart"], version=ENVOY_GATEWAY["version"],
+                    namespace="envoy-gateway-system", create_namespace=True, atomic=True, cleanup_on_fail=True,
+                    values={"deployment": {"replicas": replicas}},
+                ),
+                opts=child,
+            )
+            k8s.apiextensions.CustomResource(
+                f"{name}-gatewayclass", api_version="gateway.networking.k8s.io/v1", kind="GatewayClass",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=GATEWAY_CLASS,
+                                                    labels=kx.labels(GATEWAY_CLASS, args.instance, "edge", "v1")),
+                spec={"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"},
+                opts=kx.child_options(self, opts, [self.gateway]),
+            )
+        if args.monitoring and args.addons.monitoring_stack == "install":
+            pss = {f"pod-security.kubernetes.io/{m}": "privileged" for m in ("enforce", "audit", "warn")}
+            self.monitoring_namespace = k8s.core.v1.Namespace(
+                f"{name}-monitoring-namespace",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=MONITORING_NAMESPACE,
+                    labels={**kx.labels(MONITORING_NAMESPACE, args.instance, "monitoring", "v1"), **pss}),
+                opts=child,
+            )
+        self.register_outputs({})
+
+    @property
+    def crd_providers(self) -> list[pulumi.Resource]:
+        """Releases that install CRDs the application's custom resources use."""
+        return [r for r in (self.cert_manager, self.gateway) if r is not None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrometheusStackArgs:
+    monitoring: MonitoringSettings
+    namespace: str = MONITORING_NAMESPACE
+    high_availability: bool = False
+    depends_on: Sequence[pulumi.Resource] = ()
+    """The monitoring Namespace and the Grafana admin Secret, which must exist first."""
+
+
+class PrometheusStack(pulumi.ComponentResource):
+    release: k8s.helm.v3.Release
+
+    def __init__(self, name: str, args: PrometheusStackArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("webapp:platform:PrometheusStack", name, None, opts)
+        m = args.monitoring
+        storage = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": m.storage_size}}}
+        if m.storage_class:
+            storage["storageClassName"] = m.storage_class
+        self.release = k8s.helm.v3.Release(
+            f"{name}-release",
+            k8s.helm.v3.ReleaseArgs(
+                name="kube-prometheus-stack", chart=PROMETHEUS_STACK["chart"], version=PROMETHEUS_STACK["version"],
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=PROMETHEUS_STACK["repo"]),
+                namespace=args.namespace, atomic=True, cleanup_on_fail=True, timeout=900,
+                values={
+                    "prometheus": {"prometheusSpec": {
+                        "retention": m.retention,
+                        "storageSpec": {"volumeClaimTemplate": {"spec": storage}},
+                        "replicas": 2 if args.high_availability else 1,
+                        # Pick up ServiceMonitors and rules from every namespace, not only the chart's own.
+                        "serviceMonitorSelectorNilUsesHelmValues": False,
+                        "podMonitorSelectorNilUsesHelmValues": False,
+                        "ruleSelectorNilUsesHelmValues": False,
+                    }},
+                    "grafana": {
+                        "admin": {"existingSecret": GRAFANA.name, "userKey": "admin-user", "passwordKey": "admin-password"},
+                        "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1",
+                                                   "searchNamespace": "ALL"}},
+                        "persistence": {"enabled": True, "size": "10Gi"},
+                    },
+                    "alertmanager": {"enabled": True},
+                },
+            ),
+            opts=kx.child_options(self, opts, args.depends_on),
+        )
+        self.register_outputs({"release_name": self.release.name})

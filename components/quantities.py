@@ -1,0 +1,120 @@
+"""Pure parsers and validators for Kubernetes-style values (no Pulumi import).
+
+Used by the settings parser to reject bad input before any resource is declared, and by the
+settings-level capacity check (ResourceQuota must hold every workload at its maximum scale).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+_CPU = re.compile(r"^(\d+(\.\d+)?)(m)?$")
+_MEMORY = re.compile(r"^(\d+(\.\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+_MEMORY_FACTORS = {
+    None: 1,
+    "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+}
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_HOSTNAME_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# registry/path:tag@digest; deliberately strict about what a tag may contain (Docker's grammar).
+_IMAGE = re.compile(
+    r"^(?:[a-z0-9.-]+(?::\d+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+_CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
+_CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+_DURATION = re.compile(r"^\d+(ms|s|m|h|d|w|y)$")
+
+
+def cpu_millis(value: str) -> int:
+    """`"250m"` -> 250, `"2"` -> 2000. Raises ValueError for anything else."""
+    match = _CPU.match(value)
+    if not match:
+        raise ValueError(value)
+    number = float(match.group(1))
+    return int(round(number if match.group(3) else number * 1000))
+
+
+def memory_bytes(value: str) -> int:
+    """`"128Mi"` -> 134217728. Raises ValueError for anything else."""
+    match = _MEMORY.match(value)
+    if not match:
+        raise ValueError(value)
+    return int(float(match.group(1)) * _MEMORY_FACTORS[match.group(3)])
+
+
+def is_cpu(value: str) -> bool:
+    try:
+        return cpu_millis(value) > 0
+    except ValueError:
+        return False
+
+
+def is_memory(value: str) -> bool:
+    try:
+        return memory_bytes(value) > 0
+    except ValueError:
+        return False
+
+
+def is_dns_label(value: str) -> bool:
+    """RFC 1123 label as Kubernetes uses it for namespaces and most object names."""
+    return len(value) <= 63 and bool(_DNS1123_LABEL.match(value))
+
+
+def is_hostname(value: str) -> bool:
+    """A fully qualified DNS name with at least two labels (no wildcard, no trailing dot)."""
+    if len(value) > 253 or "." not in value:
+        return False
+    return all(len(part) <= 63 and _HOSTNAME_LABEL.match(part) for part in value.split("."))
+
+
+def is_image(value: str) -> bool:
+    return len(value) <= 255 and bool(_IMAGE.match(value))
+
+
+def image_tag(image: str) -> str:
+    """The tag of an image reference ("latest" when none), usable as a label value."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    tag = last.split(":", 1)[1] if ":" in last else "latest"
+    return tag[:63].rstrip("-_.") or "latest"
+
+
+def is_env_name(value: str) -> bool:
+    return bool(_ENV_NAME.match(value))
+
+
+def is_cron(value: str) -> bool:
+    """Five-field cron expression with numeric fields (what a CronJob accepts, minus names)."""
+    fields = value.split()
+    if len(fields) != 5:
+        return False
+    for field, (low, high) in zip(fields, _CRON_RANGES):
+        if not _CRON_FIELD.match(field):
+            return False
+        for number in re.findall(r"\d+", re.sub(r"/\d+", "", field)):
+            if not low <= int(number) <= high:
+                return False
+    return True
+
+
+def is_duration(value: str) -> bool:
+    """Prometheus-style duration such as `30d` or `15m`."""
+    return bool(_DURATION.match(value))
+
+
+def is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def is_email(value: str) -> bool:
+    local, _, domain = value.partition("@")
+    return bool(local) and is_hostname(domain)

@@ -1,0 +1,73 @@
+"""The Kubernetes Secrets the workloads read: names, keys and rotation sensitivity.
+
+This is the contract between the workloads and whichever secret store delivers the values:
+in `cloud: none` the `GeneratedSecrets` component writes them from pulumi-random; the AWS and Azure
+stores (issues 3 and 4) deliver the *same* names and keys, so no service code path differs by cloud.
+Categories follow seed 000 (database, redis, auth/jwt, oauth, email/smtp, grafana admin) plus the
+broadcaster webhook of seed 001.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecretSpec:
+    """One Kubernetes Secret. `refresh` is how often a cloud store re-reads it (seed 000: 15 min to 24 h)."""
+
+    name: str
+    category: str
+    keys: tuple[str, ...]
+    refresh: str
+    description: str
+
+
+DATABASE = SecretSpec(
+    name="webapp-database", category="database", refresh="15m",
+    # Seed 002 shape (host, port, dbname, username, password) plus the two URL forms the services read.
+    keys=("host", "port", "dbname", "username", "password", "connection-string", "url"),
+    description="Application database credentials and connection strings",
+)
+REDIS = SecretSpec(
+    name="webapp-redis", category="redis", refresh="1h",
+    keys=("password", "connection-string", "url"),
+    description="Redis password and connection strings",
+)
+JWT = SecretSpec(
+    name="webapp-jwt", category="auth", refresh="24h", keys=("secret-key",),
+    description="JWT signing key shared by api and auth",
+)
+OAUTH = SecretSpec(
+    name="webapp-oauth", category="oauth", refresh="24h",
+    keys=tuple(f"{provider}-{part}" for provider in ("google", "github", "microsoft")
+               for part in ("client-id", "client-secret")),
+    description="OAuth client credentials for Google, GitHub and Microsoft",
+)
+SMTP = SecretSpec(
+    name="webapp-smtp", category="email", refresh="24h", keys=("username", "password"),
+    description="SMTP credentials for e-mail notifications",
+)
+BROADCASTER = SecretSpec(
+    name="webapp-broadcaster", category="broadcaster", refresh="1h", keys=("webhook-url",),
+    description="Webhook URL the broadcaster posts NATS events to",
+)
+GRAFANA = SecretSpec(
+    name="webapp-grafana-admin", category="grafana", refresh="24h", keys=("admin-user", "admin-password"),
+    description="Grafana admin credentials (lives in the monitoring namespace)",
+)
+
+APP_SECRETS: tuple[SecretSpec, ...] = (DATABASE, REDIS, JWT, OAUTH, SMTP, BROADCASTER)
+ALL_SECRETS: tuple[SecretSpec, ...] = APP_SECRETS + (GRAFANA,)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecretRef:
+    """An environment variable read from a catalogued Secret key (checked at construction)."""
+
+    secret: SecretSpec
+    key: str
+
+    def __post_init__(self) -> None:
+        if self.key not in self.secret.keys:
+            raise ValueError(f"secret {self.secret.name} has no key {self.key!r}; keys: {self.secret.keys}")

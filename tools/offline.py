@@ -1,0 +1,191 @@
+"""Run the Pulumi program offline under recording mocks and collect what it declares.
+
+`run_stack("dev")` reads `Pulumi.yaml` defaults and `Pulumi.dev.yaml`, runs `__main__.py` under
+Pulumi's mock monitor, and returns every registered resource with its inputs and options
+(protect, retain_on_delete, depends_on, parent) plus the stack outputs and whether each is secret.
+Used by the whole-stack tests, `make render` and `make bench`.
+
+The mocks return realistic outputs for what the program reads back (random passwords) and raise on
+any invoke they do not know, so a new provider call cannot pass silently.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional
+from unittest import mock
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270"
+SECRET_PLACEHOLDER = "<secret>"
+
+
+@dataclass
+class Registered:
+    """One resource the program registered, as the engine would have seen it."""
+
+    type: str
+    name: str
+    urn: str
+    parent: str
+    custom: bool
+    inputs: dict[str, Any]
+    protect: bool = False
+    retain_on_delete: bool = False
+    depends_on: list[str] = field(default_factory=list)
+    provider: str = ""
+    ignore_changes: list[str] = field(default_factory=list)
+
+    @property
+    def is_kubernetes_object(self) -> bool:
+        return (self.custom and self.type.startswith("kubernetes:")
+                and not self.type.startswith(("kubernetes:helm.sh", "pulumi:providers")))
+
+
+@dataclass
+class StackRun:
+    stack: str
+    resources: list[Registered]
+    outputs: dict[str, Any]
+    secret_outputs: set[str]
+
+    def by_urn(self) -> dict[str, Registered]:
+        return {r.urn: r for r in self.resources}
+
+    def kubernetes_objects(self) -> list[dict[str, Any]]:
+        return [normalise(r.inputs) for r in self.resources if r.is_kubernetes_object]
+
+    def find(self, kind: str, name: str, namespace: Optional[str] = None) -> dict[str, Any]:
+        for obj in self.kubernetes_objects():
+            meta = obj.get("metadata", {})
+            if obj.get("kind") == kind and meta.get("name") == name and (
+                    namespace is None or meta.get("namespace") == namespace):
+                return obj
+        raise KeyError(f"no {kind} {namespace}/{name}")
+
+
+class UnknownInvokeError(Exception):
+    pass
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Resources echo their inputs as state; random passwords get a deterministic fake result."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[Optional[str], dict[str, Any]]:
+        state = dict(args.inputs)
+        if args.typ in ("random:index/randomPassword:RandomPassword", "random:index/randomString:RandomString"):
+            length = int(state.get("length", 16))
+            state["result"] = ("mock" + args.name.replace("-", ""))[:length].ljust(length, "x")
+        if args.typ.startswith("kubernetes:") and "metadata" in state and isinstance(state["metadata"], dict):
+            state["metadata"] = {**state["metadata"], "uid": f"uid-{args.name}"}
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], Optional[list[tuple[str, str]]]]:
+        raise UnknownInvokeError(f"the mocks do not know invoke {args.token}; add a realistic result to tools/offline.py")
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: RecordingMocks):
+        super().__init__(mocks)
+        self.registered: list[Registered] = []
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.registered.append(Registered(
+                type=request.type, name=request.name, urn=response.urn, parent=request.parent,
+                custom=bool(request.custom), inputs=pulumi.runtime.rpc.deserialize_properties(request.object),
+                protect=bool(request.protect), retain_on_delete=bool(request.retainOnDelete),
+                depends_on=list(request.dependencies), provider=request.provider,
+                ignore_changes=list(request.ignoreChanges)))
+        return response
+
+
+def load_stack_config(stack: str, overrides: Optional[Mapping[str, Any]] = None,
+                      root: Path = ROOT) -> dict[str, Any]:
+    """Pulumi.yaml defaults, then Pulumi.<stack>.yaml, then overrides (dotted `webapp:key` names)."""
+    project = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    name = project["name"]
+    config: dict[str, Any] = {}
+    for key, decl in (project.get("config") or {}).items():
+        if isinstance(decl, dict) and "default" in decl:
+            config[key if ":" in key else f"{name}:{key}"] = decl["default"]
+    stack_file = root / f"Pulumi.{stack}.yaml"
+    if stack_file.exists():
+        config.update((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {})
+    for key, value in (overrides or {}).items():
+        if value is None:
+            config.pop(key, None)
+        else:
+            config[key] = value
+    return config
+
+
+def _encode(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def run_stack(stack: str, overrides: Optional[Mapping[str, Any]] = None, root: Path = ROOT,
+              config: Optional[Mapping[str, Any]] = None) -> StackRun:
+    """Run `__main__.py` for `stack` under the mocks. Raises what the program raises."""
+    values = dict(config) if config is not None else load_stack_config(stack, overrides, root)
+    pulumi.runtime.set_all_config({k: _encode(v) for k, v in values.items()})
+    pulumi_settings.ROOT.set(None)
+    mocks = RecordingMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project="webapp", stack=stack, preview=False, monitor=monitor)
+    exports: dict[str, Any] = {}
+    resolved: dict[str, Any] = {}
+    secret: set[str] = set()
+
+    async def collect() -> None:
+        for key, value in exports.items():
+            out = pulumi.Output.from_input(value)
+            resolved[key] = await out.future()
+            if await out.is_secret():
+                secret.add(key)
+
+    def program() -> Any:
+        with mock.patch.object(pulumi, "export", lambda k, v: exports.__setitem__(k, v)):
+            runpy.run_path(str(root / "__main__.py"), run_name="__main__")
+        return collect()
+
+    _sync_await(run_pulumi_func(program))
+    return StackRun(stack=stack, resources=monitor.registered, outputs=resolved, secret_outputs=secret)
+
+
+def normalise(value: Any) -> Any:
+    """Mock inputs -> plain manifest data: secrets shown as a placeholder, whole floats as ints."""
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG) == SECRET_VALUE:
+            return SECRET_PLACEHOLDER
+        return {k: normalise(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [normalise(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def contains_secret(value: Any) -> bool:
+    if isinstance(value, dict):
+        return value.get(SECRET_SIG) == SECRET_VALUE or any(contains_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(contains_secret(v) for v in value)
+    return False
+
