@@ -313,7 +313,8 @@ class _Reader:
         return self._data.get(name, _MISSING)
 
     def has(self, name: str) -> bool:
-        return name in self._data
+        """Whether the key is set (a null value counts as unset)."""
+        return self._data.get(name) is not None
 
     def text(self, name: str, default: str, *, allowed: Optional[Sequence[str]] = None,
              check: Optional[Callable[[str], bool]] = None, expected: str = "a string") -> str:

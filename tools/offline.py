@@ -15,7 +15,7 @@ import json
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 from unittest import mock
 
 import pulumi
@@ -63,8 +63,9 @@ class StackRun:
     def by_urn(self) -> dict[str, Registered]:
         return {r.urn: r for r in self.resources}
 
-    def kubernetes_objects(self) -> list[dict[str, Any]]:
-        return [normalise(r.inputs) for r in self.resources if r.is_kubernetes_object]
+    def kubernetes_objects(self, reveal: bool = False) -> list[dict[str, Any]]:
+        """Every Kubernetes object as a manifest; `reveal` shows secret values (mock values only)."""
+        return [normalise(r.inputs, reveal) for r in self.resources if r.is_kubernetes_object]
 
     def find(self, kind: str, name: str, namespace: Optional[str] = None) -> dict[str, Any]:
         for obj in self.kubernetes_objects():
@@ -140,6 +141,14 @@ def _encode(value: Any) -> str:
     return str(value)
 
 
+_last: list[Registered] = []
+
+
+def last_registrations() -> list[Registered]:
+    """What the most recent run registered, also when it raised (bad config must declare nothing)."""
+    return list(_last)
+
+
 def run_stack(stack: str, overrides: Optional[Mapping[str, Any]] = None, root: Path = ROOT,
               config: Optional[Mapping[str, Any]] = None) -> StackRun:
     """Run `__main__.py` for `stack` under the mocks. Raises what the program raises."""
@@ -148,6 +157,8 @@ def run_stack(stack: str, overrides: Optional[Mapping[str, Any]] = None, root: P
     pulumi_settings.ROOT.set(None)
     mocks = RecordingMocks()
     monitor = RecordingMonitor(mocks)
+    monitor.registered = _last
+    _last.clear()
     pulumi.runtime.set_mocks(mocks, project="webapp", stack=stack, preview=False, monitor=monitor)
     exports: dict[str, Any] = {}
     resolved: dict[str, Any] = {}
@@ -166,19 +177,40 @@ def run_stack(stack: str, overrides: Optional[Mapping[str, Any]] = None, root: P
         return collect()
 
     _sync_await(run_pulumi_func(program))
-    return StackRun(stack=stack, resources=monitor.registered, outputs=resolved, secret_outputs=secret)
+    return StackRun(stack=stack, resources=list(monitor.registered), outputs=resolved, secret_outputs=secret)
 
 
-def normalise(value: Any) -> Any:
-    """Mock inputs -> plain manifest data: secrets shown as a placeholder, whole floats as ints."""
+def run_components(build: Callable[[], Any], stack: str = "test") -> StackRun:
+    """Run `build()` (which declares components) under the recording mocks; for component tests.
+
+    Like `@pulumi.runtime.test`, this waits for every registration and output before returning, so
+    assertions see everything that was declared; they are plain asserts on the returned records.
+    """
+    pulumi.runtime.set_all_config({})
+    pulumi_settings.ROOT.set(None)
+    mocks = RecordingMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project="webapp", stack=stack, preview=False, monitor=monitor)
+    _sync_await(run_pulumi_func(build))
+    return StackRun(stack=stack, resources=monitor.registered, outputs={}, secret_outputs=set())
+
+
+def normalise(value: Any, reveal: bool = False, _inside_secret: bool = False) -> Any:
+    """Mock inputs -> plain manifest data, whole floats as ints.
+
+    Secret values keep their structure (the keys of a Secret's stringData stay visible) but every
+    scalar inside is shown as `<secret>`, unless `reveal` (schema validation needs real types).
+    """
     if isinstance(value, dict):
         if value.get(SECRET_SIG) == SECRET_VALUE:
-            return SECRET_PLACEHOLDER
-        return {k: normalise(v) for k, v in value.items()}
+            return normalise(value.get("value"), reveal, True)
+        return {k: normalise(v, reveal, _inside_secret) for k, v in value.items()}
     if isinstance(value, list):
-        return [normalise(v) for v in value]
+        return [normalise(v, reveal, _inside_secret) for v in value]
     if isinstance(value, float) and value.is_integer():
-        return int(value)
+        value = int(value)
+    if _inside_secret and not reveal and value is not None:
+        return SECRET_PLACEHOLDER
     return value
 
 

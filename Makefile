@@ -1,0 +1,66 @@
+# The README's commands. `make test` and `make render` need only Python 3.11; `make up` needs the
+# Pulumi CLI and a cluster (see README).
+STACK ?= dev
+OUT ?= rendered/$(STACK)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+
+# Dev only: local state under the repo and a documented passphrase (the dev stack holds nothing
+# that matters). Other stacks use your `pulumi login` backend and your own passphrase or KMS.
+ifeq ($(STACK),dev)
+export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
+export PULUMI_CONFIG_PASSPHRASE ?= webapp-dev-only
+endif
+
+.PHONY: test lint typecheck render golden bench up preview destroy kind venv clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+lint: venv
+	$(PY) -m ruff check components tools tests __main__.py
+
+typecheck: venv
+	$(PY) -m mypy components tools
+
+test: lint typecheck
+	$(PY) -m pytest
+
+render: venv
+	$(PY) -m tools.render --stack $(STACK) --out $(OUT)
+
+golden: venv
+	$(PY) -m tools.golden
+
+bench: venv
+	$(PY) -m tools.bench --out BENCHMARKS.md
+
+kind:
+	kind get clusters | grep -qx webapp || kind create cluster --name webapp
+
+define need_pulumi
+	@command -v pulumi >/dev/null || { echo "this target needs the Pulumi CLI (https://www.pulumi.com/docs/install/)"; exit 1; }
+	@mkdir -p .pulumi-state
+	pulumi stack select --create $(STACK)
+endef
+
+preview: venv
+	$(need_pulumi)
+	pulumi preview --stack $(STACK) --diff
+
+up: venv
+	$(need_pulumi)
+	pulumi up --stack $(STACK)
+
+destroy: venv
+	$(need_pulumi)
+	pulumi destroy --stack $(STACK)
+
+clean:
+	rm -rf rendered .pytest_cache .mypy_cache .ruff_cache

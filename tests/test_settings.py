@@ -1,0 +1,165 @@
+"""Settings parsing and validation (pure: no Pulumi runtime involved)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.settings import PROFILES, SettingsError, parse_settings
+from tools.offline import load_stack_config
+
+DEV = {"webapp:domain": "app.example.com", "webapp:kubernetes": {"context": "kind-webapp"}}
+PRODUCTION = {**DEV, "webapp:routing": {"acmeEmail": "ops@example.com"},
+              "webapp:namespaceDeleters": [{"kind": "Group", "name": "deprovisioners"}]}
+
+
+def parse(overrides: dict[str, Any], stack: str = "dev", base: dict[str, Any] = DEV):
+    return parse_settings({**base, **overrides}, stack)
+
+
+def problems(overrides: dict[str, Any], stack: str = "dev", base: dict[str, Any] = DEV) -> list[str]:
+    with pytest.raises(SettingsError) as info:
+        parse(overrides, stack, base)
+    return info.value.problems
+
+
+# Each bad input must be reported naming the key, the bad value (where there is one) and what is allowed.
+BAD_INPUTS = [
+    ({"webapp:cloud": "gcp"}, "webapp:cloud: 'gcp' is not allowed; expected one of none, aws, azure"),
+    ({"webapp:environment": "prod"}, "webapp:environment: 'prod' is not allowed; expected one of dev, staging, production"),
+    ({"webapp:domain": "not a host"}, "webapp:domain: 'not a host' is not allowed; expected a hostname"),
+    ({"webapp:domain": None}, "webapp:domain: missing"),
+    ({"webapp:namespace": "Web_App"}, "webapp:namespace: 'Web_App' is not allowed; expected a DNS-1123 label"),
+    ({"webapp:logLevel": "verbose"}, "webapp:logLevel: 'verbose' is not allowed; expected one of Trace"),
+    ({"webapp:kubernetes": {}}, "webapp:kubernetes.context: missing"),
+    ({"webapp:kubernetes": {"context": "kind", "clusterDnsIp": "10.96.0"}},
+     "webapp:kubernetes.clusterDnsIp: '10.96.0' is not allowed; expected an IP address"),
+    ({"webapp:services": {"api": {"replicas": 0}}}, "webapp:services.api.replicas: 0 is not allowed; expected a whole number from 1 to 100"),
+    ({"webapp:services": {"api": {"replicas": "three"}}}, "webapp:services.api.replicas: 'three' is not allowed"),
+    ({"webapp:services": {"api": {"autoscaling": True, "minReplicas": 5, "maxReplicas": 3}}},
+     "webapp:services.api.maxReplicas: 3 is not allowed; expected at least minReplicas (5)"),
+    ({"webapp:services": {"api": {"autoscaling": "yes"}}}, "webapp:services.api.autoscaling: 'yes' is not allowed; expected true or false"),
+    ({"webapp:services": {"api": {"image": "Bad Image"}}}, "webapp:services.api.image: 'Bad Image' is not allowed; expected an image reference"),
+    ({"webapp:services": {"api": {"resources": {"requests": {"cpu": "lots"}}}}},
+     "webapp:services.api.resources.requests.cpu: 'lots' is not allowed; expected a CPU quantity"),
+    ({"webapp:services": {"api": {"resources": {"limits": {"memory": "1GB"}}}}},
+     "webapp:services.api.resources.limits.memory: '1GB' is not allowed; expected a memory quantity"),
+    ({"webapp:services": {"api": {"resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}}}},
+     "webapp:services.api.resources.requests.cpu: '2' is not allowed; expected at most limits.cpu (1)"),
+    ({"webapp:services": {"api": {"env": {"1BAD": "x"}}}}, "webapp:services.api.env.1BAD: '1BAD' is not allowed; expected an environment variable name"),
+    ({"webapp:services": {"api": {"env": {"GOOD": {"nested": 1}}}}}, "webapp:services.api.env.GOOD: {'nested': 1} is not allowed; expected a plain string"),
+    ({"webapp:services": {"gateway": {}}}, "webapp:services.gateway: unknown key"),
+    ({"webapp:services": {"api": {"maxReplica": 4}}}, "webapp:services.api.maxReplica: unknown key"),
+    ({"webapp:domian": "x"}, "webapp:domian: unknown key"),
+    ({"webapp:scheduler": {"schedule": "every hour"}}, "webapp:scheduler.schedule: 'every hour' is not allowed; expected a five-field cron expression"),
+    ({"webapp:database": {"mode": "external"}}, "webapp:database.mode: 'external' is not allowed; expected one of in-cluster, managed"),
+    ({"webapp:database": {"mode": "managed"}}, "webapp:database.mode: 'managed' is not allowed; expected in-cluster when webapp:cloud is none"),
+    ({"webapp:database": {"name": "Web-App"}}, "webapp:database.name: 'Web-App' is not allowed; expected a PostgreSQL identifier"),
+    ({"webapp:database": {"backup": {"retentionDays": 0}}}, "webapp:database.backup.retentionDays: 0 is not allowed; expected a whole number from 1 to 365"),
+    ({"webapp:database": {"storageSize": "lots"}}, "webapp:database.storageSize: 'lots' is not allowed; expected a storage quantity"),
+    ({"webapp:nats": {"replicas": 2}}, "webapp:nats.replicas: 2 is not allowed; expected 1 or an odd number"),
+    ({"webapp:nats": {"replicas": 9}}, "webapp:nats.replicas: 9 is not allowed; expected a whole number from 1 to 7"),
+    ({"webapp:redis": {"storageClass": "Fast_SSD"}}, "webapp:redis.storageClass: 'Fast_SSD' is not allowed; expected a StorageClass name"),
+    ({"webapp:routing": {"mode": "istio"}}, "webapp:routing.mode: 'istio' is not allowed; expected one of gateway, ingress"),
+    ({"webapp:routing": {"issuer": "acme"}}, "webapp:routing.acmeEmail: missing"),
+    ({"webapp:routing": {"acmeEmail": "not-an-email"}}, "webapp:routing.acmeEmail: 'not-an-email' is not allowed; expected an e-mail address"),
+    ({"webapp:routing": {"rateLimitPerMinute": 0}}, "webapp:routing.rateLimitPerMinute: 0 is not allowed"),
+    ({"webapp:addons": {"certManager": "maybe"}}, "webapp:addons.certManager: 'maybe' is not allowed; expected one of install, present"),
+    ({"webapp:monitoring": {"retention": "30 days"}}, "webapp:monitoring.retention: '30 days' is not allowed; expected a duration"),
+    ({"webapp:quota": {"pods": 3}}, "webapp:quota.pods: 3 is below the pods needed at maximum scale"),
+    ({"webapp:quota": {"requestsCpu": "100m"}}, "webapp:quota.requestsCpu: '100m' is below what the workloads request"),
+    ({"webapp:namespaceDeleters": [{"kind": "Robot", "name": "x"}]},
+     "webapp:namespaceDeleters[0].kind: 'Robot' is not allowed; expected one of User, Group, ServiceAccount"),
+    ({"webapp:namespaceDeleters": [{"kind": "ServiceAccount", "name": "x"}]},
+     "webapp:namespaceDeleters[0].namespace: missing"),
+    ({"webapp:protect": "sometimes"}, "webapp:protect: 'sometimes' is not allowed; expected true or false"),
+    ({"webapp:broadcasterWebhookUrl": "ftp://x"}, "webapp:broadcasterWebhookUrl: 'ftp://x' is not allowed; expected an http(s):// URL"),
+    ({"webapp:cloud": "aws"}, "webapp:cloud: 'aws' is not available yet"),
+]
+
+
+@pytest.mark.parametrize("overrides, expected", BAD_INPUTS, ids=[e.split(":")[1][:40] for _, e in BAD_INPUTS])
+def test_bad_input_is_reported_with_key_value_and_allowed(overrides: dict[str, Any], expected: str) -> None:
+    found = problems(overrides)
+    assert any(expected in p for p in found), found
+
+
+def test_there_are_at_least_25_bad_inputs() -> None:
+    assert len(BAD_INPUTS) >= 25
+
+
+def test_all_problems_are_reported_together() -> None:
+    found = problems({"webapp:cloud": "gcp", "webapp:logLevel": "loud", "webapp:services": {"api": {"replicas": 0}},
+                      "webapp:typo": 1})
+    assert len(found) == 4, found
+    assert "4 configuration problem(s)" in str(SettingsError(found))
+
+
+def test_production_requires_deleters_and_pinned_images() -> None:
+    base = {**PRODUCTION}
+    base.pop("webapp:namespaceDeleters")
+    found = problems({"webapp:services": {"api": {"image": "registry.example.com/api:latest"}}}, "production", base)
+    assert any(p.startswith("webapp:namespaceDeleters: missing") for p in found)
+    assert any(p.startswith("webapp:services.api.image: 'registry.example.com/api:latest'") and "pinned" in p for p in found)
+
+
+def test_unknown_stack_needs_an_environment() -> None:
+    found = problems({}, stack="feature-x")
+    assert any(p.startswith("webapp:environment: missing for stack 'feature-x'") for p in found)
+    assert parse({"webapp:environment": "dev"}, stack="feature-x").namespace == "webapp-feature-x"
+
+
+def test_dev_profile_defaults() -> None:
+    s = parse({})
+    assert s.environment == "dev" and s.cloud == "none" and s.log_level == "Debug"
+    assert all(svc.replicas == 1 and svc.autoscaling is None for svc in s.services.values())
+    assert s.nats.replicas == 1 and not s.nats.persistence
+    assert s.namespace == "webapp-dev" and not s.protect
+    assert s.routing.mode == "gateway" and s.routing.issuer == "selfsigned"
+    assert s.database.backup.schedule == "0 2 * * *" and s.database.backup.retention_days == 7
+
+
+def test_production_profile_defaults() -> None:
+    s = parse({}, "production", PRODUCTION)
+    assert s.log_level == "Warning" and s.protect
+    for name, svc in s.services.items():
+        assert svc.autoscaling is not None
+        assert svc.autoscaling.min_replicas == 3
+        assert svc.autoscaling.max_replicas == (15 if name == "api" else 10)
+    assert s.nats.replicas == 3 and s.nats.persistence and s.nats.storage_size == "10Gi"
+    assert s.routing.issuer == "acme"
+
+
+def test_staging_profile_defaults() -> None:
+    s = parse({}, "staging", {**DEV, "webapp:routing": {"acmeEmail": "ops@example.com"}})
+    assert s.log_level == "Information"
+    assert all(svc.replicas == 2 and svc.autoscaling is None for svc in s.services.values())
+
+
+def test_cli_strings_are_coerced() -> None:
+    # `pulumi config set webapp:protect true` stores the string "true".
+    s = parse({"webapp:protect": "true", "webapp:services": {"api": {"replicas": "2"}}})
+    assert s.protect is True and s.services["api"].replicas == 2
+
+
+def test_service_env_is_sorted_and_stringified() -> None:
+    s = parse({"webapp:services": {"api": {"env": {"B": 2, "A": True}}}})
+    assert s.services["api"].env == (("A", "true"), ("B", "2"))
+
+
+def test_settings_are_frozen() -> None:
+    s = parse({})
+    with pytest.raises(AttributeError):
+        s.domain = "other.example.com"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "production"])
+def test_shipped_stack_files_parse(stack: str) -> None:
+    s = parse_settings(load_stack_config(stack), stack)
+    assert s.environment == stack
+    assert s.cloud == "none"
+
+
+def test_profiles_cover_every_environment() -> None:
+    assert set(PROFILES) == {"dev", "staging", "production"}

@@ -1,0 +1,287 @@
+"""Whole-stack tests: every Pulumi.<stack>.yaml runs under the mocks and every manifest is valid.
+
+Each stack also runs in its other supported shapes (Ingress routing, monitoring on and off) so an
+option that only one shipped stack uses cannot rot unseen.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from tools.offline import StackRun, contains_secret, last_registrations, load_stack_config, run_stack
+from tools.validate import CelReport, crd_schema_dir, validate_object
+
+from .conftest import STACKS, require
+
+VARIANTS = ("as-shipped", "ingress", "monitoring-flipped")
+
+APP_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component",
+              "app.kubernetes.io/part-of", "app.kubernetes.io/version", "app.kubernetes.io/managed-by")
+
+
+def variant_overrides(stack: str, variant: str) -> dict[str, Any]:
+    shipped = load_stack_config(stack)
+    if variant == "ingress":
+        return {"webapp:routing": {**(shipped.get("webapp:routing") or {}), "mode": "ingress"}}
+    if variant == "monitoring-flipped":
+        monitoring = dict(shipped.get("webapp:monitoring") or {})
+        monitoring["enabled"] = not monitoring.get("enabled", False)
+        return {"webapp:monitoring": monitoring}
+    return {}
+
+
+def _has(run: StackRun, kind: str, name: str) -> bool:
+    try:
+        run.find(kind, name)
+    except KeyError:
+        return False
+    return True
+
+
+def pod_specs(objects: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(workload name, pod spec, pod metadata) of every Deployment, StatefulSet and CronJob."""
+    for obj in objects:
+        kind = obj["kind"]
+        if kind in ("Deployment", "StatefulSet"):
+            template = obj["spec"]["template"]
+        elif kind == "CronJob":
+            template = obj["spec"]["jobTemplate"]["spec"]["template"]
+        else:
+            continue
+        yield f"{kind}/{obj['metadata']['name']}", template["spec"], template.get("metadata", {})
+
+
+@pytest.fixture(params=[(s, v) for s in STACKS for v in VARIANTS], ids=lambda p: f"{p[0]}-{p[1]}")
+def run(request: pytest.FixtureRequest, stack_run: Callable[..., StackRun]) -> StackRun:
+    stack, variant = request.param
+    return stack_run(stack, variant_overrides(stack, variant))
+
+
+def test_every_stack_file_is_tested() -> None:
+    assert {"dev", "staging", "production"} <= set(STACKS)
+
+
+def test_every_object_validates_strictly(run: StackRun) -> None:
+    require(crd_schema_dir().is_dir(), f"CRD schemas not found at {crd_schema_dir()}")
+    objects = run.kubernetes_objects(reveal=True)
+    assert len(objects) > 50
+    cel = CelReport()
+    kinds = {validate_object(obj, cel) for obj in objects}
+    assert kinds == {"builtin", "custom"}
+    if any(o["kind"] == "HTTPRoute" for o in objects):
+        assert cel.evaluated > 0  # the Gateway API and Envoy policies carry CEL rules
+
+
+def test_every_object_carries_the_recommended_labels(run: StackRun) -> None:
+    for obj in run.kubernetes_objects():
+        labels = obj["metadata"].get("labels", {})
+        missing = [k for k in APP_LABELS if k not in labels]
+        assert not missing, f"{obj['kind']}/{obj['metadata']['name']} lacks {missing}"
+
+
+def test_every_pod_runs_restricted(run: StackRun) -> None:
+    for name, spec, _ in pod_specs(run.kubernetes_objects()):
+        assert spec["securityContext"]["runAsNonRoot"] is True, name
+        assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", name
+        assert spec.get("automountServiceAccountToken") is False, name
+        for container in spec["containers"]:
+            sc = container["securityContext"]
+            assert sc["readOnlyRootFilesystem"] is True, name
+            assert sc["allowPrivilegeEscalation"] is False, name
+            assert sc["capabilities"]["drop"] == ["ALL"], name
+            assert sc["runAsNonRoot"] is True, name
+            res = container["resources"]
+            assert set(res["requests"]) == {"cpu", "memory"} and set(res["limits"]) == {"cpu", "memory"}, name
+
+
+def test_every_secret_a_pod_reads_is_produced(run: StackRun) -> None:
+    """secretKeyRef / configMapRef / volumes point at objects (and keys) the stack declares."""
+    objects = run.kubernetes_objects()
+    secrets = {(o["metadata"]["namespace"], o["metadata"]["name"]): set((o.get("stringData") or {}).keys())
+               for o in objects if o["kind"] == "Secret"}
+    config_maps = {(o["metadata"]["namespace"], o["metadata"]["name"]): set((o.get("data") or {}).keys())
+                   for o in objects if o["kind"] == "ConfigMap"}
+    accounts = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects if o["kind"] == "ServiceAccount"}
+    claims = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects if o["kind"] == "PersistentVolumeClaim"}
+    workloads = {o["metadata"]["name"]: o["metadata"]["namespace"] for o in objects
+                 if o["kind"] in ("Deployment", "StatefulSet", "CronJob")}
+    reads = 0
+    for name, spec, _ in pod_specs(objects):
+        ns = workloads[name.split("/", 1)[1]]
+        if spec.get("serviceAccountName"):
+            assert (ns, spec["serviceAccountName"]) in accounts, name
+        for container in spec["containers"]:
+            for env in container.get("env") or []:
+                source = env.get("valueFrom") or {}
+                if "secretKeyRef" in source:
+                    ref = source["secretKeyRef"]
+                    assert ref["key"] in secrets.get((ns, ref["name"]), set()), f"{name} reads {ref}"
+                    reads += 1
+                if "configMapKeyRef" in source:
+                    ref = source["configMapKeyRef"]
+                    assert ref["key"] in config_maps.get((ns, ref["name"]), set()), f"{name} reads {ref}"
+            for env_from in container.get("envFrom") or []:
+                assert (ns, env_from["configMapRef"]["name"]) in config_maps, name
+        for volume in spec.get("volumes") or []:
+            if "configMap" in volume:
+                assert (ns, volume["configMap"]["name"]) in config_maps, name
+            if "persistentVolumeClaim" in volume:
+                assert (ns, volume["persistentVolumeClaim"]["claimName"]) in claims, name
+    assert reads >= 25  # the loop really saw the app's secret references
+
+
+def test_no_secret_in_plain_text(run: StackRun) -> None:
+    """Generated values appear only inside Secrets, always wrapped as Pulumi secrets."""
+    revealed = run.kubernetes_objects(reveal=True)
+    passwords = {r.inputs.get("result") for r in run.resources if r.type.startswith("random:")}
+    passwords |= {_mock_password(r.name, int(r.inputs["length"])) for r in run.resources if r.type.startswith("random:")}
+    passwords.discard(None)
+    assert passwords
+    for record, obj in zip([r for r in run.resources if r.is_kubernetes_object], revealed):
+        text = json.dumps(obj)
+        if obj["kind"] == "Secret":
+            assert contains_secret(record.inputs.get("stringData")), obj["metadata"]["name"]
+            continue
+        leaked = [p for p in passwords if p and p in text]
+        assert not leaked, f"{obj['kind']}/{obj['metadata']['name']} contains a generated secret"
+    assert "secretNames" not in run.secret_outputs
+    for key, value in run.outputs.items():
+        text = json.dumps(value)
+        assert not any(p in text for p in passwords if p), f"output {key} leaks a secret"
+
+
+def _mock_password(name: str, length: int) -> str:
+    return ("mock" + name.replace("-", ""))[:length].ljust(length, "x")
+
+
+def test_autoscaled_deployments_leave_replicas_to_the_hpa(run: StackRun) -> None:
+    objects = run.kubernetes_objects()
+    hpas = {o["spec"]["scaleTargetRef"]["name"] for o in objects if o["kind"] == "HorizontalPodAutoscaler"}
+    for obj in objects:
+        if obj["kind"] == "Deployment":
+            name = obj["metadata"]["name"]
+            assert ("replicas" in obj["spec"]) == (name not in hpas), name
+
+
+def test_replicated_workloads_have_disruption_budgets(run: StackRun) -> None:
+    objects = run.kubernetes_objects()
+    pdbs = {o["metadata"]["name"] for o in objects if o["kind"] == "PodDisruptionBudget"}
+    hpa_min = {o["spec"]["scaleTargetRef"]["name"]: o["spec"]["minReplicas"]
+               for o in objects if o["kind"] == "HorizontalPodAutoscaler"}
+    for obj in objects:
+        if obj["kind"] in ("Deployment", "StatefulSet"):
+            name = obj["metadata"]["name"]
+            replicas = obj["spec"].get("replicas", hpa_min.get(name, 1))
+            assert (name in pdbs) == (replicas > 1), name
+
+
+def test_services_select_pods_and_name_their_ports(run: StackRun) -> None:
+    objects = run.kubernetes_objects()
+    pods = [(meta.get("labels", {}), spec) for _, spec, meta in pod_specs(objects)]
+    for svc in (o for o in objects if o["kind"] == "Service"):
+        selector = svc["spec"]["selector"]
+        matching = [spec for labels, spec in pods if all(labels.get(k) == v for k, v in selector.items())]
+        assert matching, f"Service {svc['metadata']['name']} selects no pods"
+        names = {p.get("name") for spec in matching for c in spec["containers"] for p in c.get("ports", [])}
+        for port in svc["spec"]["ports"]:
+            assert port["targetPort"] in names, f"{svc['metadata']['name']}: {port}"
+
+
+def test_routes_point_at_services(run: StackRun) -> None:
+    objects = run.kubernetes_objects()
+    services = {(o["metadata"]["name"], p["port"]) for o in objects if o["kind"] == "Service" for p in o["spec"]["ports"]}
+    backends = []
+    for obj in objects:
+        if obj["kind"] == "HTTPRoute":
+            backends += [(b["name"], b["port"]) for r in obj["spec"]["rules"] for b in r.get("backendRefs", [])]
+        if obj["kind"] == "Ingress":
+            backends += [(p["backend"]["service"]["name"], p["backend"]["service"]["port"]["number"])
+                         for rule in obj["spec"]["rules"] for p in rule["http"]["paths"]]
+    assert {b[0] for b in backends} == {"frontend", "api", "websocket", "auth"}
+    assert set(backends) <= services
+
+
+def test_namespace_is_default_deny(run: StackRun) -> None:
+    deny = run.find("NetworkPolicy", "default-deny")
+    assert deny["spec"]["podSelector"] == {} and sorted(deny["spec"]["policyTypes"]) == ["Egress", "Ingress"]
+    assert "ingress" not in deny["spec"] and "egress" not in deny["spec"]
+    policed = {o["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name")
+               for o in run.kubernetes_objects() if o["kind"] == "NetworkPolicy"}
+    workloads = {o["metadata"]["name"] for o in run.kubernetes_objects() if o["kind"] in ("Deployment", "StatefulSet", "CronJob")}
+    assert workloads <= policed
+
+
+def test_custom_resources_wait_for_the_addons_that_define_them(run: StackRun) -> None:
+    by_urn = run.by_urn()
+    releases = {r.urn: r.name for r in run.resources if r.type == "kubernetes:helm.sh/v3:Release"}
+    needs = {"cert-manager.io": "cert-manager", "gateway.networking.k8s.io": "envoy-gateway",
+             "gateway.envoyproxy.io": "envoy-gateway", "monitoring.coreos.com": "prometheus"}
+    checked = 0
+    for record in run.resources:
+        if not record.is_kubernetes_object:
+            continue
+        group = record.inputs.get("apiVersion", "").split("/")[0]
+        if group not in needs:
+            continue
+        wanted = [urn for urn, name in releases.items() if needs[group] in name]
+        if not wanted:
+            continue  # the add-on is declared as already present
+        assert set(wanted) <= set(record.depends_on), f"{record.name} does not wait for {needs[group]}"
+        checked += 1
+    assert checked > 0 or not releases
+    assert by_urn
+
+
+def test_production_is_protected_from_destroy(stack_run: Callable[..., StackRun]) -> None:
+    run = stack_run("production")
+    namespace = next(r for r in run.resources if r.type == "kubernetes:core/v1:Namespace" and r.inputs["metadata"]["name"] == "webapp-production")
+    assert namespace.protect and namespace.retain_on_delete
+    binding = run.find("ClusterRoleBinding", "webapp-production-namespace-deleter")
+    assert binding["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "webapp-deprovisioners"}]
+    role = run.find("ClusterRole", "webapp-production-namespace-deleter")
+    assert role["rules"][0]["resourceNames"] == ["webapp-production"]
+    backups = next(r for r in run.resources if r.name.endswith("-backups") and r.type.endswith("PersistentVolumeClaim"))
+    assert backups.retain_on_delete
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging"])
+def test_non_production_namespaces_can_be_destroyed(stack: str, stack_run: Callable[..., StackRun]) -> None:
+    run = stack_run(stack)
+    namespace = next(r for r in run.resources if r.type == "kubernetes:core/v1:Namespace" and r.inputs["metadata"]["name"] == f"webapp-{stack}")
+    assert not namespace.protect
+    with pytest.raises(KeyError):
+        run.find("ClusterRoleBinding", f"webapp-{stack}-namespace-deleter")
+
+
+def test_production_scales_as_specified(stack_run: Callable[..., StackRun]) -> None:
+    objects = stack_run("production").kubernetes_objects()
+    bounds = {o["spec"]["scaleTargetRef"]["name"]: (o["spec"]["minReplicas"], o["spec"]["maxReplicas"])
+              for o in objects if o["kind"] == "HorizontalPodAutoscaler"}
+    assert bounds == {"frontend": (3, 10), "api": (3, 15), "websocket": (3, 10), "auth": (3, 10), "broadcaster": (3, 10)}
+    nats = next(o for o in objects if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "nats")
+    assert nats["spec"]["replicas"] == 3
+    assert nats["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "10Gi"
+
+
+def test_log_levels_per_stack(stack_run: Callable[..., StackRun]) -> None:
+    levels = {s: stack_run(s).find("ConfigMap", "api")["data"]["Logging__LogLevel__Default"] for s in ("dev", "staging", "production")}
+    assert levels == {"dev": "Debug", "staging": "Information", "production": "Warning"}
+
+
+def test_staging_runs_two_replicas(stack_run: Callable[..., StackRun]) -> None:
+    for obj in stack_run("staging").kubernetes_objects():
+        if obj["kind"] == "Deployment":
+            assert obj["spec"]["replicas"] == 2, obj["metadata"]["name"]
+
+
+def test_bad_config_declares_nothing() -> None:
+    import pulumi
+
+    with pytest.raises(pulumi.RunError) as info:
+        run_stack("dev", {"webapp:domain": "bad domain", "webapp:services": {"api": {"replicas": 0}}})
+    assert "webapp:domain: 'bad domain'" in str(info.value)
+    assert "webapp:services.api.replicas: 0" in str(info.value)
+    assert last_registrations() == []
