@@ -1,0 +1,242 @@
+"""Configs embedded in manifests, checked by the real programs that will read them.
+
+- the frontend's nginx.conf: `nginx -t`
+- the NATS server config: `nats-server -t` (single node and clustered JetStream)
+- the PostgreSQL backup script: run against a real PostgreSQL server started here: dump, verify,
+  prune, restore into a fresh database and compare every row; a tampered dump is refused
+
+The inputs are taken from the rendered ConfigMaps, so what is tested is what gets deployed.
+In CI (CI=true) a missing program fails the test instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from tools.offline import StackRun
+
+from .conftest import STACKS, program, require
+
+
+def config_file(run: StackRun, config_map: str, key: str) -> str:
+    return run.find("ConfigMap", config_map)["data"][key]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_nginx_accepts_the_frontend_config(stack: str, stack_run: Callable[..., StackRun], tmp_path: Path) -> None:
+    nginx = program("nginx")
+    conf = config_file(stack_run(stack), "frontend-files", "nginx.conf")
+    require(Path("/etc/nginx/mime.types").exists(), "nginx's mime.types is not installed")
+    (tmp_path / "nginx.conf").write_text(conf)
+    result = subprocess.run([nginx, "-t", "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "syntax is ok" in result.stderr
+
+
+def test_nginx_rejects_a_broken_config(tmp_path: Path) -> None:
+    """The check above can fail: a config with a typo is refused."""
+    nginx = program("nginx")
+    (tmp_path / "nginx.conf").write_text("events {}\nhttp { server { listen 8080; proxy_pas http://x; } }\n")
+    result = subprocess.run([nginx, "-t", "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_nats_server_accepts_the_config(stack: str, stack_run: Callable[..., StackRun], tmp_path: Path) -> None:
+    nats = program("nats-server")
+    conf = config_file(stack_run(stack), "nats", "nats.conf")
+    (tmp_path / "nats.conf").write_text(conf)
+    env = {**os.environ, "POD_NAME": "nats-0"}
+    result = subprocess.run([nats, "-t", "-c", str(tmp_path / "nats.conf")], capture_output=True, text=True,
+                            timeout=60, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_production_nats_is_a_jetstream_cluster(stack_run: Callable[..., StackRun]) -> None:
+    conf = config_file(stack_run("production"), "nats", "nats.conf")
+    assert "jetstream {" in conf and "cluster {" in conf
+    assert conf.count("nats://nats-") == 3
+
+
+def test_nats_server_rejects_a_broken_config(tmp_path: Path) -> None:
+    nats = program("nats-server")
+    (tmp_path / "nats.conf").write_text("listen: 0.0.0.0:4222\ncluster { routes: [ }\n")
+    result = subprocess.run([nats, "-t", "-c", str(tmp_path / "nats.conf")], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+
+
+# ----------------------------------------------------------------------------------------------
+# PostgreSQL backup and restore
+# ----------------------------------------------------------------------------------------------
+
+
+def _pg_bindir() -> Path:
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parent.parent.name))
+    require(bool(candidates), "PostgreSQL server binaries (/usr/lib/postgresql/*/bin) are not installed")
+    return candidates[-1].parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Postgres:
+    def __init__(self, root: Path):
+        self.bindir = _pg_bindir()
+        self.root = root
+        self.data = root / "data"
+        self.port = _free_port()
+        self.as_postgres: list[str] = []
+        if os.geteuid() == 0:
+            # initdb refuses to run as root; use the postgres system user the package creates.
+            runuser = shutil.which("runuser")
+            require(runuser is not None, "runuser is needed to start PostgreSQL as root")
+            self.as_postgres = [str(runuser), "-u", "postgres", "--"]
+            shutil.chown(root, "postgres")
+
+    def run(self, *args: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*self.as_postgres, *args], capture_output=True, text=True, timeout=120,
+                              env=env, check=check)
+
+    def start(self) -> None:
+        pwfile = self.root / "pw"
+        pwfile.write_text("superpass\n")
+        if self.as_postgres:
+            shutil.chown(pwfile, "postgres")
+        self.run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth-local=trust",
+                 "--auth-host=scram-sha-256", f"--pwfile={pwfile}")
+        self.run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-w", "-l", str(self.root / "log"),
+                 "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1", "start")
+
+    def stop(self) -> None:
+        self.run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "stop", check=False)
+
+    def psql(self, sql: str, db: str = "postgres", user: str = "postgres", password: str = "superpass") -> str:
+        env = {**os.environ, "PGPASSWORD": password}
+        result = subprocess.run([str(self.bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", user,
+                                 "-d", db, "-v", "ON_ERROR_STOP=1", "-Atc", sql],
+                                capture_output=True, text=True, timeout=60, env=env, check=True)
+        return result.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Postgres]:
+    # Not under pytest's tmp_path: its parents are private to root, and the server runs as postgres.
+    root = Path(tempfile.mkdtemp(prefix="webapp-pg-"))
+    server = Postgres(root)
+    server.start()
+    try:
+        server.psql("CREATE ROLE webapp LOGIN PASSWORD 'apppass'")
+        server.psql("CREATE DATABASE webapp OWNER webapp")
+        server.psql("CREATE DATABASE restored OWNER webapp")
+        server.psql("CREATE TABLE todos (id serial PRIMARY KEY, title text NOT NULL, done boolean NOT NULL DEFAULT false);"
+                    "INSERT INTO todos (title, done) SELECT 'Read article ' || g, g % 3 = 0 FROM generate_series(1, 2000) g;"
+                    "CREATE TABLE users (id bigint PRIMARY KEY, email text UNIQUE);"
+                    "INSERT INTO users SELECT g, 'user' || g || '@example.com' FROM generate_series(1, 300) g;",
+                    db="webapp", user="webapp", password="apppass")
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+CHECKSUM_SQL = ("SELECT (SELECT count(*) FROM todos) || ':' || (SELECT md5(string_agg(id || title || done, ',' ORDER BY id)) FROM todos)"
+                " || ':' || (SELECT md5(string_agg(id || email, ',' ORDER BY id)) FROM users)")
+
+
+def _script_env(server: Postgres, backup_dir: Path, password: str = "apppass") -> dict[str, str]:
+    return {**os.environ, "PATH": f"{server.bindir}:{os.environ['PATH']}", "PGHOST": "127.0.0.1",
+            "PGPORT": str(server.port), "PGUSER": "webapp", "PGPASSWORD": password, "PGDATABASE": "webapp",
+            "BACKUP_DIR": str(backup_dir), "RETENTION_DAYS": "7"}
+
+
+@pytest.fixture(scope="module")
+def backup_script(stack_run: Callable[..., StackRun], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("script") / "pg-backup.sh"
+    path.write_text(config_file(stack_run("dev"), "postgres-backup", "pg-backup.sh"))
+    return path
+
+
+def _run(script: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["/bin/sh", str(script), *args], capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_backup_verify_prune_and_restore(postgres: Postgres, backup_script: Path, tmp_path: Path) -> None:
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    old = backups / "webapp-20000101T000000Z.dump"
+    recent = backups / "webapp-20991231T000000Z.dump"
+    for path, age_days in ((old, 10), (recent, 2)):
+        path.write_bytes(b"old backup")
+        stamp = time.time() - age_days * 86400
+        os.utime(path, (stamp, stamp))
+    env = _script_env(postgres, backups)
+
+    result = _run(backup_script, env, "backup")
+    assert result.returncode == 0, result.stderr
+    dumps = sorted(p for p in backups.glob("webapp-2*.dump") if p not in (old, recent))
+    assert len(dumps) == 1
+    dump = dumps[0]
+    assert (backups / f"{dump.name}.sha256").exists()
+    assert dump.read_bytes()[:5] == b"PGDMP"  # custom format archive
+    assert not old.exists(), "a backup older than the retention was kept"
+    assert recent.exists(), "a backup inside the retention was pruned"
+    assert not list(backups.glob(".*partial"))
+
+    listing = _run(backup_script, env, "list")
+    assert dump.name in listing.stdout
+
+    before = postgres.psql(CHECKSUM_SQL, db="webapp", user="webapp", password="apppass")
+    assert before.startswith("2000:")
+    result = _run(backup_script, env, "restore", str(dump), "restored")
+    assert result.returncode == 0, result.stderr
+    after = postgres.psql(CHECKSUM_SQL, db="restored", user="webapp", password="apppass")
+    assert after == before
+
+
+def test_tampered_backup_is_not_restored(postgres: Postgres, backup_script: Path, tmp_path: Path) -> None:
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    env = _script_env(postgres, backups)
+    assert _run(backup_script, env, "backup").returncode == 0
+    dump = next(backups.glob("webapp-*.dump"))
+    data = bytearray(dump.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    dump.write_bytes(bytes(data))
+    result = _run(backup_script, env, "restore", str(dump), "restored")
+    assert result.returncode != 0
+    assert "checksum mismatch" in result.stderr
+
+
+def test_failed_backup_leaves_nothing_behind(postgres: Postgres, backup_script: Path, tmp_path: Path) -> None:
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    keep = backups / "webapp-20000101T000000Z.dump"
+    keep.write_bytes(b"old")
+    stamp = time.time() - 30 * 86400
+    os.utime(keep, (stamp, stamp))
+    result = _run(backup_script, _script_env(postgres, backups, password="wrong"), "backup")
+    assert result.returncode != 0
+    assert sorted(p.name for p in backups.iterdir()) == [keep.name], "a failed backup must not prune or leave files"
+
+
+def test_backup_cronjob_runs_the_same_script(stack_run: Callable[..., StackRun]) -> None:
+    cron: dict[str, Any] = stack_run("dev").find("CronJob", "postgres-backup")
+    assert cron["spec"]["schedule"] == "0 2 * * *"
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    container = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["/bin/sh", "/scripts/pg-backup.sh", "backup"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["RETENTION_DAYS"] == "7" and env["BACKUP_DIR"] == "/backups"
