@@ -8,7 +8,8 @@ import pulumi
 
 from components.application import WebApp, WebAppArgs
 from components.config_source import read_stack_config
-from components.settings import SettingsError, parse_settings
+from components.parsing import parse_settings
+from components.settings import SettingsError
 
 try:
     settings = parse_settings(read_stack_config(), pulumi.get_stack())

@@ -25,16 +25,19 @@ import pulumi_kubernetes as k8s
 
 from . import k8s as kx
 from . import secret_catalog as cat
-from .addons import ClusterAddons, ClusterAddonsArgs, GATEWAY_CLASS, MONITORING_NAMESPACE, PrometheusStack, PrometheusStackArgs
+from .addons import GATEWAY_CLASS, MONITORING_NAMESPACE, ClusterAddons, ClusterAddonsArgs, PrometheusStack, PrometheusStackArgs
 from .edge import EdgeRouting, EdgeRoutingArgs, Route
 from .frontend_config import Upstream, nginx_conf
 from .generated_secrets import GeneratedSecrets, GeneratedSecretsArgs
 from .http_service import HttpService, HttpServiceArgs, Probes
 from .monitoring import Monitoring, MonitoringArgs
 from .namespace import NamespaceBaseline, NamespaceBaselineArgs
-from .nats import InClusterNats, InClusterNatsArgs, CLIENT_PORT as NATS_PORT
-from .postgres import InClusterPostgres, InClusterPostgresArgs, PORT as POSTGRES_PORT
-from .redis import InClusterRedis, InClusterRedisArgs, PORT as REDIS_PORT
+from .nats import CLIENT_PORT as NATS_PORT
+from .nats import InClusterNats, InClusterNatsArgs
+from .postgres import PORT as POSTGRES_PORT
+from .postgres import InClusterPostgres, InClusterPostgresArgs
+from .redis import PORT as REDIS_PORT
+from .redis import InClusterRedis, InClusterRedisArgs
 from .scheduler import Scheduler, SchedulerArgs
 from .settings import STANDIN_IMAGE, Settings
 

@@ -100,6 +100,7 @@ class EdgeRouting(pulumi.ComponentResource):
         if r.issuer == "selfsigned":
             spec: dict[str, Any] = {"selfSigned": {}}
         else:
+            solver: dict[str, Any]
             if r.mode == "gateway":
                 solver = {"http01": {"gatewayHTTPRoute": {"parentRefs": [
                     {"name": "webapp", "namespace": a.namespace, "kind": "Gateway", "sectionName": "http"}]}}}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 SECURITY_HEADERS = (
     ("Content-Security-Policy", "default-src 'self'; connect-src 'self' wss: https:; img-src 'self' data: https:; "
                                 "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"),

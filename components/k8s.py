@@ -181,8 +181,8 @@ def claim_template(name: str, size: str, storage_class: Optional[str],
     )
 
 
-def child_options(parent: "pulumi.Resource", opts: Optional["pulumi.ResourceOptions"],
-                  extra_depends_on: Sequence["pulumi.Resource"] = ()) -> "pulumi.ResourceOptions":
+def child_options(parent: pulumi.Resource, opts: Optional[pulumi.ResourceOptions],
+                  extra_depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
     """Options for a component's children: parented to it, and waiting for what the component waits for.
 
     Pulumi does not pass a component's `depends_on` to its children, so a Deployment would race the

@@ -194,8 +194,10 @@ class InClusterPostgres(pulumi.ComponentResource):
                                 ],
                             )],
                             volumes=[
-                                k8s.core.v1.VolumeArgs(name="backups", persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
-                                    claim_name="postgres-backups")),
+                                k8s.core.v1.VolumeArgs(
+                                    name="backups",
+                                    persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
+                                        claim_name="postgres-backups")),
                                 k8s.core.v1.VolumeArgs(name="scripts", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
                                     name="postgres-backup", default_mode=0o555)),
                                 k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi")),

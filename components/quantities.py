@@ -26,6 +26,7 @@ _IMAGE = re.compile(
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 _CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
 _CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+_SQL_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _DURATION = re.compile(r"^\d+(ms|s|m|h|d|w|y)$")
 
 
@@ -93,13 +94,18 @@ def is_cron(value: str) -> bool:
     fields = value.split()
     if len(fields) != 5:
         return False
-    for field, (low, high) in zip(fields, _CRON_RANGES):
+    for field, (low, high) in zip(fields, _CRON_RANGES, strict=True):
         if not _CRON_FIELD.match(field):
             return False
         for number in re.findall(r"\d+", re.sub(r"/\d+", "", field)):
             if not low <= int(number) <= high:
                 return False
     return True
+
+
+def is_sql_identifier(value: str) -> bool:
+    """An unquoted PostgreSQL identifier that needs no quoting anywhere."""
+    return bool(_SQL_IDENTIFIER.match(value))
 
 
 def is_duration(value: str) -> bool:

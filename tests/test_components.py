@@ -19,9 +19,10 @@ from components.generated_secrets import GeneratedSecrets, GeneratedSecretsArgs
 from components.http_service import HttpService, HttpServiceArgs, Probes
 from components.namespace import NamespaceBaseline, NamespaceBaselineArgs
 from components.nats import InClusterNats, InClusterNatsArgs
+from components.parsing import parse_settings
 from components.postgres import InClusterPostgres, InClusterPostgresArgs
 from components.redis import InClusterRedis, InClusterRedisArgs
-from components.settings import Autoscaling, Resources, Subject, parse_settings
+from components.settings import Autoscaling, Resources, Subject
 from tools.offline import StackRun, contains_secret, run_components
 
 SETTINGS = parse_settings({"webapp:domain": "app.example.com", "webapp:kubernetes": {"context": "kind"}}, "dev")
@@ -368,7 +369,7 @@ def edge(mode: str, issuer: str) -> StackRun:
 def test_gateway_mode_routes_with_tls_headers_rate_limit_and_cors() -> None:
     run = edge("gateway", "selfsigned")
     assert one(run, "ClusterIssuer")["spec"] == {"selfSigned": {}}
-    listeners = {l["name"]: l for l in one(run, "Gateway")["spec"]["listeners"]}
+    listeners = {item["name"]: item for item in one(run, "Gateway")["spec"]["listeners"]}
     assert listeners["https"]["tls"]["certificateRefs"][0]["name"] == "webapp-tls"
     routes = {o["metadata"]["name"]: o["spec"] for o in objects(run, "HTTPRoute")}
     assert routes["webapp-redirect"]["rules"][0]["filters"][0]["requestRedirect"] == {"scheme": "https", "statusCode": 301}

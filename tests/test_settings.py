@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from components.settings import PROFILES, SettingsError, parse_settings
+from components.parsing import parse_settings
+from components.settings import PROFILES, SettingsError
 from tools.offline import load_stack_config
 
 DEV = {"webapp:domain": "app.example.com", "webapp:kubernetes": {"context": "kind-webapp"}}

@@ -140,7 +140,7 @@ def test_no_secret_in_plain_text(run: StackRun) -> None:
     passwords |= {_mock_password(r.name, int(r.inputs["length"])) for r in run.resources if r.type.startswith("random:")}
     passwords.discard(None)
     assert passwords
-    for record, obj in zip([r for r in run.resources if r.is_kubernetes_object], revealed):
+    for record, obj in zip([r for r in run.resources if r.is_kubernetes_object], revealed, strict=True):
         text = json.dumps(obj)
         if obj["kind"] == "Secret":
             assert contains_secret(record.inputs.get("stringData")), obj["metadata"]["name"]

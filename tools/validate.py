@@ -89,7 +89,7 @@ def close_schema(node: Any) -> Any:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _crd_schema(api_version: str, kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
     group, version = api_version.split("/")
     path = crd_schema_dir() / f"{group}_{kind}_{version}.json"
@@ -115,7 +115,7 @@ class CelRuleFailed(Exception):
     pass
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cel_program(rule: str) -> Any:
     import celpy  # imported lazily: only custom resources need it
 
