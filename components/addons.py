@@ -35,7 +35,6 @@ ENVOY_GATEWAY = {"chart": "oci://docker.io/envoyproxy/gateway-helm", "version": 
 PROMETHEUS_STACK = {"chart": "kube-prometheus-stack", "version": "79.7.1",
                     "repo": "https://prometheus-community.github.io/helm-charts"}
 GATEWAY_CLASS = "envoy-gateway"
-MONITORING_NAMESPACE = "monitoring"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +45,7 @@ class ClusterAddonsArgs:
     """Whether the Gateway API implementation is needed (routing mode `gateway`)."""
     monitoring: bool
     """Whether the Prometheus stack is wanted at all (monitoring enabled)."""
+    monitoring_namespace: str = "monitoring"
     high_availability: bool = False
     """Two replicas and PDBs for the controllers (production)."""
 
@@ -104,8 +104,8 @@ class ClusterAddons(pulumi.ComponentResource):
             self.monitoring_namespace = k8s.core.v1.Namespace(
                 f"{name}-monitoring-namespace",
                 metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=MONITORING_NAMESPACE,
-                    labels={**kx.labels(MONITORING_NAMESPACE, args.instance, "monitoring", "v1"), **pss}),
+                    name=args.monitoring_namespace,
+                    labels={**kx.labels(args.monitoring_namespace, args.instance, "monitoring", "v1"), **pss}),
                 opts=child,
             )
         self.register_outputs({})
@@ -119,7 +119,7 @@ class ClusterAddons(pulumi.ComponentResource):
 @dataclass(frozen=True, kw_only=True)
 class PrometheusStackArgs:
     monitoring: MonitoringSettings
-    namespace: str = MONITORING_NAMESPACE
+    namespace: str = "monitoring"
     high_availability: bool = False
     depends_on: Sequence[pulumi.Resource] = ()
     """The monitoring Namespace and the Grafana admin Secret, which must exist first."""

@@ -25,7 +25,7 @@ import pulumi_kubernetes as k8s
 
 from . import k8s as kx
 from . import secret_catalog as cat
-from .addons import GATEWAY_CLASS, MONITORING_NAMESPACE, ClusterAddons, ClusterAddonsArgs, PrometheusStack, PrometheusStackArgs
+from .addons import GATEWAY_CLASS, ClusterAddons, ClusterAddonsArgs, PrometheusStack, PrometheusStackArgs
 from .edge import EdgeRouting, EdgeRoutingArgs, Route
 from .frontend_config import Upstream, nginx_conf
 from .generated_secrets import GeneratedSecrets, GeneratedSecretsArgs
@@ -41,7 +41,6 @@ from .redis import InClusterRedis, InClusterRedisArgs
 from .scheduler import Scheduler, SchedulerArgs
 from .settings import STANDIN_IMAGE, Settings
 
-GATEWAY_NAMESPACE = {"gateway": "envoy-gateway-system", "ingress": "ingress-nginx"}
 DATA_PORTS = {"postgres": POSTGRES_PORT, "redis": REDIS_PORT, "nats": NATS_PORT}
 
 
@@ -166,11 +165,11 @@ class WebApp(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self))
         base = pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.provider})
         monitoring = s.monitoring.enabled
-        mon_ns = MONITORING_NAMESPACE if monitoring else None
+        mon_ns = s.monitoring.namespace if monitoring else None
 
         addons = ClusterAddons(f"{name}-addons", ClusterAddonsArgs(
             instance=s.stack, addons=s.addons, gateway=s.routing.mode == "gateway", monitoring=monitoring,
-            high_availability=s.is_production), opts=base)
+            monitoring_namespace=s.monitoring.namespace, high_availability=s.is_production), opts=base)
         baseline = NamespaceBaseline(f"{name}-namespace", NamespaceBaselineArgs(
             namespace=s.namespace, instance=s.stack, environment=s.environment, quota=s.quota,
             deleters=s.namespace_deleters, protect=s.protect), opts=base)
@@ -182,7 +181,7 @@ class WebApp(pulumi.ComponentResource):
             namespace=s.namespace, instance=s.stack,
             database_host=f"postgres.{s.namespace}.svc.cluster.local", database_name=s.database.name,
             database_username=s.database.username, redis_host=f"redis.{s.namespace}.svc.cluster.local",
-            monitoring_namespace=MONITORING_NAMESPACE if addons.monitoring_namespace else None,
+            monitoring_namespace=s.monitoring.namespace if addons.monitoring_namespace else None,
             webhook_url=s.broadcaster_webhook_url), opts=pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(
                 depends_on=secrets_deps)))
 
@@ -194,14 +193,14 @@ class WebApp(pulumi.ComponentResource):
         prometheus_crds: list[pulumi.Resource] = []
         if monitoring and s.addons.monitoring_stack == "install":
             stack = PrometheusStack(f"{name}-prometheus", PrometheusStackArgs(
-                monitoring=s.monitoring, high_availability=s.is_production,
+                monitoring=s.monitoring, namespace=s.monitoring.namespace, high_availability=s.is_production,
                 depends_on=[secrets]), opts=base)
             prometheus_crds = [stack.release]
         InClusterNats(f"{name}-nats", InClusterNatsArgs(
             namespace=s.namespace, instance=s.stack, settings=s.nats, clients=callers_of("nats"),
             monitoring_namespace=mon_ns, service_monitor=monitoring, crd_dependencies=prometheus_crds), opts=in_ns)
 
-        gateway_ns = GATEWAY_NAMESPACE[s.routing.mode]
+        gateway_ns = s.routing.controller_namespace
         for svc in CATALOGUE:
             self._service(name, svc, s, gateway_ns, mon_ns, prometheus_crds, in_ns)
         Scheduler(f"{name}-scheduler", SchedulerArgs(

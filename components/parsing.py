@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping, Optional
 
 from . import quantities as q
@@ -276,7 +277,11 @@ def parse_settings(raw: Mapping[str, Any], stack: str) -> Settings:
         acme_server=ro.text("acmeServer", LETSENCRYPT, rule=ACME_SERVER),
         rate_limit_per_minute=ro.integer("rateLimitPerMinute", 100, minimum=1, maximum=100000),
         websocket_timeout_seconds=ro.integer("websocketTimeoutSeconds", 3600, minimum=60, maximum=86400),
+        controller_namespace="",
     )
+    controller_default = "envoy-gateway-system" if routing.mode == "gateway" else "ingress-nginx"
+    routing = dataclasses.replace(routing, controller_namespace=ro.text(
+        "controllerNamespace", controller_default, rule=DNS_LABEL))
     if routing.issuer == "acme" and routing.acme_email is None and not ro.has("acmeEmail"):
         problems.append("webapp:routing.acmeEmail: missing; the acme issuer needs a contact e-mail "
                         "(or set webapp:routing.issuer to selfsigned)")
@@ -293,6 +298,7 @@ def parse_settings(raw: Mapping[str, Any], stack: str) -> Settings:
     m = r.section("monitoring")
     monitoring = MonitoringSettings(
         enabled=m.flag("enabled", profile.monitoring),
+        namespace=m.text("namespace", "monitoring", rule=DNS_LABEL),
         retention=m.text("retention", "30d", rule=Rule(q.is_duration, "a duration such as 30d")),
         storage_size=m.text("storageSize", "50Gi", rule=STORAGE),
         storage_class=_storage_class(m),

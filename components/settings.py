@@ -157,6 +157,8 @@ class RoutingSettings:
     acme_server: str
     rate_limit_per_minute: int
     websocket_timeout_seconds: int
+    controller_namespace: str
+    """Namespace of the gateway/ingress controller's proxies, allowed through the NetworkPolicies."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,6 +173,8 @@ class AddonSettings:
 @dataclass(frozen=True, kw_only=True)
 class MonitoringSettings:
     enabled: bool
+    namespace: str
+    """Namespace of Prometheus/Grafana (created when the stack is installed by this program)."""
     retention: str
     storage_size: str
     storage_class: Optional[str]
