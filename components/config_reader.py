@@ -38,11 +38,14 @@ _MISSING = object()
 class Reader:
     """Typed access to one level of config; problems and unread (unknown) keys are recorded."""
 
-    def __init__(self, data: Mapping[str, Any], path: str, problems: list[str]):
+    def __init__(self, data: Mapping[str, Any], path: str, problems: list[str],
+                 consulted: Optional[set[str]] = None):
         self._data = data
         self._path = path
         self._problems = problems
         self._seen: set[str] = set()
+        self._consulted = consulted if consulted is not None else set()
+        """Every dotted key any reader of this tree looked at (the config reference is checked against it)."""
 
     def key(self, name: str) -> str:
         sep = "" if self._path.endswith(":") else "."
@@ -53,7 +56,7 @@ class Reader:
 
     def nested(self, value: Mapping[str, Any], key: str) -> Reader:
         """A reader for a value found inside this one (a list item), sharing the problem list."""
-        return Reader(value, key, self._problems)
+        return Reader(value, key, self._problems, self._consulted)
 
     def report(self, message: str) -> None:
         """Record a problem that is not about one value (missing keys, cross-field rules)."""
@@ -61,6 +64,7 @@ class Reader:
 
     def _raw(self, name: str) -> Any:
         self._seen.add(name)
+        self._consulted.add(self.key(name))
         return self._data.get(name, _MISSING)
 
     def has(self, name: str) -> bool:
@@ -115,7 +119,7 @@ class Reader:
         elif not isinstance(value, Mapping):
             self.problem(name, value, "an object")
             value = {}
-        return Reader(value, self.key(name), self._problems)
+        return Reader(value, self.key(name), self._problems, self._consulted)
 
     def items(self) -> list[tuple[str, Any]]:
         return list(self._data.items())

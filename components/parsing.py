@@ -144,31 +144,47 @@ def _subject(r: Reader, index: int, value: Any) -> Optional[Subject]:
     return Subject(kind=kind, name=name, namespace=namespace)
 
 
+# Fixed sizes of the pods config does not size (kept equal to what the components declare).
+EXPORTER = Resources(cpu_request="10m", memory_request="16Mi", cpu_limit="100m", memory_limit="64Mi")
+BACKUP_JOB = Resources(cpu_request="50m", memory_request="64Mi", cpu_limit="500m", memory_limit="256Mi")
+
+
 def _check_capacity(settings: Settings, problems: list[str]) -> None:
-    """The ResourceQuota must admit every workload at its maximum scale, or scaling stalls."""
-    workloads: list[tuple[int, Resources]] = [(s.max_replicas, s.resources) for s in settings.services.values()]
-    workloads.append((settings.nats.replicas, settings.nats.resources))
-    workloads.append((1, settings.redis.resources))
+    """The ResourceQuota must admit every workload at its maximum scale, or scaling and rollouts stall.
+
+    Counted: each service at maxReplicas plus one rolling-update surge pod (`pulumi up` may roll
+    them all at once), NATS with its exporter sidecar, Redis, PostgreSQL and its backup Job, and
+    the scheduler Job.
+    """
+    pods: list[tuple[int, tuple[Resources, ...]]] = [(s.max_replicas + 1, (s.resources,)) for s in settings.services.values()]
+    pods.append((settings.nats.replicas, (settings.nats.resources, EXPORTER)))
+    pods.append((1, (settings.redis.resources,)))
     if settings.database.mode == "in-cluster":
-        workloads.append((1, settings.database.resources))
+        pods += [(1, (settings.database.resources,)), (1, (BACKUP_JOB,))]
     if settings.scheduler.enabled:
-        workloads.append((1, settings.scheduler.resources))
+        pods.append((1, (settings.scheduler.resources,)))
+    quota = settings.quota
     try:
-        pods = sum(n for n, _ in workloads)
-        cpu = sum(n * q.cpu_millis(r.cpu_request) for n, r in workloads)
-        mem = sum(n * q.memory_bytes(r.memory_request) for n, r in workloads)
+        need = {
+            "requestsCpu": (sum(n * q.cpu_millis(r.cpu_request) for n, rs in pods for r in rs), q.cpu_millis(quota.requests_cpu)),
+            "limitsCpu": (sum(n * q.cpu_millis(r.cpu_limit) for n, rs in pods for r in rs), q.cpu_millis(quota.limits_cpu)),
+            "requestsMemory": (sum(n * q.memory_bytes(r.memory_request) for n, rs in pods for r in rs),
+                               q.memory_bytes(quota.requests_memory)),
+            "limitsMemory": (sum(n * q.memory_bytes(r.memory_limit) for n, rs in pods for r in rs),
+                             q.memory_bytes(quota.limits_memory)),
+        }
     except ValueError:
         return  # a bad quantity was already reported
-    quota = settings.quota
-    if q.is_cpu(quota.requests_cpu) and q.cpu_millis(quota.requests_cpu) < cpu:
-        problems.append(f"webapp:quota.requestsCpu: {quota.requests_cpu!r} is below what the workloads request "
-                        f"at maximum scale ({cpu}m); raise it or lower maxReplicas/requests")
-    if q.is_memory(quota.requests_memory) and q.memory_bytes(quota.requests_memory) < mem:
-        problems.append(f"webapp:quota.requestsMemory: {quota.requests_memory!r} is below what the workloads request "
-                        f"at maximum scale ({mem // 2**20}Mi); raise it or lower maxReplicas/requests")
-    # +2: the backup Job and one rolling-update surge pod.
-    if quota.pods < pods + 2:
-        problems.append(f"webapp:quota.pods: {quota.pods} is below the pods needed at maximum scale ({pods + 2})")
+    values = {"requestsCpu": quota.requests_cpu, "limitsCpu": quota.limits_cpu,
+              "requestsMemory": quota.requests_memory, "limitsMemory": quota.limits_memory}
+    for key, (needed, have) in need.items():
+        if have < needed:
+            amount = f"{needed}m CPU" if key.endswith("Cpu") else f"{-(-needed // 2**20)}Mi"
+            problems.append(f"webapp:quota.{key}: {values[key]!r} is below what the workloads need at maximum "
+                            f"scale ({amount}); raise it or lower maxReplicas/resources")
+    count = sum(n for n, _ in pods)
+    if quota.pods < count:
+        problems.append(f"webapp:quota.pods: {quota.pods} is below the pods needed at maximum scale ({count})")
 
 
 WEBHOOK_URL = Rule(lambda v: v.startswith(("https://", "http://")), "an http(s):// URL (set it as a secret)")
@@ -183,15 +199,18 @@ KNOWN_TOP_LEVEL = (
 )
 
 
-def parse_settings(raw: Mapping[str, Any], stack: str) -> Settings:
-    """Parse decoded `webapp:*` config for `stack`. Raises SettingsError listing every problem."""
+def parse_settings(raw: Mapping[str, Any], stack: str, consulted: Optional[set[str]] = None) -> Settings:
+    """Parse decoded `webapp:*` config for `stack`. Raises SettingsError listing every problem.
+
+    `consulted`, when given, receives every dotted key the parser reads (for the config reference).
+    """
     problems: list[str] = []
     data: dict[str, Any] = {}
     for full_key, value in raw.items():
         project, _, key = full_key.partition(":")
         if project == NAMESPACE:
             data[key] = value
-    r = Reader(data, f"{NAMESPACE}:", problems)
+    r = Reader(data, f"{NAMESPACE}:", problems, consulted)
 
     default_env = stack if stack in ENVIRONMENTS else None
     environment = r.opt_text("environment", allowed=ENVIRONMENTS) or default_env

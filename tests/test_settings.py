@@ -69,7 +69,8 @@ BAD_INPUTS = [
     ({"webapp:addons": {"certManager": "maybe"}}, "webapp:addons.certManager: 'maybe' is not allowed; expected one of install, present"),
     ({"webapp:monitoring": {"retention": "30 days"}}, "webapp:monitoring.retention: '30 days' is not allowed; expected a duration"),
     ({"webapp:quota": {"pods": 3}}, "webapp:quota.pods: 3 is below the pods needed at maximum scale"),
-    ({"webapp:quota": {"requestsCpu": "100m"}}, "webapp:quota.requestsCpu: '100m' is below what the workloads request"),
+    ({"webapp:quota": {"requestsCpu": "100m"}}, "webapp:quota.requestsCpu: '100m' is below what the workloads need at maximum scale"),
+    ({"webapp:quota": {"limitsMemory": "1Gi"}}, "webapp:quota.limitsMemory: '1Gi' is below what the workloads need at maximum scale"),
     ({"webapp:namespaceDeleters": [{"kind": "Robot", "name": "x"}]},
      "webapp:namespaceDeleters[0].kind: 'Robot' is not allowed; expected one of User, Group, ServiceAccount"),
     ({"webapp:namespaceDeleters": [{"kind": "ServiceAccount", "name": "x"}]},
@@ -95,6 +96,21 @@ def test_all_problems_are_reported_together() -> None:
                       "webapp:typo": 1})
     assert len(found) == 4, found
     assert "4 configuration problem(s)" in str(SettingsError(found))
+
+
+def test_quota_counts_surge_pods_sidecars_and_jobs() -> None:
+    # dev: 5 services x (1 + 1 surge) + nats + redis + postgres + backup job + scheduler job = 15 pods
+    assert not any("quota.pods" in p for p in problems_or_none({"webapp:quota": {"pods": 15}}))
+    assert any(p.startswith("webapp:quota.pods: 14 is below the pods needed at maximum scale (15)")
+               for p in problems({"webapp:quota": {"pods": 14}}))
+
+
+def problems_or_none(overrides: dict[str, Any]) -> list[str]:
+    try:
+        parse(overrides)
+    except SettingsError as error:
+        return error.problems
+    return []
 
 
 def test_production_requires_deleters_and_pinned_images() -> None:

@@ -1,0 +1,61 @@
+"""The README stays true: its commands exist, CI runs the same one, every config key is documented."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from components import addons
+from components.parsing import parse_settings
+from components.settings import APP_SERVICES
+from tools.offline import ROOT, load_stack_config
+
+README = (ROOT / "README.md").read_text()
+MAKEFILE = (ROOT / "Makefile").read_text()
+
+
+def documented_keys() -> set[str]:
+    return set(re.findall(r"`([a-zA-Z][\w.<>\[\]]*)`", README))
+
+
+def consulted_keys(stack: str) -> set[str]:
+    keys: set[str] = set()
+    parse_settings(load_stack_config(stack), stack, keys)
+    services = "|".join(APP_SERVICES)
+    out = set()
+    for key in keys:
+        key = key.removeprefix("webapp:")
+        key = re.sub(rf"^services\.({services})", "services.<name>", key)
+        key = re.sub(r"\[\d+\]", "[]", key)
+        key = re.sub(r"\.resources\..*$", ".resources", key)
+        out.add(key)
+    return out
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "production"])
+def test_every_config_key_is_in_the_reference(stack: str) -> None:
+    documented = documented_keys()
+    # A parent key counts as documented when its children are (e.g. `routing` via `routing.mode`).
+    missing = sorted(k for k in consulted_keys(stack)
+                     if k not in documented and not any(d.startswith(k + ".") for d in documented)
+                     and not re.search(rf"`{re.escape(k)}` /|/ `{re.escape(k)}`", README))
+    assert not missing, f"config keys missing from the README reference: {missing}"
+
+
+def test_the_two_commands_come_first_and_exist() -> None:
+    first_block = README.split("```sh", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in first_block.strip().splitlines()]
+    assert commands == ["make test", "make render STACK=dev"]
+    for target in ("test", "render", "up", "preview", "destroy", "golden", "bench", "kind"):
+        assert re.search(rf"^{target}:", MAKEFILE, re.M), target
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^make test$", ci, re.M)
+
+
+def test_chart_versions_in_the_readme_match_the_code() -> None:
+    for chart in (addons.CERT_MANAGER, addons.ENVOY_GATEWAY, addons.PROMETHEUS_STACK):
+        assert f"| {chart['version']} |" in README, chart
