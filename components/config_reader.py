@@ -68,8 +68,8 @@ class Reader:
         return self._data.get(name, _MISSING)
 
     def has(self, name: str) -> bool:
-        """Whether the key is set (a null value counts as unset)."""
-        return self._data.get(name) is not None
+        """Whether the key is set (null and "" count as unset)."""
+        return self._data.get(name) not in (None, "")
 
     def text(self, name: str, default: str, *, allowed: Optional[Sequence[str]] = None,
              rule: Rule = ANY_TEXT) -> str:
@@ -79,10 +79,11 @@ class Reader:
     def opt_text(self, name: str, *, allowed: Optional[Sequence[str]] = None, rule: Rule = ANY_TEXT) -> Optional[str]:
         """The string at `name`, or None when unset or invalid (the problem is recorded)."""
         value = self._raw(name)
-        if value is _MISSING or value is None:
+        # "" is how Pulumi.yaml declares "no value" for a key whose default depends on the stack.
+        if value is _MISSING or value is None or value == "":
             return None
         expected = f"one of {', '.join(allowed)}" if allowed is not None else rule.expected
-        if not isinstance(value, str) or value == "" or (allowed is not None and value not in allowed) \
+        if not isinstance(value, str) or (allowed is not None and value not in allowed) \
                 or not rule.check(value):
             self.problem(name, value, expected)
             return None
