@@ -17,6 +17,8 @@ Creates (parented to the component), `mode: gateway`:
 - BackendTrafficPolicies: per-client rate limit on both routes (+ idle timeouts for websockets)
 - SecurityPolicy: CORS for the frontend origin
 
+- with the ACME issuer, a NetworkPolicy letting the proxies reach cert-manager's HTTP-01 solver pods
+
 `mode: ingress` instead creates the ClusterIssuer (HTTP-01 through the IngressClass), a
 ConfigMap of security headers and two `networking.k8s.io/v1` Ingresses (main and websocket)
 with the same routing, TLS, rate limit, CORS and timeouts as ingress-nginx-family annotations.
@@ -79,6 +81,8 @@ class EdgeRouting(pulumi.ComponentResource):
         self._labels = kx.labels("webapp-edge", args.instance, "edge", "v1")
         self._crd_opts = kx.child_options(self, opts, args.crd_dependencies)
         issuer = self._create_issuer()
+        if args.routing.issuer == "acme":
+            self._allow_acme_solver()
         if args.routing.mode == "gateway":
             self._create_gateway(issuer)
         else:
@@ -110,6 +114,21 @@ class EdgeRouting(pulumi.ComponentResource):
                              "privateKeySecretRef": {"name": f"{issuer_name}-account-key"}, "solvers": [solver]}}
         self._cr("issuer", "cert-manager.io/v1", "ClusterIssuer", issuer_name, spec, namespaced=False)
         return issuer_name
+
+    def _allow_acme_solver(self) -> None:
+        """cert-manager runs its HTTP-01 solver pods in this namespace; default-deny would block the proxy."""
+        a = self._args
+        k8s.networking.v1.NetworkPolicy(
+            f"{self._name}-acme-solver",
+            metadata=kx.metadata("allow-acme-http01-solver", a.namespace, self._labels),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"acme.cert-manager.io/http01-solver": "true"}),
+                policy_types=["Ingress"],
+                ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                    from_=[kx.Peer(namespace=a.routing.controller_namespace, ports=()).peer(a.instance)],
+                    ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=8089)])],
+            ),
+            opts=self._crd_opts)
 
     def _create_gateway(self, issuer: str) -> None:
         a = self._args

@@ -38,8 +38,10 @@ def alert_rules(namespace: str, services: Sequence[str]) -> list[dict[str, Any]]
                 "annotations": {"summary": summary, "description": summary + " (namespace {{ $labels.namespace }})"}}
 
     critical = [
-        alert("WebappServiceDown", f'sum by (service) (up{{{ns}, service=~"{svc}"}}) == 0', "2m", "critical",
-              "{{ $labels.service }} has no healthy target"),
+        # From kube-state-metrics, so it fires for services that expose no metrics of their own too.
+        alert("WebappServiceDown",
+              f'sum by (deployment) (kube_deployment_status_replicas_available{{{ns}, deployment=~"{svc}"}}) == 0',
+              "2m", "critical", "{{ $labels.deployment }} has no available replica"),
         alert("WebappHighErrorRate",
               f'sum by (service) (rate(http_requests_total{{{ns}, status=~"5.."}}[5m])) / '
               f'sum by (service) (rate(http_requests_total{{{ns}}}[5m])) > 0.05', "5m", "critical",

@@ -369,6 +369,7 @@ def edge(mode: str, issuer: str) -> StackRun:
 def test_gateway_mode_routes_with_tls_headers_rate_limit_and_cors() -> None:
     run = edge("gateway", "selfsigned")
     assert one(run, "ClusterIssuer")["spec"] == {"selfSigned": {}}
+    assert not objects(run, "NetworkPolicy")  # no ACME solver to let in
     listeners = {item["name"]: item for item in one(run, "Gateway")["spec"]["listeners"]}
     assert listeners["https"]["tls"]["certificateRefs"][0]["name"] == "webapp-tls"
     routes = {o["metadata"]["name"]: o["spec"] for o in objects(run, "HTTPRoute")}
@@ -389,7 +390,13 @@ def one_named(run: StackRun, kind: str, name: str) -> dict[str, Any]:
 
 
 def test_acme_issuer_solves_through_the_gateway() -> None:
-    acme = one(edge("gateway", "acme"), "ClusterIssuer")["spec"]["acme"]
+    run = edge("gateway", "acme")
+    acme = one(run, "ClusterIssuer")["spec"]["acme"]
+    solver_policy = one(run, "NetworkPolicy")["spec"]
+    assert solver_policy["podSelector"]["matchLabels"] == {"acme.cert-manager.io/http01-solver": "true"}
+    assert solver_policy["ingress"][0]["ports"] == [{"port": 8089, "protocol": "TCP"}]
+    assert solver_policy["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "envoy-gateway-system"}
     assert acme["email"] == "ops@example.com"
     assert acme["solvers"][0]["http01"]["gatewayHTTPRoute"]["parentRefs"][0]["name"] == "webapp"
 
