@@ -40,24 +40,24 @@ def alert_rules(namespace: str, services: Sequence[str]) -> list[dict[str, Any]]
     critical = [
         # From kube-state-metrics, so it fires for services that expose no metrics of their own too.
         alert("WebappServiceDown",
-              f'sum by (deployment) (kube_deployment_status_replicas_available{{{ns}, deployment=~"{svc}"}}) == 0',
+              f'sum by (namespace, deployment) (kube_deployment_status_replicas_available{{{ns}, deployment=~"{svc}"}}) == 0',
               "2m", "critical", "{{ $labels.deployment }} has no available replica"),
         alert("WebappHighErrorRate",
-              f'sum by (service) (rate(http_requests_total{{{ns}, status=~"5.."}}[5m])) / '
-              f'sum by (service) (rate(http_requests_total{{{ns}}}[5m])) > 0.05', "5m", "critical",
+              f'sum by (namespace, service) (rate(http_requests_total{{{ns}, status=~"5.."}}[5m])) / '
+              f'sum by (namespace, service) (rate(http_requests_total{{{ns}}}[5m])) > 0.05', "5m", "critical",
               "{{ $labels.service }} answers more than 5% of requests with 5xx"),
         alert("WebappHighLatency",
-              f'histogram_quantile(0.95, sum by (service, le) (rate(http_request_duration_seconds_bucket{{{ns}}}[5m]))) > 1',
+              f'histogram_quantile(0.95, sum by (namespace, service, le) (rate(http_request_duration_seconds_bucket{{{ns}}}[5m]))) > 1',
               "10m", "critical", "{{ $labels.service }} p95 latency is above 1 s"),
     ]
     warning = [
         alert("WebappHighCpu",
-              f'sum by (pod) (rate(container_cpu_usage_seconds_total{{{ns}, container!=""}}[5m])) / '
-              f'sum by (pod) (kube_pod_container_resource_limits{{{ns}, resource="cpu"}}) > 0.8', "15m", "warning",
+              f'sum by (namespace, pod) (rate(container_cpu_usage_seconds_total{{{ns}, container!=""}}[5m])) / '
+              f'sum by (namespace, pod) (kube_pod_container_resource_limits{{{ns}, resource="cpu"}}) > 0.8', "15m", "warning",
               "{{ $labels.pod }} uses more than 80% of its CPU limit"),
         alert("WebappHighMemory",
-              f'sum by (pod) (container_memory_working_set_bytes{{{ns}, container!=""}}) / '
-              f'sum by (pod) (kube_pod_container_resource_limits{{{ns}, resource="memory"}}) > 0.8', "15m", "warning",
+              f'sum by (namespace, pod) (container_memory_working_set_bytes{{{ns}, container!=""}}) / '
+              f'sum by (namespace, pod) (kube_pod_container_resource_limits{{{ns}, resource="memory"}}) > 0.8', "15m", "warning",
               "{{ $labels.pod }} uses more than 80% of its memory limit"),
         alert("WebappPodRestarts", f'increase(kube_pod_container_status_restarts_total{{{ns}}}[1h]) > 3', "0m",
               "warning", "{{ $labels.pod }} restarted more than 3 times in an hour"),
@@ -81,14 +81,14 @@ def overview_dashboard(namespace: str) -> dict[str, Any]:
         "uid": f"webapp-{namespace}"[:40], "title": f"WebApp Overview ({namespace})", "schemaVersion": 39,
         "time": {"from": "now-6h", "to": "now"}, "refresh": "30s", "tags": ["webapp"],
         "panels": [
-            panel(1, "Requests per second", f"sum by (service) (rate(http_requests_total{{{ns}}}[5m]))", "reqps"),
-            panel(2, "5xx ratio", f'sum by (service) (rate(http_requests_total{{{ns}, status=~"5.."}}[5m])) / '
-                                  f"sum by (service) (rate(http_requests_total{{{ns}}}[5m]))", "percentunit"),
-            panel(3, "p95 latency", "histogram_quantile(0.95, sum by (service, le) "
+            panel(1, "Requests per second", f"sum by (namespace, service) (rate(http_requests_total{{{ns}}}[5m]))", "reqps"),
+            panel(2, "5xx ratio", f'sum by (namespace, service) (rate(http_requests_total{{{ns}, status=~"5.."}}[5m])) / '
+                                  f"sum by (namespace, service) (rate(http_requests_total{{{ns}}}[5m]))", "percentunit"),
+            panel(3, "p95 latency", "histogram_quantile(0.95, sum by (namespace, service, le) "
                                     f"(rate(http_request_duration_seconds_bucket{{{ns}}}[5m])))", "s"),
-            panel(4, "CPU by pod", f'sum by (pod) (rate(container_cpu_usage_seconds_total{{{ns}, container!=""}}[5m]))', "cores"),
-            panel(5, "Memory by pod", f'sum by (pod) (container_memory_working_set_bytes{{{ns}, container!=""}})', "bytes"),
-            panel(6, "Restarts (1h)", f"sum by (pod) (increase(kube_pod_container_status_restarts_total{{{ns}}}[1h]))", "short"),
+            panel(4, "CPU by pod", f'sum by (namespace, pod) (rate(container_cpu_usage_seconds_total{{{ns}, container!=""}}[5m]))', "cores"),
+            panel(5, "Memory by pod", f'sum by (namespace, pod) (container_memory_working_set_bytes{{{ns}, container!=""}})', "bytes"),
+            panel(6, "Restarts (1h)", f"sum by (namespace, pod) (increase(kube_pod_container_status_restarts_total{{{ns}}}[1h]))", "short"),
         ],
     }
 
