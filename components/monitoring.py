@@ -81,14 +81,14 @@ def overview_dashboard(namespace: str) -> dict[str, Any]:
         "uid": f"webapp-{namespace}"[:40], "title": f"WebApp Overview ({namespace})", "schemaVersion": 39,
         "time": {"from": "now-6h", "to": "now"}, "refresh": "30s", "tags": ["webapp"],
         "panels": [
-            panel(1, "Requests per second", f"sum by (namespace, service) (rate(http_requests_total{{{ns}}}[5m]))", "reqps"),
-            panel(2, "5xx ratio", f'sum by (namespace, service) (rate(http_requests_total{{{ns}, status=~"5.."}}[5m])) / '
-                                  f"sum by (namespace, service) (rate(http_requests_total{{{ns}}}[5m]))", "percentunit"),
-            panel(3, "p95 latency", "histogram_quantile(0.95, sum by (namespace, service, le) "
+            panel(1, "Requests per second", f"sum by (service) (rate(http_requests_total{{{ns}}}[5m]))", "reqps"),
+            panel(2, "5xx ratio", f'sum by (service) (rate(http_requests_total{{{ns}, status=~"5.."}}[5m])) / '
+                                  f"sum by (service) (rate(http_requests_total{{{ns}}}[5m]))", "percentunit"),
+            panel(3, "p95 latency", "histogram_quantile(0.95, sum by (service, le) "
                                     f"(rate(http_request_duration_seconds_bucket{{{ns}}}[5m])))", "s"),
-            panel(4, "CPU by pod", f'sum by (namespace, pod) (rate(container_cpu_usage_seconds_total{{{ns}, container!=""}}[5m]))', "cores"),
-            panel(5, "Memory by pod", f'sum by (namespace, pod) (container_memory_working_set_bytes{{{ns}, container!=""}})', "bytes"),
-            panel(6, "Restarts (1h)", f"sum by (namespace, pod) (increase(kube_pod_container_status_restarts_total{{{ns}}}[1h]))", "short"),
+            panel(4, "CPU by pod", f'sum by (pod) (rate(container_cpu_usage_seconds_total{{{ns}, container!=""}}[5m]))', "cores"),
+            panel(5, "Memory by pod", f'sum by (pod) (container_memory_working_set_bytes{{{ns}, container!=""}})', "bytes"),
+            panel(6, "Restarts (1h)", f"sum by (pod) (increase(kube_pod_container_status_restarts_total{{{ns}}}[1h]))", "short"),
         ],
     }
 
