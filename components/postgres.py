@@ -151,7 +151,9 @@ class InClusterPostgres(pulumi.ComponentResource):
         )
         k8s.core.v1.PersistentVolumeClaim(
             f"{self._name}-backups",
-            metadata=kx.metadata("postgres-backups", a.namespace, labels),
+            # Its first consumer is the 02:00 backup Job: on WaitForFirstConsumer storage classes the
+            # claim stays Pending until then, so `pulumi up` must not wait for it to bind.
+            metadata=kx.metadata("postgres-backups", a.namespace, labels, {"pulumi.com/skipAwait": "true"}),
             spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
                 access_modes=["ReadWriteOnce"], storage_class_name=s.storage_class,
                 resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": s.backup.storage_size})),

@@ -281,6 +281,8 @@ def test_postgres_keeps_data_and_backs_up_daily() -> None:
     assert cron["schedule"] == "0 2 * * *" and cron["concurrencyPolicy"] == "Forbid"
     backups = next(r for r in run.resources if r.name == "pg-backups")
     assert backups.retain_on_delete
+    # Pending until the first backup Job on WaitForFirstConsumer classes: never awaited.
+    assert backups.inputs["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
     ingress = {o["metadata"]["name"]: o["spec"].get("ingress") for o in objects(run, "NetworkPolicy")}
     callers = {p["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for p in ingress["postgres"]}
     assert callers == {"api", "postgres-backup"}
