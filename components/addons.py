@@ -1,6 +1,6 @@
 """Cluster add-ons a bare cluster needs, each pinned, or declared as already present.
 
-Why `helm.v3.Release` for all three: each chart ships CRDs plus admission webhooks and Helm hooks
+Why `helm.v3.Release` for all of them: each chart ships CRDs plus admission webhooks and Helm hooks
 (cert-manager's startupapicheck, Envoy Gateway's certgen Job, the Prometheus operator's admission
 patch Jobs). A Release runs those hooks exactly as `helm install` does and, with `skip_await` off,
 finishes only when the webhooks are ready, so the custom resources that depend on the release are
@@ -9,10 +9,11 @@ hooks, and the webhooks would reject the first custom resources. The preview dif
 shows the chart version and values, which is what a reviewer needs to see.
 
 Creates (parented to the component):
-- ClusterAddons: `cert-manager` Release (CRDs on and kept, Gateway API support on); Envoy Gateway
-  Release (brings the Gateway API standard CRDs and its policy CRDs) and GatewayClass
-  `envoy-gateway`; the `monitoring` Namespace when the Prometheus stack is installed (privileged
-  Pod Security: node-exporter reads host metrics, unlike anything in the app namespace)
+- ClusterAddons: External Secrets Operator Release (when a cloud store is used); `cert-manager`
+  Release (CRDs on and kept, Gateway API support on); Envoy Gateway Release (brings the Gateway
+  API standard CRDs and its policy CRDs) and GatewayClass `envoy-gateway`; the `monitoring`
+  Namespace when the Prometheus stack is installed (privileged Pod Security: node-exporter reads
+  host metrics, unlike anything in the app namespace)
 - PrometheusStack: `kube-prometheus-stack` Release: Prometheus with retention and a persistent
   volume, Alertmanager, Grafana with its admin password from a Secret and the dashboard sidecar
   watching all namespaces; selectors opened so the app's ServiceMonitors and rules are picked up
@@ -32,6 +33,7 @@ from .settings import AddonSettings, MonitoringSettings
 
 CERT_MANAGER = {"chart": "cert-manager", "version": "v1.19.1", "repo": "https://charts.jetstack.io"}
 ENVOY_GATEWAY = {"chart": "oci://docker.io/envoyproxy/gateway-helm", "version": "v1.7.0"}
+EXTERNAL_SECRETS = {"chart": "external-secrets", "version": "0.19.2", "repo": "https://charts.external-secrets.io"}
 PROMETHEUS_STACK = {"chart": "kube-prometheus-stack", "version": "79.7.1",
                     "repo": "https://prometheus-community.github.io/helm-charts"}
 GATEWAY_CLASS = "envoy-gateway"
@@ -46,6 +48,8 @@ class ClusterAddonsArgs:
     monitoring: bool
     """Whether the Prometheus stack is wanted at all (monitoring enabled)."""
     monitoring_namespace: str = "monitoring"
+    external_secrets: bool = False
+    """Whether External Secrets Operator is needed (a cloud secret store is in use)."""
     high_availability: bool = False
     """Two replicas and PDBs for the controllers (production)."""
 
@@ -62,6 +66,25 @@ class ClusterAddons(pulumi.ComponentResource):
         self.cert_manager = None
         self.gateway = None
         self.monitoring_namespace = None
+        self.external_secrets: Optional[k8s.helm.v3.Release] = None
+        if args.external_secrets and args.addons.external_secrets == "install":
+            self.external_secrets = k8s.helm.v3.Release(
+                f"{name}-external-secrets",
+                k8s.helm.v3.ReleaseArgs(
+                    name="external-secrets", chart=EXTERNAL_SECRETS["chart"], version=EXTERNAL_SECRETS["version"],
+                    repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=EXTERNAL_SECRETS["repo"]),
+                    namespace="external-secrets", create_namespace=True, atomic=True, cleanup_on_fail=True,
+                    values={
+                        "installCRDs": True,
+                        "replicaCount": replicas,
+                        "podDisruptionBudget": {"enabled": args.high_availability},
+                        "webhook": {"replicaCount": replicas},
+                        # Only the stores this program declares are reconciled by this controller.
+                        "processClusterExternalSecret": False, "processPushSecret": False,
+                    },
+                ),
+                opts=child,
+            )
         if args.addons.cert_manager == "install":
             self.cert_manager = k8s.helm.v3.Release(
                 f"{name}-cert-manager",
@@ -109,6 +132,11 @@ class ClusterAddons(pulumi.ComponentResource):
                 opts=child,
             )
         self.register_outputs({})
+
+    @property
+    def secret_operator(self) -> list[pulumi.Resource]:
+        """The External Secrets release, when this program installs it."""
+        return [self.external_secrets] if self.external_secrets is not None else []
 
     @property
     def crd_providers(self) -> list[pulumi.Resource]:

@@ -8,7 +8,8 @@ Creates (parented to the component):
 - `kubernetes.Provider` from the configured kubeconfig context (never the ambient context)
 - ClusterAddons (cert-manager, Envoy Gateway + GatewayClass, monitoring namespace)
 - NamespaceBaseline
-- GeneratedSecrets (`cloud: none`)
+- GeneratedSecrets (`cloud: none`), or on AWS: an `aws.Provider` for the stack's region, StackKey,
+  RdsPostgres (database mode `managed`) and AwsSecretStore (Secrets Manager + IRSA + External Secrets)
 - InClusterPostgres (database mode `in-cluster`), InClusterRedis, InClusterNats
 - one HttpService per application service, and the Scheduler CronJob
 - EdgeRouting (Gateway API or Ingress)
@@ -21,11 +22,14 @@ from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from . import k8s as kx
 from . import secret_catalog as cat
 from .addons import GATEWAY_CLASS, ClusterAddons, ClusterAddonsArgs, PrometheusStack, PrometheusStackArgs
+from .aws_kms import StackKey, StackKeyArgs
+from .aws_secrets import AwsSecretStore, AwsSecretStoreArgs, ManagedDatabase
 from .edge import EdgeRouting, EdgeRoutingArgs, Route
 from .frontend_config import Upstream, nginx_conf
 from .generated_secrets import GeneratedSecrets, GeneratedSecretsArgs
@@ -36,6 +40,7 @@ from .nats import CLIENT_PORT as NATS_PORT
 from .nats import InClusterNats, InClusterNatsArgs
 from .postgres import PORT as POSTGRES_PORT
 from .postgres import InClusterPostgres, InClusterPostgresArgs
+from .rds import RdsPostgres, RdsPostgresArgs
 from .redis import PORT as REDIS_PORT
 from .redis import InClusterRedis, InClusterRedisArgs
 from .scheduler import Scheduler, SchedulerArgs
@@ -163,13 +168,22 @@ class WebApp(pulumi.ComponentResource):
             # Refuse to fall back to the ambient cluster if the context is missing or empty.
             enable_server_side_apply=True, delete_unreachable=False,
             opts=pulumi.ResourceOptions(parent=self))
-        base = pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.provider})
+        providers: dict[str, pulumi.ProviderResource] = {"kubernetes": self.provider}
+        if s.cloud == "aws":
+            assert s.aws is not None
+            providers["aws"] = aws.Provider(
+                f"{name}-aws", region=s.aws.region, allowed_account_ids=[s.aws.account_id],
+                # Every AWS resource says which stack owns it.
+                default_tags=aws.ProviderDefaultTagsArgs(tags={"app": "webapp", "stack": s.stack, **dict(s.aws.tags)}),
+                opts=pulumi.ResourceOptions(parent=self))
+        base = pulumi.ResourceOptions(parent=self, providers=providers)
         monitoring = s.monitoring.enabled
         mon_ns = s.monitoring.namespace if monitoring else None
 
         addons = ClusterAddons(f"{name}-addons", ClusterAddonsArgs(
             instance=s.stack, addons=s.addons, gateway=s.routing.mode == "gateway", monitoring=monitoring,
-            monitoring_namespace=s.monitoring.namespace, high_availability=s.is_production), opts=base)
+            monitoring_namespace=s.monitoring.namespace, external_secrets=s.cloud != "none",
+            high_availability=s.is_production), opts=base)
         baseline = NamespaceBaseline(f"{name}-namespace", NamespaceBaselineArgs(
             namespace=s.namespace, instance=s.stack, environment=s.environment, quota=s.quota,
             deleters=s.namespace_deleters, protect=s.protect), opts=base)
@@ -177,13 +191,8 @@ class WebApp(pulumi.ComponentResource):
         crds = addons.crd_providers
 
         secrets_deps = [baseline.namespace] + ([addons.monitoring_namespace] if addons.monitoring_namespace else [])
-        secrets = GeneratedSecrets(f"{name}-secrets", GeneratedSecretsArgs(
-            namespace=s.namespace, instance=s.stack,
-            database_host=f"postgres.{s.namespace}.svc.cluster.local", database_name=s.database.name,
-            database_username=s.database.username, redis_host=f"redis.{s.namespace}.svc.cluster.local",
-            monitoring_namespace=s.monitoring.namespace if addons.monitoring_namespace else None,
-            webhook_url=s.broadcaster_webhook_url), opts=pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(
-                depends_on=secrets_deps)))
+        secrets_opts = pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(depends_on=secrets_deps))
+        grafana_secret = self._create_secrets(name, s, addons, secrets_opts)
 
         if s.database.mode == "in-cluster":
             InClusterPostgres(f"{name}-postgres", InClusterPostgresArgs(
@@ -194,7 +203,7 @@ class WebApp(pulumi.ComponentResource):
         if monitoring and s.addons.monitoring_stack == "install":
             stack = PrometheusStack(f"{name}-prometheus", PrometheusStackArgs(
                 monitoring=s.monitoring, namespace=s.monitoring.namespace, high_availability=s.is_production,
-                depends_on=[secrets]), opts=base)
+                depends_on=grafana_secret), opts=base)
             prometheus_crds = [stack.release]
         InClusterNats(f"{name}-nats", InClusterNatsArgs(
             namespace=s.namespace, instance=s.stack, settings=s.nats, clients=callers_of("nats"),
@@ -219,8 +228,44 @@ class WebApp(pulumi.ComponentResource):
 
         self.url = edge.url
         self.namespace = baseline.namespace_name
-        self.secret_names = secrets.secret_names
+        self.secret_names = pulumi.Output.from_input([spec.name for spec in cat.APP_SECRETS])
         self.register_outputs({"url": self.url, "namespace": self.namespace, "secret_names": self.secret_names})
+
+    def _create_secrets(self, name: str, s: Settings, addons: ClusterAddons,
+                        opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
+        """The catalogued Secrets from the stack's store; returns what Grafana's admin Secret comes from."""
+        monitoring_ns = s.monitoring.namespace if addons.monitoring_namespace else None
+        database_host = f"postgres.{s.namespace}.svc.cluster.local"
+        redis_host = f"redis.{s.namespace}.svc.cluster.local"
+        if s.cloud == "aws":
+            assert s.aws is not None
+            key = StackKey(f"{name}-kms", StackKeyArgs(instance=s.stack, existing_key_arn=s.aws.kms_key_arn,
+                                                       protect=s.protect), opts=opts)
+            managed = None
+            if s.database.mode == "managed":
+                # Not a dependency of any workload: pods read webapp-database by name, so the 15-minute
+                # instance is created in parallel with everything in the cluster.
+                rds = RdsPostgres(f"{name}-rds", RdsPostgresArgs(
+                    instance=s.stack, aws=s.aws, database_name=s.database.name, username=s.database.username,
+                    kms_key_arn=key.arn, protect=s.protect), opts=opts)
+                managed = ManagedDatabase(host=rds.address, port=rds.port, master_secret_arn=rds.master_secret_arn)
+            store = AwsSecretStore(f"{name}-secrets", AwsSecretStoreArgs(
+                namespace=s.namespace, instance=s.stack, aws=s.aws, kms_key_arn=key.arn,
+                database_name=s.database.name, database_username=s.database.username, redis_host=redis_host,
+                in_cluster_database_host=database_host if managed is None else None, managed_database=managed,
+                monitoring_namespace=monitoring_ns, webhook_url=s.broadcaster_webhook_url, protect=s.protect,
+                crd_dependencies=addons.secret_operator), opts=opts)
+            return [store.external_secrets[cat.GRAFANA.name]] if monitoring_ns else []
+        generated = GeneratedSecrets(f"{name}-secrets", GeneratedSecretsArgs(
+            namespace=s.namespace, instance=s.stack, database_host=database_host, database_name=s.database.name,
+            database_username=s.database.username, redis_host=redis_host, monitoring_namespace=monitoring_ns,
+            webhook_url=s.broadcaster_webhook_url), opts=opts)
+        return [generated.secrets[cat.GRAFANA.name]] if monitoring_ns else []
+
+    def _egress(self, target: str, s: Settings) -> kx.Peer:
+        if target == "postgres" and s.database.mode == "managed" and s.aws is not None and s.cloud == "aws":
+            return kx.Peer(cidr=s.aws.vpc_cidr, ports=(POSTGRES_PORT,))  # RDS lives in the VPC, not in the cluster
+        return kx.Peer(app=target, ports=(port_of(target),))
 
     def _service(self, name: str, svc: AppService, s: Settings, gateway_ns: str, mon_ns: Optional[str],
                  prometheus_crds: list[pulumi.Resource], opts: pulumi.ResourceOptions) -> HttpService:
@@ -229,7 +274,7 @@ class WebApp(pulumi.ComponentResource):
             callers.append(kx.Peer(namespace=gateway_ns, ports=(svc.port,)))
         if mon_ns and svc.metrics_port:
             callers.append(kx.Peer(namespace=mon_ns, ports=(svc.metrics_port,)))
-        egress = [kx.Peer(app=target, ports=(port_of(target),)) for target in svc.calls]
+        egress = [self._egress(target, s) for target in svc.calls]
         if svc.internet_ports:
             egress.append(kx.internet(svc.internet_ports))
         plain, secret = service_env(svc, s)

@@ -84,11 +84,12 @@ class GeneratedSecrets(pulumi.ComponentResource):
             cat.SMTP: {"username": "webapp", "password": password("smtp-password")},
             cat.BROADCASTER: {"webhook-url": args.webhook_url or DISCARD_WEBHOOK},
         }
-        for spec in cat.APP_SECRETS:
-            self._secret(spec, args.namespace, args.instance, values[spec], child)
+        self.secrets = {spec.name: self._secret(spec, args.namespace, args.instance, values[spec], child)
+                        for spec in cat.APP_SECRETS}
         if args.monitoring_namespace:
-            self._secret(cat.GRAFANA, args.monitoring_namespace, args.instance,
-                         {"admin-user": "admin", "admin-password": password("grafana-admin-password")}, child)
+            self.secrets[cat.GRAFANA.name] = self._secret(
+                cat.GRAFANA, args.monitoring_namespace, args.instance,
+                {"admin-user": "admin", "admin-password": password("grafana-admin-password")}, child)
         self.secret_names = pulumi.Output.from_input([s.name for s in cat.APP_SECRETS])
         self.register_outputs({"secret_names": self.secret_names})
 

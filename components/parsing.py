@@ -12,6 +12,7 @@ import dataclasses
 from typing import Any, Mapping, Optional
 
 from . import quantities as q
+from .aws_settings import parse_aws
 from .config_reader import CPU, CRON, DNS_LABEL, HOSTNAME, IDENTIFIER, IMAGE, MEMORY, STORAGE, Reader, Rule
 from .settings import (
     ADDON_MODES,
@@ -194,8 +195,8 @@ KNOWN_TOP_LEVEL = (
     "cloud", "environment", "namespace", "domain", "logLevel", "kubernetes", "services", "scheduler",
     "database", "redis", "nats", "routing", "addons", "monitoring", "quota", "namespaceDeleters",
     "protect", "smtpHost", "broadcasterWebhookUrl",
-    # Read by the cloud components (issues 3 and 4); accepted here so one stack file can carry both.
-    "aws", "azure",
+    # Read by the Azure components (issue 4); accepted here so one stack file can carry both clouds.
+    "azure",
 )
 
 
@@ -266,7 +267,7 @@ def parse_settings(raw: Mapping[str, Any], stack: str, consulted: Optional[set[s
     )
     b.finish()
     database = DatabaseSettings(
-        mode=d.text("mode", "in-cluster", allowed=DATABASE_MODES),
+        mode=d.text("mode", "in-cluster" if cloud == "none" else "managed", allowed=DATABASE_MODES),
         name=d.text("name", "webapp", rule=IDENTIFIER),
         username=d.text("username", "webapp", rule=IDENTIFIER),
         image=d.text("image", "postgres:16.10-alpine", rule=IMAGE),
@@ -311,6 +312,7 @@ def parse_settings(raw: Mapping[str, Any], stack: str, consulted: Optional[set[s
         cert_manager=a.text("certManager", "install", allowed=ADDON_MODES),
         gateway=a.text("gateway", "install", allowed=ADDON_MODES),
         monitoring_stack=a.text("monitoringStack", "install", allowed=ADDON_MODES),
+        external_secrets=a.text("externalSecrets", "install", allowed=ADDON_MODES),
     )
     a.finish()
 
@@ -347,6 +349,7 @@ def parse_settings(raw: Mapping[str, Any], stack: str, consulted: Optional[set[s
     protect = r.flag("protect", profile.protect)
     smtp_host = r.text("smtpHost", "smtp.example.com", rule=HOSTNAME)
     webhook = r.opt_text("broadcasterWebhookUrl", rule=WEBHOOK_URL)
+    aws = parse_aws(r.section("aws"), environment, required=cloud == "aws")
     r.finish(KNOWN_TOP_LEVEL)
 
     settings = Settings(
@@ -354,7 +357,7 @@ def parse_settings(raw: Mapping[str, Any], stack: str, consulted: Optional[set[s
         domain=domain or "invalid.example", log_level=log_level, kubernetes=kubernetes,
         services=services, scheduler=scheduler, database=database, redis=redis, nats=nats, routing=routing,
         addons=addons, monitoring=monitoring, quota=quota, namespace_deleters=deleters, protect=protect,
-        smtp_host=smtp_host, broadcaster_webhook_url=webhook,
+        smtp_host=smtp_host, broadcaster_webhook_url=webhook, aws=aws,
     )
     _check_capacity(settings, problems)
     if problems:

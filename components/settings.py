@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence
 
+from .aws_settings import AwsSettings
+
 NAMESPACE = "webapp"
 ENVIRONMENTS = ("dev", "staging", "production")
 CLOUDS = ("none", "aws", "azure")
@@ -20,7 +22,7 @@ ISSUERS = ("selfsigned", "acme")
 ADDON_MODES = ("install", "present")
 SUBJECT_KINDS = ("User", "Group", "ServiceAccount")
 # Clouds whose stores and databases have landed. Until then a stack may not select them.
-IMPLEMENTED_CLOUDS = ("none",)
+IMPLEMENTED_CLOUDS = ("none", "aws")
 LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 
 # Public stand-in images that answer the application's ports and health paths on a plain cluster
@@ -168,6 +170,7 @@ class AddonSettings:
     cert_manager: str
     gateway: str
     monitoring_stack: str
+    external_secrets: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -220,6 +223,8 @@ class Settings:
     protect: bool
     smtp_host: str
     broadcaster_webhook_url: Optional[str] = field(default=None, repr=False)
+    aws: Optional[AwsSettings] = None
+    """The EKS cluster and RDS settings; always parsed when present, required when cloud is aws."""
 
     @property
     def is_production(self) -> bool:

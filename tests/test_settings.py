@@ -77,7 +77,8 @@ BAD_INPUTS = [
      "webapp:namespaceDeleters[0].namespace: missing"),
     ({"webapp:protect": "sometimes"}, "webapp:protect: 'sometimes' is not allowed; expected true or false"),
     ({"webapp:broadcasterWebhookUrl": "ftp://x"}, "webapp:broadcasterWebhookUrl: 'ftp://x' is not allowed; expected an http(s):// URL"),
-    ({"webapp:cloud": "aws"}, "webapp:cloud: 'aws' is not available yet"),
+    ({"webapp:cloud": "azure"}, "webapp:cloud: 'azure' is not available yet"),
+    ({"webapp:cloud": "aws"}, "webapp:aws: missing; webapp:cloud is aws"),
 ]
 
 
@@ -175,7 +176,8 @@ def test_settings_are_frozen() -> None:
 def test_shipped_stack_files_parse(stack: str) -> None:
     s = parse_settings(load_stack_config(stack), stack)
     assert s.environment == stack
-    assert s.cloud == "none"
+    assert s.cloud == {"dev": "none", "staging": "none", "production": "aws"}[stack]
+    assert s.aws is not None  # every stack file carries the AWS settings, so switching cloud is one key
 
 
 def test_profiles_cover_every_environment() -> None:

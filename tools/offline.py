@@ -11,7 +11,9 @@ any invoke they do not know, so a new provider call cannot pass silently.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,16 +83,66 @@ class UnknownInvokeError(Exception):
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    """Resources echo their inputs as state; random passwords get a deterministic fake result."""
+    """Resources echo their inputs as state plus the realistic outputs the program reads back.
+
+    Cloud outputs (ARNs, ids, endpoints) are shaped like the real ones, in the region and account
+    of the stack's config, so format checks in tests mean something.
+    """
+
+    def __init__(self, region: str = "eu-central-1", account: str = "123456789012"):
+        super().__init__()
+        self.region, self.account = region, account
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[Optional[str], dict[str, Any]]:
         state = dict(args.inputs)
-        if args.typ in ("random:index/randomPassword:RandomPassword", "random:index/randomString:RandomString"):
+        typ, name = args.typ, args.name
+        digest = hashlib.sha256(name.encode()).hexdigest()
+        if typ in ("random:index/randomPassword:RandomPassword", "random:index/randomString:RandomString"):
             length = int(state.get("length", 16))
-            state["result"] = ("mock" + args.name.replace("-", ""))[:length].ljust(length, "x")
-        if args.typ.startswith("kubernetes:") and "metadata" in state and isinstance(state["metadata"], dict):
-            state["metadata"] = {**state["metadata"], "uid": f"uid-{args.name}"}
-        return f"{args.name}-id", state
+            state["result"] = ("mock" + name.replace("-", ""))[:length].ljust(length, "x")
+        elif typ == "random:index/randomId:RandomId":
+            state["hex"] = digest[: 2 * int(state.get("byteLength", 4))]
+        elif typ.startswith("kubernetes:") and isinstance(state.get("metadata"), dict):
+            state["metadata"] = {**state["metadata"], "uid": f"uid-{name}"}
+        elif typ.startswith("aws:"):
+            return self._aws(typ, name, state, digest)
+        return f"{name}-id", state
+
+    def _aws(self, typ: str, name: str, state: dict[str, Any], digest: str) -> tuple[str, dict[str, Any]]:
+        region, account = self.region, self.account
+        if typ == "aws:kms/key:Key":
+            key_id = f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+            state.update(keyId=key_id, arn=f"arn:aws:kms:{region}:{account}:key/{key_id}")
+            return key_id, state
+        if typ == "aws:kms/alias:Alias":
+            state["arn"] = f"arn:aws:kms:{region}:{account}:{state['name']}"
+            return state["name"], state
+        if typ == "aws:secretsmanager/secret:Secret":
+            state["arn"] = f"arn:aws:secretsmanager:{region}:{account}:secret:{state['name']}-{digest[:6]}"
+            return state["arn"], state
+        if typ == "aws:iam/role:Role":
+            state.update(arn=f"arn:aws:iam::{account}:role/{state['name']}", uniqueId=f"AROA{digest[:17].upper()}")
+            return state["name"], state
+        if typ == "aws:ec2/securityGroup:SecurityGroup":
+            group_id = f"sg-{digest[:17]}"
+            state.update(arn=f"arn:aws:ec2:{region}:{account}:security-group/{group_id}", ownerId=account)
+            return group_id, state
+        if typ in ("aws:rds/subnetGroup:SubnetGroup", "aws:rds/parameterGroup:ParameterGroup"):
+            kind = "subgrp" if "subnet" in typ else "pg"
+            state["arn"] = f"arn:aws:rds:{region}:{account}:{kind}:{state['name']}"
+            return state["name"], state
+        if typ == "aws:rds/instance:Instance":
+            identifier = state["identifier"]
+            address = f"{identifier}.c{digest[:11]}.{region}.rds.amazonaws.com"
+            uuid = f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+            state.update(
+                arn=f"arn:aws:rds:{region}:{account}:db:{identifier}", address=address,
+                endpoint=f"{address}:{int(state.get('port', 5432))}", port=int(state.get("port", 5432)),
+                resourceId=f"db-{digest[:26].upper()}",
+                masterUserSecrets=[{"kmsKeyId": state.get("masterUserSecretKmsKeyId"), "secretStatus": "active",
+                                    "secretArn": f"arn:aws:secretsmanager:{region}:{account}:secret:rds!db-{uuid}-{digest[32:38]}"}])
+            return identifier, state
+        return f"{name}-{digest[:8]}", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], Optional[list[tuple[str, str]]]]:
         raise UnknownInvokeError(f"the mocks do not know invoke {args.token}; add a realistic result to tools/offline.py")
@@ -133,6 +185,28 @@ def load_stack_config(stack: str, overrides: Optional[Mapping[str, Any]] = None,
     return config
 
 
+def _fresh_runtime() -> None:
+    """Forget what a previous run left behind (as `@pulumi.runtime.test` does), so that one run's
+    failure (an unknown invoke, a config error) never leaks into the next."""
+    pulumi_settings.SETTINGS.rpc_manager.clear()
+    pulumi_settings.SETTINGS.outputs.clear()
+    pulumi_settings.ROOT.set(None)
+
+
+def _cloud_identity(config: Mapping[str, Any]) -> dict[str, str]:
+    """Region and account for the mocks' ARNs, from `webapp:aws` when the stack has it."""
+    aws = config.get("webapp:aws")
+    if not isinstance(aws, dict):
+        return {}
+    found = {}
+    if isinstance(aws.get("region"), str):
+        found["region"] = aws["region"]
+    match = re.search(r":iam::(\d{12}):", str(aws.get("oidcProviderArn", "")))
+    if match:
+        found["account"] = match.group(1)
+    return found
+
+
 def _encode(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -154,8 +228,8 @@ def run_stack(stack: str, overrides: Optional[Mapping[str, Any]] = None, root: P
     """Run `__main__.py` for `stack` under the mocks. Raises what the program raises."""
     values = dict(config) if config is not None else load_stack_config(stack, overrides, root)
     pulumi.runtime.set_all_config({k: _encode(v) for k, v in values.items()})
-    pulumi_settings.ROOT.set(None)
-    mocks = RecordingMocks()
+    _fresh_runtime()
+    mocks = RecordingMocks(**_cloud_identity(values))
     monitor = RecordingMonitor(mocks)
     monitor.registered = _last
     _last.clear()
@@ -187,7 +261,7 @@ def run_components(build: Callable[[], Any], stack: str = "test") -> StackRun:
     assertions see everything that was declared; they are plain asserts on the returned records.
     """
     pulumi.runtime.set_all_config({})
-    pulumi_settings.ROOT.set(None)
+    _fresh_runtime()
     mocks = RecordingMocks()
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project="webapp", stack=stack, preview=False, monitor=monitor)
