@@ -415,3 +415,32 @@ def test_ingress_mode_has_the_same_behaviour() -> None:
     assert ws["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-read-timeout"] == "3600"
     assert main["spec"]["tls"] == [{"hosts": ["app.example.com"], "secretName": "webapp-tls"}]
     assert one(run, "ClusterIssuer")["spec"]["acme"]["solvers"][0]["http01"]["ingress"]["ingressClassName"] == "nginx"
+
+
+# --- IRSA for any service ---------------------------------------------------------------------
+
+def test_any_service_can_get_an_irsa_role() -> None:
+    import json
+
+    from components.irsa import ROLE_ANNOTATION, IrsaRole, IrsaRoleArgs, policy_document, role_arn
+
+    arn = role_arn("aws", "123456789012", "webapp-test-api")
+
+    def build() -> None:
+        service = HttpService("svc", service_args(service_account_annotations={ROLE_ANNOTATION: arn}))
+        IrsaRole("api-irsa", IrsaRoleArgs(
+            role_name="webapp-test-api", oidc_provider_arn="arn:aws:iam::123456789012:oidc-provider/oidc.example/id/X",
+            oidc_issuer_host="oidc.example/id/X", service_account_namespace=service.service_account.metadata.namespace,
+            service_account_name=service.service_account_name,
+            policies={"read-bucket": policy_document([{"Effect": "Allow", "Action": ["s3:GetObject"],
+                                                       "Resource": ["arn:aws:s3:::bucket/*"]}])}))
+
+    run = run_components(build)
+    account = one(run, "ServiceAccount")
+    assert account["metadata"]["annotations"] == {ROLE_ANNOTATION: arn}
+    role = next(r for r in run.resources if r.type == "aws:iam/role:Role")
+    from tools.offline import normalise
+
+    trust = json.loads(normalise(role.inputs["assumeRolePolicy"], reveal=True))
+    assert trust["Statement"][0]["Condition"]["StringEquals"]["oidc.example/id/X:sub"] == "system:serviceaccount:ns:api"
+    assert next(r for r in run.resources if r.type == "aws:iam/rolePolicy:RolePolicy").inputs["name"] == "read-bucket"
