@@ -13,7 +13,7 @@ export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_CONFIG_PASSPHRASE ?= webapp-dev-only
 endif
 
-.PHONY: test lint typecheck render golden bench up preview destroy kind venv clean
+.PHONY: test lint typecheck render golden bench up preview destroy kind venv clean branch-up branch-down rotate-db-password
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,27 @@ up: venv
 destroy: venv
 	$(need_pulumi)
 	pulumi destroy --stack $(STACK)
+
+# Per-branch environments on the staging AKS cluster: make branch-up BRANCH=feature/login-page
+branch-up: venv
+	@test -n "$(BRANCH)" || { echo "usage: make branch-up BRANCH=<git branch>"; exit 2; }
+	@command -v pulumi >/dev/null || { echo "this target needs the Pulumi CLI"; exit 1; }
+	$(PY) -m tools.branch up "$(BRANCH)"
+
+branch-down: venv
+	@test -n "$(BRANCH)" || { echo "usage: make branch-down BRANCH=<git branch>"; exit 2; }
+	@command -v pulumi >/dev/null || { echo "this target needs the Pulumi CLI"; exit 1; }
+	$(PY) -m tools.branch down "$(BRANCH)"
+
+# Azure: apply the database password held in Key Vault to the Flexible Server, in place (the
+# program never lets a password change replace the server; see components/azure_postgres.py).
+rotate-db-password:
+	@command -v az >/dev/null && command -v pulumi >/dev/null || { echo "this target needs the az and pulumi CLIs"; exit 1; }
+	@vault=$$(pulumi stack output keyVaultName --stack $(STACK)) && \
+	group=$$(pulumi config get --path webapp:azure.resourceGroup --stack $(STACK)) && \
+	password=$$(az keyvault secret show --vault-name "$$vault" --name webapp-database-password --query value -o tsv) && \
+	az postgres flexible-server update --resource-group "$$group" --name "psql-webapp-$(STACK)" --admin-password "$$password" --output none && \
+	echo "password of psql-webapp-$(STACK) set from $$vault"
 
 clean:
 	rm -rf rendered .pytest_cache .mypy_cache .ruff_cache

@@ -24,3 +24,5 @@ pulumi.export("namespace", app.namespace)
 pulumi.export("environment", settings.environment)
 pulumi.export("cloud", settings.cloud)
 pulumi.export("secretNames", app.secret_names)
+for key, value in app.store_outputs.items():  # e.g. keyVaultName on Azure: names, never values
+    pulumi.export(key, value)

@@ -21,8 +21,8 @@ Creates (parented to the component):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -151,6 +151,8 @@ class PrometheusStackArgs:
     high_availability: bool = False
     depends_on: Sequence[pulumi.Resource] = ()
     """The monitoring Namespace and the Grafana admin Secret, which must exist first."""
+    grafana_values: Mapping[str, Any] = field(default_factory=dict)
+    """Extra Grafana chart values (Azure CSI delivery: workload identity ServiceAccount, CSI mount)."""
 
 
 class PrometheusStack(pulumi.ComponentResource):
@@ -179,6 +181,7 @@ class PrometheusStack(pulumi.ComponentResource):
                         "ruleSelectorNilUsesHelmValues": False,
                     }},
                     "grafana": {
+                        **dict(args.grafana_values),
                         "admin": {"existingSecret": GRAFANA.name, "userKey": "admin-user", "passwordKey": "admin-password"},
                         "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1",
                                                    "searchNamespace": "ALL"}},

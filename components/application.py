@@ -8,8 +8,7 @@ Creates (parented to the component):
 - `kubernetes.Provider` from the configured kubeconfig context (never the ambient context)
 - ClusterAddons (cert-manager, Envoy Gateway + GatewayClass, monitoring namespace)
 - NamespaceBaseline
-- GeneratedSecrets (`cloud: none`), or on AWS: an `aws.Provider` for the stack's region, StackKey,
-  RdsPostgres (database mode `managed`) and AwsSecretStore (Secrets Manager + IRSA + External Secrets)
+- the stack's secret store (`stores.create_store`: generated, AWS or Azure) with the cloud's provider
 - InClusterPostgres (database mode `in-cluster`), InClusterRedis, InClusterNats
 - one HttpService per application service, and the Scheduler CronJob
 - EdgeRouting (Gateway API or Ingress)
@@ -23,16 +22,14 @@ from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_azure_native as azure
 import pulumi_kubernetes as k8s
 
 from . import k8s as kx
 from . import secret_catalog as cat
 from .addons import GATEWAY_CLASS, ClusterAddons, ClusterAddonsArgs, PrometheusStack, PrometheusStackArgs
-from .aws_kms import StackKey, StackKeyArgs
-from .aws_secrets import AwsSecretStore, AwsSecretStoreArgs, ManagedDatabase
 from .edge import EdgeRouting, EdgeRoutingArgs, Route
 from .frontend_config import Upstream, nginx_conf
-from .generated_secrets import GeneratedSecrets, GeneratedSecretsArgs
 from .http_service import HttpService, HttpServiceArgs, Probes
 from .monitoring import Monitoring, MonitoringArgs
 from .namespace import NamespaceBaseline, NamespaceBaselineArgs
@@ -40,11 +37,12 @@ from .nats import CLIENT_PORT as NATS_PORT
 from .nats import InClusterNats, InClusterNatsArgs
 from .postgres import PORT as POSTGRES_PORT
 from .postgres import InClusterPostgres, InClusterPostgresArgs
-from .rds import RdsPostgres, RdsPostgresArgs
 from .redis import PORT as REDIS_PORT
 from .redis import InClusterRedis, InClusterRedisArgs
 from .scheduler import Scheduler, SchedulerArgs
 from .settings import STANDIN_IMAGE, Settings
+from .stores import create_store
+from .workload_identity import NO_ACCESS, SECRET_READING_SERVICES, SecretAccess
 
 DATA_PORTS = {"postgres": POSTGRES_PORT, "redis": REDIS_PORT, "nats": NATS_PORT}
 
@@ -176,6 +174,11 @@ class WebApp(pulumi.ComponentResource):
                 # Every AWS resource says which stack owns it.
                 default_tags=aws.ProviderDefaultTagsArgs(tags={"app": "webapp", "stack": s.stack, **dict(s.aws.tags)}),
                 opts=pulumi.ResourceOptions(parent=self))
+        if s.cloud == "azure":
+            assert s.azure is not None
+            providers["azure-native"] = azure.Provider(
+                f"{name}-azure", subscription_id=s.azure.subscription_id, tenant_id=s.azure.tenant_id,
+                location=s.azure.location, opts=pulumi.ResourceOptions(parent=self))
         base = pulumi.ResourceOptions(parent=self, providers=providers)
         monitoring = s.monitoring.enabled
         mon_ns = s.monitoring.namespace if monitoring else None
@@ -192,18 +195,24 @@ class WebApp(pulumi.ComponentResource):
 
         secrets_deps = [baseline.namespace] + ([addons.monitoring_namespace] if addons.monitoring_namespace else [])
         secrets_opts = pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(depends_on=secrets_deps))
-        grafana_secret = self._create_secrets(name, s, addons, secrets_opts)
+        store = create_store(name, s, addons, secrets_opts)
+        access = store.secret_access
+        readers: dict[str, k8s.core.v1.ServiceAccount] = {}
 
         if s.database.mode == "in-cluster":
-            InClusterPostgres(f"{name}-postgres", InClusterPostgresArgs(
-                namespace=s.namespace, instance=s.stack, settings=s.database, clients=callers_of("postgres")), opts=in_ns)
-        InClusterRedis(f"{name}-redis", InClusterRedisArgs(
-            namespace=s.namespace, instance=s.stack, settings=s.redis, clients=callers_of("redis")), opts=in_ns)
+            postgres = InClusterPostgres(f"{name}-postgres", InClusterPostgresArgs(
+                namespace=s.namespace, instance=s.stack, settings=s.database, clients=callers_of("postgres"),
+                secret_access=access), opts=in_ns)
+            readers.update(postgres.service_accounts)
+        redis = InClusterRedis(f"{name}-redis", InClusterRedisArgs(
+            namespace=s.namespace, instance=s.stack, settings=s.redis, clients=callers_of("redis"),
+            secret_access=access), opts=in_ns)
+        readers.update(redis.service_accounts)
         prometheus_crds: list[pulumi.Resource] = []
         if monitoring and s.addons.monitoring_stack == "install":
             stack = PrometheusStack(f"{name}-prometheus", PrometheusStackArgs(
                 monitoring=s.monitoring, namespace=s.monitoring.namespace, high_availability=s.is_production,
-                depends_on=grafana_secret), opts=base)
+                depends_on=store.grafana_ready, grafana_values=store.grafana_values), opts=base)
             prometheus_crds = [stack.release]
         InClusterNats(f"{name}-nats", InClusterNatsArgs(
             namespace=s.namespace, instance=s.stack, settings=s.nats, clients=callers_of("nats"),
@@ -211,7 +220,11 @@ class WebApp(pulumi.ComponentResource):
 
         gateway_ns = s.routing.controller_namespace
         for svc in CATALOGUE:
-            self._service(name, svc, s, gateway_ns, mon_ns, prometheus_crds, in_ns)
+            service = self._service(name, svc, s, gateway_ns, mon_ns, prometheus_crds, access, in_ns)
+            if svc.name in SECRET_READING_SERVICES:
+                readers[f"{s.namespace}-{svc.name}"] = service.service_account
+        if store.federate is not None:
+            store.federate(readers)
         Scheduler(f"{name}-scheduler", SchedulerArgs(
             namespace=s.namespace, instance=s.stack, settings=s.scheduler,
             api_url=f"http://api:{port_of('api')}", api_port=port_of("api")), opts=in_ns)
@@ -229,46 +242,20 @@ class WebApp(pulumi.ComponentResource):
         self.url = edge.url
         self.namespace = baseline.namespace_name
         self.secret_names = pulumi.Output.from_input([spec.name for spec in cat.APP_SECRETS])
-        self.register_outputs({"url": self.url, "namespace": self.namespace, "secret_names": self.secret_names})
-
-    def _create_secrets(self, name: str, s: Settings, addons: ClusterAddons,
-                        opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
-        """The catalogued Secrets from the stack's store; returns what Grafana's admin Secret comes from."""
-        monitoring_ns = s.monitoring.namespace if addons.monitoring_namespace else None
-        database_host = f"postgres.{s.namespace}.svc.cluster.local"
-        redis_host = f"redis.{s.namespace}.svc.cluster.local"
-        if s.cloud == "aws":
-            assert s.aws is not None
-            key = StackKey(f"{name}-kms", StackKeyArgs(instance=s.stack, existing_key_arn=s.aws.kms_key_arn,
-                                                       protect=s.protect), opts=opts)
-            managed = None
-            if s.database.mode == "managed":
-                # Not a dependency of any workload: pods read webapp-database by name, so the 15-minute
-                # instance is created in parallel with everything in the cluster.
-                rds = RdsPostgres(f"{name}-rds", RdsPostgresArgs(
-                    instance=s.stack, aws=s.aws, database_name=s.database.name, username=s.database.username,
-                    kms_key_arn=key.arn, protect=s.protect), opts=opts)
-                managed = ManagedDatabase(host=rds.address, port=rds.port, master_secret_arn=rds.master_secret_arn)
-            store = AwsSecretStore(f"{name}-secrets", AwsSecretStoreArgs(
-                namespace=s.namespace, instance=s.stack, aws=s.aws, kms_key_arn=key.arn,
-                database_name=s.database.name, database_username=s.database.username, redis_host=redis_host,
-                in_cluster_database_host=database_host if managed is None else None, managed_database=managed,
-                monitoring_namespace=monitoring_ns, webhook_url=s.broadcaster_webhook_url, protect=s.protect,
-                crd_dependencies=addons.secret_operator), opts=opts)
-            return [store.external_secrets[cat.GRAFANA.name]] if monitoring_ns else []
-        generated = GeneratedSecrets(f"{name}-secrets", GeneratedSecretsArgs(
-            namespace=s.namespace, instance=s.stack, database_host=database_host, database_name=s.database.name,
-            database_username=s.database.username, redis_host=redis_host, monitoring_namespace=monitoring_ns,
-            webhook_url=s.broadcaster_webhook_url), opts=opts)
-        return [generated.secrets[cat.GRAFANA.name]] if monitoring_ns else []
+        self.store_outputs = store.outputs
+        self.register_outputs({"url": self.url, "namespace": self.namespace, "secret_names": self.secret_names,
+                               **self.store_outputs})
 
     def _egress(self, target: str, s: Settings) -> kx.Peer:
-        if target == "postgres" and s.database.mode == "managed" and s.aws is not None and s.cloud == "aws":
-            return kx.Peer(cidr=s.aws.vpc_cidr, ports=(POSTGRES_PORT,))  # RDS lives in the VPC, not in the cluster
+        if target == "postgres" and s.database.mode == "managed":
+            # The managed database lives in the VPC/VNet, not in the cluster.
+            network = s.aws.vpc_cidr if s.cloud == "aws" and s.aws else s.azure.vnet_cidr if s.azure else None
+            assert network is not None, "a managed database needs a cloud"
+            return kx.Peer(cidr=network, ports=(POSTGRES_PORT,))
         return kx.Peer(app=target, ports=(port_of(target),))
 
     def _service(self, name: str, svc: AppService, s: Settings, gateway_ns: str, mon_ns: Optional[str],
-                 prometheus_crds: list[pulumi.Resource], opts: pulumi.ResourceOptions) -> HttpService:
+                 prometheus_crds: list[pulumi.Resource], access: SecretAccess, opts: pulumi.ResourceOptions) -> HttpService:
         callers: list[kx.Peer] = [kx.Peer(app=c, ports=(svc.port,)) for c in callers_of(svc.name)]
         if svc.route:
             callers.append(kx.Peer(namespace=gateway_ns, ports=(svc.port,)))
@@ -294,4 +281,5 @@ class WebApp(pulumi.ComponentResource):
             port=svc.port, probes=svc.probes, metrics_port=svc.metrics_port, env=plain, secret_env=secret,
             files=files, files_path=files_path, callers=tuple(callers), egress=tuple(egress),
             writable_paths=writable, monitoring=mon_ns is not None, crd_dependencies=prometheus_crds,
+            secret_access=access if svc.name in SECRET_READING_SERVICES else NO_ACCESS,
         ), opts=opts)

@@ -105,7 +105,7 @@ def parse_aws(r: Reader, environment: str, required: bool) -> Optional[AwsSettin
     """Parse `webapp:aws`; `required` when `webapp:cloud` is aws (then every cluster input must be set)."""
     if not r.items():
         if required:
-            r.report(f"{r.key('')[:-1]}: missing; webapp:cloud is aws, so set {', '.join(REQUIRED)}")
+            r.report(f"{r.path}: missing; webapp:cloud is aws, so set {', '.join(REQUIRED)}")
         return None
     region = r.opt_text("region", rule=REGION)
     cluster = r.opt_text("clusterName", rule=CLUSTER_NAME)

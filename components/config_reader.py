@@ -47,6 +47,11 @@ class Reader:
         self._consulted = consulted if consulted is not None else set()
         """Every dotted key any reader of this tree looked at (the config reference is checked against it)."""
 
+    @property
+    def path(self) -> str:
+        """This reader's own dotted key, e.g. `webapp:aws`."""
+        return self._path
+
     def key(self, name: str) -> str:
         sep = "" if self._path.endswith(":") else "."
         return f"{self._path}{sep}{name}"

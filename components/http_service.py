@@ -26,6 +26,7 @@ from . import k8s as kx
 from .quantities import image_tag
 from .secret_catalog import SecretRef
 from .settings import ServiceSettings
+from .workload_identity import NO_ACCESS, SecretAccess
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,6 +83,8 @@ class HttpServiceArgs:
     """Sleep before SIGTERM so endpoints drain before the process stops taking requests."""
     service_account_annotations: Mapping[str, str] = field(default_factory=dict)
     pod_labels: Mapping[str, str] = field(default_factory=dict)
+    secret_access: SecretAccess = NO_ACCESS
+    """How the pods reach the secret store themselves (Azure workload identity, CSI mount)."""
 
 
 class HttpService(pulumi.ComponentResource):
@@ -103,7 +106,8 @@ class HttpService(pulumi.ComponentResource):
 
         self.service_account = k8s.core.v1.ServiceAccount(
             f"{name}-sa",
-            metadata=kx.metadata(app, args.namespace, self._labels, args.service_account_annotations),
+            metadata=kx.metadata(app, args.namespace, self._labels, {
+                **args.service_account_annotations, **args.secret_access.service_account_annotations}),
             automount_service_account_token=args.automount_token,
             opts=child,
         )
@@ -156,6 +160,9 @@ class HttpService(pulumi.ComponentResource):
                    for i, _ in enumerate(a.writable_paths)]
         mounts = [k8s.core.v1.VolumeMountArgs(name=f"writable-{i}", mount_path=path)
                   for i, path in enumerate(a.writable_paths)]
+        csi_volumes, csi_mounts = kx.secret_access_volumes(a.secret_access)
+        volumes += csi_volumes
+        mounts += csi_mounts
         if a.files:
             volumes.append(k8s.core.v1.VolumeArgs(name="config-files", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
                 name=f"{name}-files", items=[k8s.core.v1.KeyToPathArgs(key=f, path=f) for f in sorted(a.files)])))
@@ -195,7 +202,7 @@ class HttpService(pulumi.ComponentResource):
                     rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1),
                 ),
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels={**self._labels, **dict(a.pod_labels)},
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels={**self._labels, **dict(a.pod_labels), **dict(a.secret_access.pod_labels)},
                                                         annotations=annotations),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=name,

@@ -15,6 +15,8 @@ from typing import Any, Mapping, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .workload_identity import CSI_DRIVER, CSI_MOUNT_PATH, SecretAccess
+
 PART_OF = "webapp"
 MANAGED_BY = "pulumi"
 NAME_LABEL = "app.kubernetes.io/name"
@@ -45,7 +47,7 @@ def checksum(data: Any) -> str:
 
 
 def metadata(name: str, namespace: Optional[str], object_labels: Mapping[str, str],
-             annotations: Optional[Mapping[str, str]] = None) -> k8s.meta.v1.ObjectMetaArgs:
+             annotations: Optional[Mapping[str, pulumi.Input[str]]] = None) -> k8s.meta.v1.ObjectMetaArgs:
     return k8s.meta.v1.ObjectMetaArgs(
         name=name, namespace=namespace, labels=dict(object_labels),
         annotations=dict(annotations) if annotations else None,
@@ -191,3 +193,22 @@ def child_options(parent: pulumi.Resource, opts: Optional[pulumi.ResourceOptions
     """
     depends = list(opts.depends_on) if opts is not None and isinstance(opts.depends_on, list) else []
     return pulumi.ResourceOptions(parent=parent, depends_on=depends + list(extra_depends_on))
+
+
+def secret_access_volumes(access: SecretAccess) -> tuple[list[k8s.core.v1.VolumeArgs], list[k8s.core.v1.VolumeMountArgs]]:
+    """The Secrets Store CSI volume and its mount, when the pod must mount a SecretProviderClass."""
+    if access.secret_provider_class is None:
+        return [], []
+    volume = k8s.core.v1.VolumeArgs(name="secrets-store", csi=k8s.core.v1.CSIVolumeSourceArgs(
+        driver=CSI_DRIVER, read_only=True, volume_attributes={"secretProviderClass": access.secret_provider_class}))
+    return [volume], [k8s.core.v1.VolumeMountArgs(name="secrets-store", mount_path=CSI_MOUNT_PATH, read_only=True)]
+
+
+def workload_service_account(name: str, resource_name: str, namespace: str, object_labels: Mapping[str, str],
+                             access: SecretAccess, opts: pulumi.ResourceOptions) -> k8s.core.v1.ServiceAccount:
+    """A ServiceAccount of its own for a workload (never `default`), with no token automount."""
+    return k8s.core.v1.ServiceAccount(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=dict(object_labels),
+                                            annotations=dict(access.service_account_annotations) or None),
+        automount_service_account_token=False, opts=opts)

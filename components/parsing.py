@@ -13,6 +13,7 @@ from typing import Any, Mapping, Optional
 
 from . import quantities as q
 from .aws_settings import parse_aws
+from .azure_settings import MAX_FEDERATED_CREDENTIALS, parse_azure
 from .config_reader import CPU, CRON, DNS_LABEL, HOSTNAME, IDENTIFIER, IMAGE, MEMORY, STORAGE, Reader, Rule
 from .settings import (
     ADDON_MODES,
@@ -49,6 +50,7 @@ from .settings import (
     SettingsError,
     Subject,
 )
+from .workload_identity import key_vault_readers
 
 
 def _resources(r: Reader, default: Resources) -> Resources:
@@ -195,8 +197,6 @@ KNOWN_TOP_LEVEL = (
     "cloud", "environment", "namespace", "domain", "logLevel", "kubernetes", "services", "scheduler",
     "database", "redis", "nats", "routing", "addons", "monitoring", "quota", "namespaceDeleters",
     "protect", "smtpHost", "broadcasterWebhookUrl",
-    # Read by the Azure components (issue 4); accepted here so one stack file can carry both clouds.
-    "azure",
 )
 
 
@@ -350,6 +350,7 @@ def parse_settings(raw: Mapping[str, Any], stack: str, consulted: Optional[set[s
     smtp_host = r.text("smtpHost", "smtp.example.com", rule=HOSTNAME)
     webhook = r.opt_text("broadcasterWebhookUrl", rule=WEBHOOK_URL)
     aws = parse_aws(r.section("aws"), environment, required=cloud == "aws")
+    azure = parse_azure(r.section("azure"), environment, stack, namespace, required=cloud == "azure")
     r.finish(KNOWN_TOP_LEVEL)
 
     settings = Settings(
@@ -357,9 +358,15 @@ def parse_settings(raw: Mapping[str, Any], stack: str, consulted: Optional[set[s
         domain=domain or "invalid.example", log_level=log_level, kubernetes=kubernetes,
         services=services, scheduler=scheduler, database=database, redis=redis, nats=nats, routing=routing,
         addons=addons, monitoring=monitoring, quota=quota, namespace_deleters=deleters, protect=protect,
-        smtp_host=smtp_host, broadcaster_webhook_url=webhook, aws=aws,
+        smtp_host=smtp_host, broadcaster_webhook_url=webhook, aws=aws, azure=azure,
     )
     _check_capacity(settings, problems)
+    if settings.azure is not None and cloud == "azure":
+        readers = key_vault_readers(settings)
+        if len(readers) > MAX_FEDERATED_CREDENTIALS:
+            problems.append(f"webapp:azure.secretDelivery: {settings.azure.delivery!r} needs {len(readers)} federated credentials "
+                            f"on one managed identity, more than the {MAX_FEDERATED_CREDENTIALS} Azure allows; use "
+                            "external-secrets (one credential) or fewer workloads reading Key Vault")
     if problems:
         raise SettingsError(problems)
     return settings

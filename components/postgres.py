@@ -1,6 +1,7 @@
 """InClusterPostgres: PostgreSQL as a StatefulSet, with verified daily backups.
 
 Creates (parented to the component, named from it):
+- ServiceAccounts `postgres` and `postgres-backup` (no token automount; workload identity when asked)
 - Service `postgres` (ClusterIP) and headless Service `postgres-headless`
 - StatefulSet `postgres`: one replica, persistent volume (retained on delete and scale-down),
   `pg_isready` startup/liveness/readiness probes, restricted security context
@@ -24,6 +25,7 @@ from . import k8s as kx
 from .quantities import image_tag
 from .secret_catalog import DATABASE
 from .settings import DatabaseSettings
+from .workload_identity import NO_ACCESS, SecretAccess
 
 PORT = 5432
 POSTGRES_UID = 70  # the `postgres` user of the official alpine image
@@ -41,6 +43,8 @@ class InClusterPostgresArgs:
     settings: DatabaseSettings
     clients: tuple[str, ...]
     """App names allowed to connect on 5432."""
+    secret_access: SecretAccess = NO_ACCESS
+    """How the database and backup pods reach the secret store (Azure CSI); plain secretKeyRefs by default."""
 
 
 class InClusterPostgres(pulumi.ComponentResource):
@@ -69,6 +73,8 @@ class InClusterPostgres(pulumi.ComponentResource):
                                                                                 target_port="postgres")]),
             opts=child,
         )
+        self.service_accounts = {f"{ns}-postgres": kx.workload_service_account(
+            "postgres", f"{name}-sa", ns, self._labels, args.secret_access, child)}
         self.stateful_set = self._create_stateful_set(headless, child)
         self._create_backup(child)
         k8s.networking.v1.NetworkPolicy(
@@ -95,6 +101,7 @@ class InClusterPostgres(pulumi.ComponentResource):
         a, s = self._args, self._args.settings
         ready = k8s.core.v1.ExecActionArgs(command=[
             "sh", "-c", 'pg_isready -h 127.0.0.1 -p 5432 -U "$POSTGRES_USER" -d "$POSTGRES_DB"'])
+        csi_volumes, csi_mounts = kx.secret_access_volumes(a.secret_access)
         container = k8s.core.v1.ContainerArgs(
             name="postgres", image=s.image, image_pull_policy="IfNotPresent",
             ports=[k8s.core.v1.ContainerPortArgs(name="postgres", container_port=PORT)],
@@ -108,6 +115,7 @@ class InClusterPostgres(pulumi.ComponentResource):
                 k8s.core.v1.VolumeMountArgs(name="data", mount_path="/var/lib/postgresql/data"),
                 k8s.core.v1.VolumeMountArgs(name="run", mount_path="/var/run/postgresql"),
                 k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+                *csi_mounts,
             ],
         )
         return k8s.apps.v1.StatefulSet(
@@ -121,8 +129,9 @@ class InClusterPostgres(pulumi.ComponentResource):
                 persistent_volume_claim_retention_policy=k8s.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs(
                     when_deleted="Retain", when_scaled="Retain"),
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=self._labels),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels={**self._labels, **dict(a.secret_access.pod_labels)}),
                     spec=k8s.core.v1.PodSpecArgs(
+                        service_account_name="postgres",
                         automount_service_account_token=False,
                         enable_service_links=False,
                         security_context=kx.pod_security(POSTGRES_UID),
@@ -131,6 +140,7 @@ class InClusterPostgres(pulumi.ComponentResource):
                         volumes=[
                             k8s.core.v1.VolumeArgs(name="run", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="16Mi")),
                             k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="256Mi")),
+                            *csi_volumes,
                         ],
                     ),
                 ),
@@ -142,6 +152,9 @@ class InClusterPostgres(pulumi.ComponentResource):
     def _create_backup(self, child: pulumi.ResourceOptions) -> None:
         a, s = self._args, self._args.settings
         labels = kx.labels("postgres-backup", a.instance, "backup", image_tag(s.image))
+        self.service_accounts[f"{a.namespace}-postgres-backup"] = kx.workload_service_account(
+            "postgres-backup", f"{self._name}-backup-sa", a.namespace, labels, a.secret_access, child)
+        csi_volumes, csi_mounts = kx.secret_access_volumes(a.secret_access)
         script = backup_script()
         k8s.core.v1.ConfigMap(
             f"{self._name}-backup-script",
@@ -177,9 +190,10 @@ class InClusterPostgres(pulumi.ComponentResource):
                 job_template=k8s.batch.v1.JobTemplateSpecArgs(spec=k8s.batch.v1.JobSpecArgs(
                     backoff_limit=2, active_deadline_seconds=3600, ttl_seconds_after_finished=86400,
                     template=k8s.core.v1.PodTemplateSpecArgs(
-                        metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels,
+                        metadata=k8s.meta.v1.ObjectMetaArgs(labels={**labels, **dict(a.secret_access.pod_labels)},
                                                             annotations={"checksum/script": kx.checksum(script)}),
                         spec=k8s.core.v1.PodSpecArgs(
+                            service_account_name="postgres-backup",
                             restart_policy="Never", automount_service_account_token=False,
                             enable_service_links=False,
                             security_context=kx.pod_security(POSTGRES_UID),
@@ -193,6 +207,7 @@ class InClusterPostgres(pulumi.ComponentResource):
                                     k8s.core.v1.VolumeMountArgs(name="backups", mount_path="/backups"),
                                     k8s.core.v1.VolumeMountArgs(name="scripts", mount_path="/scripts", read_only=True),
                                     k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+                                    *csi_mounts,
                                 ],
                             )],
                             volumes=[
@@ -203,6 +218,7 @@ class InClusterPostgres(pulumi.ComponentResource):
                                 k8s.core.v1.VolumeArgs(name="scripts", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
                                     name="postgres-backup", default_mode=0o555)),
                                 k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi")),
+                                *csi_volumes,
                             ],
                         ),
                     ),

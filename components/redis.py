@@ -3,6 +3,7 @@
 Creates (parented to the component):
 - ConfigMap `redis` with redis.conf (no password in it: it `include`s a file written at start
   from the Secret, so the password is neither in the ConfigMap nor in the process arguments)
+- ServiceAccount `redis` (no token automount; workload identity when asked)
 - Service `redis` and headless Service `redis-headless`
 - StatefulSet `redis`: restricted security context, `redis-cli ping` probes (auth via
   REDISCLI_AUTH), persistent volume with AOF when `persistence`, emptyDir otherwise
@@ -21,6 +22,7 @@ from . import k8s as kx
 from .quantities import image_tag
 from .secret_catalog import REDIS
 from .settings import DataServiceSettings
+from .workload_identity import NO_ACCESS, SecretAccess
 
 PORT = 6379
 REDIS_UID = 999  # the `redis` user of the official alpine image
@@ -50,6 +52,7 @@ class InClusterRedisArgs:
     instance: str
     settings: DataServiceSettings
     clients: tuple[str, ...]
+    secret_access: SecretAccess = NO_ACCESS
 
 
 class InClusterRedis(pulumi.ComponentResource):
@@ -74,6 +77,9 @@ class InClusterRedis(pulumi.ComponentResource):
             spec=k8s.core.v1.ServiceSpecArgs(cluster_ip="None", selector=sel, ports=[
                 k8s.core.v1.ServicePortArgs(name="redis", port=PORT, target_port="redis")]),
             opts=child)
+        self.service_accounts = {f"{ns}-redis": kx.workload_service_account(
+            "redis", f"{name}-sa", ns, lbl, args.secret_access, child)}
+        csi_volumes, csi_mounts = kx.secret_access_volumes(args.secret_access)
         ping = k8s.core.v1.ExecActionArgs(command=["sh", "-c", "redis-cli -h 127.0.0.1 ping | grep -q PONG"])
         auth = k8s.core.v1.EnvVarSourceArgs(secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=REDIS.name, key="password"))
         container = k8s.core.v1.ContainerArgs(
@@ -92,11 +98,13 @@ class InClusterRedis(pulumi.ComponentResource):
                 k8s.core.v1.VolumeMountArgs(name="data", mount_path="/data"),
                 k8s.core.v1.VolumeMountArgs(name="run", mount_path="/run/redis"),
                 k8s.core.v1.VolumeMountArgs(name="config", mount_path="/etc/redis", read_only=True),
+                *csi_mounts,
             ],
         )
         volumes = [
             k8s.core.v1.VolumeArgs(name="run", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory", size_limit="1Mi")),
             k8s.core.v1.VolumeArgs(name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name="redis")),
+            *csi_volumes,
         ]
         if not s.persistence:
             volumes.append(k8s.core.v1.VolumeArgs(name="data", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi")))
@@ -108,9 +116,10 @@ class InClusterRedis(pulumi.ComponentResource):
                 persistent_volume_claim_retention_policy=k8s.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs(
                     when_deleted="Retain", when_scaled="Retain"),
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=lbl, annotations={"checksum/config": kx.checksum(conf)}),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels={**lbl, **dict(args.secret_access.pod_labels)},
+                                                        annotations={"checksum/config": kx.checksum(conf)}),
                     spec=k8s.core.v1.PodSpecArgs(
-                        automount_service_account_token=False, enable_service_links=False,
+                        service_account_name="redis", automount_service_account_token=False, enable_service_links=False,
                         security_context=kx.pod_security(REDIS_UID), termination_grace_period_seconds=30,
                         containers=[container], volumes=volumes)),
                 volume_claim_templates=[kx.claim_template("data", s.storage_size, s.storage_class, sel)]

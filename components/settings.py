@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence
 
 from .aws_settings import AwsSettings
+from .azure_settings import AzureSettings
 
 NAMESPACE = "webapp"
 ENVIRONMENTS = ("dev", "staging", "production")
@@ -22,7 +23,7 @@ ISSUERS = ("selfsigned", "acme")
 ADDON_MODES = ("install", "present")
 SUBJECT_KINDS = ("User", "Group", "ServiceAccount")
 # Clouds whose stores and databases have landed. Until then a stack may not select them.
-IMPLEMENTED_CLOUDS = ("none", "aws")
+IMPLEMENTED_CLOUDS = ("none", "aws", "azure")
 LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 
 # Public stand-in images that answer the application's ports and health paths on a plain cluster
@@ -225,6 +226,8 @@ class Settings:
     broadcaster_webhook_url: Optional[str] = field(default=None, repr=False)
     aws: Optional[AwsSettings] = None
     """The EKS cluster and RDS settings; always parsed when present, required when cloud is aws."""
+    azure: Optional[AzureSettings] = None
+    """The AKS cluster, Key Vault and Flexible Server settings; parsed when present, required when cloud is azure."""
 
     @property
     def is_production(self) -> bool:

@@ -77,7 +77,7 @@ BAD_INPUTS = [
      "webapp:namespaceDeleters[0].namespace: missing"),
     ({"webapp:protect": "sometimes"}, "webapp:protect: 'sometimes' is not allowed; expected true or false"),
     ({"webapp:broadcasterWebhookUrl": "ftp://x"}, "webapp:broadcasterWebhookUrl: 'ftp://x' is not allowed; expected an http(s):// URL"),
-    ({"webapp:cloud": "azure"}, "webapp:cloud: 'azure' is not available yet"),
+    ({"webapp:cloud": "azure"}, "webapp:azure: missing; webapp:cloud is azure"),
     ({"webapp:cloud": "aws"}, "webapp:aws: missing; webapp:cloud is aws"),
 ]
 
@@ -176,8 +176,9 @@ def test_settings_are_frozen() -> None:
 def test_shipped_stack_files_parse(stack: str) -> None:
     s = parse_settings(load_stack_config(stack), stack)
     assert s.environment == stack
-    assert s.cloud == {"dev": "none", "staging": "none", "production": "aws"}[stack]
-    assert s.aws is not None  # every stack file carries the AWS settings, so switching cloud is one key
+    assert s.cloud == {"dev": "none", "staging": "azure", "production": "aws"}[stack]
+    # Every stack file carries the settings of both clouds, so switching cloud is one key.
+    assert s.aws is not None and s.azure is not None
 
 
 def test_profiles_cover_every_environment() -> None:

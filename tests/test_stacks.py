@@ -16,7 +16,7 @@ from tools.validate import CelReport, crd_schema_dir, validate_object
 
 from .conftest import STACKS, require
 
-VARIANTS = ("as-shipped", "ingress", "monitoring-flipped", "other-cloud")
+VARIANTS = ("as-shipped", "ingress", "monitoring-flipped", "cloud-none", "cloud-aws", "cloud-azure")
 
 APP_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component",
               "app.kubernetes.io/part-of", "app.kubernetes.io/version", "app.kubernetes.io/managed-by")
@@ -26,9 +26,9 @@ def variant_overrides(stack: str, variant: str) -> dict[str, Any]:
     shipped = load_stack_config(stack)
     if variant == "ingress":
         return {"webapp:routing": {**(shipped.get("webapp:routing") or {}), "mode": "ingress"}}
-    if variant == "other-cloud":
-        # Switching cloud is one key: every stack file carries the settings of both.
-        return {"webapp:cloud": "none" if shipped.get("webapp:cloud", "none") != "none" else "aws"}
+    if variant.startswith("cloud-"):
+        # Switching cloud is one key: every stack file carries the settings of every cloud.
+        return {"webapp:cloud": variant.removeprefix("cloud-")}
     if variant == "monitoring-flipped":
         monitoring = dict(shipped.get("webapp:monitoring") or {})
         monitoring["enabled"] = not monitoring.get("enabled", False)
@@ -142,6 +142,9 @@ def produced_secrets(objects: list[dict[str, Any]]) -> dict[tuple[str, str], tup
         ns = obj["metadata"].get("namespace")
         if obj["kind"] == "Secret":
             found[(ns, obj["metadata"]["name"])] = (set((obj.get("stringData") or {}).keys()), "Secret")
+        elif obj["kind"] == "SecretProviderClass":
+            for synced in obj["spec"].get("secretObjects", []):
+                found[(ns, synced["secretName"])] = ({d["key"] for d in synced["data"]}, "SecretProviderClass")
         elif obj["kind"] == "ExternalSecret":
             target = obj["spec"]["target"]
             template = (target.get("template") or {}).get("data")
@@ -151,10 +154,12 @@ def produced_secrets(objects: list[dict[str, Any]]) -> dict[tuple[str, str], tup
 
 
 def test_secrets_come_from_the_stack_cloud_store(run: StackRun) -> None:
-    """cloud none: Kubernetes Secrets from pulumi-random; a cloud: every one from an ExternalSecret."""
+    """cloud none: Kubernetes Secrets from pulumi-random; a cloud: every one from its store's objects."""
     cloud = run.outputs["cloud"]
-    producers = {kind for _, kind in produced_secrets(run.kubernetes_objects()).values()}
-    assert producers == ({"Secret"} if cloud == "none" else {"ExternalSecret"})
+    objects = run.kubernetes_objects()
+    producers = {kind for _, kind in produced_secrets(objects).values()}
+    csi = any(o["kind"] == "SecretProviderClass" for o in objects)
+    assert producers == ({"Secret"} if cloud == "none" else {"SecretProviderClass"} if csi else {"ExternalSecret"})
 
 
 def test_no_secret_in_plain_text(run: StackRun) -> None:

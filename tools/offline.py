@@ -89,9 +89,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
     of the stack's config, so format checks in tests mean something.
     """
 
-    def __init__(self, region: str = "eu-central-1", account: str = "123456789012"):
+    def __init__(self, region: str = "eu-central-1", account: str = "123456789012",
+                 subscription: str = "00000000-0000-0000-0000-000000000000", tenant: str = "00000000-0000-0000-0000-000000000000"):
         super().__init__()
         self.region, self.account = region, account
+        self.subscription, self.tenant = subscription, tenant
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[Optional[str], dict[str, Any]]:
         state = dict(args.inputs)
@@ -106,7 +108,42 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["metadata"] = {**state["metadata"], "uid": f"uid-{name}"}
         elif typ.startswith("aws:"):
             return self._aws(typ, name, state, digest)
+        elif typ.startswith("azure-native:"):
+            return self._azure(typ, name, state, digest)
         return f"{name}-id", state
+
+    def _azure(self, typ: str, name: str, state: dict[str, Any], digest: str) -> tuple[str, dict[str, Any]]:
+        """ARM ids under the configured subscription and resource group, GUIDs for identities."""
+        def guid(seed: str) -> str:
+            h = hashlib.sha256(seed.encode()).hexdigest()
+            return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+        group = state.get("resourceGroupName", "rg")
+        prefix = f"/subscriptions/{self.subscription}/resourceGroups/{group}/providers"
+        if typ == "azure-native:resources:ResourceGroup":
+            state.update(id=f"/subscriptions/{self.subscription}/resourceGroups/{state['resourceGroupName']}",
+                         name=state["resourceGroupName"])
+        elif typ == "azure-native:keyvault:Vault":
+            state.update(id=f"{prefix}/Microsoft.KeyVault/vaults/{state['vaultName']}", name=state["vaultName"])
+            state["properties"] = {**state["properties"], "vaultUri": f"https://{state['vaultName']}.vault.azure.net/"}
+        elif typ == "azure-native:keyvault:Secret":
+            state.update(id=f"{prefix}/Microsoft.KeyVault/vaults/{state['vaultName']}/secrets/{state['secretName']}",
+                         name=state["secretName"])
+        elif typ == "azure-native:managedidentity:UserAssignedIdentity":
+            state.update(id=f"{prefix}/Microsoft.ManagedIdentity/userAssignedIdentities/{state['resourceName']}",
+                         name=state["resourceName"], clientId=guid("client" + name), principalId=guid("principal" + name),
+                         tenantId=self.tenant)
+        elif typ == "azure-native:managedidentity:FederatedIdentityCredential":
+            state["name"] = state["federatedIdentityCredentialResourceName"]
+        elif typ == "azure-native:dbforpostgresql:Server":
+            state.update(id=f"{prefix}/Microsoft.DBforPostgreSQL/flexibleServers/{state['serverName']}",
+                         name=state["serverName"], fullyQualifiedDomainName=f"{state['serverName']}.postgres.database.azure.com",
+                         state="Ready")
+        elif typ == "azure-native:authorization:RoleAssignment":
+            state.update(id=f"{state['scope']}/providers/Microsoft.Authorization/roleAssignments/{guid(name)}", name=guid(name))
+        else:
+            state.setdefault("name", name)
+        return state.get("id", f"{prefix}/{name}"), state
 
     def _aws(self, typ: str, name: str, state: dict[str, Any], digest: str) -> tuple[str, dict[str, Any]]:
         region, account = self.region, self.account
@@ -145,6 +182,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return f"{name}-{digest[:8]}", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], Optional[list[tuple[str, str]]]]:
+        if args.token == "azure-native:authorization:getClientConfig":
+            # The deploying principal, as `az account show` / the provider would report it.
+            return {"clientId": "11111111-2222-3333-4444-555555555555", "objectId": "66666666-7777-8888-9999-000000000000",
+                    "subscriptionId": self.subscription, "tenantId": self.tenant}, []
         raise UnknownInvokeError(f"the mocks do not know invoke {args.token}; add a realistic result to tools/offline.py")
 
 
@@ -194,11 +235,16 @@ def _fresh_runtime() -> None:
 
 
 def _cloud_identity(config: Mapping[str, Any]) -> dict[str, str]:
-    """Region and account for the mocks' ARNs, from `webapp:aws` when the stack has it."""
+    """Region and account for the mocks' ARNs (from `webapp:aws`), subscription and tenant for Azure ids."""
+    found = {}
+    azure = config.get("webapp:azure")
+    if isinstance(azure, dict):
+        for key, arg in (("subscriptionId", "subscription"), ("tenantId", "tenant")):
+            if isinstance(azure.get(key), str):
+                found[arg] = azure[key]
     aws = config.get("webapp:aws")
     if not isinstance(aws, dict):
-        return {}
-    found = {}
+        return found
     if isinstance(aws.get("region"), str):
         found["region"] = aws["region"]
     match = re.search(r":iam::(\d{12}):", str(aws.get("oidcProviderArn", "")))
