@@ -39,6 +39,16 @@ PROMETHEUS_STACK = {"chart": "kube-prometheus-stack", "version": "79.7.1",
 GATEWAY_CLASS = "envoy-gateway"
 
 
+def pinned_release(resource_name: str, release: str, chart: Mapping[str, str], namespace: str, values: Mapping[str, Any],
+                   opts: pulumi.ResourceOptions, create_namespace: bool = True, timeout: Optional[int] = None) -> k8s.helm.v3.Release:
+    """A Helm release at a pinned chart version that rolls back on failure (`atomic`)."""
+    return k8s.helm.v3.Release(resource_name, k8s.helm.v3.ReleaseArgs(
+        name=release, chart=chart["chart"], version=chart["version"],
+        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart["repo"]) if "repo" in chart else None,
+        namespace=namespace, create_namespace=create_namespace, atomic=True, cleanup_on_fail=True, timeout=timeout,
+        values=dict(values)), opts=opts)
+
+
 @dataclass(frozen=True, kw_only=True)
 class ClusterAddonsArgs:
     instance: str
@@ -68,53 +78,29 @@ class ClusterAddons(pulumi.ComponentResource):
         self.monitoring_namespace = None
         self.external_secrets: Optional[k8s.helm.v3.Release] = None
         if args.external_secrets and args.addons.external_secrets == "install":
-            self.external_secrets = k8s.helm.v3.Release(
-                f"{name}-external-secrets",
-                k8s.helm.v3.ReleaseArgs(
-                    name="external-secrets", chart=EXTERNAL_SECRETS["chart"], version=EXTERNAL_SECRETS["version"],
-                    repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=EXTERNAL_SECRETS["repo"]),
-                    namespace="external-secrets", create_namespace=True, atomic=True, cleanup_on_fail=True,
-                    values={
-                        "installCRDs": True,
-                        "replicaCount": replicas,
-                        "podDisruptionBudget": {"enabled": args.high_availability},
-                        "webhook": {"replicaCount": replicas},
-                        # Only the stores this program declares are reconciled by this controller.
-                        "processClusterExternalSecret": False, "processPushSecret": False,
-                    },
-                ),
-                opts=child,
-            )
+            self.external_secrets = pinned_release(f"{name}-external-secrets", "external-secrets", EXTERNAL_SECRETS,
+                                                   "external-secrets", {
+                "installCRDs": True,
+                "replicaCount": replicas,
+                "podDisruptionBudget": {"enabled": args.high_availability},
+                "webhook": {"replicaCount": replicas},
+                # Only the stores this program declares are reconciled by this controller.
+                "processClusterExternalSecret": False, "processPushSecret": False,
+            }, child)
         if args.addons.cert_manager == "install":
-            self.cert_manager = k8s.helm.v3.Release(
-                f"{name}-cert-manager",
-                k8s.helm.v3.ReleaseArgs(
-                    name="cert-manager", chart=CERT_MANAGER["chart"], version=CERT_MANAGER["version"],
-                    repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CERT_MANAGER["repo"]),
-                    namespace="cert-manager", create_namespace=True, atomic=True, cleanup_on_fail=True,
-                    values={
-                        # keep: uninstalling the release must not delete every Certificate in the cluster.
-                        "crds": {"enabled": True, "keep": True},
-                        "config": {"apiVersion": "controller.config.cert-manager.io/v1alpha1",
-                                   "kind": "ControllerConfiguration", "enableGatewayAPI": True},
-                        "replicaCount": replicas,
-                        "podDisruptionBudget": {"enabled": args.high_availability},
-                        "webhook": {"replicaCount": replicas},
-                        "global": {"leaderElection": {"namespace": "cert-manager"}},
-                    },
-                ),
-                opts=child,
-            )
+            self.cert_manager = pinned_release(f"{name}-cert-manager", "cert-manager", CERT_MANAGER, "cert-manager", {
+                # keep: uninstalling the release must not delete every Certificate in the cluster.
+                "crds": {"enabled": True, "keep": True},
+                "config": {"apiVersion": "controller.config.cert-manager.io/v1alpha1",
+                           "kind": "ControllerConfiguration", "enableGatewayAPI": True},
+                "replicaCount": replicas,
+                "podDisruptionBudget": {"enabled": args.high_availability},
+                "webhook": {"replicaCount": replicas},
+                "global": {"leaderElection": {"namespace": "cert-manager"}},
+            }, child)
         if args.gateway and args.addons.gateway == "install":
-            self.gateway = k8s.helm.v3.Release(
-                f"{name}-envoy-gateway",
-                k8s.helm.v3.ReleaseArgs(
-                    name="envoy-gateway", chart=ENVOY_GATEWAY["chart"], version=ENVOY_GATEWAY["version"],
-                    namespace="envoy-gateway-system", create_namespace=True, atomic=True, cleanup_on_fail=True,
-                    values={"deployment": {"replicas": replicas}},
-                ),
-                opts=child,
-            )
+            self.gateway = pinned_release(f"{name}-envoy-gateway", "envoy-gateway", ENVOY_GATEWAY, "envoy-gateway-system",
+                                          {"deployment": {"replicas": replicas}}, child)
             k8s.apiextensions.CustomResource(
                 f"{name}-gatewayclass", api_version="gateway.networking.k8s.io/v1", kind="GatewayClass",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=GATEWAY_CLASS,
@@ -164,32 +150,23 @@ class PrometheusStack(pulumi.ComponentResource):
         storage = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": m.storage_size}}}
         if m.storage_class:
             storage["storageClassName"] = m.storage_class
-        self.release = k8s.helm.v3.Release(
-            f"{name}-release",
-            k8s.helm.v3.ReleaseArgs(
-                name="kube-prometheus-stack", chart=PROMETHEUS_STACK["chart"], version=PROMETHEUS_STACK["version"],
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=PROMETHEUS_STACK["repo"]),
-                namespace=args.namespace, atomic=True, cleanup_on_fail=True, timeout=900,
-                values={
-                    "prometheus": {"prometheusSpec": {
-                        "retention": m.retention,
-                        "storageSpec": {"volumeClaimTemplate": {"spec": storage}},
-                        "replicas": 2 if args.high_availability else 1,
-                        # Pick up ServiceMonitors and rules from every namespace, not only the chart's own.
-                        "serviceMonitorSelectorNilUsesHelmValues": False,
-                        "podMonitorSelectorNilUsesHelmValues": False,
-                        "ruleSelectorNilUsesHelmValues": False,
-                    }},
-                    "grafana": {
-                        **dict(args.grafana_values),
-                        "admin": {"existingSecret": GRAFANA.name, "userKey": "admin-user", "passwordKey": "admin-password"},
-                        "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1",
-                                                   "searchNamespace": "ALL"}},
-                        "persistence": {"enabled": True, "size": "10Gi"},
-                    },
-                    "alertmanager": {"enabled": True},
-                },
-            ),
-            opts=kx.child_options(self, opts, args.depends_on),
-        )
+        self.release = pinned_release(f"{name}-release", "kube-prometheus-stack", PROMETHEUS_STACK, args.namespace, {
+            "prometheus": {"prometheusSpec": {
+                "retention": m.retention,
+                "storageSpec": {"volumeClaimTemplate": {"spec": storage}},
+                "replicas": 2 if args.high_availability else 1,
+                # Pick up ServiceMonitors and rules from every namespace, not only the chart's own.
+                "serviceMonitorSelectorNilUsesHelmValues": False,
+                "podMonitorSelectorNilUsesHelmValues": False,
+                "ruleSelectorNilUsesHelmValues": False,
+            }},
+            "grafana": {
+                **dict(args.grafana_values),
+                "admin": {"existingSecret": GRAFANA.name, "userKey": "admin-user", "passwordKey": "admin-password"},
+                "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1",
+                                           "searchNamespace": "ALL"}},
+                "persistence": {"enabled": True, "size": "10Gi"},
+            },
+            "alertmanager": {"enabled": True},
+        }, kx.child_options(self, opts, args.depends_on), create_namespace=False, timeout=900)
         self.register_outputs({"release_name": self.release.name})

@@ -23,13 +23,12 @@ from typing import Any, Mapping, Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from . import k8s as kx
 from . import secret_catalog as cat
 from .aws_settings import AwsSettings
 from .external_secrets import API_VERSION, Remote, catalogue_external_secret
-from .generated_secrets import DISCARD_WEBHOOK
+from .generated_secrets import DISCARD_WEBHOOK, generated_password
 from .irsa import ROLE_ANNOTATION, IrsaRole, IrsaRoleArgs, policy_document, role_arn
 
 SERVICE_ACCOUNT = "external-secrets-aws"
@@ -73,8 +72,7 @@ class AwsSecretStore(pulumi.ComponentResource):
         child = kx.child_options(self, opts)
 
         def password(key: str, length: int = 32) -> pulumi.Output[str]:
-            return random.RandomPassword(f"{name}-{key}", length=length, special=False,
-                                         min_lower=2, min_upper=2, min_numeric=2, opts=child).result
+            return generated_password(f"{name}-{key}", length, child)
 
         documents: dict[str, Mapping[str, pulumi.Input[Any]]] = {
             "redis/auth": {"password": password("redis-password")},

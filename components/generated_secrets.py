@@ -42,6 +42,13 @@ class GeneratedSecretsArgs:
 DISCARD_WEBHOOK = "http://broadcaster:8002/health"
 
 
+def generated_password(resource_name: str, length: int, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
+    """A random value for a secret: letters and digits only, since many end up inside URLs and
+    connection strings, with at least two of each class."""
+    return random.RandomPassword(resource_name, length=length, special=False, min_lower=2, min_upper=2, min_numeric=2,
+                                 opts=opts).result
+
+
 class GeneratedSecrets(pulumi.ComponentResource):
     secret_names: pulumi.Output[list[str]]
 
@@ -50,10 +57,8 @@ class GeneratedSecrets(pulumi.ComponentResource):
         self._name = name
         child = kx.child_options(self, opts)
 
-        def password(key: str, length: int = 32, special: bool = False) -> pulumi.Output[str]:
-            # No special characters in values that end up inside URLs and connection strings.
-            return random.RandomPassword(f"{name}-{key}", length=length, special=special,
-                                         min_lower=2, min_upper=2, min_numeric=2, opts=child).result
+        def password(key: str, length: int = 32) -> pulumi.Output[str]:
+            return generated_password(f"{name}-{key}", length, child)
 
         db_password = password("database-password")
         redis_password = password("redis-password")

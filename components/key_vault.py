@@ -18,13 +18,12 @@ from typing import Mapping, Optional
 
 import pulumi
 import pulumi_azure_native as azure
-import pulumi_random as random
 
 from . import k8s as kx
 from . import secret_catalog as cat
 from .azure_identity import KEY_VAULT_SECRETS_OFFICER, role_definition
 from .azure_settings import AzureSettings
-from .generated_secrets import DISCARD_WEBHOOK
+from .generated_secrets import DISCARD_WEBHOOK, generated_password
 
 
 def vault_secret_name(spec: cat.SecretSpec, key: str) -> str:
@@ -85,8 +84,7 @@ class KeyVaultStore(pulumi.ComponentResource):
             scope=self.vault.id, description=f"webapp {args.instance}: the deployer writes the stack's secrets"), opts=child)
 
         def password(key: str, length: int = 32) -> pulumi.Output[str]:
-            return random.RandomPassword(f"{name}-{key}", length=length, special=False,
-                                         min_lower=2, min_upper=2, min_numeric=2, opts=child).result
+            return generated_password(f"{name}-{key}", length, child)
 
         db, redis_password = args.database, password("redis-password")
         port = "5432"

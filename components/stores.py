@@ -20,7 +20,6 @@ from typing import Any, Callable, Mapping, Optional
 import pulumi
 import pulumi_azure_native as azure
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from . import secret_catalog as cat
 from .addons import ClusterAddons
@@ -30,7 +29,7 @@ from .azure_delivery import SECRET_PROVIDER_CLASS, AzureSecretDelivery, AzureSec
 from .azure_identity import FederatedCredentials, FederatedCredentialsArgs, WorkloadIdentity, WorkloadIdentityArgs
 from .azure_monitor import ManagedPrometheusConfig, ManagedPrometheusConfigArgs
 from .azure_postgres import FlexiblePostgres, FlexiblePostgresArgs
-from .generated_secrets import GeneratedSecrets, GeneratedSecretsArgs
+from .generated_secrets import GeneratedSecrets, GeneratedSecretsArgs, generated_password
 from .k8s import labels
 from .key_vault import DatabaseValues, KeyVaultStore, KeyVaultStoreArgs
 from .rds import RdsPostgres, RdsPostgresArgs
@@ -110,17 +109,16 @@ def _azure(name: str, s: Settings, addons: ClusterAddons, monitoring_ns: Optiona
             opts=pulumi.ResourceOptions.merge(opts, protect))
         resource_group = group.name
     parent = opts.parent
-    database_password = random.RandomPassword(f"{name}-database-password", length=32, special=False, min_lower=2,
-                                              min_upper=2, min_numeric=2, opts=pulumi.ResourceOptions(parent=parent))
+    database_password = generated_password(f"{name}-database-password", 32, pulumi.ResourceOptions(parent=parent))
     if s.database.mode == "managed":
         server = FlexiblePostgres(f"{name}-postgres-server", FlexiblePostgresArgs(
             instance=s.stack, azure=az, resource_group=resource_group, database_name=s.database.name,
-            admin_password=database_password.result, protect=s.protect), opts=opts)
+            admin_password=database_password, protect=s.protect), opts=opts)
         database = DatabaseValues(host=server.fqdn, name=s.database.name, username=az.database.admin_login,
-                                  password=database_password.result, ssl_mode="Require")
+                                  password=database_password, ssl_mode="Require")
     else:
         database = DatabaseValues(host=_in_cluster_database(s), name=s.database.name, username=s.database.username,
-                                  password=database_password.result, ssl_mode="Prefer")
+                                  password=database_password, ssl_mode="Prefer")
     specs = cat.APP_SECRETS + ((cat.GRAFANA,) if monitoring_ns else ())
     vault = KeyVaultStore(f"{name}-key-vault", KeyVaultStoreArgs(
         instance=s.stack, azure=az, resource_group=resource_group, redis_host=_redis(s), database=database,
