@@ -85,6 +85,11 @@ CATALOGUE: tuple[AppService, ...] = (
 SCHEDULER_CALLS = ("api",)
 
 
+def needs_external_secrets(s: Settings) -> bool:
+    """External Secrets Operator delivers the Secrets on AWS, and on Azure unless the CSI driver does."""
+    return s.cloud == "aws" or (s.cloud == "azure" and s.azure is not None and s.azure.delivery == "external-secrets")
+
+
 def callers_of(target: str) -> tuple[str, ...]:
     """App names that connect to `target`, derived from the catalogue's `calls`."""
     found = [s.name for s in CATALOGUE if target in s.calls]
@@ -185,7 +190,7 @@ class WebApp(pulumi.ComponentResource):
 
         addons = ClusterAddons(f"{name}-addons", ClusterAddonsArgs(
             instance=s.stack, addons=s.addons, gateway=s.routing.mode == "gateway", monitoring=monitoring,
-            monitoring_namespace=s.monitoring.namespace, external_secrets=s.cloud != "none",
+            monitoring_namespace=s.monitoring.namespace, external_secrets=needs_external_secrets(s),
             high_availability=s.is_production), opts=base)
         baseline = NamespaceBaseline(f"{name}-namespace", NamespaceBaselineArgs(
             namespace=s.namespace, instance=s.stack, environment=s.environment, quota=s.quota,

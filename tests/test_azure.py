@@ -139,6 +139,14 @@ def test_delivered_objects_name_secrets_that_exist_in_the_vault(mode: str, stagi
         assert contains_secret(secret.inputs["properties"]), secret.name
 
 
+def test_external_secrets_operator_only_where_it_delivers(staging: StackRun, staging_eso: StackRun) -> None:
+    def charts(run: StackRun) -> set[str]:
+        return {r.inputs["chart"] for r in records(run, "kubernetes:helm.sh/v3:Release")}
+
+    assert "external-secrets" not in charts(staging)  # the CSI driver delivers
+    assert "external-secrets" in charts(staging_eso)
+
+
 def test_external_secrets_store_uses_workload_identity(staging_eso: StackRun) -> None:
     store = next(o for o in staging_eso.kubernetes_objects() if o["kind"] == "ClusterSecretStore")
     provider = store["spec"]["provider"]["azurekv"]
