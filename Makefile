@@ -78,10 +78,11 @@ branch-down: venv
 rotate-db-password:
 	@command -v az >/dev/null && command -v pulumi >/dev/null || { echo "this target needs the az and pulumi CLIs"; exit 1; }
 	@vault=$$(pulumi stack output keyVaultName --stack $(STACK)) && \
+	server=$$(pulumi stack output databaseServerName --stack $(STACK)) && \
 	group=$$(pulumi config get --path webapp:azure.resourceGroup --stack $(STACK)) && \
 	password=$$(az keyvault secret show --vault-name "$$vault" --name webapp-database-password --query value -o tsv) && \
-	az postgres flexible-server update --resource-group "$$group" --name "psql-webapp-$(STACK)" --admin-password "$$password" --output none && \
-	echo "password of psql-webapp-$(STACK) set from $$vault"
+	az postgres flexible-server update --resource-group "$$group" --name "$$server" --admin-password "$$password" --output none && \
+	echo "password of $$server set from $$vault"
 
 clean:
 	rm -rf rendered .pytest_cache .mypy_cache .ruff_cache

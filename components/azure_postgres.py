@@ -17,6 +17,7 @@ changes the password in place.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Optional
 
@@ -27,6 +28,13 @@ from . import k8s as kx
 from .azure_settings import AzureSettings
 
 PASSWORD_PROPERTY = "administratorLoginPassword"
+
+
+def server_name(az: AzureSettings, instance: str) -> str:
+    """Server names are global DNS names (<name>.postgres.database.azure.com): a readable prefix and a
+    stable hash of subscription, resource group and stack keep them unique without a lookup."""
+    digest = hashlib.sha256(f"{az.subscription_id}/{az.resource_group}/{instance}".encode()).hexdigest()[:6]
+    return f"psql-webapp-{instance}"[:56].rstrip("-") + f"-{digest}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,7 +56,7 @@ class FlexiblePostgres(pulumi.ComponentResource):
         az, db = args.azure, args.azure.database
         child = kx.child_options(self, opts)
         self.server = azure.dbforpostgresql.Server(f"{name}-server", azure.dbforpostgresql.ServerArgs(
-            server_name=f"psql-webapp-{args.instance}", resource_group_name=args.resource_group, location=az.location,
+            server_name=server_name(az, args.instance), resource_group_name=args.resource_group, location=az.location,
             version=db.version, sku=azure.dbforpostgresql.SkuArgs(name=db.sku, tier=db.tier),
             administrator_login=db.admin_login, administrator_login_password=pulumi.Output.secret(args.admin_password),
             auth_config=azure.dbforpostgresql.AuthConfigArgs(password_auth="Enabled", active_directory_auth="Disabled"),

@@ -109,6 +109,7 @@ def _azure(name: str, s: Settings, addons: ClusterAddons, monitoring_ns: Optiona
             opts=pulumi.ResourceOptions.merge(opts, protect))
         resource_group = group.name
     parent = opts.parent
+    outputs: dict[str, pulumi.Input[Any]] = {}
     database_password = generated_password(f"{name}-database-password", 32, pulumi.ResourceOptions(parent=parent))
     if s.database.mode == "managed":
         server = FlexiblePostgres(f"{name}-postgres-server", FlexiblePostgresArgs(
@@ -116,6 +117,7 @@ def _azure(name: str, s: Settings, addons: ClusterAddons, monitoring_ns: Optiona
             admin_password=database_password, protect=s.protect), opts=opts)
         database = DatabaseValues(host=server.fqdn, name=s.database.name, username=az.database.admin_login,
                                   password=database_password, ssl_mode="Require")
+        outputs["databaseServerName"] = server.server_name
     else:
         database = DatabaseValues(host=_in_cluster_database(s), name=s.database.name, username=s.database.username,
                                   password=database_password, ssl_mode="Prefer")
@@ -134,7 +136,7 @@ def _azure(name: str, s: Settings, addons: ClusterAddons, monitoring_ns: Optiona
         ManagedPrometheusConfig(f"{name}-managed-prometheus", ManagedPrometheusConfigArgs(
             namespace=s.namespace, instance=s.stack), opts=opts)
 
-    wiring = StoreWiring(outputs={"keyVaultName": vault.vault_name})
+    wiring = StoreWiring(outputs={"keyVaultName": vault.vault_name, **outputs})
     annotations: dict[str, pulumi.Input[str]] = {CLIENT_ID_ANNOTATION: identity.client_id, TENANT_ID_ANNOTATION: az.tenant_id}
     grafana_accounts: dict[str, k8s.core.v1.ServiceAccount] = {}
     if az.delivery == "csi":
