@@ -30,3 +30,22 @@ def test_render_refuses_bad_config_listing_every_problem(tmp_path: Path, capsys:
     assert "webapp:services.api.replicas: 0 is not allowed" in err
     assert "webapp:typo: unknown key" in err
     assert not (tmp_path / "bad").exists()
+
+
+def test_without_crd_schemas_render_says_so_and_ci_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from tools import validate
+
+    monkeypatch.setenv("WEBAPP_CRD_SCHEMAS", str(tmp_path / "missing"))
+    validate._crd_schema.cache_clear()
+    try:
+        monkeypatch.delenv("CI", raising=False)
+        assert main(["--stack", "dev", "--out", str(tmp_path / "out")]) == 0
+        err = capsys.readouterr().err
+        assert "custom resources NOT validated" in err and "WEBAPP_CRD_SCHEMAS" in err
+        monkeypatch.setenv("CI", "true")
+        assert main(["--stack", "dev", "--out", str(tmp_path / "out2")]) == 1
+        assert "no CRD schema for" in capsys.readouterr().err
+    finally:
+        monkeypatch.undo()
+        validate._crd_schema.cache_clear()
