@@ -331,3 +331,34 @@ def test_branch_config_command_prints_the_stack_file() -> None:
 
     assert main(["config", "🚀"]) == 2
     assert json.dumps(branch_config("feature/x"))  # serialisable
+
+
+def test_branch_up_and_down_drive_the_pulumi_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands `make branch-up/branch-down` run, with a stand-in `pulumi` that records its calls."""
+    import os
+    import stat
+
+    import yaml
+
+    from tools.branch import main, stack_file
+
+    log = tmp_path / "calls"
+    fake = tmp_path / "bin" / "pulumi"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {log}\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    branch = "feature/Test-Branch-Env"
+    path = stack_file(branch)
+    try:
+        assert main(["up", branch]) == 0
+        written = yaml.safe_load(path.read_text())["config"]
+        assert written == branch_config(branch)
+        parse_settings(written, stack_name(branch))  # the file it writes is valid config
+        assert main(["down", branch]) == 0
+        assert not path.exists()
+        assert log.read_text().splitlines() == [
+            "stack select --create feature-test-branch-env", "up --yes --stack feature-test-branch-env",
+            "destroy --yes --stack feature-test-branch-env", "stack rm --yes feature-test-branch-env"]
+    finally:
+        path.unlink(missing_ok=True)
