@@ -97,11 +97,10 @@ class AwsSecretStore(pulumi.ComponentResource):
         self.secrets = {path: self._secret(f"{prefix}/{path}", path, doc) for path, doc in sorted(documents.items())}
         self.secret_arns = pulumi.Output.all(*[s.arn for s in self.secrets.values()])
 
-        service_account = k8s.core.v1.ServiceAccount(
-            f"{name}-service-account",
-            metadata=kx.metadata(SERVICE_ACCOUNT, args.namespace, kx.labels(SERVICE_ACCOUNT, args.instance, "secrets", "v1"),
-                                 {ROLE_ANNOTATION: role_arn(args.aws.partition, args.aws.account_id, self.role_name)}),
-            automount_service_account_token=False, opts=child)
+        service_account = kx.service_account(
+            f"{name}-service-account", SERVICE_ACCOUNT, args.namespace,
+            kx.labels(SERVICE_ACCOUNT, args.instance, "secrets", "v1"), child,
+            {ROLE_ANNOTATION: role_arn(args.aws.partition, args.aws.account_id, self.role_name)})
         read = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
         policies: dict[str, pulumi.Input[str]] = {
             "read-app-secrets": pulumi.Output.all(self.secret_arns, args.kms_key_arn).apply(lambda v: policy_document([

@@ -93,11 +93,10 @@ class AzureSecretDelivery(pulumi.ComponentResource):
     def _external_secrets(self, child: pulumi.ResourceOptions) -> None:
         a = self._args
         app_namespace = next(iter(a.namespaces))
-        self.service_account = k8s.core.v1.ServiceAccount(
-            f"{self._name}-service-account",
-            metadata=kx.metadata(ESO_SERVICE_ACCOUNT, app_namespace, kx.labels(ESO_SERVICE_ACCOUNT, a.instance, "secrets", "v1"),
-                                 {CLIENT_ID_ANNOTATION: a.client_id, TENANT_ID_ANNOTATION: a.tenant_id}),
-            automount_service_account_token=False, opts=child)
+        self.service_account = kx.service_account(
+            f"{self._name}-service-account", ESO_SERVICE_ACCOUNT, app_namespace,
+            kx.labels(ESO_SERVICE_ACCOUNT, a.instance, "secrets", "v1"), child,
+            {CLIENT_ID_ANNOTATION: a.client_id, TENANT_ID_ANNOTATION: a.tenant_id})
         store = f"{app_namespace}-azure"
         k8s.apiextensions.CustomResource(
             f"{self._name}-store", api_version=API_VERSION, kind="ClusterSecretStore",

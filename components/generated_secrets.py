@@ -49,6 +49,15 @@ def generated_password(resource_name: str, length: int, opts: pulumi.ResourceOpt
                                  opts=opts).result
 
 
+def redis_values(host: str, password: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
+    """The keys of `webapp-redis`: the password and the two connection forms the services read."""
+    return {
+        "password": password,
+        "connection-string": pulumi.Output.format("{0}:6379,password={1},abortConnect=false", host, password),
+        "url": pulumi.Output.format("redis://:{0}@{1}:6379/0", password, host),
+    }
+
+
 class GeneratedSecrets(pulumi.ComponentResource):
     secret_names: pulumi.Output[list[str]]
 
@@ -72,12 +81,7 @@ class GeneratedSecrets(pulumi.ComponentResource):
             "url": pulumi.Output.format("postgresql://{0}:{1}@{2}:{3}/{4}", quote(args.database_username),
                                         db_password, args.database_host, port, args.database_name),
         }
-        redis = {
-            "password": redis_password,
-            "connection-string": pulumi.Output.format("{0}:6379,password={1},abortConnect=false",
-                                                      args.redis_host, redis_password),
-            "url": pulumi.Output.format("redis://:{0}@{1}:6379/0", redis_password, args.redis_host),
-        }
+        redis = redis_values(args.redis_host, redis_password)
         oauth = {f"{provider}-client-id": password(f"{provider}-client-id", 24) for provider in ("google", "github", "microsoft")}
         oauth.update({f"{provider}-client-secret": password(f"{provider}-client-secret", 40)
                       for provider in ("google", "github", "microsoft")})

@@ -104,13 +104,10 @@ class HttpService(pulumi.ComponentResource):
         self._labels = kx.labels(app, args.instance, args.component, image_tag(s.image))
         child = kx.child_options(self, opts)
 
-        self.service_account = k8s.core.v1.ServiceAccount(
-            f"{name}-sa",
-            metadata=kx.metadata(app, args.namespace, self._labels, {
-                **args.service_account_annotations, **args.secret_access.service_account_annotations}),
-            automount_service_account_token=args.automount_token,
-            opts=child,
-        )
+        self.service_account = kx.service_account(
+            f"{name}-sa", app, args.namespace, self._labels, child,
+            {**args.service_account_annotations, **args.secret_access.service_account_annotations},
+            automount=args.automount_token)
         config_data = {**dict(args.env), **{k: v for k, v in s.env}}
         self.config_map = k8s.core.v1.ConfigMap(
             f"{name}-config",

@@ -204,11 +204,14 @@ def secret_access_volumes(access: SecretAccess) -> tuple[list[k8s.core.v1.Volume
     return [volume], [k8s.core.v1.VolumeMountArgs(name="secrets-store", mount_path=CSI_MOUNT_PATH, read_only=True)]
 
 
-def workload_service_account(name: str, resource_name: str, namespace: str, object_labels: Mapping[str, str],
-                             access: SecretAccess, opts: pulumi.ResourceOptions) -> k8s.core.v1.ServiceAccount:
-    """A ServiceAccount of its own for a workload (never `default`), with no token automount."""
+def service_account(resource_name: str, name: str, namespace: str, object_labels: Mapping[str, str],
+                    opts: pulumi.ResourceOptions, annotations: Optional[Mapping[str, pulumi.Input[str]]] = None,
+                    automount: bool = False) -> k8s.core.v1.ServiceAccount:
+    """A ServiceAccount of a workload's own (never `default`), with no API token unless `automount`."""
     return k8s.core.v1.ServiceAccount(
-        resource_name,
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=dict(object_labels),
-                                            annotations=dict(access.service_account_annotations) or None),
-        automount_service_account_token=False, opts=opts)
+        resource_name, metadata=metadata(name, namespace, object_labels, annotations),
+        automount_service_account_token=automount, opts=opts)
+
+
+# The data outlives a StatefulSet: deleting or scaling it never deletes its volumes.
+RETAIN_CLAIMS = k8s.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs(when_deleted="Retain", when_scaled="Retain")

@@ -23,7 +23,7 @@ from . import k8s as kx
 from . import secret_catalog as cat
 from .azure_identity import KEY_VAULT_SECRETS_OFFICER, role_definition
 from .azure_settings import AzureSettings
-from .generated_secrets import DISCARD_WEBHOOK, generated_password
+from .generated_secrets import DISCARD_WEBHOOK, generated_password, redis_values
 
 
 def vault_secret_name(spec: cat.SecretSpec, key: str) -> str:
@@ -97,11 +97,7 @@ class KeyVaultStore(pulumi.ComponentResource):
                 "url": pulumi.Output.format("postgresql://{0}:{1}@{2}:{3}/{4}?sslmode={5}", db.username, db.password,
                                             db.host, port, db.name, db.ssl_mode.lower()),
             },
-            cat.REDIS.name: {
-                "password": redis_password,
-                "connection-string": pulumi.Output.format("{0}:6379,password={1},abortConnect=false", args.redis_host, redis_password),
-                "url": pulumi.Output.format("redis://:{0}@{1}:6379/0", redis_password, args.redis_host),
-            },
+            cat.REDIS.name: redis_values(args.redis_host, redis_password),
             cat.JWT.name: {"secret-key": password("jwt-secret-key", 64)},
             cat.OAUTH.name: {f"{p}-{part}": password(f"{p}-{part}", 24 if part == "client-id" else 40)
                              for p in ("google", "github", "microsoft") for part in ("client-id", "client-secret")},

@@ -133,8 +133,7 @@ class InClusterNats(pulumi.ComponentResource):
             spec=k8s.apps.v1.StatefulSetSpecArgs(
                 service_name=headless.metadata.name, replicas=s.replicas, pod_management_policy="Parallel",
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=sel),
-                persistent_volume_claim_retention_policy=k8s.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs(
-                    when_deleted="Retain", when_scaled="Retain"),
+                persistent_volume_claim_retention_policy=kx.RETAIN_CLAIMS,
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=lbl, annotations={
                         "checksum/config": kx.checksum(conf), "prometheus.io/scrape": "true",

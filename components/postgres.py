@@ -73,8 +73,8 @@ class InClusterPostgres(pulumi.ComponentResource):
                                                                                 target_port="postgres")]),
             opts=child,
         )
-        self.service_accounts = {f"{ns}-postgres": kx.workload_service_account(
-            "postgres", f"{name}-sa", ns, self._labels, args.secret_access, child)}
+        self.service_accounts = {f"{ns}-postgres": kx.service_account(
+            f"{name}-sa", "postgres", ns, self._labels, child, args.secret_access.service_account_annotations)}
         self.stateful_set = self._create_stateful_set(headless, child)
         self._create_backup(child)
         k8s.networking.v1.NetworkPolicy(
@@ -125,9 +125,7 @@ class InClusterPostgres(pulumi.ComponentResource):
                 service_name=headless.metadata.name,
                 replicas=1,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=kx.selector("postgres", a.instance)),
-                # The data outlives the StatefulSet: deleting or scaling it never deletes the volume.
-                persistent_volume_claim_retention_policy=k8s.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs(
-                    when_deleted="Retain", when_scaled="Retain"),
+                persistent_volume_claim_retention_policy=kx.RETAIN_CLAIMS,
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels={**self._labels, **dict(a.secret_access.pod_labels)}),
                     spec=k8s.core.v1.PodSpecArgs(
@@ -152,8 +150,8 @@ class InClusterPostgres(pulumi.ComponentResource):
     def _create_backup(self, child: pulumi.ResourceOptions) -> None:
         a, s = self._args, self._args.settings
         labels = kx.labels("postgres-backup", a.instance, "backup", image_tag(s.image))
-        self.service_accounts[f"{a.namespace}-postgres-backup"] = kx.workload_service_account(
-            "postgres-backup", f"{self._name}-backup-sa", a.namespace, labels, a.secret_access, child)
+        self.service_accounts[f"{a.namespace}-postgres-backup"] = kx.service_account(
+            f"{self._name}-backup-sa", "postgres-backup", a.namespace, labels, child, a.secret_access.service_account_annotations)
         csi_volumes, csi_mounts = kx.secret_access_volumes(a.secret_access)
         script = backup_script()
         k8s.core.v1.ConfigMap(

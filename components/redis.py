@@ -77,8 +77,8 @@ class InClusterRedis(pulumi.ComponentResource):
             spec=k8s.core.v1.ServiceSpecArgs(cluster_ip="None", selector=sel, ports=[
                 k8s.core.v1.ServicePortArgs(name="redis", port=PORT, target_port="redis")]),
             opts=child)
-        self.service_accounts = {f"{ns}-redis": kx.workload_service_account(
-            "redis", f"{name}-sa", ns, lbl, args.secret_access, child)}
+        self.service_accounts = {f"{ns}-redis": kx.service_account(
+            f"{name}-sa", "redis", ns, lbl, child, args.secret_access.service_account_annotations)}
         csi_volumes, csi_mounts = kx.secret_access_volumes(args.secret_access)
         ping = k8s.core.v1.ExecActionArgs(command=["sh", "-c", "redis-cli -h 127.0.0.1 ping | grep -q PONG"])
         auth = k8s.core.v1.EnvVarSourceArgs(secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=REDIS.name, key="password"))
@@ -113,8 +113,7 @@ class InClusterRedis(pulumi.ComponentResource):
             spec=k8s.apps.v1.StatefulSetSpecArgs(
                 service_name=headless.metadata.name, replicas=1,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=sel),
-                persistent_volume_claim_retention_policy=k8s.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs(
-                    when_deleted="Retain", when_scaled="Retain"),
+                persistent_volume_claim_retention_policy=kx.RETAIN_CLAIMS,
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels={**lbl, **dict(args.secret_access.pod_labels)},
                                                         annotations={"checksum/config": kx.checksum(conf)}),

@@ -30,7 +30,7 @@ from .azure_identity import FederatedCredentials, FederatedCredentialsArgs, Work
 from .azure_monitor import ManagedPrometheusConfig, ManagedPrometheusConfigArgs
 from .azure_postgres import FlexiblePostgres, FlexiblePostgresArgs
 from .generated_secrets import GeneratedSecrets, GeneratedSecretsArgs, generated_password
-from .k8s import labels
+from .k8s import labels, service_account
 from .key_vault import DatabaseValues, KeyVaultStore, KeyVaultStoreArgs
 from .rds import RdsPostgres, RdsPostgresArgs
 from .settings import Settings
@@ -145,12 +145,9 @@ def _azure(name: str, s: Settings, addons: ClusterAddons, monitoring_ns: Optiona
         if monitoring_ns:
             # Grafana mounts the monitoring namespace's SecretProviderClass as its own workload identity;
             # its dashboard sidecar watches ConfigMaps, so this ServiceAccount keeps its API token.
-            grafana = k8s.core.v1.ServiceAccount(
-                f"{name}-grafana-service-account",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=GRAFANA_SERVICE_ACCOUNT, namespace=monitoring_ns, annotations=annotations,
-                    labels=labels(GRAFANA_SERVICE_ACCOUNT, s.stack, "monitoring", "v1")),
-                automount_service_account_token=True, opts=opts)
+            grafana = service_account(
+                f"{name}-grafana-service-account", GRAFANA_SERVICE_ACCOUNT, monitoring_ns,
+                labels(GRAFANA_SERVICE_ACCOUNT, s.stack, "monitoring", "v1"), opts, annotations, automount=True)
             grafana_accounts[f"{monitoring_ns}-{GRAFANA_SERVICE_ACCOUNT}"] = grafana
             wiring.grafana_ready = [grafana, delivery.objects[monitoring_ns]]
             wiring.grafana_values = {

@@ -9,9 +9,10 @@ from typing import Any, Callable, Optional
 
 import pytest
 
-from tools.offline import ROOT, StackRun, run_stack
+from tools.golden import stacks
+from tools.offline import StackRun, run_stack
 
-STACKS = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml") if ".feature-" not in p.name)
+STACKS = stacks()
 IN_CI = os.environ.get("CI") == "true"
 
 

@@ -307,7 +307,7 @@ def test_long_branches_do_not_collide() -> None:
     assert stack_name(a) != stack_name(b)
 
 
-def test_branch_stack_runs_and_validates(tmp_path: Path) -> None:
+def test_branch_stack_runs_and_validates(stack_run: Callable[..., StackRun]) -> None:
     from tools.render import validate_run
 
     branch = "feature/Login_Page"
@@ -323,7 +323,7 @@ def test_branch_stack_runs_and_validates(tmp_path: Path) -> None:
     assert "system:serviceaccount:feature-login-page:api" in subjects
     vault = records(run, "azure-native:keyvault:Vault")[0].inputs
     assert vault["properties"].get("enablePurgeProtection") is None  # a branch vault can be purged
-    assert vault["vaultName"] != records(run_stack("staging"), "azure-native:keyvault:Vault")[0].inputs["vaultName"]
+    assert vault["vaultName"] != records(stack_run("staging"), "azure-native:keyvault:Vault")[0].inputs["vaultName"]
 
 
 def test_branch_config_command_prints_the_stack_file() -> None:
