@@ -11,29 +11,14 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from tools.offline import StackRun, contains_secret, last_registrations, load_stack_config, run_stack
+from tools.golden import VARIANTS, variant_overrides
+from tools.offline import StackRun, contains_secret, last_registrations, run_stack
 from tools.validate import CelReport, crd_schema_dir, validate_object
 
 from .conftest import STACKS, require
 
-VARIANTS = ("as-shipped", "ingress", "monitoring-flipped", "cloud-none", "cloud-aws", "cloud-azure")
-
 APP_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component",
               "app.kubernetes.io/part-of", "app.kubernetes.io/version", "app.kubernetes.io/managed-by")
-
-
-def variant_overrides(stack: str, variant: str) -> dict[str, Any]:
-    shipped = load_stack_config(stack)
-    if variant == "ingress":
-        return {"webapp:routing": {**(shipped.get("webapp:routing") or {}), "mode": "ingress"}}
-    if variant.startswith("cloud-"):
-        # Switching cloud is one key: every stack file carries the settings of every cloud.
-        return {"webapp:cloud": variant.removeprefix("cloud-")}
-    if variant == "monitoring-flipped":
-        monitoring = dict(shipped.get("webapp:monitoring") or {})
-        monitoring["enabled"] = not monitoring.get("enabled", False)
-        return {"webapp:monitoring": monitoring}
-    return {}
 
 
 def _has(run: StackRun, kind: str, name: str) -> bool:

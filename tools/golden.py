@@ -1,23 +1,60 @@
-"""`make golden`: re-render every stack into tests/golden/<stack>/ (commit the result).
+"""`make golden`: re-render every stack into tests/golden/<stack>/ and re-list every URN (commit both).
 
 The golden renders make the effect of a change on each environment visible in review; the test
 suite fails when a render differs from its golden files.
+
+The URN lists (`tests/golden/urns/<stack>-<variant>.txt`) hold every resource's URN of every
+stack in every shape the suite runs it in (`VARIANTS`). A URN is a resource's identity in the
+Pulumi state: a changed URN is a delete-and-create on the next `pulumi up` unless the resource
+carries an alias. Moving code between modules must leave these lists untouched.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
-from .offline import ROOT, run_stack
+from .offline import ROOT, StackRun, load_stack_config, run_stack
 from .render import render, validate_run, write
 
 GOLDEN = ROOT / "tests" / "golden"
+URNS = GOLDEN / "urns"
+
+# The shapes each shipped stack is run in by the suite: as shipped, and with one option flipped, so
+# that an option only one shipped stack uses cannot rot unseen.
+VARIANTS = ("as-shipped", "ingress", "monitoring-flipped", "cloud-none", "cloud-aws", "cloud-azure")
 
 
 def stacks() -> list[str]:
     # Shipped stacks only: branch stacks (Pulumi.feature-*.yaml) come and go with their branches.
     return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml") if ".feature-" not in p.name)
+
+
+def variant_overrides(stack: str, variant: str) -> dict[str, Any]:
+    """The config overrides that turn a shipped stack into `variant`."""
+    shipped = load_stack_config(stack)
+    if variant == "ingress":
+        return {"webapp:routing": {**(shipped.get("webapp:routing") or {}), "mode": "ingress"}}
+    if variant.startswith("cloud-"):
+        # Switching cloud is one key: every stack file carries the settings of every cloud.
+        return {"webapp:cloud": variant.removeprefix("cloud-")}
+    if variant == "monitoring-flipped":
+        monitoring = dict(shipped.get("webapp:monitoring") or {})
+        monitoring["enabled"] = not monitoring.get("enabled", False)
+        return {"webapp:monitoring": monitoring}
+    if variant == "as-shipped":
+        return {}
+    raise ValueError(f"unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
+
+
+def urn_list(run: StackRun) -> str:
+    """Every URN of a run, sorted, one per line (providers included: they are resources too)."""
+    return "".join(f"{urn}\n" for urn in sorted(r.urn for r in run.resources))
+
+
+def urn_file(stack: str, variant: str) -> Path:
+    return URNS / f"{stack}-{variant}.txt"
 
 
 def main() -> int:
@@ -31,6 +68,11 @@ def main() -> int:
         out: Path = GOLDEN / stack
         write(render(run), out)
         print(f"stack {stack}: golden render written to {out.relative_to(ROOT)}/")
+    URNS.mkdir(parents=True, exist_ok=True)
+    for stack in stacks():
+        for variant in VARIANTS:
+            urn_file(stack, variant).write_text(urn_list(run_stack(stack, variant_overrides(stack, variant))))
+    print(f"URN lists of {len(stacks())} stacks x {len(VARIANTS)} variants written to {URNS.relative_to(ROOT)}/")
     return 0
 
 
