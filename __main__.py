@@ -6,10 +6,10 @@ application and exports what an operator needs. See README.md.
 
 import pulumi
 
-from components.application import WebApp, WebAppArgs
-from components.config_source import read_stack_config
-from components.parsing import parse_settings
-from components.settings import SettingsError
+from components.app.application import WebApp, WebAppArgs
+from components.config.parsing import parse_settings
+from components.config.settings import SettingsError
+from components.config.source import read_stack_config
 
 try:
     settings = parse_settings(read_stack_config(), pulumi.get_stack())

@@ -8,9 +8,9 @@ from typing import Any, Callable
 import pulumi
 import pytest
 
-from components import secret_catalog as cat
-from components.parsing import parse_settings
-from components.settings import SettingsError
+from components.config.parsing import parse_settings
+from components.config.settings import SettingsError
+from components.secrets import catalogue as cat
 from tools.offline import Registered, StackRun, load_stack_config, run_components
 
 from .test_stacks import pod_specs, produced_secrets

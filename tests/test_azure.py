@@ -8,11 +8,11 @@ from typing import Any, Callable
 
 import pytest
 
-from components import secret_catalog as cat
-from components import workload_identity as wi
-from components.azure_postgres import PASSWORD_PROPERTY
-from components.parsing import parse_settings
-from components.settings import SettingsError
+from components.azure.postgres import PASSWORD_PROPERTY
+from components.config.parsing import parse_settings
+from components.config.settings import SettingsError
+from components.secrets import access as wi
+from components.secrets import catalogue as cat
 from tools.branch import BranchNameError, branch_config, branch_slug, stack_name
 from tools.offline import Registered, StackRun, contains_secret, load_stack_config, normalise, run_stack
 
@@ -290,7 +290,7 @@ def test_managed_prometheus_scrapes_only_the_stack_namespace(staging: StackRun, 
     ("dependabot/npm_and_yarn/frontend/lodash-4.17.21", "dependabot-npm-and-yarn-frontend-lodash-4-17-21"),
 ])
 def test_branch_names_map_to_valid_namespaces(branch: str, slug: str) -> None:
-    from components.quantities import is_dns_label
+    from components.config.quantities import is_dns_label
 
     assert branch_slug(branch) == slug
     assert is_dns_label(stack_name(branch)) and len(stack_name(branch)) <= 63

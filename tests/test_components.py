@@ -12,17 +12,17 @@ from typing import Any, Optional
 
 import pytest
 
-from components import k8s as kx
-from components import secret_catalog as cat
-from components.edge import EdgeRouting, EdgeRoutingArgs, Route
-from components.generated_secrets import GeneratedSecrets, GeneratedSecretsArgs
-from components.http_service import HttpService, HttpServiceArgs, Probes
-from components.namespace import NamespaceBaseline, NamespaceBaselineArgs
-from components.nats import InClusterNats, InClusterNatsArgs
-from components.parsing import parse_settings
-from components.postgres import InClusterPostgres, InClusterPostgresArgs
-from components.redis import InClusterRedis, InClusterRedisArgs
-from components.settings import Autoscaling, Resources, Subject
+from components.config.parsing import parse_settings
+from components.config.settings import Autoscaling, Resources, Subject
+from components.data.nats import InClusterNats, InClusterNatsArgs
+from components.data.postgres import InClusterPostgres, InClusterPostgresArgs
+from components.data.redis import InClusterRedis, InClusterRedisArgs
+from components.kube import objects as kx
+from components.platform.edge import EdgeRouting, EdgeRoutingArgs, Route
+from components.platform.namespace import NamespaceBaseline, NamespaceBaselineArgs
+from components.secrets import catalogue as cat
+from components.secrets.generated import GeneratedSecrets, GeneratedSecretsArgs
+from components.workloads.http_service import HttpService, HttpServiceArgs, Probes
 from tools.offline import StackRun, contains_secret, run_components
 
 SETTINGS = parse_settings({"webapp:domain": "app.example.com", "webapp:kubernetes": {"context": "kind"}}, "dev")
@@ -422,7 +422,7 @@ def test_ingress_mode_has_the_same_behaviour() -> None:
 def test_any_service_can_get_an_irsa_role() -> None:
     import json
 
-    from components.irsa import ROLE_ANNOTATION, IrsaRole, IrsaRoleArgs, policy_document, role_arn
+    from components.aws.irsa import ROLE_ANNOTATION, IrsaRole, IrsaRoleArgs, policy_document, role_arn
 
     arn = role_arn("aws", "123456789012", "webapp-test-api")
 

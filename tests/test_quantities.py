@@ -2,7 +2,7 @@
 
 import pytest
 
-from components import quantities as q
+from components.config import quantities as q
 
 
 @pytest.mark.parametrize("value, millis", [("250m", 250), ("1", 1000), ("0.5", 500), ("2.25", 2250)])

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from components import addons
-from components.parsing import parse_settings
-from components.settings import APP_SERVICES
+from components.config.parsing import parse_settings
+from components.config.settings import APP_SERVICES
+from components.platform import addons as addons
 from tools.offline import ROOT, load_stack_config
 
 README = (ROOT / "README.md").read_text()

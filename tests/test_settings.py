@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from components.parsing import parse_settings
-from components.settings import PROFILES, SettingsError
+from components.config.parsing import parse_settings
+from components.config.settings import PROFILES, SettingsError
 from tools.offline import load_stack_config
 
 DEV = {"webapp:domain": "app.example.com", "webapp:kubernetes": {"context": "kind-webapp"}}

@@ -21,7 +21,7 @@ from typing import Any, Optional
 import pulumi
 import yaml
 
-from components.settings import SettingsError
+from components.config.settings import SettingsError
 
 from .offline import Registered, StackRun, normalise, run_stack
 from .validate import CRD_SCHEMA_ENV, CelReport, SchemaMissing, crd_schema_dir, validate_object

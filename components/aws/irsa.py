@@ -1,0 +1,78 @@
+"""IrsaRole: an IAM role that exactly one Kubernetes ServiceAccount can assume (IAM Roles for Service Accounts).
+
+Creates (parented to the component):
+- `aws.iam.Role` whose trust policy allows `sts:AssumeRoleWithWebIdentity` from the cluster's OIDC
+  provider only when `<issuer>:sub` is `system:serviceaccount:<namespace>:<name>` of the given
+  ServiceAccount *resource* (its outputs, never retyped) and `<issuer>:aud` is `sts.amazonaws.com`
+- one `aws.iam.RolePolicy` per named policy document
+
+Any workload that calls AWS itself uses the same component: create its ServiceAccount annotated with
+`role_arn(...)`, then an IrsaRole for it with its own least-privilege statements.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from components.kube import objects as kx
+
+ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
+
+
+def role_arn(partition: str, account_id: str, role_name: str) -> str:
+    """The ARN a role will have; lets the ServiceAccount carry it before the role (which trusts the
+    ServiceAccount) exists, without a dependency cycle."""
+    return f"arn:{partition}:iam::{account_id}:role/{role_name}"
+
+
+def trust_policy(provider_arn: str, issuer_host: str, namespace: str, name: str) -> str:
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Federated": provider_arn},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {
+                f"{issuer_host}:sub": f"system:serviceaccount:{namespace}:{name}",
+                f"{issuer_host}:aud": "sts.amazonaws.com",
+            }},
+        }],
+    }, sort_keys=True)
+
+
+def policy_document(statements: list[dict[str, Any]]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class IrsaRoleArgs:
+    role_name: str
+    oidc_provider_arn: str
+    oidc_issuer_host: str
+    service_account_namespace: pulumi.Input[str]
+    """From the ServiceAccount resource's outputs."""
+    service_account_name: pulumi.Input[str]
+    policies: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Inline policy name -> JSON document (least privilege, exact resources)."""
+
+
+class IrsaRole(pulumi.ComponentResource):
+    arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: IrsaRoleArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("webapp:aws:IrsaRole", name, None, opts)
+        trust = pulumi.Output.all(args.service_account_namespace, args.service_account_name).apply(
+            lambda ns_name: trust_policy(args.oidc_provider_arn, args.oidc_issuer_host, ns_name[0], ns_name[1]))
+        self.role = aws.iam.Role(f"{name}-role", aws.iam.RoleArgs(
+            name=args.role_name, assume_role_policy=trust, max_session_duration=3600,
+            description="IRSA role for one Kubernetes ServiceAccount"), opts=kx.child_options(self, opts))
+        for policy_name, document in sorted(args.policies.items()):
+            aws.iam.RolePolicy(f"{name}-{policy_name}", aws.iam.RolePolicyArgs(
+                role=self.role.id, name=policy_name, policy=document), opts=kx.child_options(self, opts))
+        self.arn = self.role.arn
+        self.register_outputs({"arn": self.arn})

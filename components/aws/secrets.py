@@ -1,0 +1,212 @@
+"""AwsSecretStore: the catalogued Secrets delivered from AWS Secrets Manager by External Secrets + IRSA.
+
+Creates (parented to the component):
+- one Secrets Manager secret per category, `webapp/<stack>/<category>/<name>` (database/connection,
+  database/credentials for an in-cluster database, redis/auth, auth/jwt-secret,
+  oauth/{google,github,microsoft}, email/smtp, grafana/admin, broadcaster/webhook), encrypted with
+  the stack key, with a recovery window; values (JSON) generated with pulumi-random; `protect`ed
+  in production
+- ServiceAccount `external-secrets-aws` (no token automount) annotated with its IRSA role
+- IrsaRole trusting exactly that ServiceAccount, allowed `secretsmanager:GetSecretValue` and
+  `DescribeSecret` on these secrets' ARNs (plus the RDS-managed master secret, in a policy of its
+  own so the other secrets sync without waiting for the database) and `kms:Decrypt` on the key
+- ClusterSecretStore for Secrets Manager in the stack's region, usable only from the app (and
+  monitoring) namespace, authenticated with that ServiceAccount's token
+- one ExternalSecret per catalogued Secret (same names and keys as `cloud: none`)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional, Sequence
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.aws.irsa import ROLE_ANNOTATION, IrsaRole, IrsaRoleArgs, policy_document, role_arn
+from components.config.aws import AwsSettings
+from components.kube import objects as kx
+from components.secrets import catalogue as cat
+from components.secrets.external import API_VERSION, Remote, catalogue_external_secret
+from components.secrets.generated import DISCARD_WEBHOOK, generated_password
+
+SERVICE_ACCOUNT = "external-secrets-aws"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ManagedDatabase:
+    """Where the RDS instance is and the secret RDS keeps its master credentials in."""
+
+    host: pulumi.Input[str]
+    port: pulumi.Input[int]
+    master_secret_arn: pulumi.Input[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AwsSecretStoreArgs:
+    namespace: str
+    instance: str
+    aws: AwsSettings
+    kms_key_arn: pulumi.Input[str]
+    database_name: str
+    database_username: str
+    redis_host: str
+    in_cluster_database_host: Optional[str] = None
+    """Set for `database.mode: in-cluster`: credentials are then generated here."""
+    managed_database: Optional[ManagedDatabase] = None
+    monitoring_namespace: Optional[str] = None
+    webhook_url: Optional[str] = None
+    protect: bool = False
+    crd_dependencies: Sequence[pulumi.Resource] = ()
+
+
+class AwsSecretStore(pulumi.ComponentResource):
+    secret_arns: pulumi.Output[list[str]]
+    role_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: AwsSecretStoreArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("webapp:aws:AwsSecretStore", name, None, opts)
+        self._name, self._args, self._opts = name, args, opts
+        prefix = f"webapp/{args.instance}"
+        child = kx.child_options(self, opts)
+
+        def password(key: str, length: int = 32) -> pulumi.Output[str]:
+            return generated_password(f"{name}-{key}", length, child)
+
+        documents: dict[str, Mapping[str, pulumi.Input[Any]]] = {
+            "redis/auth": {"password": password("redis-password")},
+            "auth/jwt-secret": {"secret-key": password("jwt-secret-key", 64)},
+            "email/smtp": {"username": "webapp", "password": password("smtp-password")},
+            "broadcaster/webhook": {"webhook-url": args.webhook_url or DISCARD_WEBHOOK},
+        }
+        for provider in ("google", "github", "microsoft"):
+            documents[f"oauth/{provider}"] = {"client-id": password(f"{provider}-client-id", 24),
+                                              "client-secret": password(f"{provider}-client-secret", 40)}
+        if args.monitoring_namespace:
+            documents["grafana/admin"] = {"admin-user": "admin", "admin-password": password("grafana-admin-password")}
+        if args.managed_database is not None:
+            db = args.managed_database
+            documents["database/connection"] = {"host": db.host, "port": pulumi.Output.from_input(db.port).apply(str),
+                                                "dbname": args.database_name}
+        else:
+            documents["database/connection"] = {"host": args.in_cluster_database_host or "postgres", "port": "5432",
+                                                "dbname": args.database_name}
+            documents["database/credentials"] = {"username": args.database_username,
+                                                 "password": password("database-password")}
+        self.secrets = {path: self._secret(f"{prefix}/{path}", path, doc) for path, doc in sorted(documents.items())}
+        self.secret_arns = pulumi.Output.all(*[s.arn for s in self.secrets.values()])
+
+        service_account = kx.service_account(
+            f"{name}-service-account", SERVICE_ACCOUNT, args.namespace,
+            kx.labels(SERVICE_ACCOUNT, args.instance, "secrets", "v1"), child,
+            {ROLE_ANNOTATION: role_arn(args.aws.partition, args.aws.account_id, self.role_name)})
+        read = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+        policies: dict[str, pulumi.Input[str]] = {
+            "read-app-secrets": pulumi.Output.all(self.secret_arns, args.kms_key_arn).apply(lambda v: policy_document([
+                {"Sid": "ReadStackSecrets", "Effect": "Allow", "Action": read, "Resource": sorted(v[0])},
+                {"Sid": "DecryptWithStackKey", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [v[1]]},
+            ])),
+        }
+        if args.managed_database is not None:
+            policies["read-database-master-secret"] = pulumi.Output.all(
+                args.managed_database.master_secret_arn, args.kms_key_arn).apply(lambda v: policy_document([
+                    {"Sid": "ReadRdsManagedSecret", "Effect": "Allow", "Action": read, "Resource": [v[0]]},
+                    {"Sid": "DecryptWithStackKey", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [v[1]]},
+                ]))
+        self.role = IrsaRole(f"{name}-irsa", IrsaRoleArgs(
+            role_name=self.role_name, oidc_provider_arn=args.aws.oidc_provider_arn,
+            oidc_issuer_host=args.aws.oidc_issuer_host,
+            service_account_namespace=service_account.metadata.namespace,
+            service_account_name=service_account.metadata.name, policies=policies), opts=child)
+        self.role_arn = self.role.arn
+        self._create_store(service_account)
+        self._create_external_secrets(prefix)
+        self.register_outputs({"secret_arns": self.secret_arns, "role_arn": self.role_arn})
+
+    @property
+    def role_name(self) -> str:
+        return f"webapp-{self._args.instance}-external-secrets"
+
+    @property
+    def store_name(self) -> str:
+        return f"{self._args.namespace}-aws"
+
+    def _secret(self, secret_name: str, path: str, document: Mapping[str, pulumi.Input[Any]]) -> aws.secretsmanager.Secret:
+        a = self._args
+        resource = path.replace("/", "-")
+        protect = pulumi.ResourceOptions(protect=a.protect)
+        secret = aws.secretsmanager.Secret(f"{self._name}-{resource}", aws.secretsmanager.SecretArgs(
+            name=secret_name, kms_key_id=a.kms_key_arn, recovery_window_in_days=a.aws.secret_recovery_window_days,
+            description=f"webapp {a.instance}: {path}"),
+            opts=pulumi.ResourceOptions.merge(kx.child_options(self, self._opts), protect))
+        aws.secretsmanager.SecretVersion(f"{self._name}-{resource}-value", aws.secretsmanager.SecretVersionArgs(
+            secret_id=secret.id, secret_string=pulumi.Output.secret(pulumi.Output.json_dumps(dict(document)))),
+            opts=pulumi.ResourceOptions.merge(kx.child_options(self, self._opts), protect))
+        return secret
+
+    def _create_store(self, service_account: k8s.core.v1.ServiceAccount) -> None:
+        a = self._args
+        namespaces = [a.namespace] + ([a.monitoring_namespace] if a.monitoring_namespace else [])
+        k8s.apiextensions.CustomResource(
+            f"{self._name}-store", api_version=API_VERSION, kind="ClusterSecretStore",
+            metadata=kx.metadata(self.store_name, None, kx.labels(self.store_name, a.instance, "secrets", "v1")),
+            spec={
+                # Only this stack's namespaces may use the store: another tenant's ExternalSecret cannot.
+                "conditions": [{"namespaces": namespaces}],
+                "provider": {"aws": {"service": "SecretsManager", "region": a.aws.region, "auth": {"jwt": {
+                    "serviceAccountRef": {"name": service_account.metadata.name,
+                                          "namespace": service_account.metadata.namespace}}}}},
+            },
+            opts=kx.child_options(self, self._opts, [*a.crd_dependencies, self.role]))
+
+    def _create_external_secrets(self, prefix: str) -> None:
+        a = self._args
+        managed = a.managed_database is not None
+
+        def remote(path: str, prop: str) -> Remote:
+            return Remote(key=f"{prefix}/{path}", property=prop)
+
+        db_values = {k: remote("database/connection", k) for k in ("host", "port", "dbname")}
+        if managed:
+            assert a.managed_database is not None
+            db_values.update({k: Remote(key=a.managed_database.master_secret_arn, property=k) for k in ("username", "password")})
+        else:
+            db_values.update({k: remote("database/credentials", k) for k in ("username", "password")})
+        ssl = "Require" if managed else "Prefer"
+        db_template = {k: f"{{{{ .{k} }}}}" for k in ("host", "port", "dbname", "username", "password")}
+        db_template["connection-string"] = ("Host={{ .host }};Port={{ .port }};Database={{ .dbname }};Username={{ .username }};"
+                                            f"Password={{{{ .password }}}};SSL Mode={ssl}")
+        db_template["url"] = ("postgresql://{{ .username | urlquery }}:{{ .password | urlquery }}@{{ .host }}:{{ .port }}/"
+                              f"{{{{ .dbname }}}}?sslmode={ssl.lower()}")
+        redis = f"{a.redis_host}:6379"
+        specs: list[tuple[cat.SecretSpec, str, dict[str, Any]]] = [
+            (cat.DATABASE, a.namespace, catalogue_external_secret(cat.DATABASE, self.store_name, "ClusterSecretStore",
+                                                                  db_values, db_template)),
+            (cat.REDIS, a.namespace, catalogue_external_secret(
+                cat.REDIS, self.store_name, "ClusterSecretStore", {"password": remote("redis/auth", "password")},
+                {"password": "{{ .password }}",
+                 "connection-string": f"{redis},password={{{{ .password }}}},abortConnect=false",
+                 "url": f"redis://:{{{{ .password | urlquery }}}}@{redis}/0"})),
+            (cat.JWT, a.namespace, catalogue_external_secret(cat.JWT, self.store_name, "ClusterSecretStore",
+                                                             {"secret-key": remote("auth/jwt-secret", "secret-key")})),
+            (cat.OAUTH, a.namespace, catalogue_external_secret(
+                cat.OAUTH, self.store_name, "ClusterSecretStore",
+                {f"{p}-{part}": remote(f"oauth/{p}", part) for p in ("google", "github", "microsoft")
+                 for part in ("client-id", "client-secret")})),
+            (cat.SMTP, a.namespace, catalogue_external_secret(cat.SMTP, self.store_name, "ClusterSecretStore",
+                                                              {k: remote("email/smtp", k) for k in ("username", "password")})),
+            (cat.BROADCASTER, a.namespace, catalogue_external_secret(
+                cat.BROADCASTER, self.store_name, "ClusterSecretStore", {"webhook-url": remote("broadcaster/webhook", "webhook-url")})),
+        ]
+        if a.monitoring_namespace:
+            specs.append((cat.GRAFANA, a.monitoring_namespace, catalogue_external_secret(
+                cat.GRAFANA, self.store_name, "ClusterSecretStore",
+                {k: remote("grafana/admin", k) for k in ("admin-user", "admin-password")})))
+        self.external_secrets = {}
+        for spec, namespace, body in specs:
+            self.external_secrets[spec.name] = k8s.apiextensions.CustomResource(
+                f"{self._name}-{spec.category}", api_version=API_VERSION, kind="ExternalSecret",
+                metadata=kx.metadata(spec.name, namespace, kx.labels(spec.name, a.instance, "secret", "v1"),
+                                     {"webapp.io/description": spec.description}),
+                spec=body, opts=kx.child_options(self, self._opts, list(a.crd_dependencies)))

@@ -1,0 +1,120 @@
+"""AzureSecretDelivery: the catalogued Secrets from Key Vault into the cluster, by CSI driver or External Secrets.
+
+Creates (parented to the component), `delivery: csi`:
+- a SecretProviderClass per namespace (provider azure, the identity's client id, vault name, tenant
+  id, one object per Key Vault secret, `secretObjects` syncing them into the catalogued Kubernetes
+  Secrets); the consuming pods mount it (see `workload_identity.SecretAccess`)
+
+`delivery: external-secrets`:
+- ServiceAccount `external-secrets-azure` annotated with the identity's client and tenant ids
+- ClusterSecretStore (azurekv, WorkloadIdentity auth through that ServiceAccount) usable only
+  from the stack's namespaces, and one ExternalSecret per catalogued Secret
+
+Either way the Kubernetes Secrets have the same names and keys as with `cloud: none` or AWS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.azure.key_vault import vault_secret_name
+from components.kube import objects as kx
+from components.secrets import catalogue as cat
+from components.secrets.access import CLIENT_ID_ANNOTATION, ESO_SERVICE_ACCOUNT, TENANT_ID_ANNOTATION
+from components.secrets.external import API_VERSION, Remote, catalogue_external_secret
+
+SPC_API = "secrets-store.csi.x-k8s.io/v1"
+SECRET_PROVIDER_CLASS = "webapp-secrets"
+
+
+def csi_objects(specs: Sequence[cat.SecretSpec]) -> str:
+    """The `objects` parameter of the Azure provider: a YAML `array` of one entry per vault secret."""
+    lines = ["array:"]
+    for spec in specs:
+        for key in spec.keys:
+            lines += ["  - |", f"    objectName: {vault_secret_name(spec, key)}", "    objectType: secret"]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AzureSecretDeliveryArgs:
+    instance: str
+    mode: str
+    namespaces: dict[str, tuple[cat.SecretSpec, ...]]
+    """Namespace -> the catalogued Secrets delivered there (the app's, and Grafana's)."""
+    vault_name: pulumi.Input[str]
+    vault_uri: pulumi.Input[str]
+    tenant_id: str
+    client_id: pulumi.Input[str]
+    crd_dependencies: Sequence[pulumi.Resource] = ()
+
+
+class AzureSecretDelivery(pulumi.ComponentResource):
+    service_account: Optional[k8s.core.v1.ServiceAccount]
+
+    def __init__(self, name: str, args: AzureSecretDeliveryArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("webapp:azure:AzureSecretDelivery", name, None, opts)
+        self._name, self._args = name, args
+        self._crd_opts = kx.child_options(self, opts, args.crd_dependencies)
+        self.service_account = None
+        self.objects: dict[str, k8s.apiextensions.CustomResource] = {}
+        if args.mode == "csi":
+            for namespace, specs in args.namespaces.items():
+                self._provider_class(namespace, specs)
+        else:
+            self._external_secrets(kx.child_options(self, opts))
+        self.register_outputs({})
+
+    def _provider_class(self, namespace: str, specs: tuple[cat.SecretSpec, ...]) -> None:
+        a = self._args
+        self.objects[namespace] = k8s.apiextensions.CustomResource(
+            f"{self._name}-spc-{namespace}", api_version=SPC_API, kind="SecretProviderClass",
+            metadata=kx.metadata(SECRET_PROVIDER_CLASS, namespace, kx.labels(SECRET_PROVIDER_CLASS, a.instance, "secrets", "v1")),
+            spec={
+                "provider": "azure",
+                "parameters": {
+                    "usePodIdentity": "false", "useVMManagedIdentity": "false",
+                    "clientID": a.client_id, "keyvaultName": a.vault_name, "tenantId": a.tenant_id,
+                    "objects": csi_objects(specs),
+                },
+                "secretObjects": [
+                    {"secretName": spec.name, "type": "Opaque",
+                     "labels": kx.labels(spec.name, a.instance, "secret", "v1"),
+                     "data": [{"objectName": vault_secret_name(spec, key), "key": key} for key in spec.keys]}
+                    for spec in specs
+                ],
+            },
+            opts=self._crd_opts)
+
+    def _external_secrets(self, child: pulumi.ResourceOptions) -> None:
+        a = self._args
+        app_namespace = next(iter(a.namespaces))
+        self.service_account = kx.service_account(
+            f"{self._name}-service-account", ESO_SERVICE_ACCOUNT, app_namespace,
+            kx.labels(ESO_SERVICE_ACCOUNT, a.instance, "secrets", "v1"), child,
+            {CLIENT_ID_ANNOTATION: a.client_id, TENANT_ID_ANNOTATION: a.tenant_id})
+        store = f"{app_namespace}-azure"
+        k8s.apiextensions.CustomResource(
+            f"{self._name}-store", api_version=API_VERSION, kind="ClusterSecretStore",
+            metadata=kx.metadata(store, None, kx.labels(store, a.instance, "secrets", "v1")),
+            spec={
+                "conditions": [{"namespaces": list(a.namespaces)}],
+                "provider": {"azurekv": {
+                    "authType": "WorkloadIdentity", "vaultUrl": a.vault_uri, "tenantId": a.tenant_id,
+                    "serviceAccountRef": {"name": self.service_account.metadata.name,
+                                          "namespace": self.service_account.metadata.namespace}}},
+            },
+            opts=self._crd_opts)
+        for namespace, specs in a.namespaces.items():
+            for spec in specs:
+                body = catalogue_external_secret(spec, store, "ClusterSecretStore",
+                                                 {key: Remote(key=vault_secret_name(spec, key)) for key in spec.keys})
+                self.objects[spec.name] = k8s.apiextensions.CustomResource(
+                    f"{self._name}-{spec.category}", api_version=API_VERSION, kind="ExternalSecret",
+                    metadata=kx.metadata(spec.name, namespace, kx.labels(spec.name, a.instance, "secret", "v1"),
+                                         {"webapp.io/description": spec.description}),
+                    spec=body, opts=self._crd_opts)

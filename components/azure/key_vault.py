@@ -1,0 +1,119 @@
+"""KeyVaultStore: the stack's Azure Key Vault holding one secret per catalogued Secret key.
+
+Creates (parented to the component):
+- `keyvault.Vault`: RBAC authorization (no access policies), soft delete with a retention,
+  purge protection, network ACLs default Deny with the cluster's subnet (and optional IPs) allowed;
+  `protect`ed in production
+- a "Key Vault Secrets Officer" role assignment for the deploying identity (from the provider's
+  client config), scoped to this vault, so Pulumi can write the secret values
+- one `keyvault.Secret` per key of every catalogued Secret, named `<secret>-<key>` (so the CSI
+  driver and External Secrets map them 1:1, without templates); values generated with
+  pulumi-random here, the database ones passed in; `protect`ed in production
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+import pulumi
+import pulumi_azure_native as azure
+
+from components.azure.identity import KEY_VAULT_SECRETS_OFFICER, role_definition
+from components.config.azure import AzureSettings
+from components.kube import objects as kx
+from components.secrets import catalogue as cat
+from components.secrets.generated import DISCARD_WEBHOOK, generated_password, redis_values
+
+
+def vault_secret_name(spec: cat.SecretSpec, key: str) -> str:
+    return f"{spec.name}-{key}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseValues:
+    host: pulumi.Input[str]
+    name: str
+    username: str
+    password: pulumi.Input[str]
+    ssl_mode: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyVaultStoreArgs:
+    instance: str
+    azure: AzureSettings
+    resource_group: pulumi.Input[str]
+    redis_host: str
+    database: DatabaseValues
+    specs: tuple[cat.SecretSpec, ...]
+    webhook_url: Optional[str] = None
+    protect: bool = False
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class KeyVaultStore(pulumi.ComponentResource):
+    vault_name: pulumi.Output[str]
+    vault_id: pulumi.Output[str]
+    vault_uri: pulumi.Output[str]
+
+    def __init__(self, name: str, args: KeyVaultStoreArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("webapp:azure:KeyVaultStore", name, None, opts)
+        az = args.azure
+        child = kx.child_options(self, opts)
+        protected = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect))
+        self.vault = azure.keyvault.Vault(f"{name}-vault", azure.keyvault.VaultArgs(
+            vault_name=az.key_vault_name, resource_group_name=args.resource_group, location=az.location,
+            tags=dict(args.tags) or None,
+            properties=azure.keyvault.VaultPropertiesArgs(
+                tenant_id=az.tenant_id, sku=azure.keyvault.SkuArgs(family=azure.keyvault.SkuFamily.A, name=azure.keyvault.SkuName.STANDARD),
+                enable_rbac_authorization=True, enable_soft_delete=True,
+                soft_delete_retention_in_days=az.soft_delete_retention_days,
+                # Purge protection cannot be turned off again once on; branch stacks may leave it off.
+                enable_purge_protection=True if az.purge_protection else None,
+                enabled_for_deployment=False, enabled_for_disk_encryption=False, enabled_for_template_deployment=False,
+                public_network_access="Enabled",
+                network_acls=azure.keyvault.NetworkRuleSetArgs(
+                    default_action="Deny", bypass="AzureServices",
+                    virtual_network_rules=[azure.keyvault.VirtualNetworkRuleArgs(id=az.cluster_subnet_id)],
+                    ip_rules=[azure.keyvault.IPRuleArgs(value=ip) for ip in az.allowed_ips]),
+            )), opts=protected)
+        deployer = azure.authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        officer = azure.authorization.RoleAssignment(f"{name}-deployer-officer", azure.authorization.RoleAssignmentArgs(
+            principal_id=deployer.object_id, role_definition_id=role_definition(az.subscription_id, KEY_VAULT_SECRETS_OFFICER),
+            scope=self.vault.id, description=f"webapp {args.instance}: the deployer writes the stack's secrets"), opts=child)
+
+        def password(key: str, length: int = 32) -> pulumi.Output[str]:
+            return generated_password(f"{name}-{key}", length, child)
+
+        db, redis_password = args.database, password("redis-password")
+        port = "5432"
+        values: dict[str, Mapping[str, pulumi.Input[str]]] = {
+            cat.DATABASE.name: {
+                "host": db.host, "port": port, "dbname": db.name, "username": db.username, "password": db.password,
+                "connection-string": pulumi.Output.format(
+                    "Host={0};Port={1};Database={2};Username={3};Password={4};SSL Mode={5}",
+                    db.host, port, db.name, db.username, db.password, db.ssl_mode),
+                "url": pulumi.Output.format("postgresql://{0}:{1}@{2}:{3}/{4}?sslmode={5}", db.username, db.password,
+                                            db.host, port, db.name, db.ssl_mode.lower()),
+            },
+            cat.REDIS.name: redis_values(args.redis_host, redis_password),
+            cat.JWT.name: {"secret-key": password("jwt-secret-key", 64)},
+            cat.OAUTH.name: {f"{p}-{part}": password(f"{p}-{part}", 24 if part == "client-id" else 40)
+                             for p in ("google", "github", "microsoft") for part in ("client-id", "client-secret")},
+            cat.SMTP.name: {"username": "webapp", "password": password("smtp-password")},
+            cat.BROADCASTER.name: {"webhook-url": args.webhook_url or DISCARD_WEBHOOK},
+            cat.GRAFANA.name: {"admin-user": "admin", "admin-password": password("grafana-admin-password")},
+        }
+        for spec in args.specs:
+            for key in spec.keys:
+                secret_name = vault_secret_name(spec, key)
+                azure.keyvault.Secret(f"{name}-{secret_name}", azure.keyvault.SecretArgs(
+                    vault_name=self.vault.name, resource_group_name=args.resource_group, secret_name=secret_name,
+                    properties=azure.keyvault.SecretPropertiesArgs(value=pulumi.Output.secret(values[spec.name][key]),
+                                                                  content_type="text/plain")),
+                    opts=pulumi.ResourceOptions.merge(protected, pulumi.ResourceOptions(depends_on=[officer])))
+        self.vault_name = self.vault.name
+        self.vault_id = self.vault.id
+        self.vault_uri = pulumi.Output.concat("https://", self.vault.name, ".vault.azure.net/")
+        self.register_outputs({"vault_name": self.vault_name, "vault_id": self.vault_id, "vault_uri": self.vault_uri})

@@ -1,0 +1,84 @@
+"""FlexiblePostgres: Azure Database for PostgreSQL Flexible Server, private and backed up.
+
+Creates (parented to the component):
+- `dbforpostgresql.Server`: PostgreSQL 16+, private access only (delegated subnet + private DNS
+  zone, public network access disabled), storage autogrow, backups (7 days in staging; 14 days and
+  geo-redundant in production), zone-redundant HA in production; the admin password comes from
+  pulumi-random (kept in Key Vault and as a Pulumi secret only). `protect`ed in production.
+- `dbforpostgresql.Configuration` `require_secure_transport = on`
+- `dbforpostgresql.Database` for the application
+
+Password rotation must not replace the server: azure-native plans a *replacement* of a Flexible
+Server when `administratorLoginPassword` changes (pulumi/pulumi-azure-native#1911), which would lose
+every row. The server therefore ignores changes to that property; a rotation writes the new value to
+Key Vault and applies it with `make rotate-db-password` (az postgres flexible-server update), which
+changes the password in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_azure_native as azure
+
+from components.config.azure import AzureSettings
+from components.kube import objects as kx
+
+PASSWORD_PROPERTY = "administratorLoginPassword"
+
+
+def server_name(az: AzureSettings, instance: str) -> str:
+    """Server names are global DNS names (<name>.postgres.database.azure.com): a readable prefix and a
+    stable hash of subscription, resource group and stack keep them unique without a lookup."""
+    digest = hashlib.sha256(f"{az.subscription_id}/{az.resource_group}/{instance}".encode()).hexdigest()[:6]
+    return f"psql-webapp-{instance}"[:56].rstrip("-") + f"-{digest}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlexiblePostgresArgs:
+    instance: str
+    azure: AzureSettings
+    resource_group: pulumi.Input[str]
+    database_name: str
+    admin_password: pulumi.Input[str]
+    protect: bool = False
+
+
+class FlexiblePostgres(pulumi.ComponentResource):
+    fqdn: pulumi.Output[str]
+    server_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: FlexiblePostgresArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("webapp:azure:FlexiblePostgres", name, None, opts)
+        az, db = args.azure, args.azure.database
+        child = kx.child_options(self, opts)
+        self.server = azure.dbforpostgresql.Server(f"{name}-server", azure.dbforpostgresql.ServerArgs(
+            server_name=server_name(az, args.instance), resource_group_name=args.resource_group, location=az.location,
+            version=db.version, sku=azure.dbforpostgresql.SkuArgs(name=db.sku, tier=db.tier),
+            administrator_login=db.admin_login, administrator_login_password=pulumi.Output.secret(args.admin_password),
+            auth_config=azure.dbforpostgresql.AuthConfigArgs(password_auth="Enabled", active_directory_auth="Disabled"),
+            storage=azure.dbforpostgresql.StorageArgs(storage_size_gb=db.storage_gb, auto_grow="Enabled"),
+            backup=azure.dbforpostgresql.BackupArgs(
+                backup_retention_days=db.backup_retention_days,
+                geo_redundant_backup="Enabled" if db.geo_redundant_backup else "Disabled"),
+            high_availability=azure.dbforpostgresql.HighAvailabilityArgs(
+                mode="ZoneRedundant" if db.zone_redundant else "Disabled"),
+            network=azure.dbforpostgresql.NetworkArgs(
+                delegated_subnet_resource_id=az.database_subnet_id, private_dns_zone_arm_resource_id=az.private_dns_zone_id,
+                public_network_access="Disabled"),
+            tags=dict(az.tags) or None,
+        ), opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
+            protect=args.protect, ignore_changes=[PASSWORD_PROPERTY])))
+        azure.dbforpostgresql.Configuration(f"{name}-secure-transport", azure.dbforpostgresql.ConfigurationArgs(
+            resource_group_name=args.resource_group, server_name=self.server.name,
+            configuration_name="require_secure_transport", value="on", source="user-override"), opts=child)
+        azure.dbforpostgresql.Database(f"{name}-database", azure.dbforpostgresql.DatabaseArgs(
+            resource_group_name=args.resource_group, server_name=self.server.name, database_name=args.database_name,
+            charset="UTF8", collation="en_US.utf8"), opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(protect=args.protect)))
+        self.fqdn = self.server.fully_qualified_domain_name.apply(lambda v: v or "")
+        self.server_name = self.server.name
+        self.register_outputs({"fqdn": self.fqdn, "server_name": self.server_name})

@@ -1,0 +1,149 @@
+"""Typed, problem-collecting access to a decoded config mapping (pure; used by settings parsing).
+
+A `Reader` reads one level of `webapp:*` config. Every bad value is recorded as
+`<key>: <value> is not allowed; expected <what>`, nothing raises, and `finish()` reports the keys
+nobody read, so a misspelt key is an error instead of a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+from components.config import quantities as q
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A check on a string value and the words that say what it allows."""
+
+    check: Callable[[str], bool]
+    expected: str
+
+
+ANY_TEXT = Rule(lambda v: True, "a string")
+CPU = Rule(q.is_cpu, "a CPU quantity such as 250m or 1")
+MEMORY = Rule(q.is_memory, "a memory quantity such as 256Mi or 1Gi")
+STORAGE = Rule(q.is_memory, "a storage quantity such as 10Gi")
+IMAGE = Rule(q.is_image, "an image reference such as registry.example.com/webapp-api:1.2.3")
+CRON = Rule(q.is_cron, "a five-field cron expression")
+DNS_LABEL = Rule(q.is_dns_label, "a DNS-1123 label of at most 63 characters")
+HOSTNAME = Rule(q.is_hostname, "a hostname such as app.example.com")
+IDENTIFIER = Rule(q.is_sql_identifier, "a PostgreSQL identifier (lower case, digits, underscore; at most 63)")
+
+
+_MISSING = object()
+
+
+class Reader:
+    """Typed access to one level of config; problems and unread (unknown) keys are recorded."""
+
+    def __init__(self, data: Mapping[str, Any], path: str, problems: list[str],
+                 consulted: Optional[set[str]] = None):
+        self._data = data
+        self._path = path
+        self._problems = problems
+        self._seen: set[str] = set()
+        self._consulted = consulted if consulted is not None else set()
+        """Every dotted key any reader of this tree looked at (the config reference is checked against it)."""
+
+    @property
+    def path(self) -> str:
+        """This reader's own dotted key, e.g. `webapp:aws`."""
+        return self._path
+
+    def key(self, name: str) -> str:
+        sep = "" if self._path.endswith(":") else "."
+        return f"{self._path}{sep}{name}"
+
+    def problem(self, name: str, value: Any, allowed: str) -> None:
+        self._problems.append(f"{self.key(name)}: {value!r} is not allowed; expected {allowed}")
+
+    def nested(self, value: Mapping[str, Any], key: str) -> Reader:
+        """A reader for a value found inside this one (a list item), sharing the problem list."""
+        return Reader(value, key, self._problems, self._consulted)
+
+    def report(self, message: str) -> None:
+        """Record a problem that is not about one value (missing keys, cross-field rules)."""
+        self._problems.append(message)
+
+    def _raw(self, name: str) -> Any:
+        self._seen.add(name)
+        self._consulted.add(self.key(name))
+        return self._data.get(name, _MISSING)
+
+    def has(self, name: str) -> bool:
+        """Whether the key is set (null and "" count as unset)."""
+        return self._data.get(name) not in (None, "")
+
+    def text(self, name: str, default: str, *, allowed: Optional[Sequence[str]] = None,
+             rule: Rule = ANY_TEXT) -> str:
+        found = self.opt_text(name, allowed=allowed, rule=rule)
+        return default if found is None else found
+
+    def opt_text(self, name: str, *, allowed: Optional[Sequence[str]] = None, rule: Rule = ANY_TEXT) -> Optional[str]:
+        """The string at `name`, or None when unset or invalid (the problem is recorded)."""
+        value = self._raw(name)
+        # "" is how Pulumi.yaml declares "no value" for a key whose default depends on the stack.
+        if value is _MISSING or value is None or value == "":
+            return None
+        expected = f"one of {', '.join(allowed)}" if allowed is not None else rule.expected
+        if not isinstance(value, str) or (allowed is not None and value not in allowed) \
+                or not rule.check(value):
+            self.problem(name, value, expected)
+            return None
+        return value
+
+    def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
+        value = self._raw(name)
+        if value is _MISSING or value is None:
+            return default
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            value = int(value)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+            self.problem(name, value, f"a whole number from {minimum} to {maximum}")
+            return default
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self._raw(name)
+        if value is _MISSING or value is None:
+            return default
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        if not isinstance(value, bool):
+            self.problem(name, value, "true or false")
+            return default
+        return value
+
+    def section(self, name: str) -> Reader:
+        value = self._raw(name)
+        if value is _MISSING or value is None:
+            value = {}
+        elif not isinstance(value, Mapping):
+            self.problem(name, value, "an object")
+            value = {}
+        return Reader(value, self.key(name), self._problems, self._consulted)
+
+    def items(self) -> list[tuple[str, Any]]:
+        return list(self._data.items())
+
+    def sequence(self, name: str) -> list[Any]:
+        value = self._raw(name)
+        if value is _MISSING or value is None:
+            return []
+        if not isinstance(value, list):
+            self.problem(name, value, "a list")
+            return []
+        return value
+
+    def finish(self, known: Sequence[str] = ()) -> None:
+        """Report keys nobody read: a typo must not be silently ignored."""
+        for name in self._data:
+            if name not in self._seen and name not in known:
+                self._problems.append(
+                    f"{self.key(name)}: unknown key; allowed keys here are "
+                    f"{', '.join(sorted(self._seen | set(known))) or 'none'}"
+                )

@@ -1,0 +1,291 @@
+"""Stack settings: the frozen, typed dataclasses every component reads, and the per-environment
+profiles (the defaults the old Kustomize overlays carried; a stack file states only what differs).
+
+Pure module (no Pulumi import). `components.parsing.parse_settings` builds `Settings` from config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Sequence
+
+from components.config.aws import AwsSettings
+from components.config.azure import AzureSettings
+
+NAMESPACE = "webapp"
+ENVIRONMENTS = ("dev", "staging", "production")
+CLOUDS = ("none", "aws", "azure")
+LOG_LEVELS = ("Trace", "Debug", "Information", "Warning", "Error", "Critical")
+APP_SERVICES = ("frontend", "api", "websocket", "auth", "broadcaster")
+DATABASE_MODES = ("in-cluster", "managed")
+ROUTING_MODES = ("gateway", "ingress")
+ISSUERS = ("selfsigned", "acme")
+ADDON_MODES = ("install", "present")
+SUBJECT_KINDS = ("User", "Group", "ServiceAccount")
+# Clouds whose stores and databases have landed. Until then a stack may not select them.
+IMPLEMENTED_CLOUDS = ("none", "aws", "azure")
+LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
+
+# Public stand-in images that answer the application's ports and health paths on a plain cluster
+# (traefik/whoami answers 200 on every path; the port comes from WHOAMI_PORT_NUMBER). Replace them
+# by setting `webapp:services.<name>.image`.
+STANDIN_IMAGE = "traefik/whoami:v1.11.0"
+FRONTEND_IMAGE = "nginxinc/nginx-unprivileged:1.29-alpine"
+
+
+class SettingsError(Exception):
+    """Raised with every configuration problem found; nothing has been declared yet."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = list(problems)
+        super().__init__(
+            f"{len(self.problems)} configuration problem(s):\n"
+            + "\n".join(f"  - {p}" for p in self.problems)
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Settings dataclasses
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resources:
+    """Container requests and limits (Kubernetes quantities)."""
+
+    cpu_request: str
+    memory_request: str
+    cpu_limit: str
+    memory_limit: str
+
+    def as_dict(self) -> dict[str, dict[str, str]]:
+        return {
+            "requests": {"cpu": self.cpu_request, "memory": self.memory_request},
+            "limits": {"cpu": self.cpu_limit, "memory": self.memory_limit},
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Autoscaling:
+    """HPA bounds; targets are 70% CPU / 80% memory (seed 000/003)."""
+
+    min_replicas: int
+    max_replicas: int
+    cpu_percent: int = 70
+    memory_percent: int = 80
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceSettings:
+    """One application service. `autoscaling` set means the HPA owns the replica count."""
+
+    name: str
+    image: str
+    replicas: int
+    autoscaling: Optional[Autoscaling]
+    resources: Resources
+    env: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def max_replicas(self) -> int:
+        return self.autoscaling.max_replicas if self.autoscaling else self.replicas
+
+    @property
+    def min_replicas(self) -> int:
+        return self.autoscaling.min_replicas if self.autoscaling else self.replicas
+
+
+@dataclass(frozen=True, kw_only=True)
+class SchedulerSettings:
+    """The todo-generator CronJob (seed 001 `todo-cron`)."""
+
+    enabled: bool
+    image: str
+    schedule: str
+    resources: Resources
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataServiceSettings:
+    """An in-cluster StatefulSet (NATS, Redis)."""
+
+    image: str
+    replicas: int
+    persistence: bool
+    storage_size: str
+    storage_class: Optional[str]
+    resources: Resources
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackupSettings:
+    schedule: str
+    retention_days: int
+    storage_size: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseSettings:
+    """`mode: in-cluster` runs PostgreSQL as a StatefulSet; `managed` uses the cloud's service."""
+
+    mode: str
+    name: str
+    username: str
+    image: str
+    storage_size: str
+    storage_class: Optional[str]
+    resources: Resources
+    backup: BackupSettings
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuotaSettings:
+    requests_cpu: str
+    requests_memory: str
+    limits_cpu: str
+    limits_memory: str
+    pods: int
+    persistent_volume_claims: int
+    requests_storage: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoutingSettings:
+    """Edge routing. `gateway` = Gateway API via Envoy Gateway; `ingress` = NGINX-family Ingress."""
+
+    mode: str
+    ingress_class: str
+    issuer: str
+    acme_email: Optional[str]
+    acme_server: str
+    rate_limit_per_minute: int
+    websocket_timeout_seconds: int
+    controller_namespace: str
+    """Namespace of the gateway/ingress controller's proxies, allowed through the NetworkPolicies."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AddonSettings:
+    """Per cluster add-on: `install` (this program installs it) or `present` (already there)."""
+
+    cert_manager: str
+    gateway: str
+    monitoring_stack: str
+    external_secrets: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitoringSettings:
+    enabled: bool
+    namespace: str
+    """Namespace of Prometheus/Grafana (created when the stack is installed by this program)."""
+    retention: str
+    storage_size: str
+    storage_class: Optional[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class KubernetesSettings:
+    """Which cluster: an explicit kubeconfig context, never the ambient one."""
+
+    context: str
+    kubeconfig: Optional[str]
+    cluster_dns_ip: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Subject:
+    """An RBAC subject (the namespace's deprovisioning identity)."""
+
+    kind: str
+    name: str
+    namespace: Optional[str] = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    stack: str
+    environment: str
+    cloud: str
+    namespace: str
+    domain: str
+    log_level: str
+    kubernetes: KubernetesSettings
+    services: Mapping[str, ServiceSettings]
+    scheduler: SchedulerSettings
+    database: DatabaseSettings
+    redis: DataServiceSettings
+    nats: DataServiceSettings
+    routing: RoutingSettings
+    addons: AddonSettings
+    monitoring: MonitoringSettings
+    quota: QuotaSettings
+    namespace_deleters: tuple[Subject, ...]
+    protect: bool
+    smtp_host: str
+    broadcaster_webhook_url: Optional[str] = field(default=None, repr=False)
+    aws: Optional[AwsSettings] = None
+    """The EKS cluster and RDS settings; always parsed when present, required when cloud is aws."""
+    azure: Optional[AzureSettings] = None
+    """The AKS cluster, Key Vault and Flexible Server settings; parsed when present, required when cloud is azure."""
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+
+# --------------------------------------------------------------------------------------------
+# Environment profiles: the defaults each overlay used to carry
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Profile:
+    replicas: int
+    autoscaling: Optional[tuple[int, int]]
+    api_max_replicas: Optional[int]
+    log_level: str
+    app_resources: Resources
+    nats_replicas: int
+    nats_persistence: bool
+    redis_persistence: bool
+    database_storage: str
+    database_resources: Resources
+    monitoring: bool
+    issuer: str
+    quota: QuotaSettings
+    protect: bool
+
+
+PROFILES: Mapping[str, Profile] = {
+    "dev": Profile(
+        replicas=1, autoscaling=None, api_max_replicas=None, log_level="Debug",
+        app_resources=Resources(cpu_request="50m", memory_request="64Mi", cpu_limit="250m", memory_limit="256Mi"),
+        nats_replicas=1, nats_persistence=False, redis_persistence=False, database_storage="2Gi",
+        database_resources=Resources(cpu_request="100m", memory_request="256Mi", cpu_limit="500m", memory_limit="512Mi"),
+        monitoring=False, issuer="selfsigned", protect=False,
+        quota=QuotaSettings(requests_cpu="4", requests_memory="8Gi", limits_cpu="8", limits_memory="16Gi",
+                            pods=30, persistent_volume_claims=10, requests_storage="50Gi"),
+    ),
+    "staging": Profile(
+        replicas=2, autoscaling=None, api_max_replicas=None, log_level="Information",
+        app_resources=Resources(cpu_request="100m", memory_request="128Mi", cpu_limit="500m", memory_limit="512Mi"),
+        nats_replicas=1, nats_persistence=True, redis_persistence=True, database_storage="10Gi",
+        database_resources=Resources(cpu_request="250m", memory_request="512Mi", cpu_limit="1", memory_limit="1Gi"),
+        monitoring=True, issuer="acme", protect=False,
+        quota=QuotaSettings(requests_cpu="8", requests_memory="16Gi", limits_cpu="16", limits_memory="32Gi",
+                            pods=40, persistent_volume_claims=15, requests_storage="200Gi"),
+    ),
+    "production": Profile(
+        replicas=3, autoscaling=(3, 10), api_max_replicas=15, log_level="Warning",
+        app_resources=Resources(cpu_request="250m", memory_request="256Mi", cpu_limit="1", memory_limit="1Gi"),
+        nats_replicas=3, nats_persistence=True, redis_persistence=True, database_storage="50Gi",
+        database_resources=Resources(cpu_request="500m", memory_request="1Gi", cpu_limit="2", memory_limit="4Gi"),
+        monitoring=True, issuer="acme", protect=True,
+        quota=QuotaSettings(requests_cpu="24", requests_memory="48Gi", limits_cpu="80", limits_memory="96Gi",
+                            pods=100, persistent_volume_claims=20, requests_storage="500Gi"),
+    ),
+}
+
+DATA_RESOURCES = Resources(cpu_request="50m", memory_request="128Mi", cpu_limit="500m", memory_limit="512Mi")
+DATA_RESOURCES_PRODUCTION = Resources(cpu_request="500m", memory_request="512Mi", cpu_limit="1", memory_limit="1Gi")

@@ -1,0 +1,36 @@
+"""Reads the raw `webapp:*` stack config from the Pulumi runtime, decoded (objects as dicts).
+
+Kept apart from `settings.py` so that parsing stays pure and testable without Pulumi.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi.runtime.config as runtime_config
+
+from components.config.settings import NAMESPACE
+
+
+def read_stack_config() -> dict[str, Any]:
+    """Every `webapp:` key of the running stack. Structured values arrive as JSON text."""
+    raw: dict[str, Any] = {}
+    # The runtime holds the stack's whole config; reading all of it lets the parser reject unknown
+    # (misspelt) keys instead of silently ignoring them.
+    # `pulumi up` hands config over in the PULUMI_CONFIG environment bag, tests and the
+    # automation API through set_all_config; both are consulted, as `pulumi.Config` does.
+    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    for key in sorted(keys):
+        if key.startswith(f"{NAMESPACE}:"):
+            raw[key] = _decode(runtime_config.get_config(key))
+    return raw
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value

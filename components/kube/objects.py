@@ -1,0 +1,217 @@
+"""Shared Kubernetes building blocks: labels, restricted security contexts, network peers.
+
+Pure helpers used by every workload component so that the secure defaults are written once:
+non-root, read-only root filesystem, no privilege escalation, all capabilities dropped,
+RuntimeDefault seccomp (the Pod Security Standards `restricted` profile).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.secrets.access import CSI_DRIVER, CSI_MOUNT_PATH, SecretAccess
+
+PART_OF = "webapp"
+MANAGED_BY = "pulumi"
+NAME_LABEL = "app.kubernetes.io/name"
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+NAMESPACE_LABEL = "kubernetes.io/metadata.name"
+
+
+def labels(name: str, instance: str, component: str, version: str) -> dict[str, str]:
+    """The recommended `app.kubernetes.io/*` labels, put on every object."""
+    return {
+        NAME_LABEL: name,
+        INSTANCE_LABEL: instance,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/version": version,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+    }
+
+
+def selector(name: str, instance: str) -> dict[str, str]:
+    """The immutable subset of labels used in selectors (never the version)."""
+    return {NAME_LABEL: name, INSTANCE_LABEL: instance}
+
+
+def checksum(data: Any) -> str:
+    """Stable digest of config content; as a pod annotation it rolls pods when the config changes."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def metadata(name: str, namespace: Optional[str], object_labels: Mapping[str, str],
+             annotations: Optional[Mapping[str, pulumi.Input[str]]] = None) -> k8s.meta.v1.ObjectMetaArgs:
+    return k8s.meta.v1.ObjectMetaArgs(
+        name=name, namespace=namespace, labels=dict(object_labels),
+        annotations=dict(annotations) if annotations else None,
+    )
+
+
+def container_security(run_as_user: Optional[int] = None) -> k8s.core.v1.SecurityContextArgs:
+    return k8s.core.v1.SecurityContextArgs(
+        run_as_non_root=True,
+        run_as_user=run_as_user,
+        read_only_root_filesystem=True,
+        allow_privilege_escalation=False,
+        privileged=False,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+    )
+
+
+def pod_security(run_as_user: int, fs_group: Optional[int] = None) -> k8s.core.v1.PodSecurityContextArgs:
+    return k8s.core.v1.PodSecurityContextArgs(
+        run_as_non_root=True,
+        run_as_user=run_as_user,
+        run_as_group=run_as_user if fs_group is None else fs_group,
+        fs_group=fs_group if fs_group is not None else run_as_user,
+        fs_group_change_policy="OnRootMismatch",
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+    )
+
+
+def resources(spec: Mapping[str, Mapping[str, str]]) -> k8s.core.v1.ResourceRequirementsArgs:
+    return k8s.core.v1.ResourceRequirementsArgs(
+        requests=dict(spec["requests"]), limits=dict(spec["limits"])
+    )
+
+
+def spread(name: str, instance: str, replicas: int,
+           revision_label: str = "pod-template-hash") -> Optional[list[k8s.core.v1.TopologySpreadConstraintArgs]]:
+    """Spread replicas across nodes and zones; soft, so a small cluster still schedules them."""
+    if replicas <= 1:
+        return None
+    return [
+        k8s.core.v1.TopologySpreadConstraintArgs(
+            max_skew=1, topology_key=key, when_unsatisfiable="ScheduleAnyway",
+            label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector(name, instance)),
+            # Only pods of the same rollout count, so a rolling update does not skew the spread.
+            match_label_keys=[revision_label],
+        )
+        for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
+    ]
+
+
+def anti_affinity(name: str, instance: str, replicas: int) -> Optional[k8s.core.v1.AffinityArgs]:
+    if replicas <= 1:
+        return None
+    return k8s.core.v1.AffinityArgs(
+        pod_anti_affinity=k8s.core.v1.PodAntiAffinityArgs(
+            preferred_during_scheduling_ignored_during_execution=[
+                k8s.core.v1.WeightedPodAffinityTermArgs(
+                    weight=100,
+                    pod_affinity_term=k8s.core.v1.PodAffinityTermArgs(
+                        topology_key="kubernetes.io/hostname",
+                        label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector(name, instance)),
+                    ),
+                )
+            ]
+        )
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Peer:
+    """One side of an allowed connection.
+
+    `app` selects pods of that `app.kubernetes.io/name` in this namespace; `namespace` selects a
+    whole other namespace (e.g. the gateway's); `cidr` an address range outside the cluster
+    (with `except_cidrs` carved out). `ports` are the TCP ports the connection may use.
+    """
+
+    ports: tuple[int, ...]
+    app: Optional[str] = None
+    namespace: Optional[str] = None
+    cidr: Optional[str] = None
+    except_cidrs: tuple[str, ...] = ()
+
+    def peer(self, instance: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+        if self.cidr is not None:
+            return k8s.networking.v1.NetworkPolicyPeerArgs(
+                ip_block=k8s.networking.v1.IPBlockArgs(cidr=self.cidr, except_=list(self.except_cidrs) or None)
+            )
+        if self.namespace is not None:
+            return k8s.networking.v1.NetworkPolicyPeerArgs(
+                namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={NAMESPACE_LABEL: self.namespace})
+            )
+        assert self.app is not None, "a Peer needs app, namespace or cidr"
+        return k8s.networking.v1.NetworkPolicyPeerArgs(
+            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector(self.app, instance))
+        )
+
+    def port_args(self) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
+        return [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=p) for p in self.ports]
+
+
+# Internet egress for services that call third parties (SMTP, OAuth providers, webhooks): anywhere
+# except the private ranges, so such a rule never opens a path to other in-cluster workloads.
+PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10")
+
+
+def internet(ports: Sequence[int]) -> Peer:
+    return Peer(ports=tuple(ports), cidr="0.0.0.0/0", except_cidrs=PRIVATE_RANGES)
+
+
+def network_policy_spec(name: str, instance: str, ingress: Sequence[Peer],
+                        egress: Sequence[Peer]) -> k8s.networking.v1.NetworkPolicySpecArgs:
+    """Allow exactly `ingress` in and `egress` out for the pods of `name` (DNS is allowed namespace-wide)."""
+    return k8s.networking.v1.NetworkPolicySpecArgs(
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector(name, instance)),
+        policy_types=["Ingress", "Egress"],
+        ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[p.peer(instance)], ports=p.port_args())
+                 for p in ingress],
+        egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[p.peer(instance)], ports=p.port_args())
+                for p in egress],
+    )
+
+
+def claim_template(name: str, size: str, storage_class: Optional[str],
+                    labels: dict[str, str]) -> k8s.core.v1.PersistentVolumeClaimArgs:
+    """A volumeClaimTemplate. Labels must be stable (selector labels only): the field is immutable."""
+    return k8s.core.v1.PersistentVolumeClaimArgs(
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels=labels),
+        spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+            access_modes=["ReadWriteOnce"], storage_class_name=storage_class,
+            resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": size})),
+    )
+
+
+def child_options(parent: pulumi.Resource, opts: Optional[pulumi.ResourceOptions],
+                  extra_depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
+    """Options for a component's children: parented to it, and waiting for what the component waits for.
+
+    Pulumi does not pass a component's `depends_on` to its children, so a Deployment would race the
+    Namespace it lives in. Only `depends_on` is propagated; providers flow through `parent`, and
+    the caller's other options (protect, aliases, ...) deliberately stay on the component itself.
+    """
+    depends = list(opts.depends_on) if opts is not None and isinstance(opts.depends_on, list) else []
+    return pulumi.ResourceOptions(parent=parent, depends_on=depends + list(extra_depends_on))
+
+
+def secret_access_volumes(access: SecretAccess) -> tuple[list[k8s.core.v1.VolumeArgs], list[k8s.core.v1.VolumeMountArgs]]:
+    """The Secrets Store CSI volume and its mount, when the pod must mount a SecretProviderClass."""
+    if access.secret_provider_class is None:
+        return [], []
+    volume = k8s.core.v1.VolumeArgs(name="secrets-store", csi=k8s.core.v1.CSIVolumeSourceArgs(
+        driver=CSI_DRIVER, read_only=True, volume_attributes={"secretProviderClass": access.secret_provider_class}))
+    return [volume], [k8s.core.v1.VolumeMountArgs(name="secrets-store", mount_path=CSI_MOUNT_PATH, read_only=True)]
+
+
+def service_account(resource_name: str, name: str, namespace: str, object_labels: Mapping[str, str],
+                    opts: pulumi.ResourceOptions, annotations: Optional[Mapping[str, pulumi.Input[str]]] = None,
+                    automount: bool = False) -> k8s.core.v1.ServiceAccount:
+    """A ServiceAccount of a workload's own (never `default`), with no API token unless `automount`."""
+    return k8s.core.v1.ServiceAccount(
+        resource_name, metadata=metadata(name, namespace, object_labels, annotations),
+        automount_service_account_token=automount, opts=opts)
+
+
+# The data outlives a StatefulSet: deleting or scaling it never deletes its volumes.
+RETAIN_CLAIMS = k8s.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs(when_deleted="Retain", when_scaled="Retain")

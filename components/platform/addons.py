@@ -1,0 +1,172 @@
+"""Cluster add-ons a bare cluster needs, each pinned, or declared as already present.
+
+Why `helm.v3.Release` for all of them: each chart ships CRDs plus admission webhooks and Helm hooks
+(cert-manager's startupapicheck, Envoy Gateway's certgen Job, the Prometheus operator's admission
+patch Jobs). A Release runs those hooks exactly as `helm install` does and, with `skip_await` off,
+finishes only when the webhooks are ready, so the custom resources that depend on the release are
+created against a working API. `helm.v4.Chart` would give per-object diffs, but it does not run
+hooks, and the webhooks would reject the first custom resources. The preview diff of a Release
+shows the chart version and values, which is what a reviewer needs to see.
+
+Creates (parented to the component):
+- ClusterAddons: External Secrets Operator Release (when a cloud store is used); `cert-manager`
+  Release (CRDs on and kept, Gateway API support on); Envoy Gateway Release (brings the Gateway
+  API standard CRDs and its policy CRDs) and GatewayClass `envoy-gateway`; the `monitoring`
+  Namespace when the Prometheus stack is installed (privileged Pod Security: node-exporter reads
+  host metrics, unlike anything in the app namespace)
+- PrometheusStack: `kube-prometheus-stack` Release: Prometheus with retention and a persistent
+  volume, Alertmanager, Grafana with its admin password from a Secret and the dashboard sidecar
+  watching all namespaces; selectors opened so the app's ServiceMonitors and rules are picked up
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.config.settings import AddonSettings, MonitoringSettings
+from components.kube import objects as kx
+from components.secrets.catalogue import GRAFANA
+
+CERT_MANAGER = {"chart": "cert-manager", "version": "v1.19.1", "repo": "https://charts.jetstack.io"}
+ENVOY_GATEWAY = {"chart": "oci://docker.io/envoyproxy/gateway-helm", "version": "v1.7.0"}
+EXTERNAL_SECRETS = {"chart": "external-secrets", "version": "0.19.2", "repo": "https://charts.external-secrets.io"}
+PROMETHEUS_STACK = {"chart": "kube-prometheus-stack", "version": "79.7.1",
+                    "repo": "https://prometheus-community.github.io/helm-charts"}
+GATEWAY_CLASS = "envoy-gateway"
+
+
+def pinned_release(resource_name: str, release: str, chart: Mapping[str, str], namespace: str, values: Mapping[str, Any],
+                   opts: pulumi.ResourceOptions, create_namespace: bool = True, timeout: Optional[int] = None) -> k8s.helm.v3.Release:
+    """A Helm release at a pinned chart version that rolls back on failure (`atomic`)."""
+    return k8s.helm.v3.Release(resource_name, k8s.helm.v3.ReleaseArgs(
+        name=release, chart=chart["chart"], version=chart["version"],
+        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart["repo"]) if "repo" in chart else None,
+        namespace=namespace, create_namespace=create_namespace, atomic=True, cleanup_on_fail=True, timeout=timeout,
+        values=dict(values)), opts=opts)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterAddonsArgs:
+    instance: str
+    addons: AddonSettings
+    gateway: bool
+    """Whether the Gateway API implementation is needed (routing mode `gateway`)."""
+    monitoring: bool
+    """Whether the Prometheus stack is wanted at all (monitoring enabled)."""
+    monitoring_namespace: str = "monitoring"
+    external_secrets: bool = False
+    """Whether External Secrets Operator is needed (a cloud secret store is in use)."""
+    high_availability: bool = False
+    """Two replicas and PDBs for the controllers (production)."""
+
+
+class ClusterAddons(pulumi.ComponentResource):
+    cert_manager: Optional[k8s.helm.v3.Release]
+    gateway: Optional[k8s.helm.v3.Release]
+    monitoring_namespace: Optional[k8s.core.v1.Namespace]
+
+    def __init__(self, name: str, args: ClusterAddonsArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("webapp:platform:ClusterAddons", name, None, opts)
+        child = kx.child_options(self, opts)
+        replicas = 2 if args.high_availability else 1
+        self.cert_manager = None
+        self.gateway = None
+        self.monitoring_namespace = None
+        self.external_secrets: Optional[k8s.helm.v3.Release] = None
+        if args.external_secrets and args.addons.external_secrets == "install":
+            self.external_secrets = pinned_release(f"{name}-external-secrets", "external-secrets", EXTERNAL_SECRETS,
+                                                   "external-secrets", {
+                "installCRDs": True,
+                "replicaCount": replicas,
+                "podDisruptionBudget": {"enabled": args.high_availability},
+                "webhook": {"replicaCount": replicas},
+                # Only the stores this program declares are reconciled by this controller.
+                "processClusterExternalSecret": False, "processPushSecret": False,
+            }, child)
+        if args.addons.cert_manager == "install":
+            self.cert_manager = pinned_release(f"{name}-cert-manager", "cert-manager", CERT_MANAGER, "cert-manager", {
+                # keep: uninstalling the release must not delete every Certificate in the cluster.
+                "crds": {"enabled": True, "keep": True},
+                "config": {"apiVersion": "controller.config.cert-manager.io/v1alpha1",
+                           "kind": "ControllerConfiguration", "enableGatewayAPI": True},
+                "replicaCount": replicas,
+                "podDisruptionBudget": {"enabled": args.high_availability},
+                "webhook": {"replicaCount": replicas},
+                "global": {"leaderElection": {"namespace": "cert-manager"}},
+            }, child)
+        if args.gateway and args.addons.gateway == "install":
+            self.gateway = pinned_release(f"{name}-envoy-gateway", "envoy-gateway", ENVOY_GATEWAY, "envoy-gateway-system",
+                                          {"deployment": {"replicas": replicas}}, child)
+            k8s.apiextensions.CustomResource(
+                f"{name}-gatewayclass", api_version="gateway.networking.k8s.io/v1", kind="GatewayClass",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=GATEWAY_CLASS,
+                                                    labels=kx.labels(GATEWAY_CLASS, args.instance, "edge", "v1")),
+                spec={"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"},
+                opts=kx.child_options(self, opts, [self.gateway]),
+            )
+        if args.monitoring and args.addons.monitoring_stack == "install":
+            pss = {f"pod-security.kubernetes.io/{m}": "privileged" for m in ("enforce", "audit", "warn")}
+            self.monitoring_namespace = k8s.core.v1.Namespace(
+                f"{name}-monitoring-namespace",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=args.monitoring_namespace,
+                    labels={**kx.labels(args.monitoring_namespace, args.instance, "monitoring", "v1"), **pss}),
+                opts=child,
+            )
+        self.register_outputs({})
+
+    @property
+    def secret_operator(self) -> list[pulumi.Resource]:
+        """The External Secrets release, when this program installs it."""
+        return [self.external_secrets] if self.external_secrets is not None else []
+
+    @property
+    def crd_providers(self) -> list[pulumi.Resource]:
+        """Releases that install CRDs the application's custom resources use."""
+        return [r for r in (self.cert_manager, self.gateway) if r is not None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrometheusStackArgs:
+    monitoring: MonitoringSettings
+    namespace: str = "monitoring"
+    high_availability: bool = False
+    depends_on: Sequence[pulumi.Resource] = ()
+    """The monitoring Namespace and the Grafana admin Secret, which must exist first."""
+    grafana_values: Mapping[str, Any] = field(default_factory=dict)
+    """Extra Grafana chart values (Azure CSI delivery: workload identity ServiceAccount, CSI mount)."""
+
+
+class PrometheusStack(pulumi.ComponentResource):
+    release: k8s.helm.v3.Release
+
+    def __init__(self, name: str, args: PrometheusStackArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("webapp:platform:PrometheusStack", name, None, opts)
+        m = args.monitoring
+        storage = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": m.storage_size}}}
+        if m.storage_class:
+            storage["storageClassName"] = m.storage_class
+        self.release = pinned_release(f"{name}-release", "kube-prometheus-stack", PROMETHEUS_STACK, args.namespace, {
+            "prometheus": {"prometheusSpec": {
+                "retention": m.retention,
+                "storageSpec": {"volumeClaimTemplate": {"spec": storage}},
+                "replicas": 2 if args.high_availability else 1,
+                # Pick up ServiceMonitors and rules from every namespace, not only the chart's own.
+                "serviceMonitorSelectorNilUsesHelmValues": False,
+                "podMonitorSelectorNilUsesHelmValues": False,
+                "ruleSelectorNilUsesHelmValues": False,
+            }},
+            "grafana": {
+                **dict(args.grafana_values),
+                "admin": {"existingSecret": GRAFANA.name, "userKey": "admin-user", "passwordKey": "admin-password"},
+                "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1",
+                                           "searchNamespace": "ALL"}},
+                "persistence": {"enabled": True, "size": "10Gi"},
+            },
+            "alertmanager": {"enabled": True},
+        }, kx.child_options(self, opts, args.depends_on), create_namespace=False, timeout=900)
+        self.register_outputs({"release_name": self.release.name})
