@@ -8,10 +8,11 @@ from typing import Any, Callable
 
 import pytest
 
+from components.azure import workload_identity as wi
 from components.azure.postgres import PASSWORD_PROPERTY
+from components.config import azure as azure_config
 from components.config.parsing import parse_settings
 from components.config.settings import SettingsError
-from components.secrets import access as wi
 from components.secrets import catalogue as cat
 from tools.branch import BranchNameError, branch_config, branch_slug, stack_name
 from tools.offline import Registered, StackRun, contains_secret, load_stack_config, normalise, run_stack
@@ -74,7 +75,7 @@ def test_every_workload_identity_service_account_has_its_exact_credential(mode: 
         assert credential["resourceName"] == "id-webapp-staging"
     assert set(found) == expected, "a credential without a ServiceAccount, or the other way round"
     settings = parse_settings(load_stack_config("staging", ESO if mode == "external-secrets" else None), "staging")
-    assert {f"system:serviceaccount:{ns}:{name}" for ns, name in wi.key_vault_readers(settings)} == expected
+    assert {f"system:serviceaccount:{ns}:{name}" for ns, name in azure_config.key_vault_readers(settings)} == expected
 
 
 def test_role_assignment_is_scoped_to_the_vault(staging: StackRun) -> None:
@@ -168,7 +169,7 @@ def test_key_vault_is_rbac_purge_protected_and_closed(staging: StackRun) -> None
 
 
 def test_too_many_federated_credentials_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(wi, "SECRET_READING_SERVICES", tuple(f"svc{i}" for i in range(19)))
+    monkeypatch.setattr(azure_config, "SECRET_READING_SERVICES", tuple(f"svc{i}" for i in range(19)))
     with pytest.raises(SettingsError) as info:
         parse_settings(load_stack_config("staging"), "staging")
     assert any(p.startswith("webapp:azure.secretDelivery: 'csi' needs 21 federated credentials") and "20" in p

@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 import pytest
 
+from components.config.catalogue import Probes
 from components.config.parsing import parse_settings
 from components.config.settings import Autoscaling, Resources, Subject
 from components.data.nats import InClusterNats, InClusterNatsArgs
@@ -22,7 +23,7 @@ from components.platform.edge import EdgeRouting, EdgeRoutingArgs, Route
 from components.platform.namespace import NamespaceBaseline, NamespaceBaselineArgs
 from components.secrets import catalogue as cat
 from components.secrets.generated import GeneratedSecrets, GeneratedSecretsArgs
-from components.workloads.http_service import HttpService, HttpServiceArgs, Probes
+from components.workloads.http_service import HttpService, HttpServiceArgs
 from tools.offline import StackRun, contains_secret, run_components
 
 SETTINGS = parse_settings({"webapp:domain": "app.example.com", "webapp:kubernetes": {"context": "kind"}}, "dev")

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from components.config.catalogue import APP_SERVICES
 from components.config.parsing import parse_settings
-from components.config.settings import APP_SERVICES
 from components.platform import addons as addons
 from tools.offline import ROOT, load_stack_config
 

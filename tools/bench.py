@@ -18,10 +18,11 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from components.config.catalogue import Probes
 from components.config.parsing import parse_settings
 from components.kube.objects import Peer
 from components.platform.namespace import NamespaceBaseline, NamespaceBaselineArgs
-from components.workloads.http_service import HttpService, HttpServiceArgs, Probes
+from components.workloads.http_service import HttpService, HttpServiceArgs
 
 from .golden import stacks
 from .offline import load_stack_config, run_components, run_stack

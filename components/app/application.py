@@ -1,16 +1,17 @@
 """WebApp: the whole reference application on one cluster, composed from the other components.
 
-The service catalogue below is the contract of seed 000/001: workload names, ports, health paths,
-routes and who calls whom. Network policies on both sides of every connection are derived from
-`calls`, so a new dependency is declared once and opened exactly.
+The services and their connections come from the service catalogue (`config/catalogue.py`).
+Network policies on both sides of every connection are derived from its `calls`, so a new
+dependency is declared once and opened exactly.
 
 Creates (parented to the component):
-- `kubernetes.Provider` from the configured kubeconfig context (never the ambient context)
+- `kubernetes.Provider` from the configured kubeconfig context (never the ambient context), and
+  the AWS or Azure provider of the stack's cloud
 - ClusterAddons (cert-manager, Envoy Gateway + GatewayClass, monitoring namespace)
 - NamespaceBaseline
-- the stack's secret store (`stores.create_store`: generated, AWS or Azure) with the cloud's provider
+- the stack's secret store (`app.stores.create_store`: generated, AWS or Azure)
 - InClusterPostgres (database mode `in-cluster`), InClusterRedis, InClusterNats
-- one HttpService per application service, and the Scheduler CronJob
+- one HttpService per catalogued service, and the Scheduler CronJob
 - EdgeRouting (Gateway API or Ingress)
 - Monitoring (alerts, dashboards) and PrometheusStack when monitoring is on
 """
@@ -18,15 +19,17 @@ Creates (parented to the component):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_azure_native as azure
 import pulumi_kubernetes as k8s
 
+from components.app.environment import service_env
 from components.app.stores import create_store
-from components.config.settings import STANDIN_IMAGE, Settings
+from components.config.catalogue import CATALOGUE, SCHEDULER_CALLS, AppService
+from components.config.settings import Settings
 from components.data.nats import CLIENT_PORT as NATS_PORT
 from components.data.nats import InClusterNats, InClusterNatsArgs
 from components.data.postgres import PORT as POSTGRES_PORT
@@ -34,55 +37,23 @@ from components.data.postgres import InClusterPostgres, InClusterPostgresArgs
 from components.data.redis import PORT as REDIS_PORT
 from components.data.redis import InClusterRedis, InClusterRedisArgs
 from components.kube import objects as kx
-from components.platform.addons import GATEWAY_CLASS, ClusterAddons, ClusterAddonsArgs, PrometheusStack, PrometheusStackArgs
+from components.platform.addons import (
+    GATEWAY_CLASS,
+    ClusterAddons,
+    ClusterAddonsArgs,
+    PrometheusStack,
+    PrometheusStackArgs,
+)
 from components.platform.edge import EdgeRouting, EdgeRoutingArgs, Route
 from components.platform.monitoring import Monitoring, MonitoringArgs
 from components.platform.namespace import NamespaceBaseline, NamespaceBaselineArgs
 from components.secrets import catalogue as cat
-from components.secrets.access import NO_ACCESS, SECRET_READING_SERVICES, SecretAccess
-from components.workloads.http_service import HttpService, HttpServiceArgs, Probes
+from components.secrets.store import NO_ACCESS, SecretStore
+from components.workloads.http_service import HttpService, HttpServiceArgs
 from components.workloads.nginx import Upstream, nginx_conf
 from components.workloads.scheduler import Scheduler, SchedulerArgs
 
 DATA_PORTS = {"postgres": POSTGRES_PORT, "redis": REDIS_PORT, "nats": NATS_PORT}
-
-
-@dataclass(frozen=True, kw_only=True)
-class AppService:
-    """Fixed facts of one application service (what config may not change)."""
-
-    name: str
-    component: str
-    port: int
-    probes: Probes
-    metrics_port: Optional[int] = None
-    route: Optional[str] = None
-    """Public path prefix; None for internal services."""
-    websocket: bool = False
-    calls: tuple[str, ...] = ()
-    """In-namespace services it connects to (app services or postgres/redis/nats)."""
-    internet_ports: tuple[int, ...] = ()
-    """Ports it may reach outside the cluster (SMTP, OAuth providers, webhooks)."""
-
-
-CATALOGUE: tuple[AppService, ...] = (
-    AppService(name="frontend", component="web", port=8080, route="/",
-               probes=Probes(startup="/healthz", liveness="/healthz", readiness="/healthz"),
-               calls=("api", "websocket", "auth")),
-    AppService(name="api", component="backend", port=8080, metrics_port=9091, route="/api",
-               probes=Probes(startup="/health/startup", liveness="/health/live", readiness="/health/ready"),
-               calls=("postgres", "redis", "nats"), internet_ports=(587,)),
-    AppService(name="websocket", component="realtime", port=3002, route="/ws", websocket=True,
-               probes=Probes(startup="/health", liveness="/health", readiness="/health"),
-               calls=("redis", "nats")),
-    AppService(name="auth", component="auth", port=3003, route="/auth",
-               probes=Probes(startup="/health", liveness="/health", readiness="/health"),
-               calls=("postgres", "redis"), internet_ports=(443,)),
-    AppService(name="broadcaster", component="messaging", port=8002, metrics_port=7777,
-               probes=Probes(startup="/healthz", liveness="/healthz", readiness="/health"),
-               calls=("nats", "broadcaster"), internet_ports=(443,)),
-)
-SCHEDULER_CALLS = ("api",)
 
 
 def needs_external_secrets(s: Settings) -> bool:
@@ -104,54 +75,10 @@ def port_of(name: str) -> int:
     return next(s.port for s in CATALOGUE if s.name == name)
 
 
-def service_env(service: AppService, settings: Settings) -> tuple[dict[str, str], dict[str, cat.SecretRef]]:
-    """Plain and secret environment of each service (seed 000 names; secrets by reference only)."""
-    env_name = {"dev": "Development", "staging": "Staging", "production": "Production"}[settings.environment]
-    nats_url = f"nats://nats:{NATS_PORT}"
-    origin = f"https://{settings.domain}"
-    plain: dict[str, str] = {}
-    secret: dict[str, cat.SecretRef] = {}
-    if service.name == "api":
-        plain = {"ASPNETCORE_ENVIRONMENT": env_name, "ASPNETCORE_URLS": f"http://+:{service.port}",
-                 "Logging__LogLevel__Default": settings.log_level, "Metrics__Port": str(service.metrics_port),
-                 "Email__SmtpHost": settings.smtp_host, "Nats__Url": nats_url, "Cors__AllowedOrigins": origin}
-        secret = {
-            "ConnectionStrings__DefaultConnection": cat.SecretRef(secret=cat.DATABASE, key="connection-string"),
-            "Database__Host": cat.SecretRef(secret=cat.DATABASE, key="host"),
-            "Database__Port": cat.SecretRef(secret=cat.DATABASE, key="port"),
-            "Database__Name": cat.SecretRef(secret=cat.DATABASE, key="dbname"),
-            "Database__Username": cat.SecretRef(secret=cat.DATABASE, key="username"),
-            "Database__Password": cat.SecretRef(secret=cat.DATABASE, key="password"),
-            "Redis__ConnectionString": cat.SecretRef(secret=cat.REDIS, key="connection-string"),
-            "JwtSettings__SecretKey": cat.SecretRef(secret=cat.JWT, key="secret-key"),
-            "Email__SmtpUsername": cat.SecretRef(secret=cat.SMTP, key="username"),
-            "Email__SmtpPassword": cat.SecretRef(secret=cat.SMTP, key="password"),
-        }
-    elif service.name in ("websocket", "auth", "broadcaster"):
-        node_env = "development" if settings.environment == "dev" else "production"
-        plain = {"PORT": str(service.port), "NODE_ENV": node_env, "LOG_LEVEL": settings.log_level.lower(),
-                 "NATS_URL": nats_url, "CORS_ORIGIN": origin}
-        if service.name == "websocket":
-            # Socket.io behind a proxy: websocket transport first, polling as fallback, sticky-free.
-            plain.update({"SOCKET_PATH": "/ws/socket.io", "SOCKET_TRANSPORTS": "websocket,polling",
-                          "TRUST_PROXY": "true"})
-            secret = {"REDIS_URL": cat.SecretRef(secret=cat.REDIS, key="url")}
-        elif service.name == "auth":
-            plain.update({"PUBLIC_URL": origin, "OAUTH_CALLBACK_BASE": f"{origin}/auth"})
-            secret = {"JWT_SECRET": cat.SecretRef(secret=cat.JWT, key="secret-key"),
-                      "DATABASE_URL": cat.SecretRef(secret=cat.DATABASE, key="url"),
-                      "REDIS_URL": cat.SecretRef(secret=cat.REDIS, key="url")}
-            for provider in ("google", "github", "microsoft"):
-                upper = provider.upper()
-                secret[f"{upper}_CLIENT_ID"] = cat.SecretRef(secret=cat.OAUTH, key=f"{provider}-client-id")
-                secret[f"{upper}_CLIENT_SECRET"] = cat.SecretRef(secret=cat.OAUTH, key=f"{provider}-client-secret")
-        else:
-            plain.update({"METRICS_PORT": str(service.metrics_port), "NATS_SUBJECT": "todos.events",
-                          "NATS_QUEUE_GROUP": "broadcaster-workers"})
-            secret = {"WEBHOOK_URL": cat.SecretRef(secret=cat.BROADCASTER, key="webhook-url")}
-    if settings.services[service.name].image == STANDIN_IMAGE:
-        plain["WHOAMI_PORT_NUMBER"] = str(service.port)
-    return plain, secret
+def routes() -> tuple[Route, ...]:
+    """The public routes of the catalogue, longest prefix first."""
+    return tuple(Route(path=svc.route, service=svc.name, port=svc.port, websocket=svc.websocket)
+                 for svc in sorted(CATALOGUE, key=lambda x: -len(x.route or "")) if svc.route)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,93 +92,113 @@ class WebApp(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: WebAppArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("webapp:app:WebApp", name, None, opts)
+        self._name, self._settings = name, args.settings
         s = args.settings
-        self.provider = k8s.Provider(
+        base = pulumi.ResourceOptions(parent=self, providers=self._create_providers())
+        self._monitoring_namespace = s.monitoring.namespace if s.monitoring.enabled else None
+        addons = ClusterAddons(f"{name}-addons", ClusterAddonsArgs(
+            instance=s.stack, addons=s.addons, gateway=s.routing.mode == "gateway", monitoring=s.monitoring.enabled,
+            monitoring_namespace=s.monitoring.namespace, external_secrets=needs_external_secrets(s),
+            high_availability=s.is_production), opts=base)
+        baseline = NamespaceBaseline(f"{name}-namespace", NamespaceBaselineArgs(
+            namespace=s.namespace, instance=s.stack, environment=s.environment, quota=s.quota,
+            deleters=s.namespace_deleters, protect=s.protect), opts=base)
+        in_namespace = pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(depends_on=[baseline.namespace]))
+        store = self._store(addons, baseline, base)
+        prometheus_crds = self._prometheus(store, base)
+        self._data_services(store, prometheus_crds, in_namespace)
+        self._services(store, prometheus_crds, in_namespace)
+        store.seal()
+        Scheduler(f"{name}-scheduler", SchedulerArgs(
+            namespace=s.namespace, instance=s.stack, settings=s.scheduler,
+            api_url=f"http://api:{port_of('api')}", api_port=port_of("api")), opts=in_namespace)
+        edge = EdgeRouting(f"{name}-edge", EdgeRoutingArgs(
+            namespace=s.namespace, instance=s.stack, domain=s.domain, routing=s.routing, routes=routes(),
+            gateway_class=GATEWAY_CLASS, crd_dependencies=addons.crd_providers), opts=in_namespace)
+        if s.monitoring.enabled:
+            Monitoring(f"{name}-monitoring", MonitoringArgs(
+                namespace=s.namespace, instance=s.stack, services=tuple(svc.name for svc in CATALOGUE),
+                crd_dependencies=prometheus_crds), opts=in_namespace)
+
+        self.url = edge.url
+        self.namespace = baseline.namespace_name
+        self.secret_names = pulumi.Output.from_input([spec.name for spec in cat.APP_SECRETS])
+        self.store_outputs = dict(store.outputs)
+        self.register_outputs({"url": self.url, "namespace": self.namespace, "secret_names": self.secret_names,
+                               **self.store_outputs})
+
+    def _create_providers(self) -> dict[str, pulumi.ProviderResource]:
+        """The Kubernetes provider, and the stack's cloud provider pinned to its account or subscription."""
+        s, name = self._settings, self._name
+        parent = pulumi.ResourceOptions(parent=self)
+        providers: dict[str, pulumi.ProviderResource] = {"kubernetes": k8s.Provider(
             f"{name}-k8s", context=s.kubernetes.context, kubeconfig=s.kubernetes.kubeconfig,
             # Refuse to fall back to the ambient cluster if the context is missing or empty.
-            enable_server_side_apply=True, delete_unreachable=False,
-            opts=pulumi.ResourceOptions(parent=self))
-        providers: dict[str, pulumi.ProviderResource] = {"kubernetes": self.provider}
+            enable_server_side_apply=True, delete_unreachable=False, opts=parent)}
         if s.cloud == "aws":
             assert s.aws is not None
             providers["aws"] = aws.Provider(
                 f"{name}-aws", region=s.aws.region, allowed_account_ids=[s.aws.account_id],
                 # Every AWS resource says which stack owns it.
                 default_tags=aws.ProviderDefaultTagsArgs(tags={"app": "webapp", "stack": s.stack, **dict(s.aws.tags)}),
-                opts=pulumi.ResourceOptions(parent=self))
+                opts=parent)
         if s.cloud == "azure":
             assert s.azure is not None
             providers["azure-native"] = azure.Provider(
                 f"{name}-azure", subscription_id=s.azure.subscription_id, tenant_id=s.azure.tenant_id,
-                location=s.azure.location, opts=pulumi.ResourceOptions(parent=self))
-        base = pulumi.ResourceOptions(parent=self, providers=providers)
-        monitoring = s.monitoring.enabled
-        mon_ns = s.monitoring.namespace if monitoring else None
+                location=s.azure.location, opts=parent)
+        return providers
 
-        addons = ClusterAddons(f"{name}-addons", ClusterAddonsArgs(
-            instance=s.stack, addons=s.addons, gateway=s.routing.mode == "gateway", monitoring=monitoring,
-            monitoring_namespace=s.monitoring.namespace, external_secrets=needs_external_secrets(s),
-            high_availability=s.is_production), opts=base)
-        baseline = NamespaceBaseline(f"{name}-namespace", NamespaceBaselineArgs(
-            namespace=s.namespace, instance=s.stack, environment=s.environment, quota=s.quota,
-            deleters=s.namespace_deleters, protect=s.protect), opts=base)
-        in_ns = pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(depends_on=[baseline.namespace]))
-        crds = addons.crd_providers
+    def _store(self, addons: ClusterAddons, baseline: NamespaceBaseline, base: pulumi.ResourceOptions) -> SecretStore:
+        """The secret store waits for the namespaces its Secrets live in."""
+        depends: list[pulumi.Resource] = [baseline.namespace]
+        if addons.monitoring_namespace:
+            depends.append(addons.monitoring_namespace)
+        # Grafana's admin Secret is needed only where this program installs Grafana.
+        grafana_namespace = self._settings.monitoring.namespace if addons.monitoring_namespace else None
+        return create_store(self._name, self._settings, grafana_namespace, addons.secret_operator,
+                            pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(depends_on=depends)))
 
-        secrets_deps = [baseline.namespace] + ([addons.monitoring_namespace] if addons.monitoring_namespace else [])
-        secrets_opts = pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(depends_on=secrets_deps))
-        store = create_store(name, s, addons, secrets_opts)
-        access = store.secret_access
-        readers: dict[str, k8s.core.v1.ServiceAccount] = {}
+    def _prometheus(self, store: SecretStore, base: pulumi.ResourceOptions) -> list[pulumi.Resource]:
+        """The monitoring stack, when this program installs it; returns what installs its CRDs."""
+        s = self._settings
+        if not (s.monitoring.enabled and s.addons.monitoring_stack == "install"):
+            return []
+        stack = PrometheusStack(f"{self._name}-prometheus", PrometheusStackArgs(
+            monitoring=s.monitoring, namespace=s.monitoring.namespace, high_availability=s.is_production,
+            depends_on=list(store.grafana.ready), grafana_values=dict(store.grafana.values)), opts=base)
+        return [stack.release]
 
+    def _data_services(self, store: SecretStore, prometheus_crds: Sequence[pulumi.Resource],
+                       opts: pulumi.ResourceOptions) -> None:
+        s, name = self._settings, self._name
         if s.database.mode == "in-cluster":
             postgres = InClusterPostgres(f"{name}-postgres", InClusterPostgresArgs(
                 namespace=s.namespace, instance=s.stack, settings=s.database, clients=callers_of("postgres"),
-                secret_access=access), opts=in_ns)
-            readers.update(postgres.service_accounts)
+                secret_access=store.access), opts=opts)
+            self._grant(store, postgres.service_accounts)
         redis = InClusterRedis(f"{name}-redis", InClusterRedisArgs(
             namespace=s.namespace, instance=s.stack, settings=s.redis, clients=callers_of("redis"),
-            secret_access=access), opts=in_ns)
-        readers.update(redis.service_accounts)
-        prometheus_crds: list[pulumi.Resource] = []
-        if monitoring and s.addons.monitoring_stack == "install":
-            stack = PrometheusStack(f"{name}-prometheus", PrometheusStackArgs(
-                monitoring=s.monitoring, namespace=s.monitoring.namespace, high_availability=s.is_production,
-                depends_on=store.grafana_ready, grafana_values=store.grafana_values), opts=base)
-            prometheus_crds = [stack.release]
+            secret_access=store.access), opts=opts)
+        self._grant(store, redis.service_accounts)
         InClusterNats(f"{name}-nats", InClusterNatsArgs(
             namespace=s.namespace, instance=s.stack, settings=s.nats, clients=callers_of("nats"),
-            monitoring_namespace=mon_ns, service_monitor=monitoring, crd_dependencies=prometheus_crds), opts=in_ns)
+            monitoring_namespace=self._monitoring_namespace, service_monitor=s.monitoring.enabled,
+            crd_dependencies=list(prometheus_crds)), opts=opts)
 
-        gateway_ns = s.routing.controller_namespace
+    def _grant(self, store: SecretStore, accounts: dict[str, k8s.core.v1.ServiceAccount]) -> None:
+        for account_name, account in accounts.items():
+            store.grant_read(account, namespace=self._settings.namespace, name=account_name)
+
+    def _services(self, store: SecretStore, prometheus_crds: Sequence[pulumi.Resource],
+                  opts: pulumi.ResourceOptions) -> None:
         for svc in CATALOGUE:
-            service = self._service(name, svc, s, gateway_ns, mon_ns, prometheus_crds, access, in_ns)
-            if svc.name in SECRET_READING_SERVICES:
-                readers[f"{s.namespace}-{svc.name}"] = service.service_account
-        if store.federate is not None:
-            store.federate(readers)
-        Scheduler(f"{name}-scheduler", SchedulerArgs(
-            namespace=s.namespace, instance=s.stack, settings=s.scheduler,
-            api_url=f"http://api:{port_of('api')}", api_port=port_of("api")), opts=in_ns)
+            service = self._service(svc, store, prometheus_crds, opts)
+            if svc.reads_secrets:
+                self._grant(store, {svc.name: service.service_account})
 
-        edge = EdgeRouting(f"{name}-edge", EdgeRoutingArgs(
-            namespace=s.namespace, instance=s.stack, domain=s.domain, routing=s.routing,
-            routes=tuple(Route(path=svc.route, service=svc.name, port=svc.port, websocket=svc.websocket)
-                         for svc in sorted(CATALOGUE, key=lambda x: -len(x.route or "")) if svc.route),
-            gateway_class=GATEWAY_CLASS, crd_dependencies=crds), opts=in_ns)
-        if monitoring:
-            Monitoring(f"{name}-monitoring", MonitoringArgs(
-                namespace=s.namespace, instance=s.stack, services=tuple(svc.name for svc in CATALOGUE),
-                crd_dependencies=prometheus_crds), opts=in_ns)
-
-        self.url = edge.url
-        self.namespace = baseline.namespace_name
-        self.secret_names = pulumi.Output.from_input([spec.name for spec in cat.APP_SECRETS])
-        self.store_outputs = store.outputs
-        self.register_outputs({"url": self.url, "namespace": self.namespace, "secret_names": self.secret_names,
-                               **self.store_outputs})
-
-    def _egress(self, target: str, s: Settings) -> kx.Peer:
+    def _egress(self, target: str) -> kx.Peer:
+        s = self._settings
         if target == "postgres" and s.database.mode == "managed":
             # The managed database lives in the VPC/VNet, not in the cluster.
             network = s.aws.vpc_cidr if s.cloud == "aws" and s.aws else s.azure.vnet_cidr if s.azure else None
@@ -259,32 +206,40 @@ class WebApp(pulumi.ComponentResource):
             return kx.Peer(cidr=network, ports=(POSTGRES_PORT,))
         return kx.Peer(app=target, ports=(port_of(target),))
 
-    def _service(self, name: str, svc: AppService, s: Settings, gateway_ns: str, mon_ns: Optional[str],
-                 prometheus_crds: list[pulumi.Resource], access: SecretAccess, opts: pulumi.ResourceOptions) -> HttpService:
+    def _network(self, svc: AppService) -> tuple[tuple[kx.Peer, ...], tuple[kx.Peer, ...]]:
+        """Who may call the service, and what it may call, from the catalogue."""
         callers: list[kx.Peer] = [kx.Peer(app=c, ports=(svc.port,)) for c in callers_of(svc.name)]
         if svc.route:
-            callers.append(kx.Peer(namespace=gateway_ns, ports=(svc.port,)))
-        if mon_ns and svc.metrics_port:
-            callers.append(kx.Peer(namespace=mon_ns, ports=(svc.metrics_port,)))
-        egress = [self._egress(target, s) for target in svc.calls]
+            callers.append(kx.Peer(namespace=self._settings.routing.controller_namespace, ports=(svc.port,)))
+        if self._monitoring_namespace and svc.metrics_port:
+            callers.append(kx.Peer(namespace=self._monitoring_namespace, ports=(svc.metrics_port,)))
+        egress = [self._egress(target) for target in svc.calls]
         if svc.internet_ports:
             egress.append(kx.internet(svc.internet_ports))
+        return tuple(callers), tuple(egress)
+
+    def _files(self, svc: AppService) -> tuple[dict[str, str], str]:
+        """Config files mounted into the service, and where (the frontend's nginx.conf)."""
+        s = self._settings
+        if svc.runtime != "nginx":
+            return {}, "/etc/webapp"
+        upstreams = tuple(Upstream(path=f"{t.route}/" if t.route != "/" else "/", host=t.name, port=t.port,
+                                   websocket=t.websocket)
+                          for t in CATALOGUE if t.name in svc.calls and t.route)
+        return {"nginx.conf": nginx_conf(namespace=s.namespace, dns_ip=s.kubernetes.cluster_dns_ip, upstreams=upstreams,
+                                         websocket_timeout_seconds=s.routing.websocket_timeout_seconds)}, "/etc/nginx"
+
+    def _service(self, svc: AppService, store: SecretStore, prometheus_crds: Sequence[pulumi.Resource],
+                 opts: pulumi.ResourceOptions) -> HttpService:
+        s = self._settings
+        callers, egress = self._network(svc)
         plain, secret = service_env(svc, s)
-        files: dict[str, str] = {}
-        files_path = "/etc/webapp"
-        writable = ("/tmp",)
-        if svc.name == "frontend":
-            files = {"nginx.conf": nginx_conf(
-                namespace=s.namespace, dns_ip=s.kubernetes.cluster_dns_ip,
-                upstreams=tuple(Upstream(path=f"{t.route}/" if t.route != "/" else "/", host=t.name, port=t.port,
-                                         websocket=t.websocket)
-                                for t in CATALOGUE if t.name in svc.calls and t.route),
-                websocket_timeout_seconds=s.routing.websocket_timeout_seconds)}
-            files_path = "/etc/nginx"
-        return HttpService(f"{name}-{svc.name}", HttpServiceArgs(
-            app=svc.name, namespace=s.namespace, instance=s.stack, component=svc.component, settings=s.services[svc.name],
-            port=svc.port, probes=svc.probes, metrics_port=svc.metrics_port, env=plain, secret_env=secret,
-            files=files, files_path=files_path, callers=tuple(callers), egress=tuple(egress),
-            writable_paths=writable, monitoring=mon_ns is not None, crd_dependencies=prometheus_crds,
-            secret_access=access if svc.name in SECRET_READING_SERVICES else NO_ACCESS,
+        files, files_path = self._files(svc)
+        return HttpService(f"{self._name}-{svc.name}", HttpServiceArgs(
+            app=svc.name, namespace=s.namespace, instance=s.stack, component=svc.component,
+            settings=s.services[svc.name], port=svc.port, probes=svc.probes, metrics_port=svc.metrics_port,
+            env=plain, secret_env=secret, files=files, files_path=files_path, callers=callers, egress=egress,
+            writable_paths=("/tmp",), monitoring=self._monitoring_namespace is not None,
+            crd_dependencies=list(prometheus_crds),
+            secret_access=store.access if svc.reads_secrets else NO_ACCESS,
         ), opts=opts)

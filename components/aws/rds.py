@@ -26,7 +26,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components.config.aws import AwsSettings
+from components.config.aws import RdsSettings
 from components.kube import objects as kx
 
 PORT = 5432
@@ -36,7 +36,15 @@ ENHANCED_MONITORING_POLICY = "arn:{partition}:iam::aws:policy/service-role/Amazo
 @dataclass(frozen=True, kw_only=True)
 class RdsPostgresArgs:
     instance: str
-    aws: AwsSettings
+    """The stack name; the instance is `webapp-<instance>`."""
+    settings: RdsSettings
+    """Class, engine, storage, backups and the production safeguards (validated by the settings)."""
+    partition: str
+    vpc_id: str
+    private_subnet_ids: tuple[str, ...]
+    cluster_security_group_id: str
+    """The only security group allowed to reach the database."""
+    cluster_name: str
     database_name: str
     username: str
     kms_key_arn: pulumi.Input[str]
@@ -50,7 +58,7 @@ class RdsPostgres(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: RdsPostgresArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("webapp:aws:RdsPostgres", name, None, opts)
-        a, rds = args.aws, args.aws.rds
+        a, rds = args, args.settings
         child = kx.child_options(self, opts)
         identifier = f"webapp-{args.instance}"
         major = rds.engine_version.split(".")[0]

@@ -25,11 +25,11 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.aws.irsa import ROLE_ANNOTATION, IrsaRole, IrsaRoleArgs, policy_document, role_arn
-from components.config.aws import AwsSettings
 from components.kube import objects as kx
 from components.secrets import catalogue as cat
 from components.secrets.external import API_VERSION, Remote, catalogue_external_secret
-from components.secrets.generated import DISCARD_WEBHOOK, generated_password
+from components.secrets.generated import OAUTH_PROVIDERS, generated_password, generated_values
+from components.secrets.values import database_templates, redis_templates
 
 SERVICE_ACCOUNT = "external-secrets-aws"
 
@@ -47,7 +47,14 @@ class ManagedDatabase:
 class AwsSecretStoreArgs:
     namespace: str
     instance: str
-    aws: AwsSettings
+    region: str
+    partition: str
+    account_id: str
+    oidc_provider_arn: str
+    """The EKS cluster's IAM OIDC provider, trusted by the IRSA role."""
+    oidc_issuer_host: str
+    recovery_window_days: int
+    """How long a deleted secret can be restored."""
     kms_key_arn: pulumi.Input[str]
     database_name: str
     database_username: str
@@ -74,17 +81,19 @@ class AwsSecretStore(pulumi.ComponentResource):
         def password(key: str, length: int = 32) -> pulumi.Output[str]:
             return generated_password(f"{name}-{key}", length, child)
 
+        generated = generated_values(password, webhook_url=args.webhook_url,
+                                     grafana=args.monitoring_namespace is not None)
         documents: dict[str, Mapping[str, pulumi.Input[Any]]] = {
             "redis/auth": {"password": password("redis-password")},
-            "auth/jwt-secret": {"secret-key": password("jwt-secret-key", 64)},
-            "email/smtp": {"username": "webapp", "password": password("smtp-password")},
-            "broadcaster/webhook": {"webhook-url": args.webhook_url or DISCARD_WEBHOOK},
+            "auth/jwt-secret": generated[cat.JWT.name],
+            "email/smtp": generated[cat.SMTP.name],
+            "broadcaster/webhook": generated[cat.BROADCASTER.name],
         }
-        for provider in ("google", "github", "microsoft"):
-            documents[f"oauth/{provider}"] = {"client-id": password(f"{provider}-client-id", 24),
-                                              "client-secret": password(f"{provider}-client-secret", 40)}
+        oauth = generated[cat.OAUTH.name]
+        for provider in OAUTH_PROVIDERS:
+            documents[f"oauth/{provider}"] = {part: oauth[f"{provider}-{part}"] for part in ("client-id", "client-secret")}
         if args.monitoring_namespace:
-            documents["grafana/admin"] = {"admin-user": "admin", "admin-password": password("grafana-admin-password")}
+            documents["grafana/admin"] = generated[cat.GRAFANA.name]
         if args.managed_database is not None:
             db = args.managed_database
             documents["database/connection"] = {"host": db.host, "port": pulumi.Output.from_input(db.port).apply(str),
@@ -100,7 +109,7 @@ class AwsSecretStore(pulumi.ComponentResource):
         service_account = kx.service_account(
             f"{name}-service-account", SERVICE_ACCOUNT, args.namespace,
             kx.labels(SERVICE_ACCOUNT, args.instance, "secrets", "v1"), child,
-            {ROLE_ANNOTATION: role_arn(args.aws.partition, args.aws.account_id, self.role_name)})
+            {ROLE_ANNOTATION: role_arn(args.partition, args.account_id, self.role_name)})
         read = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
         policies: dict[str, pulumi.Input[str]] = {
             "read-app-secrets": pulumi.Output.all(self.secret_arns, args.kms_key_arn).apply(lambda v: policy_document([
@@ -115,8 +124,8 @@ class AwsSecretStore(pulumi.ComponentResource):
                     {"Sid": "DecryptWithStackKey", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [v[1]]},
                 ]))
         self.role = IrsaRole(f"{name}-irsa", IrsaRoleArgs(
-            role_name=self.role_name, oidc_provider_arn=args.aws.oidc_provider_arn,
-            oidc_issuer_host=args.aws.oidc_issuer_host,
+            role_name=self.role_name, oidc_provider_arn=args.oidc_provider_arn,
+            oidc_issuer_host=args.oidc_issuer_host,
             service_account_namespace=service_account.metadata.namespace,
             service_account_name=service_account.metadata.name, policies=policies), opts=child)
         self.role_arn = self.role.arn
@@ -137,7 +146,7 @@ class AwsSecretStore(pulumi.ComponentResource):
         resource = path.replace("/", "-")
         protect = pulumi.ResourceOptions(protect=a.protect)
         secret = aws.secretsmanager.Secret(f"{self._name}-{resource}", aws.secretsmanager.SecretArgs(
-            name=secret_name, kms_key_id=a.kms_key_arn, recovery_window_in_days=a.aws.secret_recovery_window_days,
+            name=secret_name, kms_key_id=a.kms_key_arn, recovery_window_in_days=a.recovery_window_days,
             description=f"webapp {a.instance}: {path}"),
             opts=pulumi.ResourceOptions.merge(kx.child_options(self, self._opts), protect))
         aws.secretsmanager.SecretVersion(f"{self._name}-{resource}-value", aws.secretsmanager.SecretVersionArgs(
@@ -154,7 +163,7 @@ class AwsSecretStore(pulumi.ComponentResource):
             spec={
                 # Only this stack's namespaces may use the store: another tenant's ExternalSecret cannot.
                 "conditions": [{"namespaces": namespaces}],
-                "provider": {"aws": {"service": "SecretsManager", "region": a.aws.region, "auth": {"jwt": {
+                "provider": {"aws": {"service": "SecretsManager", "region": a.region, "auth": {"jwt": {
                     "serviceAccountRef": {"name": service_account.metadata.name,
                                           "namespace": service_account.metadata.namespace}}}}},
             },
@@ -173,26 +182,17 @@ class AwsSecretStore(pulumi.ComponentResource):
             db_values.update({k: Remote(key=a.managed_database.master_secret_arn, property=k) for k in ("username", "password")})
         else:
             db_values.update({k: remote("database/credentials", k) for k in ("username", "password")})
-        ssl = "Require" if managed else "Prefer"
-        db_template = {k: f"{{{{ .{k} }}}}" for k in ("host", "port", "dbname", "username", "password")}
-        db_template["connection-string"] = ("Host={{ .host }};Port={{ .port }};Database={{ .dbname }};Username={{ .username }};"
-                                            f"Password={{{{ .password }}}};SSL Mode={ssl}")
-        db_template["url"] = ("postgresql://{{ .username | urlquery }}:{{ .password | urlquery }}@{{ .host }}:{{ .port }}/"
-                              f"{{{{ .dbname }}}}?sslmode={ssl.lower()}")
-        redis = f"{a.redis_host}:6379"
         specs: list[tuple[cat.SecretSpec, str, dict[str, Any]]] = [
             (cat.DATABASE, a.namespace, catalogue_external_secret(cat.DATABASE, self.store_name, "ClusterSecretStore",
-                                                                  db_values, db_template)),
+                                                                  db_values, database_templates(managed=managed))),
             (cat.REDIS, a.namespace, catalogue_external_secret(
                 cat.REDIS, self.store_name, "ClusterSecretStore", {"password": remote("redis/auth", "password")},
-                {"password": "{{ .password }}",
-                 "connection-string": f"{redis},password={{{{ .password }}}},abortConnect=false",
-                 "url": f"redis://:{{{{ .password | urlquery }}}}@{redis}/0"})),
+                redis_templates(a.redis_host))),
             (cat.JWT, a.namespace, catalogue_external_secret(cat.JWT, self.store_name, "ClusterSecretStore",
                                                              {"secret-key": remote("auth/jwt-secret", "secret-key")})),
             (cat.OAUTH, a.namespace, catalogue_external_secret(
                 cat.OAUTH, self.store_name, "ClusterSecretStore",
-                {f"{p}-{part}": remote(f"oauth/{p}", part) for p in ("google", "github", "microsoft")
+                {f"{p}-{part}": remote(f"oauth/{p}", part) for p in OAUTH_PROVIDERS
                  for part in ("client-id", "client-secret")})),
             (cat.SMTP, a.namespace, catalogue_external_secret(cat.SMTP, self.store_name, "ClusterSecretStore",
                                                               {k: remote("email/smtp", k) for k in ("username", "password")})),

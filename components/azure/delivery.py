@@ -22,9 +22,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.azure.key_vault import vault_secret_name
+from components.azure.workload_identity import CLIENT_ID_ANNOTATION, TENANT_ID_ANNOTATION
+from components.config.azure import ESO_SERVICE_ACCOUNT
 from components.kube import objects as kx
 from components.secrets import catalogue as cat
-from components.secrets.access import CLIENT_ID_ANNOTATION, ESO_SERVICE_ACCOUNT, TENANT_ID_ANNOTATION
 from components.secrets.external import API_VERSION, Remote, catalogue_external_secret
 
 SPC_API = "secrets-store.csi.x-k8s.io/v1"

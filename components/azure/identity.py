@@ -19,9 +19,9 @@ import pulumi
 import pulumi_azure_native as azure
 import pulumi_kubernetes as k8s
 
+from components.azure.workload_identity import AUDIENCE
 from components.config.azure import MAX_FEDERATED_CREDENTIALS
 from components.kube import objects as kx
-from components.secrets.access import AUDIENCE
 
 # Built-in role ids (the same in every tenant).
 KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"

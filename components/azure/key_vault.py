@@ -20,10 +20,10 @@ import pulumi
 import pulumi_azure_native as azure
 
 from components.azure.identity import KEY_VAULT_SECRETS_OFFICER, role_definition
-from components.config.azure import AzureSettings
 from components.kube import objects as kx
 from components.secrets import catalogue as cat
-from components.secrets.generated import DISCARD_WEBHOOK, generated_password, redis_values
+from components.secrets.generated import generated_password, generated_values
+from components.secrets.values import redis_values
 
 
 def vault_secret_name(spec: cat.SecretSpec, key: str) -> str:
@@ -31,21 +31,22 @@ def vault_secret_name(spec: cat.SecretSpec, key: str) -> str:
 
 
 @dataclass(frozen=True, kw_only=True)
-class DatabaseValues:
-    host: pulumi.Input[str]
-    name: str
-    username: str
-    password: pulumi.Input[str]
-    ssl_mode: str
-
-
-@dataclass(frozen=True, kw_only=True)
 class KeyVaultStoreArgs:
     instance: str
-    azure: AzureSettings
+    vault_name: str
+    location: str
+    tenant_id: str
+    subscription_id: str
+    soft_delete_retention_days: int
+    purge_protection: bool
+    """Cannot be turned off once on; only branch stacks may leave it off."""
+    cluster_subnet_id: str
+    """The only subnet allowed through the vault firewall (besides `allowed_ips`)."""
+    allowed_ips: tuple[str, ...] = ()
     resource_group: pulumi.Input[str]
     redis_host: str
-    database: DatabaseValues
+    database: Mapping[str, pulumi.Input[str]]
+    """Every key of `webapp-database` (`secrets.values.database_values`)."""
     specs: tuple[cat.SecretSpec, ...]
     webhook_url: Optional[str] = None
     protect: bool = False
@@ -59,11 +60,11 @@ class KeyVaultStore(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: KeyVaultStoreArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("webapp:azure:KeyVaultStore", name, None, opts)
-        az = args.azure
+        az = args
         child = kx.child_options(self, opts)
         protected = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect))
         self.vault = azure.keyvault.Vault(f"{name}-vault", azure.keyvault.VaultArgs(
-            vault_name=az.key_vault_name, resource_group_name=args.resource_group, location=az.location,
+            vault_name=az.vault_name, resource_group_name=args.resource_group, location=az.location,
             tags=dict(args.tags) or None,
             properties=azure.keyvault.VaultPropertiesArgs(
                 tenant_id=az.tenant_id, sku=azure.keyvault.SkuArgs(family=azure.keyvault.SkuFamily.A, name=azure.keyvault.SkuName.STANDARD),
@@ -86,25 +87,11 @@ class KeyVaultStore(pulumi.ComponentResource):
         def password(key: str, length: int = 32) -> pulumi.Output[str]:
             return generated_password(f"{name}-{key}", length, child)
 
-        db, redis_password = args.database, password("redis-password")
-        port = "5432"
-        values: dict[str, Mapping[str, pulumi.Input[str]]] = {
-            cat.DATABASE.name: {
-                "host": db.host, "port": port, "dbname": db.name, "username": db.username, "password": db.password,
-                "connection-string": pulumi.Output.format(
-                    "Host={0};Port={1};Database={2};Username={3};Password={4};SSL Mode={5}",
-                    db.host, port, db.name, db.username, db.password, db.ssl_mode),
-                "url": pulumi.Output.format("postgresql://{0}:{1}@{2}:{3}/{4}?sslmode={5}", db.username, db.password,
-                                            db.host, port, db.name, db.ssl_mode.lower()),
-            },
-            cat.REDIS.name: redis_values(args.redis_host, redis_password),
-            cat.JWT.name: {"secret-key": password("jwt-secret-key", 64)},
-            cat.OAUTH.name: {f"{p}-{part}": password(f"{p}-{part}", 24 if part == "client-id" else 40)
-                             for p in ("google", "github", "microsoft") for part in ("client-id", "client-secret")},
-            cat.SMTP.name: {"username": "webapp", "password": password("smtp-password")},
-            cat.BROADCASTER.name: {"webhook-url": args.webhook_url or DISCARD_WEBHOOK},
-            cat.GRAFANA.name: {"admin-user": "admin", "admin-password": password("grafana-admin-password")},
-        }
+        # The Grafana password exists whether or not Grafana reads it (so turning monitoring on
+        # later adds a vault secret and no new generated value).
+        values = generated_values(password, webhook_url=args.webhook_url, grafana=True)
+        values[cat.DATABASE.name] = dict(args.database)
+        values[cat.REDIS.name] = redis_values(args.redis_host, password("redis-password"))
         for spec in args.specs:
             for key in spec.keys:
                 secret_name = vault_secret_name(spec, key)

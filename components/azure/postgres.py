@@ -18,13 +18,13 @@ changes the password in place.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
 
 import pulumi
 import pulumi_azure_native as azure
 
-from components.config.azure import AzureSettings
+from components.config.azure import AzureSettings, FlexibleServerSettings
 from components.kube import objects as kx
 
 PASSWORD_PROPERTY = "administratorLoginPassword"
@@ -40,7 +40,15 @@ def server_name(az: AzureSettings, instance: str) -> str:
 @dataclass(frozen=True, kw_only=True)
 class FlexiblePostgresArgs:
     instance: str
-    azure: AzureSettings
+    server_name: str
+    """Globally unique (`server_name(...)`)."""
+    location: str
+    settings: FlexibleServerSettings
+    """SKU, version, storage, backups, high availability and the admin login."""
+    database_subnet_id: str
+    """The delegated subnet: the server has no public endpoint."""
+    private_dns_zone_id: str
+    tags: Mapping[str, str] = field(default_factory=dict)
     resource_group: pulumi.Input[str]
     database_name: str
     admin_password: pulumi.Input[str]
@@ -53,10 +61,10 @@ class FlexiblePostgres(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: FlexiblePostgresArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("webapp:azure:FlexiblePostgres", name, None, opts)
-        az, db = args.azure, args.azure.database
+        az, db = args, args.settings
         child = kx.child_options(self, opts)
         self.server = azure.dbforpostgresql.Server(f"{name}-server", azure.dbforpostgresql.ServerArgs(
-            server_name=server_name(az, args.instance), resource_group_name=args.resource_group, location=az.location,
+            server_name=args.server_name, resource_group_name=args.resource_group, location=az.location,
             version=db.version, sku=azure.dbforpostgresql.SkuArgs(name=db.sku, tier=db.tier),
             administrator_login=db.admin_login, administrator_login_password=pulumi.Output.secret(args.admin_password),
             auth_config=azure.dbforpostgresql.AuthConfigArgs(password_auth="Enabled", active_directory_auth="Disabled"),

@@ -11,9 +11,13 @@ import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import TYPE_CHECKING, Mapping, Optional
 
+from components.config.catalogue import SECRET_READING_SERVICES
 from components.config.reader import Reader, Rule
+
+if TYPE_CHECKING:
+    from components.config.settings import Settings
 
 GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _SUBNET = (r"/subscriptions/{g}/resourceGroups/[\w.()-]{{1,90}}/providers/Microsoft\.Network/"
@@ -40,6 +44,10 @@ DELIVERY_MODES = ("csi", "external-secrets")
 TIERS = ("Burstable", "GeneralPurpose", "MemoryOptimized")
 MAX_FEDERATED_CREDENTIALS = 20
 """An Azure user-assigned identity holds at most 20 federated identity credentials."""
+ESO_SERVICE_ACCOUNT = "external-secrets-azure"
+"""The External Secrets ServiceAccount that reads Key Vault (`secretDelivery: external-secrets`)."""
+GRAFANA_SERVICE_ACCOUNT = "grafana-key-vault"
+"""Grafana's own ServiceAccount when it mounts the vault through the CSI driver."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -204,3 +212,24 @@ def _database(r: Reader, environment: str) -> Optional[FlexibleServerSettings]:
         ok = False
     r.finish()
     return db if ok else None
+
+
+def key_vault_readers(settings: Settings) -> list[tuple[str, str]]:
+    """(namespace, ServiceAccount name) of everything that authenticates to Key Vault.
+
+    With the Secrets Store CSI driver every pod that reads a catalogued Secret mounts the
+    SecretProviderClass itself (the driver syncs Kubernetes Secrets only while a pod mounts it), so
+    each such workload runs as its own ServiceAccount with a federated credential. With External
+    Secrets only the operator's ServiceAccount reads the vault. An identity holds at most
+    `MAX_FEDERATED_CREDENTIALS`; the settings parser checks the count before anything is declared.
+    """
+    assert settings.azure is not None
+    ns = settings.namespace
+    if settings.azure.delivery == "external-secrets":
+        return [(ns, ESO_SERVICE_ACCOUNT)]
+    readers = [(ns, name) for name in SECRET_READING_SERVICES] + [(ns, "redis")]
+    if settings.database.mode == "in-cluster":
+        readers += [(ns, "postgres"), (ns, "postgres-backup")]
+    if settings.monitoring.enabled and settings.addons.monitoring_stack == "install":
+        readers.append((settings.monitoring.namespace, GRAFANA_SERVICE_ACCOUNT))
+    return readers

@@ -11,19 +11,18 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping, Optional
 
+from components.config import catalogue
 from components.config import quantities as q
 from components.config.aws import parse_aws
-from components.config.azure import MAX_FEDERATED_CREDENTIALS, parse_azure
+from components.config.azure import MAX_FEDERATED_CREDENTIALS, key_vault_readers, parse_azure
 from components.config.reader import CPU, CRON, DNS_LABEL, HOSTNAME, IDENTIFIER, IMAGE, MEMORY, STORAGE, Reader, Rule
 from components.config.settings import (
     ADDON_MODES,
-    APP_SERVICES,
     CLOUDS,
     DATA_RESOURCES,
     DATA_RESOURCES_PRODUCTION,
     DATABASE_MODES,
     ENVIRONMENTS,
-    FRONTEND_IMAGE,
     IMPLEMENTED_CLOUDS,
     ISSUERS,
     LETSENCRYPT,
@@ -31,7 +30,6 @@ from components.config.settings import (
     NAMESPACE,
     PROFILES,
     ROUTING_MODES,
-    STANDIN_IMAGE,
     SUBJECT_KINDS,
     AddonSettings,
     Autoscaling,
@@ -50,7 +48,6 @@ from components.config.settings import (
     SettingsError,
     Subject,
 )
-from components.secrets.access import key_vault_readers
 
 
 def _resources(r: Reader, default: Resources) -> Resources:
@@ -72,19 +69,16 @@ def _resources(r: Reader, default: Resources) -> Resources:
     return res
 
 
-def _default_image(name: str) -> str:
-    return FRONTEND_IMAGE if name == "frontend" else STANDIN_IMAGE
-
-
 def _service(r: Reader, name: str, profile: Profile, environment: str) -> ServiceSettings:
-    image = r.text("image", _default_image(name), rule=IMAGE)
+    contract = catalogue.service(name)
+    image = r.text("image", contract.default_image, rule=IMAGE)
     if environment == "production" and q.image_tag(image) == "latest" and "@sha256:" not in image:
         r.problem("image", image, "a pinned tag or digest in production (not latest)")
     replicas = r.integer("replicas", profile.replicas, minimum=1, maximum=100)
     autoscaling: Optional[Autoscaling] = None
     default_bounds = profile.autoscaling
-    if default_bounds and name == "api" and profile.api_max_replicas:
-        default_bounds = (default_bounds[0], profile.api_max_replicas)
+    if default_bounds and environment == "production" and contract.production_max_replicas:
+        default_bounds = (default_bounds[0], contract.production_max_replicas)
     enabled = r.flag("autoscaling", default_bounds is not None)
     low = r.integer("minReplicas", default_bounds[0] if default_bounds else replicas, minimum=1, maximum=100)
     high = r.integer("maxReplicas", default_bounds[1] if default_bounds else max(replicas, 3), minimum=1, maximum=200)
@@ -245,7 +239,7 @@ def parse_settings(raw: Mapping[str, Any], stack: str, consulted: Optional[set[s
     k.finish()
 
     svc_reader = r.section("services")
-    services = {name: _service(svc_reader.section(name), name, profile, environment) for name in APP_SERVICES}
+    services = {name: _service(svc_reader.section(name), name, profile, environment) for name in catalogue.APP_SERVICES}
     svc_reader.finish()
 
     s = r.section("scheduler")

@@ -16,7 +16,6 @@ NAMESPACE = "webapp"
 ENVIRONMENTS = ("dev", "staging", "production")
 CLOUDS = ("none", "aws", "azure")
 LOG_LEVELS = ("Trace", "Debug", "Information", "Warning", "Error", "Critical")
-APP_SERVICES = ("frontend", "api", "websocket", "auth", "broadcaster")
 DATABASE_MODES = ("in-cluster", "managed")
 ROUTING_MODES = ("gateway", "ingress")
 ISSUERS = ("selfsigned", "acme")
@@ -26,11 +25,6 @@ SUBJECT_KINDS = ("User", "Group", "ServiceAccount")
 IMPLEMENTED_CLOUDS = ("none", "aws", "azure")
 LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 
-# Public stand-in images that answer the application's ports and health paths on a plain cluster
-# (traefik/whoami answers 200 on every path; the port comes from WHOAMI_PORT_NUMBER). Replace them
-# by setting `webapp:services.<name>.image`.
-STANDIN_IMAGE = "traefik/whoami:v1.11.0"
-FRONTEND_IMAGE = "nginxinc/nginx-unprivileged:1.29-alpine"
 
 
 class SettingsError(Exception):
@@ -243,7 +237,6 @@ class Settings:
 class Profile:
     replicas: int
     autoscaling: Optional[tuple[int, int]]
-    api_max_replicas: Optional[int]
     log_level: str
     app_resources: Resources
     nats_replicas: int
@@ -259,7 +252,7 @@ class Profile:
 
 PROFILES: Mapping[str, Profile] = {
     "dev": Profile(
-        replicas=1, autoscaling=None, api_max_replicas=None, log_level="Debug",
+        replicas=1, autoscaling=None, log_level="Debug",
         app_resources=Resources(cpu_request="50m", memory_request="64Mi", cpu_limit="250m", memory_limit="256Mi"),
         nats_replicas=1, nats_persistence=False, redis_persistence=False, database_storage="2Gi",
         database_resources=Resources(cpu_request="100m", memory_request="256Mi", cpu_limit="500m", memory_limit="512Mi"),
@@ -268,7 +261,7 @@ PROFILES: Mapping[str, Profile] = {
                             pods=30, persistent_volume_claims=10, requests_storage="50Gi"),
     ),
     "staging": Profile(
-        replicas=2, autoscaling=None, api_max_replicas=None, log_level="Information",
+        replicas=2, autoscaling=None, log_level="Information",
         app_resources=Resources(cpu_request="100m", memory_request="128Mi", cpu_limit="500m", memory_limit="512Mi"),
         nats_replicas=1, nats_persistence=True, redis_persistence=True, database_storage="10Gi",
         database_resources=Resources(cpu_request="250m", memory_request="512Mi", cpu_limit="1", memory_limit="1Gi"),
@@ -277,7 +270,7 @@ PROFILES: Mapping[str, Profile] = {
                             pods=40, persistent_volume_claims=15, requests_storage="200Gi"),
     ),
     "production": Profile(
-        replicas=3, autoscaling=(3, 10), api_max_replicas=15, log_level="Warning",
+        replicas=3, autoscaling=(3, 10), log_level="Warning",
         app_resources=Resources(cpu_request="250m", memory_request="256Mi", cpu_limit="1", memory_limit="1Gi"),
         nats_replicas=3, nats_persistence=True, redis_persistence=True, database_storage="50Gi",
         database_resources=Resources(cpu_request="500m", memory_request="1Gi", cpu_limit="2", memory_limit="4Gi"),

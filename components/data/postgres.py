@@ -24,8 +24,8 @@ import pulumi_kubernetes as k8s
 from components.config.quantities import image_tag
 from components.config.settings import DatabaseSettings
 from components.kube import objects as kx
-from components.secrets.access import NO_ACCESS, SecretAccess
 from components.secrets.catalogue import DATABASE
+from components.secrets.store import NO_ACCESS, SecretAccess
 
 PORT = 5432
 POSTGRES_UID = 70  # the `postgres` user of the official alpine image
@@ -73,7 +73,7 @@ class InClusterPostgres(pulumi.ComponentResource):
                                                                                 target_port="postgres")]),
             opts=child,
         )
-        self.service_accounts = {f"{ns}-postgres": kx.service_account(
+        self.service_accounts = {"postgres": kx.service_account(
             f"{name}-sa", "postgres", ns, self._labels, child, args.secret_access.service_account_annotations)}
         self.stateful_set = self._create_stateful_set(headless, child)
         self._create_backup(child)
@@ -101,7 +101,7 @@ class InClusterPostgres(pulumi.ComponentResource):
         a, s = self._args, self._args.settings
         ready = k8s.core.v1.ExecActionArgs(command=[
             "sh", "-c", 'pg_isready -h 127.0.0.1 -p 5432 -U "$POSTGRES_USER" -d "$POSTGRES_DB"'])
-        csi_volumes, csi_mounts = kx.secret_access_volumes(a.secret_access)
+        csi_volumes, csi_mounts = a.secret_access.volumes()
         container = k8s.core.v1.ContainerArgs(
             name="postgres", image=s.image, image_pull_policy="IfNotPresent",
             ports=[k8s.core.v1.ContainerPortArgs(name="postgres", container_port=PORT)],
@@ -150,9 +150,9 @@ class InClusterPostgres(pulumi.ComponentResource):
     def _create_backup(self, child: pulumi.ResourceOptions) -> None:
         a, s = self._args, self._args.settings
         labels = kx.labels("postgres-backup", a.instance, "backup", image_tag(s.image))
-        self.service_accounts[f"{a.namespace}-postgres-backup"] = kx.service_account(
+        self.service_accounts["postgres-backup"] = kx.service_account(
             f"{self._name}-backup-sa", "postgres-backup", a.namespace, labels, child, a.secret_access.service_account_annotations)
-        csi_volumes, csi_mounts = kx.secret_access_volumes(a.secret_access)
+        csi_volumes, csi_mounts = a.secret_access.volumes()
         script = backup_script()
         k8s.core.v1.ConfigMap(
             f"{self._name}-backup-script",

@@ -21,8 +21,8 @@ import pulumi_kubernetes as k8s
 from components.config.quantities import image_tag
 from components.config.settings import DataServiceSettings
 from components.kube import objects as kx
-from components.secrets.access import NO_ACCESS, SecretAccess
 from components.secrets.catalogue import REDIS
+from components.secrets.store import NO_ACCESS, SecretAccess
 
 PORT = 6379
 REDIS_UID = 999  # the `redis` user of the official alpine image
@@ -77,9 +77,9 @@ class InClusterRedis(pulumi.ComponentResource):
             spec=k8s.core.v1.ServiceSpecArgs(cluster_ip="None", selector=sel, ports=[
                 k8s.core.v1.ServicePortArgs(name="redis", port=PORT, target_port="redis")]),
             opts=child)
-        self.service_accounts = {f"{ns}-redis": kx.service_account(
+        self.service_accounts = {"redis": kx.service_account(
             f"{name}-sa", "redis", ns, lbl, child, args.secret_access.service_account_annotations)}
-        csi_volumes, csi_mounts = kx.secret_access_volumes(args.secret_access)
+        csi_volumes, csi_mounts = args.secret_access.volumes()
         ping = k8s.core.v1.ExecActionArgs(command=["sh", "-c", "redis-cli -h 127.0.0.1 ping | grep -q PONG"])
         auth = k8s.core.v1.EnvVarSourceArgs(secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=REDIS.name, key="password"))
         container = k8s.core.v1.ContainerArgs(

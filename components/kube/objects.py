@@ -15,8 +15,6 @@ from typing import Any, Mapping, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.secrets.access import CSI_DRIVER, CSI_MOUNT_PATH, SecretAccess
-
 PART_OF = "webapp"
 MANAGED_BY = "pulumi"
 NAME_LABEL = "app.kubernetes.io/name"
@@ -193,15 +191,6 @@ def child_options(parent: pulumi.Resource, opts: Optional[pulumi.ResourceOptions
     """
     depends = list(opts.depends_on) if opts is not None and isinstance(opts.depends_on, list) else []
     return pulumi.ResourceOptions(parent=parent, depends_on=depends + list(extra_depends_on))
-
-
-def secret_access_volumes(access: SecretAccess) -> tuple[list[k8s.core.v1.VolumeArgs], list[k8s.core.v1.VolumeMountArgs]]:
-    """The Secrets Store CSI volume and its mount, when the pod must mount a SecretProviderClass."""
-    if access.secret_provider_class is None:
-        return [], []
-    volume = k8s.core.v1.VolumeArgs(name="secrets-store", csi=k8s.core.v1.CSIVolumeSourceArgs(
-        driver=CSI_DRIVER, read_only=True, volume_attributes={"secretProviderClass": access.secret_provider_class}))
-    return [volume], [k8s.core.v1.VolumeMountArgs(name="secrets-store", mount_path=CSI_MOUNT_PATH, read_only=True)]
 
 
 def service_account(resource_name: str, name: str, namespace: str, object_labels: Mapping[str, str],

@@ -71,3 +71,12 @@ class SecretRef:
     def __post_init__(self) -> None:
         if self.key not in self.secret.keys:
             raise ValueError(f"secret {self.secret.name} has no key {self.key!r}; keys: {self.secret.keys}")
+
+BY_NAME: dict[str, SecretSpec] = {spec.name: spec for spec in ALL_SECRETS}
+
+
+def ref(secret: str, key: str) -> SecretRef:
+    """The reference to key `key` of the catalogued Secret named `secret` (checked)."""
+    if secret not in BY_NAME:
+        raise ValueError(f"no catalogued Secret {secret!r}; known: {sorted(BY_NAME)}")
+    return SecretRef(secret=BY_NAME[secret], key=key)

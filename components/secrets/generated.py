@@ -12,8 +12,7 @@ checks that every key a pod reads exists). The cloud stores deliver the same nam
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Optional
-from urllib.parse import quote
+from typing import Callable, Mapping, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -21,6 +20,8 @@ import pulumi_random as random
 
 from components.kube import objects as kx
 from components.secrets import catalogue as cat
+from components.secrets.store import GrafanaWiring, SecretStore
+from components.secrets.values import database_values, redis_values
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,13 +50,29 @@ def generated_password(resource_name: str, length: int, opts: pulumi.ResourceOpt
                                  opts=opts).result
 
 
-def redis_values(host: str, password: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
-    """The keys of `webapp-redis`: the password and the two connection forms the services read."""
-    return {
-        "password": password,
-        "connection-string": pulumi.Output.format("{0}:6379,password={1},abortConnect=false", host, password),
-        "url": pulumi.Output.format("redis://:{0}@{1}:6379/0", password, host),
+OAUTH_PROVIDERS = ("google", "github", "microsoft")
+
+Password = Callable[[str, int], pulumi.Output[str]]
+"""`password(key, length)`: a generated value whose resource is named after `key`."""
+
+
+def generated_values(password: Password, *, webhook_url: Optional[str],
+                     grafana: bool) -> dict[str, dict[str, pulumi.Input[str]]]:
+    """The values every store holds that are neither the database's nor Redis': generated, or taken from config.
+
+    Keyed by catalogued Secret name, then key. The resource names (`jwt-secret-key`,
+    `google-client-id`, ...) are the same in every store, so the state reads the same on every cloud.
+    """
+    found: dict[str, dict[str, pulumi.Input[str]]] = {
+        cat.JWT.name: {"secret-key": password("jwt-secret-key", 64)},
+        cat.OAUTH.name: {f"{provider}-{part}": password(f"{provider}-{part}", 24 if part == "client-id" else 40)
+                         for provider in OAUTH_PROVIDERS for part in ("client-id", "client-secret")},
+        cat.SMTP.name: {"username": "webapp", "password": password("smtp-password", 32)},
+        cat.BROADCASTER.name: {"webhook-url": webhook_url or DISCARD_WEBHOOK},
     }
+    if grafana:
+        found[cat.GRAFANA.name] = {"admin-user": "admin", "admin-password": password("grafana-admin-password", 32)}
+    return found
 
 
 class GeneratedSecrets(pulumi.ComponentResource):
@@ -69,36 +86,16 @@ class GeneratedSecrets(pulumi.ComponentResource):
         def password(key: str, length: int = 32) -> pulumi.Output[str]:
             return generated_password(f"{name}-{key}", length, child)
 
-        db_password = password("database-password")
-        redis_password = password("redis-password")
-        port = "5432"
-        database: dict[str, pulumi.Input[str]] = {
-            "host": args.database_host, "port": port, "dbname": args.database_name,
-            "username": args.database_username, "password": db_password,
-            "connection-string": pulumi.Output.format(
-                "Host={0};Port={1};Database={2};Username={3};Password={4};SSL Mode=Prefer",
-                args.database_host, port, args.database_name, args.database_username, db_password),
-            "url": pulumi.Output.format("postgresql://{0}:{1}@{2}:{3}/{4}", quote(args.database_username),
-                                        db_password, args.database_host, port, args.database_name),
-        }
-        redis = redis_values(args.redis_host, redis_password)
-        oauth = {f"{provider}-client-id": password(f"{provider}-client-id", 24) for provider in ("google", "github", "microsoft")}
-        oauth.update({f"{provider}-client-secret": password(f"{provider}-client-secret", 40)
-                      for provider in ("google", "github", "microsoft")})
-        values: dict[cat.SecretSpec, Mapping[str, pulumi.Input[str]]] = {
-            cat.DATABASE: database,
-            cat.REDIS: redis,
-            cat.JWT: {"secret-key": password("jwt-secret-key", 64)},
-            cat.OAUTH: oauth,
-            cat.SMTP: {"username": "webapp", "password": password("smtp-password")},
-            cat.BROADCASTER: {"webhook-url": args.webhook_url or DISCARD_WEBHOOK},
-        }
-        self.secrets = {spec.name: self._secret(spec, args.namespace, args.instance, values[spec], child)
+        values = generated_values(password, webhook_url=args.webhook_url, grafana=args.monitoring_namespace is not None)
+        values[cat.DATABASE.name] = database_values(
+            host=args.database_host, dbname=args.database_name, username=args.database_username,
+            password=password("database-password"), managed=False)
+        values[cat.REDIS.name] = redis_values(args.redis_host, password("redis-password"))
+        self.secrets = {spec.name: self._secret(spec, args.namespace, args.instance, values[spec.name], child)
                         for spec in cat.APP_SECRETS}
         if args.monitoring_namespace:
             self.secrets[cat.GRAFANA.name] = self._secret(
-                cat.GRAFANA, args.monitoring_namespace, args.instance,
-                {"admin-user": "admin", "admin-password": password("grafana-admin-password")}, child)
+                cat.GRAFANA, args.monitoring_namespace, args.instance, values[cat.GRAFANA.name], child)
         self.secret_names = pulumi.Output.from_input([s.name for s in cat.APP_SECRETS])
         self.register_outputs({"secret_names": self.secret_names})
 
@@ -115,3 +112,17 @@ class GeneratedSecrets(pulumi.ComponentResource):
             string_data={k: pulumi.Output.secret(v) for k, v in data.items()},
             opts=child,
         )
+
+
+class GeneratedStore(SecretStore):
+    """`cloud: none`: the catalogued Secrets are Kubernetes Secrets written by this program; pods read
+    them by name, so there is nothing to grant."""
+
+    def __init__(self, name: str, args: GeneratedSecretsArgs, opts: pulumi.ResourceOptions):
+        self.secrets = GeneratedSecrets(name, args, opts)
+        grafana = args.monitoring_namespace is not None
+        self._grafana = GrafanaWiring(ready=(self.secrets.secrets[cat.GRAFANA.name],) if grafana else ())
+
+    @property
+    def grafana(self) -> GrafanaWiring:
+        return self._grafana

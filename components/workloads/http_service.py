@@ -22,20 +22,12 @@ from typing import Mapping, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.config.catalogue import Probes
 from components.config.quantities import image_tag
 from components.config.settings import ServiceSettings
 from components.kube import objects as kx
-from components.secrets.access import NO_ACCESS, SecretAccess
 from components.secrets.catalogue import SecretRef
-
-
-@dataclass(frozen=True, kw_only=True)
-class Probes:
-    """HTTP paths for the three probes (all on the main port)."""
-
-    startup: str
-    liveness: str
-    readiness: str
+from components.secrets.store import NO_ACCESS, SecretAccess
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -157,7 +149,7 @@ class HttpService(pulumi.ComponentResource):
                    for i, _ in enumerate(a.writable_paths)]
         mounts = [k8s.core.v1.VolumeMountArgs(name=f"writable-{i}", mount_path=path)
                   for i, path in enumerate(a.writable_paths)]
-        csi_volumes, csi_mounts = kx.secret_access_volumes(a.secret_access)
+        csi_volumes, csi_mounts = a.secret_access.volumes()
         volumes += csi_volumes
         mounts += csi_mounts
         if a.files:

@@ -1,0 +1,90 @@
+"""The secret-store interface: what a workload needs from the stack's store, on any cloud.
+
+Every store (`secrets.generated.GeneratedStore` for `cloud: none`, `aws.store.AwsStore`,
+`azure.store.AzureStore`) delivers the catalogued Kubernetes Secrets with the same names and keys,
+and implements `SecretStore`. A workload never knows which cloud it runs on: it reads Secrets by
+name, wires its pods with `access` (empty unless pods must reach the store themselves), and asks the
+store for access with `grant_read(...)`, the grant pattern of the AWS CDK. The store decides what a
+grant means: nothing where an operator reads for the pods (External Secrets), a federated
+credential per ServiceAccount with the Azure CSI driver.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+CSI_DRIVER = "secrets-store.csi.k8s.io"
+CSI_MOUNT_PATH = "/mnt/secrets-store"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecretAccess:
+    """What a pod needs to read the store itself: ServiceAccount annotations, pod labels, a CSI mount.
+
+    Values may be Pulumi inputs (the identity's client id). Empty means plain `secretKeyRef`s suffice.
+    """
+
+    service_account_annotations: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    pod_labels: Mapping[str, str] = field(default_factory=dict)
+    secret_provider_class: Optional[str] = None
+    """Mount this SecretProviderClass read-only at /mnt/secrets-store (it syncs the Secrets)."""
+
+    def volumes(self) -> tuple[list[k8s.core.v1.VolumeArgs], list[k8s.core.v1.VolumeMountArgs]]:
+        """The Secrets Store CSI volume and its mount, when the pod must mount a SecretProviderClass."""
+        if self.secret_provider_class is None:
+            return [], []
+        volume = k8s.core.v1.VolumeArgs(name="secrets-store", csi=k8s.core.v1.CSIVolumeSourceArgs(
+            driver=CSI_DRIVER, read_only=True, volume_attributes={"secretProviderClass": self.secret_provider_class}))
+        mount = k8s.core.v1.VolumeMountArgs(name="secrets-store", mount_path=CSI_MOUNT_PATH, read_only=True)
+        return [volume], [mount]
+
+
+NO_ACCESS = SecretAccess()
+
+
+@dataclass(frozen=True, kw_only=True)
+class GrafanaWiring:
+    """What the monitoring stack's Grafana needs to read its admin Secret from the store."""
+
+    ready: tuple[pulumi.Resource, ...] = ()
+    """Resources that must exist before the Grafana release (its Secret, or what syncs it)."""
+    values: Mapping[str, Any] = field(default_factory=dict)
+    """Extra Helm values for Grafana (a workload identity and a CSI mount on Azure)."""
+
+
+class SecretStore(abc.ABC):
+    """The stack's secret store, as the workloads see it."""
+
+    @property
+    def access(self) -> SecretAccess:
+        """How the pods of a reading workload are wired (its ServiceAccount, labels, volumes)."""
+        return NO_ACCESS
+
+    @property
+    @abc.abstractmethod
+    def grafana(self) -> GrafanaWiring:
+        """Grafana's admin Secret: what to wait for and how to mount it."""
+
+    @property
+    def outputs(self) -> Mapping[str, pulumi.Input[Any]]:
+        """Stack outputs an operator needs (names, never values)."""
+        return {}
+
+    def grant_read(self, account: k8s.core.v1.ServiceAccount, *, namespace: str, name: str) -> None:
+        """Let the pods running as `account` (`namespace`/`name`) read the store.
+
+        Default: nothing to do, the Secrets are synced by an operator and pods read them by name.
+        """
+        del account, namespace, name
+
+    def seal(self) -> None:
+        """Declare what the grants need; called once, after the last `grant_read`.
+
+        Default: the grants needed nothing, so there is nothing to declare.
+        """
+        return None
