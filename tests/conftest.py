@@ -27,7 +27,8 @@ def require(condition: bool, reason: str) -> None:
 
 def program(name: str, *extra_dirs: str) -> str:
     found = shutil.which(name) or next(
-        (str(Path(d) / name) for d in ("/usr/sbin", *extra_dirs) if (Path(d) / name).exists()), None)
+        (str(Path(d) / name) for d in ("/usr/sbin", *extra_dirs) if (Path(d) / name).exists()), None
+    )
     require(found is not None, f"program {name} is not installed")
     assert found is not None
     return found

@@ -17,16 +17,29 @@ from .conftest import STACKS
 @pytest.mark.parametrize("stack", STACKS)
 def test_render_matches_golden_files(stack: str, stack_run: Callable[..., StackRun]) -> None:
     expected_dir = GOLDEN / stack
-    assert expected_dir.is_dir(), f"no golden render for stack {stack}; run `make golden` and commit tests/golden/"
+    assert expected_dir.is_dir(), (
+        f"no golden render for stack {stack}; run `make golden` and commit tests/golden/"
+    )
     files = render(stack_run(stack))
     on_disk = {p.name for p in expected_dir.iterdir()}
-    assert set(files) == on_disk, "rendered files differ from the golden set; run `make golden` and review the diff"
+    assert set(files) == on_disk, (
+        "rendered files differ from the golden set; run `make golden` and review the diff"
+    )
     for name, content in files.items():
         expected = (expected_dir / name).read_text()
         if content != expected:
-            diff = "".join(difflib.unified_diff(expected.splitlines(True), content.splitlines(True),
-                                                f"golden/{stack}/{name}", f"render/{stack}/{name}", n=2))
-            pytest.fail(f"render of {stack} changed; if intended run `make golden` and commit:\n{diff[:4000]}")
+            diff = "".join(
+                difflib.unified_diff(
+                    expected.splitlines(True),
+                    content.splitlines(True),
+                    f"golden/{stack}/{name}",
+                    f"render/{stack}/{name}",
+                    n=2,
+                )
+            )
+            pytest.fail(
+                f"render of {stack} changed; if intended run `make golden` and commit:\n{diff[:4000]}"
+            )
 
 
 def test_render_is_deterministic(stack_run: Callable[..., StackRun]) -> None:

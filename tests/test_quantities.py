@@ -5,7 +5,9 @@ import pytest
 from components.config import quantities as q
 
 
-@pytest.mark.parametrize("value, millis", [("250m", 250), ("1", 1000), ("0.5", 500), ("2.25", 2250)])
+@pytest.mark.parametrize(
+    "value, millis", [("250m", 250), ("1", 1000), ("0.5", 500), ("2.25", 2250)]
+)
 def test_cpu_millis(value: str, millis: int) -> None:
     assert q.cpu_millis(value) == millis
 
@@ -15,7 +17,9 @@ def test_cpu_rejects(value: str) -> None:
     assert not q.is_cpu(value)
 
 
-@pytest.mark.parametrize("value, size", [("128Mi", 128 * 2**20), ("1Gi", 2**30), ("500M", 500 * 10**6), ("1024", 1024)])
+@pytest.mark.parametrize(
+    "value, size", [("128Mi", 128 * 2**20), ("1Gi", 2**30), ("500M", 500 * 10**6), ("1024", 1024)]
+)
 def test_memory_bytes(value: str, size: int) -> None:
     assert q.memory_bytes(value) == size
 
@@ -34,17 +38,32 @@ def test_dns_label() -> None:
 
 def test_hostname() -> None:
     assert q.is_hostname("staging.webapp.example.com")
-    for bad in ("localhost", "bad domain.com", "*.example.com", "example.com.", "UPPER.example.com"):
+    for bad in (
+        "localhost",
+        "bad domain.com",
+        "*.example.com",
+        "example.com.",
+        "UPPER.example.com",
+    ):
         assert not q.is_hostname(bad), bad
 
 
-@pytest.mark.parametrize("image", ["nginx", "nginxinc/nginx-unprivileged:1.29-alpine", "registry.example.com:5000/a/b:1.0",
-                                   "ghcr.io/org/app@sha256:" + "a" * 64])
+@pytest.mark.parametrize(
+    "image",
+    [
+        "nginx",
+        "nginxinc/nginx-unprivileged:1.29-alpine",
+        "registry.example.com:5000/a/b:1.0",
+        "ghcr.io/org/app@sha256:" + "a" * 64,
+    ],
+)
 def test_image_accepts(image: str) -> None:
     assert q.is_image(image)
 
 
-@pytest.mark.parametrize("image", ["", "UPPER/case:1", "app:tag with space", "app::1", "http://registry/app:1"])
+@pytest.mark.parametrize(
+    "image", ["", "UPPER/case:1", "app:tag with space", "app::1", "http://registry/app:1"]
+)
 def test_image_rejects(image: str) -> None:
     assert not q.is_image(image)
 
@@ -55,7 +74,17 @@ def test_image_tag() -> None:
     assert q.image_tag("app@sha256:" + "b" * 64) == "latest"
 
 
-@pytest.mark.parametrize("expr, ok", [("0 2 * * *", True), ("*/15 * * * 1-5", True), ("0 24 * * *", False),
-                                      ("61 * * * *", False), ("* * *", False), ("@daily", False), ("0 0 32 * *", False)])
+@pytest.mark.parametrize(
+    "expr, ok",
+    [
+        ("0 2 * * *", True),
+        ("*/15 * * * 1-5", True),
+        ("0 24 * * *", False),
+        ("61 * * * *", False),
+        ("* * *", False),
+        ("@daily", False),
+        ("0 0 32 * *", False),
+    ],
+)
 def test_cron(expr: str, ok: bool) -> None:
     assert q.is_cron(expr) is ok

@@ -37,9 +37,13 @@ def consulted_keys(stack: str) -> set[str]:
 def test_every_config_key_is_in_the_reference(stack: str) -> None:
     documented = documented_keys()
     # A parent key counts as documented when its children are (e.g. `routing` via `routing.mode`).
-    missing = sorted(k for k in consulted_keys(stack)
-                     if k not in documented and not any(d.startswith(k + ".") for d in documented)
-                     and not re.search(rf"`{re.escape(k)}` /|/ `{re.escape(k)}`", README))
+    missing = sorted(
+        k
+        for k in consulted_keys(stack)
+        if k not in documented
+        and not any(d.startswith(k + ".") for d in documented)
+        and not re.search(rf"`{re.escape(k)}` /|/ `{re.escape(k)}`", README)
+    )
     assert not missing, f"config keys missing from the README reference: {missing}"
 
 

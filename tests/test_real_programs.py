@@ -34,12 +34,19 @@ def config_file(run: StackRun, config_map: str, key: str) -> str:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_nginx_accepts_the_frontend_config(stack: str, stack_run: Callable[..., StackRun], tmp_path: Path) -> None:
+def test_nginx_accepts_the_frontend_config(
+    stack: str, stack_run: Callable[..., StackRun], tmp_path: Path
+) -> None:
     nginx = program("nginx")
     conf = config_file(stack_run(stack), "frontend-files", "nginx.conf")
     require(Path("/etc/nginx/mime.types").exists(), "nginx's mime.types is not installed")
     (tmp_path / "nginx.conf").write_text(conf)
-    result = subprocess.run([nginx, "-t", "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [nginx, "-t", "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert "syntax is ok" in result.stderr
 
@@ -47,19 +54,33 @@ def test_nginx_accepts_the_frontend_config(stack: str, stack_run: Callable[..., 
 def test_nginx_rejects_a_broken_config(tmp_path: Path) -> None:
     """The check above can fail: a config with a typo is refused."""
     nginx = program("nginx")
-    (tmp_path / "nginx.conf").write_text("events {}\nhttp { server { listen 8080; proxy_pas http://x; } }\n")
-    result = subprocess.run([nginx, "-t", "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True, timeout=60)
+    (tmp_path / "nginx.conf").write_text(
+        "events {}\nhttp { server { listen 8080; proxy_pas http://x; } }\n"
+    )
+    result = subprocess.run(
+        [nginx, "-t", "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_nats_server_accepts_the_config(stack: str, stack_run: Callable[..., StackRun], tmp_path: Path) -> None:
+def test_nats_server_accepts_the_config(
+    stack: str, stack_run: Callable[..., StackRun], tmp_path: Path
+) -> None:
     nats = program("nats-server")
     conf = config_file(stack_run(stack), "nats", "nats.conf")
     (tmp_path / "nats.conf").write_text(conf)
     env = {**os.environ, "POD_NAME": "nats-0"}
-    result = subprocess.run([nats, "-t", "-c", str(tmp_path / "nats.conf")], capture_output=True, text=True,
-                            timeout=60, env=env)
+    result = subprocess.run(
+        [nats, "-t", "-c", str(tmp_path / "nats.conf")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -72,7 +93,9 @@ def test_production_nats_is_a_jetstream_cluster(stack_run: Callable[..., StackRu
 def test_nats_server_rejects_a_broken_config(tmp_path: Path) -> None:
     nats = program("nats-server")
     (tmp_path / "nats.conf").write_text("listen: 0.0.0.0:4222\ncluster { routes: [ }\n")
-    result = subprocess.run([nats, "-t", "-c", str(tmp_path / "nats.conf")], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [nats, "-t", "-c", str(tmp_path / "nats.conf")], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode != 0
 
 
@@ -82,8 +105,12 @@ def test_nats_server_rejects_a_broken_config(tmp_path: Path) -> None:
 
 
 def _pg_bindir() -> Path:
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parent.parent.name))
-    require(bool(candidates), "PostgreSQL server binaries (/usr/lib/postgresql/*/bin) are not installed")
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parent.parent.name)
+    )
+    require(
+        bool(candidates), "PostgreSQL server binaries (/usr/lib/postgresql/*/bin) are not installed"
+    )
     return candidates[-1].parent
 
 
@@ -107,28 +134,76 @@ class Postgres:
             self.as_postgres = [str(runuser), "-u", "postgres", "--"]
             shutil.chown(root, "postgres")
 
-    def run(self, *args: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*self.as_postgres, *args], capture_output=True, text=True, timeout=120,
-                              env=env, check=check)
+    def run(
+        self, *args: str, env: dict[str, str] | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*self.as_postgres, *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            check=check,
+        )
 
     def start(self) -> None:
         pwfile = self.root / "pw"
         pwfile.write_text("superpass\n")
         if self.as_postgres:
             shutil.chown(pwfile, "postgres")
-        self.run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth-local=trust",
-                 "--auth-host=scram-sha-256", f"--pwfile={pwfile}")
-        self.run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-w", "-l", str(self.root / "log"),
-                 "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1", "start")
+        self.run(
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            f"--pwfile={pwfile}",
+        )
+        self.run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-w",
+            "-l",
+            str(self.root / "log"),
+            "-o",
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1",
+            "start",
+        )
 
     def stop(self) -> None:
-        self.run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "stop", check=False)
+        self.run(
+            str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "stop", check=False
+        )
 
-    def psql(self, sql: str, db: str = "postgres", user: str = "postgres", password: str = "superpass") -> str:
+    def psql(
+        self, sql: str, db: str = "postgres", user: str = "postgres", password: str = "superpass"
+    ) -> str:
         env = {**os.environ, "PGPASSWORD": password}
-        result = subprocess.run([str(self.bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", user,
-                                 "-d", db, "-v", "ON_ERROR_STOP=1", "-Atc", sql],
-                                capture_output=True, text=True, timeout=60, env=env, check=True)
+        result = subprocess.run(
+            [
+                str(self.bindir / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                user,
+                "-d",
+                db,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-Atc",
+                sql,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            check=True,
+        )
         return result.stdout.strip()
 
 
@@ -142,39 +217,59 @@ def postgres() -> Iterator[Postgres]:
         server.psql("CREATE ROLE webapp LOGIN PASSWORD 'apppass'")
         server.psql("CREATE DATABASE webapp OWNER webapp")
         server.psql("CREATE DATABASE restored OWNER webapp")
-        server.psql("CREATE TABLE todos (id serial PRIMARY KEY, title text NOT NULL, done boolean NOT NULL DEFAULT false);"
-                    "INSERT INTO todos (title, done) SELECT 'Read article ' || g, g % 3 = 0 FROM generate_series(1, 2000) g;"
-                    "CREATE TABLE users (id bigint PRIMARY KEY, email text UNIQUE);"
-                    "INSERT INTO users SELECT g, 'user' || g || '@example.com' FROM generate_series(1, 300) g;",
-                    db="webapp", user="webapp", password="apppass")
+        server.psql(
+            "CREATE TABLE todos (id serial PRIMARY KEY, title text NOT NULL, done boolean NOT NULL DEFAULT false);"
+            "INSERT INTO todos (title, done) SELECT 'Read article ' || g, g % 3 = 0 FROM generate_series(1, 2000) g;"
+            "CREATE TABLE users (id bigint PRIMARY KEY, email text UNIQUE);"
+            "INSERT INTO users SELECT g, 'user' || g || '@example.com' FROM generate_series(1, 300) g;",
+            db="webapp",
+            user="webapp",
+            password="apppass",
+        )
         yield server
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
 
 
-CHECKSUM_SQL = ("SELECT (SELECT count(*) FROM todos) || ':' || (SELECT md5(string_agg(id || title || done, ',' ORDER BY id)) FROM todos)"
-                " || ':' || (SELECT md5(string_agg(id || email, ',' ORDER BY id)) FROM users)")
+CHECKSUM_SQL = (
+    "SELECT (SELECT count(*) FROM todos) || ':' || (SELECT md5(string_agg(id || title || done, ',' ORDER BY id)) FROM todos)"
+    " || ':' || (SELECT md5(string_agg(id || email, ',' ORDER BY id)) FROM users)"
+)
 
 
 def _script_env(server: Postgres, backup_dir: Path, password: str = "apppass") -> dict[str, str]:
-    return {**os.environ, "PATH": f"{server.bindir}:{os.environ['PATH']}", "PGHOST": "127.0.0.1",
-            "PGPORT": str(server.port), "PGUSER": "webapp", "PGPASSWORD": password, "PGDATABASE": "webapp",
-            "BACKUP_DIR": str(backup_dir), "RETENTION_DAYS": "7"}
+    return {
+        **os.environ,
+        "PATH": f"{server.bindir}:{os.environ['PATH']}",
+        "PGHOST": "127.0.0.1",
+        "PGPORT": str(server.port),
+        "PGUSER": "webapp",
+        "PGPASSWORD": password,
+        "PGDATABASE": "webapp",
+        "BACKUP_DIR": str(backup_dir),
+        "RETENTION_DAYS": "7",
+    }
 
 
 @pytest.fixture(scope="module")
-def backup_script(stack_run: Callable[..., StackRun], tmp_path_factory: pytest.TempPathFactory) -> Path:
+def backup_script(
+    stack_run: Callable[..., StackRun], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     path = tmp_path_factory.mktemp("script") / "pg-backup.sh"
     path.write_text(config_file(stack_run("dev"), "postgres-backup", "pg-backup.sh"))
     return path
 
 
 def _run(script: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["/bin/sh", str(script), *args], capture_output=True, text=True, timeout=300, env=env)
+    return subprocess.run(
+        ["/bin/sh", str(script), *args], capture_output=True, text=True, timeout=300, env=env
+    )
 
 
-def test_backup_verify_prune_and_restore(postgres: Postgres, backup_script: Path, tmp_path: Path) -> None:
+def test_backup_verify_prune_and_restore(
+    postgres: Postgres, backup_script: Path, tmp_path: Path
+) -> None:
     backups = tmp_path / "backups"
     backups.mkdir()
     old = backups / "webapp-20000101T000000Z.dump"
@@ -207,7 +302,9 @@ def test_backup_verify_prune_and_restore(postgres: Postgres, backup_script: Path
     assert after == before
 
 
-def test_tampered_backup_is_not_restored(postgres: Postgres, backup_script: Path, tmp_path: Path) -> None:
+def test_tampered_backup_is_not_restored(
+    postgres: Postgres, backup_script: Path, tmp_path: Path
+) -> None:
     backups = tmp_path / "backups"
     backups.mkdir()
     env = _script_env(postgres, backups)
@@ -221,7 +318,9 @@ def test_tampered_backup_is_not_restored(postgres: Postgres, backup_script: Path
     assert "checksum mismatch" in result.stderr
 
 
-def test_failed_backup_leaves_nothing_behind(postgres: Postgres, backup_script: Path, tmp_path: Path) -> None:
+def test_failed_backup_leaves_nothing_behind(
+    postgres: Postgres, backup_script: Path, tmp_path: Path
+) -> None:
     backups = tmp_path / "backups"
     backups.mkdir()
     keep = backups / "webapp-20000101T000000Z.dump"
@@ -230,7 +329,9 @@ def test_failed_backup_leaves_nothing_behind(postgres: Postgres, backup_script: 
     os.utime(keep, (stamp, stamp))
     result = _run(backup_script, _script_env(postgres, backups, password="wrong"), "backup")
     assert result.returncode != 0
-    assert sorted(p.name for p in backups.iterdir()) == [keep.name], "a failed backup must not prune or leave files"
+    assert sorted(p.name for p in backups.iterdir()) == [keep.name], (
+        "a failed backup must not prune or leave files"
+    )
 
 
 def test_backup_cronjob_runs_the_same_script(stack_run: Callable[..., StackRun]) -> None:
@@ -301,18 +402,29 @@ def _rules_file(run: StackRun, tmp_path: Path) -> Path:
     return path
 
 
-def test_promtool_accepts_the_alert_rules(stack_run: Callable[..., StackRun], tmp_path: Path) -> None:
+def test_promtool_accepts_the_alert_rules(
+    stack_run: Callable[..., StackRun], tmp_path: Path
+) -> None:
     promtool = program("promtool")
     rules = _rules_file(stack_run("production"), tmp_path)
-    result = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [promtool, "check", "rules", str(rules)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "7 rules found" in result.stdout
 
 
-def test_alerts_fire_on_the_seed_conditions(stack_run: Callable[..., StackRun], tmp_path: Path) -> None:
+def test_alerts_fire_on_the_seed_conditions(
+    stack_run: Callable[..., StackRun], tmp_path: Path
+) -> None:
     promtool = program("promtool")
     _rules_file(stack_run("production"), tmp_path)
     (tmp_path / "tests.yaml").write_text(ALERT_TESTS.replace("NS", "webapp-production"))
-    result = subprocess.run([promtool, "test", "rules", "tests.yaml"], capture_output=True, text=True, timeout=120,
-                            cwd=tmp_path)
+    result = subprocess.run(
+        [promtool, "test", "rules", "tests.yaml"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -11,15 +11,20 @@ from components.config.settings import PROFILES, SettingsError
 from tools.offline import load_stack_config
 
 DEV = {"webapp:domain": "app.example.com", "webapp:kubernetes": {"context": "kind-webapp"}}
-PRODUCTION = {**DEV, "webapp:routing": {"acmeEmail": "ops@example.com"},
-              "webapp:namespaceDeleters": [{"kind": "Group", "name": "deprovisioners"}]}
+PRODUCTION = {
+    **DEV,
+    "webapp:routing": {"acmeEmail": "ops@example.com"},
+    "webapp:namespaceDeleters": [{"kind": "Group", "name": "deprovisioners"}],
+}
 
 
 def parse(overrides: dict[str, Any], stack: str = "dev", base: dict[str, Any] = DEV):
     return parse_settings({**base, **overrides}, stack)
 
 
-def problems(overrides: dict[str, Any], stack: str = "dev", base: dict[str, Any] = DEV) -> list[str]:
+def problems(
+    overrides: dict[str, Any], stack: str = "dev", base: dict[str, Any] = DEV
+) -> list[str]:
     with pytest.raises(SettingsError) as info:
         parse(overrides, stack, base)
     return info.value.problems
@@ -27,63 +32,178 @@ def problems(overrides: dict[str, Any], stack: str = "dev", base: dict[str, Any]
 
 # Each bad input must be reported naming the key, the bad value (where there is one) and what is allowed.
 BAD_INPUTS = [
-    ({"webapp:cloud": "gcp"}, "webapp:cloud: 'gcp' is not allowed; expected one of none, aws, azure"),
-    ({"webapp:environment": "prod"}, "webapp:environment: 'prod' is not allowed; expected one of dev, staging, production"),
-    ({"webapp:domain": "not a host"}, "webapp:domain: 'not a host' is not allowed; expected a hostname"),
+    (
+        {"webapp:cloud": "gcp"},
+        "webapp:cloud: 'gcp' is not allowed; expected one of none, aws, azure",
+    ),
+    (
+        {"webapp:environment": "prod"},
+        "webapp:environment: 'prod' is not allowed; expected one of dev, staging, production",
+    ),
+    (
+        {"webapp:domain": "not a host"},
+        "webapp:domain: 'not a host' is not allowed; expected a hostname",
+    ),
     ({"webapp:domain": None}, "webapp:domain: missing"),
-    ({"webapp:namespace": "Web_App"}, "webapp:namespace: 'Web_App' is not allowed; expected a DNS-1123 label"),
-    ({"webapp:logLevel": "verbose"}, "webapp:logLevel: 'verbose' is not allowed; expected one of Trace"),
+    (
+        {"webapp:namespace": "Web_App"},
+        "webapp:namespace: 'Web_App' is not allowed; expected a DNS-1123 label",
+    ),
+    (
+        {"webapp:logLevel": "verbose"},
+        "webapp:logLevel: 'verbose' is not allowed; expected one of Trace",
+    ),
     ({"webapp:kubernetes": {}}, "webapp:kubernetes.context: missing"),
-    ({"webapp:kubernetes": {"context": "kind", "clusterDnsIp": "10.96.0"}},
-     "webapp:kubernetes.clusterDnsIp: '10.96.0' is not allowed; expected an IP address"),
-    ({"webapp:services": {"api": {"replicas": 0}}}, "webapp:services.api.replicas: 0 is not allowed; expected a whole number from 1 to 100"),
-    ({"webapp:services": {"api": {"replicas": "three"}}}, "webapp:services.api.replicas: 'three' is not allowed"),
-    ({"webapp:services": {"api": {"autoscaling": True, "minReplicas": 5, "maxReplicas": 3}}},
-     "webapp:services.api.maxReplicas: 3 is not allowed; expected at least minReplicas (5)"),
-    ({"webapp:services": {"api": {"autoscaling": "yes"}}}, "webapp:services.api.autoscaling: 'yes' is not allowed; expected true or false"),
-    ({"webapp:services": {"api": {"image": "Bad Image"}}}, "webapp:services.api.image: 'Bad Image' is not allowed; expected an image reference"),
-    ({"webapp:services": {"api": {"resources": {"requests": {"cpu": "lots"}}}}},
-     "webapp:services.api.resources.requests.cpu: 'lots' is not allowed; expected a CPU quantity"),
-    ({"webapp:services": {"api": {"resources": {"limits": {"memory": "1GB"}}}}},
-     "webapp:services.api.resources.limits.memory: '1GB' is not allowed; expected a memory quantity"),
-    ({"webapp:services": {"api": {"resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}}}},
-     "webapp:services.api.resources.requests.cpu: '2' is not allowed; expected at most limits.cpu (1)"),
-    ({"webapp:services": {"api": {"env": {"1BAD": "x"}}}}, "webapp:services.api.env.1BAD: '1BAD' is not allowed; expected an environment variable name"),
-    ({"webapp:services": {"api": {"env": {"GOOD": {"nested": 1}}}}}, "webapp:services.api.env.GOOD: {'nested': 1} is not allowed; expected a plain string"),
+    (
+        {"webapp:kubernetes": {"context": "kind", "clusterDnsIp": "10.96.0"}},
+        "webapp:kubernetes.clusterDnsIp: '10.96.0' is not allowed; expected an IP address",
+    ),
+    (
+        {"webapp:services": {"api": {"replicas": 0}}},
+        "webapp:services.api.replicas: 0 is not allowed; expected a whole number from 1 to 100",
+    ),
+    (
+        {"webapp:services": {"api": {"replicas": "three"}}},
+        "webapp:services.api.replicas: 'three' is not allowed",
+    ),
+    (
+        {"webapp:services": {"api": {"autoscaling": True, "minReplicas": 5, "maxReplicas": 3}}},
+        "webapp:services.api.maxReplicas: 3 is not allowed; expected at least minReplicas (5)",
+    ),
+    (
+        {"webapp:services": {"api": {"autoscaling": "yes"}}},
+        "webapp:services.api.autoscaling: 'yes' is not allowed; expected true or false",
+    ),
+    (
+        {"webapp:services": {"api": {"image": "Bad Image"}}},
+        "webapp:services.api.image: 'Bad Image' is not allowed; expected an image reference",
+    ),
+    (
+        {"webapp:services": {"api": {"resources": {"requests": {"cpu": "lots"}}}}},
+        "webapp:services.api.resources.requests.cpu: 'lots' is not allowed; expected a CPU quantity",
+    ),
+    (
+        {"webapp:services": {"api": {"resources": {"limits": {"memory": "1GB"}}}}},
+        "webapp:services.api.resources.limits.memory: '1GB' is not allowed; expected a memory quantity",
+    ),
+    (
+        {
+            "webapp:services": {
+                "api": {"resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}}
+            }
+        },
+        "webapp:services.api.resources.requests.cpu: '2' is not allowed; expected at most limits.cpu (1)",
+    ),
+    (
+        {"webapp:services": {"api": {"env": {"1BAD": "x"}}}},
+        "webapp:services.api.env.1BAD: '1BAD' is not allowed; expected an environment variable name",
+    ),
+    (
+        {"webapp:services": {"api": {"env": {"GOOD": {"nested": 1}}}}},
+        "webapp:services.api.env.GOOD: {'nested': 1} is not allowed; expected a plain string",
+    ),
     ({"webapp:services": {"gateway": {}}}, "webapp:services.gateway: unknown key"),
-    ({"webapp:services": {"api": {"maxReplica": 4}}}, "webapp:services.api.maxReplica: unknown key"),
+    (
+        {"webapp:services": {"api": {"maxReplica": 4}}},
+        "webapp:services.api.maxReplica: unknown key",
+    ),
     ({"webapp:domian": "x"}, "webapp:domian: unknown key"),
-    ({"webapp:scheduler": {"schedule": "every hour"}}, "webapp:scheduler.schedule: 'every hour' is not allowed; expected a five-field cron expression"),
-    ({"webapp:database": {"mode": "external"}}, "webapp:database.mode: 'external' is not allowed; expected one of in-cluster, managed"),
-    ({"webapp:database": {"mode": "managed"}}, "webapp:database.mode: 'managed' is not allowed; expected in-cluster when webapp:cloud is none"),
-    ({"webapp:database": {"name": "Web-App"}}, "webapp:database.name: 'Web-App' is not allowed; expected a PostgreSQL identifier"),
-    ({"webapp:database": {"backup": {"retentionDays": 0}}}, "webapp:database.backup.retentionDays: 0 is not allowed; expected a whole number from 1 to 365"),
-    ({"webapp:database": {"storageSize": "lots"}}, "webapp:database.storageSize: 'lots' is not allowed; expected a storage quantity"),
-    ({"webapp:nats": {"replicas": 2}}, "webapp:nats.replicas: 2 is not allowed; expected 1 or an odd number"),
-    ({"webapp:nats": {"replicas": 9}}, "webapp:nats.replicas: 9 is not allowed; expected a whole number from 1 to 7"),
-    ({"webapp:redis": {"storageClass": "Fast_SSD"}}, "webapp:redis.storageClass: 'Fast_SSD' is not allowed; expected a StorageClass name"),
-    ({"webapp:routing": {"mode": "istio"}}, "webapp:routing.mode: 'istio' is not allowed; expected one of gateway, ingress"),
+    (
+        {"webapp:scheduler": {"schedule": "every hour"}},
+        "webapp:scheduler.schedule: 'every hour' is not allowed; expected a five-field cron expression",
+    ),
+    (
+        {"webapp:database": {"mode": "external"}},
+        "webapp:database.mode: 'external' is not allowed; expected one of in-cluster, managed",
+    ),
+    (
+        {"webapp:database": {"mode": "managed"}},
+        "webapp:database.mode: 'managed' is not allowed; expected in-cluster when webapp:cloud is none",
+    ),
+    (
+        {"webapp:database": {"name": "Web-App"}},
+        "webapp:database.name: 'Web-App' is not allowed; expected a PostgreSQL identifier",
+    ),
+    (
+        {"webapp:database": {"backup": {"retentionDays": 0}}},
+        "webapp:database.backup.retentionDays: 0 is not allowed; expected a whole number from 1 to 365",
+    ),
+    (
+        {"webapp:database": {"storageSize": "lots"}},
+        "webapp:database.storageSize: 'lots' is not allowed; expected a storage quantity",
+    ),
+    (
+        {"webapp:nats": {"replicas": 2}},
+        "webapp:nats.replicas: 2 is not allowed; expected 1 or an odd number",
+    ),
+    (
+        {"webapp:nats": {"replicas": 9}},
+        "webapp:nats.replicas: 9 is not allowed; expected a whole number from 1 to 7",
+    ),
+    (
+        {"webapp:redis": {"storageClass": "Fast_SSD"}},
+        "webapp:redis.storageClass: 'Fast_SSD' is not allowed; expected a StorageClass name",
+    ),
+    (
+        {"webapp:routing": {"mode": "istio"}},
+        "webapp:routing.mode: 'istio' is not allowed; expected one of gateway, ingress",
+    ),
     ({"webapp:routing": {"issuer": "acme"}}, "webapp:routing.acmeEmail: missing"),
-    ({"webapp:routing": {"acmeEmail": "not-an-email"}}, "webapp:routing.acmeEmail: 'not-an-email' is not allowed; expected an e-mail address"),
-    ({"webapp:routing": {"rateLimitPerMinute": 0}}, "webapp:routing.rateLimitPerMinute: 0 is not allowed"),
-    ({"webapp:addons": {"certManager": "maybe"}}, "webapp:addons.certManager: 'maybe' is not allowed; expected one of install, present"),
-    ({"webapp:monitoring": {"retention": "30 days"}}, "webapp:monitoring.retention: '30 days' is not allowed; expected a duration"),
-    ({"webapp:quota": {"pods": 3}}, "webapp:quota.pods: 3 is below the pods needed at maximum scale"),
-    ({"webapp:quota": {"requestsCpu": "100m"}}, "webapp:quota.requestsCpu: '100m' is below what the workloads need at maximum scale"),
-    ({"webapp:quota": {"limitsMemory": "1Gi"}}, "webapp:quota.limitsMemory: '1Gi' is below what the workloads need at maximum scale"),
-    ({"webapp:namespaceDeleters": [{"kind": "Robot", "name": "x"}]},
-     "webapp:namespaceDeleters[0].kind: 'Robot' is not allowed; expected one of User, Group, ServiceAccount"),
-    ({"webapp:namespaceDeleters": [{"kind": "ServiceAccount", "name": "x"}]},
-     "webapp:namespaceDeleters[0].namespace: missing"),
-    ({"webapp:protect": "sometimes"}, "webapp:protect: 'sometimes' is not allowed; expected true or false"),
-    ({"webapp:broadcasterWebhookUrl": "ftp://x"}, "webapp:broadcasterWebhookUrl: 'ftp://x' is not allowed; expected an http(s):// URL"),
+    (
+        {"webapp:routing": {"acmeEmail": "not-an-email"}},
+        "webapp:routing.acmeEmail: 'not-an-email' is not allowed; expected an e-mail address",
+    ),
+    (
+        {"webapp:routing": {"rateLimitPerMinute": 0}},
+        "webapp:routing.rateLimitPerMinute: 0 is not allowed",
+    ),
+    (
+        {"webapp:addons": {"certManager": "maybe"}},
+        "webapp:addons.certManager: 'maybe' is not allowed; expected one of install, present",
+    ),
+    (
+        {"webapp:monitoring": {"retention": "30 days"}},
+        "webapp:monitoring.retention: '30 days' is not allowed; expected a duration",
+    ),
+    (
+        {"webapp:quota": {"pods": 3}},
+        "webapp:quota.pods: 3 is below the pods needed at maximum scale",
+    ),
+    (
+        {"webapp:quota": {"requestsCpu": "100m"}},
+        "webapp:quota.requestsCpu: '100m' is below what the workloads need at maximum scale",
+    ),
+    (
+        {"webapp:quota": {"limitsMemory": "1Gi"}},
+        "webapp:quota.limitsMemory: '1Gi' is below what the workloads need at maximum scale",
+    ),
+    (
+        {"webapp:namespaceDeleters": [{"kind": "Robot", "name": "x"}]},
+        "webapp:namespaceDeleters[0].kind: 'Robot' is not allowed; expected one of User, Group, ServiceAccount",
+    ),
+    (
+        {"webapp:namespaceDeleters": [{"kind": "ServiceAccount", "name": "x"}]},
+        "webapp:namespaceDeleters[0].namespace: missing",
+    ),
+    (
+        {"webapp:protect": "sometimes"},
+        "webapp:protect: 'sometimes' is not allowed; expected true or false",
+    ),
+    (
+        {"webapp:broadcasterWebhookUrl": "ftp://x"},
+        "webapp:broadcasterWebhookUrl: 'ftp://x' is not allowed; expected an http(s):// URL",
+    ),
     ({"webapp:cloud": "azure"}, "webapp:azure: missing; webapp:cloud is azure"),
     ({"webapp:cloud": "aws"}, "webapp:aws: missing; webapp:cloud is aws"),
 ]
 
 
-@pytest.mark.parametrize("overrides, expected", BAD_INPUTS, ids=[e.split(":")[1][:40] for _, e in BAD_INPUTS])
-def test_bad_input_is_reported_with_key_value_and_allowed(overrides: dict[str, Any], expected: str) -> None:
+@pytest.mark.parametrize(
+    "overrides, expected", BAD_INPUTS, ids=[e.split(":")[1][:40] for _, e in BAD_INPUTS]
+)
+def test_bad_input_is_reported_with_key_value_and_allowed(
+    overrides: dict[str, Any], expected: str
+) -> None:
     found = problems(overrides)
     assert any(expected in p for p in found), found
 
@@ -93,8 +213,14 @@ def test_there_are_at_least_25_bad_inputs() -> None:
 
 
 def test_all_problems_are_reported_together() -> None:
-    found = problems({"webapp:cloud": "gcp", "webapp:logLevel": "loud", "webapp:services": {"api": {"replicas": 0}},
-                      "webapp:typo": 1})
+    found = problems(
+        {
+            "webapp:cloud": "gcp",
+            "webapp:logLevel": "loud",
+            "webapp:services": {"api": {"replicas": 0}},
+            "webapp:typo": 1,
+        }
+    )
     assert len(found) == 4, found
     assert "4 configuration problem(s)" in str(SettingsError(found))
 
@@ -102,8 +228,10 @@ def test_all_problems_are_reported_together() -> None:
 def test_quota_counts_surge_pods_sidecars_and_jobs() -> None:
     # dev: 5 services x (1 + 1 surge) + nats + redis + postgres + backup job + scheduler job = 15 pods
     assert not any("quota.pods" in p for p in problems_or_none({"webapp:quota": {"pods": 15}}))
-    assert any(p.startswith("webapp:quota.pods: 14 is below the pods needed at maximum scale (15)")
-               for p in problems({"webapp:quota": {"pods": 14}}))
+    assert any(
+        p.startswith("webapp:quota.pods: 14 is below the pods needed at maximum scale (15)")
+        for p in problems({"webapp:quota": {"pods": 14}})
+    )
 
 
 def problems_or_none(overrides: dict[str, Any]) -> list[str]:
@@ -117,9 +245,17 @@ def problems_or_none(overrides: dict[str, Any]) -> list[str]:
 def test_production_requires_deleters_and_pinned_images() -> None:
     base = {**PRODUCTION}
     base.pop("webapp:namespaceDeleters")
-    found = problems({"webapp:services": {"api": {"image": "registry.example.com/api:latest"}}}, "production", base)
+    found = problems(
+        {"webapp:services": {"api": {"image": "registry.example.com/api:latest"}}},
+        "production",
+        base,
+    )
     assert any(p.startswith("webapp:namespaceDeleters: missing") for p in found)
-    assert any(p.startswith("webapp:services.api.image: 'registry.example.com/api:latest'") and "pinned" in p for p in found)
+    assert any(
+        p.startswith("webapp:services.api.image: 'registry.example.com/api:latest'")
+        and "pinned" in p
+        for p in found
+    )
 
 
 def test_unknown_stack_needs_an_environment() -> None:

@@ -17,8 +17,14 @@ from tools.validate import CelReport, crd_schema_dir, validate_object
 
 from .conftest import STACKS, require
 
-APP_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component",
-              "app.kubernetes.io/part-of", "app.kubernetes.io/version", "app.kubernetes.io/managed-by")
+APP_LABELS = (
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/component",
+    "app.kubernetes.io/part-of",
+    "app.kubernetes.io/version",
+    "app.kubernetes.io/managed-by",
+)
 
 
 def _has(run: StackRun, kind: str, name: str) -> bool:
@@ -29,7 +35,9 @@ def _has(run: StackRun, kind: str, name: str) -> bool:
     return True
 
 
-def pod_specs(objects: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+def pod_specs(
+    objects: list[dict[str, Any]],
+) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
     """(workload name, pod spec, pod metadata) of every Deployment, StatefulSet and CronJob."""
     for obj in objects:
         kind = obj["kind"]
@@ -82,19 +90,36 @@ def test_every_pod_runs_restricted(run: StackRun) -> None:
             assert sc["capabilities"]["drop"] == ["ALL"], name
             assert sc["runAsNonRoot"] is True, name
             res = container["resources"]
-            assert set(res["requests"]) == {"cpu", "memory"} and set(res["limits"]) == {"cpu", "memory"}, name
+            assert set(res["requests"]) == {"cpu", "memory"} and set(res["limits"]) == {
+                "cpu",
+                "memory",
+            }, name
 
 
 def test_every_secret_a_pod_reads_is_produced(run: StackRun) -> None:
     """secretKeyRef / configMapRef / volumes point at objects (and keys) the stack declares."""
     objects = run.kubernetes_objects()
     secrets = {key: keys for key, (keys, _) in produced_secrets(objects).items()}
-    config_maps = {(o["metadata"]["namespace"], o["metadata"]["name"]): set((o.get("data") or {}).keys())
-                   for o in objects if o["kind"] == "ConfigMap"}
-    accounts = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects if o["kind"] == "ServiceAccount"}
-    claims = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects if o["kind"] == "PersistentVolumeClaim"}
-    workloads = {o["metadata"]["name"]: o["metadata"]["namespace"] for o in objects
-                 if o["kind"] in ("Deployment", "StatefulSet", "CronJob")}
+    config_maps = {
+        (o["metadata"]["namespace"], o["metadata"]["name"]): set((o.get("data") or {}).keys())
+        for o in objects
+        if o["kind"] == "ConfigMap"
+    }
+    accounts = {
+        (o["metadata"]["namespace"], o["metadata"]["name"])
+        for o in objects
+        if o["kind"] == "ServiceAccount"
+    }
+    claims = {
+        (o["metadata"]["namespace"], o["metadata"]["name"])
+        for o in objects
+        if o["kind"] == "PersistentVolumeClaim"
+    }
+    workloads = {
+        o["metadata"]["name"]: o["metadata"]["namespace"]
+        for o in objects
+        if o["kind"] in ("Deployment", "StatefulSet", "CronJob")
+    }
     reads = 0
     for name, spec, _ in pod_specs(objects):
         ns = workloads[name.split("/", 1)[1]]
@@ -105,11 +130,15 @@ def test_every_secret_a_pod_reads_is_produced(run: StackRun) -> None:
                 source = env.get("valueFrom") or {}
                 if "secretKeyRef" in source:
                     ref = source["secretKeyRef"]
-                    assert ref["key"] in secrets.get((ns, ref["name"]), set()), f"{name} reads {ref}"
+                    assert ref["key"] in secrets.get((ns, ref["name"]), set()), (
+                        f"{name} reads {ref}"
+                    )
                     reads += 1
                 if "configMapKeyRef" in source:
                     ref = source["configMapKeyRef"]
-                    assert ref["key"] in config_maps.get((ns, ref["name"]), set()), f"{name} reads {ref}"
+                    assert ref["key"] in config_maps.get((ns, ref["name"]), set()), (
+                        f"{name} reads {ref}"
+                    )
             for env_from in container.get("envFrom") or []:
                 assert (ns, env_from["configMapRef"]["name"]) in config_maps, name
         for volume in spec.get("volumes") or []:
@@ -126,14 +155,22 @@ def produced_secrets(objects: list[dict[str, Any]]) -> dict[tuple[str, str], tup
     for obj in objects:
         ns = obj["metadata"].get("namespace")
         if obj["kind"] == "Secret":
-            found[(ns, obj["metadata"]["name"])] = (set((obj.get("stringData") or {}).keys()), "Secret")
+            found[(ns, obj["metadata"]["name"])] = (
+                set((obj.get("stringData") or {}).keys()),
+                "Secret",
+            )
         elif obj["kind"] == "SecretProviderClass":
             for synced in obj["spec"].get("secretObjects", []):
-                found[(ns, synced["secretName"])] = ({d["key"] for d in synced["data"]}, "SecretProviderClass")
+                found[(ns, synced["secretName"])] = (
+                    {d["key"] for d in synced["data"]},
+                    "SecretProviderClass",
+                )
         elif obj["kind"] == "ExternalSecret":
             target = obj["spec"]["target"]
             template = (target.get("template") or {}).get("data")
-            keys = set(template) if template else {d["secretKey"] for d in obj["spec"].get("data", [])}
+            keys = (
+                set(template) if template else {d["secretKey"] for d in obj["spec"].get("data", [])}
+            )
             found[(ns, target.get("name", obj["metadata"]["name"]))] = (keys, "ExternalSecret")
     return found
 
@@ -144,17 +181,27 @@ def test_secrets_come_from_the_stack_cloud_store(run: StackRun) -> None:
     objects = run.kubernetes_objects()
     producers = {kind for _, kind in produced_secrets(objects).values()}
     csi = any(o["kind"] == "SecretProviderClass" for o in objects)
-    assert producers == ({"Secret"} if cloud == "none" else {"SecretProviderClass"} if csi else {"ExternalSecret"})
+    assert producers == (
+        {"Secret"} if cloud == "none" else {"SecretProviderClass"} if csi else {"ExternalSecret"}
+    )
 
 
 def test_no_secret_in_plain_text(run: StackRun) -> None:
     """Generated values appear only inside Secrets, always wrapped as Pulumi secrets."""
     revealed = run.kubernetes_objects(reveal=True)
-    passwords = {r.inputs.get("result") for r in run.resources if r.type.endswith(":RandomPassword")}
-    passwords |= {_mock_password(r.name, int(r.inputs["length"])) for r in run.resources if r.type.endswith(":RandomPassword")}
+    passwords = {
+        r.inputs.get("result") for r in run.resources if r.type.endswith(":RandomPassword")
+    }
+    passwords |= {
+        _mock_password(r.name, int(r.inputs["length"]))
+        for r in run.resources
+        if r.type.endswith(":RandomPassword")
+    }
     passwords.discard(None)
     assert passwords
-    for record, obj in zip([r for r in run.resources if r.is_kubernetes_object], revealed, strict=True):
+    for record, obj in zip(
+        [r for r in run.resources if r.is_kubernetes_object], revealed, strict=True
+    ):
         text = json.dumps(obj)
         if obj["kind"] == "Secret":
             assert contains_secret(record.inputs.get("stringData")), obj["metadata"]["name"]
@@ -175,7 +222,11 @@ def _mock_password(name: str, length: int) -> str:
 
 def test_autoscaled_deployments_leave_replicas_to_the_hpa(run: StackRun) -> None:
     objects = run.kubernetes_objects()
-    hpas = {o["spec"]["scaleTargetRef"]["name"] for o in objects if o["kind"] == "HorizontalPodAutoscaler"}
+    hpas = {
+        o["spec"]["scaleTargetRef"]["name"]
+        for o in objects
+        if o["kind"] == "HorizontalPodAutoscaler"
+    }
     for obj in objects:
         if obj["kind"] == "Deployment":
             name = obj["metadata"]["name"]
@@ -185,8 +236,11 @@ def test_autoscaled_deployments_leave_replicas_to_the_hpa(run: StackRun) -> None
 def test_replicated_workloads_have_disruption_budgets(run: StackRun) -> None:
     objects = run.kubernetes_objects()
     pdbs = {o["metadata"]["name"] for o in objects if o["kind"] == "PodDisruptionBudget"}
-    hpa_min = {o["spec"]["scaleTargetRef"]["name"]: o["spec"]["minReplicas"]
-               for o in objects if o["kind"] == "HorizontalPodAutoscaler"}
+    hpa_min = {
+        o["spec"]["scaleTargetRef"]["name"]: o["spec"]["minReplicas"]
+        for o in objects
+        if o["kind"] == "HorizontalPodAutoscaler"
+    }
     for obj in objects:
         if obj["kind"] in ("Deployment", "StatefulSet"):
             name = obj["metadata"]["name"]
@@ -199,42 +253,75 @@ def test_services_select_pods_and_name_their_ports(run: StackRun) -> None:
     pods = [(meta.get("labels", {}), spec) for _, spec, meta in pod_specs(objects)]
     for svc in (o for o in objects if o["kind"] == "Service"):
         selector = svc["spec"]["selector"]
-        matching = [spec for labels, spec in pods if all(labels.get(k) == v for k, v in selector.items())]
+        matching = [
+            spec for labels, spec in pods if all(labels.get(k) == v for k, v in selector.items())
+        ]
         assert matching, f"Service {svc['metadata']['name']} selects no pods"
-        names = {p.get("name") for spec in matching for c in spec["containers"] for p in c.get("ports", [])}
+        names = {
+            p.get("name")
+            for spec in matching
+            for c in spec["containers"]
+            for p in c.get("ports", [])
+        }
         for port in svc["spec"]["ports"]:
             assert port["targetPort"] in names, f"{svc['metadata']['name']}: {port}"
 
 
 def test_routes_point_at_services(run: StackRun) -> None:
     objects = run.kubernetes_objects()
-    services = {(o["metadata"]["name"], p["port"]) for o in objects if o["kind"] == "Service" for p in o["spec"]["ports"]}
+    services = {
+        (o["metadata"]["name"], p["port"])
+        for o in objects
+        if o["kind"] == "Service"
+        for p in o["spec"]["ports"]
+    }
     backends = []
     for obj in objects:
         if obj["kind"] == "HTTPRoute":
-            backends += [(b["name"], b["port"]) for r in obj["spec"]["rules"] for b in r.get("backendRefs", [])]
+            backends += [
+                (b["name"], b["port"])
+                for r in obj["spec"]["rules"]
+                for b in r.get("backendRefs", [])
+            ]
         if obj["kind"] == "Ingress":
-            backends += [(p["backend"]["service"]["name"], p["backend"]["service"]["port"]["number"])
-                         for rule in obj["spec"]["rules"] for p in rule["http"]["paths"]]
+            backends += [
+                (p["backend"]["service"]["name"], p["backend"]["service"]["port"]["number"])
+                for rule in obj["spec"]["rules"]
+                for p in rule["http"]["paths"]
+            ]
     assert {b[0] for b in backends} == {"frontend", "api", "websocket", "auth"}
     assert set(backends) <= services
 
 
 def test_namespace_is_default_deny(run: StackRun) -> None:
     deny = run.find("NetworkPolicy", "default-deny")
-    assert deny["spec"]["podSelector"] == {} and sorted(deny["spec"]["policyTypes"]) == ["Egress", "Ingress"]
+    assert deny["spec"]["podSelector"] == {} and sorted(deny["spec"]["policyTypes"]) == [
+        "Egress",
+        "Ingress",
+    ]
     assert "ingress" not in deny["spec"] and "egress" not in deny["spec"]
-    policed = {o["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name")
-               for o in run.kubernetes_objects() if o["kind"] == "NetworkPolicy"}
-    workloads = {o["metadata"]["name"] for o in run.kubernetes_objects() if o["kind"] in ("Deployment", "StatefulSet", "CronJob")}
+    policed = {
+        o["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name")
+        for o in run.kubernetes_objects()
+        if o["kind"] == "NetworkPolicy"
+    }
+    workloads = {
+        o["metadata"]["name"]
+        for o in run.kubernetes_objects()
+        if o["kind"] in ("Deployment", "StatefulSet", "CronJob")
+    }
     assert workloads <= policed
 
 
 def test_custom_resources_wait_for_the_addons_that_define_them(run: StackRun) -> None:
     by_urn = run.by_urn()
     releases = {r.urn: r.name for r in run.resources if r.type == "kubernetes:helm.sh/v3:Release"}
-    needs = {"cert-manager.io": "cert-manager", "gateway.networking.k8s.io": "envoy-gateway",
-             "gateway.envoyproxy.io": "envoy-gateway", "monitoring.coreos.com": "prometheus"}
+    needs = {
+        "cert-manager.io": "cert-manager",
+        "gateway.networking.k8s.io": "envoy-gateway",
+        "gateway.envoyproxy.io": "envoy-gateway",
+        "monitoring.coreos.com": "prometheus",
+    }
     checked = 0
     for record in run.resources:
         if not record.is_kubernetes_object:
@@ -245,7 +332,9 @@ def test_custom_resources_wait_for_the_addons_that_define_them(run: StackRun) ->
         wanted = [urn for urn, name in releases.items() if needs[group] in name]
         if not wanted:
             continue  # the add-on is declared as already present
-        assert set(wanted) <= set(record.depends_on), f"{record.name} does not wait for {needs[group]}"
+        assert set(wanted) <= set(record.depends_on), (
+            f"{record.name} does not wait for {needs[group]}"
+        )
         checked += 1
     assert checked > 0 or not releases
     assert by_urn
@@ -253,21 +342,39 @@ def test_custom_resources_wait_for_the_addons_that_define_them(run: StackRun) ->
 
 def test_production_is_protected_from_destroy(stack_run: Callable[..., StackRun]) -> None:
     run = stack_run("production")
-    namespace = next(r for r in run.resources if r.type == "kubernetes:core/v1:Namespace" and r.inputs["metadata"]["name"] == "webapp-production")
+    namespace = next(
+        r
+        for r in run.resources
+        if r.type == "kubernetes:core/v1:Namespace"
+        and r.inputs["metadata"]["name"] == "webapp-production"
+    )
     assert namespace.protect and namespace.retain_on_delete
     binding = run.find("ClusterRoleBinding", "webapp-production-namespace-deleter")
-    assert binding["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "webapp-deprovisioners"}]
+    assert binding["subjects"] == [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "webapp-deprovisioners"}
+    ]
     role = run.find("ClusterRole", "webapp-production-namespace-deleter")
     assert role["rules"][0]["resourceNames"] == ["webapp-production"]
     in_cluster = stack_run("production", {"webapp:cloud": "none"})
-    backups = next(r for r in in_cluster.resources if r.name.endswith("-backups") and r.type.endswith("PersistentVolumeClaim"))
+    backups = next(
+        r
+        for r in in_cluster.resources
+        if r.name.endswith("-backups") and r.type.endswith("PersistentVolumeClaim")
+    )
     assert backups.retain_on_delete
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging"])
-def test_non_production_namespaces_can_be_destroyed(stack: str, stack_run: Callable[..., StackRun]) -> None:
+def test_non_production_namespaces_can_be_destroyed(
+    stack: str, stack_run: Callable[..., StackRun]
+) -> None:
     run = stack_run(stack)
-    namespace = next(r for r in run.resources if r.type == "kubernetes:core/v1:Namespace" and r.inputs["metadata"]["name"] == f"webapp-{stack}")
+    namespace = next(
+        r
+        for r in run.resources
+        if r.type == "kubernetes:core/v1:Namespace"
+        and r.inputs["metadata"]["name"] == f"webapp-{stack}"
+    )
     assert not namespace.protect
     with pytest.raises(KeyError):
         run.find("ClusterRoleBinding", f"webapp-{stack}-namespace-deleter")
@@ -275,16 +382,33 @@ def test_non_production_namespaces_can_be_destroyed(stack: str, stack_run: Calla
 
 def test_production_scales_as_specified(stack_run: Callable[..., StackRun]) -> None:
     objects = stack_run("production").kubernetes_objects()
-    bounds = {o["spec"]["scaleTargetRef"]["name"]: (o["spec"]["minReplicas"], o["spec"]["maxReplicas"])
-              for o in objects if o["kind"] == "HorizontalPodAutoscaler"}
-    assert bounds == {"frontend": (3, 10), "api": (3, 15), "websocket": (3, 10), "auth": (3, 10), "broadcaster": (3, 10)}
-    nats = next(o for o in objects if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "nats")
+    bounds = {
+        o["spec"]["scaleTargetRef"]["name"]: (o["spec"]["minReplicas"], o["spec"]["maxReplicas"])
+        for o in objects
+        if o["kind"] == "HorizontalPodAutoscaler"
+    }
+    assert bounds == {
+        "frontend": (3, 10),
+        "api": (3, 15),
+        "websocket": (3, 10),
+        "auth": (3, 10),
+        "broadcaster": (3, 10),
+    }
+    nats = next(
+        o for o in objects if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "nats"
+    )
     assert nats["spec"]["replicas"] == 3
-    assert nats["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "10Gi"
+    assert (
+        nats["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
+        == "10Gi"
+    )
 
 
 def test_log_levels_per_stack(stack_run: Callable[..., StackRun]) -> None:
-    levels = {s: stack_run(s).find("ConfigMap", "api")["data"]["Logging__LogLevel__Default"] for s in ("dev", "staging", "production")}
+    levels = {
+        s: stack_run(s).find("ConfigMap", "api")["data"]["Logging__LogLevel__Default"]
+        for s in ("dev", "staging", "production")
+    }
     assert levels == {"dev": "Debug", "staging": "Information", "production": "Warning"}
 
 
@@ -298,7 +422,9 @@ def test_bad_config_declares_nothing() -> None:
     import pulumi
 
     with pytest.raises(pulumi.RunError) as info:
-        run_stack("dev", {"webapp:domain": "bad domain", "webapp:services": {"api": {"replicas": 0}}})
+        run_stack(
+            "dev", {"webapp:domain": "bad domain", "webapp:services": {"api": {"replicas": 0}}}
+        )
     assert "webapp:domain: 'bad domain'" in str(info.value)
     assert "webapp:services.api.replicas: 0" in str(info.value)
     assert last_registrations() == []

@@ -19,17 +19,24 @@ from .conftest import STACKS
 
 
 @pytest.mark.parametrize("stack,variant", [(s, v) for s in STACKS for v in VARIANTS])
-def test_urns_match_the_committed_list(stack: str, variant: str, stack_run: Callable[..., StackRun]) -> None:
+def test_urns_match_the_committed_list(
+    stack: str, variant: str, stack_run: Callable[..., StackRun]
+) -> None:
     path = urn_file(stack, variant)
-    assert path.exists(), f"no URN list for {stack}/{variant}; run `make golden` and commit tests/golden/urns/"
+    assert path.exists(), (
+        f"no URN list for {stack}/{variant}; run `make golden` and commit tests/golden/urns/"
+    )
     expected = set(path.read_text().splitlines())
     actual = set(urn_list(stack_run(stack, variant_overrides(stack, variant))).splitlines())
     gone, new = sorted(expected - actual), sorted(actual - expected)
     assert not gone and not new, (
         f"URNs of {stack}/{variant} changed: a moved or renamed resource needs `aliases`, or, if the change "
         f"is intended, run `make golden` and review tests/golden/urns/.\n"
-        f"no longer declared ({len(gone)}):\n  " + "\n  ".join(gone[:20])
-        + f"\nnewly declared ({len(new)}):\n  " + "\n  ".join(new[:20]))
+        f"no longer declared ({len(gone)}):\n  "
+        + "\n  ".join(gone[:20])
+        + f"\nnewly declared ({len(new)}):\n  "
+        + "\n  ".join(new[:20])
+    )
 
 
 def test_a_renamed_resource_is_caught(stack_run: Callable[..., StackRun]) -> None:

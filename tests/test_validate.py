@@ -11,7 +11,15 @@ import kubernetes_validate
 import pytest
 
 from tools.offline import StackRun
-from tools.validate import CelReport, CelRuleFailed, SchemaMissing, _fix_pattern, close_schema, crd_schema_dir, validate_object
+from tools.validate import (
+    CelReport,
+    CelRuleFailed,
+    SchemaMissing,
+    _fix_pattern,
+    close_schema,
+    crd_schema_dir,
+    validate_object,
+)
 
 from .conftest import require
 
@@ -23,7 +31,9 @@ def objects(stack_run: Callable[..., StackRun]) -> list[dict[str, Any]]:
 
 
 def pick(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
-    return copy.deepcopy(next(o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name))
+    return copy.deepcopy(
+        next(o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name)
+    )
 
 
 def test_unknown_field_in_builtin_kind_is_rejected(objects: list[dict[str, Any]]) -> None:
@@ -52,7 +62,9 @@ def test_unknown_field_in_custom_resource_is_rejected(objects: list[dict[str, An
 def test_cel_rule_violation_is_rejected(objects: list[dict[str, Any]]) -> None:
     route = pick(objects, "HTTPRoute", "webapp-websocket")
     route["spec"]["rules"][0]["timeouts"] = {"request": "10s", "backendRequest": "20s"}
-    with pytest.raises(CelRuleFailed, match="backendRequest timeout cannot be longer than request timeout"):
+    with pytest.raises(
+        CelRuleFailed, match="backendRequest timeout cannot be longer than request timeout"
+    ):
         validate_object(route, CelReport())
 
 
@@ -61,25 +73,36 @@ def test_rate_limit_policy_rules_are_evaluated(objects: list[dict[str, Any]]) ->
     report = CelReport()
     validate_object(policy, report)
     assert report.evaluated > 0
-    policy["spec"]["rateLimit"]["local"]["rules"][0]["limit"]["fromMetadata"] = {"key": "k", "namespace": "n"}
+    policy["spec"]["rateLimit"]["local"]["rules"][0]["limit"]["fromMetadata"] = {
+        "key": "k",
+        "namespace": "n",
+    }
     with pytest.raises(CelRuleFailed, match="fromMetadata is not supported for Local"):
         validate_object(policy, CelReport())
 
 
 def test_missing_crd_schema_is_an_error_not_a_pass() -> None:
     with pytest.raises(SchemaMissing):
-        validate_object({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "x"}})
+        validate_object(
+            {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "x"}}
+        )
 
 
 def test_close_schema_semantics() -> None:
-    schema = close_schema({
-        "type": "object",
-        "properties": {
-            "port": {"x-kubernetes-int-or-string": True},
-            "maybe": {"type": "string", "nullable": True},
-            "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": True, "properties": {"a": {"type": "string"}}},
-        },
-    })
+    schema = close_schema(
+        {
+            "type": "object",
+            "properties": {
+                "port": {"x-kubernetes-int-or-string": True},
+                "maybe": {"type": "string", "nullable": True},
+                "free": {
+                    "type": "object",
+                    "x-kubernetes-preserve-unknown-fields": True,
+                    "properties": {"a": {"type": "string"}},
+                },
+            },
+        }
+    )
     validator = jsonschema.Draft4Validator(schema)
     validator.validate({"port": 80, "maybe": None, "free": {"anything": 1}})
     validator.validate({"port": "http"})

@@ -1,4 +1,5 @@
-"""Per-branch environments (seed 001 feature branches): `make branch-up BRANCH=<git branch>` / `make branch-down`.
+"""Per-branch environments (seed 001 feature branches): `make branch-up BRANCH=<git branch>` / `make
+branch-down`.
 
 A branch gets its own stack `feature-<slug>` on the staging AKS cluster: namespace `feature-<slug>`,
 in-cluster PostgreSQL, its own Key Vault, identity and federated credentials, and its own hostname
@@ -9,7 +10,8 @@ and leaves managed Prometheus and monitoring to staging.
 of at most 63 characters; a name that keeps no letter or digit is rejected with a clear message.
 Long names are cut and given a hash suffix, so two long branches never share a namespace.
 
-    python -m tools.branch up feature/Login-Page     # writes Pulumi.feature-login-page.yaml, pulumi up
+    python -m tools.branch up feature/Login-Page     # writes Pulumi.feature-login-page.yaml, pulumi
+    up
     python -m tools.branch down feature/Login-Page   # pulumi destroy, stack rm, file removed
     python -m tools.branch config feature/Login-Page # prints the stack config only
 """
@@ -35,8 +37,25 @@ BASE_STACK = "staging"
 
 
 # Letters NFKD does not decompose into an ASCII base letter.
-_LETTERS = str.maketrans({"ø": "o", "Ø": "O", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ß": "ss", "đ": "d", "Đ": "D",
-                          "ł": "l", "Ł": "L", "þ": "th", "Þ": "TH", "ð": "d", "Ð": "D"})
+_LETTERS = str.maketrans(
+    {
+        "ø": "o",
+        "Ø": "O",
+        "æ": "ae",
+        "Æ": "AE",
+        "œ": "oe",
+        "Œ": "OE",
+        "ß": "ss",
+        "đ": "d",
+        "Đ": "D",
+        "ł": "l",
+        "Ł": "L",
+        "þ": "th",
+        "Þ": "TH",
+        "ð": "d",
+        "Ð": "D",
+    }
+)
 
 
 class BranchNameError(ValueError):
@@ -46,22 +65,26 @@ class BranchNameError(ValueError):
 def branch_slug(branch: str) -> str:
     """`feature/Login_Page` -> `login-page`; the result fits `feature-<slug>` in 63 characters."""
     if not isinstance(branch, str) or not branch.strip():
-        raise BranchNameError("branch name is empty; expected a git branch name such as feature/login-page")
+        raise BranchNameError(
+            "branch name is empty; expected a git branch name such as feature/login-page"
+        )
     name = branch.strip()
     for prefix in ("refs/heads/", "feature/", "features/", "feat/"):
         if name.lower().startswith(prefix):
-            name = name[len(prefix):]
+            name = name[len(prefix) :]
     # Accents become their base letter; everything else that is not [a-z0-9] becomes a hyphen.
     name = name.translate(_LETTERS)
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_name).strip("-")
     if not slug:
-        raise BranchNameError(f"branch name {branch!r} has no letter or digit to name a namespace after; "
-                              "rename the branch (e.g. feature/login-page)")
+        raise BranchNameError(
+            f"branch name {branch!r} has no letter or digit to name a namespace after; "
+            "rename the branch (e.g. feature/login-page)"
+        )
     room = MAX_NAMESPACE - len(PREFIX)
     if len(slug) > room:
         digest = hashlib.sha256(branch.encode()).hexdigest()[:7]
-        slug = f"{slug[:room - len(digest) - 1].rstrip('-')}-{digest}"
+        slug = f"{slug[: room - len(digest) - 1].rstrip('-')}-{digest}"
     return slug
 
 
@@ -76,8 +99,11 @@ def branch_config(branch: str, base: Optional[dict[str, Any]] = None) -> dict[st
     namespace = PREFIX + slug
     azure = dict(base["webapp:azure"])
     # Purge protection would keep a destroyed branch's vault name for the retention period.
-    azure.update(managedPrometheus=False, secretDelivery="csi",
-                 keyVault={"purgeProtection": False, "softDeleteRetentionDays": 7})
+    azure.update(
+        managedPrometheus=False,
+        secretDelivery="csi",
+        keyVault={"purgeProtection": False, "softDeleteRetentionDays": 7},
+    )
     return {
         "webapp:environment": "dev",
         "webapp:cloud": "azure",
@@ -87,8 +113,12 @@ def branch_config(branch: str, base: Optional[dict[str, Any]] = None) -> dict[st
         "webapp:kubernetes": base["webapp:kubernetes"],
         "webapp:database": {"mode": "in-cluster"},
         "webapp:monitoring": {"enabled": False},
-        "webapp:addons": {"certManager": "present", "gateway": "present", "monitoringStack": "present",
-                          "externalSecrets": "present"},
+        "webapp:addons": {
+            "certManager": "present",
+            "gateway": "present",
+            "monitoringStack": "present",
+            "externalSecrets": "present",
+        },
         "webapp:routing": {**(base.get("webapp:routing") or {})},
         "webapp:services": base.get("webapp:services") or {},
         "webapp:scheduler": {**(base.get("webapp:scheduler") or {}), "enabled": False},
@@ -116,8 +146,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     except BranchNameError as error:
         print(f"branch {args.branch!r}: {error}", file=sys.stderr)
         return 2
-    text = ("# Generated by `make branch-up`; removed by `make branch-down`.\n"
-            + yaml.safe_dump({"config": config}, sort_keys=False))
+    text = "# Generated by `make branch-up`; removed by `make branch-down`.\n" + yaml.safe_dump(
+        {"config": config}, sort_keys=False
+    )
     if args.action == "config":
         print(text)
         return 0

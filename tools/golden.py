@@ -1,4 +1,5 @@
-"""`make golden`: re-render every stack into tests/golden/<stack>/ and re-list every URN (commit both).
+"""`make golden`: re-render every stack into tests/golden/<stack>/ and re-list every URN (commit
+both).
 
 The golden renders make the effect of a change on each environment visible in review; the test
 suite fails when a render differs from its golden files.
@@ -28,7 +29,11 @@ VARIANTS = ("as-shipped", "ingress", "monitoring-flipped", "cloud-none", "cloud-
 
 def stacks() -> list[str]:
     # Shipped stacks only: branch stacks (Pulumi.feature-*.yaml) come and go with their branches.
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml") if ".feature-" not in p.name)
+    return sorted(
+        p.name[len("Pulumi.") : -len(".yaml")]
+        for p in ROOT.glob("Pulumi.*.yaml")
+        if ".feature-" not in p.name
+    )
 
 
 def variant_overrides(stack: str, variant: str) -> dict[str, Any]:
@@ -62,7 +67,10 @@ def main() -> int:
         run = run_stack(stack)
         problems = validate_run(run)
         if problems:
-            print(f"stack {stack}: not updating golden files, {len(problems)} invalid object(s):", file=sys.stderr)
+            print(
+                f"stack {stack}: not updating golden files, {len(problems)} invalid object(s):",
+                file=sys.stderr,
+            )
             print("\n".join(f"  - {p}" for p in problems), file=sys.stderr)
             return 1
         out: Path = GOLDEN / stack
@@ -71,8 +79,13 @@ def main() -> int:
     URNS.mkdir(parents=True, exist_ok=True)
     for stack in stacks():
         for variant in VARIANTS:
-            urn_file(stack, variant).write_text(urn_list(run_stack(stack, variant_overrides(stack, variant))))
-    print(f"URN lists of {len(stacks())} stacks x {len(VARIANTS)} variants written to {URNS.relative_to(ROOT)}/")
+            urn_file(stack, variant).write_text(
+                urn_list(run_stack(stack, variant_overrides(stack, variant)))
+            )
+    print(
+        f"URN lists of {len(stacks())} stacks x {len(VARIANTS)} variants written to "
+        f"{URNS.relative_to(ROOT)}/"
+    )
     return 0
 
 

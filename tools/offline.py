@@ -51,8 +51,11 @@ class Registered:
 
     @property
     def is_kubernetes_object(self) -> bool:
-        return (self.custom and self.type.startswith("kubernetes:")
-                and not self.type.startswith(("kubernetes:helm.sh", "pulumi:providers")))
+        return (
+            self.custom
+            and self.type.startswith("kubernetes:")
+            and not self.type.startswith(("kubernetes:helm.sh", "pulumi:providers"))
+        )
 
 
 @dataclass
@@ -66,14 +69,19 @@ class StackRun:
         return {r.urn: r for r in self.resources}
 
     def kubernetes_objects(self, reveal: bool = False) -> list[dict[str, Any]]:
-        """Every Kubernetes object as a manifest; `reveal` shows secret values (mock values only)."""
+        """Every Kubernetes object as a manifest; `reveal` shows secret values (mock
+        values only).
+        """
         return [normalise(r.inputs, reveal) for r in self.resources if r.is_kubernetes_object]
 
     def find(self, kind: str, name: str, namespace: Optional[str] = None) -> dict[str, Any]:
         for obj in self.kubernetes_objects():
             meta = obj.get("metadata", {})
-            if obj.get("kind") == kind and meta.get("name") == name and (
-                    namespace is None or meta.get("namespace") == namespace):
+            if (
+                obj.get("kind") == kind
+                and meta.get("name") == name
+                and (namespace is None or meta.get("namespace") == namespace)
+            ):
                 return obj
         raise KeyError(f"no {kind} {namespace}/{name}")
 
@@ -89,17 +97,27 @@ class RecordingMocks(pulumi.runtime.Mocks):
     of the stack's config, so format checks in tests mean something.
     """
 
-    def __init__(self, region: str = "eu-central-1", account: str = "123456789012",
-                 subscription: str = "00000000-0000-0000-0000-000000000000", tenant: str = "00000000-0000-0000-0000-000000000000"):
+    def __init__(
+        self,
+        region: str = "eu-central-1",
+        account: str = "123456789012",
+        subscription: str = "00000000-0000-0000-0000-000000000000",
+        tenant: str = "00000000-0000-0000-0000-000000000000",
+    ):
         super().__init__()
         self.region, self.account = region, account
         self.subscription, self.tenant = subscription, tenant
 
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[Optional[str], dict[str, Any]]:
+    def new_resource(
+        self, args: pulumi.runtime.MockResourceArgs
+    ) -> tuple[Optional[str], dict[str, Any]]:
         state = dict(args.inputs)
         typ, name = args.typ, args.name
         digest = hashlib.sha256(name.encode()).hexdigest()
-        if typ in ("random:index/randomPassword:RandomPassword", "random:index/randomString:RandomString"):
+        if typ in (
+            "random:index/randomPassword:RandomPassword",
+            "random:index/randomString:RandomString",
+        ):
             length = int(state.get("length", 16))
             state["result"] = ("mock" + name.replace("-", ""))[:length].ljust(length, "x")
         elif typ == "random:index/randomId:RandomId":
@@ -112,8 +130,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return self._azure(typ, name, state, digest)
         return f"{name}-id", state
 
-    def _azure(self, typ: str, name: str, state: dict[str, Any], digest: str) -> tuple[str, dict[str, Any]]:
+    def _azure(
+        self, typ: str, name: str, state: dict[str, Any], digest: str
+    ) -> tuple[str, dict[str, Any]]:
         """ARM ids under the configured subscription and resource group, GUIDs for identities."""
+
         def guid(seed: str) -> str:
             h = hashlib.sha256(seed.encode()).hexdigest()
             return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
@@ -121,31 +142,53 @@ class RecordingMocks(pulumi.runtime.Mocks):
         group = state.get("resourceGroupName", "rg")
         prefix = f"/subscriptions/{self.subscription}/resourceGroups/{group}/providers"
         if typ == "azure-native:resources:ResourceGroup":
-            state.update(id=f"/subscriptions/{self.subscription}/resourceGroups/{state['resourceGroupName']}",
-                         name=state["resourceGroupName"])
+            state.update(
+                id=f"/subscriptions/{self.subscription}/resourceGroups/{state['resourceGroupName']}",
+                name=state["resourceGroupName"],
+            )
         elif typ == "azure-native:keyvault:Vault":
-            state.update(id=f"{prefix}/Microsoft.KeyVault/vaults/{state['vaultName']}", name=state["vaultName"])
-            state["properties"] = {**state["properties"], "vaultUri": f"https://{state['vaultName']}.vault.azure.net/"}
+            state.update(
+                id=f"{prefix}/Microsoft.KeyVault/vaults/{state['vaultName']}",
+                name=state["vaultName"],
+            )
+            state["properties"] = {
+                **state["properties"],
+                "vaultUri": f"https://{state['vaultName']}.vault.azure.net/",
+            }
         elif typ == "azure-native:keyvault:Secret":
-            state.update(id=f"{prefix}/Microsoft.KeyVault/vaults/{state['vaultName']}/secrets/{state['secretName']}",
-                         name=state["secretName"])
+            state.update(
+                id=f"{prefix}/Microsoft.KeyVault/vaults/{state['vaultName']}/secrets/{state['secretName']}",
+                name=state["secretName"],
+            )
         elif typ == "azure-native:managedidentity:UserAssignedIdentity":
-            state.update(id=f"{prefix}/Microsoft.ManagedIdentity/userAssignedIdentities/{state['resourceName']}",
-                         name=state["resourceName"], clientId=guid("client" + name), principalId=guid("principal" + name),
-                         tenantId=self.tenant)
+            state.update(
+                id=f"{prefix}/Microsoft.ManagedIdentity/userAssignedIdentities/{state['resourceName']}",
+                name=state["resourceName"],
+                clientId=guid("client" + name),
+                principalId=guid("principal" + name),
+                tenantId=self.tenant,
+            )
         elif typ == "azure-native:managedidentity:FederatedIdentityCredential":
             state["name"] = state["federatedIdentityCredentialResourceName"]
         elif typ == "azure-native:dbforpostgresql:Server":
-            state.update(id=f"{prefix}/Microsoft.DBforPostgreSQL/flexibleServers/{state['serverName']}",
-                         name=state["serverName"], fullyQualifiedDomainName=f"{state['serverName']}.postgres.database.azure.com",
-                         state="Ready")
+            state.update(
+                id=f"{prefix}/Microsoft.DBforPostgreSQL/flexibleServers/{state['serverName']}",
+                name=state["serverName"],
+                fullyQualifiedDomainName=f"{state['serverName']}.postgres.database.azure.com",
+                state="Ready",
+            )
         elif typ == "azure-native:authorization:RoleAssignment":
-            state.update(id=f"{state['scope']}/providers/Microsoft.Authorization/roleAssignments/{guid(name)}", name=guid(name))
+            state.update(
+                id=f"{state['scope']}/providers/Microsoft.Authorization/roleAssignments/{guid(name)}",
+                name=guid(name),
+            )
         else:
             state.setdefault("name", name)
         return state.get("id", f"{prefix}/{name}"), state
 
-    def _aws(self, typ: str, name: str, state: dict[str, Any], digest: str) -> tuple[str, dict[str, Any]]:
+    def _aws(
+        self, typ: str, name: str, state: dict[str, Any], digest: str
+    ) -> tuple[str, dict[str, Any]]:
         region, account = self.region, self.account
         if typ == "aws:kms/key:Key":
             key_id = f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
@@ -155,14 +198,21 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["arn"] = f"arn:aws:kms:{region}:{account}:{state['name']}"
             return state["name"], state
         if typ == "aws:secretsmanager/secret:Secret":
-            state["arn"] = f"arn:aws:secretsmanager:{region}:{account}:secret:{state['name']}-{digest[:6]}"
+            state["arn"] = (
+                f"arn:aws:secretsmanager:{region}:{account}:secret:{state['name']}-{digest[:6]}"
+            )
             return state["arn"], state
         if typ == "aws:iam/role:Role":
-            state.update(arn=f"arn:aws:iam::{account}:role/{state['name']}", uniqueId=f"AROA{digest[:17].upper()}")
+            state.update(
+                arn=f"arn:aws:iam::{account}:role/{state['name']}",
+                uniqueId=f"AROA{digest[:17].upper()}",
+            )
             return state["name"], state
         if typ == "aws:ec2/securityGroup:SecurityGroup":
             group_id = f"sg-{digest[:17]}"
-            state.update(arn=f"arn:aws:ec2:{region}:{account}:security-group/{group_id}", ownerId=account)
+            state.update(
+                arn=f"arn:aws:ec2:{region}:{account}:security-group/{group_id}", ownerId=account
+            )
             return group_id, state
         if typ in ("aws:rds/subnetGroup:SubnetGroup", "aws:rds/parameterGroup:ParameterGroup"):
             kind = "subgrp" if "subnet" in typ else "pg"
@@ -173,20 +223,39 @@ class RecordingMocks(pulumi.runtime.Mocks):
             address = f"{identifier}.c{digest[:11]}.{region}.rds.amazonaws.com"
             uuid = f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
             state.update(
-                arn=f"arn:aws:rds:{region}:{account}:db:{identifier}", address=address,
-                endpoint=f"{address}:{int(state.get('port', 5432))}", port=int(state.get("port", 5432)),
+                arn=f"arn:aws:rds:{region}:{account}:db:{identifier}",
+                address=address,
+                endpoint=f"{address}:{int(state.get('port', 5432))}",
+                port=int(state.get("port", 5432)),
                 resourceId=f"db-{digest[:26].upper()}",
-                masterUserSecrets=[{"kmsKeyId": state.get("masterUserSecretKmsKeyId"), "secretStatus": "active",
-                                    "secretArn": f"arn:aws:secretsmanager:{region}:{account}:secret:rds!db-{uuid}-{digest[32:38]}"}])
+                masterUserSecrets=[
+                    {
+                        "kmsKeyId": state.get("masterUserSecretKmsKeyId"),
+                        "secretStatus": "active",
+                        "secretArn": (
+                            f"arn:aws:secretsmanager:{region}:{account}"
+                            f":secret:rds!db-{uuid}-{digest[32:38]}"
+                        ),
+                    }
+                ],
+            )
             return identifier, state
         return f"{name}-{digest[:8]}", state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], Optional[list[tuple[str, str]]]]:
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[str, Any], Optional[list[tuple[str, str]]]]:
         if args.token == "azure-native:authorization:getClientConfig":
             # The deploying principal, as `az account show` / the provider would report it.
-            return {"clientId": "11111111-2222-3333-4444-555555555555", "objectId": "66666666-7777-8888-9999-000000000000",
-                    "subscriptionId": self.subscription, "tenantId": self.tenant}, []
-        raise UnknownInvokeError(f"the mocks do not know invoke {args.token}; add a realistic result to tools/offline.py")
+            return {
+                "clientId": "11111111-2222-3333-4444-555555555555",
+                "objectId": "66666666-7777-8888-9999-000000000000",
+                "subscriptionId": self.subscription,
+                "tenantId": self.tenant,
+            }, []
+        raise UnknownInvokeError(
+            f"the mocks do not know invoke {args.token}; add a realistic result to tools/offline.py"
+        )
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -197,18 +266,30 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
-            self.registered.append(Registered(
-                type=request.type, name=request.name, urn=response.urn, parent=request.parent,
-                custom=bool(request.custom), inputs=pulumi.runtime.rpc.deserialize_properties(request.object),
-                protect=bool(request.protect), retain_on_delete=bool(request.retainOnDelete),
-                depends_on=list(request.dependencies), provider=request.provider,
-                ignore_changes=list(request.ignoreChanges)))
+            self.registered.append(
+                Registered(
+                    type=request.type,
+                    name=request.name,
+                    urn=response.urn,
+                    parent=request.parent,
+                    custom=bool(request.custom),
+                    inputs=pulumi.runtime.rpc.deserialize_properties(request.object),
+                    protect=bool(request.protect),
+                    retain_on_delete=bool(request.retainOnDelete),
+                    depends_on=list(request.dependencies),
+                    provider=request.provider,
+                    ignore_changes=list(request.ignoreChanges),
+                )
+            )
         return response
 
 
-def load_stack_config(stack: str, overrides: Optional[Mapping[str, Any]] = None,
-                      root: Path = ROOT) -> dict[str, Any]:
-    """Pulumi.yaml defaults, then Pulumi.<stack>.yaml, then overrides (dotted `webapp:key` names)."""
+def load_stack_config(
+    stack: str, overrides: Optional[Mapping[str, Any]] = None, root: Path = ROOT
+) -> dict[str, Any]:
+    """Pulumi.yaml defaults, then Pulumi.<stack>.yaml, then overrides (dotted
+    `webapp:key` names).
+    """
     project = yaml.safe_load((root / "Pulumi.yaml").read_text())
     name = project["name"]
     config: dict[str, Any] = {}
@@ -235,7 +316,9 @@ def _fresh_runtime() -> None:
 
 
 def _cloud_identity(config: Mapping[str, Any]) -> dict[str, str]:
-    """Region and account for the mocks' ARNs (from `webapp:aws`), subscription and tenant for Azure ids."""
+    """Region and account for the mocks' ARNs (from `webapp:aws`), subscription and tenant for Azure
+    ids.
+    """
     found = {}
     azure = config.get("webapp:azure")
     if isinstance(azure, dict):
@@ -265,12 +348,18 @@ _last: list[Registered] = []
 
 
 def last_registrations() -> list[Registered]:
-    """What the most recent run registered, also when it raised (bad config must declare nothing)."""
+    """What the most recent run registered, also when it raised (bad config must declare
+    nothing).
+    """
     return list(_last)
 
 
-def run_stack(stack: str, overrides: Optional[Mapping[str, Any]] = None, root: Path = ROOT,
-              config: Optional[Mapping[str, Any]] = None) -> StackRun:
+def run_stack(
+    stack: str,
+    overrides: Optional[Mapping[str, Any]] = None,
+    root: Path = ROOT,
+    config: Optional[Mapping[str, Any]] = None,
+) -> StackRun:
     """Run `__main__.py` for `stack` under the mocks. Raises what the program raises."""
     values = dict(config) if config is not None else load_stack_config(stack, overrides, root)
     pulumi.runtime.set_all_config({k: _encode(v) for k, v in values.items()})
@@ -297,7 +386,9 @@ def run_stack(stack: str, overrides: Optional[Mapping[str, Any]] = None, root: P
         return collect()
 
     _sync_await(run_pulumi_func(program))
-    return StackRun(stack=stack, resources=list(monitor.registered), outputs=resolved, secret_outputs=secret)
+    return StackRun(
+        stack=stack, resources=list(monitor.registered), outputs=resolved, secret_outputs=secret
+    )
 
 
 def run_components(build: Callable[[], Any], stack: str = "test") -> StackRun:
@@ -336,8 +427,9 @@ def normalise(value: Any, reveal: bool = False, _inside_secret: bool = False) ->
 
 def contains_secret(value: Any) -> bool:
     if isinstance(value, dict):
-        return value.get(SECRET_SIG) == SECRET_VALUE or any(contains_secret(v) for v in value.values())
+        return value.get(SECRET_SIG) == SECRET_VALUE or any(
+            contains_secret(v) for v in value.values()
+        )
     if isinstance(value, list):
         return any(contains_secret(v) for v in value)
     return False
-

@@ -52,11 +52,15 @@ _Dumper.add_representer(str, _str_presenter)
 
 
 def dump(documents: list[Any]) -> str:
-    return yaml.dump_all(documents, Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=120)
+    return yaml.dump_all(
+        documents, Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=120
+    )
 
 
 def render(run: StackRun) -> dict[str, str]:
-    """File name -> content for one stack run (deterministic: golden files compare byte for byte)."""
+    """File name -> content for one stack run (deterministic: golden files compare byte
+    for byte).
+    """
     by_urn = run.by_urn()
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     others: list[dict[str, Any]] = []
@@ -64,25 +68,40 @@ def render(run: StackRun) -> dict[str, str]:
         if record.is_kubernetes_object:
             groups[_component_of(record, by_urn)].append(normalise(record.inputs))
         elif record.custom:
-            entry: dict[str, Any] = {"type": record.type, "name": record.name,
-                                     "component": _component_of(record, by_urn)}
+            entry: dict[str, Any] = {
+                "type": record.type,
+                "name": record.name,
+                "component": _component_of(record, by_urn),
+            }
             if record.protect:
                 entry["protect"] = True
             if record.type.startswith("kubernetes:helm.sh"):
                 inputs = normalise(record.inputs)
-                entry.update({k: inputs.get(k) for k in ("chart", "version", "namespace", "values")
-                              if inputs.get(k) is not None})
+                entry.update(
+                    {
+                        k: inputs.get(k)
+                        for k in ("chart", "version", "namespace", "values")
+                        if inputs.get(k) is not None
+                    }
+                )
                 entry["repository"] = (inputs.get("repositoryOpts") or {}).get("repo")
             others.append(entry)
-    files = {f"{component}.yaml": dump(sorted(objs, key=_sort_key)) for component, objs in sorted(groups.items())}
+    files = {
+        f"{component}.yaml": dump(sorted(objs, key=_sort_key))
+        for component, objs in sorted(groups.items())
+    }
     files["_other-resources.yaml"] = dump([sorted(others, key=lambda e: (e["type"], e["name"]))])
-    outputs = {k: (normalise(v) if k not in run.secret_outputs else "<secret>") for k, v in sorted(run.outputs.items())}
+    outputs = {
+        k: (normalise(v) if k not in run.secret_outputs else "<secret>")
+        for k, v in sorted(run.outputs.items())
+    }
     files["_outputs.yaml"] = dump([outputs])
     return files
 
 
 def validate_run(run: StackRun, skipped: Optional[list[str]] = None) -> list[str]:
-    """Problems of every object. With `skipped` given, a custom resource whose CRD schema directory is
+    """Problems of every object. With `skipped` given, a custom resource whose CRD schema directory
+    is
     absent is listed there instead of failing (a user without the schemas); CI never passes it."""
     problems = []
     cel = CelReport()
@@ -96,8 +115,10 @@ def validate_run(run: StackRun, skipped: Optional[list[str]] = None) -> list[str
             problems.append(str(error))
         except Exception as error:  # noqa: BLE001 - every failure is reported, none hides another
             meta = obj.get("metadata", {})
-            problems.append(f"{obj.get('kind')} {meta.get('namespace') or ''}/{meta.get('name')}: "
-                            f"{str(error).splitlines()[0]}")
+            problems.append(
+                f"{obj.get('kind')} {meta.get('namespace') or ''}/{meta.get('name')}: "
+                f"{str(error).splitlines()[0]}"
+            )
     return problems
 
 
@@ -113,8 +134,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--stack", required=True, help="stack name (Pulumi.<stack>.yaml)")
     parser.add_argument("--out", default=None, help="output directory (default rendered/<stack>)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=YAML",
-                        help="override a config key, e.g. --set webapp:routing='{mode: ingress}'")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=YAML",
+        help="override a config key, e.g. --set webapp:routing='{mode: ingress}'",
+    )
     args = parser.parse_args(argv)
     overrides = {}
     for item in args.set:
@@ -129,9 +155,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     # In CI a missing schema directory is a failure; elsewhere it is said, loudly, and not hidden.
     problems = validate_run(run, None if os.environ.get("CI") == "true" else skipped)
     if skipped:
-        print(f"stack {args.stack}: WARNING: {len(skipped)} custom resources NOT validated: no CRD schemas at "
-              f"{crd_schema_dir()} (set {CRD_SCHEMA_ENV} to the directory of <group>_<Kind>_<version>.json files)",
-              file=sys.stderr)
+        print(
+            f"stack {args.stack}: WARNING: {len(skipped)} custom resources NOT validated: no CRD "
+            "schemas at "
+            f"{crd_schema_dir()} (set {CRD_SCHEMA_ENV} to the directory of "
+            "<group>_<Kind>_<version>.json files)",
+            file=sys.stderr,
+        )
     if problems:
         print(f"stack {args.stack}: {len(problems)} invalid object(s):", file=sys.stderr)
         for problem in problems:
@@ -141,7 +171,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     files = render(run)
     write(files, out)
     count = len(run.kubernetes_objects()) - len(skipped)
-    print(f"stack {args.stack}: {count} Kubernetes objects validated, written to {out}/ ({len(files)} files)")
+    print(
+        f"stack {args.stack}: {count} Kubernetes objects validated, written to {out}/ "
+        f"({len(files)} files)"
+    )
     return 0
 
 

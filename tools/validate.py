@@ -83,8 +83,11 @@ def close_schema(node: Any) -> Any:
     if node.get("nullable") and "type" in out:
         out["type"] = [out["type"], "null"]
     out.pop("nullable", None)
-    if "properties" in node and not node.get("x-kubernetes-preserve-unknown-fields") \
-            and "additionalProperties" not in node:
+    if (
+        "properties" in node
+        and not node.get("x-kubernetes-preserve-unknown-fields")
+        and "additionalProperties" not in node
+    ):
         out["additionalProperties"] = False
     return out
 
@@ -94,7 +97,9 @@ def _crd_schema(api_version: str, kind: str) -> tuple[dict[str, Any], dict[str, 
     group, version = api_version.split("/")
     path = crd_schema_dir() / f"{group}_{kind}_{version}.json"
     if not path.exists():
-        raise SchemaMissing(f"no CRD schema for {api_version} {kind} at {path} (set {CRD_SCHEMA_ENV})")
+        raise SchemaMissing(
+            f"no CRD schema for {api_version} {kind} at {path} (set {CRD_SCHEMA_ENV})"
+        )
     raw = json.loads(path.read_text())
     closed = close_schema(copy.deepcopy(raw))
     props = closed.setdefault("properties", {})
@@ -105,7 +110,9 @@ def _crd_schema(api_version: str, kind: str) -> tuple[dict[str, Any], dict[str, 
 
 
 def validate_custom(obj: dict[str, Any], cel: Optional[CelReport] = None) -> None:
-    """Raise jsonschema.ValidationError (or SchemaMissing, or CelRuleFailed) for a custom resource."""
+    """Raise jsonschema.ValidationError (or SchemaMissing, or CelRuleFailed) for a
+    custom resource.
+    """
     raw, closed = _crd_schema(obj["apiVersion"], obj["kind"])
     jsonschema.Draft4Validator(closed).validate(obj)
     _check_cel(raw, obj, cel if cel is not None else CelReport(), path=obj["kind"])
@@ -123,7 +130,9 @@ def _cel_program(rule: str) -> Any:
     return env.program(env.compile(rule))
 
 
-def _walk(schema: dict[str, Any], value: Any, path: str) -> Iterator[tuple[dict[str, Any], Any, str]]:
+def _walk(
+    schema: dict[str, Any], value: Any, path: str
+) -> Iterator[tuple[dict[str, Any], Any, str]]:
     yield schema, value, path
     if isinstance(value, dict):
         for key, sub in (schema.get("properties") or {}).items():
@@ -161,7 +170,9 @@ def _check_cel(schema: dict[str, Any], obj: dict[str, Any], report: CelReport, p
 
 
 def validate_object(obj: dict[str, Any], cel: Optional[CelReport] = None) -> str:
-    """Validate one object; returns "builtin" or "custom". Raises on any violation or missing schema."""
+    """Validate one object; returns "builtin" or "custom". Raises on any violation or missing
+    schema.
+    """
     try:
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
         return "builtin"

@@ -56,14 +56,20 @@ from components.workloads.scheduler import Scheduler, SchedulerArgs
 DATA_PORTS = {"postgres": POSTGRES_PORT, "redis": REDIS_PORT, "nats": NATS_PORT}
 
 
-def needs_external_secrets(s: Settings) -> bool:
-    """External Secrets Operator delivers the Secrets on AWS, and on Azure unless the CSI driver does."""
-    return s.cloud == "aws" or (s.cloud == "azure" and s.azure is not None and s.azure.delivery == "external-secrets")
+def needs_external_secrets(settings: Settings) -> bool:
+    """External Secrets Operator delivers the Secrets on AWS, and on Azure unless the CSI driver
+    does.
+    """
+    return settings.cloud == "aws" or (
+        settings.cloud == "azure"
+        and settings.azure is not None
+        and settings.azure.delivery == "external-secrets"
+    )
 
 
 def callers_of(target: str) -> tuple[str, ...]:
     """App names that connect to `target`, derived from the catalogue's `calls`."""
-    found = [s.name for s in CATALOGUE if target in s.calls]
+    found = [service.name for service in CATALOGUE if target in service.calls]
     if target in SCHEDULER_CALLS:
         found.append("scheduler")
     return tuple(found)
@@ -72,13 +78,16 @@ def callers_of(target: str) -> tuple[str, ...]:
 def port_of(name: str) -> int:
     if name in DATA_PORTS:
         return DATA_PORTS[name]
-    return next(s.port for s in CATALOGUE if s.name == name)
+    return next(service.port for service in CATALOGUE if service.name == name)
 
 
 def routes() -> tuple[Route, ...]:
     """The public routes of the catalogue, longest prefix first."""
-    return tuple(Route(path=svc.route, service=svc.name, port=svc.port, websocket=svc.websocket)
-                 for svc in sorted(CATALOGUE, key=lambda x: -len(x.route or "")) if svc.route)
+    return tuple(
+        Route(path=svc.route, service=svc.name, port=svc.port, websocket=svc.websocket)
+        for svc in sorted(CATALOGUE, key=lambda route: -len(route.route or ""))
+        if svc.route
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,124 +102,257 @@ class WebApp(pulumi.ComponentResource):
     def __init__(self, name: str, args: WebAppArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("webapp:app:WebApp", name, None, opts)
         self._name, self._settings = name, args.settings
-        s = args.settings
+        settings = args.settings
         base = pulumi.ResourceOptions(parent=self, providers=self._create_providers())
-        self._monitoring_namespace = s.monitoring.namespace if s.monitoring.enabled else None
-        addons = ClusterAddons(f"{name}-addons", ClusterAddonsArgs(
-            instance=s.stack, addons=s.addons, gateway=s.routing.mode == "gateway", monitoring=s.monitoring.enabled,
-            monitoring_namespace=s.monitoring.namespace, external_secrets=needs_external_secrets(s),
-            high_availability=s.is_production), opts=base)
-        baseline = NamespaceBaseline(f"{name}-namespace", NamespaceBaselineArgs(
-            namespace=s.namespace, instance=s.stack, environment=s.environment, quota=s.quota,
-            deleters=s.namespace_deleters, protect=s.protect), opts=base)
-        in_namespace = pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(depends_on=[baseline.namespace]))
+        self._monitoring_namespace = (
+            settings.monitoring.namespace if settings.monitoring.enabled else None
+        )
+        addons = ClusterAddons(
+            f"{name}-addons",
+            ClusterAddonsArgs(
+                instance=settings.stack,
+                addons=settings.addons,
+                gateway=settings.routing.mode == "gateway",
+                monitoring=settings.monitoring.enabled,
+                monitoring_namespace=settings.monitoring.namespace,
+                external_secrets=needs_external_secrets(settings),
+                high_availability=settings.is_production,
+            ),
+            opts=base,
+        )
+        baseline = NamespaceBaseline(
+            f"{name}-namespace",
+            NamespaceBaselineArgs(
+                namespace=settings.namespace,
+                instance=settings.stack,
+                environment=settings.environment,
+                quota=settings.quota,
+                deleters=settings.namespace_deleters,
+                protect=settings.protect,
+            ),
+            opts=base,
+        )
+        in_namespace = pulumi.ResourceOptions.merge(
+            base, pulumi.ResourceOptions(depends_on=[baseline.namespace])
+        )
         store = self._store(addons, baseline, base)
         prometheus_crds = self._prometheus(store, base)
         self._data_services(store, prometheus_crds, in_namespace)
         self._services(store, prometheus_crds, in_namespace)
         store.seal()
-        Scheduler(f"{name}-scheduler", SchedulerArgs(
-            namespace=s.namespace, instance=s.stack, settings=s.scheduler,
-            api_url=f"http://api:{port_of('api')}", api_port=port_of("api")), opts=in_namespace)
-        edge = EdgeRouting(f"{name}-edge", EdgeRoutingArgs(
-            namespace=s.namespace, instance=s.stack, domain=s.domain, routing=s.routing, routes=routes(),
-            gateway_class=GATEWAY_CLASS, crd_dependencies=addons.crd_providers), opts=in_namespace)
-        if s.monitoring.enabled:
-            Monitoring(f"{name}-monitoring", MonitoringArgs(
-                namespace=s.namespace, instance=s.stack, services=tuple(svc.name for svc in CATALOGUE),
-                crd_dependencies=prometheus_crds), opts=in_namespace)
+        Scheduler(
+            f"{name}-scheduler",
+            SchedulerArgs(
+                namespace=settings.namespace,
+                instance=settings.stack,
+                settings=settings.scheduler,
+                api_url=f"http://api:{port_of('api')}",
+                api_port=port_of("api"),
+            ),
+            opts=in_namespace,
+        )
+        edge = EdgeRouting(
+            f"{name}-edge",
+            EdgeRoutingArgs(
+                namespace=settings.namespace,
+                instance=settings.stack,
+                domain=settings.domain,
+                routing=settings.routing,
+                routes=routes(),
+                gateway_class=GATEWAY_CLASS,
+                crd_dependencies=addons.crd_providers,
+            ),
+            opts=in_namespace,
+        )
+        if settings.monitoring.enabled:
+            Monitoring(
+                f"{name}-monitoring",
+                MonitoringArgs(
+                    namespace=settings.namespace,
+                    instance=settings.stack,
+                    services=tuple(svc.name for svc in CATALOGUE),
+                    crd_dependencies=prometheus_crds,
+                ),
+                opts=in_namespace,
+            )
 
         self.url = edge.url
         self.namespace = baseline.namespace_name
         self.secret_names = pulumi.Output.from_input([spec.name for spec in cat.APP_SECRETS])
         self.store_outputs = dict(store.outputs)
-        self.register_outputs({"url": self.url, "namespace": self.namespace, "secret_names": self.secret_names,
-                               **self.store_outputs})
+        self.register_outputs(
+            {
+                "url": self.url,
+                "namespace": self.namespace,
+                "secret_names": self.secret_names,
+                **self.store_outputs,
+            }
+        )
 
     def _create_providers(self) -> dict[str, pulumi.ProviderResource]:
-        """The Kubernetes provider, and the stack's cloud provider pinned to its account or subscription."""
-        s, name = self._settings, self._name
+        """The Kubernetes provider, and the stack's cloud provider pinned to its account or
+        subscription.
+        """
+        settings, name = self._settings, self._name
         parent = pulumi.ResourceOptions(parent=self)
-        providers: dict[str, pulumi.ProviderResource] = {"kubernetes": k8s.Provider(
-            f"{name}-k8s", context=s.kubernetes.context, kubeconfig=s.kubernetes.kubeconfig,
-            # Refuse to fall back to the ambient cluster if the context is missing or empty.
-            enable_server_side_apply=True, delete_unreachable=False, opts=parent)}
-        if s.cloud == "aws":
-            assert s.aws is not None
+        providers: dict[str, pulumi.ProviderResource] = {
+            "kubernetes": k8s.Provider(
+                f"{name}-k8s",
+                context=settings.kubernetes.context,
+                kubeconfig=settings.kubernetes.kubeconfig,
+                # Refuse to fall back to the ambient cluster if the context is missing or empty.
+                enable_server_side_apply=True,
+                delete_unreachable=False,
+                opts=parent,
+            )
+        }
+        if settings.cloud == "aws":
+            assert settings.aws is not None
             providers["aws"] = aws.Provider(
-                f"{name}-aws", region=s.aws.region, allowed_account_ids=[s.aws.account_id],
+                f"{name}-aws",
+                region=settings.aws.region,
+                allowed_account_ids=[settings.aws.account_id],
                 # Every AWS resource says which stack owns it.
-                default_tags=aws.ProviderDefaultTagsArgs(tags={"app": "webapp", "stack": s.stack, **dict(s.aws.tags)}),
-                opts=parent)
-        if s.cloud == "azure":
-            assert s.azure is not None
+                default_tags=aws.ProviderDefaultTagsArgs(
+                    tags={"app": "webapp", "stack": settings.stack, **dict(settings.aws.tags)}
+                ),
+                opts=parent,
+            )
+        if settings.cloud == "azure":
+            assert settings.azure is not None
             providers["azure-native"] = azure.Provider(
-                f"{name}-azure", subscription_id=s.azure.subscription_id, tenant_id=s.azure.tenant_id,
-                location=s.azure.location, opts=parent)
+                f"{name}-azure",
+                subscription_id=settings.azure.subscription_id,
+                tenant_id=settings.azure.tenant_id,
+                location=settings.azure.location,
+                opts=parent,
+            )
         return providers
 
-    def _store(self, addons: ClusterAddons, baseline: NamespaceBaseline, base: pulumi.ResourceOptions) -> SecretStore:
+    def _store(
+        self, addons: ClusterAddons, baseline: NamespaceBaseline, base: pulumi.ResourceOptions
+    ) -> SecretStore:
         """The secret store waits for the namespaces its Secrets live in."""
         depends: list[pulumi.Resource] = [baseline.namespace]
         if addons.monitoring_namespace:
             depends.append(addons.monitoring_namespace)
         # Grafana's admin Secret is needed only where this program installs Grafana.
-        grafana_namespace = self._settings.monitoring.namespace if addons.monitoring_namespace else None
-        return create_store(self._name, self._settings, grafana_namespace, addons.secret_operator,
-                            pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(depends_on=depends)))
+        grafana_namespace = (
+            self._settings.monitoring.namespace if addons.monitoring_namespace else None
+        )
+        return create_store(
+            self._name,
+            self._settings,
+            grafana_namespace,
+            addons.secret_operator,
+            pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(depends_on=depends)),
+        )
 
-    def _prometheus(self, store: SecretStore, base: pulumi.ResourceOptions) -> list[pulumi.Resource]:
+    def _prometheus(
+        self, store: SecretStore, base: pulumi.ResourceOptions
+    ) -> list[pulumi.Resource]:
         """The monitoring stack, when this program installs it; returns what installs its CRDs."""
-        s = self._settings
-        if not (s.monitoring.enabled and s.addons.monitoring_stack == "install"):
+        settings = self._settings
+        if not (settings.monitoring.enabled and settings.addons.monitoring_stack == "install"):
             return []
-        stack = PrometheusStack(f"{self._name}-prometheus", PrometheusStackArgs(
-            monitoring=s.monitoring, namespace=s.monitoring.namespace, high_availability=s.is_production,
-            depends_on=list(store.grafana.ready), grafana_values=dict(store.grafana.values)), opts=base)
+        stack = PrometheusStack(
+            f"{self._name}-prometheus",
+            PrometheusStackArgs(
+                monitoring=settings.monitoring,
+                namespace=settings.monitoring.namespace,
+                high_availability=settings.is_production,
+                depends_on=list(store.grafana.ready),
+                grafana_values=dict(store.grafana.values),
+            ),
+            opts=base,
+        )
         return [stack.release]
 
-    def _data_services(self, store: SecretStore, prometheus_crds: Sequence[pulumi.Resource],
-                       opts: pulumi.ResourceOptions) -> None:
-        s, name = self._settings, self._name
-        if s.database.mode == "in-cluster":
-            postgres = InClusterPostgres(f"{name}-postgres", InClusterPostgresArgs(
-                namespace=s.namespace, instance=s.stack, settings=s.database, clients=callers_of("postgres"),
-                secret_access=store.access), opts=opts)
+    def _data_services(
+        self,
+        store: SecretStore,
+        prometheus_crds: Sequence[pulumi.Resource],
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        settings, name = self._settings, self._name
+        if settings.database.mode == "in-cluster":
+            postgres = InClusterPostgres(
+                f"{name}-postgres",
+                InClusterPostgresArgs(
+                    namespace=settings.namespace,
+                    instance=settings.stack,
+                    settings=settings.database,
+                    clients=callers_of("postgres"),
+                    secret_access=store.access,
+                ),
+                opts=opts,
+            )
             self._grant(store, postgres.service_accounts)
-        redis = InClusterRedis(f"{name}-redis", InClusterRedisArgs(
-            namespace=s.namespace, instance=s.stack, settings=s.redis, clients=callers_of("redis"),
-            secret_access=store.access), opts=opts)
+        redis = InClusterRedis(
+            f"{name}-redis",
+            InClusterRedisArgs(
+                namespace=settings.namespace,
+                instance=settings.stack,
+                settings=settings.redis,
+                clients=callers_of("redis"),
+                secret_access=store.access,
+            ),
+            opts=opts,
+        )
         self._grant(store, redis.service_accounts)
-        InClusterNats(f"{name}-nats", InClusterNatsArgs(
-            namespace=s.namespace, instance=s.stack, settings=s.nats, clients=callers_of("nats"),
-            monitoring_namespace=self._monitoring_namespace, service_monitor=s.monitoring.enabled,
-            crd_dependencies=list(prometheus_crds)), opts=opts)
+        InClusterNats(
+            f"{name}-nats",
+            InClusterNatsArgs(
+                namespace=settings.namespace,
+                instance=settings.stack,
+                settings=settings.nats,
+                clients=callers_of("nats"),
+                monitoring_namespace=self._monitoring_namespace,
+                service_monitor=settings.monitoring.enabled,
+                crd_dependencies=list(prometheus_crds),
+            ),
+            opts=opts,
+        )
 
     def _grant(self, store: SecretStore, accounts: dict[str, k8s.core.v1.ServiceAccount]) -> None:
         for account_name, account in accounts.items():
             store.grant_read(account, namespace=self._settings.namespace, name=account_name)
 
-    def _services(self, store: SecretStore, prometheus_crds: Sequence[pulumi.Resource],
-                  opts: pulumi.ResourceOptions) -> None:
+    def _services(
+        self,
+        store: SecretStore,
+        prometheus_crds: Sequence[pulumi.Resource],
+        opts: pulumi.ResourceOptions,
+    ) -> None:
         for svc in CATALOGUE:
             service = self._service(svc, store, prometheus_crds, opts)
             if svc.reads_secrets:
                 self._grant(store, {svc.name: service.service_account})
 
     def _egress(self, target: str) -> kx.Peer:
-        s = self._settings
-        if target == "postgres" and s.database.mode == "managed":
+        settings = self._settings
+        if target == "postgres" and settings.database.mode == "managed":
             # The managed database lives in the VPC/VNet, not in the cluster.
-            network = s.aws.vpc_cidr if s.cloud == "aws" and s.aws else s.azure.vnet_cidr if s.azure else None
+            network = (
+                settings.aws.vpc_cidr
+                if settings.cloud == "aws" and settings.aws
+                else settings.azure.vnet_cidr
+                if settings.azure
+                else None
+            )
             assert network is not None, "a managed database needs a cloud"
             return kx.Peer(cidr=network, ports=(POSTGRES_PORT,))
         return kx.Peer(app=target, ports=(port_of(target),))
 
     def _network(self, svc: AppService) -> tuple[tuple[kx.Peer, ...], tuple[kx.Peer, ...]]:
         """Who may call the service, and what it may call, from the catalogue."""
-        callers: list[kx.Peer] = [kx.Peer(app=c, ports=(svc.port,)) for c in callers_of(svc.name)]
+        callers: list[kx.Peer] = [
+            kx.Peer(app=caller, ports=(svc.port,)) for caller in callers_of(svc.name)
+        ]
         if svc.route:
-            callers.append(kx.Peer(namespace=self._settings.routing.controller_namespace, ports=(svc.port,)))
+            callers.append(
+                kx.Peer(namespace=self._settings.routing.controller_namespace, ports=(svc.port,))
+            )
         if self._monitoring_namespace and svc.metrics_port:
             callers.append(kx.Peer(namespace=self._monitoring_namespace, ports=(svc.metrics_port,)))
         egress = [self._egress(target) for target in svc.calls]
@@ -220,26 +362,60 @@ class WebApp(pulumi.ComponentResource):
 
     def _files(self, svc: AppService) -> tuple[dict[str, str], str]:
         """Config files mounted into the service, and where (the frontend's nginx.conf)."""
-        s = self._settings
+        settings = self._settings
         if svc.runtime != "nginx":
             return {}, "/etc/webapp"
-        upstreams = tuple(Upstream(path=f"{t.route}/" if t.route != "/" else "/", host=t.name, port=t.port,
-                                   websocket=t.websocket)
-                          for t in CATALOGUE if t.name in svc.calls and t.route)
-        return {"nginx.conf": nginx_conf(namespace=s.namespace, dns_ip=s.kubernetes.cluster_dns_ip, upstreams=upstreams,
-                                         websocket_timeout_seconds=s.routing.websocket_timeout_seconds)}, "/etc/nginx"
+        upstreams = tuple(
+            Upstream(
+                path=f"{target.route}/" if target.route != "/" else "/",
+                host=target.name,
+                port=target.port,
+                websocket=target.websocket,
+            )
+            for target in CATALOGUE
+            if target.name in svc.calls and target.route
+        )
+        return {
+            "nginx.conf": nginx_conf(
+                namespace=settings.namespace,
+                dns_ip=settings.kubernetes.cluster_dns_ip,
+                upstreams=upstreams,
+                websocket_timeout_seconds=settings.routing.websocket_timeout_seconds,
+            )
+        }, "/etc/nginx"
 
-    def _service(self, svc: AppService, store: SecretStore, prometheus_crds: Sequence[pulumi.Resource],
-                 opts: pulumi.ResourceOptions) -> HttpService:
-        s = self._settings
+    def _service(
+        self,
+        svc: AppService,
+        store: SecretStore,
+        prometheus_crds: Sequence[pulumi.Resource],
+        opts: pulumi.ResourceOptions,
+    ) -> HttpService:
+        settings = self._settings
         callers, egress = self._network(svc)
-        plain, secret = service_env(svc, s)
+        plain, secret = service_env(svc, settings)
         files, files_path = self._files(svc)
-        return HttpService(f"{self._name}-{svc.name}", HttpServiceArgs(
-            app=svc.name, namespace=s.namespace, instance=s.stack, component=svc.component,
-            settings=s.services[svc.name], port=svc.port, probes=svc.probes, metrics_port=svc.metrics_port,
-            env=plain, secret_env=secret, files=files, files_path=files_path, callers=callers, egress=egress,
-            writable_paths=("/tmp",), monitoring=self._monitoring_namespace is not None,
-            crd_dependencies=list(prometheus_crds),
-            secret_access=store.access if svc.reads_secrets else NO_ACCESS,
-        ), opts=opts)
+        return HttpService(
+            f"{self._name}-{svc.name}",
+            HttpServiceArgs(
+                app=svc.name,
+                namespace=settings.namespace,
+                instance=settings.stack,
+                component=svc.component,
+                settings=settings.services[svc.name],
+                port=svc.port,
+                probes=svc.probes,
+                metrics_port=svc.metrics_port,
+                env=plain,
+                secret_env=secret,
+                files=files,
+                files_path=files_path,
+                callers=callers,
+                egress=egress,
+                writable_paths=("/tmp",),
+                monitoring=self._monitoring_namespace is not None,
+                crd_dependencies=list(prometheus_crds),
+                secret_access=store.access if svc.reads_secrets else NO_ACCESS,
+            ),
+            opts=opts,
+        )

@@ -1,4 +1,5 @@
-"""Each service's environment, from the service catalogue's templates and the stack's settings (pure).
+"""Each service's environment, from the service catalogue's templates and the stack's settings
+(pure).
 
 Plain values go into the service's ConfigMap; secret values are references to the catalogued
 Secrets, never values.
@@ -29,12 +30,16 @@ def template_fields(service: AppService, settings: Settings) -> dict[str, str]:
     }
 
 
-def service_env(service: AppService, settings: Settings) -> tuple[dict[str, str], dict[str, cat.SecretRef]]:
+def service_env(
+    service: AppService, settings: Settings
+) -> tuple[dict[str, str], dict[str, cat.SecretRef]]:
     """Plain and secret environment of a service (seed 000 names; secrets by reference only)."""
     fields = template_fields(service, settings)
     templates = {**RUNTIME_ENV[service.runtime], **service.env}
     plain = {variable: template.format(**fields) for variable, template in templates.items()}
     if settings.services[service.name].image == STANDIN_IMAGE:
         plain["WHOAMI_PORT_NUMBER"] = str(service.port)
-    secret = {variable: cat.ref(ref.secret, ref.key) for variable, ref in service.secret_env.items()}
+    secret = {
+        variable: cat.ref(ref.secret, ref.key) for variable, ref in service.secret_env.items()
+    }
     return plain, secret

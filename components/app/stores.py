@@ -22,29 +22,69 @@ from components.secrets.generated import GeneratedSecretsArgs, GeneratedStore
 from components.secrets.store import SecretStore
 
 
-def create_store(name: str, settings: Settings, monitoring_namespace: Optional[str],
-                 secret_operator: Sequence[pulumi.Resource], opts: pulumi.ResourceOptions) -> SecretStore:
+def create_store(
+    name: str,
+    settings: Settings,
+    monitoring_namespace: Optional[str],
+    secret_operator: Sequence[pulumi.Resource],
+    opts: pulumi.ResourceOptions,
+) -> SecretStore:
     """Declare the stack's store. `monitoring_namespace` is set when Grafana (installed by this
     program) needs its admin Secret there; `secret_operator` installs the External Secrets CRDs."""
-    s = settings
-    database_host = f"postgres.{s.namespace}.svc.cluster.local"
-    redis_host = f"redis.{s.namespace}.svc.cluster.local"
-    managed = s.database.mode == "managed"
-    if s.cloud == "aws":
-        assert s.aws is not None, "the settings require webapp:aws for cloud aws"
-        return AwsStore(name, AwsStoreArgs(
-            namespace=s.namespace, instance=s.stack, aws=s.aws, database_name=s.database.name,
-            database_username=s.database.username, managed_database=managed, in_cluster_database_host=database_host,
-            redis_host=redis_host, monitoring_namespace=monitoring_namespace, webhook_url=s.broadcaster_webhook_url,
-            protect=s.protect, crd_dependencies=secret_operator), opts)
-    if s.cloud == "azure":
-        assert s.azure is not None, "the settings require webapp:azure for cloud azure"
-        return AzureStore(name, AzureStoreArgs(
-            namespace=s.namespace, instance=s.stack, azure=s.azure, database_name=s.database.name,
-            database_username=s.database.username, managed_database=managed, in_cluster_database_host=database_host,
-            redis_host=redis_host, monitoring_namespace=monitoring_namespace, webhook_url=s.broadcaster_webhook_url,
-            protect=s.protect, crd_dependencies=secret_operator), opts)
-    return GeneratedStore(f"{name}-secrets", GeneratedSecretsArgs(
-        namespace=s.namespace, instance=s.stack, database_host=database_host, database_name=s.database.name,
-        database_username=s.database.username, redis_host=redis_host, monitoring_namespace=monitoring_namespace,
-        webhook_url=s.broadcaster_webhook_url), opts)
+    database_host = f"postgres.{settings.namespace}.svc.cluster.local"
+    redis_host = f"redis.{settings.namespace}.svc.cluster.local"
+    managed = settings.database.mode == "managed"
+    if settings.cloud == "aws":
+        assert settings.aws is not None, "the settings require webapp:aws for cloud aws"
+        return AwsStore(
+            name,
+            AwsStoreArgs(
+                namespace=settings.namespace,
+                instance=settings.stack,
+                aws=settings.aws,
+                database_name=settings.database.name,
+                database_username=settings.database.username,
+                managed_database=managed,
+                in_cluster_database_host=database_host,
+                redis_host=redis_host,
+                monitoring_namespace=monitoring_namespace,
+                webhook_url=settings.broadcaster_webhook_url,
+                protect=settings.protect,
+                crd_dependencies=secret_operator,
+            ),
+            opts,
+        )
+    if settings.cloud == "azure":
+        assert settings.azure is not None, "the settings require webapp:azure for cloud azure"
+        return AzureStore(
+            name,
+            AzureStoreArgs(
+                namespace=settings.namespace,
+                instance=settings.stack,
+                azure=settings.azure,
+                database_name=settings.database.name,
+                database_username=settings.database.username,
+                managed_database=managed,
+                in_cluster_database_host=database_host,
+                redis_host=redis_host,
+                monitoring_namespace=monitoring_namespace,
+                webhook_url=settings.broadcaster_webhook_url,
+                protect=settings.protect,
+                crd_dependencies=secret_operator,
+            ),
+            opts,
+        )
+    return GeneratedStore(
+        f"{name}-secrets",
+        GeneratedSecretsArgs(
+            namespace=settings.namespace,
+            instance=settings.stack,
+            database_host=database_host,
+            database_name=settings.database.name,
+            database_username=settings.database.username,
+            redis_host=redis_host,
+            monitoring_namespace=monitoring_namespace,
+            webhook_url=settings.broadcaster_webhook_url,
+        ),
+        opts,
+    )

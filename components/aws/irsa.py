@@ -1,4 +1,5 @@
-"""IrsaRole: an IAM role that exactly one Kubernetes ServiceAccount can assume (IAM Roles for Service Accounts).
+"""IrsaRole: an IAM role that exactly one Kubernetes ServiceAccount can assume (IAM Roles for
+Service Accounts).
 
 Creates (parented to the component):
 - `aws.iam.Role` whose trust policy allows `sts:AssumeRoleWithWebIdentity` from the cluster's OIDC
@@ -31,18 +32,25 @@ def role_arn(partition: str, account_id: str, role_name: str) -> str:
 
 
 def trust_policy(provider_arn: str, issuer_host: str, namespace: str, name: str) -> str:
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Federated": provider_arn},
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {"StringEquals": {
-                f"{issuer_host}:sub": f"system:serviceaccount:{namespace}:{name}",
-                f"{issuer_host}:aud": "sts.amazonaws.com",
-            }},
-        }],
-    }, sort_keys=True)
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": provider_arn},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {
+                        "StringEquals": {
+                            f"{issuer_host}:sub": f"system:serviceaccount:{namespace}:{name}",
+                            f"{issuer_host}:aud": "sts.amazonaws.com",
+                        }
+                    },
+                }
+            ],
+        },
+        sort_keys=True,
+    )
 
 
 def policy_document(statements: list[dict[str, Any]]) -> str:
@@ -64,15 +72,30 @@ class IrsaRoleArgs:
 class IrsaRole(pulumi.ComponentResource):
     arn: pulumi.Output[str]
 
-    def __init__(self, name: str, args: IrsaRoleArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self, name: str, args: IrsaRoleArgs, opts: Optional[pulumi.ResourceOptions] = None
+    ):
         super().__init__("webapp:aws:IrsaRole", name, None, opts)
         trust = pulumi.Output.all(args.service_account_namespace, args.service_account_name).apply(
-            lambda ns_name: trust_policy(args.oidc_provider_arn, args.oidc_issuer_host, ns_name[0], ns_name[1]))
-        self.role = aws.iam.Role(f"{name}-role", aws.iam.RoleArgs(
-            name=args.role_name, assume_role_policy=trust, max_session_duration=3600,
-            description="IRSA role for one Kubernetes ServiceAccount"), opts=kx.child_options(self, opts))
+            lambda ns_name: trust_policy(
+                args.oidc_provider_arn, args.oidc_issuer_host, ns_name[0], ns_name[1]
+            )
+        )
+        self.role = aws.iam.Role(
+            f"{name}-role",
+            aws.iam.RoleArgs(
+                name=args.role_name,
+                assume_role_policy=trust,
+                max_session_duration=3600,
+                description="IRSA role for one Kubernetes ServiceAccount",
+            ),
+            opts=kx.child_options(self, opts),
+        )
         for policy_name, document in sorted(args.policies.items()):
-            aws.iam.RolePolicy(f"{name}-{policy_name}", aws.iam.RolePolicyArgs(
-                role=self.role.id, name=policy_name, policy=document), opts=kx.child_options(self, opts))
+            aws.iam.RolePolicy(
+                f"{name}-{policy_name}",
+                aws.iam.RolePolicyArgs(role=self.role.id, name=policy_name, policy=document),
+                opts=kx.child_options(self, opts),
+            )
         self.arn = self.role.arn
         self.register_outputs({"arn": self.arn})

@@ -29,17 +29,28 @@ class StackKeyArgs:
 class StackKey(pulumi.ComponentResource):
     arn: pulumi.Output[str]
 
-    def __init__(self, name: str, args: StackKeyArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self, name: str, args: StackKeyArgs, opts: Optional[pulumi.ResourceOptions] = None
+    ):
         super().__init__("webapp:aws:StackKey", name, None, opts)
         if args.existing_key_arn:
             self.arn = pulumi.Output.from_input(args.existing_key_arn)
         else:
             key = aws.kms.Key(
                 f"{name}-key",
-                aws.kms.KeyArgs(description=f"webapp {args.instance}: secrets and database encryption",
-                                enable_key_rotation=True, deletion_window_in_days=30),
-                opts=pulumi.ResourceOptions.merge(kx.child_options(self, opts), pulumi.ResourceOptions(protect=args.protect)))
-            aws.kms.Alias(f"{name}-alias", aws.kms.AliasArgs(name=f"alias/webapp-{args.instance}", target_key_id=key.key_id),
-                          opts=kx.child_options(self, opts))
+                aws.kms.KeyArgs(
+                    description=f"webapp {args.instance}: secrets and database encryption",
+                    enable_key_rotation=True,
+                    deletion_window_in_days=30,
+                ),
+                opts=pulumi.ResourceOptions.merge(
+                    kx.child_options(self, opts), pulumi.ResourceOptions(protect=args.protect)
+                ),
+            )
+            aws.kms.Alias(
+                f"{name}-alias",
+                aws.kms.AliasArgs(name=f"alias/webapp-{args.instance}", target_key_id=key.key_id),
+                opts=kx.child_options(self, opts),
+            )
             self.arn = key.arn
         self.register_outputs({"arn": self.arn})

@@ -1,4 +1,5 @@
-"""AwsSecretStore: the catalogued Secrets delivered from AWS Secrets Manager by External Secrets + IRSA.
+"""AwsSecretStore: the catalogued Secrets delivered from AWS Secrets Manager by External Secrets +
+IRSA.
 
 Creates (parented to the component):
 - one Secrets Manager secret per category, `webapp/<stack>/<category>/<name>` (database/connection,
@@ -72,7 +73,9 @@ class AwsSecretStore(pulumi.ComponentResource):
     secret_arns: pulumi.Output[list[str]]
     role_arn: pulumi.Output[str]
 
-    def __init__(self, name: str, args: AwsSecretStoreArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self, name: str, args: AwsSecretStoreArgs, opts: Optional[pulumi.ResourceOptions] = None
+    ):
         super().__init__("webapp:aws:AwsSecretStore", name, None, opts)
         self._name, self._args, self._opts = name, args, opts
         prefix = f"webapp/{args.instance}"
@@ -81,8 +84,9 @@ class AwsSecretStore(pulumi.ComponentResource):
         def password(key: str, length: int = 32) -> pulumi.Output[str]:
             return generated_password(f"{name}-{key}", length, child)
 
-        generated = generated_values(password, webhook_url=args.webhook_url,
-                                     grafana=args.monitoring_namespace is not None)
+        generated = generated_values(
+            password, webhook_url=args.webhook_url, grafana=args.monitoring_namespace is not None
+        )
         documents: dict[str, Mapping[str, pulumi.Input[Any]]] = {
             "redis/auth": {"password": password("redis-password")},
             "auth/jwt-secret": generated[cat.JWT.name],
@@ -91,43 +95,96 @@ class AwsSecretStore(pulumi.ComponentResource):
         }
         oauth = generated[cat.OAUTH.name]
         for provider in OAUTH_PROVIDERS:
-            documents[f"oauth/{provider}"] = {part: oauth[f"{provider}-{part}"] for part in ("client-id", "client-secret")}
+            documents[f"oauth/{provider}"] = {
+                part: oauth[f"{provider}-{part}"] for part in ("client-id", "client-secret")
+            }
         if args.monitoring_namespace:
             documents["grafana/admin"] = generated[cat.GRAFANA.name]
         if args.managed_database is not None:
             db = args.managed_database
-            documents["database/connection"] = {"host": db.host, "port": pulumi.Output.from_input(db.port).apply(str),
-                                                "dbname": args.database_name}
+            documents["database/connection"] = {
+                "host": db.host,
+                "port": pulumi.Output.from_input(db.port).apply(str),
+                "dbname": args.database_name,
+            }
         else:
-            documents["database/connection"] = {"host": args.in_cluster_database_host or "postgres", "port": "5432",
-                                                "dbname": args.database_name}
-            documents["database/credentials"] = {"username": args.database_username,
-                                                 "password": password("database-password")}
-        self.secrets = {path: self._secret(f"{prefix}/{path}", path, doc) for path, doc in sorted(documents.items())}
-        self.secret_arns = pulumi.Output.all(*[s.arn for s in self.secrets.values()])
+            documents["database/connection"] = {
+                "host": args.in_cluster_database_host or "postgres",
+                "port": "5432",
+                "dbname": args.database_name,
+            }
+            documents["database/credentials"] = {
+                "username": args.database_username,
+                "password": password("database-password"),
+            }
+        self.secrets = {
+            path: self._secret(f"{prefix}/{path}", path, doc)
+            for path, doc in sorted(documents.items())
+        }
+        self.secret_arns = pulumi.Output.all(*[secret.arn for secret in self.secrets.values()])
 
         service_account = kx.service_account(
-            f"{name}-service-account", SERVICE_ACCOUNT, args.namespace,
-            kx.labels(SERVICE_ACCOUNT, args.instance, "secrets", "v1"), child,
-            {ROLE_ANNOTATION: role_arn(args.partition, args.account_id, self.role_name)})
+            f"{name}-service-account",
+            SERVICE_ACCOUNT,
+            args.namespace,
+            kx.labels(SERVICE_ACCOUNT, args.instance, "secrets", "v1"),
+            child,
+            {ROLE_ANNOTATION: role_arn(args.partition, args.account_id, self.role_name)},
+        )
         read = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
         policies: dict[str, pulumi.Input[str]] = {
-            "read-app-secrets": pulumi.Output.all(self.secret_arns, args.kms_key_arn).apply(lambda v: policy_document([
-                {"Sid": "ReadStackSecrets", "Effect": "Allow", "Action": read, "Resource": sorted(v[0])},
-                {"Sid": "DecryptWithStackKey", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [v[1]]},
-            ])),
+            "read-app-secrets": pulumi.Output.all(self.secret_arns, args.kms_key_arn).apply(
+                lambda value: policy_document(
+                    [
+                        {
+                            "Sid": "ReadStackSecrets",
+                            "Effect": "Allow",
+                            "Action": read,
+                            "Resource": sorted(value[0]),
+                        },
+                        {
+                            "Sid": "DecryptWithStackKey",
+                            "Effect": "Allow",
+                            "Action": ["kms:Decrypt"],
+                            "Resource": [value[1]],
+                        },
+                    ]
+                )
+            )
         }
         if args.managed_database is not None:
             policies["read-database-master-secret"] = pulumi.Output.all(
-                args.managed_database.master_secret_arn, args.kms_key_arn).apply(lambda v: policy_document([
-                    {"Sid": "ReadRdsManagedSecret", "Effect": "Allow", "Action": read, "Resource": [v[0]]},
-                    {"Sid": "DecryptWithStackKey", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [v[1]]},
-                ]))
-        self.role = IrsaRole(f"{name}-irsa", IrsaRoleArgs(
-            role_name=self.role_name, oidc_provider_arn=args.oidc_provider_arn,
-            oidc_issuer_host=args.oidc_issuer_host,
-            service_account_namespace=service_account.metadata.namespace,
-            service_account_name=service_account.metadata.name, policies=policies), opts=child)
+                args.managed_database.master_secret_arn, args.kms_key_arn
+            ).apply(
+                lambda value: policy_document(
+                    [
+                        {
+                            "Sid": "ReadRdsManagedSecret",
+                            "Effect": "Allow",
+                            "Action": read,
+                            "Resource": [value[0]],
+                        },
+                        {
+                            "Sid": "DecryptWithStackKey",
+                            "Effect": "Allow",
+                            "Action": ["kms:Decrypt"],
+                            "Resource": [value[1]],
+                        },
+                    ]
+                )
+            )
+        self.role = IrsaRole(
+            f"{name}-irsa",
+            IrsaRoleArgs(
+                role_name=self.role_name,
+                oidc_provider_arn=args.oidc_provider_arn,
+                oidc_issuer_host=args.oidc_issuer_host,
+                service_account_namespace=service_account.metadata.namespace,
+                service_account_name=service_account.metadata.name,
+                policies=policies,
+            ),
+            opts=child,
+        )
         self.role_arn = self.role.arn
         self._create_store(service_account)
         self._create_external_secrets(prefix)
@@ -141,72 +198,182 @@ class AwsSecretStore(pulumi.ComponentResource):
     def store_name(self) -> str:
         return f"{self._args.namespace}-aws"
 
-    def _secret(self, secret_name: str, path: str, document: Mapping[str, pulumi.Input[Any]]) -> aws.secretsmanager.Secret:
-        a = self._args
+    def _secret(
+        self, secret_name: str, path: str, document: Mapping[str, pulumi.Input[Any]]
+    ) -> aws.secretsmanager.Secret:
+        args = self._args
         resource = path.replace("/", "-")
-        protect = pulumi.ResourceOptions(protect=a.protect)
-        secret = aws.secretsmanager.Secret(f"{self._name}-{resource}", aws.secretsmanager.SecretArgs(
-            name=secret_name, kms_key_id=a.kms_key_arn, recovery_window_in_days=a.recovery_window_days,
-            description=f"webapp {a.instance}: {path}"),
-            opts=pulumi.ResourceOptions.merge(kx.child_options(self, self._opts), protect))
-        aws.secretsmanager.SecretVersion(f"{self._name}-{resource}-value", aws.secretsmanager.SecretVersionArgs(
-            secret_id=secret.id, secret_string=pulumi.Output.secret(pulumi.Output.json_dumps(dict(document)))),
-            opts=pulumi.ResourceOptions.merge(kx.child_options(self, self._opts), protect))
+        protect = pulumi.ResourceOptions(protect=args.protect)
+        secret = aws.secretsmanager.Secret(
+            f"{self._name}-{resource}",
+            aws.secretsmanager.SecretArgs(
+                name=secret_name,
+                kms_key_id=args.kms_key_arn,
+                recovery_window_in_days=args.recovery_window_days,
+                description=f"webapp {args.instance}: {path}",
+            ),
+            opts=pulumi.ResourceOptions.merge(kx.child_options(self, self._opts), protect),
+        )
+        aws.secretsmanager.SecretVersion(
+            f"{self._name}-{resource}-value",
+            aws.secretsmanager.SecretVersionArgs(
+                secret_id=secret.id,
+                secret_string=pulumi.Output.secret(pulumi.Output.json_dumps(dict(document))),
+            ),
+            opts=pulumi.ResourceOptions.merge(kx.child_options(self, self._opts), protect),
+        )
         return secret
 
     def _create_store(self, service_account: k8s.core.v1.ServiceAccount) -> None:
-        a = self._args
-        namespaces = [a.namespace] + ([a.monitoring_namespace] if a.monitoring_namespace else [])
+        args = self._args
+        namespaces = [args.namespace] + (
+            [args.monitoring_namespace] if args.monitoring_namespace else []
+        )
         k8s.apiextensions.CustomResource(
-            f"{self._name}-store", api_version=API_VERSION, kind="ClusterSecretStore",
-            metadata=kx.metadata(self.store_name, None, kx.labels(self.store_name, a.instance, "secrets", "v1")),
+            f"{self._name}-store",
+            api_version=API_VERSION,
+            kind="ClusterSecretStore",
+            metadata=kx.metadata(
+                self.store_name, None, kx.labels(self.store_name, args.instance, "secrets", "v1")
+            ),
             spec={
-                # Only this stack's namespaces may use the store: another tenant's ExternalSecret cannot.
+                # Only this stack's namespaces may use the store: another tenant's ExternalSecret
+                # cannot.
                 "conditions": [{"namespaces": namespaces}],
-                "provider": {"aws": {"service": "SecretsManager", "region": a.region, "auth": {"jwt": {
-                    "serviceAccountRef": {"name": service_account.metadata.name,
-                                          "namespace": service_account.metadata.namespace}}}}},
+                "provider": {
+                    "aws": {
+                        "service": "SecretsManager",
+                        "region": args.region,
+                        "auth": {
+                            "jwt": {
+                                "serviceAccountRef": {
+                                    "name": service_account.metadata.name,
+                                    "namespace": service_account.metadata.namespace,
+                                }
+                            }
+                        },
+                    }
+                },
             },
-            opts=kx.child_options(self, self._opts, [*a.crd_dependencies, self.role]))
+            opts=kx.child_options(self, self._opts, [*args.crd_dependencies, self.role]),
+        )
 
     def _create_external_secrets(self, prefix: str) -> None:
-        a = self._args
-        managed = a.managed_database is not None
+        args = self._args
+        managed = args.managed_database is not None
 
         def remote(path: str, prop: str) -> Remote:
             return Remote(key=f"{prefix}/{path}", property=prop)
 
-        db_values = {k: remote("database/connection", k) for k in ("host", "port", "dbname")}
+        db_values = {key: remote("database/connection", key) for key in ("host", "port", "dbname")}
         if managed:
-            assert a.managed_database is not None
-            db_values.update({k: Remote(key=a.managed_database.master_secret_arn, property=k) for k in ("username", "password")})
+            assert args.managed_database is not None
+            db_values.update(
+                {
+                    key: Remote(key=args.managed_database.master_secret_arn, property=key)
+                    for key in ("username", "password")
+                }
+            )
         else:
-            db_values.update({k: remote("database/credentials", k) for k in ("username", "password")})
+            db_values.update(
+                {key: remote("database/credentials", key) for key in ("username", "password")}
+            )
         specs: list[tuple[cat.SecretSpec, str, dict[str, Any]]] = [
-            (cat.DATABASE, a.namespace, catalogue_external_secret(cat.DATABASE, self.store_name, "ClusterSecretStore",
-                                                                  db_values, database_templates(managed=managed))),
-            (cat.REDIS, a.namespace, catalogue_external_secret(
-                cat.REDIS, self.store_name, "ClusterSecretStore", {"password": remote("redis/auth", "password")},
-                redis_templates(a.redis_host))),
-            (cat.JWT, a.namespace, catalogue_external_secret(cat.JWT, self.store_name, "ClusterSecretStore",
-                                                             {"secret-key": remote("auth/jwt-secret", "secret-key")})),
-            (cat.OAUTH, a.namespace, catalogue_external_secret(
-                cat.OAUTH, self.store_name, "ClusterSecretStore",
-                {f"{p}-{part}": remote(f"oauth/{p}", part) for p in OAUTH_PROVIDERS
-                 for part in ("client-id", "client-secret")})),
-            (cat.SMTP, a.namespace, catalogue_external_secret(cat.SMTP, self.store_name, "ClusterSecretStore",
-                                                              {k: remote("email/smtp", k) for k in ("username", "password")})),
-            (cat.BROADCASTER, a.namespace, catalogue_external_secret(
-                cat.BROADCASTER, self.store_name, "ClusterSecretStore", {"webhook-url": remote("broadcaster/webhook", "webhook-url")})),
+            (
+                cat.DATABASE,
+                args.namespace,
+                catalogue_external_secret(
+                    cat.DATABASE,
+                    self.store_name,
+                    "ClusterSecretStore",
+                    db_values,
+                    database_templates(managed=managed),
+                ),
+            ),
+            (
+                cat.REDIS,
+                args.namespace,
+                catalogue_external_secret(
+                    cat.REDIS,
+                    self.store_name,
+                    "ClusterSecretStore",
+                    {"password": remote("redis/auth", "password")},
+                    redis_templates(args.redis_host),
+                ),
+            ),
+            (
+                cat.JWT,
+                args.namespace,
+                catalogue_external_secret(
+                    cat.JWT,
+                    self.store_name,
+                    "ClusterSecretStore",
+                    {"secret-key": remote("auth/jwt-secret", "secret-key")},
+                ),
+            ),
+            (
+                cat.OAUTH,
+                args.namespace,
+                catalogue_external_secret(
+                    cat.OAUTH,
+                    self.store_name,
+                    "ClusterSecretStore",
+                    {
+                        f"{provider}-{part}": remote(f"oauth/{provider}", part)
+                        for provider in OAUTH_PROVIDERS
+                        for part in ("client-id", "client-secret")
+                    },
+                ),
+            ),
+            (
+                cat.SMTP,
+                args.namespace,
+                catalogue_external_secret(
+                    cat.SMTP,
+                    self.store_name,
+                    "ClusterSecretStore",
+                    {key: remote("email/smtp", key) for key in ("username", "password")},
+                ),
+            ),
+            (
+                cat.BROADCASTER,
+                args.namespace,
+                catalogue_external_secret(
+                    cat.BROADCASTER,
+                    self.store_name,
+                    "ClusterSecretStore",
+                    {"webhook-url": remote("broadcaster/webhook", "webhook-url")},
+                ),
+            ),
         ]
-        if a.monitoring_namespace:
-            specs.append((cat.GRAFANA, a.monitoring_namespace, catalogue_external_secret(
-                cat.GRAFANA, self.store_name, "ClusterSecretStore",
-                {k: remote("grafana/admin", k) for k in ("admin-user", "admin-password")})))
+        if args.monitoring_namespace:
+            specs.append(
+                (
+                    cat.GRAFANA,
+                    args.monitoring_namespace,
+                    catalogue_external_secret(
+                        cat.GRAFANA,
+                        self.store_name,
+                        "ClusterSecretStore",
+                        {
+                            key: remote("grafana/admin", key)
+                            for key in ("admin-user", "admin-password")
+                        },
+                    ),
+                )
+            )
         self.external_secrets = {}
         for spec, namespace, body in specs:
             self.external_secrets[spec.name] = k8s.apiextensions.CustomResource(
-                f"{self._name}-{spec.category}", api_version=API_VERSION, kind="ExternalSecret",
-                metadata=kx.metadata(spec.name, namespace, kx.labels(spec.name, a.instance, "secret", "v1"),
-                                     {"webapp.io/description": spec.description}),
-                spec=body, opts=kx.child_options(self, self._opts, list(a.crd_dependencies)))
+                f"{self._name}-{spec.category}",
+                api_version=API_VERSION,
+                kind="ExternalSecret",
+                metadata=kx.metadata(
+                    spec.name,
+                    namespace,
+                    kx.labels(spec.name, args.instance, "secret", "v1"),
+                    {"webapp.io/description": spec.description},
+                ),
+                spec=body,
+                opts=kx.child_options(self, self._opts, list(args.crd_dependencies)),
+            )

@@ -1,4 +1,5 @@
-"""AwsStore: the stack's secret store on AWS (`webapp:cloud: aws`), behind the `SecretStore` interface.
+"""AwsStore: the stack's secret store on AWS (`webapp:cloud: aws`), behind the `SecretStore`
+interface.
 
 Declares, with the names every AWS stack has always had:
 - StackKey `<name>-kms`: the customer-managed KMS key (or the configured one)
@@ -51,29 +52,65 @@ class AwsStoreArgs:
 class AwsStore(SecretStore):
     def __init__(self, name: str, args: AwsStoreArgs, opts: pulumi.ResourceOptions):
         settings = args.aws
-        key = StackKey(f"{name}-kms", StackKeyArgs(
-            instance=args.instance, existing_key_arn=settings.kms_key_arn, protect=args.protect), opts=opts)
+        key = StackKey(
+            f"{name}-kms",
+            StackKeyArgs(
+                instance=args.instance, existing_key_arn=settings.kms_key_arn, protect=args.protect
+            ),
+            opts=opts,
+        )
         managed = None
         if args.managed_database:
             # Not a dependency of any workload: pods read webapp-database by name, so the 15-minute
             # instance is created in parallel with everything in the cluster.
-            rds = RdsPostgres(f"{name}-rds", RdsPostgresArgs(
-                instance=args.instance, settings=settings.rds, partition=settings.partition, vpc_id=settings.vpc_id,
-                private_subnet_ids=settings.private_subnet_ids,
-                cluster_security_group_id=settings.cluster_security_group_id, cluster_name=settings.cluster_name,
-                database_name=args.database_name, username=args.database_username, kms_key_arn=key.arn,
-                protect=args.protect), opts=opts)
-            managed = ManagedDatabase(host=rds.address, port=rds.port, master_secret_arn=rds.master_secret_arn)
-        self.secrets = AwsSecretStore(f"{name}-secrets", AwsSecretStoreArgs(
-            namespace=args.namespace, instance=args.instance, region=settings.region, partition=settings.partition,
-            account_id=settings.account_id, oidc_provider_arn=settings.oidc_provider_arn,
-            oidc_issuer_host=settings.oidc_issuer_host, recovery_window_days=settings.secret_recovery_window_days,
-            kms_key_arn=key.arn, database_name=args.database_name, database_username=args.database_username,
-            redis_host=args.redis_host, in_cluster_database_host=None if managed else args.in_cluster_database_host,
-            managed_database=managed, monitoring_namespace=args.monitoring_namespace, webhook_url=args.webhook_url,
-            protect=args.protect, crd_dependencies=args.crd_dependencies), opts=opts)
+            rds = RdsPostgres(
+                f"{name}-rds",
+                RdsPostgresArgs(
+                    instance=args.instance,
+                    settings=settings.rds,
+                    partition=settings.partition,
+                    vpc_id=settings.vpc_id,
+                    private_subnet_ids=settings.private_subnet_ids,
+                    cluster_security_group_id=settings.cluster_security_group_id,
+                    cluster_name=settings.cluster_name,
+                    database_name=args.database_name,
+                    username=args.database_username,
+                    kms_key_arn=key.arn,
+                    protect=args.protect,
+                ),
+                opts=opts,
+            )
+            managed = ManagedDatabase(
+                host=rds.address, port=rds.port, master_secret_arn=rds.master_secret_arn
+            )
+        self.secrets = AwsSecretStore(
+            f"{name}-secrets",
+            AwsSecretStoreArgs(
+                namespace=args.namespace,
+                instance=args.instance,
+                region=settings.region,
+                partition=settings.partition,
+                account_id=settings.account_id,
+                oidc_provider_arn=settings.oidc_provider_arn,
+                oidc_issuer_host=settings.oidc_issuer_host,
+                recovery_window_days=settings.secret_recovery_window_days,
+                kms_key_arn=key.arn,
+                database_name=args.database_name,
+                database_username=args.database_username,
+                redis_host=args.redis_host,
+                in_cluster_database_host=None if managed else args.in_cluster_database_host,
+                managed_database=managed,
+                monitoring_namespace=args.monitoring_namespace,
+                webhook_url=args.webhook_url,
+                protect=args.protect,
+                crd_dependencies=args.crd_dependencies,
+            ),
+            opts=opts,
+        )
         grafana = args.monitoring_namespace is not None
-        self._grafana = GrafanaWiring(ready=(self.secrets.external_secrets[cat.GRAFANA.name],) if grafana else ())
+        self._grafana = GrafanaWiring(
+            ready=(self.secrets.external_secrets[cat.GRAFANA.name],) if grafana else ()
+        )
 
     @property
     def grafana(self) -> GrafanaWiring:

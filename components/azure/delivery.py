@@ -1,4 +1,5 @@
-"""AzureSecretDelivery: the catalogued Secrets from Key Vault into the cluster, by CSI driver or External Secrets.
+"""AzureSecretDelivery: the catalogued Secrets from Key Vault into the cluster, by CSI driver or
+External Secrets.
 
 Creates (parented to the component), `delivery: csi`:
 - a SecretProviderClass per namespace (provider azure, the identity's client id, vault name, tenant
@@ -33,11 +34,17 @@ SECRET_PROVIDER_CLASS = "webapp-secrets"
 
 
 def csi_objects(specs: Sequence[cat.SecretSpec]) -> str:
-    """The `objects` parameter of the Azure provider: a YAML `array` of one entry per vault secret."""
+    """The `objects` parameter of the Azure provider: a YAML `array` of one entry per
+    vault secret.
+    """
     lines = ["array:"]
     for spec in specs:
         for key in spec.keys:
-            lines += ["  - |", f"    objectName: {vault_secret_name(spec, key)}", "    objectType: secret"]
+            lines += [
+                "  - |",
+                f"    objectName: {vault_secret_name(spec, key)}",
+                "    objectType: secret",
+            ]
     return "\n".join(lines) + "\n"
 
 
@@ -57,7 +64,12 @@ class AzureSecretDeliveryArgs:
 class AzureSecretDelivery(pulumi.ComponentResource):
     service_account: Optional[k8s.core.v1.ServiceAccount]
 
-    def __init__(self, name: str, args: AzureSecretDeliveryArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self,
+        name: str,
+        args: AzureSecretDeliveryArgs,
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ):
         super().__init__("webapp:azure:AzureSecretDelivery", name, None, opts)
         self._name, self._args = name, args
         self._crd_opts = kx.child_options(self, opts, args.crd_dependencies)
@@ -71,51 +83,93 @@ class AzureSecretDelivery(pulumi.ComponentResource):
         self.register_outputs({})
 
     def _provider_class(self, namespace: str, specs: tuple[cat.SecretSpec, ...]) -> None:
-        a = self._args
+        args = self._args
         self.objects[namespace] = k8s.apiextensions.CustomResource(
-            f"{self._name}-spc-{namespace}", api_version=SPC_API, kind="SecretProviderClass",
-            metadata=kx.metadata(SECRET_PROVIDER_CLASS, namespace, kx.labels(SECRET_PROVIDER_CLASS, a.instance, "secrets", "v1")),
+            f"{self._name}-spc-{namespace}",
+            api_version=SPC_API,
+            kind="SecretProviderClass",
+            metadata=kx.metadata(
+                SECRET_PROVIDER_CLASS,
+                namespace,
+                kx.labels(SECRET_PROVIDER_CLASS, args.instance, "secrets", "v1"),
+            ),
             spec={
                 "provider": "azure",
                 "parameters": {
-                    "usePodIdentity": "false", "useVMManagedIdentity": "false",
-                    "clientID": a.client_id, "keyvaultName": a.vault_name, "tenantId": a.tenant_id,
+                    "usePodIdentity": "false",
+                    "useVMManagedIdentity": "false",
+                    "clientID": args.client_id,
+                    "keyvaultName": args.vault_name,
+                    "tenantId": args.tenant_id,
                     "objects": csi_objects(specs),
                 },
                 "secretObjects": [
-                    {"secretName": spec.name, "type": "Opaque",
-                     "labels": kx.labels(spec.name, a.instance, "secret", "v1"),
-                     "data": [{"objectName": vault_secret_name(spec, key), "key": key} for key in spec.keys]}
+                    {
+                        "secretName": spec.name,
+                        "type": "Opaque",
+                        "labels": kx.labels(spec.name, args.instance, "secret", "v1"),
+                        "data": [
+                            {"objectName": vault_secret_name(spec, key), "key": key}
+                            for key in spec.keys
+                        ],
+                    }
                     for spec in specs
                 ],
             },
-            opts=self._crd_opts)
+            opts=self._crd_opts,
+        )
 
     def _external_secrets(self, child: pulumi.ResourceOptions) -> None:
-        a = self._args
-        app_namespace = next(iter(a.namespaces))
+        args = self._args
+        app_namespace = next(iter(args.namespaces))
         self.service_account = kx.service_account(
-            f"{self._name}-service-account", ESO_SERVICE_ACCOUNT, app_namespace,
-            kx.labels(ESO_SERVICE_ACCOUNT, a.instance, "secrets", "v1"), child,
-            {CLIENT_ID_ANNOTATION: a.client_id, TENANT_ID_ANNOTATION: a.tenant_id})
+            f"{self._name}-service-account",
+            ESO_SERVICE_ACCOUNT,
+            app_namespace,
+            kx.labels(ESO_SERVICE_ACCOUNT, args.instance, "secrets", "v1"),
+            child,
+            {CLIENT_ID_ANNOTATION: args.client_id, TENANT_ID_ANNOTATION: args.tenant_id},
+        )
         store = f"{app_namespace}-azure"
         k8s.apiextensions.CustomResource(
-            f"{self._name}-store", api_version=API_VERSION, kind="ClusterSecretStore",
-            metadata=kx.metadata(store, None, kx.labels(store, a.instance, "secrets", "v1")),
+            f"{self._name}-store",
+            api_version=API_VERSION,
+            kind="ClusterSecretStore",
+            metadata=kx.metadata(store, None, kx.labels(store, args.instance, "secrets", "v1")),
             spec={
-                "conditions": [{"namespaces": list(a.namespaces)}],
-                "provider": {"azurekv": {
-                    "authType": "WorkloadIdentity", "vaultUrl": a.vault_uri, "tenantId": a.tenant_id,
-                    "serviceAccountRef": {"name": self.service_account.metadata.name,
-                                          "namespace": self.service_account.metadata.namespace}}},
+                "conditions": [{"namespaces": list(args.namespaces)}],
+                "provider": {
+                    "azurekv": {
+                        "authType": "WorkloadIdentity",
+                        "vaultUrl": args.vault_uri,
+                        "tenantId": args.tenant_id,
+                        "serviceAccountRef": {
+                            "name": self.service_account.metadata.name,
+                            "namespace": self.service_account.metadata.namespace,
+                        },
+                    }
+                },
             },
-            opts=self._crd_opts)
-        for namespace, specs in a.namespaces.items():
+            opts=self._crd_opts,
+        )
+        for namespace, specs in args.namespaces.items():
             for spec in specs:
-                body = catalogue_external_secret(spec, store, "ClusterSecretStore",
-                                                 {key: Remote(key=vault_secret_name(spec, key)) for key in spec.keys})
+                body = catalogue_external_secret(
+                    spec,
+                    store,
+                    "ClusterSecretStore",
+                    {key: Remote(key=vault_secret_name(spec, key)) for key in spec.keys},
+                )
                 self.objects[spec.name] = k8s.apiextensions.CustomResource(
-                    f"{self._name}-{spec.category}", api_version=API_VERSION, kind="ExternalSecret",
-                    metadata=kx.metadata(spec.name, namespace, kx.labels(spec.name, a.instance, "secret", "v1"),
-                                         {"webapp.io/description": spec.description}),
-                    spec=body, opts=self._crd_opts)
+                    f"{self._name}-{spec.category}",
+                    api_version=API_VERSION,
+                    kind="ExternalSecret",
+                    metadata=kx.metadata(
+                        spec.name,
+                        namespace,
+                        kx.labels(spec.name, args.instance, "secret", "v1"),
+                        {"webapp.io/description": spec.description},
+                    ),
+                    spec=body,
+                    opts=self._crd_opts,
+                )

@@ -1,4 +1,5 @@
-"""Azure workload identity: one user-assigned identity for the stack, and a federated credential per reader.
+"""Azure workload identity: one user-assigned identity for the stack, and a federated credential per
+reader.
 
 Creates (parented to the components):
 - WorkloadIdentity: `managedidentity.UserAssignedIdentity`; a "Key Vault Secrets User" role
@@ -29,7 +30,10 @@ KEY_VAULT_SECRETS_OFFICER = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
 
 
 def role_definition(subscription_id: str, role_id: str) -> str:
-    return f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/roleDefinitions/{role_id}"
+    return (
+        f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization"
+        f"/roleDefinitions/{role_id}"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,18 +49,32 @@ class WorkloadIdentity(pulumi.ComponentResource):
     client_id: pulumi.Output[str]
     principal_id: pulumi.Output[str]
 
-    def __init__(self, name: str, args: WorkloadIdentityArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self, name: str, args: WorkloadIdentityArgs, opts: Optional[pulumi.ResourceOptions] = None
+    ):
         super().__init__("webapp:azure:WorkloadIdentity", name, None, opts)
         child = kx.child_options(self, opts)
-        # Keyword form, not UserAssignedIdentityArgs: the Args field `resource_name` collides with the
+        # Keyword form, not UserAssignedIdentityArgs: the Args field `resource_name` collides with
+        # the
         # constructor's own first parameter in the Python SDK (the kwarg is spelt `resource_name_`).
         self.identity = azure.managedidentity.UserAssignedIdentity(
-            f"{name}-identity", resource_name_=f"id-webapp-{args.instance}", resource_group_name=args.resource_group,
-            location=args.location, opts=child)
-        azure.authorization.RoleAssignment(f"{name}-secrets-user", azure.authorization.RoleAssignmentArgs(
-            principal_id=self.identity.principal_id, principal_type="ServicePrincipal",
-            role_definition_id=role_definition(args.subscription_id, KEY_VAULT_SECRETS_USER),
-            scope=args.vault_id, description=f"webapp {args.instance}: pods read the stack's secrets"), opts=child)
+            f"{name}-identity",
+            resource_name_=f"id-webapp-{args.instance}",
+            resource_group_name=args.resource_group,
+            location=args.location,
+            opts=child,
+        )
+        azure.authorization.RoleAssignment(
+            f"{name}-secrets-user",
+            azure.authorization.RoleAssignmentArgs(
+                principal_id=self.identity.principal_id,
+                principal_type="ServicePrincipal",
+                role_definition_id=role_definition(args.subscription_id, KEY_VAULT_SECRETS_USER),
+                scope=args.vault_id,
+                description=f"webapp {args.instance}: pods read the stack's secrets",
+            ),
+            opts=child,
+        )
         self.client_id = self.identity.client_id
         self.principal_id = self.identity.principal_id
         self.register_outputs({"client_id": self.client_id, "principal_id": self.principal_id})
@@ -68,21 +86,42 @@ class FederatedCredentialsArgs:
     resource_group: pulumi.Input[str]
     issuer: str
     service_accounts: Mapping[str, k8s.core.v1.ServiceAccount]
-    """A stable key ("<namespace>-<name>", names the Pulumi resource) -> the ServiceAccount resource."""
+    """A stable key ("<namespace>-<name>", names the Pulumi resource) -> the ServiceAccount
+    resource.
+    """
 
 
 class FederatedCredentials(pulumi.ComponentResource):
-    def __init__(self, name: str, args: FederatedCredentialsArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self,
+        name: str,
+        args: FederatedCredentialsArgs,
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ):
         super().__init__("webapp:azure:FederatedCredentials", name, None, opts)
         if len(args.service_accounts) > MAX_FEDERATED_CREDENTIALS:
-            raise ValueError(f"{len(args.service_accounts)} federated credentials exceed Azure's {MAX_FEDERATED_CREDENTIALS}")
+            raise ValueError(
+                f"{len(args.service_accounts)} federated credentials exceed Azure's "
+                f"{MAX_FEDERATED_CREDENTIALS}"
+            )
         child = kx.child_options(self, opts)
         for key, account in sorted(args.service_accounts.items()):
-            subject = pulumi.Output.concat("system:serviceaccount:", account.metadata.namespace, ":", account.metadata.name)
-            # Credential names must be unique per identity: derived from the subject, stable across runs.
-            credential = subject.apply(lambda s: "fic-" + hashlib.sha256(s.encode()).hexdigest()[:16])
+            subject = pulumi.Output.concat(
+                "system:serviceaccount:", account.metadata.namespace, ":", account.metadata.name
+            )
+            # Credential names must be unique per identity: derived from the subject, stable across
+            # runs.
+            credential = subject.apply(
+                lambda settings: "fic-" + hashlib.sha256(settings.encode()).hexdigest()[:16]
+            )
             azure.managedidentity.FederatedIdentityCredential(  # keyword form: see WorkloadIdentity
-                f"{name}-{key}", resource_name_=args.identity_name, resource_group_name=args.resource_group,
+                f"{name}-{key}",
+                resource_name_=args.identity_name,
+                resource_group_name=args.resource_group,
                 federated_identity_credential_resource_name=credential,
-                issuer=args.issuer, subject=subject, audiences=[AUDIENCE], opts=child)
+                issuer=args.issuer,
+                subject=subject,
+                audiences=[AUDIENCE],
+                opts=child,
+            )
         self.register_outputs({})

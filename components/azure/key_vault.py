@@ -58,31 +58,62 @@ class KeyVaultStore(pulumi.ComponentResource):
     vault_id: pulumi.Output[str]
     vault_uri: pulumi.Output[str]
 
-    def __init__(self, name: str, args: KeyVaultStoreArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self, name: str, args: KeyVaultStoreArgs, opts: Optional[pulumi.ResourceOptions] = None
+    ):
         super().__init__("webapp:azure:KeyVaultStore", name, None, opts)
         az = args
         child = kx.child_options(self, opts)
-        protected = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect))
-        self.vault = azure.keyvault.Vault(f"{name}-vault", azure.keyvault.VaultArgs(
-            vault_name=az.vault_name, resource_group_name=args.resource_group, location=az.location,
-            tags=dict(args.tags) or None,
-            properties=azure.keyvault.VaultPropertiesArgs(
-                tenant_id=az.tenant_id, sku=azure.keyvault.SkuArgs(family=azure.keyvault.SkuFamily.A, name=azure.keyvault.SkuName.STANDARD),
-                enable_rbac_authorization=True, enable_soft_delete=True,
-                soft_delete_retention_in_days=az.soft_delete_retention_days,
-                # Purge protection cannot be turned off again once on; branch stacks may leave it off.
-                enable_purge_protection=True if az.purge_protection else None,
-                enabled_for_deployment=False, enabled_for_disk_encryption=False, enabled_for_template_deployment=False,
-                public_network_access="Enabled",
-                network_acls=azure.keyvault.NetworkRuleSetArgs(
-                    default_action="Deny", bypass="AzureServices",
-                    virtual_network_rules=[azure.keyvault.VirtualNetworkRuleArgs(id=az.cluster_subnet_id)],
-                    ip_rules=[azure.keyvault.IPRuleArgs(value=ip) for ip in az.allowed_ips]),
-            )), opts=protected)
-        deployer = azure.authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        officer = azure.authorization.RoleAssignment(f"{name}-deployer-officer", azure.authorization.RoleAssignmentArgs(
-            principal_id=deployer.object_id, role_definition_id=role_definition(az.subscription_id, KEY_VAULT_SECRETS_OFFICER),
-            scope=self.vault.id, description=f"webapp {args.instance}: the deployer writes the stack's secrets"), opts=child)
+        protected = pulumi.ResourceOptions.merge(
+            child, pulumi.ResourceOptions(protect=args.protect)
+        )
+        self.vault = azure.keyvault.Vault(
+            f"{name}-vault",
+            azure.keyvault.VaultArgs(
+                vault_name=az.vault_name,
+                resource_group_name=args.resource_group,
+                location=az.location,
+                tags=dict(args.tags) or None,
+                properties=azure.keyvault.VaultPropertiesArgs(
+                    tenant_id=az.tenant_id,
+                    sku=azure.keyvault.SkuArgs(
+                        family=azure.keyvault.SkuFamily.A, name=azure.keyvault.SkuName.STANDARD
+                    ),
+                    enable_rbac_authorization=True,
+                    enable_soft_delete=True,
+                    soft_delete_retention_in_days=az.soft_delete_retention_days,
+                    # Purge protection cannot be turned off again once on; branch stacks may leave
+                    # it off.
+                    enable_purge_protection=True if az.purge_protection else None,
+                    enabled_for_deployment=False,
+                    enabled_for_disk_encryption=False,
+                    enabled_for_template_deployment=False,
+                    public_network_access="Enabled",
+                    network_acls=azure.keyvault.NetworkRuleSetArgs(
+                        default_action="Deny",
+                        bypass="AzureServices",
+                        virtual_network_rules=[
+                            azure.keyvault.VirtualNetworkRuleArgs(id=az.cluster_subnet_id)
+                        ],
+                        ip_rules=[azure.keyvault.IPRuleArgs(value=ip) for ip in az.allowed_ips],
+                    ),
+                ),
+            ),
+            opts=protected,
+        )
+        deployer = azure.authorization.get_client_config_output(
+            opts=pulumi.InvokeOutputOptions(parent=self)
+        )
+        officer = azure.authorization.RoleAssignment(
+            f"{name}-deployer-officer",
+            azure.authorization.RoleAssignmentArgs(
+                principal_id=deployer.object_id,
+                role_definition_id=role_definition(az.subscription_id, KEY_VAULT_SECRETS_OFFICER),
+                scope=self.vault.id,
+                description=f"webapp {args.instance}: the deployer writes the stack's secrets",
+            ),
+            opts=child,
+        )
 
         def password(key: str, length: int = 32) -> pulumi.Output[str]:
             return generated_password(f"{name}-{key}", length, child)
@@ -95,12 +126,24 @@ class KeyVaultStore(pulumi.ComponentResource):
         for spec in args.specs:
             for key in spec.keys:
                 secret_name = vault_secret_name(spec, key)
-                azure.keyvault.Secret(f"{name}-{secret_name}", azure.keyvault.SecretArgs(
-                    vault_name=self.vault.name, resource_group_name=args.resource_group, secret_name=secret_name,
-                    properties=azure.keyvault.SecretPropertiesArgs(value=pulumi.Output.secret(values[spec.name][key]),
-                                                                  content_type="text/plain")),
-                    opts=pulumi.ResourceOptions.merge(protected, pulumi.ResourceOptions(depends_on=[officer])))
+                azure.keyvault.Secret(
+                    f"{name}-{secret_name}",
+                    azure.keyvault.SecretArgs(
+                        vault_name=self.vault.name,
+                        resource_group_name=args.resource_group,
+                        secret_name=secret_name,
+                        properties=azure.keyvault.SecretPropertiesArgs(
+                            value=pulumi.Output.secret(values[spec.name][key]),
+                            content_type="text/plain",
+                        ),
+                    ),
+                    opts=pulumi.ResourceOptions.merge(
+                        protected, pulumi.ResourceOptions(depends_on=[officer])
+                    ),
+                )
         self.vault_name = self.vault.name
         self.vault_id = self.vault.id
         self.vault_uri = pulumi.Output.concat("https://", self.vault.name, ".vault.azure.net/")
-        self.register_outputs({"vault_name": self.vault_name, "vault_id": self.vault_id, "vault_uri": self.vault_uri})
+        self.register_outputs(
+            {"vault_name": self.vault_name, "vault_id": self.vault_id, "vault_uri": self.vault_uri}
+        )

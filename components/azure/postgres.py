@@ -31,9 +31,12 @@ PASSWORD_PROPERTY = "administratorLoginPassword"
 
 
 def server_name(az: AzureSettings, instance: str) -> str:
-    """Server names are global DNS names (<name>.postgres.database.azure.com): a readable prefix and a
+    """Server names are global DNS names (<name>.postgres.database.azure.com): a readable prefix and
+    a
     stable hash of subscription, resource group and stack keep them unique without a lookup."""
-    digest = hashlib.sha256(f"{az.subscription_id}/{az.resource_group}/{instance}".encode()).hexdigest()[:6]
+    digest = hashlib.sha256(
+        f"{az.subscription_id}/{az.resource_group}/{instance}".encode()
+    ).hexdigest()[:6]
     return f"psql-webapp-{instance}"[:56].rstrip("-") + f"-{digest}"
 
 
@@ -59,34 +62,69 @@ class FlexiblePostgres(pulumi.ComponentResource):
     fqdn: pulumi.Output[str]
     server_name: pulumi.Output[str]
 
-    def __init__(self, name: str, args: FlexiblePostgresArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self, name: str, args: FlexiblePostgresArgs, opts: Optional[pulumi.ResourceOptions] = None
+    ):
         super().__init__("webapp:azure:FlexiblePostgres", name, None, opts)
         az, db = args, args.settings
         child = kx.child_options(self, opts)
-        self.server = azure.dbforpostgresql.Server(f"{name}-server", azure.dbforpostgresql.ServerArgs(
-            server_name=args.server_name, resource_group_name=args.resource_group, location=az.location,
-            version=db.version, sku=azure.dbforpostgresql.SkuArgs(name=db.sku, tier=db.tier),
-            administrator_login=db.admin_login, administrator_login_password=pulumi.Output.secret(args.admin_password),
-            auth_config=azure.dbforpostgresql.AuthConfigArgs(password_auth="Enabled", active_directory_auth="Disabled"),
-            storage=azure.dbforpostgresql.StorageArgs(storage_size_gb=db.storage_gb, auto_grow="Enabled"),
-            backup=azure.dbforpostgresql.BackupArgs(
-                backup_retention_days=db.backup_retention_days,
-                geo_redundant_backup="Enabled" if db.geo_redundant_backup else "Disabled"),
-            high_availability=azure.dbforpostgresql.HighAvailabilityArgs(
-                mode="ZoneRedundant" if db.zone_redundant else "Disabled"),
-            network=azure.dbforpostgresql.NetworkArgs(
-                delegated_subnet_resource_id=az.database_subnet_id, private_dns_zone_arm_resource_id=az.private_dns_zone_id,
-                public_network_access="Disabled"),
-            tags=dict(az.tags) or None,
-        ), opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
-            protect=args.protect, ignore_changes=[PASSWORD_PROPERTY])))
-        azure.dbforpostgresql.Configuration(f"{name}-secure-transport", azure.dbforpostgresql.ConfigurationArgs(
-            resource_group_name=args.resource_group, server_name=self.server.name,
-            configuration_name="require_secure_transport", value="on", source="user-override"), opts=child)
-        azure.dbforpostgresql.Database(f"{name}-database", azure.dbforpostgresql.DatabaseArgs(
-            resource_group_name=args.resource_group, server_name=self.server.name, database_name=args.database_name,
-            charset="UTF8", collation="en_US.utf8"), opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(protect=args.protect)))
-        self.fqdn = self.server.fully_qualified_domain_name.apply(lambda v: v or "")
+        self.server = azure.dbforpostgresql.Server(
+            f"{name}-server",
+            azure.dbforpostgresql.ServerArgs(
+                server_name=args.server_name,
+                resource_group_name=args.resource_group,
+                location=az.location,
+                version=db.version,
+                sku=azure.dbforpostgresql.SkuArgs(name=db.sku, tier=db.tier),
+                administrator_login=db.admin_login,
+                administrator_login_password=pulumi.Output.secret(args.admin_password),
+                auth_config=azure.dbforpostgresql.AuthConfigArgs(
+                    password_auth="Enabled", active_directory_auth="Disabled"
+                ),
+                storage=azure.dbforpostgresql.StorageArgs(
+                    storage_size_gb=db.storage_gb, auto_grow="Enabled"
+                ),
+                backup=azure.dbforpostgresql.BackupArgs(
+                    backup_retention_days=db.backup_retention_days,
+                    geo_redundant_backup="Enabled" if db.geo_redundant_backup else "Disabled",
+                ),
+                high_availability=azure.dbforpostgresql.HighAvailabilityArgs(
+                    mode="ZoneRedundant" if db.zone_redundant else "Disabled"
+                ),
+                network=azure.dbforpostgresql.NetworkArgs(
+                    delegated_subnet_resource_id=az.database_subnet_id,
+                    private_dns_zone_arm_resource_id=az.private_dns_zone_id,
+                    public_network_access="Disabled",
+                ),
+                tags=dict(az.tags) or None,
+            ),
+            opts=pulumi.ResourceOptions.merge(
+                child,
+                pulumi.ResourceOptions(protect=args.protect, ignore_changes=[PASSWORD_PROPERTY]),
+            ),
+        )
+        azure.dbforpostgresql.Configuration(
+            f"{name}-secure-transport",
+            azure.dbforpostgresql.ConfigurationArgs(
+                resource_group_name=args.resource_group,
+                server_name=self.server.name,
+                configuration_name="require_secure_transport",
+                value="on",
+                source="user-override",
+            ),
+            opts=child,
+        )
+        azure.dbforpostgresql.Database(
+            f"{name}-database",
+            azure.dbforpostgresql.DatabaseArgs(
+                resource_group_name=args.resource_group,
+                server_name=self.server.name,
+                database_name=args.database_name,
+                charset="UTF8",
+                collation="en_US.utf8",
+            ),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect)),
+        )
+        self.fqdn = self.server.fully_qualified_domain_name.apply(lambda value: value or "")
         self.server_name = self.server.name
         self.register_outputs({"fqdn": self.fqdn, "server_name": self.server_name})

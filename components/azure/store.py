@@ -1,13 +1,16 @@
-"""AzureStore: the stack's secret store on Azure (`webapp:cloud: azure`), behind the `SecretStore` interface.
+"""AzureStore: the stack's secret store on Azure (`webapp:cloud: azure`), behind the `SecretStore`
+interface.
 
 Declares, with the names every Azure stack has always had:
-- the resource group `<name>-resource-group` when `azure.createResourceGroup` (protected in production)
+- the resource group `<name>-resource-group` when `azure.createResourceGroup` (protected in
+  production)
 - the database password `<name>-database-password` (pulumi-random; Key Vault holds it)
 - FlexiblePostgres `<name>-postgres-server` when `database.mode` is `managed`
 - KeyVaultStore `<name>-key-vault`, WorkloadIdentity `<name>-identity`
 - AzureSecretDelivery `<name>-secret-delivery` (CSI driver or External Secrets)
 - ManagedPrometheusConfig `<name>-managed-prometheus` when `azure.managedPrometheus`
-- with the CSI driver and Grafana installed: Grafana's ServiceAccount `<name>-grafana-service-account`
+- with the CSI driver and Grafana installed: Grafana's ServiceAccount
+  `<name>-grafana-service-account`
 - at `seal()`: FederatedCredentials `<name>-federated-credentials`, one per ServiceAccount that
   authenticates to Key Vault: every granted reader with the CSI driver (each pod mounts the vault
   itself), the External Secrets ServiceAccount alone otherwise
@@ -22,7 +25,11 @@ import pulumi
 import pulumi_azure_native as azure
 import pulumi_kubernetes as k8s
 
-from components.azure.delivery import SECRET_PROVIDER_CLASS, AzureSecretDelivery, AzureSecretDeliveryArgs
+from components.azure.delivery import (
+    SECRET_PROVIDER_CLASS,
+    AzureSecretDelivery,
+    AzureSecretDeliveryArgs,
+)
 from components.azure.identity import (
     FederatedCredentials,
     FederatedCredentialsArgs,
@@ -37,7 +44,13 @@ from components.config.azure import ESO_SERVICE_ACCOUNT, GRAFANA_SERVICE_ACCOUNT
 from components.kube.objects import labels, service_account
 from components.secrets import catalogue as cat
 from components.secrets.generated import generated_password
-from components.secrets.store import CSI_DRIVER, CSI_MOUNT_PATH, GrafanaWiring, SecretAccess, SecretStore
+from components.secrets.store import (
+    CSI_DRIVER,
+    CSI_MOUNT_PATH,
+    GrafanaWiring,
+    SecretAccess,
+    SecretStore,
+)
 from components.secrets.values import database_values
 
 
@@ -73,13 +86,24 @@ class AzureStore(SecretStore):
         database = self._database_values()
         self.vault = KeyVaultStore(f"{name}-key-vault", self._vault_args(database), opts=opts)
         az = args.azure
-        self.identity = WorkloadIdentity(f"{name}-identity", WorkloadIdentityArgs(
-            instance=args.instance, resource_group=self.resource_group, location=az.location,
-            subscription_id=az.subscription_id, vault_id=self.vault.vault_id), opts=opts)
+        self.identity = WorkloadIdentity(
+            f"{name}-identity",
+            WorkloadIdentityArgs(
+                instance=args.instance,
+                resource_group=self.resource_group,
+                location=az.location,
+                subscription_id=az.subscription_id,
+                vault_id=self.vault.vault_id,
+            ),
+            opts=opts,
+        )
         self.delivery = self._delivery()
         if az.managed_prometheus:
-            ManagedPrometheusConfig(f"{name}-managed-prometheus", ManagedPrometheusConfigArgs(
-                namespace=args.namespace, instance=args.instance), opts=opts)
+            ManagedPrometheusConfig(
+                f"{name}-managed-prometheus",
+                ManagedPrometheusConfigArgs(namespace=args.namespace, instance=args.instance),
+                opts=opts,
+            )
         self._outputs = {"keyVaultName": self.vault.vault_name, **self._outputs}
         if az.delivery == "csi":
             self._wire_csi()
@@ -102,81 +126,170 @@ class AzureStore(SecretStore):
         return self._outputs
 
     def grant_read(self, account: k8s.core.v1.ServiceAccount, *, namespace: str, name: str) -> None:
-        """With the CSI driver each reading pod authenticates to Key Vault as its own ServiceAccount;
+        """With the CSI driver each reading pod authenticates to Key Vault as its own
+        ServiceAccount;
         with External Secrets only the operator does, so a grant declares nothing."""
         if self._args.azure.delivery == "csi":
             self._readers[f"{namespace}-{name}"] = account
 
     def seal(self) -> None:
         az = self._args.azure
-        FederatedCredentials(f"{self._name}-federated-credentials", FederatedCredentialsArgs(
-            identity_name=self.identity.identity.name, resource_group=self.resource_group, issuer=az.oidc_issuer_url,
-            service_accounts=dict(self._readers)), opts=self._opts)
+        FederatedCredentials(
+            f"{self._name}-federated-credentials",
+            FederatedCredentialsArgs(
+                identity_name=self.identity.identity.name,
+                resource_group=self.resource_group,
+                issuer=az.oidc_issuer_url,
+                service_accounts=dict(self._readers),
+            ),
+            opts=self._opts,
+        )
 
     def _resource_group(self) -> pulumi.Input[str]:
         az = self._args.azure
         if not az.create_resource_group:
             return az.resource_group
-        group = azure.resources.ResourceGroup(f"{self._name}-resource-group", azure.resources.ResourceGroupArgs(
-            resource_group_name=az.resource_group, location=az.location, tags=dict(az.tags) or None),
-            opts=pulumi.ResourceOptions.merge(self._opts, pulumi.ResourceOptions(protect=self._args.protect)))
+        group = azure.resources.ResourceGroup(
+            f"{self._name}-resource-group",
+            azure.resources.ResourceGroupArgs(
+                resource_group_name=az.resource_group,
+                location=az.location,
+                tags=dict(az.tags) or None,
+            ),
+            opts=pulumi.ResourceOptions.merge(
+                self._opts, pulumi.ResourceOptions(protect=self._args.protect)
+            ),
+        )
         return group.name
 
     def _database_values(self) -> dict[str, pulumi.Input[str]]:
-        """`webapp-database` as Key Vault holds it; the password is generated here (the server takes it too)."""
+        """`webapp-database` as Key Vault holds it; the password is generated here (the server takes
+        it too).
+        """
         args, az = self._args, self._args.azure
-        password = generated_password(f"{self._name}-database-password", 32,
-                                      pulumi.ResourceOptions(parent=self._opts.parent))
+        password = generated_password(
+            f"{self._name}-database-password", 32, pulumi.ResourceOptions(parent=self._opts.parent)
+        )
         if not args.managed_database:
-            return database_values(host=args.in_cluster_database_host, dbname=args.database_name,
-                                   username=args.database_username, password=password, managed=False)
-        server = FlexiblePostgres(f"{self._name}-postgres-server", FlexiblePostgresArgs(
-            instance=args.instance, server_name=server_name(az, args.instance), location=az.location,
-            settings=az.database, database_subnet_id=az.database_subnet_id, private_dns_zone_id=az.private_dns_zone_id,
-            tags=dict(az.tags), resource_group=self.resource_group, database_name=args.database_name,
-            admin_password=password, protect=args.protect), opts=self._opts)
+            return database_values(
+                host=args.in_cluster_database_host,
+                dbname=args.database_name,
+                username=args.database_username,
+                password=password,
+                managed=False,
+            )
+        server = FlexiblePostgres(
+            f"{self._name}-postgres-server",
+            FlexiblePostgresArgs(
+                instance=args.instance,
+                server_name=server_name(az, args.instance),
+                location=az.location,
+                settings=az.database,
+                database_subnet_id=az.database_subnet_id,
+                private_dns_zone_id=az.private_dns_zone_id,
+                tags=dict(az.tags),
+                resource_group=self.resource_group,
+                database_name=args.database_name,
+                admin_password=password,
+                protect=args.protect,
+            ),
+            opts=self._opts,
+        )
         self._outputs["databaseServerName"] = server.server_name
-        return database_values(host=server.fqdn, dbname=args.database_name, username=az.database.admin_login,
-                               password=password, managed=True)
+        return database_values(
+            host=server.fqdn,
+            dbname=args.database_name,
+            username=az.database.admin_login,
+            password=password,
+            managed=True,
+        )
 
     def _vault_args(self, database: Mapping[str, pulumi.Input[str]]) -> KeyVaultStoreArgs:
         args, az = self._args, self._args.azure
         specs = cat.APP_SECRETS + ((cat.GRAFANA,) if args.monitoring_namespace else ())
         return KeyVaultStoreArgs(
-            instance=args.instance, vault_name=az.key_vault_name, location=az.location, tenant_id=az.tenant_id,
-            subscription_id=az.subscription_id, soft_delete_retention_days=az.soft_delete_retention_days,
-            purge_protection=az.purge_protection, cluster_subnet_id=az.cluster_subnet_id, allowed_ips=az.allowed_ips,
-            resource_group=self.resource_group, redis_host=args.redis_host, database=database, specs=specs,
-            webhook_url=args.webhook_url, protect=args.protect, tags=dict(az.tags))
+            instance=args.instance,
+            vault_name=az.key_vault_name,
+            location=az.location,
+            tenant_id=az.tenant_id,
+            subscription_id=az.subscription_id,
+            soft_delete_retention_days=az.soft_delete_retention_days,
+            purge_protection=az.purge_protection,
+            cluster_subnet_id=az.cluster_subnet_id,
+            allowed_ips=az.allowed_ips,
+            resource_group=self.resource_group,
+            redis_host=args.redis_host,
+            database=database,
+            specs=specs,
+            webhook_url=args.webhook_url,
+            protect=args.protect,
+            tags=dict(az.tags),
+        )
 
     def _delivery(self) -> AzureSecretDelivery:
         args, az = self._args, self._args.azure
-        namespaces = {args.namespace: cat.APP_SECRETS,
-                      **({args.monitoring_namespace: (cat.GRAFANA,)} if args.monitoring_namespace else {})}
-        return AzureSecretDelivery(f"{self._name}-secret-delivery", AzureSecretDeliveryArgs(
-            instance=args.instance, mode=az.delivery, namespaces=namespaces, vault_name=self.vault.vault_name,
-            vault_uri=self.vault.vault_uri, tenant_id=az.tenant_id, client_id=self.identity.client_id,
-            crd_dependencies=args.crd_dependencies), opts=self._opts)
+        namespaces = {
+            args.namespace: cat.APP_SECRETS,
+            **({args.monitoring_namespace: (cat.GRAFANA,)} if args.monitoring_namespace else {}),
+        }
+        return AzureSecretDelivery(
+            f"{self._name}-secret-delivery",
+            AzureSecretDeliveryArgs(
+                instance=args.instance,
+                mode=az.delivery,
+                namespaces=namespaces,
+                vault_name=self.vault.vault_name,
+                vault_uri=self.vault.vault_uri,
+                tenant_id=az.tenant_id,
+                client_id=self.identity.client_id,
+                crd_dependencies=args.crd_dependencies,
+            ),
+            opts=self._opts,
+        )
 
     def _wire_csi(self) -> None:
         """Pods mount the SecretProviderClass as their own workload identity; so does Grafana."""
         args = self._args
-        annotations: dict[str, pulumi.Input[str]] = {CLIENT_ID_ANNOTATION: self.identity.client_id,
-                                                     TENANT_ID_ANNOTATION: args.azure.tenant_id}
-        self._access = SecretAccess(service_account_annotations=annotations, pod_labels={USE_LABEL: "true"},
-                                    secret_provider_class=SECRET_PROVIDER_CLASS)
+        annotations: dict[str, pulumi.Input[str]] = {
+            CLIENT_ID_ANNOTATION: self.identity.client_id,
+            TENANT_ID_ANNOTATION: args.azure.tenant_id,
+        }
+        self._access = SecretAccess(
+            service_account_annotations=annotations,
+            pod_labels={USE_LABEL: "true"},
+            secret_provider_class=SECRET_PROVIDER_CLASS,
+        )
         monitoring = args.monitoring_namespace
         if not monitoring:
             return
-        # Grafana's dashboard sidecar watches ConfigMaps, so this ServiceAccount keeps its API token.
+        # Grafana's dashboard sidecar watches ConfigMaps, so this ServiceAccount keeps its API
+        # token.
         grafana = service_account(
-            f"{self._name}-grafana-service-account", GRAFANA_SERVICE_ACCOUNT, monitoring,
-            labels(GRAFANA_SERVICE_ACCOUNT, args.instance, "monitoring", "v1"), self._opts, annotations, automount=True)
+            f"{self._name}-grafana-service-account",
+            GRAFANA_SERVICE_ACCOUNT,
+            monitoring,
+            labels(GRAFANA_SERVICE_ACCOUNT, args.instance, "monitoring", "v1"),
+            self._opts,
+            annotations,
+            automount=True,
+        )
         self._readers[f"{monitoring}-{GRAFANA_SERVICE_ACCOUNT}"] = grafana
-        self._grafana = GrafanaWiring(ready=(grafana, self.delivery.objects[monitoring]), values={
-            "serviceAccount": {"create": False, "name": GRAFANA_SERVICE_ACCOUNT},
-            "podLabels": {USE_LABEL: "true"},
-            "extraSecretMounts": [{"name": "secrets-store", "mountPath": CSI_MOUNT_PATH, "readOnly": True, "csi": {
-                "driver": CSI_DRIVER, "readOnly": True,
-                "volumeAttributes": {"secretProviderClass": SECRET_PROVIDER_CLASS}}}],
-        })
+        self._grafana = GrafanaWiring(
+            ready=(grafana, self.delivery.objects[monitoring]),
+            values={
+                "serviceAccount": {"create": False, "name": GRAFANA_SERVICE_ACCOUNT},
+                "podLabels": {USE_LABEL: "true"},
+                "extraSecretMounts": [
+                    {
+                        "name": "secrets-store",
+                        "mountPath": CSI_MOUNT_PATH,
+                        "readOnly": True,
+                        "csi": {
+                            "driver": CSI_DRIVER,
+                            "readOnly": True,
+                            "volumeAttributes": {"secretProviderClass": SECRET_PROVIDER_CLASS},
+                        },
+                    }
+                ],
+            },
+        )

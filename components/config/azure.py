@@ -1,4 +1,5 @@
-"""Settings of the Azure side (`webapp:azure`): the existing AKS cluster, Key Vault, delivery and database.
+"""Settings of the Azure side (`webapp:azure`): the existing AKS cluster, Key Vault, delivery and
+database.
 
 Pure module. `parse_azure(reader, environment, stack, namespace, required)` validates the section
 precisely (ids, GUIDs, the AKS OIDC issuer, the delegated subnet and private DNS zone, production
@@ -11,7 +12,7 @@ import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, Optional
+from typing import TYPE_CHECKING, Literal, Mapping, Optional, get_args
 
 from components.config.catalogue import SECRET_READING_SERVICES
 from components.config.reader import Reader, Rule
@@ -20,28 +21,77 @@ if TYPE_CHECKING:
     from components.config.settings import Settings
 
 GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_SUBNET = (r"/subscriptions/{g}/resourceGroups/[\w.()-]{{1,90}}/providers/Microsoft\.Network/"
-           r"virtualNetworks/[\w.-]{{2,64}}/subnets/[\w.-]{{1,80}}")
+_SUBNET = (
+    r"/subscriptions/{g}/resourceGroups/[\w.()-]{{1,90}}/providers/Microsoft\.Network/"
+    r"virtualNetworks/[\w.-]{{2,64}}/subnets/[\w.-]{{1,80}}"
+)
 _SUBNET_RE = re.compile(_SUBNET.format(g=GUID.pattern), re.IGNORECASE)
-_ZONE_RE = re.compile(rf"/subscriptions/{GUID.pattern}/resourceGroups/[\w.()-]{{1,90}}/providers/Microsoft\.Network/"
-                      r"privateDnsZones/([a-z0-9-]+\.)*postgres\.database\.azure\.com", re.IGNORECASE)
+_ZONE_RE = re.compile(
+    rf"/subscriptions/{GUID.pattern}/resourceGroups/[\w.()-]{{1,90}}/providers/Microsoft\.Network/"
+    r"privateDnsZones/([a-z0-9-]+\.)*postgres\.database\.azure\.com",
+    re.IGNORECASE,
+)
 
-TENANT = Rule(lambda v: bool(GUID.fullmatch(v)), "a tenant id (GUID)")
-SUBSCRIPTION = Rule(lambda v: bool(GUID.fullmatch(v)), "a subscription id (GUID)")
-LOCATION = Rule(lambda v: bool(re.fullmatch(r"[a-z]+[a-z0-9]*", v)), "an Azure location such as westeurope")
-RESOURCE_GROUP = Rule(lambda v: bool(re.fullmatch(r"[\w.()-]{0,89}[\w()-]", v)), "a resource group name (1-90 characters)")
-ISSUER = Rule(lambda v: bool(re.fullmatch(r"https://[a-z0-9.-]+\.oic\.prod-aks\.azure\.com/[0-9a-f-]{36}/[0-9a-f-]{36}/", v)),
-              "the AKS OIDC issuer URL (az aks show --query oidcIssuerProfile.issuerUrl), with its trailing slash")
-SUBNET_ID = Rule(lambda v: bool(_SUBNET_RE.fullmatch(v)), "a subnet resource id /subscriptions/<id>/resourceGroups/<rg>/"
-                 "providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>")
-DNS_ZONE_ID = Rule(lambda v: bool(_ZONE_RE.fullmatch(v)), "a private DNS zone resource id of a *.postgres.database.azure.com zone")
-SKU = Rule(lambda v: bool(re.fullmatch(r"Standard_[A-Za-z0-9_]+", v)), "a Flexible Server SKU such as Standard_D2ds_v5")
-PG_VERSION = Rule(lambda v: v.isdigit() and int(v) >= 16, "PostgreSQL 16 or newer, such as 16 or 17")
-ADMIN_LOGIN = Rule(lambda v: bool(re.fullmatch(r"[a-z][a-z0-9_]{0,62}", v)) and v not in (
-    "admin", "administrator", "root", "guest", "public", "postgres", "azure_superuser", "azure_pg_admin", "sa") and not v.startswith("pg_"),
-    "a login of lower-case letters, digits and _, not a reserved name (admin, root, postgres, azure_*, pg_*)")
-DELIVERY_MODES = ("csi", "external-secrets")
-TIERS = ("Burstable", "GeneralPurpose", "MemoryOptimized")
+TENANT = Rule(lambda value: bool(GUID.fullmatch(value)), "a tenant id (GUID)")
+SUBSCRIPTION = Rule(lambda value: bool(GUID.fullmatch(value)), "a subscription id (GUID)")
+LOCATION = Rule(
+    lambda value: bool(re.fullmatch(r"[a-z]+[a-z0-9]*", value)),
+    "an Azure location such as westeurope",
+)
+RESOURCE_GROUP = Rule(
+    lambda value: bool(re.fullmatch(r"[\w.()-]{0,89}[\w()-]", value)),
+    "a resource group name (1-90 characters)",
+)
+ISSUER = Rule(
+    lambda value: bool(
+        re.fullmatch(
+            r"https://[a-z0-9.-]+\.oic\.prod-aks\.azure\.com/[0-9a-f-]{36}/[0-9a-f-]{36}/", value
+        )
+    ),
+    "the AKS OIDC issuer URL (az aks show --query oidcIssuerProfile.issuerUrl), with its trailing "
+    "slash",
+)
+SUBNET_ID = Rule(
+    lambda value: bool(_SUBNET_RE.fullmatch(value)),
+    "a subnet resource id /subscriptions/<id>/resourceGroups/<rg>/"
+    "providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>",
+)
+DNS_ZONE_ID = Rule(
+    lambda value: bool(_ZONE_RE.fullmatch(value)),
+    "a private DNS zone resource id of a *.postgres.database.azure.com zone",
+)
+SKU = Rule(
+    lambda value: bool(re.fullmatch(r"Standard_[A-Za-z0-9_]+", value)),
+    "a Flexible Server SKU such as Standard_D2ds_v5",
+)
+PG_VERSION = Rule(
+    lambda value: value.isdigit() and int(value) >= 16, "PostgreSQL 16 or newer, such as 16 or 17"
+)
+ADMIN_LOGIN = Rule(
+    lambda value: (
+        bool(re.fullmatch(r"[a-z][a-z0-9_]{0,62}", value))
+        and value
+        not in (
+            "admin",
+            "administrator",
+            "root",
+            "guest",
+            "public",
+            "postgres",
+            "azure_superuser",
+            "azure_pg_admin",
+            "sa",
+        )
+        and not value.startswith("pg_")
+    ),
+    "a login of lower-case letters, digits and _, not a reserved name (admin, root, postgres, "
+    "azure_*, pg_*)",
+)
+Delivery = Literal["csi", "external-secrets"]
+"""How the catalogued Secrets reach the pods: the Secrets Store CSI driver, or External Secrets."""
+Tier = Literal["Burstable", "GeneralPurpose", "MemoryOptimized"]
+DELIVERY_MODES: tuple[Delivery, ...] = get_args(Delivery)
+TIERS: tuple[Tier, ...] = get_args(Tier)
 MAX_FEDERATED_CREDENTIALS = 20
 """An Azure user-assigned identity holds at most 20 federated identity credentials."""
 ESO_SERVICE_ACCOUNT = "external-secrets-azure"
@@ -53,7 +103,7 @@ GRAFANA_SERVICE_ACCOUNT = "grafana-key-vault"
 @dataclass(frozen=True, kw_only=True)
 class FlexibleServerSettings:
     sku: str
-    tier: str
+    tier: Tier
     version: str
     storage_gb: int
     backup_retention_days: int
@@ -73,10 +123,12 @@ class AzureSettings:
     cluster_subnet_id: str
     database_subnet_id: str
     vnet_cidr: str
-    """Address space of the VNet (the database's delegated subnet is in it): api and auth may reach 5432 there."""
+    """Address space of the VNet (the database's delegated subnet is in it): api and auth may reach
+    5432 there.
+    """
     private_dns_zone_id: str
     allowed_ips: tuple[str, ...]
-    delivery: str
+    delivery: Delivery
     """csi: Secrets Store CSI driver; external-secrets: External Secrets Operator (azurekv)."""
     key_vault_name: str
     soft_delete_retention_days: int
@@ -87,24 +139,53 @@ class AzureSettings:
 
 
 DATABASE_PROFILES: Mapping[str, FlexibleServerSettings] = {
-    "dev": FlexibleServerSettings(sku="Standard_B1ms", tier="Burstable", version="16", storage_gb=32, backup_retention_days=7,
-                                  geo_redundant_backup=False, zone_redundant=False, admin_login="webappadmin"),
-    "staging": FlexibleServerSettings(sku="Standard_B2s", tier="Burstable", version="16", storage_gb=32, backup_retention_days=7,
-                                      geo_redundant_backup=False, zone_redundant=False, admin_login="webappadmin"),
-    "production": FlexibleServerSettings(sku="Standard_D2ds_v5", tier="GeneralPurpose", version="16", storage_gb=128,
-                                         backup_retention_days=14, geo_redundant_backup=True, zone_redundant=True,
-                                         admin_login="webappadmin"),
+    "dev": FlexibleServerSettings(
+        sku="Standard_B1ms",
+        tier="Burstable",
+        version="16",
+        storage_gb=32,
+        backup_retention_days=7,
+        geo_redundant_backup=False,
+        zone_redundant=False,
+        admin_login="webappadmin",
+    ),
+    "staging": FlexibleServerSettings(
+        sku="Standard_B2s",
+        tier="Burstable",
+        version="16",
+        storage_gb=32,
+        backup_retention_days=7,
+        geo_redundant_backup=False,
+        zone_redundant=False,
+        admin_login="webappadmin",
+    ),
+    "production": FlexibleServerSettings(
+        sku="Standard_D2ds_v5",
+        tier="GeneralPurpose",
+        version="16",
+        storage_gb=128,
+        backup_retention_days=14,
+        geo_redundant_backup=True,
+        zone_redundant=True,
+        admin_login="webappadmin",
+    ),
 }
 
 
 def default_vault_name(stack: str, namespace: str) -> str:
-    """Key Vault names are global, 3-24 characters: a readable prefix and a stable hash of the stack."""
+    """Key Vault names are global, 3-24 characters: a readable prefix and a stable hash of the
+    stack.
+    """
     digest = hashlib.sha256(f"{stack}/{namespace}".encode()).hexdigest()[:8]
     return f"kv-webapp-{stack[:9].strip('-')}-{digest}"[:24].strip("-")
 
 
-VAULT_NAME = Rule(lambda v: bool(re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]", v)) and "--" not in v,
-                  "a Key Vault name: 3-24 letters, digits and single hyphens, starting with a letter")
+VAULT_NAME = Rule(
+    lambda value: (
+        bool(re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]", value)) and "--" not in value
+    ),
+    "a Key Vault name: 3-24 letters, digits and single hyphens, starting with a letter",
+)
 
 
 def _ip_or_cidr(value: str) -> bool:
@@ -115,8 +196,17 @@ def _ip_or_cidr(value: str) -> bool:
     return network.version == 4 and not network.is_private
 
 
-REQUIRED = ("tenantId", "subscriptionId", "location", "resourceGroup", "oidcIssuerUrl", "clusterSubnetId",
-            "databaseSubnetId", "privateDnsZoneId", "vnetCidr")
+REQUIRED = (
+    "tenantId",
+    "subscriptionId",
+    "location",
+    "resourceGroup",
+    "oidcIssuerUrl",
+    "clusterSubnetId",
+    "databaseSubnetId",
+    "privateDnsZoneId",
+    "vnetCidr",
+)
 
 
 def _private_cidr(value: str) -> bool:
@@ -129,88 +219,151 @@ def _private_cidr(value: str) -> bool:
 VNET_CIDR = Rule(_private_cidr, "the VNet's private address space such as 10.1.0.0/16")
 
 
-def parse_azure(r: Reader, environment: str, stack: str, namespace: str, required: bool) -> Optional[AzureSettings]:
-    if not r.items():
+def parse_azure(
+    reader: Reader, environment: str, stack: str, namespace: str, required: bool
+) -> Optional[AzureSettings]:
+    """Parse `webapp:azure`; `required` when `webapp:cloud` is azure (then every cluster input
+    must be set). Returns None when the section is absent or has a problem (it is recorded).
+    """
+    if not reader.items():
         if required:
-            r.report(f"{r.path}: missing; webapp:cloud is azure, so set {', '.join(REQUIRED)}")
+            reader.report(
+                f"{reader.path}: missing; webapp:cloud is azure, so set {', '.join(REQUIRED)}"
+            )
         return None
-    values = {
-        "tenant_id": r.opt_text("tenantId", rule=TENANT),
-        "subscription_id": r.opt_text("subscriptionId", rule=SUBSCRIPTION),
-        "location": r.opt_text("location", rule=LOCATION),
-        "resource_group": r.opt_text("resourceGroup", rule=RESOURCE_GROUP),
-        "oidc_issuer_url": r.opt_text("oidcIssuerUrl", rule=ISSUER),
-        "cluster_subnet_id": r.opt_text("clusterSubnetId", rule=SUBNET_ID),
-        "database_subnet_id": r.opt_text("databaseSubnetId", rule=SUBNET_ID),
-        "private_dns_zone_id": r.opt_text("privateDnsZoneId", rule=DNS_ZONE_ID),
-        "vnet_cidr": r.opt_text("vnetCidr", rule=VNET_CIDR),
+    ids = _cluster_ids(reader, required)
+    ips = _allowed_ips(reader)
+    _check_ids(reader, ids)
+    delivery = reader.choice("secretDelivery", "csi", DELIVERY_MODES)
+    vault_name, retention, purge = _key_vault(
+        reader.section("keyVault"), environment, stack, namespace
+    )
+    managed_prometheus = reader.flag("managedPrometheus", False)
+    tags = tuple(sorted((key, str(value)) for key, value in reader.section("tags").items()))
+    database = _database(reader.section("database"), environment)
+    create_group = reader.flag("createResourceGroup", False)
+    reader.finish()
+    found = {key: value for key, value in ids.items() if value is not None}
+    if len(found) < len(ids) or database is None:
+        return None
+    return AzureSettings(
+        **found,
+        create_resource_group=create_group,
+        allowed_ips=ips,
+        delivery=delivery,
+        key_vault_name=vault_name,
+        soft_delete_retention_days=retention,
+        purge_protection=purge,
+        managed_prometheus=managed_prometheus,
+        tags=tags,
+        database=database,
+    )
+
+
+def _cluster_ids(reader: Reader, required: bool) -> dict[str, Optional[str]]:
+    """The existing cluster's ids, by `AzureSettings` field; None where missing or invalid."""
+    ids = {
+        "tenant_id": reader.opt_text("tenantId", rule=TENANT),
+        "subscription_id": reader.opt_text("subscriptionId", rule=SUBSCRIPTION),
+        "location": reader.opt_text("location", rule=LOCATION),
+        "resource_group": reader.opt_text("resourceGroup", rule=RESOURCE_GROUP),
+        "oidc_issuer_url": reader.opt_text("oidcIssuerUrl", rule=ISSUER),
+        "cluster_subnet_id": reader.opt_text("clusterSubnetId", rule=SUBNET_ID),
+        "database_subnet_id": reader.opt_text("databaseSubnetId", rule=SUBNET_ID),
+        "private_dns_zone_id": reader.opt_text("privateDnsZoneId", rule=DNS_ZONE_ID),
+        "vnet_cidr": reader.opt_text("vnetCidr", rule=VNET_CIDR),
     }
     for key in REQUIRED:
-        if required and not r.has(key):
-            r.report(f"{r.key(key)}: missing; webapp:cloud is azure, so the cluster's {key} is needed")
+        if required and not reader.has(key):
+            reader.report(
+                f"{reader.key(key)}: missing; webapp:cloud is azure, so the cluster's {key} is "
+                "needed"
+            )
+    return ids
+
+
+def _allowed_ips(reader: Reader) -> tuple[str, ...]:
     ips = []
-    for i, ip in enumerate(r.sequence("allowedIps")):
+    for index, ip in enumerate(reader.sequence("allowedIps")):
         if isinstance(ip, str) and _ip_or_cidr(ip):
             ips.append(ip)
         else:
-            r.report(f"{r.key('allowedIps')}[{i}]: {ip!r} is not allowed; expected a public IPv4 address or CIDR "
-                     "(the cluster's subnet is allowed already)")
-    issuer, tenant = values["oidc_issuer_url"], values["tenant_id"]
+            reader.report(
+                f"{reader.key('allowedIps')}[{index}]: {ip!r} is not allowed; expected a public "
+                "IPv4 address or CIDR (the cluster's subnet is allowed already)"
+            )
+    return tuple(ips)
+
+
+def _check_ids(reader: Reader, ids: Mapping[str, Optional[str]]) -> None:
+    """Rules across ids: the issuer belongs to the tenant, the database has its own subnet."""
+    issuer, tenant = ids["oidc_issuer_url"], ids["tenant_id"]
     if issuer and tenant and f"/{tenant}/" not in issuer:
-        r.report(f"{r.key('oidcIssuerUrl')}: {issuer!r} is not an issuer of {r.key('tenantId')} {tenant!r}")
-    if values["cluster_subnet_id"] and values["cluster_subnet_id"] == values["database_subnet_id"]:
-        r.report(f"{r.key('databaseSubnetId')}: {values['database_subnet_id']!r} is the cluster's subnet; expected a "
-                 "subnet delegated to Microsoft.DBforPostgreSQL/flexibleServers")
-    delivery = r.text("secretDelivery", "csi", allowed=DELIVERY_MODES)
-    kv = r.section("keyVault")
-    vault = kv.text("name", default_vault_name(stack, namespace), rule=VAULT_NAME)
-    retention = kv.integer("softDeleteRetentionDays", 90 if environment == "production" else 7, minimum=7, maximum=90)
-    purge = kv.flag("purgeProtection", True)
+        reader.report(
+            f"{reader.key('oidcIssuerUrl')}: {issuer!r} is not an issuer of "
+            f"{reader.key('tenantId')} {tenant!r}"
+        )
+    if ids["cluster_subnet_id"] and ids["cluster_subnet_id"] == ids["database_subnet_id"]:
+        reader.report(
+            f"{reader.key('databaseSubnetId')}: {ids['database_subnet_id']!r} is the cluster's "
+            "subnet; expected a subnet delegated to Microsoft.DBforPostgreSQL/flexibleServers"
+        )
+
+
+def _key_vault(
+    reader: Reader, environment: str, stack: str, namespace: str
+) -> tuple[str, int, bool]:
+    """`webapp:azure.keyVault`: name, soft-delete retention, purge protection."""
+    name = reader.text("name", default_vault_name(stack, namespace), rule=VAULT_NAME)
+    retention = reader.integer(
+        "softDeleteRetentionDays", 90 if environment == "production" else 7, minimum=7, maximum=90
+    )
+    purge = reader.flag("purgeProtection", True)
     if environment == "production" and not purge:
-        kv.problem("purgeProtection", purge, "true in production (a deleted vault must stay recoverable)")
-    kv.finish()
-    managed_prometheus = r.flag("managedPrometheus", False)
-    tags = tuple(sorted((k, str(v)) for k, v in r.section("tags").items()))
-    database = _database(r.section("database"), environment)
-    create_group = r.flag("createResourceGroup", False)
-    r.finish()
-    if None in values.values() or database is None:
-        return None
-    return AzureSettings(
-        tenant_id=values["tenant_id"] or "", subscription_id=values["subscription_id"] or "",
-        location=values["location"] or "", resource_group=values["resource_group"] or "",
-        create_resource_group=create_group, oidc_issuer_url=values["oidc_issuer_url"] or "",
-        cluster_subnet_id=values["cluster_subnet_id"] or "", database_subnet_id=values["database_subnet_id"] or "",
-        private_dns_zone_id=values["private_dns_zone_id"] or "", vnet_cidr=values["vnet_cidr"] or "",
-        allowed_ips=tuple(ips), delivery=delivery,
-        key_vault_name=vault, soft_delete_retention_days=retention, purge_protection=purge,
-        managed_prometheus=managed_prometheus, tags=tags, database=database)
+        reader.problem(
+            "purgeProtection", purge, "true in production (a deleted vault must stay recoverable)"
+        )
+    reader.finish()
+    return name, retention, purge
 
 
-def _database(r: Reader, environment: str) -> Optional[FlexibleServerSettings]:
-    d = DATABASE_PROFILES[environment]
+def _database(reader: Reader, environment: str) -> Optional[FlexibleServerSettings]:
+    defaults = DATABASE_PROFILES[environment]
     db = FlexibleServerSettings(
-        sku=r.text("sku", d.sku, rule=SKU), tier=r.text("tier", d.tier, allowed=TIERS),
-        version=r.text("version", d.version, rule=PG_VERSION),
-        storage_gb=r.integer("storageGb", d.storage_gb, minimum=32, maximum=32768),
-        backup_retention_days=r.integer("backupRetentionDays", d.backup_retention_days, minimum=7, maximum=35),
-        geo_redundant_backup=r.flag("geoRedundantBackup", d.geo_redundant_backup),
-        zone_redundant=r.flag("zoneRedundant", d.zone_redundant),
-        admin_login=r.text("adminLogin", d.admin_login, rule=ADMIN_LOGIN),
+        sku=reader.text("sku", defaults.sku, rule=SKU),
+        tier=reader.choice("tier", defaults.tier, TIERS),
+        version=reader.text("version", defaults.version, rule=PG_VERSION),
+        storage_gb=reader.integer("storageGb", defaults.storage_gb, minimum=32, maximum=32768),
+        backup_retention_days=reader.integer(
+            "backupRetentionDays", defaults.backup_retention_days, minimum=7, maximum=35
+        ),
+        geo_redundant_backup=reader.flag("geoRedundantBackup", defaults.geo_redundant_backup),
+        zone_redundant=reader.flag("zoneRedundant", defaults.zone_redundant),
+        admin_login=reader.text("adminLogin", defaults.admin_login, rule=ADMIN_LOGIN),
     )
     ok = True
     if environment == "production":
-        for key, value in (("geoRedundantBackup", db.geo_redundant_backup), ("zoneRedundant", db.zone_redundant)):
+        for key, value in (
+            ("geoRedundantBackup", db.geo_redundant_backup),
+            ("zoneRedundant", db.zone_redundant),
+        ):
             if not value:
-                r.problem(key, value, "true in production")
+                reader.problem(key, value, "true in production")
                 ok = False
         if db.backup_retention_days < 14:
-            r.problem("backupRetentionDays", db.backup_retention_days, "at least 14 in production")
+            reader.problem(
+                "backupRetentionDays", db.backup_retention_days, "at least 14 in production"
+            )
             ok = False
     if db.zone_redundant and db.tier == "Burstable":
-        r.problem("zoneRedundant", True, "false for the Burstable tier (high availability needs GeneralPurpose or MemoryOptimized)")
+        reader.problem(
+            "zoneRedundant",
+            True,
+            "false for the Burstable tier (high availability needs GeneralPurpose or "
+            "MemoryOptimized)",
+        )
         ok = False
-    r.finish()
+    reader.finish()
     return db if ok else None
 
 

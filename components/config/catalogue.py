@@ -32,13 +32,30 @@ FRONTEND_IMAGE = "nginxinc/nginx-unprivileged:1.29-alpine"
 # What every service of a runtime reads, before its own `env`.
 RUNTIME_ENV: Mapping[Runtime, Mapping[str, str]] = {
     "nginx": {},
-    "dotnet": {"ASPNETCORE_ENVIRONMENT": "{aspnetcore_environment}", "ASPNETCORE_URLS": "http://+:{port}",
-               "Logging__LogLevel__Default": "{log_level}"},
-    "node": {"PORT": "{port}", "NODE_ENV": "{node_env}", "LOG_LEVEL": "{log_level_lower}", "NATS_URL": "{nats_url}",
-             "CORS_ORIGIN": "{origin}"},
+    "dotnet": {
+        "ASPNETCORE_ENVIRONMENT": "{aspnetcore_environment}",
+        "ASPNETCORE_URLS": "http://+:{port}",
+        "Logging__LogLevel__Default": "{log_level}",
+    },
+    "node": {
+        "PORT": "{port}",
+        "NODE_ENV": "{node_env}",
+        "LOG_LEVEL": "{log_level_lower}",
+        "NATS_URL": "{nats_url}",
+        "CORS_ORIGIN": "{origin}",
+    },
 }
-ENV_FIELDS = ("origin", "port", "metrics_port", "nats_url", "log_level", "log_level_lower", "smtp_host",
-              "aspnetcore_environment", "node_env")
+ENV_FIELDS = (
+    "origin",
+    "port",
+    "metrics_port",
+    "nats_url",
+    "log_level",
+    "log_level_lower",
+    "smtp_host",
+    "aspnetcore_environment",
+    "node_env",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,9 +107,14 @@ class AppService:
 
     def __post_init__(self) -> None:
         for variable, template in {**RUNTIME_ENV[self.runtime], **self.env}.items():
-            unknown = {f for _, f, _, _ in string.Formatter().parse(template) if f} - set(ENV_FIELDS)
+            unknown = {used for _, used, _, _ in string.Formatter().parse(template) if used} - set(
+                ENV_FIELDS
+            )
             if unknown:
-                raise ValueError(f"{self.name}: env {variable} uses unknown fields {sorted(unknown)}; known: {ENV_FIELDS}")
+                raise ValueError(
+                    f"{self.name}: env {variable} uses unknown fields {sorted(unknown)}; known: "
+                    f"{ENV_FIELDS}"
+                )
 
 
 def _database(*keys: tuple[str, str]) -> dict[str, SecretEnv]:
@@ -100,9 +122,13 @@ def _database(*keys: tuple[str, str]) -> dict[str, SecretEnv]:
 
 
 def _oauth() -> dict[str, SecretEnv]:
-    return {f"{provider.upper()}_{part.upper().replace('-', '_')}": SecretEnv(secret="webapp-oauth",
-                                                                              key=f"{provider}-{part}")
-            for provider in ("google", "github", "microsoft") for part in ("client-id", "client-secret")}
+    return {
+        f"{provider.upper()}_{part.upper().replace('-', '_')}": SecretEnv(
+            secret="webapp-oauth", key=f"{provider}-{part}"
+        )
+        for provider in ("google", "github", "microsoft")
+        for part in ("client-id", "client-secret")
+    }
 
 
 HEALTHZ = Probes(startup="/healthz", liveness="/healthz", readiness="/healthz")
@@ -110,52 +136,110 @@ HEALTH = Probes(startup="/health", liveness="/health", readiness="/health")
 
 CATALOGUE: tuple[AppService, ...] = (
     AppService(
-        name="frontend", component="web", runtime="nginx", port=8080, route="/", probes=HEALTHZ,
-        calls=("api", "websocket", "auth"), default_image=FRONTEND_IMAGE),
+        name="frontend",
+        component="web",
+        runtime="nginx",
+        port=8080,
+        route="/",
+        probes=HEALTHZ,
+        calls=("api", "websocket", "auth"),
+        default_image=FRONTEND_IMAGE,
+    ),
     AppService(
-        name="api", component="backend", runtime="dotnet", port=8080, metrics_port=9091, route="/api",
-        probes=Probes(startup="/health/startup", liveness="/health/live", readiness="/health/ready"),
-        calls=("postgres", "redis", "nats"), internet_ports=(587,), production_max_replicas=15,
-        env={"Metrics__Port": "{metrics_port}", "Email__SmtpHost": "{smtp_host}", "Nats__Url": "{nats_url}",
-             "Cors__AllowedOrigins": "{origin}"},
+        name="api",
+        component="backend",
+        runtime="dotnet",
+        port=8080,
+        metrics_port=9091,
+        route="/api",
+        probes=Probes(
+            startup="/health/startup", liveness="/health/live", readiness="/health/ready"
+        ),
+        calls=("postgres", "redis", "nats"),
+        internet_ports=(587,),
+        production_max_replicas=15,
+        env={
+            "Metrics__Port": "{metrics_port}",
+            "Email__SmtpHost": "{smtp_host}",
+            "Nats__Url": "{nats_url}",
+            "Cors__AllowedOrigins": "{origin}",
+        },
         secret_env={
-            **_database(("ConnectionStrings__DefaultConnection", "connection-string"), ("Database__Host", "host"),
-                        ("Database__Port", "port"), ("Database__Name", "dbname"), ("Database__Username", "username"),
-                        ("Database__Password", "password")),
+            **_database(
+                ("ConnectionStrings__DefaultConnection", "connection-string"),
+                ("Database__Host", "host"),
+                ("Database__Port", "port"),
+                ("Database__Name", "dbname"),
+                ("Database__Username", "username"),
+                ("Database__Password", "password"),
+            ),
             "Redis__ConnectionString": SecretEnv(secret="webapp-redis", key="connection-string"),
             "JwtSettings__SecretKey": SecretEnv(secret="webapp-jwt", key="secret-key"),
             "Email__SmtpUsername": SecretEnv(secret="webapp-smtp", key="username"),
             "Email__SmtpPassword": SecretEnv(secret="webapp-smtp", key="password"),
-        }),
+        },
+    ),
     AppService(
-        name="websocket", component="realtime", runtime="node", port=3002, route="/ws", websocket=True, probes=HEALTH,
+        name="websocket",
+        component="realtime",
+        runtime="node",
+        port=3002,
+        route="/ws",
+        websocket=True,
+        probes=HEALTH,
         calls=("redis", "nats"),
         # Socket.io behind a proxy: websocket transport first, polling as fallback, sticky-free.
-        env={"SOCKET_PATH": "/ws/socket.io", "SOCKET_TRANSPORTS": "websocket,polling", "TRUST_PROXY": "true"},
-        secret_env={"REDIS_URL": SecretEnv(secret="webapp-redis", key="url")}),
+        env={
+            "SOCKET_PATH": "/ws/socket.io",
+            "SOCKET_TRANSPORTS": "websocket,polling",
+            "TRUST_PROXY": "true",
+        },
+        secret_env={"REDIS_URL": SecretEnv(secret="webapp-redis", key="url")},
+    ),
     AppService(
-        name="auth", component="auth", runtime="node", port=3003, route="/auth", probes=HEALTH,
-        calls=("postgres", "redis"), internet_ports=(443,),
+        name="auth",
+        component="auth",
+        runtime="node",
+        port=3003,
+        route="/auth",
+        probes=HEALTH,
+        calls=("postgres", "redis"),
+        internet_ports=(443,),
         env={"PUBLIC_URL": "{origin}", "OAUTH_CALLBACK_BASE": "{origin}/auth"},
-        secret_env={"JWT_SECRET": SecretEnv(secret="webapp-jwt", key="secret-key"),
-                    **_database(("DATABASE_URL", "url")),
-                    "REDIS_URL": SecretEnv(secret="webapp-redis", key="url"), **_oauth()}),
+        secret_env={
+            "JWT_SECRET": SecretEnv(secret="webapp-jwt", key="secret-key"),
+            **_database(("DATABASE_URL", "url")),
+            "REDIS_URL": SecretEnv(secret="webapp-redis", key="url"),
+            **_oauth(),
+        },
+    ),
     AppService(
-        name="broadcaster", component="messaging", runtime="node", port=8002, metrics_port=7777,
+        name="broadcaster",
+        component="messaging",
+        runtime="node",
+        port=8002,
+        metrics_port=7777,
         probes=Probes(startup="/healthz", liveness="/healthz", readiness="/health"),
-        calls=("nats", "broadcaster"), internet_ports=(443,),
-        env={"METRICS_PORT": "{metrics_port}", "NATS_SUBJECT": "todos.events",
-             "NATS_QUEUE_GROUP": "broadcaster-workers"},
-        secret_env={"WEBHOOK_URL": SecretEnv(secret="webapp-broadcaster", key="webhook-url")}),
+        calls=("nats", "broadcaster"),
+        internet_ports=(443,),
+        env={
+            "METRICS_PORT": "{metrics_port}",
+            "NATS_SUBJECT": "todos.events",
+            "NATS_QUEUE_GROUP": "broadcaster-workers",
+        },
+        secret_env={"WEBHOOK_URL": SecretEnv(secret="webapp-broadcaster", key="webhook-url")},
+    ),
 )
 
 APP_SERVICES: tuple[str, ...] = tuple(service.name for service in CATALOGUE)
 """The `webapp:services.<name>` keys."""
-SECRET_READING_SERVICES: tuple[str, ...] = tuple(service.name for service in CATALOGUE if service.reads_secrets)
+SECRET_READING_SERVICES: tuple[str, ...] = tuple(
+    service.name for service in CATALOGUE if service.reads_secrets
+)
 """Application services whose pods read catalogued Secrets."""
 SCHEDULER_CALLS = ("api",)
 """What the scheduled job calls."""
 
 
 def service(name: str) -> AppService:
-    return next(s for s in CATALOGUE if s.name == name)
+    return next(service for service in CATALOGUE if service.name == name)

@@ -8,14 +8,24 @@
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from components.config import catalogue
 from components.config import quantities as q
 from components.config.aws import parse_aws
 from components.config.azure import MAX_FEDERATED_CREDENTIALS, key_vault_readers, parse_azure
-from components.config.reader import CPU, CRON, DNS_LABEL, HOSTNAME, IDENTIFIER, IMAGE, MEMORY, STORAGE, Reader, Rule
+from components.config.reader import (
+    CPU,
+    CRON,
+    DNS_LABEL,
+    HOSTNAME,
+    IDENTIFIER,
+    IMAGE,
+    MEMORY,
+    STORAGE,
+    Reader,
+    Rule,
+)
 from components.config.settings import (
     ADDON_MODES,
     CLOUDS,
@@ -23,7 +33,6 @@ from components.config.settings import (
     DATA_RESOURCES_PRODUCTION,
     DATABASE_MODES,
     ENVIRONMENTS,
-    IMPLEMENTED_CLOUDS,
     ISSUERS,
     LETSENCRYPT,
     LOG_LEVELS,
@@ -34,8 +43,11 @@ from components.config.settings import (
     AddonSettings,
     Autoscaling,
     BackupSettings,
+    Cloud,
+    DatabaseMode,
     DatabaseSettings,
     DataServiceSettings,
+    Environment,
     KubernetesSettings,
     MonitoringSettings,
     Profile,
@@ -50,8 +62,8 @@ from components.config.settings import (
 )
 
 
-def _resources(r: Reader, default: Resources) -> Resources:
-    req, lim = r.section("requests"), r.section("limits")
+def _resources(reader: Reader, default: Resources) -> Resources:
+    req, lim = reader.section("requests"), reader.section("limits")
     res = Resources(
         cpu_request=req.text("cpu", default.cpu_request, rule=CPU),
         memory_request=req.text("memory", default.memory_request, rule=MEMORY),
@@ -60,34 +72,50 @@ def _resources(r: Reader, default: Resources) -> Resources:
     )
     req.finish()
     lim.finish()
-    r.finish()
-    if q.is_cpu(res.cpu_request) and q.is_cpu(res.cpu_limit) and q.cpu_millis(res.cpu_request) > q.cpu_millis(res.cpu_limit):
-        r.problem("requests.cpu", res.cpu_request, f"at most limits.cpu ({res.cpu_limit})")
-    if (q.is_memory(res.memory_request) and q.is_memory(res.memory_limit)
-            and q.memory_bytes(res.memory_request) > q.memory_bytes(res.memory_limit)):
-        r.problem("requests.memory", res.memory_request, f"at most limits.memory ({res.memory_limit})")
+    reader.finish()
+    if (
+        q.is_cpu(res.cpu_request)
+        and q.is_cpu(res.cpu_limit)
+        and q.cpu_millis(res.cpu_request) > q.cpu_millis(res.cpu_limit)
+    ):
+        reader.problem("requests.cpu", res.cpu_request, f"at most limits.cpu ({res.cpu_limit})")
+    if (
+        q.is_memory(res.memory_request)
+        and q.is_memory(res.memory_limit)
+        and q.memory_bytes(res.memory_request) > q.memory_bytes(res.memory_limit)
+    ):
+        reader.problem(
+            "requests.memory", res.memory_request, f"at most limits.memory ({res.memory_limit})"
+        )
     return res
 
 
-def _service(r: Reader, name: str, profile: Profile, environment: str) -> ServiceSettings:
+def _service(reader: Reader, name: str, profile: Profile, environment: str) -> ServiceSettings:
     contract = catalogue.service(name)
-    image = r.text("image", contract.default_image, rule=IMAGE)
+    image = reader.text("image", contract.default_image, rule=IMAGE)
     if environment == "production" and q.image_tag(image) == "latest" and "@sha256:" not in image:
-        r.problem("image", image, "a pinned tag or digest in production (not latest)")
-    replicas = r.integer("replicas", profile.replicas, minimum=1, maximum=100)
+        reader.problem("image", image, "a pinned tag or digest in production (not latest)")
+    replicas = reader.integer("replicas", profile.replicas, minimum=1, maximum=100)
     autoscaling: Optional[Autoscaling] = None
     default_bounds = profile.autoscaling
     if default_bounds and environment == "production" and contract.production_max_replicas:
         default_bounds = (default_bounds[0], contract.production_max_replicas)
-    enabled = r.flag("autoscaling", default_bounds is not None)
-    low = r.integer("minReplicas", default_bounds[0] if default_bounds else replicas, minimum=1, maximum=100)
-    high = r.integer("maxReplicas", default_bounds[1] if default_bounds else max(replicas, 3), minimum=1, maximum=200)
+    enabled = reader.flag("autoscaling", default_bounds is not None)
+    low = reader.integer(
+        "minReplicas", default_bounds[0] if default_bounds else replicas, minimum=1, maximum=100
+    )
+    high = reader.integer(
+        "maxReplicas",
+        default_bounds[1] if default_bounds else max(replicas, 3),
+        minimum=1,
+        maximum=200,
+    )
     if enabled:
         if high < low:
-            r.problem("maxReplicas", high, f"at least minReplicas ({low})")
+            reader.problem("maxReplicas", high, f"at least minReplicas ({low})")
         autoscaling = Autoscaling(min_replicas=low, max_replicas=max(low, high))
-    resources = _resources(r.section("resources"), profile.app_resources)
-    env_reader = r.section("env")
+    resources = _resources(reader.section("resources"), profile.app_resources)
+    env_reader = reader.section("env")
     env: list[tuple[str, str]] = []
     for key, value in env_reader.items():
         if not q.is_env_name(key):
@@ -96,271 +124,471 @@ def _service(r: Reader, name: str, profile: Profile, environment: str) -> Servic
             env_reader.problem(key, value, "a plain string value (secrets go in the secret store)")
         else:
             env.append((key, str(value).lower() if isinstance(value, bool) else str(value)))
-    r.finish()
-    return ServiceSettings(name=name, image=image, replicas=replicas, autoscaling=autoscaling,
-                           resources=resources, env=tuple(sorted(env)))
-
-
-def _storage_class(r: Reader) -> Optional[str]:
-    return r.opt_text("storageClass", rule=Rule(q.is_dns_label, "a StorageClass name (DNS-1123 label)"))
-
-
-def _data_service(r: Reader, image: str, replicas: int, persistence: bool, size: str,
-                  resources: Resources, max_replicas: int) -> DataServiceSettings:
-    settings = DataServiceSettings(
-        image=r.text("image", image, rule=IMAGE),
-        replicas=r.integer("replicas", replicas, minimum=1, maximum=max_replicas),
-        persistence=r.flag("persistence", persistence),
-        storage_size=r.text("storageSize", size, rule=STORAGE),
-        storage_class=_storage_class(r),
-        resources=_resources(r.section("resources"), resources),
+    reader.finish()
+    return ServiceSettings(
+        name=name,
+        image=image,
+        replicas=replicas,
+        autoscaling=autoscaling,
+        resources=resources,
+        env=tuple(sorted(env)),
     )
-    r.finish()
+
+
+def _storage_class(reader: Reader) -> Optional[str]:
+    return reader.opt_text(
+        "storageClass", rule=Rule(q.is_dns_label, "a StorageClass name (DNS-1123 label)")
+    )
+
+
+def _data_service(
+    reader: Reader,
+    image: str,
+    replicas: int,
+    persistence: bool,
+    size: str,
+    resources: Resources,
+    max_replicas: int,
+) -> DataServiceSettings:
+    settings = DataServiceSettings(
+        image=reader.text("image", image, rule=IMAGE),
+        replicas=reader.integer("replicas", replicas, minimum=1, maximum=max_replicas),
+        persistence=reader.flag("persistence", persistence),
+        storage_size=reader.text("storageSize", size, rule=STORAGE),
+        storage_class=_storage_class(reader),
+        resources=_resources(reader.section("resources"), resources),
+    )
+    reader.finish()
     return settings
 
 
-def _subject(r: Reader, index: int, value: Any) -> Optional[Subject]:
-    key = f"{r.key('namespaceDeleters')}[{index}]"
+def _subject(reader: Reader, index: int, value: Any) -> Optional[Subject]:
+    key = f"{reader.key('namespaceDeleters')}[{index}]"
     if not isinstance(value, Mapping):
-        r.report(f"{key}: {value!r} is not allowed; expected an object with kind and name")
+        reader.report(f"{key}: {value!r} is not allowed; expected an object with kind and name")
         return None
-    sub = r.nested(value, key)
-    kind = sub.opt_text("kind", allowed=SUBJECT_KINDS)
-    name = sub.opt_text("name", rule=Rule(lambda v: True, "a user, group or service account name"))
+    sub = reader.nested(value, key)
+    kind = sub.opt_choice("kind", SUBJECT_KINDS)
+    name = sub.opt_text(
+        "name", rule=Rule(lambda value: True, "a user, group or service account name")
+    )
     namespace = sub.opt_text("namespace", rule=Rule(q.is_dns_label, "a namespace name"))
     sub.finish()
     if kind is None or name is None:
         if kind is None and "kind" not in value:
-            r.report(f"{key}.kind: missing; expected one of {', '.join(SUBJECT_KINDS)}")
+            reader.report(f"{key}.kind: missing; expected one of {', '.join(SUBJECT_KINDS)}")
         if name is None and "name" not in value:
-            r.report(f"{key}.name: missing; expected a name")
+            reader.report(f"{key}.name: missing; expected a name")
         return None
     if kind == "ServiceAccount" and namespace is None:
-        r.report(f"{key}.namespace: missing; a ServiceAccount subject needs its namespace")
+        reader.report(f"{key}.namespace: missing; a ServiceAccount subject needs its namespace")
         return None
     return Subject(kind=kind, name=name, namespace=namespace)
 
 
 # Fixed sizes of the pods config does not size (kept equal to what the components declare).
-EXPORTER = Resources(cpu_request="10m", memory_request="16Mi", cpu_limit="100m", memory_limit="64Mi")
-BACKUP_JOB = Resources(cpu_request="50m", memory_request="64Mi", cpu_limit="500m", memory_limit="256Mi")
+EXPORTER = Resources(
+    cpu_request="10m", memory_request="16Mi", cpu_limit="100m", memory_limit="64Mi"
+)
+BACKUP_JOB = Resources(
+    cpu_request="50m", memory_request="64Mi", cpu_limit="500m", memory_limit="256Mi"
+)
 
 
-def _check_capacity(settings: Settings, problems: list[str]) -> None:
-    """The ResourceQuota must admit every workload at its maximum scale, or scaling and rollouts stall.
+def _capacity_needed(settings: Settings) -> list[tuple[int, tuple[Resources, ...]]]:
+    """(pod count, container sizes) of every pod the stack can run at once.
 
     Counted: each service at maxReplicas plus one rolling-update surge pod (`pulumi up` may roll
     them all at once), NATS with its exporter sidecar, Redis, PostgreSQL and its backup Job, and
     the scheduler Job.
     """
-    pods: list[tuple[int, tuple[Resources, ...]]] = [(s.max_replicas + 1, (s.resources,)) for s in settings.services.values()]
+    pods: list[tuple[int, tuple[Resources, ...]]] = [
+        (service.max_replicas + 1, (service.resources,)) for service in settings.services.values()
+    ]
     pods.append((settings.nats.replicas, (settings.nats.resources, EXPORTER)))
     pods.append((1, (settings.redis.resources,)))
     if settings.database.mode == "in-cluster":
         pods += [(1, (settings.database.resources,)), (1, (BACKUP_JOB,))]
     if settings.scheduler.enabled:
         pods.append((1, (settings.scheduler.resources,)))
+    return pods
+
+
+def _check_capacity(settings: Settings, problems: list[str]) -> None:
+    """The ResourceQuota must admit every workload at its maximum scale, or scaling and rollouts
+    stall (`_capacity_needed` says what is counted).
+    """
+    pods = _capacity_needed(settings)
     quota = settings.quota
+
+    def total(size: Callable[[Resources], int]) -> int:
+        return sum(
+            count * size(container) for count, containers in pods for container in containers
+        )
+
     try:
         need = {
-            "requestsCpu": (sum(n * q.cpu_millis(r.cpu_request) for n, rs in pods for r in rs), q.cpu_millis(quota.requests_cpu)),
-            "limitsCpu": (sum(n * q.cpu_millis(r.cpu_limit) for n, rs in pods for r in rs), q.cpu_millis(quota.limits_cpu)),
-            "requestsMemory": (sum(n * q.memory_bytes(r.memory_request) for n, rs in pods for r in rs),
-                               q.memory_bytes(quota.requests_memory)),
-            "limitsMemory": (sum(n * q.memory_bytes(r.memory_limit) for n, rs in pods for r in rs),
-                             q.memory_bytes(quota.limits_memory)),
+            "requestsCpu": (
+                total(lambda size: q.cpu_millis(size.cpu_request)),
+                q.cpu_millis(quota.requests_cpu),
+            ),
+            "limitsCpu": (
+                total(lambda size: q.cpu_millis(size.cpu_limit)),
+                q.cpu_millis(quota.limits_cpu),
+            ),
+            "requestsMemory": (
+                total(lambda size: q.memory_bytes(size.memory_request)),
+                q.memory_bytes(quota.requests_memory),
+            ),
+            "limitsMemory": (
+                total(lambda size: q.memory_bytes(size.memory_limit)),
+                q.memory_bytes(quota.limits_memory),
+            ),
         }
     except ValueError:
         return  # a bad quantity was already reported
-    values = {"requestsCpu": quota.requests_cpu, "limitsCpu": quota.limits_cpu,
-              "requestsMemory": quota.requests_memory, "limitsMemory": quota.limits_memory}
+    configured = {
+        "requestsCpu": quota.requests_cpu,
+        "limitsCpu": quota.limits_cpu,
+        "requestsMemory": quota.requests_memory,
+        "limitsMemory": quota.limits_memory,
+    }
     for key, (needed, have) in need.items():
         if have < needed:
             amount = f"{needed}m CPU" if key.endswith("Cpu") else f"{-(-needed // 2**20)}Mi"
-            problems.append(f"webapp:quota.{key}: {values[key]!r} is below what the workloads need at maximum "
-                            f"scale ({amount}); raise it or lower maxReplicas/resources")
-    count = sum(n for n, _ in pods)
-    if quota.pods < count:
-        problems.append(f"webapp:quota.pods: {quota.pods} is below the pods needed at maximum scale ({count})")
+            problems.append(
+                f"webapp:quota.{key}: {configured[key]!r} is below what the workloads need at "
+                f"maximum scale ({amount}); raise it or lower maxReplicas/resources"
+            )
+    pod_count = sum(count for count, _ in pods)
+    if quota.pods < pod_count:
+        problems.append(
+            f"webapp:quota.pods: {quota.pods} is below the pods needed at maximum scale "
+            f"({pod_count})"
+        )
 
 
-WEBHOOK_URL = Rule(lambda v: v.startswith(("https://", "http://")), "an http(s):// URL (set it as a secret)")
-ACME_SERVER = Rule(lambda v: v.startswith("https://"), "an https:// ACME directory URL")
+def _check_federated_credentials(settings: Settings, problems: list[str]) -> None:
+    """With the CSI driver every reading ServiceAccount needs a credential on one identity."""
+    if settings.azure is None or settings.cloud != "azure":
+        return
+    readers = key_vault_readers(settings)
+    if len(readers) > MAX_FEDERATED_CREDENTIALS:
+        problems.append(
+            f"webapp:azure.secretDelivery: {settings.azure.delivery!r} needs {len(readers)} "
+            f"federated credentials on one managed identity, more than the "
+            f"{MAX_FEDERATED_CREDENTIALS} Azure allows; use external-secrets (one credential) or "
+            "fewer workloads reading Key Vault"
+        )
+
+
+WEBHOOK_URL = Rule(
+    lambda value: value.startswith(("https://", "http://")),
+    "an http(s):// URL (set it as a secret)",
+)
+ACME_SERVER = Rule(lambda value: value.startswith("https://"), "an https:// ACME directory URL")
 
 KNOWN_TOP_LEVEL = (
-    "cloud", "environment", "namespace", "domain", "logLevel", "kubernetes", "services", "scheduler",
-    "database", "redis", "nats", "routing", "addons", "monitoring", "quota", "namespaceDeleters",
-    "protect", "smtpHost", "broadcasterWebhookUrl",
+    "cloud",
+    "environment",
+    "namespace",
+    "domain",
+    "logLevel",
+    "kubernetes",
+    "services",
+    "scheduler",
+    "database",
+    "redis",
+    "nats",
+    "routing",
+    "addons",
+    "monitoring",
+    "quota",
+    "namespaceDeleters",
+    "protect",
+    "smtpHost",
+    "broadcasterWebhookUrl",
 )
 
+# --- one function per section, in the order the parser reads them ------------------------------
 
-def parse_settings(raw: Mapping[str, Any], stack: str, consulted: Optional[set[str]] = None) -> Settings:
+
+def _environment(reader: Reader, stack: str) -> Environment:
+    """`webapp:environment`; a stack named like an environment defaults to it."""
+    default = next((environment for environment in ENVIRONMENTS if environment == stack), None)
+    environment = reader.opt_choice("environment", ENVIRONMENTS) or default
+    if environment is None:
+        if not reader.has("environment"):
+            reader.report(
+                f"webapp:environment: missing for stack {stack!r}; set one of "
+                f"{', '.join(ENVIRONMENTS)} (it picks the sizing profile)"
+            )
+        return "dev"
+    return environment
+
+
+def _kubernetes(reader: Reader) -> KubernetesSettings:
+    kubernetes = KubernetesSettings(
+        context=reader.opt_text("context") or "",
+        kubeconfig=reader.opt_text("kubeconfig"),
+        cluster_dns_ip=reader.text(
+            "clusterDnsIp", "10.96.0.10", rule=Rule(q.is_ip, "an IP address")
+        ),
+    )
+    if not kubernetes.context and not reader.has("context"):
+        reader.report(
+            "webapp:kubernetes.context: missing; name the kubeconfig context to deploy to "
+            "(the ambient context is never used)"
+        )
+    reader.finish()
+    return kubernetes
+
+
+def _services(
+    reader: Reader, profile: Profile, environment: Environment
+) -> dict[str, ServiceSettings]:
+    """One `webapp:services.<name>` section per catalogued service."""
+    services = {
+        name: _service(reader.section(name), name, profile, environment)
+        for name in catalogue.APP_SERVICES
+    }
+    reader.finish()
+    return services
+
+
+def _scheduler(reader: Reader) -> SchedulerSettings:
+    scheduler = SchedulerSettings(
+        enabled=reader.flag("enabled", True),
+        image=reader.text("image", "curlimages/curl:8.17.0", rule=IMAGE),
+        schedule=reader.text("schedule", "0 * * * *", rule=CRON),
+        resources=_resources(
+            reader.section("resources"),
+            Resources(
+                cpu_request="10m", memory_request="16Mi", cpu_limit="100m", memory_limit="64Mi"
+            ),
+        ),
+    )
+    reader.finish()
+    return scheduler
+
+
+def _database(reader: Reader, cloud: Cloud, profile: Profile) -> DatabaseSettings:
+    backup_reader = reader.section("backup")
+    backup = BackupSettings(
+        schedule=backup_reader.text("schedule", "0 2 * * *", rule=CRON),
+        retention_days=backup_reader.integer("retentionDays", 7, minimum=1, maximum=365),
+        storage_size=backup_reader.text("storageSize", "10Gi", rule=STORAGE),
+    )
+    backup_reader.finish()
+    default_mode: DatabaseMode = "in-cluster" if cloud == "none" else "managed"
+    database = DatabaseSettings(
+        mode=reader.choice("mode", default_mode, DATABASE_MODES),
+        name=reader.text("name", "webapp", rule=IDENTIFIER),
+        username=reader.text("username", "webapp", rule=IDENTIFIER),
+        image=reader.text("image", "postgres:16.10-alpine", rule=IMAGE),
+        storage_size=reader.text("storageSize", profile.database_storage, rule=STORAGE),
+        storage_class=_storage_class(reader),
+        resources=_resources(reader.section("resources"), profile.database_resources),
+        backup=backup,
+    )
+    if database.mode == "managed" and cloud == "none":
+        reader.problem(
+            "mode",
+            "managed",
+            "in-cluster when webapp:cloud is none (a managed database needs aws or azure)",
+        )
+    reader.finish()
+    return database
+
+
+def _redis_and_nats(
+    reader: Reader, environment: Environment, profile: Profile
+) -> tuple[DataServiceSettings, DataServiceSettings]:
+    sizes = DATA_RESOURCES_PRODUCTION if environment == "production" else DATA_RESOURCES
+    redis = _data_service(
+        reader.section("redis"), "redis:7.4.6-alpine", 1, profile.redis_persistence, "5Gi", sizes, 1
+    )
+    nats = _data_service(
+        reader.section("nats"),
+        "nats:2.11.8-alpine",
+        profile.nats_replicas,
+        profile.nats_persistence,
+        "10Gi",
+        sizes,
+        7,
+    )
+    if nats.replicas == 2:
+        reader.report(
+            "webapp:nats.replicas: 2 is not allowed; expected 1 or an odd number of at least 3 "
+            "(a two-node NATS cluster cannot keep a JetStream quorum)"
+        )
+    return redis, nats
+
+
+def _routing(reader: Reader, profile: Profile) -> RoutingSettings:
+    mode = reader.choice("mode", "gateway", ROUTING_MODES)
+    ingress_class = reader.text(
+        "ingressClassName", "nginx", rule=Rule(q.is_dns_label, "an IngressClass name")
+    )
+    issuer = reader.choice("issuer", profile.issuer, ISSUERS)
+    acme_email = reader.opt_text("acmeEmail", rule=Rule(q.is_email, "an e-mail address"))
+    routing = RoutingSettings(
+        mode=mode,
+        ingress_class=ingress_class,
+        issuer=issuer,
+        acme_email=acme_email,
+        acme_server=reader.text("acmeServer", LETSENCRYPT, rule=ACME_SERVER),
+        rate_limit_per_minute=reader.integer("rateLimitPerMinute", 100, minimum=1, maximum=100000),
+        websocket_timeout_seconds=reader.integer(
+            "websocketTimeoutSeconds", 3600, minimum=60, maximum=86400
+        ),
+        controller_namespace=reader.text(
+            "controllerNamespace",
+            "envoy-gateway-system" if mode == "gateway" else "ingress-nginx",
+            rule=DNS_LABEL,
+        ),
+    )
+    if issuer == "acme" and acme_email is None and not reader.has("acmeEmail"):
+        reader.report(
+            "webapp:routing.acmeEmail: missing; the acme issuer needs a contact e-mail "
+            "(or set webapp:routing.issuer to selfsigned)"
+        )
+    reader.finish()
+    return routing
+
+
+def _addons(reader: Reader) -> AddonSettings:
+    addons = AddonSettings(
+        cert_manager=reader.choice("certManager", "install", ADDON_MODES),
+        gateway=reader.choice("gateway", "install", ADDON_MODES),
+        monitoring_stack=reader.choice("monitoringStack", "install", ADDON_MODES),
+        external_secrets=reader.choice("externalSecrets", "install", ADDON_MODES),
+    )
+    reader.finish()
+    return addons
+
+
+def _monitoring(reader: Reader, profile: Profile) -> MonitoringSettings:
+    monitoring = MonitoringSettings(
+        enabled=reader.flag("enabled", profile.monitoring),
+        namespace=reader.text("namespace", "monitoring", rule=DNS_LABEL),
+        retention=reader.text(
+            "retention", "30d", rule=Rule(q.is_duration, "a duration such as 30d")
+        ),
+        storage_size=reader.text("storageSize", "50Gi", rule=STORAGE),
+        storage_class=_storage_class(reader),
+    )
+    reader.finish()
+    return monitoring
+
+
+def _quota(reader: Reader, profile: Profile) -> QuotaSettings:
+    default = profile.quota
+    quota = QuotaSettings(
+        requests_cpu=reader.text("requestsCpu", default.requests_cpu, rule=CPU),
+        requests_memory=reader.text("requestsMemory", default.requests_memory, rule=MEMORY),
+        limits_cpu=reader.text("limitsCpu", default.limits_cpu, rule=CPU),
+        limits_memory=reader.text("limitsMemory", default.limits_memory, rule=MEMORY),
+        pods=reader.integer("pods", default.pods, minimum=1, maximum=10000),
+        persistent_volume_claims=reader.integer(
+            "persistentVolumeClaims", default.persistent_volume_claims, minimum=0, maximum=1000
+        ),
+        requests_storage=reader.text("requestsStorage", default.requests_storage, rule=MEMORY),
+    )
+    reader.finish()
+    return quota
+
+
+def _deleters(reader: Reader, environment: Environment) -> tuple[Subject, ...]:
+    """`webapp:namespaceDeleters`: who may delete the namespace (required in production)."""
+    deleters = tuple(
+        subject
+        for index, value in enumerate(reader.sequence("namespaceDeleters"))
+        if (subject := _subject(reader, index, value)) is not None
+    )
+    if environment == "production" and not deleters and not reader.has("namespaceDeleters"):
+        reader.report(
+            "webapp:namespaceDeleters: missing; production needs the identity allowed to delete "
+            "the namespace, e.g. [{kind: Group, name: webapp-deprovisioners}]"
+        )
+    return deleters
+
+
+def _project_values(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The `webapp:` keys of the decoded config, without the project prefix."""
+    values: dict[str, Any] = {}
+    for full_key, value in raw.items():
+        project, _, key = full_key.partition(":")
+        if project == NAMESPACE:
+            values[key] = value
+    return values
+
+
+def parse_settings(
+    raw: Mapping[str, Any], stack: str, consulted: Optional[set[str]] = None
+) -> Settings:
     """Parse decoded `webapp:*` config for `stack`. Raises SettingsError listing every problem.
 
     `consulted`, when given, receives every dotted key the parser reads (for the config reference).
     """
     problems: list[str] = []
-    data: dict[str, Any] = {}
-    for full_key, value in raw.items():
-        project, _, key = full_key.partition(":")
-        if project == NAMESPACE:
-            data[key] = value
-    r = Reader(data, f"{NAMESPACE}:", problems, consulted)
-
-    default_env = stack if stack in ENVIRONMENTS else None
-    environment = r.opt_text("environment", allowed=ENVIRONMENTS) or default_env
-    if environment is None:
-        if not r.has("environment"):
-            problems.append(f"webapp:environment: missing for stack {stack!r}; set one of {', '.join(ENVIRONMENTS)} "
-                            "(it picks the sizing profile)")
-        environment = "dev"
+    reader = Reader(_project_values(raw), f"{NAMESPACE}:", problems, consulted)
+    environment = _environment(reader, stack)
     profile = PROFILES[environment]
-
-    cloud = r.text("cloud", "none", allowed=CLOUDS)
-    if cloud not in IMPLEMENTED_CLOUDS:
-        problems.append(f"webapp:cloud: {cloud!r} is not available yet; use none until the {cloud} secret store "
-                        "and database components land")
-    namespace = r.text("namespace", f"webapp-{stack}" if q.is_dns_label(f"webapp-{stack}") else "webapp",
-                      rule=DNS_LABEL)
-    domain = r.opt_text("domain", rule=HOSTNAME)
-    if domain is None and not r.has("domain"):
-        problems.append("webapp:domain: missing; set the public hostname, e.g. app.example.com")
-    log_level = r.text("logLevel", profile.log_level, allowed=LOG_LEVELS)
-
-    k = r.section("kubernetes")
-    kubernetes = KubernetesSettings(
-        context=k.opt_text("context") or "",
-        kubeconfig=k.opt_text("kubeconfig"),
-        cluster_dns_ip=k.text("clusterDnsIp", "10.96.0.10", rule=Rule(q.is_ip, "an IP address")),
+    cloud = reader.choice("cloud", "none", CLOUDS)
+    namespace = reader.text(
+        "namespace",
+        f"webapp-{stack}" if q.is_dns_label(f"webapp-{stack}") else "webapp",
+        rule=DNS_LABEL,
     )
-    if not kubernetes.context and not k.has("context"):
-        problems.append("webapp:kubernetes.context: missing; name the kubeconfig context to deploy to "
-                        "(the ambient context is never used)")
-    k.finish()
-
-    svc_reader = r.section("services")
-    services = {name: _service(svc_reader.section(name), name, profile, environment) for name in catalogue.APP_SERVICES}
-    svc_reader.finish()
-
-    s = r.section("scheduler")
-    scheduler = SchedulerSettings(
-        enabled=s.flag("enabled", True),
-        image=s.text("image", "curlimages/curl:8.17.0", rule=IMAGE),
-        schedule=s.text("schedule", "0 * * * *", rule=CRON),
-        resources=_resources(s.section("resources"), Resources(cpu_request="10m", memory_request="16Mi",
-                                                           cpu_limit="100m", memory_limit="64Mi")),
+    domain = reader.opt_text("domain", rule=HOSTNAME)
+    if domain is None and not reader.has("domain"):
+        reader.report("webapp:domain: missing; set the public hostname, e.g. app.example.com")
+    log_level = reader.choice("logLevel", profile.log_level, LOG_LEVELS)
+    kubernetes = _kubernetes(reader.section("kubernetes"))
+    services = _services(reader.section("services"), profile, environment)
+    scheduler = _scheduler(reader.section("scheduler"))
+    database = _database(reader.section("database"), cloud, profile)
+    redis, nats = _redis_and_nats(reader, environment, profile)
+    routing = _routing(reader.section("routing"), profile)
+    addons = _addons(reader.section("addons"))
+    monitoring = _monitoring(reader.section("monitoring"), profile)
+    quota = _quota(reader.section("quota"), profile)
+    deleters = _deleters(reader, environment)
+    protect = reader.flag("protect", profile.protect)
+    smtp_host = reader.text("smtpHost", "smtp.example.com", rule=HOSTNAME)
+    webhook = reader.opt_text("broadcasterWebhookUrl", rule=WEBHOOK_URL)
+    aws = parse_aws(reader.section("aws"), environment, required=cloud == "aws")
+    azure = parse_azure(
+        reader.section("azure"), environment, stack, namespace, required=cloud == "azure"
     )
-    s.finish()
-
-    d = r.section("database")
-    b = d.section("backup")
-    backup = BackupSettings(
-        schedule=b.text("schedule", "0 2 * * *", rule=CRON),
-        retention_days=b.integer("retentionDays", 7, minimum=1, maximum=365),
-        storage_size=b.text("storageSize", "10Gi", rule=STORAGE),
-    )
-    b.finish()
-    database = DatabaseSettings(
-        mode=d.text("mode", "in-cluster" if cloud == "none" else "managed", allowed=DATABASE_MODES),
-        name=d.text("name", "webapp", rule=IDENTIFIER),
-        username=d.text("username", "webapp", rule=IDENTIFIER),
-        image=d.text("image", "postgres:16.10-alpine", rule=IMAGE),
-        storage_size=d.text("storageSize", profile.database_storage, rule=STORAGE),
-        storage_class=_storage_class(d),
-        resources=_resources(d.section("resources"), profile.database_resources),
-        backup=backup,
-    )
-    if database.mode == "managed" and cloud == "none":
-        d.problem("mode", "managed", "in-cluster when webapp:cloud is none (a managed database needs aws or azure)")
-    d.finish()
-
-    data_res = DATA_RESOURCES_PRODUCTION if environment == "production" else DATA_RESOURCES
-    redis = _data_service(r.section("redis"), "redis:7.4.6-alpine", 1, profile.redis_persistence, "5Gi", data_res, 1)
-    nats = _data_service(r.section("nats"), "nats:2.11.8-alpine", profile.nats_replicas, profile.nats_persistence,
-                         "10Gi", data_res, 7)
-    if nats.replicas == 2:
-        problems.append("webapp:nats.replicas: 2 is not allowed; expected 1 or an odd number of at least 3 "
-                        "(a two-node NATS cluster cannot keep a JetStream quorum)")
-
-    ro = r.section("routing")
-    routing = RoutingSettings(
-        mode=ro.text("mode", "gateway", allowed=ROUTING_MODES),
-        ingress_class=ro.text("ingressClassName", "nginx", rule=Rule(q.is_dns_label, "an IngressClass name")),
-        issuer=ro.text("issuer", profile.issuer, allowed=ISSUERS),
-        acme_email=ro.opt_text("acmeEmail", rule=Rule(q.is_email, "an e-mail address")),
-        acme_server=ro.text("acmeServer", LETSENCRYPT, rule=ACME_SERVER),
-        rate_limit_per_minute=ro.integer("rateLimitPerMinute", 100, minimum=1, maximum=100000),
-        websocket_timeout_seconds=ro.integer("websocketTimeoutSeconds", 3600, minimum=60, maximum=86400),
-        controller_namespace="",
-    )
-    controller_default = "envoy-gateway-system" if routing.mode == "gateway" else "ingress-nginx"
-    routing = dataclasses.replace(routing, controller_namespace=ro.text(
-        "controllerNamespace", controller_default, rule=DNS_LABEL))
-    if routing.issuer == "acme" and routing.acme_email is None and not ro.has("acmeEmail"):
-        problems.append("webapp:routing.acmeEmail: missing; the acme issuer needs a contact e-mail "
-                        "(or set webapp:routing.issuer to selfsigned)")
-    ro.finish()
-
-    a = r.section("addons")
-    addons = AddonSettings(
-        cert_manager=a.text("certManager", "install", allowed=ADDON_MODES),
-        gateway=a.text("gateway", "install", allowed=ADDON_MODES),
-        monitoring_stack=a.text("monitoringStack", "install", allowed=ADDON_MODES),
-        external_secrets=a.text("externalSecrets", "install", allowed=ADDON_MODES),
-    )
-    a.finish()
-
-    m = r.section("monitoring")
-    monitoring = MonitoringSettings(
-        enabled=m.flag("enabled", profile.monitoring),
-        namespace=m.text("namespace", "monitoring", rule=DNS_LABEL),
-        retention=m.text("retention", "30d", rule=Rule(q.is_duration, "a duration such as 30d")),
-        storage_size=m.text("storageSize", "50Gi", rule=STORAGE),
-        storage_class=_storage_class(m),
-    )
-    m.finish()
-
-    qr = r.section("quota")
-    pq = profile.quota
-    quota = QuotaSettings(
-        requests_cpu=qr.text("requestsCpu", pq.requests_cpu, rule=CPU),
-        requests_memory=qr.text("requestsMemory", pq.requests_memory, rule=MEMORY),
-        limits_cpu=qr.text("limitsCpu", pq.limits_cpu, rule=CPU),
-        limits_memory=qr.text("limitsMemory", pq.limits_memory, rule=MEMORY),
-        pods=qr.integer("pods", pq.pods, minimum=1, maximum=10000),
-        persistent_volume_claims=qr.integer("persistentVolumeClaims", pq.persistent_volume_claims, minimum=0, maximum=1000),
-        requests_storage=qr.text("requestsStorage", pq.requests_storage, rule=MEMORY),
-    )
-    qr.finish()
-
-    deleters = tuple(
-        sub for i, v in enumerate(r.sequence("namespaceDeleters")) if (sub := _subject(r, i, v)) is not None
-    )
-    if environment == "production" and not deleters and not r.has("namespaceDeleters"):
-        problems.append("webapp:namespaceDeleters: missing; production needs the identity allowed to delete the "
-                        "namespace, e.g. [{kind: Group, name: webapp-deprovisioners}]")
-
-    protect = r.flag("protect", profile.protect)
-    smtp_host = r.text("smtpHost", "smtp.example.com", rule=HOSTNAME)
-    webhook = r.opt_text("broadcasterWebhookUrl", rule=WEBHOOK_URL)
-    aws = parse_aws(r.section("aws"), environment, required=cloud == "aws")
-    azure = parse_azure(r.section("azure"), environment, stack, namespace, required=cloud == "azure")
-    r.finish(KNOWN_TOP_LEVEL)
-
+    reader.finish(KNOWN_TOP_LEVEL)
     settings = Settings(
-        stack=stack, environment=environment, cloud=cloud or "none", namespace=namespace or "webapp",
-        domain=domain or "invalid.example", log_level=log_level, kubernetes=kubernetes,
-        services=services, scheduler=scheduler, database=database, redis=redis, nats=nats, routing=routing,
-        addons=addons, monitoring=monitoring, quota=quota, namespace_deleters=deleters, protect=protect,
-        smtp_host=smtp_host, broadcaster_webhook_url=webhook, aws=aws, azure=azure,
+        stack=stack,
+        environment=environment,
+        cloud=cloud,
+        namespace=namespace,
+        domain=domain or "invalid.example",
+        log_level=log_level,
+        kubernetes=kubernetes,
+        services=services,
+        scheduler=scheduler,
+        database=database,
+        redis=redis,
+        nats=nats,
+        routing=routing,
+        addons=addons,
+        monitoring=monitoring,
+        quota=quota,
+        namespace_deleters=deleters,
+        protect=protect,
+        smtp_host=smtp_host,
+        broadcaster_webhook_url=webhook,
+        aws=aws,
+        azure=azure,
     )
     _check_capacity(settings, problems)
-    if settings.azure is not None and cloud == "azure":
-        readers = key_vault_readers(settings)
-        if len(readers) > MAX_FEDERATED_CREDENTIALS:
-            problems.append(f"webapp:azure.secretDelivery: {settings.azure.delivery!r} needs {len(readers)} federated credentials "
-                            f"on one managed identity, more than the {MAX_FEDERATED_CREDENTIALS} Azure allows; use "
-                            "external-secrets (one credential) or fewer workloads reading Key Vault")
+    _check_federated_credentials(settings, problems)
     if problems:
         raise SettingsError(problems)
     return settings

@@ -8,7 +8,7 @@ nobody read, so a misspelt key is an error instead of a silently ignored setting
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar
 
 from components.config import quantities as q
 
@@ -21,7 +21,7 @@ class Rule:
     expected: str
 
 
-ANY_TEXT = Rule(lambda v: True, "a string")
+ANY_TEXT = Rule(lambda value: True, "a string")
 CPU = Rule(q.is_cpu, "a CPU quantity such as 250m or 1")
 MEMORY = Rule(q.is_memory, "a memory quantity such as 256Mi or 1Gi")
 STORAGE = Rule(q.is_memory, "a storage quantity such as 10Gi")
@@ -29,23 +29,35 @@ IMAGE = Rule(q.is_image, "an image reference such as registry.example.com/webapp
 CRON = Rule(q.is_cron, "a five-field cron expression")
 DNS_LABEL = Rule(q.is_dns_label, "a DNS-1123 label of at most 63 characters")
 HOSTNAME = Rule(q.is_hostname, "a hostname such as app.example.com")
-IDENTIFIER = Rule(q.is_sql_identifier, "a PostgreSQL identifier (lower case, digits, underscore; at most 63)")
+IDENTIFIER = Rule(
+    q.is_sql_identifier, "a PostgreSQL identifier (lower case, digits, underscore; at most 63)"
+)
 
 
 _MISSING = object()
+
+Choice = TypeVar("Choice", bound=str)
+"""A mode: one of a `Literal` type's values (`choice` returns it typed: a typo is a type error)."""
 
 
 class Reader:
     """Typed access to one level of config; problems and unread (unknown) keys are recorded."""
 
-    def __init__(self, data: Mapping[str, Any], path: str, problems: list[str],
-                 consulted: Optional[set[str]] = None):
+    def __init__(
+        self,
+        data: Mapping[str, Any],
+        path: str,
+        problems: list[str],
+        consulted: Optional[set[str]] = None,
+    ):
         self._data = data
         self._path = path
         self._problems = problems
         self._seen: set[str] = set()
         self._consulted = consulted if consulted is not None else set()
-        """Every dotted key any reader of this tree looked at (the config reference is checked against it)."""
+        """Every dotted key any reader of this tree looked at (the config reference is checked
+        against it).
+        """
 
     @property
     def path(self) -> str:
@@ -76,23 +88,44 @@ class Reader:
         """Whether the key is set (null and "" count as unset)."""
         return self._data.get(name) not in (None, "")
 
-    def text(self, name: str, default: str, *, allowed: Optional[Sequence[str]] = None,
-             rule: Rule = ANY_TEXT) -> str:
+    def text(
+        self,
+        name: str,
+        default: str,
+        *,
+        allowed: Optional[Sequence[str]] = None,
+        rule: Rule = ANY_TEXT,
+    ) -> str:
         found = self.opt_text(name, allowed=allowed, rule=rule)
         return default if found is None else found
 
-    def opt_text(self, name: str, *, allowed: Optional[Sequence[str]] = None, rule: Rule = ANY_TEXT) -> Optional[str]:
+    def opt_text(
+        self, name: str, *, allowed: Optional[Sequence[str]] = None, rule: Rule = ANY_TEXT
+    ) -> Optional[str]:
         """The string at `name`, or None when unset or invalid (the problem is recorded)."""
         value = self._raw(name)
         # "" is how Pulumi.yaml declares "no value" for a key whose default depends on the stack.
         if value is _MISSING or value is None or value == "":
             return None
         expected = f"one of {', '.join(allowed)}" if allowed is not None else rule.expected
-        if not isinstance(value, str) or (allowed is not None and value not in allowed) \
-                or not rule.check(value):
+        if (
+            not isinstance(value, str)
+            or (allowed is not None and value not in allowed)
+            or not rule.check(value)
+        ):
             self.problem(name, value, expected)
             return None
         return value
+
+    def choice(self, name: str, default: Choice, allowed: Sequence[Choice]) -> Choice:
+        """One of `allowed` (a `Literal` type's values), or `default` when unset or invalid."""
+        found = self.opt_choice(name, allowed)
+        return default if found is None else found
+
+    def opt_choice(self, name: str, allowed: Sequence[Choice]) -> Optional[Choice]:
+        """The member of `allowed` at `name`, or None when unset or invalid (recorded)."""
+        found = self.opt_text(name, allowed=allowed)
+        return next((option for option in allowed if option == found), None)
 
     def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
         value = self._raw(name)

@@ -7,24 +7,36 @@ Pure module (no Pulumi import). `components.parsing.parse_settings` builds `Sett
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Sequence
+from typing import Literal, Mapping, Optional, Sequence, get_args
 
 from components.config.aws import AwsSettings
 from components.config.azure import AzureSettings
 
 NAMESPACE = "webapp"
-ENVIRONMENTS = ("dev", "staging", "production")
-CLOUDS = ("none", "aws", "azure")
-LOG_LEVELS = ("Trace", "Debug", "Information", "Warning", "Error", "Critical")
-DATABASE_MODES = ("in-cluster", "managed")
-ROUTING_MODES = ("gateway", "ingress")
-ISSUERS = ("selfsigned", "acme")
-ADDON_MODES = ("install", "present")
-SUBJECT_KINDS = ("User", "Group", "ServiceAccount")
-# Clouds whose stores and databases have landed. Until then a stack may not select them.
-IMPLEMENTED_CLOUDS = ("none", "aws", "azure")
-LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 
+# Modes are Literal types: components compare against them, and mypy (strict equality) rejects a
+# comparison with a value the type does not have, so `settings.cloud == "asw"` is a type error.
+Environment = Literal["dev", "staging", "production"]
+Cloud = Literal["none", "aws", "azure"]
+LogLevel = Literal["Trace", "Debug", "Information", "Warning", "Error", "Critical"]
+DatabaseMode = Literal["in-cluster", "managed"]
+"""`in-cluster` runs PostgreSQL as a StatefulSet; `managed` uses the cloud's service."""
+RoutingMode = Literal["gateway", "ingress"]
+"""`gateway`: Gateway API through Envoy Gateway; `ingress`: an existing ingress controller."""
+Issuer = Literal["selfsigned", "acme"]
+AddonMode = Literal["install", "present"]
+"""`install`: this program installs the add-on; `present`: the cluster already has it."""
+SubjectKind = Literal["User", "Group", "ServiceAccount"]
+
+ENVIRONMENTS: tuple[Environment, ...] = get_args(Environment)
+CLOUDS: tuple[Cloud, ...] = get_args(Cloud)
+LOG_LEVELS: tuple[LogLevel, ...] = get_args(LogLevel)
+DATABASE_MODES: tuple[DatabaseMode, ...] = get_args(DatabaseMode)
+ROUTING_MODES: tuple[RoutingMode, ...] = get_args(RoutingMode)
+ISSUERS: tuple[Issuer, ...] = get_args(Issuer)
+ADDON_MODES: tuple[AddonMode, ...] = get_args(AddonMode)
+SUBJECT_KINDS: tuple[SubjectKind, ...] = get_args(SubjectKind)
+LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 
 
 class SettingsError(Exception):
@@ -34,7 +46,7 @@ class SettingsError(Exception):
         self.problems = list(problems)
         super().__init__(
             f"{len(self.problems)} configuration problem(s):\n"
-            + "\n".join(f"  - {p}" for p in self.problems)
+            + "\n".join(f"  - {problem}" for problem in self.problems)
         )
 
 
@@ -122,7 +134,7 @@ class BackupSettings:
 class DatabaseSettings:
     """`mode: in-cluster` runs PostgreSQL as a StatefulSet; `managed` uses the cloud's service."""
 
-    mode: str
+    mode: DatabaseMode
     name: str
     username: str
     image: str
@@ -147,25 +159,26 @@ class QuotaSettings:
 class RoutingSettings:
     """Edge routing. `gateway` = Gateway API via Envoy Gateway; `ingress` = NGINX-family Ingress."""
 
-    mode: str
+    mode: RoutingMode
     ingress_class: str
-    issuer: str
+    issuer: Issuer
     acme_email: Optional[str]
     acme_server: str
     rate_limit_per_minute: int
     websocket_timeout_seconds: int
     controller_namespace: str
-    """Namespace of the gateway/ingress controller's proxies, allowed through the NetworkPolicies."""
+    """Namespace of the gateway/ingress controller's proxies, allowed through the NetworkPolicies.
+    """
 
 
 @dataclass(frozen=True, kw_only=True)
 class AddonSettings:
     """Per cluster add-on: `install` (this program installs it) or `present` (already there)."""
 
-    cert_manager: str
-    gateway: str
-    monitoring_stack: str
-    external_secrets: str
+    cert_manager: AddonMode
+    gateway: AddonMode
+    monitoring_stack: AddonMode
+    external_secrets: AddonMode
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -191,7 +204,7 @@ class KubernetesSettings:
 class Subject:
     """An RBAC subject (the namespace's deprovisioning identity)."""
 
-    kind: str
+    kind: SubjectKind
     name: str
     namespace: Optional[str] = None
 
@@ -199,11 +212,11 @@ class Subject:
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     stack: str
-    environment: str
-    cloud: str
+    environment: Environment
+    cloud: Cloud
     namespace: str
     domain: str
-    log_level: str
+    log_level: LogLevel
     kubernetes: KubernetesSettings
     services: Mapping[str, ServiceSettings]
     scheduler: SchedulerSettings
@@ -221,7 +234,9 @@ class Settings:
     aws: Optional[AwsSettings] = None
     """The EKS cluster and RDS settings; always parsed when present, required when cloud is aws."""
     azure: Optional[AzureSettings] = None
-    """The AKS cluster, Key Vault and Flexible Server settings; parsed when present, required when cloud is azure."""
+    """The AKS cluster, Key Vault and Flexible Server settings; parsed when present, required when
+    cloud is azure.
+    """
 
     @property
     def is_production(self) -> bool:
@@ -237,7 +252,7 @@ class Settings:
 class Profile:
     replicas: int
     autoscaling: Optional[tuple[int, int]]
-    log_level: str
+    log_level: LogLevel
     app_resources: Resources
     nats_replicas: int
     nats_persistence: bool
@@ -245,40 +260,98 @@ class Profile:
     database_storage: str
     database_resources: Resources
     monitoring: bool
-    issuer: str
+    issuer: Issuer
     quota: QuotaSettings
     protect: bool
 
 
-PROFILES: Mapping[str, Profile] = {
+PROFILES: Mapping[Environment, Profile] = {
     "dev": Profile(
-        replicas=1, autoscaling=None, log_level="Debug",
-        app_resources=Resources(cpu_request="50m", memory_request="64Mi", cpu_limit="250m", memory_limit="256Mi"),
-        nats_replicas=1, nats_persistence=False, redis_persistence=False, database_storage="2Gi",
-        database_resources=Resources(cpu_request="100m", memory_request="256Mi", cpu_limit="500m", memory_limit="512Mi"),
-        monitoring=False, issuer="selfsigned", protect=False,
-        quota=QuotaSettings(requests_cpu="4", requests_memory="8Gi", limits_cpu="8", limits_memory="16Gi",
-                            pods=30, persistent_volume_claims=10, requests_storage="50Gi"),
+        replicas=1,
+        autoscaling=None,
+        log_level="Debug",
+        app_resources=Resources(
+            cpu_request="50m", memory_request="64Mi", cpu_limit="250m", memory_limit="256Mi"
+        ),
+        nats_replicas=1,
+        nats_persistence=False,
+        redis_persistence=False,
+        database_storage="2Gi",
+        database_resources=Resources(
+            cpu_request="100m", memory_request="256Mi", cpu_limit="500m", memory_limit="512Mi"
+        ),
+        monitoring=False,
+        issuer="selfsigned",
+        protect=False,
+        quota=QuotaSettings(
+            requests_cpu="4",
+            requests_memory="8Gi",
+            limits_cpu="8",
+            limits_memory="16Gi",
+            pods=30,
+            persistent_volume_claims=10,
+            requests_storage="50Gi",
+        ),
     ),
     "staging": Profile(
-        replicas=2, autoscaling=None, log_level="Information",
-        app_resources=Resources(cpu_request="100m", memory_request="128Mi", cpu_limit="500m", memory_limit="512Mi"),
-        nats_replicas=1, nats_persistence=True, redis_persistence=True, database_storage="10Gi",
-        database_resources=Resources(cpu_request="250m", memory_request="512Mi", cpu_limit="1", memory_limit="1Gi"),
-        monitoring=True, issuer="acme", protect=False,
-        quota=QuotaSettings(requests_cpu="8", requests_memory="16Gi", limits_cpu="16", limits_memory="32Gi",
-                            pods=40, persistent_volume_claims=15, requests_storage="200Gi"),
+        replicas=2,
+        autoscaling=None,
+        log_level="Information",
+        app_resources=Resources(
+            cpu_request="100m", memory_request="128Mi", cpu_limit="500m", memory_limit="512Mi"
+        ),
+        nats_replicas=1,
+        nats_persistence=True,
+        redis_persistence=True,
+        database_storage="10Gi",
+        database_resources=Resources(
+            cpu_request="250m", memory_request="512Mi", cpu_limit="1", memory_limit="1Gi"
+        ),
+        monitoring=True,
+        issuer="acme",
+        protect=False,
+        quota=QuotaSettings(
+            requests_cpu="8",
+            requests_memory="16Gi",
+            limits_cpu="16",
+            limits_memory="32Gi",
+            pods=40,
+            persistent_volume_claims=15,
+            requests_storage="200Gi",
+        ),
     ),
     "production": Profile(
-        replicas=3, autoscaling=(3, 10), log_level="Warning",
-        app_resources=Resources(cpu_request="250m", memory_request="256Mi", cpu_limit="1", memory_limit="1Gi"),
-        nats_replicas=3, nats_persistence=True, redis_persistence=True, database_storage="50Gi",
-        database_resources=Resources(cpu_request="500m", memory_request="1Gi", cpu_limit="2", memory_limit="4Gi"),
-        monitoring=True, issuer="acme", protect=True,
-        quota=QuotaSettings(requests_cpu="24", requests_memory="48Gi", limits_cpu="80", limits_memory="96Gi",
-                            pods=100, persistent_volume_claims=20, requests_storage="500Gi"),
+        replicas=3,
+        autoscaling=(3, 10),
+        log_level="Warning",
+        app_resources=Resources(
+            cpu_request="250m", memory_request="256Mi", cpu_limit="1", memory_limit="1Gi"
+        ),
+        nats_replicas=3,
+        nats_persistence=True,
+        redis_persistence=True,
+        database_storage="50Gi",
+        database_resources=Resources(
+            cpu_request="500m", memory_request="1Gi", cpu_limit="2", memory_limit="4Gi"
+        ),
+        monitoring=True,
+        issuer="acme",
+        protect=True,
+        quota=QuotaSettings(
+            requests_cpu="24",
+            requests_memory="48Gi",
+            limits_cpu="80",
+            limits_memory="96Gi",
+            pods=100,
+            persistent_volume_claims=20,
+            requests_storage="500Gi",
+        ),
     ),
 }
 
-DATA_RESOURCES = Resources(cpu_request="50m", memory_request="128Mi", cpu_limit="500m", memory_limit="512Mi")
-DATA_RESOURCES_PRODUCTION = Resources(cpu_request="500m", memory_request="512Mi", cpu_limit="1", memory_limit="1Gi")
+DATA_RESOURCES = Resources(
+    cpu_request="50m", memory_request="128Mi", cpu_limit="500m", memory_limit="512Mi"
+)
+DATA_RESOURCES_PRODUCTION = Resources(
+    cpu_request="500m", memory_request="512Mi", cpu_limit="1", memory_limit="1Gi"
+)

@@ -1,4 +1,5 @@
-"""InClusterNats: the NATS message bus as a StatefulSet with a Prometheus exporter sidecar (seed 001).
+"""InClusterNats: the NATS message bus as a StatefulSet with a Prometheus exporter sidecar (seed
+001).
 
 Creates (parented to the component):
 - ConfigMap `nats` with nats.conf (checked by `nats-server -t` in the tests)
@@ -42,12 +43,26 @@ def nats_conf(namespace: str, replicas: int, persistence: bool, storage_size: st
     if persistence:
         # Leave 20% of the volume for compaction and metadata.
         max_file = int(memory_bytes(storage_size) * 0.8)
-        lines += ["jetstream {", "  store_dir: /data/jetstream", f"  max_file_store: {max_file}", "}"]
+        lines += [
+            "jetstream {",
+            "  store_dir: /data/jetstream",
+            f"  max_file_store: {max_file}",
+            "}",
+        ]
     if replicas > 1:
         routes = ",\n".join(
-            f"    nats://nats-{i}.nats-headless.{namespace}.svc.cluster.local:{CLUSTER_PORT}" for i in range(replicas))
-        lines += ["cluster {", "  name: webapp", f"  listen: 0.0.0.0:{CLUSTER_PORT}",
-                  "  routes: [", routes, "  ]", "}"]
+            f"    nats://nats-{index}.nats-headless.{namespace}.svc.cluster.local:{CLUSTER_PORT}"
+            for index in range(replicas)
+        )
+        lines += [
+            "cluster {",
+            "  name: webapp",
+            f"  listen: 0.0.0.0:{CLUSTER_PORT}",
+            "  routes: [",
+            routes,
+            "  ]",
+            "}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -66,110 +81,239 @@ class InClusterNatsArgs:
 class InClusterNats(pulumi.ComponentResource):
     url: pulumi.Output[str]
 
-    def __init__(self, name: str, args: InClusterNatsArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self, name: str, args: InClusterNatsArgs, opts: Optional[pulumi.ResourceOptions] = None
+    ):
         super().__init__("webapp:data:InClusterNats", name, None, opts)
-        s, ns = args.settings, args.namespace
-        lbl = kx.labels("nats", args.instance, "messaging", image_tag(s.image))
+        settings, ns = args.settings, args.namespace
+        lbl = kx.labels("nats", args.instance, "messaging", image_tag(settings.image))
         sel = kx.selector("nats", args.instance)
         child = kx.child_options(self, opts)
-        conf = nats_conf(ns, s.replicas, s.persistence, s.storage_size)
-        k8s.core.v1.ConfigMap(f"{name}-config", metadata=kx.metadata("nats", ns, lbl),
-                              data={"nats.conf": conf}, opts=child)
+        conf = nats_conf(ns, settings.replicas, settings.persistence, settings.storage_size)
+        k8s.core.v1.ConfigMap(
+            f"{name}-config",
+            metadata=kx.metadata("nats", ns, lbl),
+            data={"nats.conf": conf},
+            opts=child,
+        )
 
-        def service(suffix: str, svc_name: str, ports: list[tuple[str, int]], headless: bool = False,
-                    annotations: Optional[dict[str, str]] = None) -> k8s.core.v1.Service:
+        def service(
+            suffix: str,
+            svc_name: str,
+            ports: list[tuple[str, int]],
+            headless: bool = False,
+            annotations: Optional[dict[str, str]] = None,
+        ) -> k8s.core.v1.Service:
             return k8s.core.v1.Service(
-                f"{name}-{suffix}", metadata=kx.metadata(svc_name, ns, lbl, annotations),
+                f"{name}-{suffix}",
+                metadata=kx.metadata(svc_name, ns, lbl, annotations),
                 spec=k8s.core.v1.ServiceSpecArgs(
-                    cluster_ip="None" if headless else None, publish_not_ready_addresses=True if headless else None,
+                    cluster_ip="None" if headless else None,
+                    publish_not_ready_addresses=True if headless else None,
                     selector=sel,
-                    ports=[k8s.core.v1.ServicePortArgs(name=n, port=p, target_port=n) for n, p in ports]),
-                opts=child)
+                    ports=[
+                        k8s.core.v1.ServicePortArgs(
+                            name=port_name, port=port, target_port=port_name
+                        )
+                        for port_name, port in ports
+                    ],
+                ),
+                opts=child,
+            )
 
         client = service("service", "nats", [("client", CLIENT_PORT)])
-        headless = service("headless", "nats-headless",
-                           [("client", CLIENT_PORT), ("cluster", CLUSTER_PORT), ("monitor", MONITOR_PORT)], headless=True)
-        service("metrics", "nats-metrics", [("metrics", METRICS_PORT)], annotations={
-            "prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT), "prometheus.io/path": "/metrics"})
+        headless = service(
+            "headless",
+            "nats-headless",
+            [("client", CLIENT_PORT), ("cluster", CLUSTER_PORT), ("monitor", MONITOR_PORT)],
+            headless=True,
+        )
+        service(
+            "metrics",
+            "nats-metrics",
+            [("metrics", METRICS_PORT)],
+            annotations={
+                "prometheus.io/scrape": "true",
+                "prometheus.io/port": str(METRICS_PORT),
+                "prometheus.io/path": "/metrics",
+            },
+        )
 
         healthz = k8s.core.v1.HTTPGetActionArgs(path="/healthz", port="monitor")
         server = k8s.core.v1.ContainerArgs(
-            name="nats", image=s.image, image_pull_policy="IfNotPresent",
+            name="nats",
+            image=settings.image,
+            image_pull_policy="IfNotPresent",
             args=["--config", "/etc/nats/nats.conf"],
-            env=[k8s.core.v1.EnvVarArgs(name="POD_NAME", value_from=k8s.core.v1.EnvVarSourceArgs(
-                field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="metadata.name")))],
-            ports=[k8s.core.v1.ContainerPortArgs(name=n, container_port=p) for n, p in
-                   (("client", CLIENT_PORT), ("cluster", CLUSTER_PORT), ("monitor", MONITOR_PORT))],
-            resources=kx.resources(s.resources.as_dict()),
+            env=[
+                k8s.core.v1.EnvVarArgs(
+                    name="POD_NAME",
+                    value_from=k8s.core.v1.EnvVarSourceArgs(
+                        field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="metadata.name")
+                    ),
+                )
+            ],
+            ports=[
+                k8s.core.v1.ContainerPortArgs(name=port_name, container_port=port)
+                for port_name, port in (
+                    ("client", CLIENT_PORT),
+                    ("cluster", CLUSTER_PORT),
+                    ("monitor", MONITOR_PORT),
+                )
+            ],
+            resources=kx.resources(settings.resources.as_dict()),
             security_context=kx.container_security(NATS_UID),
-            startup_probe=k8s.core.v1.ProbeArgs(http_get=k8s.core.v1.HTTPGetActionArgs(
-                path="/healthz?js-enabled-only=true", port="monitor"), period_seconds=5, failure_threshold=60),
-            liveness_probe=k8s.core.v1.ProbeArgs(http_get=k8s.core.v1.HTTPGetActionArgs(
-                path="/healthz?js-enabled-only=true", port="monitor"), period_seconds=30, failure_threshold=3),
-            readiness_probe=k8s.core.v1.ProbeArgs(http_get=healthz, period_seconds=10, failure_threshold=3),
+            startup_probe=k8s.core.v1.ProbeArgs(
+                http_get=k8s.core.v1.HTTPGetActionArgs(
+                    path="/healthz?js-enabled-only=true", port="monitor"
+                ),
+                period_seconds=5,
+                failure_threshold=60,
+            ),
+            liveness_probe=k8s.core.v1.ProbeArgs(
+                http_get=k8s.core.v1.HTTPGetActionArgs(
+                    path="/healthz?js-enabled-only=true", port="monitor"
+                ),
+                period_seconds=30,
+                failure_threshold=3,
+            ),
+            readiness_probe=k8s.core.v1.ProbeArgs(
+                http_get=healthz, period_seconds=10, failure_threshold=3
+            ),
             # Lame-duck mode drains clients to the other replicas before the pod stops.
-            lifecycle=k8s.core.v1.LifecycleArgs(pre_stop=k8s.core.v1.LifecycleHandlerArgs(
-                exec_=k8s.core.v1.ExecActionArgs(command=["nats-server", "-sl=ldm=/tmp/nats.pid"]))),
-            volume_mounts=[k8s.core.v1.VolumeMountArgs(name="config", mount_path="/etc/nats", read_only=True),
-                           k8s.core.v1.VolumeMountArgs(name="data", mount_path="/data"),
-                           k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
+            lifecycle=k8s.core.v1.LifecycleArgs(
+                pre_stop=k8s.core.v1.LifecycleHandlerArgs(
+                    exec_=k8s.core.v1.ExecActionArgs(
+                        command=["nats-server", "-sl=ldm=/tmp/nats.pid"]
+                    )
+                )
+            ),
+            volume_mounts=[
+                k8s.core.v1.VolumeMountArgs(name="config", mount_path="/etc/nats", read_only=True),
+                k8s.core.v1.VolumeMountArgs(name="data", mount_path="/data"),
+                k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+            ],
         )
         exporter = k8s.core.v1.ContainerArgs(
-            name="nats-exporter", image=EXPORTER_IMAGE, image_pull_policy="IfNotPresent",
-            args=["-varz", "-connz", "-routez", "-subz", *(["-jsz=all"] if s.persistence else []),
-                  "-port", str(METRICS_PORT), f"http://localhost:{MONITOR_PORT}"],
+            name="nats-exporter",
+            image=EXPORTER_IMAGE,
+            image_pull_policy="IfNotPresent",
+            args=[
+                "-varz",
+                "-connz",
+                "-routez",
+                "-subz",
+                *(["-jsz=all"] if settings.persistence else []),
+                "-port",
+                str(METRICS_PORT),
+                f"http://localhost:{MONITOR_PORT}",
+            ],
             ports=[k8s.core.v1.ContainerPortArgs(name="metrics", container_port=METRICS_PORT)],
-            resources=kx.resources({"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}),
+            resources=kx.resources(
+                {
+                    "requests": {"cpu": "10m", "memory": "16Mi"},
+                    "limits": {"cpu": "100m", "memory": "64Mi"},
+                }
+            ),
             security_context=kx.container_security(NATS_UID),
-            liveness_probe=k8s.core.v1.ProbeArgs(http_get=k8s.core.v1.HTTPGetActionArgs(path="/metrics", port="metrics"),
-                                                 period_seconds=30, failure_threshold=3),
+            liveness_probe=k8s.core.v1.ProbeArgs(
+                http_get=k8s.core.v1.HTTPGetActionArgs(path="/metrics", port="metrics"),
+                period_seconds=30,
+                failure_threshold=3,
+            ),
         )
-        volumes = [k8s.core.v1.VolumeArgs(name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name="nats")),
-                   k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="16Mi"))]
-        if not s.persistence:
-            volumes.append(k8s.core.v1.VolumeArgs(name="data", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi")))
+        volumes = [
+            k8s.core.v1.VolumeArgs(
+                name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name="nats")
+            ),
+            k8s.core.v1.VolumeArgs(
+                name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="16Mi")
+            ),
+        ]
+        if not settings.persistence:
+            volumes.append(
+                k8s.core.v1.VolumeArgs(
+                    name="data", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi")
+                )
+            )
         k8s.apps.v1.StatefulSet(
-            f"{name}-statefulset", metadata=kx.metadata("nats", ns, lbl),
+            f"{name}-statefulset",
+            metadata=kx.metadata("nats", ns, lbl),
             spec=k8s.apps.v1.StatefulSetSpecArgs(
-                service_name=headless.metadata.name, replicas=s.replicas, pod_management_policy="Parallel",
+                service_name=headless.metadata.name,
+                replicas=settings.replicas,
+                pod_management_policy="Parallel",
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=sel),
                 persistent_volume_claim_retention_policy=kx.RETAIN_CLAIMS,
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=lbl, annotations={
-                        "checksum/config": kx.checksum(conf), "prometheus.io/scrape": "true",
-                        "prometheus.io/port": str(METRICS_PORT)}),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels=lbl,
+                        annotations={
+                            "checksum/config": kx.checksum(conf),
+                            "prometheus.io/scrape": "true",
+                            "prometheus.io/port": str(METRICS_PORT),
+                        },
+                    ),
                     spec=k8s.core.v1.PodSpecArgs(
-                        automount_service_account_token=False, enable_service_links=False,
+                        automount_service_account_token=False,
+                        enable_service_links=False,
                         share_process_namespace=False,
                         security_context=kx.pod_security(NATS_UID),
                         termination_grace_period_seconds=60,
-                        topology_spread_constraints=kx.spread("nats", args.instance, s.replicas,
-                                                              revision_label="controller-revision-hash"),
-                        containers=[server, exporter], volumes=volumes)),
-                volume_claim_templates=[kx.claim_template("data", s.storage_size, s.storage_class, sel)]
-                if s.persistence else None,
+                        topology_spread_constraints=kx.spread(
+                            "nats",
+                            args.instance,
+                            settings.replicas,
+                            revision_label="controller-revision-hash",
+                        ),
+                        containers=[server, exporter],
+                        volumes=volumes,
+                    ),
+                ),
+                volume_claim_templates=[
+                    kx.claim_template("data", settings.storage_size, settings.storage_class, sel)
+                ]
+                if settings.persistence
+                else None,
             ),
-            opts=child)
-        if s.replicas > 1:
+            opts=child,
+        )
+        if settings.replicas > 1:
             k8s.policy.v1.PodDisruptionBudget(
-                f"{name}-pdb", metadata=kx.metadata("nats", ns, lbl),
+                f"{name}-pdb",
+                metadata=kx.metadata("nats", ns, lbl),
                 spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
-                    max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=sel)),
-                opts=child)
-        ingress = [kx.Peer(app=c, ports=(CLIENT_PORT,)) for c in args.clients]
+                    max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=sel)
+                ),
+                opts=child,
+            )
+        ingress = [kx.Peer(app=caller, ports=(CLIENT_PORT,)) for caller in args.clients]
         ingress.append(kx.Peer(app="nats", ports=(CLUSTER_PORT,)))
-        egress = [kx.Peer(app="nats", ports=(CLUSTER_PORT,))] if s.replicas > 1 else []
+        egress = [kx.Peer(app="nats", ports=(CLUSTER_PORT,))] if settings.replicas > 1 else []
         if args.monitoring_namespace:
-            ingress.append(kx.Peer(namespace=args.monitoring_namespace, ports=(METRICS_PORT, MONITOR_PORT)))
+            ingress.append(
+                kx.Peer(namespace=args.monitoring_namespace, ports=(METRICS_PORT, MONITOR_PORT))
+            )
         k8s.networking.v1.NetworkPolicy(
-            f"{name}-netpol", metadata=kx.metadata("nats", ns, lbl),
-            spec=kx.network_policy_spec("nats", args.instance, ingress, egress), opts=child)
+            f"{name}-netpol",
+            metadata=kx.metadata("nats", ns, lbl),
+            spec=kx.network_policy_spec("nats", args.instance, ingress, egress),
+            opts=child,
+        )
         if args.service_monitor:
             k8s.apiextensions.CustomResource(
-                f"{name}-servicemonitor", api_version="monitoring.coreos.com/v1", kind="ServiceMonitor",
+                f"{name}-servicemonitor",
+                api_version="monitoring.coreos.com/v1",
+                kind="ServiceMonitor",
                 metadata=kx.metadata("nats", ns, lbl),
-                spec={"selector": {"matchLabels": sel}, "namespaceSelector": {"matchNames": [ns]},
-                      "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "30s"}]},
-                opts=kx.child_options(self, opts, args.crd_dependencies))
-        self.url = pulumi.Output.concat("nats://", client.metadata.name, ".", ns, ".svc.cluster.local:", str(CLIENT_PORT))
+                spec={
+                    "selector": {"matchLabels": sel},
+                    "namespaceSelector": {"matchNames": [ns]},
+                    "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "30s"}],
+                },
+                opts=kx.child_options(self, opts, args.crd_dependencies),
+            )
+        self.url = pulumi.Output.concat(
+            "nats://", client.metadata.name, ".", ns, ".svc.cluster.local:", str(CLIENT_PORT)
+        )
         self.register_outputs({"url": self.url})

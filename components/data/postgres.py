@@ -1,7 +1,8 @@
 """InClusterPostgres: PostgreSQL as a StatefulSet, with verified daily backups.
 
 Creates (parented to the component, named from it):
-- ServiceAccounts `postgres` and `postgres-backup` (no token automount; workload identity when asked)
+- ServiceAccounts `postgres` and `postgres-backup` (no token automount; workload identity when
+  asked)
 - Service `postgres` (ClusterIP) and headless Service `postgres-headless`
 - StatefulSet `postgres`: one replica, persistent volume (retained on delete and scale-down),
   `pg_isready` startup/liveness/readiness probes, restricted security context
@@ -44,45 +45,76 @@ class InClusterPostgresArgs:
     clients: tuple[str, ...]
     """App names allowed to connect on 5432."""
     secret_access: SecretAccess = NO_ACCESS
-    """How the database and backup pods reach the secret store (Azure CSI); plain secretKeyRefs by default."""
+    """How the database and backup pods reach the secret store (Azure CSI); plain secretKeyRefs by
+    default.
+    """
 
 
 class InClusterPostgres(pulumi.ComponentResource):
     host: pulumi.Output[str]
 
-    def __init__(self, name: str, args: InClusterPostgresArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self, name: str, args: InClusterPostgresArgs, opts: Optional[pulumi.ResourceOptions] = None
+    ):
         super().__init__("webapp:data:InClusterPostgres", name, None, opts)
         self._name, self._args = name, args
-        s = args.settings
-        self._labels = kx.labels("postgres", args.instance, "database", image_tag(s.image))
+        settings = args.settings
+        self._labels = kx.labels("postgres", args.instance, "database", image_tag(settings.image))
         child = kx.child_options(self, opts)
         ns = args.namespace
 
         self.service = k8s.core.v1.Service(
             f"{name}-service",
             metadata=kx.metadata("postgres", ns, self._labels),
-            spec=k8s.core.v1.ServiceSpecArgs(selector=kx.selector("postgres", args.instance), ports=[
-                k8s.core.v1.ServicePortArgs(name="postgres", port=PORT, target_port="postgres", app_protocol="postgresql")]),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                selector=kx.selector("postgres", args.instance),
+                ports=[
+                    k8s.core.v1.ServicePortArgs(
+                        name="postgres",
+                        port=PORT,
+                        target_port="postgres",
+                        app_protocol="postgresql",
+                    )
+                ],
+            ),
             opts=child,
         )
         headless = k8s.core.v1.Service(
             f"{name}-headless",
             metadata=kx.metadata("postgres-headless", ns, self._labels),
-            spec=k8s.core.v1.ServiceSpecArgs(cluster_ip="None", selector=kx.selector("postgres", args.instance),
-                                             ports=[k8s.core.v1.ServicePortArgs(name="postgres", port=PORT,
-                                                                                target_port="postgres")]),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                cluster_ip="None",
+                selector=kx.selector("postgres", args.instance),
+                ports=[
+                    k8s.core.v1.ServicePortArgs(name="postgres", port=PORT, target_port="postgres")
+                ],
+            ),
             opts=child,
         )
-        self.service_accounts = {"postgres": kx.service_account(
-            f"{name}-sa", "postgres", ns, self._labels, child, args.secret_access.service_account_annotations)}
+        self.service_accounts = {
+            "postgres": kx.service_account(
+                f"{name}-sa",
+                "postgres",
+                ns,
+                self._labels,
+                child,
+                args.secret_access.service_account_annotations,
+            )
+        }
         self.stateful_set = self._create_stateful_set(headless, child)
         self._create_backup(child)
         k8s.networking.v1.NetworkPolicy(
             f"{name}-netpol",
             metadata=kx.metadata("postgres", ns, self._labels),
-            spec=kx.network_policy_spec("postgres", args.instance,
-                                        [kx.Peer(app=c, ports=(PORT,)) for c in (*args.clients, "postgres-backup")],
-                                        []),
+            spec=kx.network_policy_spec(
+                "postgres",
+                args.instance,
+                [
+                    kx.Peer(app=client, ports=(PORT,))
+                    for client in (*args.clients, "postgres-backup")
+                ],
+                [],
+            ),
             opts=child,
         )
         self.host = pulumi.Output.concat(self.service.metadata.name, ".", ns, ".svc.cluster.local")
@@ -90,27 +122,48 @@ class InClusterPostgres(pulumi.ComponentResource):
 
     def _db_env(self) -> list[k8s.core.v1.EnvVarArgs]:
         def ref(key: str) -> k8s.core.v1.EnvVarSourceArgs:
-            return k8s.core.v1.EnvVarSourceArgs(secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=DATABASE.name, key=key))
+            return k8s.core.v1.EnvVarSourceArgs(
+                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=DATABASE.name, key=key)
+            )
+
         return [
             k8s.core.v1.EnvVarArgs(name="POSTGRES_USER", value_from=ref("username")),
             k8s.core.v1.EnvVarArgs(name="POSTGRES_PASSWORD", value_from=ref("password")),
             k8s.core.v1.EnvVarArgs(name="POSTGRES_DB", value_from=ref("dbname")),
         ]
 
-    def _create_stateful_set(self, headless: k8s.core.v1.Service, child: pulumi.ResourceOptions) -> k8s.apps.v1.StatefulSet:
-        a, s = self._args, self._args.settings
-        ready = k8s.core.v1.ExecActionArgs(command=[
-            "sh", "-c", 'pg_isready -h 127.0.0.1 -p 5432 -U "$POSTGRES_USER" -d "$POSTGRES_DB"'])
-        csi_volumes, csi_mounts = a.secret_access.volumes()
+    def _create_stateful_set(
+        self, headless: k8s.core.v1.Service, child: pulumi.ResourceOptions
+    ) -> k8s.apps.v1.StatefulSet:
+        args, settings = self._args, self._args.settings
+        ready = k8s.core.v1.ExecActionArgs(
+            command=[
+                "sh",
+                "-c",
+                'pg_isready -h 127.0.0.1 -p 5432 -U "$POSTGRES_USER" -d "$POSTGRES_DB"',
+            ]
+        )
+        csi_volumes, csi_mounts = args.secret_access.volumes()
         container = k8s.core.v1.ContainerArgs(
-            name="postgres", image=s.image, image_pull_policy="IfNotPresent",
+            name="postgres",
+            image=settings.image,
+            image_pull_policy="IfNotPresent",
             ports=[k8s.core.v1.ContainerPortArgs(name="postgres", container_port=PORT)],
-            env=[*self._db_env(), k8s.core.v1.EnvVarArgs(name="PGDATA", value="/var/lib/postgresql/data/pgdata")],
-            resources=kx.resources(s.resources.as_dict()),
+            env=[
+                *self._db_env(),
+                k8s.core.v1.EnvVarArgs(name="PGDATA", value="/var/lib/postgresql/data/pgdata"),
+            ],
+            resources=kx.resources(settings.resources.as_dict()),
             security_context=kx.container_security(POSTGRES_UID),
-            startup_probe=k8s.core.v1.ProbeArgs(exec_=ready, period_seconds=5, failure_threshold=60, timeout_seconds=5),
-            liveness_probe=k8s.core.v1.ProbeArgs(exec_=ready, period_seconds=15, failure_threshold=4, timeout_seconds=5),
-            readiness_probe=k8s.core.v1.ProbeArgs(exec_=ready, period_seconds=5, failure_threshold=3, timeout_seconds=5),
+            startup_probe=k8s.core.v1.ProbeArgs(
+                exec_=ready, period_seconds=5, failure_threshold=60, timeout_seconds=5
+            ),
+            liveness_probe=k8s.core.v1.ProbeArgs(
+                exec_=ready, period_seconds=15, failure_threshold=4, timeout_seconds=5
+            ),
+            readiness_probe=k8s.core.v1.ProbeArgs(
+                exec_=ready, period_seconds=5, failure_threshold=3, timeout_seconds=5
+            ),
             volume_mounts=[
                 k8s.core.v1.VolumeMountArgs(name="data", mount_path="/var/lib/postgresql/data"),
                 k8s.core.v1.VolumeMountArgs(name="run", mount_path="/var/run/postgresql"),
@@ -120,14 +173,18 @@ class InClusterPostgres(pulumi.ComponentResource):
         )
         return k8s.apps.v1.StatefulSet(
             f"{self._name}-statefulset",
-            metadata=kx.metadata("postgres", a.namespace, self._labels),
+            metadata=kx.metadata("postgres", args.namespace, self._labels),
             spec=k8s.apps.v1.StatefulSetSpecArgs(
                 service_name=headless.metadata.name,
                 replicas=1,
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=kx.selector("postgres", a.instance)),
+                selector=k8s.meta.v1.LabelSelectorArgs(
+                    match_labels=kx.selector("postgres", args.instance)
+                ),
                 persistent_volume_claim_retention_policy=kx.RETAIN_CLAIMS,
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels={**self._labels, **dict(a.secret_access.pod_labels)}),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels={**self._labels, **dict(args.secret_access.pod_labels)}
+                    ),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name="postgres",
                         automount_service_account_token=False,
@@ -136,38 +193,64 @@ class InClusterPostgres(pulumi.ComponentResource):
                         termination_grace_period_seconds=60,
                         containers=[container],
                         volumes=[
-                            k8s.core.v1.VolumeArgs(name="run", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="16Mi")),
-                            k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="256Mi")),
+                            k8s.core.v1.VolumeArgs(
+                                name="run",
+                                empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="16Mi"),
+                            ),
+                            k8s.core.v1.VolumeArgs(
+                                name="tmp",
+                                empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="256Mi"),
+                            ),
                             *csi_volumes,
                         ],
                     ),
                 ),
-                volume_claim_templates=[kx.claim_template("data", s.storage_size, s.storage_class, kx.selector("postgres", a.instance))],
+                volume_claim_templates=[
+                    kx.claim_template(
+                        "data",
+                        settings.storage_size,
+                        settings.storage_class,
+                        kx.selector("postgres", args.instance),
+                    )
+                ],
             ),
             opts=child,
         )
 
     def _create_backup(self, child: pulumi.ResourceOptions) -> None:
-        a, s = self._args, self._args.settings
-        labels = kx.labels("postgres-backup", a.instance, "backup", image_tag(s.image))
+        args, settings = self._args, self._args.settings
+        labels = kx.labels("postgres-backup", args.instance, "backup", image_tag(settings.image))
         self.service_accounts["postgres-backup"] = kx.service_account(
-            f"{self._name}-backup-sa", "postgres-backup", a.namespace, labels, child, a.secret_access.service_account_annotations)
-        csi_volumes, csi_mounts = a.secret_access.volumes()
+            f"{self._name}-backup-sa",
+            "postgres-backup",
+            args.namespace,
+            labels,
+            child,
+            args.secret_access.service_account_annotations,
+        )
+        csi_volumes, csi_mounts = args.secret_access.volumes()
         script = backup_script()
         k8s.core.v1.ConfigMap(
             f"{self._name}-backup-script",
-            metadata=kx.metadata("postgres-backup", a.namespace, labels),
+            metadata=kx.metadata("postgres-backup", args.namespace, labels),
             data={"pg-backup.sh": script},
             opts=child,
         )
         k8s.core.v1.PersistentVolumeClaim(
             f"{self._name}-backups",
-            # Its first consumer is the 02:00 backup Job: on WaitForFirstConsumer storage classes the
+            # Its first consumer is the 02:00 backup Job: on WaitForFirstConsumer storage classes
+            # the
             # claim stays Pending until then, so `pulumi up` must not wait for it to bind.
-            metadata=kx.metadata("postgres-backups", a.namespace, labels, {"pulumi.com/skipAwait": "true"}),
+            metadata=kx.metadata(
+                "postgres-backups", args.namespace, labels, {"pulumi.com/skipAwait": "true"}
+            ),
             spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
-                access_modes=["ReadWriteOnce"], storage_class_name=s.storage_class,
-                resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": s.backup.storage_size})),
+                access_modes=["ReadWriteOnce"],
+                storage_class_name=settings.storage_class,
+                resources=k8s.core.v1.VolumeResourceRequirementsArgs(
+                    requests={"storage": settings.backup.storage_size}
+                ),
+            ),
             # Backups must survive `pulumi destroy` of the app; they are what you restore from.
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(retain_on_delete=True)),
         )
@@ -175,59 +258,111 @@ class InClusterPostgres(pulumi.ComponentResource):
             k8s.core.v1.EnvVarArgs(name="PGHOST", value="postgres"),
             k8s.core.v1.EnvVarArgs(name="PGPORT", value=str(PORT)),
             k8s.core.v1.EnvVarArgs(name="BACKUP_DIR", value="/backups"),
-            k8s.core.v1.EnvVarArgs(name="RETENTION_DAYS", value=str(s.backup.retention_days)),
-        ] + [k8s.core.v1.EnvVarArgs(name=var, value_from=k8s.core.v1.EnvVarSourceArgs(
-            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=DATABASE.name, key=key)))
-            for var, key in (("PGUSER", "username"), ("PGPASSWORD", "password"), ("PGDATABASE", "dbname"))]
+            k8s.core.v1.EnvVarArgs(
+                name="RETENTION_DAYS", value=str(settings.backup.retention_days)
+            ),
+        ] + [
+            k8s.core.v1.EnvVarArgs(
+                name=var,
+                value_from=k8s.core.v1.EnvVarSourceArgs(
+                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=DATABASE.name, key=key)
+                ),
+            )
+            for var, key in (
+                ("PGUSER", "username"),
+                ("PGPASSWORD", "password"),
+                ("PGDATABASE", "dbname"),
+            )
+        ]
         k8s.batch.v1.CronJob(
             f"{self._name}-backup",
-            metadata=kx.metadata("postgres-backup", a.namespace, labels),
+            metadata=kx.metadata("postgres-backup", args.namespace, labels),
             spec=k8s.batch.v1.CronJobSpecArgs(
-                schedule=s.backup.schedule, time_zone="Etc/UTC", concurrency_policy="Forbid",
-                starting_deadline_seconds=3600, successful_jobs_history_limit=3, failed_jobs_history_limit=3,
-                job_template=k8s.batch.v1.JobTemplateSpecArgs(spec=k8s.batch.v1.JobSpecArgs(
-                    backoff_limit=2, active_deadline_seconds=3600, ttl_seconds_after_finished=86400,
-                    template=k8s.core.v1.PodTemplateSpecArgs(
-                        metadata=k8s.meta.v1.ObjectMetaArgs(labels={**labels, **dict(a.secret_access.pod_labels)},
-                                                            annotations={"checksum/script": kx.checksum(script)}),
-                        spec=k8s.core.v1.PodSpecArgs(
-                            service_account_name="postgres-backup",
-                            restart_policy="Never", automount_service_account_token=False,
-                            enable_service_links=False,
-                            security_context=kx.pod_security(POSTGRES_UID),
-                            containers=[k8s.core.v1.ContainerArgs(
-                                name="backup", image=s.image, image_pull_policy="IfNotPresent",
-                                command=["/bin/sh", "/scripts/pg-backup.sh", "backup"], env=env,
-                                resources=kx.resources({"requests": {"cpu": "50m", "memory": "64Mi"},
-                                                        "limits": {"cpu": "500m", "memory": "256Mi"}}),
-                                security_context=kx.container_security(POSTGRES_UID),
-                                volume_mounts=[
-                                    k8s.core.v1.VolumeMountArgs(name="backups", mount_path="/backups"),
-                                    k8s.core.v1.VolumeMountArgs(name="scripts", mount_path="/scripts", read_only=True),
-                                    k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
-                                    *csi_mounts,
+                schedule=settings.backup.schedule,
+                time_zone="Etc/UTC",
+                concurrency_policy="Forbid",
+                starting_deadline_seconds=3600,
+                successful_jobs_history_limit=3,
+                failed_jobs_history_limit=3,
+                job_template=k8s.batch.v1.JobTemplateSpecArgs(
+                    spec=k8s.batch.v1.JobSpecArgs(
+                        backoff_limit=2,
+                        active_deadline_seconds=3600,
+                        ttl_seconds_after_finished=86400,
+                        template=k8s.core.v1.PodTemplateSpecArgs(
+                            metadata=k8s.meta.v1.ObjectMetaArgs(
+                                labels={**labels, **dict(args.secret_access.pod_labels)},
+                                annotations={"checksum/script": kx.checksum(script)},
+                            ),
+                            spec=k8s.core.v1.PodSpecArgs(
+                                service_account_name="postgres-backup",
+                                restart_policy="Never",
+                                automount_service_account_token=False,
+                                enable_service_links=False,
+                                security_context=kx.pod_security(POSTGRES_UID),
+                                containers=[
+                                    k8s.core.v1.ContainerArgs(
+                                        name="backup",
+                                        image=settings.image,
+                                        image_pull_policy="IfNotPresent",
+                                        command=["/bin/sh", "/scripts/pg-backup.sh", "backup"],
+                                        env=env,
+                                        resources=kx.resources(
+                                            {
+                                                "requests": {"cpu": "50m", "memory": "64Mi"},
+                                                "limits": {"cpu": "500m", "memory": "256Mi"},
+                                            }
+                                        ),
+                                        security_context=kx.container_security(POSTGRES_UID),
+                                        volume_mounts=[
+                                            k8s.core.v1.VolumeMountArgs(
+                                                name="backups", mount_path="/backups"
+                                            ),
+                                            k8s.core.v1.VolumeMountArgs(
+                                                name="scripts",
+                                                mount_path="/scripts",
+                                                read_only=True,
+                                            ),
+                                            k8s.core.v1.VolumeMountArgs(
+                                                name="tmp", mount_path="/tmp"
+                                            ),
+                                            *csi_mounts,
+                                        ],
+                                    )
                                 ],
-                            )],
-                            volumes=[
-                                k8s.core.v1.VolumeArgs(
-                                    name="backups",
-                                    persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
-                                        claim_name="postgres-backups")),
-                                k8s.core.v1.VolumeArgs(name="scripts", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
-                                    name="postgres-backup", default_mode=0o555)),
-                                k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi")),
-                                *csi_volumes,
-                            ],
+                                volumes=[
+                                    k8s.core.v1.VolumeArgs(
+                                        name="backups",
+                                        persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
+                                            claim_name="postgres-backups"
+                                        ),
+                                    ),
+                                    k8s.core.v1.VolumeArgs(
+                                        name="scripts",
+                                        config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
+                                            name="postgres-backup", default_mode=0o555
+                                        ),
+                                    ),
+                                    k8s.core.v1.VolumeArgs(
+                                        name="tmp",
+                                        empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
+                                            size_limit="64Mi"
+                                        ),
+                                    ),
+                                    *csi_volumes,
+                                ],
+                            ),
                         ),
-                    ),
-                )),
+                    )
+                ),
             ),
             opts=child,
         )
         k8s.networking.v1.NetworkPolicy(
             f"{self._name}-backup-netpol",
-            metadata=kx.metadata("postgres-backup", a.namespace, labels),
-            spec=kx.network_policy_spec("postgres-backup", a.instance, [], [kx.Peer(app="postgres", ports=(PORT,))]),
+            metadata=kx.metadata("postgres-backup", args.namespace, labels),
+            spec=kx.network_policy_spec(
+                "postgres-backup", args.instance, [], [kx.Peer(app="postgres", ports=(PORT,))]
+            ),
             opts=child,
         )
-

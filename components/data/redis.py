@@ -58,42 +58,81 @@ class InClusterRedisArgs:
 class InClusterRedis(pulumi.ComponentResource):
     host: pulumi.Output[str]
 
-    def __init__(self, name: str, args: InClusterRedisArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self, name: str, args: InClusterRedisArgs, opts: Optional[pulumi.ResourceOptions] = None
+    ):
         super().__init__("webapp:data:InClusterRedis", name, None, opts)
-        s, ns = args.settings, args.namespace
-        lbl = kx.labels("redis", args.instance, "cache", image_tag(s.image))
+        settings, ns = args.settings, args.namespace
+        lbl = kx.labels("redis", args.instance, "cache", image_tag(settings.image))
         sel = kx.selector("redis", args.instance)
         child = kx.child_options(self, opts)
-        conf = redis_conf(s.persistence)
-        k8s.core.v1.ConfigMap(f"{name}-config", metadata=kx.metadata("redis", ns, lbl),
-                              data={"redis.conf": conf}, opts=child)
+        conf = redis_conf(settings.persistence)
+        k8s.core.v1.ConfigMap(
+            f"{name}-config",
+            metadata=kx.metadata("redis", ns, lbl),
+            data={"redis.conf": conf},
+            opts=child,
+        )
         service = k8s.core.v1.Service(
-            f"{name}-service", metadata=kx.metadata("redis", ns, lbl),
-            spec=k8s.core.v1.ServiceSpecArgs(selector=sel, ports=[
-                k8s.core.v1.ServicePortArgs(name="redis", port=PORT, target_port="redis")]),
-            opts=child)
+            f"{name}-service",
+            metadata=kx.metadata("redis", ns, lbl),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                selector=sel,
+                ports=[k8s.core.v1.ServicePortArgs(name="redis", port=PORT, target_port="redis")],
+            ),
+            opts=child,
+        )
         headless = k8s.core.v1.Service(
-            f"{name}-headless", metadata=kx.metadata("redis-headless", ns, lbl),
-            spec=k8s.core.v1.ServiceSpecArgs(cluster_ip="None", selector=sel, ports=[
-                k8s.core.v1.ServicePortArgs(name="redis", port=PORT, target_port="redis")]),
-            opts=child)
-        self.service_accounts = {"redis": kx.service_account(
-            f"{name}-sa", "redis", ns, lbl, child, args.secret_access.service_account_annotations)}
+            f"{name}-headless",
+            metadata=kx.metadata("redis-headless", ns, lbl),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                cluster_ip="None",
+                selector=sel,
+                ports=[k8s.core.v1.ServicePortArgs(name="redis", port=PORT, target_port="redis")],
+            ),
+            opts=child,
+        )
+        self.service_accounts = {
+            "redis": kx.service_account(
+                f"{name}-sa",
+                "redis",
+                ns,
+                lbl,
+                child,
+                args.secret_access.service_account_annotations,
+            )
+        }
         csi_volumes, csi_mounts = args.secret_access.volumes()
-        ping = k8s.core.v1.ExecActionArgs(command=["sh", "-c", "redis-cli -h 127.0.0.1 ping | grep -q PONG"])
-        auth = k8s.core.v1.EnvVarSourceArgs(secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=REDIS.name, key="password"))
+        ping = k8s.core.v1.ExecActionArgs(
+            command=["sh", "-c", "redis-cli -h 127.0.0.1 ping | grep -q PONG"]
+        )
+        auth = k8s.core.v1.EnvVarSourceArgs(
+            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=REDIS.name, key="password")
+        )
         container = k8s.core.v1.ContainerArgs(
-            name="redis", image=s.image, image_pull_policy="IfNotPresent",
-            command=["sh", "-c", 'umask 077 && printf "requirepass %s\\n" "$REDIS_PASSWORD" > /run/redis/auth.conf '
-                                 '&& exec redis-server /etc/redis/redis.conf'],
-            env=[k8s.core.v1.EnvVarArgs(name="REDIS_PASSWORD", value_from=auth),
-                 k8s.core.v1.EnvVarArgs(name="REDISCLI_AUTH", value_from=auth)],
+            name="redis",
+            image=settings.image,
+            image_pull_policy="IfNotPresent",
+            command=[
+                "sh",
+                "-c",
+                'umask 077 && printf "requirepass %s\\n" "$REDIS_PASSWORD" > /run/redis/auth.conf '
+                "&& exec redis-server /etc/redis/redis.conf",
+            ],
+            env=[
+                k8s.core.v1.EnvVarArgs(name="REDIS_PASSWORD", value_from=auth),
+                k8s.core.v1.EnvVarArgs(name="REDISCLI_AUTH", value_from=auth),
+            ],
             ports=[k8s.core.v1.ContainerPortArgs(name="redis", container_port=PORT)],
-            resources=kx.resources(s.resources.as_dict()),
+            resources=kx.resources(settings.resources.as_dict()),
             security_context=kx.container_security(REDIS_UID),
             startup_probe=k8s.core.v1.ProbeArgs(exec_=ping, period_seconds=5, failure_threshold=30),
-            liveness_probe=k8s.core.v1.ProbeArgs(exec_=ping, period_seconds=15, failure_threshold=3, timeout_seconds=3),
-            readiness_probe=k8s.core.v1.ProbeArgs(exec_=ping, period_seconds=5, failure_threshold=3, timeout_seconds=3),
+            liveness_probe=k8s.core.v1.ProbeArgs(
+                exec_=ping, period_seconds=15, failure_threshold=3, timeout_seconds=3
+            ),
+            readiness_probe=k8s.core.v1.ProbeArgs(
+                exec_=ping, period_seconds=5, failure_threshold=3, timeout_seconds=3
+            ),
             volume_mounts=[
                 k8s.core.v1.VolumeMountArgs(name="data", mount_path="/data"),
                 k8s.core.v1.VolumeMountArgs(name="run", mount_path="/run/redis"),
@@ -102,32 +141,62 @@ class InClusterRedis(pulumi.ComponentResource):
             ],
         )
         volumes = [
-            k8s.core.v1.VolumeArgs(name="run", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory", size_limit="1Mi")),
-            k8s.core.v1.VolumeArgs(name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name="redis")),
+            k8s.core.v1.VolumeArgs(
+                name="run",
+                empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory", size_limit="1Mi"),
+            ),
+            k8s.core.v1.VolumeArgs(
+                name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name="redis")
+            ),
             *csi_volumes,
         ]
-        if not s.persistence:
-            volumes.append(k8s.core.v1.VolumeArgs(name="data", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi")))
+        if not settings.persistence:
+            volumes.append(
+                k8s.core.v1.VolumeArgs(
+                    name="data", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi")
+                )
+            )
         k8s.apps.v1.StatefulSet(
-            f"{name}-statefulset", metadata=kx.metadata("redis", ns, lbl),
+            f"{name}-statefulset",
+            metadata=kx.metadata("redis", ns, lbl),
             spec=k8s.apps.v1.StatefulSetSpecArgs(
-                service_name=headless.metadata.name, replicas=1,
+                service_name=headless.metadata.name,
+                replicas=1,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=sel),
                 persistent_volume_claim_retention_policy=kx.RETAIN_CLAIMS,
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels={**lbl, **dict(args.secret_access.pod_labels)},
-                                                        annotations={"checksum/config": kx.checksum(conf)}),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels={**lbl, **dict(args.secret_access.pod_labels)},
+                        annotations={"checksum/config": kx.checksum(conf)},
+                    ),
                     spec=k8s.core.v1.PodSpecArgs(
-                        service_account_name="redis", automount_service_account_token=False, enable_service_links=False,
-                        security_context=kx.pod_security(REDIS_UID), termination_grace_period_seconds=30,
-                        containers=[container], volumes=volumes)),
-                volume_claim_templates=[kx.claim_template("data", s.storage_size, s.storage_class, sel)]
-                if s.persistence else None,
+                        service_account_name="redis",
+                        automount_service_account_token=False,
+                        enable_service_links=False,
+                        security_context=kx.pod_security(REDIS_UID),
+                        termination_grace_period_seconds=30,
+                        containers=[container],
+                        volumes=volumes,
+                    ),
+                ),
+                volume_claim_templates=[
+                    kx.claim_template("data", settings.storage_size, settings.storage_class, sel)
+                ]
+                if settings.persistence
+                else None,
             ),
-            opts=child)
+            opts=child,
+        )
         k8s.networking.v1.NetworkPolicy(
-            f"{name}-netpol", metadata=kx.metadata("redis", ns, lbl),
-            spec=kx.network_policy_spec("redis", args.instance, [kx.Peer(app=c, ports=(PORT,)) for c in args.clients], []),
-            opts=child)
+            f"{name}-netpol",
+            metadata=kx.metadata("redis", ns, lbl),
+            spec=kx.network_policy_spec(
+                "redis",
+                args.instance,
+                [kx.Peer(app=client, ports=(PORT,)) for client in args.clients],
+                [],
+            ),
+            opts=child,
+        )
         self.host = pulumi.Output.concat(service.metadata.name, ".", ns, ".svc.cluster.local")
         self.register_outputs({"host": self.host})

@@ -40,14 +40,22 @@ def selector(name: str, instance: str) -> dict[str, str]:
 
 
 def checksum(data: Any) -> str:
-    """Stable digest of config content; as a pod annotation it rolls pods when the config changes."""
+    """Stable digest of config content; as a pod annotation it rolls pods when the
+    config changes.
+    """
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-def metadata(name: str, namespace: Optional[str], object_labels: Mapping[str, str],
-             annotations: Optional[Mapping[str, pulumi.Input[str]]] = None) -> k8s.meta.v1.ObjectMetaArgs:
+def metadata(
+    name: str,
+    namespace: Optional[str],
+    object_labels: Mapping[str, str],
+    annotations: Optional[Mapping[str, pulumi.Input[str]]] = None,
+) -> k8s.meta.v1.ObjectMetaArgs:
     return k8s.meta.v1.ObjectMetaArgs(
-        name=name, namespace=namespace, labels=dict(object_labels),
+        name=name,
+        namespace=namespace,
+        labels=dict(object_labels),
         annotations=dict(annotations) if annotations else None,
     )
 
@@ -64,7 +72,9 @@ def container_security(run_as_user: Optional[int] = None) -> k8s.core.v1.Securit
     )
 
 
-def pod_security(run_as_user: int, fs_group: Optional[int] = None) -> k8s.core.v1.PodSecurityContextArgs:
+def pod_security(
+    run_as_user: int, fs_group: Optional[int] = None
+) -> k8s.core.v1.PodSecurityContextArgs:
     return k8s.core.v1.PodSecurityContextArgs(
         run_as_non_root=True,
         run_as_user=run_as_user,
@@ -81,14 +91,17 @@ def resources(spec: Mapping[str, Mapping[str, str]]) -> k8s.core.v1.ResourceRequ
     )
 
 
-def spread(name: str, instance: str, replicas: int,
-           revision_label: str = "pod-template-hash") -> Optional[list[k8s.core.v1.TopologySpreadConstraintArgs]]:
+def spread(
+    name: str, instance: str, replicas: int, revision_label: str = "pod-template-hash"
+) -> Optional[list[k8s.core.v1.TopologySpreadConstraintArgs]]:
     """Spread replicas across nodes and zones; soft, so a small cluster still schedules them."""
     if replicas <= 1:
         return None
     return [
         k8s.core.v1.TopologySpreadConstraintArgs(
-            max_skew=1, topology_key=key, when_unsatisfiable="ScheduleAnyway",
+            max_skew=1,
+            topology_key=key,
+            when_unsatisfiable="ScheduleAnyway",
             label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector(name, instance)),
             # Only pods of the same rollout count, so a rolling update does not skew the spread.
             match_label_keys=[revision_label],
@@ -107,7 +120,9 @@ def anti_affinity(name: str, instance: str, replicas: int) -> Optional[k8s.core.
                     weight=100,
                     pod_affinity_term=k8s.core.v1.PodAffinityTermArgs(
                         topology_key="kubernetes.io/hostname",
-                        label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector(name, instance)),
+                        label_selector=k8s.meta.v1.LabelSelectorArgs(
+                            match_labels=selector(name, instance)
+                        ),
                     ),
                 )
             ]
@@ -133,11 +148,15 @@ class Peer:
     def peer(self, instance: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
         if self.cidr is not None:
             return k8s.networking.v1.NetworkPolicyPeerArgs(
-                ip_block=k8s.networking.v1.IPBlockArgs(cidr=self.cidr, except_=list(self.except_cidrs) or None)
+                ip_block=k8s.networking.v1.IPBlockArgs(
+                    cidr=self.cidr, except_=list(self.except_cidrs) or None
+                )
             )
         if self.namespace is not None:
             return k8s.networking.v1.NetworkPolicyPeerArgs(
-                namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={NAMESPACE_LABEL: self.namespace})
+                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                    match_labels={NAMESPACE_LABEL: self.namespace}
+                )
             )
         assert self.app is not None, "a Peer needs app, namespace or cidr"
         return k8s.networking.v1.NetworkPolicyPeerArgs(
@@ -145,62 +164,106 @@ class Peer:
         )
 
     def port_args(self) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
-        return [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=p) for p in self.ports]
+        return [
+            k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=peer)
+            for peer in self.ports
+        ]
 
 
 # Internet egress for services that call third parties (SMTP, OAuth providers, webhooks): anywhere
 # except the private ranges, so such a rule never opens a path to other in-cluster workloads.
-PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10")
+PRIVATE_RANGES = (
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "169.254.0.0/16",
+    "100.64.0.0/10",
+)
 
 
 def internet(ports: Sequence[int]) -> Peer:
     return Peer(ports=tuple(ports), cidr="0.0.0.0/0", except_cidrs=PRIVATE_RANGES)
 
 
-def network_policy_spec(name: str, instance: str, ingress: Sequence[Peer],
-                        egress: Sequence[Peer]) -> k8s.networking.v1.NetworkPolicySpecArgs:
-    """Allow exactly `ingress` in and `egress` out for the pods of `name` (DNS is allowed namespace-wide)."""
+def network_policy_spec(
+    name: str, instance: str, ingress: Sequence[Peer], egress: Sequence[Peer]
+) -> k8s.networking.v1.NetworkPolicySpecArgs:
+    """Allow exactly `ingress` in and `egress` out for the pods of `name` (DNS is allowed
+    namespace-wide).
+    """
     return k8s.networking.v1.NetworkPolicySpecArgs(
         pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector(name, instance)),
         policy_types=["Ingress", "Egress"],
-        ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[p.peer(instance)], ports=p.port_args())
-                 for p in ingress],
-        egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[p.peer(instance)], ports=p.port_args())
-                for p in egress],
+        ingress=[
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=[peer.peer(instance)], ports=peer.port_args()
+            )
+            for peer in ingress
+        ],
+        egress=[
+            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                to=[peer.peer(instance)], ports=peer.port_args()
+            )
+            for peer in egress
+        ],
     )
 
 
-def claim_template(name: str, size: str, storage_class: Optional[str],
-                    labels: dict[str, str]) -> k8s.core.v1.PersistentVolumeClaimArgs:
-    """A volumeClaimTemplate. Labels must be stable (selector labels only): the field is immutable."""
+def claim_template(
+    name: str, size: str, storage_class: Optional[str], labels: dict[str, str]
+) -> k8s.core.v1.PersistentVolumeClaimArgs:
+    """A volumeClaimTemplate. Labels must be stable (selector labels only): the field is
+    immutable.
+    """
     return k8s.core.v1.PersistentVolumeClaimArgs(
         metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels=labels),
         spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
-            access_modes=["ReadWriteOnce"], storage_class_name=storage_class,
-            resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": size})),
+            access_modes=["ReadWriteOnce"],
+            storage_class_name=storage_class,
+            resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": size}),
+        ),
     )
 
 
-def child_options(parent: pulumi.Resource, opts: Optional[pulumi.ResourceOptions],
-                  extra_depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
-    """Options for a component's children: parented to it, and waiting for what the component waits for.
+def child_options(
+    parent: pulumi.Resource,
+    opts: Optional[pulumi.ResourceOptions],
+    extra_depends_on: Sequence[pulumi.Resource] = (),
+) -> pulumi.ResourceOptions:
+    """Options for a component's children: parented to it, and waiting for what the component waits
+    for.
 
     Pulumi does not pass a component's `depends_on` to its children, so a Deployment would race the
     Namespace it lives in. Only `depends_on` is propagated; providers flow through `parent`, and
     the caller's other options (protect, aliases, ...) deliberately stay on the component itself.
     """
-    depends = list(opts.depends_on) if opts is not None and isinstance(opts.depends_on, list) else []
+    depends = (
+        list(opts.depends_on) if opts is not None and isinstance(opts.depends_on, list) else []
+    )
     return pulumi.ResourceOptions(parent=parent, depends_on=depends + list(extra_depends_on))
 
 
-def service_account(resource_name: str, name: str, namespace: str, object_labels: Mapping[str, str],
-                    opts: pulumi.ResourceOptions, annotations: Optional[Mapping[str, pulumi.Input[str]]] = None,
-                    automount: bool = False) -> k8s.core.v1.ServiceAccount:
-    """A ServiceAccount of a workload's own (never `default`), with no API token unless `automount`."""
+def service_account(
+    resource_name: str,
+    name: str,
+    namespace: str,
+    object_labels: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+    annotations: Optional[Mapping[str, pulumi.Input[str]]] = None,
+    automount: bool = False,
+) -> k8s.core.v1.ServiceAccount:
+    """A ServiceAccount of a workload's own (never `default`), with no API token unless
+    `automount`.
+    """
     return k8s.core.v1.ServiceAccount(
-        resource_name, metadata=metadata(name, namespace, object_labels, annotations),
-        automount_service_account_token=automount, opts=opts)
+        resource_name,
+        metadata=metadata(name, namespace, object_labels, annotations),
+        automount_service_account_token=automount,
+        opts=opts,
+    )
 
 
 # The data outlives a StatefulSet: deleting or scaling it never deletes its volumes.
-RETAIN_CLAIMS = k8s.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs(when_deleted="Retain", when_scaled="Retain")
+RETAIN_CLAIMS = k8s.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs(
+    when_deleted="Retain", when_scaled="Retain"
+)

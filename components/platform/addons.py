@@ -33,20 +33,48 @@ from components.secrets.catalogue import GRAFANA
 
 CERT_MANAGER = {"chart": "cert-manager", "version": "v1.19.1", "repo": "https://charts.jetstack.io"}
 ENVOY_GATEWAY = {"chart": "oci://docker.io/envoyproxy/gateway-helm", "version": "v1.7.0"}
-EXTERNAL_SECRETS = {"chart": "external-secrets", "version": "0.19.2", "repo": "https://charts.external-secrets.io"}
-PROMETHEUS_STACK = {"chart": "kube-prometheus-stack", "version": "79.7.1",
-                    "repo": "https://prometheus-community.github.io/helm-charts"}
+EXTERNAL_SECRETS = {
+    "chart": "external-secrets",
+    "version": "0.19.2",
+    "repo": "https://charts.external-secrets.io",
+}
+PROMETHEUS_STACK = {
+    "chart": "kube-prometheus-stack",
+    "version": "79.7.1",
+    "repo": "https://prometheus-community.github.io/helm-charts",
+}
 GATEWAY_CLASS = "envoy-gateway"
 
 
-def pinned_release(resource_name: str, release: str, chart: Mapping[str, str], namespace: str, values: Mapping[str, Any],
-                   opts: pulumi.ResourceOptions, create_namespace: bool = True, timeout: Optional[int] = None) -> k8s.helm.v3.Release:
+def pinned_release(
+    resource_name: str,
+    release: str,
+    chart: Mapping[str, str],
+    namespace: str,
+    values: Mapping[str, Any],
+    opts: pulumi.ResourceOptions,
+    create_namespace: bool = True,
+    timeout: Optional[int] = None,
+) -> k8s.helm.v3.Release:
     """A Helm release at a pinned chart version that rolls back on failure (`atomic`)."""
-    return k8s.helm.v3.Release(resource_name, k8s.helm.v3.ReleaseArgs(
-        name=release, chart=chart["chart"], version=chart["version"],
-        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart["repo"]) if "repo" in chart else None,
-        namespace=namespace, create_namespace=create_namespace, atomic=True, cleanup_on_fail=True, timeout=timeout,
-        values=dict(values)), opts=opts)
+    return k8s.helm.v3.Release(
+        resource_name,
+        k8s.helm.v3.ReleaseArgs(
+            name=release,
+            chart=chart["chart"],
+            version=chart["version"],
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart["repo"])
+            if "repo" in chart
+            else None,
+            namespace=namespace,
+            create_namespace=create_namespace,
+            atomic=True,
+            cleanup_on_fail=True,
+            timeout=timeout,
+            values=dict(values),
+        ),
+        opts=opts,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,7 +97,9 @@ class ClusterAddons(pulumi.ComponentResource):
     gateway: Optional[k8s.helm.v3.Release]
     monitoring_namespace: Optional[k8s.core.v1.Namespace]
 
-    def __init__(self, name: str, args: ClusterAddonsArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self, name: str, args: ClusterAddonsArgs, opts: Optional[pulumi.ResourceOptions] = None
+    ):
         super().__init__("webapp:platform:ClusterAddons", name, None, opts)
         child = kx.child_options(self, opts)
         replicas = 2 if args.high_availability else 1
@@ -78,43 +108,77 @@ class ClusterAddons(pulumi.ComponentResource):
         self.monitoring_namespace = None
         self.external_secrets: Optional[k8s.helm.v3.Release] = None
         if args.external_secrets and args.addons.external_secrets == "install":
-            self.external_secrets = pinned_release(f"{name}-external-secrets", "external-secrets", EXTERNAL_SECRETS,
-                                                   "external-secrets", {
-                "installCRDs": True,
-                "replicaCount": replicas,
-                "podDisruptionBudget": {"enabled": args.high_availability},
-                "webhook": {"replicaCount": replicas},
-                # Only the stores this program declares are reconciled by this controller.
-                "processClusterExternalSecret": False, "processPushSecret": False,
-            }, child)
+            self.external_secrets = pinned_release(
+                f"{name}-external-secrets",
+                "external-secrets",
+                EXTERNAL_SECRETS,
+                "external-secrets",
+                {
+                    "installCRDs": True,
+                    "replicaCount": replicas,
+                    "podDisruptionBudget": {"enabled": args.high_availability},
+                    "webhook": {"replicaCount": replicas},
+                    # Only the stores this program declares are reconciled by this controller.
+                    "processClusterExternalSecret": False,
+                    "processPushSecret": False,
+                },
+                child,
+            )
         if args.addons.cert_manager == "install":
-            self.cert_manager = pinned_release(f"{name}-cert-manager", "cert-manager", CERT_MANAGER, "cert-manager", {
-                # keep: uninstalling the release must not delete every Certificate in the cluster.
-                "crds": {"enabled": True, "keep": True},
-                "config": {"apiVersion": "controller.config.cert-manager.io/v1alpha1",
-                           "kind": "ControllerConfiguration", "enableGatewayAPI": True},
-                "replicaCount": replicas,
-                "podDisruptionBudget": {"enabled": args.high_availability},
-                "webhook": {"replicaCount": replicas},
-                "global": {"leaderElection": {"namespace": "cert-manager"}},
-            }, child)
+            self.cert_manager = pinned_release(
+                f"{name}-cert-manager",
+                "cert-manager",
+                CERT_MANAGER,
+                "cert-manager",
+                {
+                    # keep: uninstalling the release must not delete every Certificate in the
+                    # cluster.
+                    "crds": {"enabled": True, "keep": True},
+                    "config": {
+                        "apiVersion": "controller.config.cert-manager.io/v1alpha1",
+                        "kind": "ControllerConfiguration",
+                        "enableGatewayAPI": True,
+                    },
+                    "replicaCount": replicas,
+                    "podDisruptionBudget": {"enabled": args.high_availability},
+                    "webhook": {"replicaCount": replicas},
+                    "global": {"leaderElection": {"namespace": "cert-manager"}},
+                },
+                child,
+            )
         if args.gateway and args.addons.gateway == "install":
-            self.gateway = pinned_release(f"{name}-envoy-gateway", "envoy-gateway", ENVOY_GATEWAY, "envoy-gateway-system",
-                                          {"deployment": {"replicas": replicas}}, child)
+            self.gateway = pinned_release(
+                f"{name}-envoy-gateway",
+                "envoy-gateway",
+                ENVOY_GATEWAY,
+                "envoy-gateway-system",
+                {"deployment": {"replicas": replicas}},
+                child,
+            )
             k8s.apiextensions.CustomResource(
-                f"{name}-gatewayclass", api_version="gateway.networking.k8s.io/v1", kind="GatewayClass",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=GATEWAY_CLASS,
-                                                    labels=kx.labels(GATEWAY_CLASS, args.instance, "edge", "v1")),
+                f"{name}-gatewayclass",
+                api_version="gateway.networking.k8s.io/v1",
+                kind="GatewayClass",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=GATEWAY_CLASS, labels=kx.labels(GATEWAY_CLASS, args.instance, "edge", "v1")
+                ),
                 spec={"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"},
                 opts=kx.child_options(self, opts, [self.gateway]),
             )
         if args.monitoring and args.addons.monitoring_stack == "install":
-            pss = {f"pod-security.kubernetes.io/{m}": "privileged" for m in ("enforce", "audit", "warn")}
+            pss = {
+                f"pod-security.kubernetes.io/{monitoring}": "privileged"
+                for monitoring in ("enforce", "audit", "warn")
+            }
             self.monitoring_namespace = k8s.core.v1.Namespace(
                 f"{name}-monitoring-namespace",
                 metadata=k8s.meta.v1.ObjectMetaArgs(
                     name=args.monitoring_namespace,
-                    labels={**kx.labels(args.monitoring_namespace, args.instance, "monitoring", "v1"), **pss}),
+                    labels={
+                        **kx.labels(args.monitoring_namespace, args.instance, "monitoring", "v1"),
+                        **pss,
+                    },
+                ),
                 opts=child,
             )
         self.register_outputs({})
@@ -127,7 +191,7 @@ class ClusterAddons(pulumi.ComponentResource):
     @property
     def crd_providers(self) -> list[pulumi.Resource]:
         """Releases that install CRDs the application's custom resources use."""
-        return [r for r in (self.cert_manager, self.gateway) if r is not None]
+        return [release for release in (self.cert_manager, self.gateway) if release is not None]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,35 +202,63 @@ class PrometheusStackArgs:
     depends_on: Sequence[pulumi.Resource] = ()
     """The monitoring Namespace and the Grafana admin Secret, which must exist first."""
     grafana_values: Mapping[str, Any] = field(default_factory=dict)
-    """Extra Grafana chart values (Azure CSI delivery: workload identity ServiceAccount, CSI mount)."""
+    """Extra Grafana chart values (Azure CSI delivery: workload identity ServiceAccount, CSI mount).
+    """
 
 
 class PrometheusStack(pulumi.ComponentResource):
     release: k8s.helm.v3.Release
 
-    def __init__(self, name: str, args: PrometheusStackArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self, name: str, args: PrometheusStackArgs, opts: Optional[pulumi.ResourceOptions] = None
+    ):
         super().__init__("webapp:platform:PrometheusStack", name, None, opts)
-        m = args.monitoring
-        storage = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": m.storage_size}}}
-        if m.storage_class:
-            storage["storageClassName"] = m.storage_class
-        self.release = pinned_release(f"{name}-release", "kube-prometheus-stack", PROMETHEUS_STACK, args.namespace, {
-            "prometheus": {"prometheusSpec": {
-                "retention": m.retention,
-                "storageSpec": {"volumeClaimTemplate": {"spec": storage}},
-                "replicas": 2 if args.high_availability else 1,
-                # Pick up ServiceMonitors and rules from every namespace, not only the chart's own.
-                "serviceMonitorSelectorNilUsesHelmValues": False,
-                "podMonitorSelectorNilUsesHelmValues": False,
-                "ruleSelectorNilUsesHelmValues": False,
-            }},
-            "grafana": {
-                **dict(args.grafana_values),
-                "admin": {"existingSecret": GRAFANA.name, "userKey": "admin-user", "passwordKey": "admin-password"},
-                "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1",
-                                           "searchNamespace": "ALL"}},
-                "persistence": {"enabled": True, "size": "10Gi"},
+        monitoring = args.monitoring
+        storage = {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": monitoring.storage_size}},
+        }
+        if monitoring.storage_class:
+            storage["storageClassName"] = monitoring.storage_class
+        self.release = pinned_release(
+            f"{name}-release",
+            "kube-prometheus-stack",
+            PROMETHEUS_STACK,
+            args.namespace,
+            {
+                "prometheus": {
+                    "prometheusSpec": {
+                        "retention": monitoring.retention,
+                        "storageSpec": {"volumeClaimTemplate": {"spec": storage}},
+                        "replicas": 2 if args.high_availability else 1,
+                        # Pick up ServiceMonitors and rules from every namespace, not only the
+                        # chart's own.
+                        "serviceMonitorSelectorNilUsesHelmValues": False,
+                        "podMonitorSelectorNilUsesHelmValues": False,
+                        "ruleSelectorNilUsesHelmValues": False,
+                    }
+                },
+                "grafana": {
+                    **dict(args.grafana_values),
+                    "admin": {
+                        "existingSecret": GRAFANA.name,
+                        "userKey": "admin-user",
+                        "passwordKey": "admin-password",
+                    },
+                    "sidecar": {
+                        "dashboards": {
+                            "enabled": True,
+                            "label": "grafana_dashboard",
+                            "labelValue": "1",
+                            "searchNamespace": "ALL",
+                        }
+                    },
+                    "persistence": {"enabled": True, "size": "10Gi"},
+                },
+                "alertmanager": {"enabled": True},
             },
-            "alertmanager": {"enabled": True},
-        }, kx.child_options(self, opts, args.depends_on), create_namespace=False, timeout=900)
+            kx.child_options(self, opts, args.depends_on),
+            create_namespace=False,
+            timeout=900,
+        )
         self.register_outputs({"release_name": self.release.name})

@@ -75,7 +75,9 @@ class EdgeRoutingArgs:
 class EdgeRouting(pulumi.ComponentResource):
     url: pulumi.Output[str]
 
-    def __init__(self, name: str, args: EdgeRoutingArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self, name: str, args: EdgeRoutingArgs, opts: Optional[pulumi.ResourceOptions] = None
+    ):
         super().__init__("webapp:platform:EdgeRouting", name, None, opts)
         self._name, self._args = name, args
         self._labels = kx.labels("webapp-edge", args.instance, "edge", "v1")
@@ -90,153 +92,329 @@ class EdgeRouting(pulumi.ComponentResource):
         self.url = pulumi.Output.from_input(f"https://{args.domain}")
         self.register_outputs({"url": self.url})
 
-    def _cr(self, suffix: str, api_version: str, kind: str, name: str, spec: dict[str, Any],
-            namespaced: bool = True, depends: Sequence[pulumi.Resource] = ()) -> k8s.apiextensions.CustomResource:
-        opts = pulumi.ResourceOptions.merge(self._crd_opts, pulumi.ResourceOptions(depends_on=list(depends)))
+    def _cr(
+        self,
+        suffix: str,
+        api_version: str,
+        kind: str,
+        name: str,
+        spec: dict[str, Any],
+        namespaced: bool = True,
+        depends: Sequence[pulumi.Resource] = (),
+    ) -> k8s.apiextensions.CustomResource:
+        opts = pulumi.ResourceOptions.merge(
+            self._crd_opts, pulumi.ResourceOptions(depends_on=list(depends))
+        )
         return k8s.apiextensions.CustomResource(
-            f"{self._name}-{suffix}", api_version=api_version, kind=kind,
+            f"{self._name}-{suffix}",
+            api_version=api_version,
+            kind=kind,
             metadata=kx.metadata(name, self._args.namespace if namespaced else None, self._labels),
-            spec=spec, opts=opts)
+            spec=spec,
+            opts=opts,
+        )
 
     def _create_issuer(self) -> str:
-        a, r = self._args, self._args.routing
-        issuer_name = f"{a.namespace}-{r.issuer}"
-        if r.issuer == "selfsigned":
+        args, routing = self._args, self._args.routing
+        issuer_name = f"{args.namespace}-{routing.issuer}"
+        if routing.issuer == "selfsigned":
             spec: dict[str, Any] = {"selfSigned": {}}
         else:
             solver: dict[str, Any]
-            if r.mode == "gateway":
-                solver = {"http01": {"gatewayHTTPRoute": {"parentRefs": [
-                    {"name": "webapp", "namespace": a.namespace, "kind": "Gateway", "sectionName": "http"}]}}}
+            if routing.mode == "gateway":
+                solver = {
+                    "http01": {
+                        "gatewayHTTPRoute": {
+                            "parentRefs": [
+                                {
+                                    "name": "webapp",
+                                    "namespace": args.namespace,
+                                    "kind": "Gateway",
+                                    "sectionName": "http",
+                                }
+                            ]
+                        }
+                    }
+                }
             else:
-                solver = {"http01": {"ingress": {"ingressClassName": r.ingress_class}}}
-            spec = {"acme": {"email": r.acme_email, "server": r.acme_server,
-                             "privateKeySecretRef": {"name": f"{issuer_name}-account-key"}, "solvers": [solver]}}
-        self._cr("issuer", "cert-manager.io/v1", "ClusterIssuer", issuer_name, spec, namespaced=False)
+                solver = {"http01": {"ingress": {"ingressClassName": routing.ingress_class}}}
+            spec = {
+                "acme": {
+                    "email": routing.acme_email,
+                    "server": routing.acme_server,
+                    "privateKeySecretRef": {"name": f"{issuer_name}-account-key"},
+                    "solvers": [solver],
+                }
+            }
+        self._cr(
+            "issuer", "cert-manager.io/v1", "ClusterIssuer", issuer_name, spec, namespaced=False
+        )
         return issuer_name
 
     def _allow_acme_solver(self) -> None:
-        """cert-manager runs its HTTP-01 solver pods in this namespace; default-deny would block the proxy."""
-        a = self._args
+        """cert-manager runs its HTTP-01 solver pods in this namespace; default-deny would block the
+        proxy.
+        """
+        args = self._args
         k8s.networking.v1.NetworkPolicy(
             f"{self._name}-acme-solver",
-            metadata=kx.metadata("allow-acme-http01-solver", a.namespace, self._labels),
+            metadata=kx.metadata("allow-acme-http01-solver", args.namespace, self._labels),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"acme.cert-manager.io/http01-solver": "true"}),
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(
+                    match_labels={"acme.cert-manager.io/http01-solver": "true"}
+                ),
                 policy_types=["Ingress"],
-                ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                    from_=[kx.Peer(namespace=a.routing.controller_namespace, ports=()).peer(a.instance)],
-                    ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=8089)])],
+                ingress=[
+                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                        from_=[
+                            kx.Peer(namespace=args.routing.controller_namespace, ports=()).peer(
+                                args.instance
+                            )
+                        ],
+                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=8089)],
+                    )
+                ],
             ),
-            opts=self._crd_opts)
+            opts=self._crd_opts,
+        )
 
     def _create_gateway(self, issuer: str) -> None:
-        a = self._args
-        certificate = self._cr("certificate", "cert-manager.io/v1", "Certificate", TLS_SECRET, {
-            "secretName": TLS_SECRET, "dnsNames": [a.domain],
-            "issuerRef": {"kind": "ClusterIssuer", "name": issuer, "group": "cert-manager.io"},
-            "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
-        })
+        args = self._args
+        certificate = self._cr(
+            "certificate",
+            "cert-manager.io/v1",
+            "Certificate",
+            TLS_SECRET,
+            {
+                "secretName": TLS_SECRET,
+                "dnsNames": [args.domain],
+                "issuerRef": {"kind": "ClusterIssuer", "name": issuer, "group": "cert-manager.io"},
+                "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+            },
+        )
         same_ns = {"namespaces": {"from": "Same"}}
-        gateway = self._cr("gateway", GATEWAY_API, "Gateway", "webapp", {
-            "gatewayClassName": a.gateway_class,
-            "listeners": [
-                {"name": "http", "protocol": "HTTP", "port": 80, "hostname": a.domain, "allowedRoutes": same_ns},
-                {"name": "https", "protocol": "HTTPS", "port": 443, "hostname": a.domain, "allowedRoutes": same_ns,
-                 "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "group": "", "name": TLS_SECRET}]}},
-            ],
-        }, depends=[certificate])
+        gateway = self._cr(
+            "gateway",
+            GATEWAY_API,
+            "Gateway",
+            "webapp",
+            {
+                "gatewayClassName": args.gateway_class,
+                "listeners": [
+                    {
+                        "name": "http",
+                        "protocol": "HTTP",
+                        "port": 80,
+                        "hostname": args.domain,
+                        "allowedRoutes": same_ns,
+                    },
+                    {
+                        "name": "https",
+                        "protocol": "HTTPS",
+                        "port": 443,
+                        "hostname": args.domain,
+                        "allowedRoutes": same_ns,
+                        "tls": {
+                            "mode": "Terminate",
+                            "certificateRefs": [
+                                {"kind": "Secret", "group": "", "name": TLS_SECRET}
+                            ],
+                        },
+                    },
+                ],
+            },
+            depends=[certificate],
+        )
 
         def parent(section: str) -> list[dict[str, str]]:
-            return [{"name": "webapp", "sectionName": section, "kind": "Gateway", "group": "gateway.networking.k8s.io"}]
+            return [
+                {
+                    "name": "webapp",
+                    "sectionName": section,
+                    "kind": "Gateway",
+                    "group": "gateway.networking.k8s.io",
+                }
+            ]
 
-        headers = {"type": "ResponseHeaderModifier", "responseHeaderModifier": {
-            "set": [{"name": k, "value": v} for k, v in SECURITY_HEADERS.items()]}}
+        headers = {
+            "type": "ResponseHeaderModifier",
+            "responseHeaderModifier": {
+                "set": [{"name": key, "value": value} for key, value in SECURITY_HEADERS.items()]
+            },
+        }
 
         def rule(route: Route) -> dict[str, Any]:
             out: dict[str, Any] = {
                 "matches": [{"path": {"type": "PathPrefix", "value": route.path}}],
                 "filters": [headers],
-                "backendRefs": [{"name": route.service, "port": route.port, "kind": "Service", "group": ""}],
+                "backendRefs": [
+                    {"name": route.service, "port": route.port, "kind": "Service", "group": ""}
+                ],
             }
             if route.websocket:
-                out["timeouts"] = {"request": f"{a.routing.websocket_timeout_seconds}s"}
+                out["timeouts"] = {"request": f"{args.routing.websocket_timeout_seconds}s"}
             return out
 
-        self._cr("redirect", GATEWAY_API, "HTTPRoute", "webapp-redirect", {
-            "parentRefs": parent("http"), "hostnames": [a.domain],
-            "rules": [{"filters": [{"type": "RequestRedirect",
-                                    "requestRedirect": {"scheme": "https", "statusCode": 301}}]}],
-        }, depends=[gateway])
-        plain = [r for r in a.routes if not r.websocket]
-        sockets = [r for r in a.routes if r.websocket]
+        self._cr(
+            "redirect",
+            GATEWAY_API,
+            "HTTPRoute",
+            "webapp-redirect",
+            {
+                "parentRefs": parent("http"),
+                "hostnames": [args.domain],
+                "rules": [
+                    {
+                        "filters": [
+                            {
+                                "type": "RequestRedirect",
+                                "requestRedirect": {"scheme": "https", "statusCode": 301},
+                            }
+                        ]
+                    }
+                ],
+            },
+            depends=[gateway],
+        )
+        plain = [route for route in args.routes if not route.websocket]
+        sockets = [route for route in args.routes if route.websocket]
         routes = {"webapp": plain, "webapp-websocket": sockets}
-        rate_limit = {"local": {"rules": [{
-            # Distinct: one bucket per client address, so one noisy client cannot starve the rest.
-            "clientSelectors": [{"sourceCIDR": {"type": "Distinct", "value": "0.0.0.0/0"}}],
-            "limit": {"requests": a.routing.rate_limit_per_minute, "unit": "Minute"},
-        }]}}
+        rate_limit = {
+            "local": {
+                "rules": [
+                    {
+                        # Distinct: one bucket per client address, so one noisy client cannot starve
+                        # the rest.
+                        "clientSelectors": [
+                            {"sourceCIDR": {"type": "Distinct", "value": "0.0.0.0/0"}}
+                        ],
+                        "limit": {"requests": args.routing.rate_limit_per_minute, "unit": "Minute"},
+                    }
+                ]
+            }
+        }
         for route_name, members in routes.items():
             if not members:
                 continue
             suffix = route_name.removeprefix("webapp").strip("-") or "main"
-            http_route = self._cr(f"route-{suffix}", GATEWAY_API, "HTTPRoute", route_name, {
-                "parentRefs": parent("https"), "hostnames": [a.domain], "rules": [rule(r) for r in members],
-            }, depends=[gateway])
-            target = [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": route_name}]
+            http_route = self._cr(
+                f"route-{suffix}",
+                GATEWAY_API,
+                "HTTPRoute",
+                route_name,
+                {
+                    "parentRefs": parent("https"),
+                    "hostnames": [args.domain],
+                    "rules": [rule(route) for route in members],
+                },
+                depends=[gateway],
+            )
+            target = [
+                {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": route_name}
+            ]
             policy: dict[str, Any] = {"targetRefs": target, "rateLimit": rate_limit}
             if route_name == "webapp-websocket":
-                # A websocket is one long request: keep idle connections open as long as the route allows.
-                ws = f"{a.routing.websocket_timeout_seconds}s"
+                # A websocket is one long request: keep idle connections open as long as the route
+                # allows.
+                ws = f"{args.routing.websocket_timeout_seconds}s"
                 policy["timeout"] = {"http": {"connectionIdleTimeout": ws, "streamIdleTimeout": ws}}
-            self._cr(f"traffic-{suffix}", ENVOY_API, "BackendTrafficPolicy", route_name, policy, depends=[http_route])
-            self._cr(f"cors-{suffix}", ENVOY_API, "SecurityPolicy", route_name, {
-                "targetRefs": target,
-                "cors": {"allowOrigins": [f"https://{a.domain}"], "allowMethods": CORS_METHODS,
-                         "allowHeaders": CORS_HEADERS, "allowCredentials": True, "maxAge": "600s"},
-            }, depends=[http_route])
+            self._cr(
+                f"traffic-{suffix}",
+                ENVOY_API,
+                "BackendTrafficPolicy",
+                route_name,
+                policy,
+                depends=[http_route],
+            )
+            self._cr(
+                f"cors-{suffix}",
+                ENVOY_API,
+                "SecurityPolicy",
+                route_name,
+                {
+                    "targetRefs": target,
+                    "cors": {
+                        "allowOrigins": [f"https://{args.domain}"],
+                        "allowMethods": CORS_METHODS,
+                        "allowHeaders": CORS_HEADERS,
+                        "allowCredentials": True,
+                        "maxAge": "600s",
+                    },
+                },
+                depends=[http_route],
+            )
 
     def _create_ingresses(self, issuer: str) -> None:
-        a, r = self._args, self._args.routing
+        args, routing = self._args, self._args.routing
         child = self._crd_opts
-        k8s.core.v1.ConfigMap(f"{self._name}-headers", metadata=kx.metadata("webapp-security-headers", a.namespace, self._labels),
-                              data=dict(SECURITY_HEADERS), opts=child)
+        k8s.core.v1.ConfigMap(
+            f"{self._name}-headers",
+            metadata=kx.metadata("webapp-security-headers", args.namespace, self._labels),
+            data=dict(SECURITY_HEADERS),
+            opts=child,
+        )
         base = {
             "cert-manager.io/cluster-issuer": issuer,
             "nginx.ingress.kubernetes.io/ssl-redirect": "true",
             "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
-            "nginx.ingress.kubernetes.io/limit-rpm": str(r.rate_limit_per_minute),
+            "nginx.ingress.kubernetes.io/limit-rpm": str(routing.rate_limit_per_minute),
             "nginx.ingress.kubernetes.io/enable-cors": "true",
-            "nginx.ingress.kubernetes.io/cors-allow-origin": f"https://{a.domain}",
+            "nginx.ingress.kubernetes.io/cors-allow-origin": f"https://{args.domain}",
             "nginx.ingress.kubernetes.io/cors-allow-credentials": "true",
             "nginx.ingress.kubernetes.io/cors-allow-methods": ", ".join(CORS_METHODS),
             "nginx.ingress.kubernetes.io/cors-allow-headers": ", ".join(CORS_HEADERS),
             # Response headers from the ConfigMap above (the controller must list them in
             # `global-allowed-response-headers`); no configuration snippets needed.
-            "nginx.ingress.kubernetes.io/custom-headers": f"{a.namespace}/webapp-security-headers",
+            "nginx.ingress.kubernetes.io/custom-headers": (
+                f"{args.namespace}/webapp-security-headers"
+            ),
         }
-        timeout = str(r.websocket_timeout_seconds)
+        timeout = str(routing.websocket_timeout_seconds)
         groups = {
-            "webapp": ([x for x in a.routes if not x.websocket], {}),
-            "webapp-websocket": ([x for x in a.routes if x.websocket], {
-                "nginx.ingress.kubernetes.io/proxy-read-timeout": timeout,
-                "nginx.ingress.kubernetes.io/proxy-send-timeout": timeout}),
+            "webapp": ([route for route in args.routes if not route.websocket], {}),
+            "webapp-websocket": (
+                [route for route in args.routes if route.websocket],
+                {
+                    "nginx.ingress.kubernetes.io/proxy-read-timeout": timeout,
+                    "nginx.ingress.kubernetes.io/proxy-send-timeout": timeout,
+                },
+            ),
         }
         for ingress_name, (members, extra) in groups.items():
             if not members:
                 continue
             k8s.networking.v1.Ingress(
                 f"{self._name}-{ingress_name}",
-                metadata=kx.metadata(ingress_name, a.namespace, self._labels, {**base, **extra}),
+                metadata=kx.metadata(ingress_name, args.namespace, self._labels, {**base, **extra}),
                 spec=k8s.networking.v1.IngressSpecArgs(
-                    ingress_class_name=r.ingress_class,
-                    tls=[k8s.networking.v1.IngressTLSArgs(hosts=[a.domain], secret_name=TLS_SECRET)],
-                    rules=[k8s.networking.v1.IngressRuleArgs(host=a.domain, http=k8s.networking.v1.HTTPIngressRuleValueArgs(
-                        paths=[k8s.networking.v1.HTTPIngressPathArgs(
-                            path=m.path, path_type="Prefix",
-                            backend=k8s.networking.v1.IngressBackendArgs(service=k8s.networking.v1.IngressServiceBackendArgs(
-                                name=m.service, port=k8s.networking.v1.ServiceBackendPortArgs(number=m.port))))
-                            for m in members]))],
+                    ingress_class_name=routing.ingress_class,
+                    tls=[
+                        k8s.networking.v1.IngressTLSArgs(
+                            hosts=[args.domain], secret_name=TLS_SECRET
+                        )
+                    ],
+                    rules=[
+                        k8s.networking.v1.IngressRuleArgs(
+                            host=args.domain,
+                            http=k8s.networking.v1.HTTPIngressRuleValueArgs(
+                                paths=[
+                                    k8s.networking.v1.HTTPIngressPathArgs(
+                                        path=member.path,
+                                        path_type="Prefix",
+                                        backend=k8s.networking.v1.IngressBackendArgs(
+                                            service=k8s.networking.v1.IngressServiceBackendArgs(
+                                                name=member.service,
+                                                port=k8s.networking.v1.ServiceBackendPortArgs(
+                                                    number=member.port
+                                                ),
+                                            )
+                                        ),
+                                    )
+                                    for member in members
+                                ]
+                            ),
+                        )
+                    ],
                 ),
                 opts=self._crd_opts,
             )

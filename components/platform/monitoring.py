@@ -34,77 +34,176 @@ def alert_rules(namespace: str, services: Sequence[str]) -> list[dict[str, Any]]
     svc = "|".join(services)
 
     def alert(name: str, expr: str, duration: str, severity: str, summary: str) -> dict[str, Any]:
-        return {"alert": name, "expr": expr, "for": duration, "labels": {"severity": severity},
-                "annotations": {"summary": summary, "description": summary + " (namespace {{ $labels.namespace }})"}}
+        return {
+            "alert": name,
+            "expr": expr,
+            "for": duration,
+            "labels": {"severity": severity},
+            "annotations": {
+                "summary": summary,
+                "description": summary + " (namespace {{ $labels.namespace }})",
+            },
+        }
 
     critical = [
         # From kube-state-metrics, so it fires for services that expose no metrics of their own too.
-        alert("WebappServiceDown",
-              f'sum by (namespace, deployment) (kube_deployment_status_replicas_available{{{ns}, deployment=~"{svc}"}}) == 0',
-              "2m", "critical", "{{ $labels.deployment }} has no available replica"),
-        alert("WebappHighErrorRate",
-              f'sum by (namespace, service) (rate(http_requests_total{{{ns}, status=~"5.."}}[5m])) / '
-              f'sum by (namespace, service) (rate(http_requests_total{{{ns}}}[5m])) > 0.05', "5m", "critical",
-              "{{ $labels.service }} answers more than 5% of requests with 5xx"),
-        alert("WebappHighLatency",
-              f'histogram_quantile(0.95, sum by (namespace, service, le) (rate(http_request_duration_seconds_bucket{{{ns}}}[5m]))) > 1',
-              "10m", "critical", "{{ $labels.service }} p95 latency is above 1 s"),
+        alert(
+            "WebappServiceDown",
+            "sum by (namespace, deployment) "
+            f'(kube_deployment_status_replicas_available{{{ns}, deployment=~"{svc}"}}) == 0',
+            "2m",
+            "critical",
+            "{{ $labels.deployment }} has no available replica",
+        ),
+        alert(
+            "WebappHighErrorRate",
+            f'sum by (namespace, service) (rate(http_requests_total{{{ns}, status=~"5.."}}[5m])) / '
+            f"sum by (namespace, service) (rate(http_requests_total{{{ns}}}[5m])) > 0.05",
+            "5m",
+            "critical",
+            "{{ $labels.service }} answers more than 5% of requests with 5xx",
+        ),
+        alert(
+            "WebappHighLatency",
+            "histogram_quantile(0.95, sum by (namespace, service, le) "
+            f"(rate(http_request_duration_seconds_bucket{{{ns}}}[5m]))) > 1",
+            "10m",
+            "critical",
+            "{{ $labels.service }} p95 latency is above 1 s",
+        ),
     ]
     warning = [
-        alert("WebappHighCpu",
-              f'sum by (namespace, pod) (rate(container_cpu_usage_seconds_total{{{ns}, container!=""}}[5m])) / '
-              f'sum by (namespace, pod) (kube_pod_container_resource_limits{{{ns}, resource="cpu"}}) > 0.8', "15m", "warning",
-              "{{ $labels.pod }} uses more than 80% of its CPU limit"),
-        alert("WebappHighMemory",
-              f'sum by (namespace, pod) (container_memory_working_set_bytes{{{ns}, container!=""}}) / '
-              f'sum by (namespace, pod) (kube_pod_container_resource_limits{{{ns}, resource="memory"}}) > 0.8', "15m", "warning",
-              "{{ $labels.pod }} uses more than 80% of its memory limit"),
-        alert("WebappPodRestarts", f'increase(kube_pod_container_status_restarts_total{{{ns}}}[1h]) > 3', "0m",
-              "warning", "{{ $labels.pod }} restarted more than 3 times in an hour"),
-        alert("WebappCertificateExpiry",
-              f'certmanager_certificate_expiration_timestamp_seconds{{{ns}}} - time() < 14 * 24 * 3600', "1h",
-              "warning", "certificate {{ $labels.name }} expires in less than 14 days"),
+        alert(
+            "WebappHighCpu",
+            "sum by (namespace, pod) "
+            f'(rate(container_cpu_usage_seconds_total{{{ns}, container!=""}}[5m])) / '
+            "sum by (namespace, pod) "
+            f'(kube_pod_container_resource_limits{{{ns}, resource="cpu"}}) > 0.8',
+            "15m",
+            "warning",
+            "{{ $labels.pod }} uses more than 80% of its CPU limit",
+        ),
+        alert(
+            "WebappHighMemory",
+            f'sum by (namespace, pod) (container_memory_working_set_bytes{{{ns}, container!=""}}) '
+            "/ "
+            "sum by (namespace, pod) "
+            f'(kube_pod_container_resource_limits{{{ns}, resource="memory"}}) > 0.8',
+            "15m",
+            "warning",
+            "{{ $labels.pod }} uses more than 80% of its memory limit",
+        ),
+        alert(
+            "WebappPodRestarts",
+            f"increase(kube_pod_container_status_restarts_total{{{ns}}}[1h]) > 3",
+            "0m",
+            "warning",
+            "{{ $labels.pod }} restarted more than 3 times in an hour",
+        ),
+        alert(
+            "WebappCertificateExpiry",
+            f"certmanager_certificate_expiration_timestamp_seconds{{{ns}}} - time() < 14 * 24 * "
+            "3600",
+            "1h",
+            "warning",
+            "certificate {{ $labels.name }} expires in less than 14 days",
+        ),
     ]
-    return [{"name": "webapp.critical", "rules": critical}, {"name": "webapp.warning", "rules": warning}]
+    return [
+        {"name": "webapp.critical", "rules": critical},
+        {"name": "webapp.warning", "rules": warning},
+    ]
 
 
 def overview_dashboard(namespace: str) -> dict[str, Any]:
     ns = f'namespace="{namespace}"'
 
-    def panel(i: int, title: str, expr: str, unit: str) -> dict[str, Any]:
-        return {"id": i, "type": "timeseries", "title": title, "datasource": {"type": "prometheus", "uid": "prometheus"},
-                "gridPos": {"h": 8, "w": 12, "x": (i - 1) % 2 * 12, "y": (i - 1) // 2 * 8},
-                "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
-                "targets": [{"expr": expr, "legendFormat": "{{service}}{{pod}}", "refId": "A"}]}
+    def panel(index: int, title: str, expr: str, unit: str) -> dict[str, Any]:
+        return {
+            "id": index,
+            "type": "timeseries",
+            "title": title,
+            "datasource": {"type": "prometheus", "uid": "prometheus"},
+            "gridPos": {"h": 8, "w": 12, "x": (index - 1) % 2 * 12, "y": (index - 1) // 2 * 8},
+            "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+            "targets": [{"expr": expr, "legendFormat": "{{service}}{{pod}}", "refId": "A"}],
+        }
 
     return {
-        "uid": f"webapp-{namespace}"[:40], "title": f"WebApp Overview ({namespace})", "schemaVersion": 39,
-        "time": {"from": "now-6h", "to": "now"}, "refresh": "30s", "tags": ["webapp"],
+        "uid": f"webapp-{namespace}"[:40],
+        "title": f"WebApp Overview ({namespace})",
+        "schemaVersion": 39,
+        "time": {"from": "now-6h", "to": "now"},
+        "refresh": "30s",
+        "tags": ["webapp"],
         "panels": [
-            panel(1, "Requests per second", f"sum by (service) (rate(http_requests_total{{{ns}}}[5m]))", "reqps"),
-            panel(2, "5xx ratio", f'sum by (service) (rate(http_requests_total{{{ns}, status=~"5.."}}[5m])) / '
-                                  f"sum by (service) (rate(http_requests_total{{{ns}}}[5m]))", "percentunit"),
-            panel(3, "p95 latency", "histogram_quantile(0.95, sum by (service, le) "
-                                    f"(rate(http_request_duration_seconds_bucket{{{ns}}}[5m])))", "s"),
-            panel(4, "CPU by pod", f'sum by (pod) (rate(container_cpu_usage_seconds_total{{{ns}, container!=""}}[5m]))', "cores"),
-            panel(5, "Memory by pod", f'sum by (pod) (container_memory_working_set_bytes{{{ns}, container!=""}})', "bytes"),
-            panel(6, "Restarts (1h)", f"sum by (pod) (increase(kube_pod_container_status_restarts_total{{{ns}}}[1h]))", "short"),
+            panel(
+                1,
+                "Requests per second",
+                f"sum by (service) (rate(http_requests_total{{{ns}}}[5m]))",
+                "reqps",
+            ),
+            panel(
+                2,
+                "5xx ratio",
+                f'sum by (service) (rate(http_requests_total{{{ns}, status=~"5.."}}[5m])) / '
+                f"sum by (service) (rate(http_requests_total{{{ns}}}[5m]))",
+                "percentunit",
+            ),
+            panel(
+                3,
+                "p95 latency",
+                "histogram_quantile(0.95, sum by (service, le) "
+                f"(rate(http_request_duration_seconds_bucket{{{ns}}}[5m])))",
+                "s",
+            ),
+            panel(
+                4,
+                "CPU by pod",
+                "sum by (pod) "
+                f'(rate(container_cpu_usage_seconds_total{{{ns}, container!=""}}[5m]))',
+                "cores",
+            ),
+            panel(
+                5,
+                "Memory by pod",
+                f'sum by (pod) (container_memory_working_set_bytes{{{ns}, container!=""}})',
+                "bytes",
+            ),
+            panel(
+                6,
+                "Restarts (1h)",
+                f"sum by (pod) (increase(kube_pod_container_status_restarts_total{{{ns}}}[1h]))",
+                "short",
+            ),
         ],
     }
 
 
 class Monitoring(pulumi.ComponentResource):
-    def __init__(self, name: str, args: MonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self, name: str, args: MonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None
+    ):
         super().__init__("webapp:platform:Monitoring", name, None, opts)
         lbl = kx.labels("webapp-monitoring", args.instance, "monitoring", "v1")
         k8s.apiextensions.CustomResource(
-            f"{name}-alerts", api_version="monitoring.coreos.com/v1", kind="PrometheusRule",
+            f"{name}-alerts",
+            api_version="monitoring.coreos.com/v1",
+            kind="PrometheusRule",
             metadata=kx.metadata("webapp-alerts", args.namespace, lbl),
             spec={"groups": alert_rules(args.namespace, args.services)},
-            opts=kx.child_options(self, opts, args.crd_dependencies))
+            opts=kx.child_options(self, opts, args.crd_dependencies),
+        )
         k8s.core.v1.ConfigMap(
             f"{name}-dashboards",
-            metadata=kx.metadata("webapp-dashboards", args.namespace, {**lbl, "grafana_dashboard": "1"}),
-            data={"webapp-overview.json": json.dumps(overview_dashboard(args.namespace), indent=2, sort_keys=True)},
-            opts=kx.child_options(self, opts))
+            metadata=kx.metadata(
+                "webapp-dashboards", args.namespace, {**lbl, "grafana_dashboard": "1"}
+            ),
+            data={
+                "webapp-overview.json": json.dumps(
+                    overview_dashboard(args.namespace), indent=2, sort_keys=True
+                )
+            },
+            opts=kx.child_options(self, opts),
+        )
         self.register_outputs({})

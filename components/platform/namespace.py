@@ -42,63 +42,100 @@ class NamespaceBaselineArgs:
 class NamespaceBaseline(pulumi.ComponentResource):
     namespace_name: pulumi.Output[str]
 
-    def __init__(self, name: str, args: NamespaceBaselineArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self, name: str, args: NamespaceBaselineArgs, opts: Optional[pulumi.ResourceOptions] = None
+    ):
         super().__init__("webapp:platform:NamespaceBaseline", name, None, opts)
         ns = args.namespace
         lbl = kx.labels(ns, args.instance, "namespace", "v1")
         child = kx.child_options(self, opts)
-        pss = {f"pod-security.kubernetes.io/{mode}": args.pod_security for mode in ("enforce", "audit", "warn")}
-        pss.update({f"pod-security.kubernetes.io/{mode}-version": PSS_VERSION for mode in ("enforce", "audit", "warn")})
+        pss = {
+            f"pod-security.kubernetes.io/{mode}": args.pod_security
+            for mode in ("enforce", "audit", "warn")
+        }
+        pss.update(
+            {
+                f"pod-security.kubernetes.io/{mode}-version": PSS_VERSION
+                for mode in ("enforce", "audit", "warn")
+            }
+        )
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=ns, labels={**lbl, **pss, "webapp.io/environment": args.environment}),
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
-                protect=args.protect, retain_on_delete=args.protect)),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=ns, labels={**lbl, **pss, "webapp.io/environment": args.environment}
+            ),
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(protect=args.protect, retain_on_delete=args.protect)
+            ),
         )
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
         quota = args.quota
         k8s.core.v1.ResourceQuota(
             f"{name}-quota",
             metadata=kx.metadata("webapp-quota", ns, lbl),
-            spec=k8s.core.v1.ResourceQuotaSpecArgs(hard={
-                "requests.cpu": quota.requests_cpu, "requests.memory": quota.requests_memory,
-                "limits.cpu": quota.limits_cpu, "limits.memory": quota.limits_memory,
-                "pods": str(quota.pods), "persistentvolumeclaims": str(quota.persistent_volume_claims),
-                "requests.storage": quota.requests_storage, "services.loadbalancers": "0",
-                "services.nodeports": "0",
-            }),
+            spec=k8s.core.v1.ResourceQuotaSpecArgs(
+                hard={
+                    "requests.cpu": quota.requests_cpu,
+                    "requests.memory": quota.requests_memory,
+                    "limits.cpu": quota.limits_cpu,
+                    "limits.memory": quota.limits_memory,
+                    "pods": str(quota.pods),
+                    "persistentvolumeclaims": str(quota.persistent_volume_claims),
+                    "requests.storage": quota.requests_storage,
+                    "services.loadbalancers": "0",
+                    "services.nodeports": "0",
+                }
+            ),
             opts=in_ns,
         )
         k8s.core.v1.LimitRange(
             f"{name}-limits",
             metadata=kx.metadata("webapp-limits", ns, lbl),
-            spec=k8s.core.v1.LimitRangeSpecArgs(limits=[k8s.core.v1.LimitRangeItemArgs(
-                type="Container",
-                default={"cpu": "250m", "memory": "256Mi"},
-                default_request={"cpu": "50m", "memory": "64Mi"},
-                max={"cpu": "4", "memory": "8Gi"},
-            )]),
+            spec=k8s.core.v1.LimitRangeSpecArgs(
+                limits=[
+                    k8s.core.v1.LimitRangeItemArgs(
+                        type="Container",
+                        default={"cpu": "250m", "memory": "256Mi"},
+                        default_request={"cpu": "50m", "memory": "64Mi"},
+                        max={"cpu": "4", "memory": "8Gi"},
+                    )
+                ]
+            ),
             opts=in_ns,
         )
         k8s.networking.v1.NetworkPolicy(
             f"{name}-default-deny",
             metadata=kx.metadata("default-deny", ns, lbl),
-            spec=k8s.networking.v1.NetworkPolicySpecArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs(),
-                                                         policy_types=["Ingress", "Egress"]),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(), policy_types=["Ingress", "Egress"]
+            ),
             opts=in_ns,
         )
-        dns_ports = [k8s.networking.v1.NetworkPolicyPortArgs(protocol=p, port=53) for p in ("UDP", "TCP")]
+        dns_ports = [
+            k8s.networking.v1.NetworkPolicyPortArgs(protocol=protocol, port=53)
+            for protocol in ("UDP", "TCP")
+        ]
         k8s.networking.v1.NetworkPolicy(
             f"{name}-allow-dns",
             metadata=kx.metadata("allow-dns", ns, lbl),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(),
                 policy_types=["Egress"],
-                egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                    to=[k8s.networking.v1.NetworkPolicyPeerArgs(
-                        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={kx.NAMESPACE_LABEL: "kube-system"}),
-                        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"k8s-app": "kube-dns"}))],
-                    ports=dns_ports)],
+                egress=[
+                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                        to=[
+                            k8s.networking.v1.NetworkPolicyPeerArgs(
+                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels={kx.NAMESPACE_LABEL: "kube-system"}
+                                ),
+                                pod_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels={"k8s-app": "kube-dns"}
+                                ),
+                            )
+                        ],
+                        ports=dns_ports,
+                    )
+                ],
             ),
             opts=in_ns,
         )
@@ -107,25 +144,47 @@ class NamespaceBaseline(pulumi.ComponentResource):
         self.namespace_name = self.namespace.metadata.name
         self.register_outputs({"namespace_name": self.namespace_name})
 
-    def _create_deletion_guard(self, name: str, args: NamespaceBaselineArgs, lbl: dict[str, str],
-                               child: pulumi.ResourceOptions) -> None:
-        # RBAC only grants: this names who *may* delete the namespace. Other identities must not hold
-        # a broader grant (cluster-admin); the Pulumi `protect` on the Namespace guards `pulumi destroy`.
+    def _create_deletion_guard(
+        self,
+        name: str,
+        args: NamespaceBaselineArgs,
+        lbl: dict[str, str],
+        child: pulumi.ResourceOptions,
+    ) -> None:
+        # RBAC only grants: this names who *may* delete the namespace. Other identities must not
+        # hold
+        # a broader grant (cluster-admin); the Pulumi `protect` on the Namespace guards `pulumi
+        # destroy`.
         role_name = f"{args.namespace}-namespace-deleter"
         k8s.rbac.v1.ClusterRole(
             f"{name}-deleter-role",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=role_name, labels=lbl),
-            rules=[k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["namespaces"],
-                                              resource_names=[args.namespace], verbs=["get", "delete"])],
+            rules=[
+                k8s.rbac.v1.PolicyRuleArgs(
+                    api_groups=[""],
+                    resources=["namespaces"],
+                    resource_names=[args.namespace],
+                    verbs=["get", "delete"],
+                )
+            ],
             opts=child,
         )
         k8s.rbac.v1.ClusterRoleBinding(
             f"{name}-deleter-binding",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=role_name, labels=lbl),
-            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role_name),
-            subjects=[k8s.rbac.v1.SubjectArgs(
-                kind=s.kind, name=s.name, namespace=s.namespace,
-                api_group=None if s.kind == "ServiceAccount" else "rbac.authorization.k8s.io")
-                for s in args.deleters],
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role_name
+            ),
+            subjects=[
+                k8s.rbac.v1.SubjectArgs(
+                    kind=subject.kind,
+                    name=subject.name,
+                    namespace=subject.namespace,
+                    api_group=None
+                    if subject.kind == "ServiceAccount"
+                    else "rbac.authorization.k8s.io",
+                )
+                for subject in args.deleters
+            ],
             opts=child,
         )

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, kw_only=True)
 class SecretSpec:
-    """One Kubernetes Secret. `refresh` is how often a cloud store re-reads it (seed 000: 15 min to 24 h)."""
+    """One Kubernetes Secret. `refresh` is how often a cloud store re-reads it (seed 000: 15 min to
+    24 h).
+    """
 
     name: str
     category: str
@@ -24,36 +26,58 @@ class SecretSpec:
 
 
 DATABASE = SecretSpec(
-    name="webapp-database", category="database", refresh="15m",
-    # Seed 002 shape (host, port, dbname, username, password) plus the two URL forms the services read.
+    name="webapp-database",
+    category="database",
+    refresh="15m",
+    # Seed 002 shape (host, port, dbname, username, password) plus the two URL forms the services
+    # read.
     keys=("host", "port", "dbname", "username", "password", "connection-string", "url"),
     description="Application database credentials and connection strings",
 )
 REDIS = SecretSpec(
-    name="webapp-redis", category="redis", refresh="1h",
+    name="webapp-redis",
+    category="redis",
+    refresh="1h",
     keys=("password", "connection-string", "url"),
     description="Redis password and connection strings",
 )
 JWT = SecretSpec(
-    name="webapp-jwt", category="auth", refresh="24h", keys=("secret-key",),
+    name="webapp-jwt",
+    category="auth",
+    refresh="24h",
+    keys=("secret-key",),
     description="JWT signing key shared by api and auth",
 )
 OAUTH = SecretSpec(
-    name="webapp-oauth", category="oauth", refresh="24h",
-    keys=tuple(f"{provider}-{part}" for provider in ("google", "github", "microsoft")
-               for part in ("client-id", "client-secret")),
+    name="webapp-oauth",
+    category="oauth",
+    refresh="24h",
+    keys=tuple(
+        f"{provider}-{part}"
+        for provider in ("google", "github", "microsoft")
+        for part in ("client-id", "client-secret")
+    ),
     description="OAuth client credentials for Google, GitHub and Microsoft",
 )
 SMTP = SecretSpec(
-    name="webapp-smtp", category="email", refresh="24h", keys=("username", "password"),
+    name="webapp-smtp",
+    category="email",
+    refresh="24h",
+    keys=("username", "password"),
     description="SMTP credentials for e-mail notifications",
 )
 BROADCASTER = SecretSpec(
-    name="webapp-broadcaster", category="broadcaster", refresh="1h", keys=("webhook-url",),
+    name="webapp-broadcaster",
+    category="broadcaster",
+    refresh="1h",
+    keys=("webhook-url",),
     description="Webhook URL the broadcaster posts NATS events to",
 )
 GRAFANA = SecretSpec(
-    name="webapp-grafana-admin", category="grafana", refresh="24h", keys=("admin-user", "admin-password"),
+    name="webapp-grafana-admin",
+    category="grafana",
+    refresh="24h",
+    keys=("admin-user", "admin-password"),
     description="Grafana admin credentials (lives in the monitoring namespace)",
 )
 
@@ -70,7 +94,10 @@ class SecretRef:
 
     def __post_init__(self) -> None:
         if self.key not in self.secret.keys:
-            raise ValueError(f"secret {self.secret.name} has no key {self.key!r}; keys: {self.secret.keys}")
+            raise ValueError(
+                f"secret {self.secret.name} has no key {self.key!r}; keys: {self.secret.keys}"
+            )
+
 
 BY_NAME: dict[str, SecretSpec] = {spec.name: spec for spec in ALL_SECRETS}
 

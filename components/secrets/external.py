@@ -1,4 +1,5 @@
-"""ExternalSecret objects for the catalogued Secrets, whichever cloud store backs them (pure builders).
+"""ExternalSecret objects for the catalogued Secrets, whichever cloud store backs them (pure
+builders).
 
 `catalogue_external_secret(...)` returns the spec of one ExternalSecret that produces a Secret of
 `secret_catalog` with exactly its keys: `creationPolicy: Owner` (the Secret is ESO's and goes with
@@ -27,22 +28,39 @@ class Remote:
     property: Optional[str] = None
 
 
-def catalogue_external_secret(spec: SecretSpec, store: str, store_kind: str, values: Mapping[str, Remote],
-                              template: Optional[Mapping[str, str]] = None) -> dict[str, Any]:
-    """`values` are fetched as template variables; `template` (Go template per Secret key) defaults to
+def catalogue_external_secret(
+    spec: SecretSpec,
+    store: str,
+    store_kind: str,
+    values: Mapping[str, Remote],
+    template: Optional[Mapping[str, str]] = None,
+) -> dict[str, Any]:
+    """`values` are fetched as template variables; `template` (Go template per Secret key) defaults
+    to
     passing each value through. The result must produce exactly the catalogue's keys."""
     produced = set(template) if template is not None else set(values)
     if produced != set(spec.keys):
-        raise ValueError(f"{spec.name}: ExternalSecret would produce {sorted(produced)}, catalogue says {sorted(spec.keys)}")
+        raise ValueError(
+            f"{spec.name}: ExternalSecret would produce {sorted(produced)}, catalogue says "
+            f"{sorted(spec.keys)}"
+        )
     data = []
     for var, remote in sorted(values.items()):
         ref: dict[str, Any] = {"key": remote.key}
         if remote.property:
             ref["property"] = remote.property
         data.append({"secretKey": var, "remoteRef": ref})
-    target: dict[str, Any] = {"name": spec.name, "creationPolicy": "Owner", "deletionPolicy": "Retain"}
+    target: dict[str, Any] = {
+        "name": spec.name,
+        "creationPolicy": "Owner",
+        "deletionPolicy": "Retain",
+    }
     if template is not None:
-        target["template"] = {"engineVersion": "v2", "type": "Opaque", "data": dict(sorted(template.items()))}
+        target["template"] = {
+            "engineVersion": "v2",
+            "type": "Opaque",
+            "data": dict(sorted(template.items())),
+        }
     return {
         "refreshInterval": spec.refresh,
         "secretStoreRef": {"name": store, "kind": store_kind},

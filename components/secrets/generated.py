@@ -43,11 +43,20 @@ class GeneratedSecretsArgs:
 DISCARD_WEBHOOK = "http://broadcaster:8002/health"
 
 
-def generated_password(resource_name: str, length: int, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
+def generated_password(
+    resource_name: str, length: int, opts: pulumi.ResourceOptions
+) -> pulumi.Output[str]:
     """A random value for a secret: letters and digits only, since many end up inside URLs and
     connection strings, with at least two of each class."""
-    return random.RandomPassword(resource_name, length=length, special=False, min_lower=2, min_upper=2, min_numeric=2,
-                                 opts=opts).result
+    return random.RandomPassword(
+        resource_name,
+        length=length,
+        special=False,
+        min_lower=2,
+        min_upper=2,
+        min_numeric=2,
+        opts=opts,
+    ).result
 
 
 OAUTH_PROVIDERS = ("google", "github", "microsoft")
@@ -56,29 +65,40 @@ Password = Callable[[str, int], pulumi.Output[str]]
 """`password(key, length)`: a generated value whose resource is named after `key`."""
 
 
-def generated_values(password: Password, *, webhook_url: Optional[str],
-                     grafana: bool) -> dict[str, dict[str, pulumi.Input[str]]]:
-    """The values every store holds that are neither the database's nor Redis': generated, or taken from config.
+def generated_values(
+    password: Password, *, webhook_url: Optional[str], grafana: bool
+) -> dict[str, dict[str, pulumi.Input[str]]]:
+    """The values every store holds that are neither the database's nor Redis': generated, or taken
+    from config.
 
     Keyed by catalogued Secret name, then key. The resource names (`jwt-secret-key`,
-    `google-client-id`, ...) are the same in every store, so the state reads the same on every cloud.
+    `google-client-id`, ...) are the same in every store, so the state reads the same on every
+    cloud.
     """
     found: dict[str, dict[str, pulumi.Input[str]]] = {
         cat.JWT.name: {"secret-key": password("jwt-secret-key", 64)},
-        cat.OAUTH.name: {f"{provider}-{part}": password(f"{provider}-{part}", 24 if part == "client-id" else 40)
-                         for provider in OAUTH_PROVIDERS for part in ("client-id", "client-secret")},
+        cat.OAUTH.name: {
+            f"{provider}-{part}": password(f"{provider}-{part}", 24 if part == "client-id" else 40)
+            for provider in OAUTH_PROVIDERS
+            for part in ("client-id", "client-secret")
+        },
         cat.SMTP.name: {"username": "webapp", "password": password("smtp-password", 32)},
         cat.BROADCASTER.name: {"webhook-url": webhook_url or DISCARD_WEBHOOK},
     }
     if grafana:
-        found[cat.GRAFANA.name] = {"admin-user": "admin", "admin-password": password("grafana-admin-password", 32)}
+        found[cat.GRAFANA.name] = {
+            "admin-user": "admin",
+            "admin-password": password("grafana-admin-password", 32),
+        }
     return found
 
 
 class GeneratedSecrets(pulumi.ComponentResource):
     secret_names: pulumi.Output[list[str]]
 
-    def __init__(self, name: str, args: GeneratedSecretsArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self, name: str, args: GeneratedSecretsArgs, opts: Optional[pulumi.ResourceOptions] = None
+    ):
         super().__init__("webapp:secrets:GeneratedSecrets", name, None, opts)
         self._name = name
         child = kx.child_options(self, opts)
@@ -86,42 +106,68 @@ class GeneratedSecrets(pulumi.ComponentResource):
         def password(key: str, length: int = 32) -> pulumi.Output[str]:
             return generated_password(f"{name}-{key}", length, child)
 
-        values = generated_values(password, webhook_url=args.webhook_url, grafana=args.monitoring_namespace is not None)
+        values = generated_values(
+            password, webhook_url=args.webhook_url, grafana=args.monitoring_namespace is not None
+        )
         values[cat.DATABASE.name] = database_values(
-            host=args.database_host, dbname=args.database_name, username=args.database_username,
-            password=password("database-password"), managed=False)
+            host=args.database_host,
+            dbname=args.database_name,
+            username=args.database_username,
+            password=password("database-password"),
+            managed=False,
+        )
         values[cat.REDIS.name] = redis_values(args.redis_host, password("redis-password"))
-        self.secrets = {spec.name: self._secret(spec, args.namespace, args.instance, values[spec.name], child)
-                        for spec in cat.APP_SECRETS}
+        self.secrets = {
+            spec.name: self._secret(spec, args.namespace, args.instance, values[spec.name], child)
+            for spec in cat.APP_SECRETS
+        }
         if args.monitoring_namespace:
             self.secrets[cat.GRAFANA.name] = self._secret(
-                cat.GRAFANA, args.monitoring_namespace, args.instance, values[cat.GRAFANA.name], child)
-        self.secret_names = pulumi.Output.from_input([s.name for s in cat.APP_SECRETS])
+                cat.GRAFANA,
+                args.monitoring_namespace,
+                args.instance,
+                values[cat.GRAFANA.name],
+                child,
+            )
+        self.secret_names = pulumi.Output.from_input([spec.name for spec in cat.APP_SECRETS])
         self.register_outputs({"secret_names": self.secret_names})
 
-    def _secret(self, spec: cat.SecretSpec, namespace: str, instance: str,
-                data: Mapping[str, pulumi.Input[str]], child: pulumi.ResourceOptions) -> k8s.core.v1.Secret:
+    def _secret(
+        self,
+        spec: cat.SecretSpec,
+        namespace: str,
+        instance: str,
+        data: Mapping[str, pulumi.Input[str]],
+        child: pulumi.ResourceOptions,
+    ) -> k8s.core.v1.Secret:
         missing = set(spec.keys) ^ set(data)
         assert not missing, f"{spec.name}: keys differ from the catalogue: {sorted(missing)}"
         return k8s.core.v1.Secret(
             f"{self._name}-{spec.category}",
-            metadata=kx.metadata(spec.name, namespace, kx.labels(spec.name, instance, "secret", "v1"),
-                                 {"webapp.io/description": spec.description}),
+            metadata=kx.metadata(
+                spec.name,
+                namespace,
+                kx.labels(spec.name, instance, "secret", "v1"),
+                {"webapp.io/description": spec.description},
+            ),
             type="Opaque",
             # Output.secret: even the non-generated parts (host, user) stay out of plain-text diffs.
-            string_data={k: pulumi.Output.secret(v) for k, v in data.items()},
+            string_data={key: pulumi.Output.secret(value) for key, value in data.items()},
             opts=child,
         )
 
 
 class GeneratedStore(SecretStore):
-    """`cloud: none`: the catalogued Secrets are Kubernetes Secrets written by this program; pods read
+    """`cloud: none`: the catalogued Secrets are Kubernetes Secrets written by this program; pods
+    read
     them by name, so there is nothing to grant."""
 
     def __init__(self, name: str, args: GeneratedSecretsArgs, opts: pulumi.ResourceOptions):
         self.secrets = GeneratedSecrets(name, args, opts)
         grafana = args.monitoring_namespace is not None
-        self._grafana = GrafanaWiring(ready=(self.secrets.secrets[cat.GRAFANA.name],) if grafana else ())
+        self._grafana = GrafanaWiring(
+            ready=(self.secrets.secrets[cat.GRAFANA.name],) if grafana else ()
+        )
 
     @property
     def grafana(self) -> GrafanaWiring:

@@ -24,9 +24,11 @@ CSI_MOUNT_PATH = "/mnt/secrets-store"
 
 @dataclass(frozen=True, kw_only=True)
 class SecretAccess:
-    """What a pod needs to read the store itself: ServiceAccount annotations, pod labels, a CSI mount.
+    """What a pod needs to read the store itself: ServiceAccount annotations, pod labels, a CSI
+    mount.
 
-    Values may be Pulumi inputs (the identity's client id). Empty means plain `secretKeyRef`s suffice.
+    Values may be Pulumi inputs (the identity's client id). Empty means plain `secretKeyRef`s
+    suffice.
     """
 
     service_account_annotations: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
@@ -35,12 +37,22 @@ class SecretAccess:
     """Mount this SecretProviderClass read-only at /mnt/secrets-store (it syncs the Secrets)."""
 
     def volumes(self) -> tuple[list[k8s.core.v1.VolumeArgs], list[k8s.core.v1.VolumeMountArgs]]:
-        """The Secrets Store CSI volume and its mount, when the pod must mount a SecretProviderClass."""
+        """The Secrets Store CSI volume and its mount, when the pod must mount a
+        SecretProviderClass.
+        """
         if self.secret_provider_class is None:
             return [], []
-        volume = k8s.core.v1.VolumeArgs(name="secrets-store", csi=k8s.core.v1.CSIVolumeSourceArgs(
-            driver=CSI_DRIVER, read_only=True, volume_attributes={"secretProviderClass": self.secret_provider_class}))
-        mount = k8s.core.v1.VolumeMountArgs(name="secrets-store", mount_path=CSI_MOUNT_PATH, read_only=True)
+        volume = k8s.core.v1.VolumeArgs(
+            name="secrets-store",
+            csi=k8s.core.v1.CSIVolumeSourceArgs(
+                driver=CSI_DRIVER,
+                read_only=True,
+                volume_attributes={"secretProviderClass": self.secret_provider_class},
+            ),
+        )
+        mount = k8s.core.v1.VolumeMountArgs(
+            name="secrets-store", mount_path=CSI_MOUNT_PATH, read_only=True
+        )
         return [volume], [mount]
 
 

@@ -26,8 +26,10 @@ POSTGRES_PORT = 5432
 REDIS_PORT = 6379
 
 DATABASE_FORMS: Mapping[str, str] = {
-    "connection-string": "Host={host};Port={port};Database={dbname};Username={username};Password={password};"
-                         "SSL Mode={ssl_mode}",
+    "connection-string": (
+        "Host={host};Port={port};Database={dbname};Username={username};"
+        "Password={password};SSL Mode={ssl_mode}"
+    ),
     "url": "postgresql://{username!q}:{password!q}@{host}:{port}/{dbname}{ssl_query}",
 }
 """`webapp-database` keys composed from host, port, dbname, username, password and the TLS mode."""
@@ -46,7 +48,10 @@ def ssl_fields(ssl_mode: str) -> dict[str, str]:
     and node-postgres (pg-connection-string) treats any sslmode but `disable`, `prefer` included,
     as "TLS required", which the in-cluster PostgreSQL does not offer.
     """
-    return {"ssl_mode": ssl_mode, "ssl_query": "" if ssl_mode == "Prefer" else f"?sslmode={ssl_mode.lower()}"}
+    return {
+        "ssl_mode": ssl_mode,
+        "ssl_query": "" if ssl_mode == "Prefer" else f"?sslmode={ssl_mode.lower()}",
+    }
 
 
 class _Formatter(string.Formatter):
@@ -86,7 +91,9 @@ def format_value(form: str, fields: Mapping[str, str]) -> str:
     return _Formatter().format(form, **fields)
 
 
-def values(forms: Mapping[str, str], fields: Mapping[str, pulumi.Input[str]]) -> dict[str, pulumi.Output[str]]:
+def values(
+    forms: Mapping[str, str], fields: Mapping[str, pulumi.Input[str]]
+) -> dict[str, pulumi.Output[str]]:
     """Every form with every field known; fields may be Pulumi inputs (a generated password)."""
     resolved = pulumi.Output.all(**dict(fields))
     result: dict[str, pulumi.Output[str]] = {}
@@ -115,30 +122,53 @@ def go_templates(forms: Mapping[str, str], known: Mapping[str, str]) -> dict[str
 
 
 def ssl_mode(managed: bool) -> str:
-    """A managed database is reached over the network and only with TLS (the servers enforce it); the
+    """A managed database is reached over the network and only with TLS (the servers enforce it);
+    the
     in-cluster PostgreSQL is reached inside the namespace and uses TLS when it offers it."""
     return "Require" if managed else "Prefer"
 
 
-def database_values(*, host: pulumi.Input[str], dbname: str, username: str, password: pulumi.Input[str],
-                    managed: bool, port: pulumi.Input[str] = str(POSTGRES_PORT)) -> dict[str, pulumi.Input[str]]:
+def database_values(
+    *,
+    host: pulumi.Input[str],
+    dbname: str,
+    username: str,
+    password: pulumi.Input[str],
+    managed: bool,
+    port: pulumi.Input[str] = str(POSTGRES_PORT),
+) -> dict[str, pulumi.Input[str]]:
     """Every key of `webapp-database`, where the program knows the credentials."""
-    fields: dict[str, pulumi.Input[str]] = {"host": host, "port": port, "dbname": dbname, "username": username,
-                                            "password": password}
+    fields: dict[str, pulumi.Input[str]] = {
+        "host": host,
+        "port": port,
+        "dbname": dbname,
+        "username": username,
+        "password": password,
+    }
     return {**fields, **values(DATABASE_FORMS, {**fields, **ssl_fields(ssl_mode(managed))})}
 
 
 def database_templates(*, managed: bool) -> dict[str, str]:
-    """Every key of `webapp-database` as a template over the store's host, port, dbname, username and password."""
-    passthrough = {key: f"{{{{ .{key} }}}}" for key in ("host", "port", "dbname", "username", "password")}
+    """Every key of `webapp-database` as a template over the store's host, port, dbname, username
+    and password.
+    """
+    passthrough = {
+        key: f"{{{{ .{key} }}}}" for key in ("host", "port", "dbname", "username", "password")
+    }
     return {**passthrough, **go_templates(DATABASE_FORMS, ssl_fields(ssl_mode(managed)))}
 
 
 def redis_values(host: str, password: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
     """Every key of `webapp-redis`, where the program knows the password."""
-    return {"password": password, **values(REDIS_FORMS, {"host": host, "port": str(REDIS_PORT), "password": password})}
+    return {
+        "password": password,
+        **values(REDIS_FORMS, {"host": host, "port": str(REDIS_PORT), "password": password}),
+    }
 
 
 def redis_templates(host: str) -> dict[str, str]:
     """Every key of `webapp-redis` as a template over the store's password."""
-    return {"password": "{{ .password }}", **go_templates(REDIS_FORMS, {"host": host, "port": str(REDIS_PORT)})}
+    return {
+        "password": "{{ .password }}",
+        **go_templates(REDIS_FORMS, {"host": host, "port": str(REDIS_PORT)}),
+    }

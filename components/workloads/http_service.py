@@ -8,7 +8,8 @@ Creates, all named `<name>` in the namespace and parented to the component:
   zones when replicated, preStop sleep + termination grace, config checksum annotation,
   Prometheus scrape annotations when it exposes metrics
 - Service (http and, if any, metrics port)
-- HorizontalPodAutoscaler autoscaling/v2 when autoscaling is on (the Deployment then omits `replicas`)
+- HorizontalPodAutoscaler autoscaling/v2 when autoscaling is on (the Deployment then omits
+  `replicas`)
 - PodDisruptionBudget when more than one replica may run
 - NetworkPolicy allowing exactly the declared callers in and dependencies out
 - ServiceMonitor when monitoring is on and the service exposes metrics
@@ -69,7 +70,9 @@ class HttpServiceArgs:
     monitoring: bool = False
     """Create a ServiceMonitor (needs the Prometheus operator CRDs)."""
     crd_dependencies: Sequence[pulumi.Resource] = ()
-    """What installs the CRDs the ServiceMonitor needs (the monitoring add-on), if this program does."""
+    """What installs the CRDs the ServiceMonitor needs (the monitoring add-on), if this program
+    does.
+    """
     termination_grace_seconds: int = 30
     pre_stop_seconds: int = 5
     """Sleep before SIGTERM so endpoints drain before the process stops taking requests."""
@@ -86,21 +89,28 @@ class HttpService(pulumi.ComponentResource):
     url: pulumi.Output[str]
     service_account_name: pulumi.Output[str]
 
-    def __init__(self, name: str, args: HttpServiceArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self, name: str, args: HttpServiceArgs, opts: Optional[pulumi.ResourceOptions] = None
+    ):
         super().__init__("webapp:workloads:HttpService", name, None, opts)
         self._name = name
         self._app = app = args.app
         self._args = args
         self._opts = opts
-        s = args.settings
-        self._labels = kx.labels(app, args.instance, args.component, image_tag(s.image))
+        settings = args.settings
+        self._labels = kx.labels(app, args.instance, args.component, image_tag(settings.image))
         child = kx.child_options(self, opts)
 
         self.service_account = kx.service_account(
-            f"{name}-sa", app, args.namespace, self._labels, child,
+            f"{name}-sa",
+            app,
+            args.namespace,
+            self._labels,
+            child,
             {**args.service_account_annotations, **args.secret_access.service_account_annotations},
-            automount=args.automount_token)
-        config_data = {**dict(args.env), **{k: v for k, v in s.env}}
+            automount=args.automount_token,
+        )
+        config_data = {**dict(args.env), **{key: value for key, value in settings.env}}
         self.config_map = k8s.core.v1.ConfigMap(
             f"{name}-config",
             metadata=kx.metadata(app, args.namespace, self._labels),
@@ -109,10 +119,16 @@ class HttpService(pulumi.ComponentResource):
         )
         # Files get their own ConfigMap so they never turn into environment variables via envFrom.
         if args.files:
-            k8s.core.v1.ConfigMap(f"{name}-files", metadata=kx.metadata(f"{app}-files", args.namespace, self._labels),
-                                  data=dict(args.files), opts=child)
+            k8s.core.v1.ConfigMap(
+                f"{name}-files",
+                metadata=kx.metadata(f"{app}-files", args.namespace, self._labels),
+                data=dict(args.files),
+                opts=child,
+            )
         self._config_keys = sorted(config_data)
-        self.deployment = self._create_deployment(kx.checksum([config_data, dict(args.files)]), child)
+        self.deployment = self._create_deployment(
+            kx.checksum([config_data, dict(args.files)]), child
+        )
         self.service = self._create_service(child)
         self._create_scaling(child)
         self.network_policy = k8s.networking.v1.NetworkPolicy(
@@ -126,151 +142,262 @@ class HttpService(pulumi.ComponentResource):
 
         self.service_name = self.service.metadata.name
         self.service_account_name = self.service_account.metadata.name
-        self.url = pulumi.Output.concat("http://", self.service.metadata.name, ".", args.namespace,
-                                        ".svc.cluster.local:", str(args.port))
-        self.register_outputs({"service_name": self.service_name, "url": self.url,
-                               "service_account_name": self.service_account_name})
+        self.url = pulumi.Output.concat(
+            "http://",
+            self.service.metadata.name,
+            ".",
+            args.namespace,
+            ".svc.cluster.local:",
+            str(args.port),
+        )
+        self.register_outputs(
+            {
+                "service_name": self.service_name,
+                "url": self.url,
+                "service_account_name": self.service_account_name,
+            }
+        )
 
-    def _create_deployment(self, config_checksum: str, child: pulumi.ResourceOptions) -> k8s.apps.v1.Deployment:
-        a, s, name = self._args, self._args.settings, self._app
+    def _create_deployment(
+        self, config_checksum: str, child: pulumi.ResourceOptions
+    ) -> k8s.apps.v1.Deployment:
+        args, settings, name = self._args, self._args.settings, self._app
         annotations = {"checksum/config": config_checksum}
-        ports = [k8s.core.v1.ContainerPortArgs(name="http", container_port=a.port, protocol="TCP")]
-        if a.metrics_port:
-            ports.append(k8s.core.v1.ContainerPortArgs(name="metrics", container_port=a.metrics_port, protocol="TCP"))
-            annotations.update({"prometheus.io/scrape": "true", "prometheus.io/port": str(a.metrics_port),
-                                "prometheus.io/path": a.metrics_path})
-        env = [
-            k8s.core.v1.EnvVarArgs(name=var, value_from=k8s.core.v1.EnvVarSourceArgs(
-                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=ref.secret.name, key=ref.key)))
-            for var, ref in sorted(a.secret_env.items())
+        ports = [
+            k8s.core.v1.ContainerPortArgs(name="http", container_port=args.port, protocol="TCP")
         ]
-        env_from = [k8s.core.v1.EnvFromSourceArgs(config_map_ref=k8s.core.v1.ConfigMapEnvSourceArgs(name=name))]
-        volumes = [k8s.core.v1.VolumeArgs(name=f"writable-{i}", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="256Mi"))
-                   for i, _ in enumerate(a.writable_paths)]
-        mounts = [k8s.core.v1.VolumeMountArgs(name=f"writable-{i}", mount_path=path)
-                  for i, path in enumerate(a.writable_paths)]
-        csi_volumes, csi_mounts = a.secret_access.volumes()
+        if args.metrics_port:
+            ports.append(
+                k8s.core.v1.ContainerPortArgs(
+                    name="metrics", container_port=args.metrics_port, protocol="TCP"
+                )
+            )
+            annotations.update(
+                {
+                    "prometheus.io/scrape": "true",
+                    "prometheus.io/port": str(args.metrics_port),
+                    "prometheus.io/path": args.metrics_path,
+                }
+            )
+        env = [
+            k8s.core.v1.EnvVarArgs(
+                name=var,
+                value_from=k8s.core.v1.EnvVarSourceArgs(
+                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
+                        name=ref.secret.name, key=ref.key
+                    )
+                ),
+            )
+            for var, ref in sorted(args.secret_env.items())
+        ]
+        env_from = [
+            k8s.core.v1.EnvFromSourceArgs(
+                config_map_ref=k8s.core.v1.ConfigMapEnvSourceArgs(name=name)
+            )
+        ]
+        volumes = [
+            k8s.core.v1.VolumeArgs(
+                name=f"writable-{index}",
+                empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="256Mi"),
+            )
+            for index, _ in enumerate(args.writable_paths)
+        ]
+        mounts = [
+            k8s.core.v1.VolumeMountArgs(name=f"writable-{index}", mount_path=path)
+            for index, path in enumerate(args.writable_paths)
+        ]
+        csi_volumes, csi_mounts = args.secret_access.volumes()
         volumes += csi_volumes
         mounts += csi_mounts
-        if a.files:
-            volumes.append(k8s.core.v1.VolumeArgs(name="config-files", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
-                name=f"{name}-files", items=[k8s.core.v1.KeyToPathArgs(key=f, path=f) for f in sorted(a.files)])))
-            mounts += [k8s.core.v1.VolumeMountArgs(name="config-files", mount_path=f"{a.files_path}/{f}", sub_path=f,
-                                                   read_only=True) for f in sorted(a.files)]
+        if args.files:
+            volumes.append(
+                k8s.core.v1.VolumeArgs(
+                    name="config-files",
+                    config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
+                        name=f"{name}-files",
+                        items=[
+                            k8s.core.v1.KeyToPathArgs(key=file_name, path=file_name)
+                            for file_name in sorted(args.files)
+                        ],
+                    ),
+                )
+            )
+            mounts += [
+                k8s.core.v1.VolumeMountArgs(
+                    name="config-files",
+                    mount_path=f"{args.files_path}/{file_name}",
+                    sub_path=file_name,
+                    read_only=True,
+                )
+                for file_name in sorted(args.files)
+            ]
 
         def probe(path: str, period: int, failures: int) -> k8s.core.v1.ProbeArgs:
             return k8s.core.v1.ProbeArgs(
                 http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port="http"),
-                period_seconds=period, timeout_seconds=3, failure_threshold=failures,
+                period_seconds=period,
+                timeout_seconds=3,
+                failure_threshold=failures,
             )
 
         container = k8s.core.v1.ContainerArgs(
-            name=name, image=s.image, image_pull_policy="IfNotPresent", ports=ports,
-            env=env or None, env_from=env_from if self._config_keys else None,
-            resources=kx.resources(s.resources.as_dict()),
+            name=name,
+            image=settings.image,
+            image_pull_policy="IfNotPresent",
+            ports=ports,
+            env=env or None,
+            env_from=env_from if self._config_keys else None,
+            resources=kx.resources(settings.resources.as_dict()),
             security_context=kx.container_security(),
-            # Startup allows 5 min for slow first boots (.NET JIT, migrations) before liveness applies.
-            startup_probe=probe(a.probes.startup, 5, 60),
-            liveness_probe=probe(a.probes.liveness, 10, 3),
-            readiness_probe=probe(a.probes.readiness, 5, 3),
-            lifecycle=k8s.core.v1.LifecycleArgs(pre_stop=k8s.core.v1.LifecycleHandlerArgs(
-                sleep=k8s.core.v1.SleepActionArgs(seconds=a.pre_stop_seconds))),
+            # Startup allows 5 min for slow first boots (.NET JIT, migrations) before liveness
+            # applies.
+            startup_probe=probe(args.probes.startup, 5, 60),
+            liveness_probe=probe(args.probes.liveness, 10, 3),
+            readiness_probe=probe(args.probes.readiness, 5, 3),
+            lifecycle=k8s.core.v1.LifecycleArgs(
+                pre_stop=k8s.core.v1.LifecycleHandlerArgs(
+                    sleep=k8s.core.v1.SleepActionArgs(seconds=args.pre_stop_seconds)
+                )
+            ),
             volume_mounts=mounts or None,
         )
-        replicas_for_spread = s.max_replicas
+        replicas_for_spread = settings.max_replicas
         return k8s.apps.v1.Deployment(
             f"{self._name}-deployment",
-            metadata=kx.metadata(name, a.namespace, self._labels),
+            metadata=kx.metadata(name, args.namespace, self._labels),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 # When the HPA owns the count, leave it unset, or every `pulumi up` fights the HPA.
-                replicas=None if s.autoscaling else s.replicas,
+                replicas=None if settings.autoscaling else settings.replicas,
                 revision_history_limit=5,
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=kx.selector(name, a.instance)),
+                selector=k8s.meta.v1.LabelSelectorArgs(
+                    match_labels=kx.selector(name, args.instance)
+                ),
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(
                     type="RollingUpdate",
-                    rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1),
+                    rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
+                        max_unavailable=0, max_surge=1
+                    ),
                 ),
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels={**self._labels, **dict(a.pod_labels), **dict(a.secret_access.pod_labels)},
-                                                        annotations=annotations),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels={
+                            **self._labels,
+                            **dict(args.pod_labels),
+                            **dict(args.secret_access.pod_labels),
+                        },
+                        annotations=annotations,
+                    ),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=name,
-                        automount_service_account_token=a.automount_token,
+                        automount_service_account_token=args.automount_token,
                         enable_service_links=False,
-                        security_context=kx.pod_security(a.run_as_user),
-                        termination_grace_period_seconds=a.termination_grace_seconds,
-                        topology_spread_constraints=kx.spread(name, a.instance, replicas_for_spread),
-                        affinity=kx.anti_affinity(name, a.instance, replicas_for_spread),
+                        security_context=kx.pod_security(args.run_as_user),
+                        termination_grace_period_seconds=args.termination_grace_seconds,
+                        topology_spread_constraints=kx.spread(
+                            name, args.instance, replicas_for_spread
+                        ),
+                        affinity=kx.anti_affinity(name, args.instance, replicas_for_spread),
                         containers=[container],
                         volumes=volumes or None,
                     ),
                 ),
             ),
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.config_map])),
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[self.config_map])
+            ),
         )
 
     def _create_service(self, child: pulumi.ResourceOptions) -> k8s.core.v1.Service:
-        a = self._args
-        ports = [k8s.core.v1.ServicePortArgs(name="http", port=a.port, target_port="http", protocol="TCP",
-                                             app_protocol="http")]
-        if a.metrics_port:
-            ports.append(k8s.core.v1.ServicePortArgs(name="metrics", port=a.metrics_port, target_port="metrics",
-                                                     protocol="TCP"))
+        args = self._args
+        ports = [
+            k8s.core.v1.ServicePortArgs(
+                name="http", port=args.port, target_port="http", protocol="TCP", app_protocol="http"
+            )
+        ]
+        if args.metrics_port:
+            ports.append(
+                k8s.core.v1.ServicePortArgs(
+                    name="metrics", port=args.metrics_port, target_port="metrics", protocol="TCP"
+                )
+            )
         return k8s.core.v1.Service(
             f"{self._name}-service",
-            metadata=kx.metadata(self._app, a.namespace, self._labels),
-            spec=k8s.core.v1.ServiceSpecArgs(type="ClusterIP", selector=kx.selector(self._app, a.instance),
-                                             ports=ports),
+            metadata=kx.metadata(self._app, args.namespace, self._labels),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="ClusterIP", selector=kx.selector(self._app, args.instance), ports=ports
+            ),
             opts=child,
         )
 
     def _create_scaling(self, child: pulumi.ResourceOptions) -> None:
-        a, s, name = self._args, self._args.settings, self._app
-        if s.autoscaling:
-            hpa = s.autoscaling
+        args, settings, name = self._args, self._args.settings, self._app
+        if settings.autoscaling:
+            hpa = settings.autoscaling
 
             def target(resource: str, percent: int) -> k8s.autoscaling.v2.MetricSpecArgs:
-                return k8s.autoscaling.v2.MetricSpecArgs(type="Resource", resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
-                    name=resource, target=k8s.autoscaling.v2.MetricTargetArgs(type="Utilization",
-                                                                               average_utilization=percent)))
+                return k8s.autoscaling.v2.MetricSpecArgs(
+                    type="Resource",
+                    resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
+                        name=resource,
+                        target=k8s.autoscaling.v2.MetricTargetArgs(
+                            type="Utilization", average_utilization=percent
+                        ),
+                    ),
+                )
 
             k8s.autoscaling.v2.HorizontalPodAutoscaler(
                 f"{self._name}-hpa",
-                metadata=kx.metadata(name, a.namespace, self._labels),
+                metadata=kx.metadata(name, args.namespace, self._labels),
                 spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
                     scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
-                        api_version="apps/v1", kind="Deployment", name=name),
-                    min_replicas=hpa.min_replicas, max_replicas=hpa.max_replicas,
+                        api_version="apps/v1", kind="Deployment", name=name
+                    ),
+                    min_replicas=hpa.min_replicas,
+                    max_replicas=hpa.max_replicas,
                     metrics=[target("cpu", hpa.cpu_percent), target("memory", hpa.memory_percent)],
                     behavior=k8s.autoscaling.v2.HorizontalPodAutoscalerBehaviorArgs(
-                        scale_up=k8s.autoscaling.v2.HPAScalingRulesArgs(stabilization_window_seconds=60),
-                        scale_down=k8s.autoscaling.v2.HPAScalingRulesArgs(stabilization_window_seconds=300),
+                        scale_up=k8s.autoscaling.v2.HPAScalingRulesArgs(
+                            stabilization_window_seconds=60
+                        ),
+                        scale_down=k8s.autoscaling.v2.HPAScalingRulesArgs(
+                            stabilization_window_seconds=300
+                        ),
                     ),
                 ),
                 opts=child,
             )
-        if s.min_replicas > 1:
+        if settings.min_replicas > 1:
             k8s.policy.v1.PodDisruptionBudget(
                 f"{self._name}-pdb",
-                metadata=kx.metadata(name, a.namespace, self._labels),
+                metadata=kx.metadata(name, args.namespace, self._labels),
                 spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
                     max_unavailable=1,
-                    selector=k8s.meta.v1.LabelSelectorArgs(match_labels=kx.selector(name, a.instance)),
+                    selector=k8s.meta.v1.LabelSelectorArgs(
+                        match_labels=kx.selector(name, args.instance)
+                    ),
                     unhealthy_pod_eviction_policy="AlwaysAllow",
                 ),
                 opts=child,
             )
 
     def _create_service_monitor(self, child: pulumi.ResourceOptions) -> None:
-        a = self._args
+        args = self._args
         k8s.apiextensions.CustomResource(
             f"{self._name}-servicemonitor",
-            api_version="monitoring.coreos.com/v1", kind="ServiceMonitor",
-            metadata=kx.metadata(self._app, a.namespace, self._labels),
+            api_version="monitoring.coreos.com/v1",
+            kind="ServiceMonitor",
+            metadata=kx.metadata(self._app, args.namespace, self._labels),
             spec={
-                "selector": {"matchLabels": kx.selector(self._app, a.instance)},
-                "namespaceSelector": {"matchNames": [a.namespace]},
-                "endpoints": [{"port": "metrics", "path": a.metrics_path, "interval": "30s", "scheme": "http"}],
+                "selector": {"matchLabels": kx.selector(self._app, args.instance)},
+                "namespaceSelector": {"matchNames": [args.namespace]},
+                "endpoints": [
+                    {
+                        "port": "metrics",
+                        "path": args.metrics_path,
+                        "interval": "30s",
+                        "scheme": "http",
+                    }
+                ],
             },
-            opts=kx.child_options(self, self._opts, a.crd_dependencies),
+            opts=kx.child_options(self, self._opts, args.crd_dependencies),
         )

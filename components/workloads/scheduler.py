@@ -43,51 +43,109 @@ class SchedulerArgs:
 
 
 class Scheduler(pulumi.ComponentResource):
-    def __init__(self, name: str, args: SchedulerArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self, name: str, args: SchedulerArgs, opts: Optional[pulumi.ResourceOptions] = None
+    ):
         super().__init__("webapp:workloads:Scheduler", name, None, opts)
-        s = args.settings
-        lbl = kx.labels("scheduler", args.instance, "scheduler", image_tag(s.image))
+        settings = args.settings
+        lbl = kx.labels("scheduler", args.instance, "scheduler", image_tag(settings.image))
         child = kx.child_options(self, opts)
-        data = {"API_URL": args.api_url, "TODO_PATH": args.todo_path,
-                "RANDOM_ARTICLE_URL": "https://en.wikipedia.org/wiki/Special:Random", "generate-todo.sh": SCRIPT}
-        k8s.core.v1.ConfigMap(f"{name}-config", metadata=kx.metadata("scheduler", args.namespace, lbl),
-                              data=data, opts=child)
-        env = [k8s.core.v1.EnvVarArgs(name=key, value_from=k8s.core.v1.EnvVarSourceArgs(
-            config_map_key_ref=k8s.core.v1.ConfigMapKeySelectorArgs(name="scheduler", key=key)))
-            for key in ("API_URL", "TODO_PATH", "RANDOM_ARTICLE_URL")]
+        data = {
+            "API_URL": args.api_url,
+            "TODO_PATH": args.todo_path,
+            "RANDOM_ARTICLE_URL": "https://en.wikipedia.org/wiki/Special:Random",
+            "generate-todo.sh": SCRIPT,
+        }
+        k8s.core.v1.ConfigMap(
+            f"{name}-config",
+            metadata=kx.metadata("scheduler", args.namespace, lbl),
+            data=data,
+            opts=child,
+        )
+        env = [
+            k8s.core.v1.EnvVarArgs(
+                name=key,
+                value_from=k8s.core.v1.EnvVarSourceArgs(
+                    config_map_key_ref=k8s.core.v1.ConfigMapKeySelectorArgs(
+                        name="scheduler", key=key
+                    )
+                ),
+            )
+            for key in ("API_URL", "TODO_PATH", "RANDOM_ARTICLE_URL")
+        ]
         k8s.batch.v1.CronJob(
             f"{name}-cronjob",
             metadata=kx.metadata("scheduler", args.namespace, lbl),
             spec=k8s.batch.v1.CronJobSpecArgs(
-                schedule=s.schedule, time_zone="Etc/UTC", concurrency_policy="Forbid",
-                starting_deadline_seconds=300, successful_jobs_history_limit=3, failed_jobs_history_limit=3,
-                suspend=not s.enabled,
-                job_template=k8s.batch.v1.JobTemplateSpecArgs(spec=k8s.batch.v1.JobSpecArgs(
-                    backoff_limit=2, active_deadline_seconds=300, ttl_seconds_after_finished=3600,
-                    template=k8s.core.v1.PodTemplateSpecArgs(
-                        metadata=k8s.meta.v1.ObjectMetaArgs(labels=lbl, annotations={"checksum/config": kx.checksum(data)}),
-                        spec=k8s.core.v1.PodSpecArgs(
-                            restart_policy="Never", automount_service_account_token=False, enable_service_links=False,
-                            security_context=kx.pod_security(65532),
-                            containers=[k8s.core.v1.ContainerArgs(
-                                name="scheduler", image=s.image, image_pull_policy="IfNotPresent",
-                                command=["/bin/sh", "/scripts/generate-todo.sh"], env=env,
-                                resources=kx.resources(s.resources.as_dict()),
-                                security_context=kx.container_security(),
-                                volume_mounts=[k8s.core.v1.VolumeMountArgs(name="scripts", mount_path="/scripts", read_only=True)],
-                            )],
-                            volumes=[k8s.core.v1.VolumeArgs(name="scripts", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
-                                name="scheduler", default_mode=0o555,
-                                items=[k8s.core.v1.KeyToPathArgs(key="generate-todo.sh", path="generate-todo.sh")]))],
+                schedule=settings.schedule,
+                time_zone="Etc/UTC",
+                concurrency_policy="Forbid",
+                starting_deadline_seconds=300,
+                successful_jobs_history_limit=3,
+                failed_jobs_history_limit=3,
+                suspend=not settings.enabled,
+                job_template=k8s.batch.v1.JobTemplateSpecArgs(
+                    spec=k8s.batch.v1.JobSpecArgs(
+                        backoff_limit=2,
+                        active_deadline_seconds=300,
+                        ttl_seconds_after_finished=3600,
+                        template=k8s.core.v1.PodTemplateSpecArgs(
+                            metadata=k8s.meta.v1.ObjectMetaArgs(
+                                labels=lbl, annotations={"checksum/config": kx.checksum(data)}
+                            ),
+                            spec=k8s.core.v1.PodSpecArgs(
+                                restart_policy="Never",
+                                automount_service_account_token=False,
+                                enable_service_links=False,
+                                security_context=kx.pod_security(65532),
+                                containers=[
+                                    k8s.core.v1.ContainerArgs(
+                                        name="scheduler",
+                                        image=settings.image,
+                                        image_pull_policy="IfNotPresent",
+                                        command=["/bin/sh", "/scripts/generate-todo.sh"],
+                                        env=env,
+                                        resources=kx.resources(settings.resources.as_dict()),
+                                        security_context=kx.container_security(),
+                                        volume_mounts=[
+                                            k8s.core.v1.VolumeMountArgs(
+                                                name="scripts",
+                                                mount_path="/scripts",
+                                                read_only=True,
+                                            )
+                                        ],
+                                    )
+                                ],
+                                volumes=[
+                                    k8s.core.v1.VolumeArgs(
+                                        name="scripts",
+                                        config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
+                                            name="scheduler",
+                                            default_mode=0o555,
+                                            items=[
+                                                k8s.core.v1.KeyToPathArgs(
+                                                    key="generate-todo.sh", path="generate-todo.sh"
+                                                )
+                                            ],
+                                        ),
+                                    )
+                                ],
+                            ),
                         ),
-                    ),
-                )),
+                    )
+                ),
             ),
             opts=child,
         )
         k8s.networking.v1.NetworkPolicy(
-            f"{name}-netpol", metadata=kx.metadata("scheduler", args.namespace, lbl),
-            spec=kx.network_policy_spec("scheduler", args.instance, [],
-                                        [kx.Peer(app="api", ports=(args.api_port,)), kx.internet((443,))]),
-            opts=child)
+            f"{name}-netpol",
+            metadata=kx.metadata("scheduler", args.namespace, lbl),
+            spec=kx.network_policy_spec(
+                "scheduler",
+                args.instance,
+                [],
+                [kx.Peer(app="api", ports=(args.api_port,)), kx.internet((443,))],
+            ),
+            opts=child,
+        )
         self.register_outputs({})
