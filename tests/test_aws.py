@@ -44,6 +44,11 @@ def unwrap(value: Any) -> Any:
 # --- IRSA -------------------------------------------------------------------------------------
 
 
+def as_list(value: str | list[str]) -> list[str]:
+    """The provider writes a one-item list as a plain string (`getPolicyDocument`)."""
+    return [value] if isinstance(value, str) else value
+
+
 def test_trust_subject_is_the_created_service_account_and_audience_is_sts(
     production: StackRun,
 ) -> None:
@@ -107,16 +112,16 @@ def test_no_wildcards_and_reads_only_this_stacks_secrets(production: StackRun) -
     read_resources = set()
     for statement in statements:
         assert statement["Effect"] == "Allow"
-        resources = statement["Resource"]
+        resources = as_list(statement["Resource"])
         assert all("*" not in r for r in resources), statement
-        if any(a.startswith("secretsmanager:") for a in statement["Action"]):
+        if any(a.startswith("secretsmanager:") for a in as_list(statement["Action"])):
             assert sorted(statement["Action"]) == [
                 "secretsmanager:DescribeSecret",
                 "secretsmanager:GetSecretValue",
             ]
             read_resources |= set(resources)
         else:
-            assert statement["Action"] == ["kms:Decrypt"]
+            assert statement["Action"] == "kms:Decrypt"
             assert all(
                 r.startswith("arn:aws:kms:eu-central-1:123456789012:key/") for r in resources
             )

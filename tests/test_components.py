@@ -599,13 +599,7 @@ def test_ingress_mode_has_the_same_behaviour() -> None:
 def test_any_service_can_get_an_irsa_role() -> None:
     import json
 
-    from components.aws.irsa import (
-        ROLE_ANNOTATION,
-        IrsaRole,
-        IrsaRoleArgs,
-        policy_document,
-        role_arn,
-    )
+    from components.aws.irsa import ROLE_ANNOTATION, IrsaRole, IrsaRoleArgs, role_arn
 
     arn = role_arn("aws", "123456789012", "webapp-test-api")
 
@@ -622,14 +616,17 @@ def test_any_service_can_get_an_irsa_role() -> None:
                 service_account_namespace=service.service_account.metadata.namespace,
                 service_account_name=service.service_account_name,
                 policies={
-                    "read-bucket": policy_document(
-                        [
-                            {
-                                "Effect": "Allow",
-                                "Action": ["s3:GetObject"],
-                                "Resource": ["arn:aws:s3:::bucket/*"],
-                            }
-                        ]
+                    "read-bucket": json.dumps(
+                        {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {
+                                    "Effect": "Allow",
+                                    "Action": "s3:GetObject",
+                                    "Resource": "arn:aws:s3:::bucket/*",
+                                }
+                            ],
+                        }
                     )
                 },
             ),

@@ -253,9 +253,77 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 "subscriptionId": self.subscription,
                 "tenantId": self.tenant,
             }, []
+        if args.token == "aws:iam/getPolicyDocument:getPolicyDocument":
+            document = aws_policy_document(args.args)
+            return {
+                "id": hashlib.sha256(document.encode()).hexdigest()[:10],
+                "json": document,
+                "minifiedJson": json.dumps(json.loads(document), separators=(",", ":")),
+            }, []
         raise UnknownInvokeError(
             f"the mocks do not know invoke {args.token}; add a realistic result to tools/offline.py"
         )
+
+
+def _provider_string_list(values: list[str]) -> Any:
+    """What the AWS provider writes for a list: one item as a plain string, more in reverse order
+    (`policyDecodeConfigStringList` in terraform-provider-aws, internal/service/iam/policy_model.go,
+    which pulumi-aws embeds)."""
+    return values[0] if len(values) == 1 else sorted(values, reverse=True)
+
+
+def aws_policy_document(invoke_args: Mapping[str, Any]) -> str:
+    """The JSON the AWS provider's `getPolicyDocument` returns, for the fields the program uses.
+
+    The shape follows the provider's `IAMPolicyDoc`/`IAMPolicyStatement` model: statement keys in
+    the order Sid, Effect, Action, Resource, Principal, Condition (empty ones omitted), Effect
+    `Allow` by default, single values flattened, indented by two spaces (`json.MarshalIndent`).
+    """
+    supported = {"version", "statements"}
+    unknown = set(invoke_args) - supported
+    if unknown:
+        raise UnknownInvokeError(f"getPolicyDocument: the mocks do not model {sorted(unknown)}")
+    statements = []
+    for given in invoke_args.get("statements") or []:
+        unmodelled = set(given) - {
+            "sid",
+            "effect",
+            "actions",
+            "resources",
+            "principals",
+            "conditions",
+        }
+        if unmodelled:
+            raise UnknownInvokeError(
+                f"getPolicyDocument: the mocks do not model {sorted(unmodelled)}"
+            )
+        statement: dict[str, Any] = {}
+        if given.get("sid"):
+            statement["Sid"] = given["sid"]
+        statement["Effect"] = given.get("effect") or "Allow"
+        if given.get("actions"):
+            statement["Action"] = _provider_string_list(list(given["actions"]))
+        if given.get("resources"):
+            statement["Resource"] = _provider_string_list(list(given["resources"]))
+        if given.get("principals"):
+            statement["Principal"] = {
+                principal["type"]: _provider_string_list(list(principal["identifiers"]))
+                for principal in sorted(given["principals"], key=lambda item: item["type"])
+            }
+        if given.get("conditions"):
+            conditions: dict[str, dict[str, Any]] = {}
+            for condition in given["conditions"]:
+                values = list(condition["values"])
+                conditions.setdefault(condition["test"], {})[condition["variable"]] = (
+                    values[0] if len(values) == 1 else values
+                )
+            statement["Condition"] = {
+                test: dict(sorted(variables.items()))
+                for test, variables in sorted(conditions.items())
+            }
+        statements.append(statement)
+    document = {"Version": invoke_args.get("version") or "2012-10-17", "Statement": statements}
+    return json.dumps(document, indent=2)
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):

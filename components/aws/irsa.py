@@ -13,13 +13,13 @@ Any workload that calls AWS itself uses the same component: create its ServiceAc
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Mapping, Optional
 
 import pulumi
 import pulumi_aws as aws
 
+from components.aws import iam
 from components.kube import objects as kx
 
 ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
@@ -31,30 +31,19 @@ def role_arn(partition: str, account_id: str, role_name: str) -> str:
     return f"arn:{partition}:iam::{account_id}:role/{role_name}"
 
 
-def trust_policy(provider_arn: str, issuer_host: str, namespace: str, name: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Federated": provider_arn},
-                    "Action": "sts:AssumeRoleWithWebIdentity",
-                    "Condition": {
-                        "StringEquals": {
-                            f"{issuer_host}:sub": f"system:serviceaccount:{namespace}:{name}",
-                            f"{issuer_host}:aud": "sts.amazonaws.com",
-                        }
-                    },
-                }
-            ],
+def web_identity_trust(
+    provider_arn: str, issuer_host: str, namespace: str, name: str
+) -> iam.Statement:
+    """Only this ServiceAccount, with the STS audience, may assume the role."""
+    return iam.assume_role(
+        "Federated",
+        [provider_arn],
+        action="sts:AssumeRoleWithWebIdentity",
+        string_equals={
+            f"{issuer_host}:sub": f"system:serviceaccount:{namespace}:{name}",
+            f"{issuer_host}:aud": "sts.amazonaws.com",
         },
-        sort_keys=True,
     )
-
-
-def policy_document(statements: list[dict[str, Any]]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,7 +55,8 @@ class IrsaRoleArgs:
     """From the ServiceAccount resource's outputs."""
     service_account_name: pulumi.Input[str]
     policies: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-    """Inline policy name -> JSON document (least privilege, exact resources)."""
+    """Inline policy name -> JSON document (`aws.iam.policy_json`; least privilege, exact
+    resources)."""
 
 
 class IrsaRole(pulumi.ComponentResource):
@@ -76,9 +66,16 @@ class IrsaRole(pulumi.ComponentResource):
         self, name: str, args: IrsaRoleArgs, opts: Optional[pulumi.ResourceOptions] = None
     ):
         super().__init__("webapp:aws:IrsaRole", name, None, opts)
-        trust = pulumi.Output.all(args.service_account_namespace, args.service_account_name).apply(
-            lambda ns_name: trust_policy(
-                args.oidc_provider_arn, args.oidc_issuer_host, ns_name[0], ns_name[1]
+        trust: pulumi.Output[str] = pulumi.Output.all(
+            args.service_account_namespace, args.service_account_name
+        ).apply(
+            lambda account: iam.policy_json(
+                [
+                    web_identity_trust(
+                        args.oidc_provider_arn, args.oidc_issuer_host, account[0], account[1]
+                    )
+                ],
+                self,
             )
         )
         self.role = aws.iam.Role(

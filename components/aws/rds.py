@@ -26,6 +26,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.aws import iam
 from components.config.aws import RdsSettings
 from components.kube import objects as kx
 
@@ -117,8 +118,9 @@ class RdsPostgres(pulumi.ComponentResource):
                 f"{name}-monitoring",
                 aws.iam.RoleArgs(
                     name=f"{identifier}-rds-monitoring",
-                    assume_role_policy='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":'
-                    '{"Service":"monitoring.rds.amazonaws.com"},"Action":"sts:AssumeRole"}]}',
+                    assume_role_policy=iam.policy_json(
+                        [iam.assume_role("Service", ["monitoring.rds.amazonaws.com"])], self
+                    ),
                 ),
                 opts=child,
             )

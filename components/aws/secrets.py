@@ -25,7 +25,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.aws.irsa import ROLE_ANNOTATION, IrsaRole, IrsaRoleArgs, policy_document, role_arn
+from components.aws import iam
+from components.aws.irsa import ROLE_ANNOTATION, IrsaRole, IrsaRoleArgs, role_arn
 from components.kube import objects as kx
 from components.secrets import catalogue as cat
 from components.secrets.external import API_VERSION, Remote, catalogue_external_secret
@@ -33,6 +34,7 @@ from components.secrets.generated import OAUTH_PROVIDERS, generated_password, ge
 from components.secrets.values import database_templates, redis_templates
 
 SERVICE_ACCOUNT = "external-secrets-aws"
+READ_ACTIONS = ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,48 +133,7 @@ class AwsSecretStore(pulumi.ComponentResource):
             child,
             {ROLE_ANNOTATION: role_arn(args.partition, args.account_id, self.role_name)},
         )
-        read = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
-        policies: dict[str, pulumi.Input[str]] = {
-            "read-app-secrets": pulumi.Output.all(self.secret_arns, args.kms_key_arn).apply(
-                lambda value: policy_document(
-                    [
-                        {
-                            "Sid": "ReadStackSecrets",
-                            "Effect": "Allow",
-                            "Action": read,
-                            "Resource": sorted(value[0]),
-                        },
-                        {
-                            "Sid": "DecryptWithStackKey",
-                            "Effect": "Allow",
-                            "Action": ["kms:Decrypt"],
-                            "Resource": [value[1]],
-                        },
-                    ]
-                )
-            )
-        }
-        if args.managed_database is not None:
-            policies["read-database-master-secret"] = pulumi.Output.all(
-                args.managed_database.master_secret_arn, args.kms_key_arn
-            ).apply(
-                lambda value: policy_document(
-                    [
-                        {
-                            "Sid": "ReadRdsManagedSecret",
-                            "Effect": "Allow",
-                            "Action": read,
-                            "Resource": [value[0]],
-                        },
-                        {
-                            "Sid": "DecryptWithStackKey",
-                            "Effect": "Allow",
-                            "Action": ["kms:Decrypt"],
-                            "Resource": [value[1]],
-                        },
-                    ]
-                )
-            )
+        policies = self._read_policies()
         self.role = IrsaRole(
             f"{name}-irsa",
             IrsaRoleArgs(
@@ -189,6 +150,31 @@ class AwsSecretStore(pulumi.ComponentResource):
         self._create_store(service_account)
         self._create_external_secrets(prefix)
         self.register_outputs({"secret_arns": self.secret_arns, "role_arn": self.role_arn})
+
+    def _read_policies(self) -> dict[str, pulumi.Input[str]]:
+        """Read (and decrypt) exactly this stack's secrets; the RDS-managed master secret in a
+        policy of its own, so the store's other grants never wait for the database."""
+        args = self._args
+
+        def read(sid: str, secret_arns: Sequence[str], key_arn: str) -> pulumi.Output[str]:
+            return iam.policy_json(
+                [
+                    iam.allow(sid, READ_ACTIONS, sorted(secret_arns)),
+                    iam.allow("DecryptWithStackKey", ["kms:Decrypt"], [key_arn]),
+                ],
+                self,
+            )
+
+        policies: dict[str, pulumi.Input[str]] = {
+            "read-app-secrets": pulumi.Output.all(self.secret_arns, args.kms_key_arn).apply(
+                lambda arns: read("ReadStackSecrets", arns[0], arns[1])
+            )
+        }
+        if args.managed_database is not None:
+            policies["read-database-master-secret"] = pulumi.Output.all(
+                args.managed_database.master_secret_arn, args.kms_key_arn
+            ).apply(lambda arns: read("ReadRdsManagedSecret", [arns[0]], arns[1]))
+        return policies
 
     @property
     def role_name(self) -> str:

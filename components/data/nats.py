@@ -78,6 +78,102 @@ class InClusterNatsArgs:
     crd_dependencies: Sequence[pulumi.Resource] = ()
 
 
+def _server_container(settings: DataServiceSettings) -> k8s.core.v1.ContainerArgs:
+    """nats-server: JetStream-aware health checks, lame-duck drain before the pod stops."""
+    healthz = k8s.core.v1.HTTPGetActionArgs(path="/healthz", port="monitor")
+    jetstream_healthz = k8s.core.v1.HTTPGetActionArgs(
+        path="/healthz?js-enabled-only=true", port="monitor"
+    )
+    pod_name = k8s.core.v1.EnvVarSourceArgs(
+        field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="metadata.name")
+    )
+    ports = (("client", CLIENT_PORT), ("cluster", CLUSTER_PORT), ("monitor", MONITOR_PORT))
+    return k8s.core.v1.ContainerArgs(
+        name="nats",
+        image=settings.image,
+        image_pull_policy="IfNotPresent",
+        args=["--config", "/etc/nats/nats.conf"],
+        env=[k8s.core.v1.EnvVarArgs(name="POD_NAME", value_from=pod_name)],
+        ports=[
+            k8s.core.v1.ContainerPortArgs(name=port_name, container_port=port)
+            for port_name, port in ports
+        ],
+        resources=kx.resources(settings.resources.as_dict()),
+        security_context=kx.container_security(NATS_UID),
+        startup_probe=k8s.core.v1.ProbeArgs(
+            http_get=jetstream_healthz, period_seconds=5, failure_threshold=60
+        ),
+        liveness_probe=k8s.core.v1.ProbeArgs(
+            http_get=jetstream_healthz, period_seconds=30, failure_threshold=3
+        ),
+        readiness_probe=k8s.core.v1.ProbeArgs(
+            http_get=healthz, period_seconds=10, failure_threshold=3
+        ),
+        # Lame-duck mode drains clients to the other replicas before the pod stops.
+        lifecycle=k8s.core.v1.LifecycleArgs(
+            pre_stop=k8s.core.v1.LifecycleHandlerArgs(
+                exec_=k8s.core.v1.ExecActionArgs(command=["nats-server", "-sl=ldm=/tmp/nats.pid"])
+            )
+        ),
+        volume_mounts=[
+            k8s.core.v1.VolumeMountArgs(name="config", mount_path="/etc/nats", read_only=True),
+            k8s.core.v1.VolumeMountArgs(name="data", mount_path="/data"),
+            k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+        ],
+    )
+
+
+def _exporter_container(jetstream: bool) -> k8s.core.v1.ContainerArgs:
+    """prometheus-nats-exporter: reads the server's monitoring port, serves 7777."""
+    return k8s.core.v1.ContainerArgs(
+        name="nats-exporter",
+        image=EXPORTER_IMAGE,
+        image_pull_policy="IfNotPresent",
+        args=[
+            "-varz",
+            "-connz",
+            "-routez",
+            "-subz",
+            *(["-jsz=all"] if jetstream else []),
+            "-port",
+            str(METRICS_PORT),
+            f"http://localhost:{MONITOR_PORT}",
+        ],
+        ports=[k8s.core.v1.ContainerPortArgs(name="metrics", container_port=METRICS_PORT)],
+        resources=kx.resources(
+            {
+                "requests": {"cpu": "10m", "memory": "16Mi"},
+                "limits": {"cpu": "100m", "memory": "64Mi"},
+            }
+        ),
+        security_context=kx.container_security(NATS_UID),
+        liveness_probe=k8s.core.v1.ProbeArgs(
+            http_get=k8s.core.v1.HTTPGetActionArgs(path="/metrics", port="metrics"),
+            period_seconds=30,
+            failure_threshold=3,
+        ),
+    )
+
+
+def _volumes(persistence: bool) -> list[k8s.core.v1.VolumeArgs]:
+    """Config, /tmp, and /data as an emptyDir when the stack keeps no JetStream volume."""
+    volumes = [
+        k8s.core.v1.VolumeArgs(
+            name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name="nats")
+        ),
+        k8s.core.v1.VolumeArgs(
+            name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="16Mi")
+        ),
+    ]
+    if not persistence:
+        volumes.append(
+            k8s.core.v1.VolumeArgs(
+                name="data", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi")
+            )
+        )
+    return volumes
+
+
 class InClusterNats(pulumi.ComponentResource):
     url: pulumi.Output[str]
 
@@ -85,50 +181,80 @@ class InClusterNats(pulumi.ComponentResource):
         self, name: str, args: InClusterNatsArgs, opts: Optional[pulumi.ResourceOptions] = None
     ):
         super().__init__("webapp:data:InClusterNats", name, None, opts)
-        settings, ns = args.settings, args.namespace
-        lbl = kx.labels("nats", args.instance, "messaging", image_tag(settings.image))
-        sel = kx.selector("nats", args.instance)
-        child = kx.child_options(self, opts)
-        conf = nats_conf(ns, settings.replicas, settings.persistence, settings.storage_size)
+        self._name, self._args, self._opts = name, args, opts
+        settings = args.settings
+        self._labels = kx.labels("nats", args.instance, "messaging", image_tag(settings.image))
+        self._selector = kx.selector("nats", args.instance)
+        self._child = kx.child_options(self, opts)
+        conf = nats_conf(
+            args.namespace, settings.replicas, settings.persistence, settings.storage_size
+        )
         k8s.core.v1.ConfigMap(
-            f"{name}-config",
-            metadata=kx.metadata("nats", ns, lbl),
-            data={"nats.conf": conf},
-            opts=child,
+            f"{name}-config", metadata=self._metadata(), data={"nats.conf": conf}, opts=self._child
+        )
+        client, headless = self._create_services()
+        self._create_stateful_set(headless, conf)
+        if settings.replicas > 1:
+            k8s.policy.v1.PodDisruptionBudget(
+                f"{name}-pdb",
+                metadata=self._metadata(),
+                spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                    max_unavailable=1,
+                    selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self._selector),
+                ),
+                opts=self._child,
+            )
+        self._create_network_policy()
+        if args.service_monitor:
+            self._create_service_monitor()
+        self.url = pulumi.Output.concat(
+            "nats://",
+            client.metadata.name,
+            ".",
+            args.namespace,
+            ".svc.cluster.local:",
+            str(CLIENT_PORT),
+        )
+        self.register_outputs({"url": self.url})
+
+    def _metadata(
+        self, name: str = "nats", annotations: Optional[dict[str, str]] = None
+    ) -> k8s.meta.v1.ObjectMetaArgs:
+        return kx.metadata(name, self._args.namespace, self._labels, annotations)
+
+    def _service(
+        self,
+        suffix: str,
+        service_name: str,
+        ports: list[tuple[str, int]],
+        headless: bool = False,
+        annotations: Optional[dict[str, str]] = None,
+    ) -> k8s.core.v1.Service:
+        return k8s.core.v1.Service(
+            f"{self._name}-{suffix}",
+            metadata=self._metadata(service_name, annotations),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                cluster_ip="None" if headless else None,
+                publish_not_ready_addresses=True if headless else None,
+                selector=self._selector,
+                ports=[
+                    k8s.core.v1.ServicePortArgs(name=port_name, port=port, target_port=port_name)
+                    for port_name, port in ports
+                ],
+            ),
+            opts=self._child,
         )
 
-        def service(
-            suffix: str,
-            svc_name: str,
-            ports: list[tuple[str, int]],
-            headless: bool = False,
-            annotations: Optional[dict[str, str]] = None,
-        ) -> k8s.core.v1.Service:
-            return k8s.core.v1.Service(
-                f"{name}-{suffix}",
-                metadata=kx.metadata(svc_name, ns, lbl, annotations),
-                spec=k8s.core.v1.ServiceSpecArgs(
-                    cluster_ip="None" if headless else None,
-                    publish_not_ready_addresses=True if headless else None,
-                    selector=sel,
-                    ports=[
-                        k8s.core.v1.ServicePortArgs(
-                            name=port_name, port=port, target_port=port_name
-                        )
-                        for port_name, port in ports
-                    ],
-                ),
-                opts=child,
-            )
-
-        client = service("service", "nats", [("client", CLIENT_PORT)])
-        headless = service(
+    def _create_services(self) -> tuple[k8s.core.v1.Service, k8s.core.v1.Service]:
+        """`nats` for clients, `nats-headless` for the peers, `nats-metrics` for Prometheus."""
+        client = self._service("service", "nats", [("client", CLIENT_PORT)])
+        headless = self._service(
             "headless",
             "nats-headless",
             [("client", CLIENT_PORT), ("cluster", CLUSTER_PORT), ("monitor", MONITOR_PORT)],
             headless=True,
         )
-        service(
+        self._service(
             "metrics",
             "nats-metrics",
             [("metrics", METRICS_PORT)],
@@ -138,182 +264,77 @@ class InClusterNats(pulumi.ComponentResource):
                 "prometheus.io/path": "/metrics",
             },
         )
+        return client, headless
 
-        healthz = k8s.core.v1.HTTPGetActionArgs(path="/healthz", port="monitor")
-        server = k8s.core.v1.ContainerArgs(
-            name="nats",
-            image=settings.image,
-            image_pull_policy="IfNotPresent",
-            args=["--config", "/etc/nats/nats.conf"],
-            env=[
-                k8s.core.v1.EnvVarArgs(
-                    name="POD_NAME",
-                    value_from=k8s.core.v1.EnvVarSourceArgs(
-                        field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="metadata.name")
-                    ),
-                )
-            ],
-            ports=[
-                k8s.core.v1.ContainerPortArgs(name=port_name, container_port=port)
-                for port_name, port in (
-                    ("client", CLIENT_PORT),
-                    ("cluster", CLUSTER_PORT),
-                    ("monitor", MONITOR_PORT),
-                )
-            ],
-            resources=kx.resources(settings.resources.as_dict()),
-            security_context=kx.container_security(NATS_UID),
-            startup_probe=k8s.core.v1.ProbeArgs(
-                http_get=k8s.core.v1.HTTPGetActionArgs(
-                    path="/healthz?js-enabled-only=true", port="monitor"
-                ),
-                period_seconds=5,
-                failure_threshold=60,
+    def _create_stateful_set(self, headless: k8s.core.v1.Service, conf: str) -> None:
+        args, settings = self._args, self._args.settings
+        pod = k8s.core.v1.PodSpecArgs(
+            automount_service_account_token=False,
+            enable_service_links=False,
+            share_process_namespace=False,
+            security_context=kx.pod_security(NATS_UID),
+            termination_grace_period_seconds=60,
+            topology_spread_constraints=kx.spread(
+                "nats", args.instance, settings.replicas, revision_label="controller-revision-hash"
             ),
-            liveness_probe=k8s.core.v1.ProbeArgs(
-                http_get=k8s.core.v1.HTTPGetActionArgs(
-                    path="/healthz?js-enabled-only=true", port="monitor"
-                ),
-                period_seconds=30,
-                failure_threshold=3,
-            ),
-            readiness_probe=k8s.core.v1.ProbeArgs(
-                http_get=healthz, period_seconds=10, failure_threshold=3
-            ),
-            # Lame-duck mode drains clients to the other replicas before the pod stops.
-            lifecycle=k8s.core.v1.LifecycleArgs(
-                pre_stop=k8s.core.v1.LifecycleHandlerArgs(
-                    exec_=k8s.core.v1.ExecActionArgs(
-                        command=["nats-server", "-sl=ldm=/tmp/nats.pid"]
-                    )
-                )
-            ),
-            volume_mounts=[
-                k8s.core.v1.VolumeMountArgs(name="config", mount_path="/etc/nats", read_only=True),
-                k8s.core.v1.VolumeMountArgs(name="data", mount_path="/data"),
-                k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
-            ],
+            containers=[_server_container(settings), _exporter_container(settings.persistence)],
+            volumes=_volumes(settings.persistence),
         )
-        exporter = k8s.core.v1.ContainerArgs(
-            name="nats-exporter",
-            image=EXPORTER_IMAGE,
-            image_pull_policy="IfNotPresent",
-            args=[
-                "-varz",
-                "-connz",
-                "-routez",
-                "-subz",
-                *(["-jsz=all"] if settings.persistence else []),
-                "-port",
-                str(METRICS_PORT),
-                f"http://localhost:{MONITOR_PORT}",
-            ],
-            ports=[k8s.core.v1.ContainerPortArgs(name="metrics", container_port=METRICS_PORT)],
-            resources=kx.resources(
-                {
-                    "requests": {"cpu": "10m", "memory": "16Mi"},
-                    "limits": {"cpu": "100m", "memory": "64Mi"},
-                }
-            ),
-            security_context=kx.container_security(NATS_UID),
-            liveness_probe=k8s.core.v1.ProbeArgs(
-                http_get=k8s.core.v1.HTTPGetActionArgs(path="/metrics", port="metrics"),
-                period_seconds=30,
-                failure_threshold=3,
-            ),
-        )
-        volumes = [
-            k8s.core.v1.VolumeArgs(
-                name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name="nats")
-            ),
-            k8s.core.v1.VolumeArgs(
-                name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="16Mi")
-            ),
+        annotations = {
+            "checksum/config": kx.checksum(conf),
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(METRICS_PORT),
+        }
+        claims = [
+            kx.claim_template("data", settings.storage_size, settings.storage_class, self._selector)
         ]
-        if not settings.persistence:
-            volumes.append(
-                k8s.core.v1.VolumeArgs(
-                    name="data", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi")
-                )
-            )
         k8s.apps.v1.StatefulSet(
-            f"{name}-statefulset",
-            metadata=kx.metadata("nats", ns, lbl),
+            f"{self._name}-statefulset",
+            metadata=self._metadata(),
             spec=k8s.apps.v1.StatefulSetSpecArgs(
                 service_name=headless.metadata.name,
                 replicas=settings.replicas,
                 pod_management_policy="Parallel",
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=sel),
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self._selector),
                 persistent_volume_claim_retention_policy=kx.RETAIN_CLAIMS,
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
-                        labels=lbl,
-                        annotations={
-                            "checksum/config": kx.checksum(conf),
-                            "prometheus.io/scrape": "true",
-                            "prometheus.io/port": str(METRICS_PORT),
-                        },
+                        labels=self._labels, annotations=annotations
                     ),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        automount_service_account_token=False,
-                        enable_service_links=False,
-                        share_process_namespace=False,
-                        security_context=kx.pod_security(NATS_UID),
-                        termination_grace_period_seconds=60,
-                        topology_spread_constraints=kx.spread(
-                            "nats",
-                            args.instance,
-                            settings.replicas,
-                            revision_label="controller-revision-hash",
-                        ),
-                        containers=[server, exporter],
-                        volumes=volumes,
-                    ),
+                    spec=pod,
                 ),
-                volume_claim_templates=[
-                    kx.claim_template("data", settings.storage_size, settings.storage_class, sel)
-                ]
-                if settings.persistence
-                else None,
+                volume_claim_templates=claims if settings.persistence else None,
             ),
-            opts=child,
+            opts=self._child,
         )
-        if settings.replicas > 1:
-            k8s.policy.v1.PodDisruptionBudget(
-                f"{name}-pdb",
-                metadata=kx.metadata("nats", ns, lbl),
-                spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
-                    max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=sel)
-                ),
-                opts=child,
-            )
+
+    def _create_network_policy(self) -> None:
+        """Clients on 4222, the peers on 6222, the monitoring namespace on 7777/8222."""
+        args = self._args
         ingress = [kx.Peer(app=caller, ports=(CLIENT_PORT,)) for caller in args.clients]
         ingress.append(kx.Peer(app="nats", ports=(CLUSTER_PORT,)))
-        egress = [kx.Peer(app="nats", ports=(CLUSTER_PORT,))] if settings.replicas > 1 else []
+        egress = [kx.Peer(app="nats", ports=(CLUSTER_PORT,))] if args.settings.replicas > 1 else []
         if args.monitoring_namespace:
             ingress.append(
                 kx.Peer(namespace=args.monitoring_namespace, ports=(METRICS_PORT, MONITOR_PORT))
             )
         k8s.networking.v1.NetworkPolicy(
-            f"{name}-netpol",
-            metadata=kx.metadata("nats", ns, lbl),
+            f"{self._name}-netpol",
+            metadata=self._metadata(),
             spec=kx.network_policy_spec("nats", args.instance, ingress, egress),
-            opts=child,
+            opts=self._child,
         )
-        if args.service_monitor:
-            k8s.apiextensions.CustomResource(
-                f"{name}-servicemonitor",
-                api_version="monitoring.coreos.com/v1",
-                kind="ServiceMonitor",
-                metadata=kx.metadata("nats", ns, lbl),
-                spec={
-                    "selector": {"matchLabels": sel},
-                    "namespaceSelector": {"matchNames": [ns]},
-                    "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "30s"}],
-                },
-                opts=kx.child_options(self, opts, args.crd_dependencies),
-            )
-        self.url = pulumi.Output.concat(
-            "nats://", client.metadata.name, ".", ns, ".svc.cluster.local:", str(CLIENT_PORT)
+
+    def _create_service_monitor(self) -> None:
+        k8s.apiextensions.CustomResource(
+            f"{self._name}-servicemonitor",
+            api_version="monitoring.coreos.com/v1",
+            kind="ServiceMonitor",
+            metadata=self._metadata(),
+            spec={
+                "selector": {"matchLabels": self._selector},
+                "namespaceSelector": {"matchNames": [self._args.namespace]},
+                "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "30s"}],
+            },
+            opts=kx.child_options(self, self._opts, self._args.crd_dependencies),
         )
-        self.register_outputs({"url": self.url})

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources as pkg_resources
-from typing import Optional
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -50,6 +50,116 @@ class InClusterPostgresArgs:
     """
 
 
+def _secret_env(pairs: Sequence[tuple[str, str]]) -> list[k8s.core.v1.EnvVarArgs]:
+    """Environment variables read from `webapp-database` keys, by reference."""
+    return [
+        k8s.core.v1.EnvVarArgs(
+            name=variable,
+            value_from=k8s.core.v1.EnvVarSourceArgs(
+                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=DATABASE.name, key=key)
+            ),
+        )
+        for variable, key in pairs
+    ]
+
+
+def _empty_dir(name: str, size: str) -> k8s.core.v1.VolumeArgs:
+    return k8s.core.v1.VolumeArgs(
+        name=name, empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=size)
+    )
+
+
+def _postgres_container(
+    settings: DatabaseSettings, extra_mounts: Sequence[k8s.core.v1.VolumeMountArgs]
+) -> k8s.core.v1.ContainerArgs:
+    """The server, checked by pg_isready on loopback (the probes never leave the pod)."""
+    ready = k8s.core.v1.ExecActionArgs(
+        command=[
+            "sh",
+            "-c",
+            'pg_isready -h 127.0.0.1 -p 5432 -U "$POSTGRES_USER" -d "$POSTGRES_DB"',
+        ]
+    )
+    credentials = (
+        ("POSTGRES_USER", "username"),
+        ("POSTGRES_PASSWORD", "password"),
+        ("POSTGRES_DB", "dbname"),
+    )
+    return k8s.core.v1.ContainerArgs(
+        name="postgres",
+        image=settings.image,
+        image_pull_policy="IfNotPresent",
+        ports=[k8s.core.v1.ContainerPortArgs(name="postgres", container_port=PORT)],
+        env=[
+            *_secret_env(credentials),
+            k8s.core.v1.EnvVarArgs(name="PGDATA", value="/var/lib/postgresql/data/pgdata"),
+        ],
+        resources=kx.resources(settings.resources.as_dict()),
+        security_context=kx.container_security(POSTGRES_UID),
+        startup_probe=k8s.core.v1.ProbeArgs(
+            exec_=ready, period_seconds=5, failure_threshold=60, timeout_seconds=5
+        ),
+        liveness_probe=k8s.core.v1.ProbeArgs(
+            exec_=ready, period_seconds=15, failure_threshold=4, timeout_seconds=5
+        ),
+        readiness_probe=k8s.core.v1.ProbeArgs(
+            exec_=ready, period_seconds=5, failure_threshold=3, timeout_seconds=5
+        ),
+        volume_mounts=[
+            k8s.core.v1.VolumeMountArgs(name="data", mount_path="/var/lib/postgresql/data"),
+            k8s.core.v1.VolumeMountArgs(name="run", mount_path="/var/run/postgresql"),
+            k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+            *extra_mounts,
+        ],
+    )
+
+
+def _backup_container(
+    settings: DatabaseSettings, extra_mounts: Sequence[k8s.core.v1.VolumeMountArgs]
+) -> k8s.core.v1.ContainerArgs:
+    """`pg-backup.sh backup` with the server's own image (pg_dump matches the server version)."""
+    env = [
+        k8s.core.v1.EnvVarArgs(name="PGHOST", value="postgres"),
+        k8s.core.v1.EnvVarArgs(name="PGPORT", value=str(PORT)),
+        k8s.core.v1.EnvVarArgs(name="BACKUP_DIR", value="/backups"),
+        k8s.core.v1.EnvVarArgs(name="RETENTION_DAYS", value=str(settings.backup.retention_days)),
+        *_secret_env(
+            (("PGUSER", "username"), ("PGPASSWORD", "password"), ("PGDATABASE", "dbname"))
+        ),
+    ]
+    return k8s.core.v1.ContainerArgs(
+        name="backup",
+        image=settings.image,
+        image_pull_policy="IfNotPresent",
+        command=["/bin/sh", "/scripts/pg-backup.sh", "backup"],
+        env=env,
+        resources=kx.resources(
+            {
+                "requests": {"cpu": "50m", "memory": "64Mi"},
+                "limits": {"cpu": "500m", "memory": "256Mi"},
+            }
+        ),
+        security_context=kx.container_security(POSTGRES_UID),
+        volume_mounts=[
+            k8s.core.v1.VolumeMountArgs(name="backups", mount_path="/backups"),
+            k8s.core.v1.VolumeMountArgs(name="scripts", mount_path="/scripts", read_only=True),
+            k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+            *extra_mounts,
+        ],
+    )
+
+
+def _backup_volumes(extra: Sequence[k8s.core.v1.VolumeArgs]) -> list[k8s.core.v1.VolumeArgs]:
+    claim = k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(claim_name="postgres-backups")
+    script = k8s.core.v1.ConfigMapVolumeSourceArgs(name="postgres-backup", default_mode=0o555)
+    return [
+        k8s.core.v1.VolumeArgs(name="backups", persistent_volume_claim=claim),
+        k8s.core.v1.VolumeArgs(name="scripts", config_map=script),
+        _empty_dir("tmp", "64Mi"),
+        *extra,
+    ]
+
+
 class InClusterPostgres(pulumi.ComponentResource):
     host: pulumi.Output[str]
 
@@ -58,16 +168,48 @@ class InClusterPostgres(pulumi.ComponentResource):
     ):
         super().__init__("webapp:data:InClusterPostgres", name, None, opts)
         self._name, self._args = name, args
-        settings = args.settings
-        self._labels = kx.labels("postgres", args.instance, "database", image_tag(settings.image))
+        self._labels = kx.labels(
+            "postgres", args.instance, "database", image_tag(args.settings.image)
+        )
         child = kx.child_options(self, opts)
-        ns = args.namespace
+        self.service, headless = self._create_services(child)
+        self.service_accounts = {
+            "postgres": kx.service_account(
+                f"{name}-sa",
+                "postgres",
+                args.namespace,
+                self._labels,
+                child,
+                args.secret_access.service_account_annotations,
+            )
+        }
+        self.stateful_set = self._create_stateful_set(headless, child)
+        self._create_backup(child)
+        clients = [
+            kx.Peer(app=client, ports=(PORT,)) for client in (*args.clients, "postgres-backup")
+        ]
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-netpol",
+            metadata=kx.metadata("postgres", args.namespace, self._labels),
+            spec=kx.network_policy_spec("postgres", args.instance, clients, []),
+            opts=child,
+        )
+        self.host = pulumi.Output.concat(
+            self.service.metadata.name, ".", args.namespace, ".svc.cluster.local"
+        )
+        self.register_outputs({"host": self.host})
 
-        self.service = k8s.core.v1.Service(
-            f"{name}-service",
-            metadata=kx.metadata("postgres", ns, self._labels),
+    def _create_services(
+        self, child: pulumi.ResourceOptions
+    ) -> tuple[k8s.core.v1.Service, k8s.core.v1.Service]:
+        """`postgres` for the clients, `postgres-headless` for the StatefulSet's pod name."""
+        args = self._args
+        selector = kx.selector("postgres", args.instance)
+        service = k8s.core.v1.Service(
+            f"{self._name}-service",
+            metadata=kx.metadata("postgres", args.namespace, self._labels),
             spec=k8s.core.v1.ServiceSpecArgs(
-                selector=kx.selector("postgres", args.instance),
+                selector=selector,
                 ports=[
                     k8s.core.v1.ServicePortArgs(
                         name="postgres",
@@ -80,144 +222,54 @@ class InClusterPostgres(pulumi.ComponentResource):
             opts=child,
         )
         headless = k8s.core.v1.Service(
-            f"{name}-headless",
-            metadata=kx.metadata("postgres-headless", ns, self._labels),
+            f"{self._name}-headless",
+            metadata=kx.metadata("postgres-headless", args.namespace, self._labels),
             spec=k8s.core.v1.ServiceSpecArgs(
                 cluster_ip="None",
-                selector=kx.selector("postgres", args.instance),
+                selector=selector,
                 ports=[
                     k8s.core.v1.ServicePortArgs(name="postgres", port=PORT, target_port="postgres")
                 ],
             ),
             opts=child,
         )
-        self.service_accounts = {
-            "postgres": kx.service_account(
-                f"{name}-sa",
-                "postgres",
-                ns,
-                self._labels,
-                child,
-                args.secret_access.service_account_annotations,
-            )
-        }
-        self.stateful_set = self._create_stateful_set(headless, child)
-        self._create_backup(child)
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-netpol",
-            metadata=kx.metadata("postgres", ns, self._labels),
-            spec=kx.network_policy_spec(
-                "postgres",
-                args.instance,
-                [
-                    kx.Peer(app=client, ports=(PORT,))
-                    for client in (*args.clients, "postgres-backup")
-                ],
-                [],
-            ),
-            opts=child,
-        )
-        self.host = pulumi.Output.concat(self.service.metadata.name, ".", ns, ".svc.cluster.local")
-        self.register_outputs({"host": self.host})
-
-    def _db_env(self) -> list[k8s.core.v1.EnvVarArgs]:
-        def ref(key: str) -> k8s.core.v1.EnvVarSourceArgs:
-            return k8s.core.v1.EnvVarSourceArgs(
-                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=DATABASE.name, key=key)
-            )
-
-        return [
-            k8s.core.v1.EnvVarArgs(name="POSTGRES_USER", value_from=ref("username")),
-            k8s.core.v1.EnvVarArgs(name="POSTGRES_PASSWORD", value_from=ref("password")),
-            k8s.core.v1.EnvVarArgs(name="POSTGRES_DB", value_from=ref("dbname")),
-        ]
+        return service, headless
 
     def _create_stateful_set(
         self, headless: k8s.core.v1.Service, child: pulumi.ResourceOptions
     ) -> k8s.apps.v1.StatefulSet:
         args, settings = self._args, self._args.settings
-        ready = k8s.core.v1.ExecActionArgs(
-            command=[
-                "sh",
-                "-c",
-                'pg_isready -h 127.0.0.1 -p 5432 -U "$POSTGRES_USER" -d "$POSTGRES_DB"',
-            ]
-        )
+        selector = kx.selector("postgres", args.instance)
         csi_volumes, csi_mounts = args.secret_access.volumes()
-        container = k8s.core.v1.ContainerArgs(
-            name="postgres",
-            image=settings.image,
-            image_pull_policy="IfNotPresent",
-            ports=[k8s.core.v1.ContainerPortArgs(name="postgres", container_port=PORT)],
-            env=[
-                *self._db_env(),
-                k8s.core.v1.EnvVarArgs(name="PGDATA", value="/var/lib/postgresql/data/pgdata"),
-            ],
-            resources=kx.resources(settings.resources.as_dict()),
-            security_context=kx.container_security(POSTGRES_UID),
-            startup_probe=k8s.core.v1.ProbeArgs(
-                exec_=ready, period_seconds=5, failure_threshold=60, timeout_seconds=5
-            ),
-            liveness_probe=k8s.core.v1.ProbeArgs(
-                exec_=ready, period_seconds=15, failure_threshold=4, timeout_seconds=5
-            ),
-            readiness_probe=k8s.core.v1.ProbeArgs(
-                exec_=ready, period_seconds=5, failure_threshold=3, timeout_seconds=5
-            ),
-            volume_mounts=[
-                k8s.core.v1.VolumeMountArgs(name="data", mount_path="/var/lib/postgresql/data"),
-                k8s.core.v1.VolumeMountArgs(name="run", mount_path="/var/run/postgresql"),
-                k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
-                *csi_mounts,
-            ],
+        pod = k8s.core.v1.PodSpecArgs(
+            service_account_name="postgres",
+            automount_service_account_token=False,
+            enable_service_links=False,
+            security_context=kx.pod_security(POSTGRES_UID),
+            termination_grace_period_seconds=60,
+            containers=[_postgres_container(settings, csi_mounts)],
+            volumes=[_empty_dir("run", "16Mi"), _empty_dir("tmp", "256Mi"), *csi_volumes],
         )
+        pod_labels = {**self._labels, **dict(args.secret_access.pod_labels)}
+        claim = kx.claim_template("data", settings.storage_size, settings.storage_class, selector)
         return k8s.apps.v1.StatefulSet(
             f"{self._name}-statefulset",
             metadata=kx.metadata("postgres", args.namespace, self._labels),
             spec=k8s.apps.v1.StatefulSetSpecArgs(
                 service_name=headless.metadata.name,
                 replicas=1,
-                selector=k8s.meta.v1.LabelSelectorArgs(
-                    match_labels=kx.selector("postgres", args.instance)
-                ),
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                 persistent_volume_claim_retention_policy=kx.RETAIN_CLAIMS,
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(
-                        labels={**self._labels, **dict(args.secret_access.pod_labels)}
-                    ),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        service_account_name="postgres",
-                        automount_service_account_token=False,
-                        enable_service_links=False,
-                        security_context=kx.pod_security(POSTGRES_UID),
-                        termination_grace_period_seconds=60,
-                        containers=[container],
-                        volumes=[
-                            k8s.core.v1.VolumeArgs(
-                                name="run",
-                                empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="16Mi"),
-                            ),
-                            k8s.core.v1.VolumeArgs(
-                                name="tmp",
-                                empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="256Mi"),
-                            ),
-                            *csi_volumes,
-                        ],
-                    ),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels), spec=pod
                 ),
-                volume_claim_templates=[
-                    kx.claim_template(
-                        "data",
-                        settings.storage_size,
-                        settings.storage_class,
-                        kx.selector("postgres", args.instance),
-                    )
-                ],
+                volume_claim_templates=[claim],
             ),
             opts=child,
         )
 
     def _create_backup(self, child: pulumi.ResourceOptions) -> None:
+        """The nightly backup: its ServiceAccount, script, claim, CronJob and NetworkPolicy."""
         args, settings = self._args, self._args.settings
         labels = kx.labels("postgres-backup", args.instance, "backup", image_tag(settings.image))
         self.service_accounts["postgres-backup"] = kx.service_account(
@@ -228,7 +280,6 @@ class InClusterPostgres(pulumi.ComponentResource):
             child,
             args.secret_access.service_account_annotations,
         )
-        csi_volumes, csi_mounts = args.secret_access.volumes()
         script = backup_script()
         k8s.core.v1.ConfigMap(
             f"{self._name}-backup-script",
@@ -236,13 +287,25 @@ class InClusterPostgres(pulumi.ComponentResource):
             data={"pg-backup.sh": script},
             opts=child,
         )
+        self._create_backup_claim(labels, child)
+        self._create_backup_job(labels, script, child)
+        k8s.networking.v1.NetworkPolicy(
+            f"{self._name}-backup-netpol",
+            metadata=kx.metadata("postgres-backup", args.namespace, labels),
+            spec=kx.network_policy_spec(
+                "postgres-backup", args.instance, [], [kx.Peer(app="postgres", ports=(PORT,))]
+            ),
+            opts=child,
+        )
+
+    def _create_backup_claim(self, labels: dict[str, str], child: pulumi.ResourceOptions) -> None:
+        settings = self._args.settings
         k8s.core.v1.PersistentVolumeClaim(
             f"{self._name}-backups",
             # Its first consumer is the 02:00 backup Job: on WaitForFirstConsumer storage classes
-            # the
-            # claim stays Pending until then, so `pulumi up` must not wait for it to bind.
+            # the claim stays Pending until then, so `pulumi up` must not wait for it to bind.
             metadata=kx.metadata(
-                "postgres-backups", args.namespace, labels, {"pulumi.com/skipAwait": "true"}
+                "postgres-backups", self._args.namespace, labels, {"pulumi.com/skipAwait": "true"}
             ),
             spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
                 access_modes=["ReadWriteOnce"],
@@ -254,26 +317,28 @@ class InClusterPostgres(pulumi.ComponentResource):
             # Backups must survive `pulumi destroy` of the app; they are what you restore from.
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(retain_on_delete=True)),
         )
-        env = [
-            k8s.core.v1.EnvVarArgs(name="PGHOST", value="postgres"),
-            k8s.core.v1.EnvVarArgs(name="PGPORT", value=str(PORT)),
-            k8s.core.v1.EnvVarArgs(name="BACKUP_DIR", value="/backups"),
-            k8s.core.v1.EnvVarArgs(
-                name="RETENTION_DAYS", value=str(settings.backup.retention_days)
+
+    def _create_backup_job(
+        self, labels: dict[str, str], script: str, child: pulumi.ResourceOptions
+    ) -> None:
+        args, settings = self._args, self._args.settings
+        csi_volumes, csi_mounts = args.secret_access.volumes()
+        pod = k8s.core.v1.PodSpecArgs(
+            service_account_name="postgres-backup",
+            restart_policy="Never",
+            automount_service_account_token=False,
+            enable_service_links=False,
+            security_context=kx.pod_security(POSTGRES_UID),
+            containers=[_backup_container(settings, csi_mounts)],
+            volumes=_backup_volumes(csi_volumes),
+        )
+        template = k8s.core.v1.PodTemplateSpecArgs(
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                labels={**labels, **dict(args.secret_access.pod_labels)},
+                annotations={"checksum/script": kx.checksum(script)},
             ),
-        ] + [
-            k8s.core.v1.EnvVarArgs(
-                name=var,
-                value_from=k8s.core.v1.EnvVarSourceArgs(
-                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=DATABASE.name, key=key)
-                ),
-            )
-            for var, key in (
-                ("PGUSER", "username"),
-                ("PGPASSWORD", "password"),
-                ("PGDATABASE", "dbname"),
-            )
-        ]
+            spec=pod,
+        )
         k8s.batch.v1.CronJob(
             f"{self._name}-backup",
             metadata=kx.metadata("postgres-backup", args.namespace, labels),
@@ -289,80 +354,9 @@ class InClusterPostgres(pulumi.ComponentResource):
                         backoff_limit=2,
                         active_deadline_seconds=3600,
                         ttl_seconds_after_finished=86400,
-                        template=k8s.core.v1.PodTemplateSpecArgs(
-                            metadata=k8s.meta.v1.ObjectMetaArgs(
-                                labels={**labels, **dict(args.secret_access.pod_labels)},
-                                annotations={"checksum/script": kx.checksum(script)},
-                            ),
-                            spec=k8s.core.v1.PodSpecArgs(
-                                service_account_name="postgres-backup",
-                                restart_policy="Never",
-                                automount_service_account_token=False,
-                                enable_service_links=False,
-                                security_context=kx.pod_security(POSTGRES_UID),
-                                containers=[
-                                    k8s.core.v1.ContainerArgs(
-                                        name="backup",
-                                        image=settings.image,
-                                        image_pull_policy="IfNotPresent",
-                                        command=["/bin/sh", "/scripts/pg-backup.sh", "backup"],
-                                        env=env,
-                                        resources=kx.resources(
-                                            {
-                                                "requests": {"cpu": "50m", "memory": "64Mi"},
-                                                "limits": {"cpu": "500m", "memory": "256Mi"},
-                                            }
-                                        ),
-                                        security_context=kx.container_security(POSTGRES_UID),
-                                        volume_mounts=[
-                                            k8s.core.v1.VolumeMountArgs(
-                                                name="backups", mount_path="/backups"
-                                            ),
-                                            k8s.core.v1.VolumeMountArgs(
-                                                name="scripts",
-                                                mount_path="/scripts",
-                                                read_only=True,
-                                            ),
-                                            k8s.core.v1.VolumeMountArgs(
-                                                name="tmp", mount_path="/tmp"
-                                            ),
-                                            *csi_mounts,
-                                        ],
-                                    )
-                                ],
-                                volumes=[
-                                    k8s.core.v1.VolumeArgs(
-                                        name="backups",
-                                        persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
-                                            claim_name="postgres-backups"
-                                        ),
-                                    ),
-                                    k8s.core.v1.VolumeArgs(
-                                        name="scripts",
-                                        config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
-                                            name="postgres-backup", default_mode=0o555
-                                        ),
-                                    ),
-                                    k8s.core.v1.VolumeArgs(
-                                        name="tmp",
-                                        empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
-                                            size_limit="64Mi"
-                                        ),
-                                    ),
-                                    *csi_volumes,
-                                ],
-                            ),
-                        ),
+                        template=template,
                     )
                 ),
-            ),
-            opts=child,
-        )
-        k8s.networking.v1.NetworkPolicy(
-            f"{self._name}-backup-netpol",
-            metadata=kx.metadata("postgres-backup", args.namespace, labels),
-            spec=kx.network_policy_spec(
-                "postgres-backup", args.instance, [], [kx.Peer(app="postgres", ports=(PORT,))]
             ),
             opts=child,
         )

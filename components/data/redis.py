@@ -13,7 +13,7 @@ Creates (parented to the component):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -55,6 +55,72 @@ class InClusterRedisArgs:
     secret_access: SecretAccess = NO_ACCESS
 
 
+def _redis_container(
+    settings: DataServiceSettings, extra_mounts: Sequence[k8s.core.v1.VolumeMountArgs]
+) -> k8s.core.v1.ContainerArgs:
+    """redis-server. The password goes from the Secret into a 0600 file on a memory volume, so it
+    is never in argv (visible in `ps`) nor in the ConfigMap."""
+    ping = k8s.core.v1.ExecActionArgs(
+        command=["sh", "-c", "redis-cli -h 127.0.0.1 ping | grep -q PONG"]
+    )
+    auth = k8s.core.v1.EnvVarSourceArgs(
+        secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=REDIS.name, key="password")
+    )
+    return k8s.core.v1.ContainerArgs(
+        name="redis",
+        image=settings.image,
+        image_pull_policy="IfNotPresent",
+        command=[
+            "sh",
+            "-c",
+            'umask 077 && printf "requirepass %s\\n" "$REDIS_PASSWORD" > /run/redis/auth.conf '
+            "&& exec redis-server /etc/redis/redis.conf",
+        ],
+        env=[
+            k8s.core.v1.EnvVarArgs(name="REDIS_PASSWORD", value_from=auth),
+            k8s.core.v1.EnvVarArgs(name="REDISCLI_AUTH", value_from=auth),
+        ],
+        ports=[k8s.core.v1.ContainerPortArgs(name="redis", container_port=PORT)],
+        resources=kx.resources(settings.resources.as_dict()),
+        security_context=kx.container_security(REDIS_UID),
+        startup_probe=k8s.core.v1.ProbeArgs(exec_=ping, period_seconds=5, failure_threshold=30),
+        liveness_probe=k8s.core.v1.ProbeArgs(
+            exec_=ping, period_seconds=15, failure_threshold=3, timeout_seconds=3
+        ),
+        readiness_probe=k8s.core.v1.ProbeArgs(
+            exec_=ping, period_seconds=5, failure_threshold=3, timeout_seconds=3
+        ),
+        volume_mounts=[
+            k8s.core.v1.VolumeMountArgs(name="data", mount_path="/data"),
+            k8s.core.v1.VolumeMountArgs(name="run", mount_path="/run/redis"),
+            k8s.core.v1.VolumeMountArgs(name="config", mount_path="/etc/redis", read_only=True),
+            *extra_mounts,
+        ],
+    )
+
+
+def _volumes(
+    persistence: bool, extra: Sequence[k8s.core.v1.VolumeArgs]
+) -> list[k8s.core.v1.VolumeArgs]:
+    volumes = [
+        k8s.core.v1.VolumeArgs(
+            name="run",
+            empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory", size_limit="1Mi"),
+        ),
+        k8s.core.v1.VolumeArgs(
+            name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name="redis")
+        ),
+        *extra,
+    ]
+    if not persistence:
+        volumes.append(
+            k8s.core.v1.VolumeArgs(
+                name="data", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi")
+            )
+        )
+    return volumes
+
+
 class InClusterRedis(pulumi.ComponentResource):
     host: pulumi.Output[str]
 
@@ -62,141 +128,85 @@ class InClusterRedis(pulumi.ComponentResource):
         self, name: str, args: InClusterRedisArgs, opts: Optional[pulumi.ResourceOptions] = None
     ):
         super().__init__("webapp:data:InClusterRedis", name, None, opts)
-        settings, ns = args.settings, args.namespace
-        lbl = kx.labels("redis", args.instance, "cache", image_tag(settings.image))
-        sel = kx.selector("redis", args.instance)
-        child = kx.child_options(self, opts)
-        conf = redis_conf(settings.persistence)
+        self._name, self._args = name, args
+        self._labels = kx.labels("redis", args.instance, "cache", image_tag(args.settings.image))
+        self._selector = kx.selector("redis", args.instance)
+        self._child = kx.child_options(self, opts)
+        conf = redis_conf(args.settings.persistence)
         k8s.core.v1.ConfigMap(
             f"{name}-config",
-            metadata=kx.metadata("redis", ns, lbl),
+            metadata=kx.metadata("redis", args.namespace, self._labels),
             data={"redis.conf": conf},
-            opts=child,
+            opts=self._child,
         )
-        service = k8s.core.v1.Service(
-            f"{name}-service",
-            metadata=kx.metadata("redis", ns, lbl),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                selector=sel,
-                ports=[k8s.core.v1.ServicePortArgs(name="redis", port=PORT, target_port="redis")],
-            ),
-            opts=child,
-        )
-        headless = k8s.core.v1.Service(
-            f"{name}-headless",
-            metadata=kx.metadata("redis-headless", ns, lbl),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                cluster_ip="None",
-                selector=sel,
-                ports=[k8s.core.v1.ServicePortArgs(name="redis", port=PORT, target_port="redis")],
-            ),
-            opts=child,
-        )
+        service = self._service("service", "redis", headless=False)
+        headless = self._service("headless", "redis-headless", headless=True)
         self.service_accounts = {
             "redis": kx.service_account(
                 f"{name}-sa",
                 "redis",
-                ns,
-                lbl,
-                child,
+                args.namespace,
+                self._labels,
+                self._child,
                 args.secret_access.service_account_annotations,
             )
         }
+        self._create_stateful_set(headless, conf)
+        clients = [kx.Peer(app=client, ports=(PORT,)) for client in args.clients]
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-netpol",
+            metadata=kx.metadata("redis", args.namespace, self._labels),
+            spec=kx.network_policy_spec("redis", args.instance, clients, []),
+            opts=self._child,
+        )
+        self.host = pulumi.Output.concat(
+            service.metadata.name, ".", args.namespace, ".svc.cluster.local"
+        )
+        self.register_outputs({"host": self.host})
+
+    def _service(self, suffix: str, service_name: str, headless: bool) -> k8s.core.v1.Service:
+        return k8s.core.v1.Service(
+            f"{self._name}-{suffix}",
+            metadata=kx.metadata(service_name, self._args.namespace, self._labels),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                cluster_ip="None" if headless else None,
+                selector=self._selector,
+                ports=[k8s.core.v1.ServicePortArgs(name="redis", port=PORT, target_port="redis")],
+            ),
+            opts=self._child,
+        )
+
+    def _create_stateful_set(self, headless: k8s.core.v1.Service, conf: str) -> None:
+        args, settings = self._args, self._args.settings
         csi_volumes, csi_mounts = args.secret_access.volumes()
-        ping = k8s.core.v1.ExecActionArgs(
-            command=["sh", "-c", "redis-cli -h 127.0.0.1 ping | grep -q PONG"]
+        pod = k8s.core.v1.PodSpecArgs(
+            service_account_name="redis",
+            automount_service_account_token=False,
+            enable_service_links=False,
+            security_context=kx.pod_security(REDIS_UID),
+            termination_grace_period_seconds=30,
+            containers=[_redis_container(settings, csi_mounts)],
+            volumes=_volumes(settings.persistence, csi_volumes),
         )
-        auth = k8s.core.v1.EnvVarSourceArgs(
-            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=REDIS.name, key="password")
-        )
-        container = k8s.core.v1.ContainerArgs(
-            name="redis",
-            image=settings.image,
-            image_pull_policy="IfNotPresent",
-            command=[
-                "sh",
-                "-c",
-                'umask 077 && printf "requirepass %s\\n" "$REDIS_PASSWORD" > /run/redis/auth.conf '
-                "&& exec redis-server /etc/redis/redis.conf",
-            ],
-            env=[
-                k8s.core.v1.EnvVarArgs(name="REDIS_PASSWORD", value_from=auth),
-                k8s.core.v1.EnvVarArgs(name="REDISCLI_AUTH", value_from=auth),
-            ],
-            ports=[k8s.core.v1.ContainerPortArgs(name="redis", container_port=PORT)],
-            resources=kx.resources(settings.resources.as_dict()),
-            security_context=kx.container_security(REDIS_UID),
-            startup_probe=k8s.core.v1.ProbeArgs(exec_=ping, period_seconds=5, failure_threshold=30),
-            liveness_probe=k8s.core.v1.ProbeArgs(
-                exec_=ping, period_seconds=15, failure_threshold=3, timeout_seconds=3
-            ),
-            readiness_probe=k8s.core.v1.ProbeArgs(
-                exec_=ping, period_seconds=5, failure_threshold=3, timeout_seconds=3
-            ),
-            volume_mounts=[
-                k8s.core.v1.VolumeMountArgs(name="data", mount_path="/data"),
-                k8s.core.v1.VolumeMountArgs(name="run", mount_path="/run/redis"),
-                k8s.core.v1.VolumeMountArgs(name="config", mount_path="/etc/redis", read_only=True),
-                *csi_mounts,
-            ],
-        )
-        volumes = [
-            k8s.core.v1.VolumeArgs(
-                name="run",
-                empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory", size_limit="1Mi"),
-            ),
-            k8s.core.v1.VolumeArgs(
-                name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name="redis")
-            ),
-            *csi_volumes,
+        claims = [
+            kx.claim_template("data", settings.storage_size, settings.storage_class, self._selector)
         ]
-        if not settings.persistence:
-            volumes.append(
-                k8s.core.v1.VolumeArgs(
-                    name="data", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi")
-                )
-            )
         k8s.apps.v1.StatefulSet(
-            f"{name}-statefulset",
-            metadata=kx.metadata("redis", ns, lbl),
+            f"{self._name}-statefulset",
+            metadata=kx.metadata("redis", args.namespace, self._labels),
             spec=k8s.apps.v1.StatefulSetSpecArgs(
                 service_name=headless.metadata.name,
                 replicas=1,
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=sel),
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self._selector),
                 persistent_volume_claim_retention_policy=kx.RETAIN_CLAIMS,
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
-                        labels={**lbl, **dict(args.secret_access.pod_labels)},
+                        labels={**self._labels, **dict(args.secret_access.pod_labels)},
                         annotations={"checksum/config": kx.checksum(conf)},
                     ),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        service_account_name="redis",
-                        automount_service_account_token=False,
-                        enable_service_links=False,
-                        security_context=kx.pod_security(REDIS_UID),
-                        termination_grace_period_seconds=30,
-                        containers=[container],
-                        volumes=volumes,
-                    ),
+                    spec=pod,
                 ),
-                volume_claim_templates=[
-                    kx.claim_template("data", settings.storage_size, settings.storage_class, sel)
-                ]
-                if settings.persistence
-                else None,
+                volume_claim_templates=claims if settings.persistence else None,
             ),
-            opts=child,
+            opts=self._child,
         )
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-netpol",
-            metadata=kx.metadata("redis", ns, lbl),
-            spec=kx.network_policy_spec(
-                "redis",
-                args.instance,
-                [kx.Peer(app=client, ports=(PORT,)) for client in args.clients],
-                [],
-            ),
-            opts=child,
-        )
-        self.host = pulumi.Output.concat(service.metadata.name, ".", ns, ".svc.cluster.local")
-        self.register_outputs({"host": self.host})

@@ -72,6 +72,99 @@ class EdgeRoutingArgs:
     """Add-on releases that install the CRDs used here (cert-manager, Envoy Gateway)."""
 
 
+def gateway_spec(gateway_class: str, domain: str) -> dict[str, Any]:
+    """HTTP (redirect only) and HTTPS listeners for the domain, routes from this namespace only."""
+    same_namespace = {"namespaces": {"from": "Same"}}
+    tls = {
+        "mode": "Terminate",
+        "certificateRefs": [{"kind": "Secret", "group": "", "name": TLS_SECRET}],
+    }
+    return {
+        "gatewayClassName": gateway_class,
+        "listeners": [
+            {
+                "name": "http",
+                "protocol": "HTTP",
+                "port": 80,
+                "hostname": domain,
+                "allowedRoutes": same_namespace,
+            },
+            {
+                "name": "https",
+                "protocol": "HTTPS",
+                "port": 443,
+                "hostname": domain,
+                "allowedRoutes": same_namespace,
+                "tls": tls,
+            },
+        ],
+    }
+
+
+def parent_refs(section: str) -> list[dict[str, str]]:
+    """The `webapp` Gateway's listener `section` as an HTTPRoute parent."""
+    return [
+        {
+            "name": "webapp",
+            "sectionName": section,
+            "kind": "Gateway",
+            "group": "gateway.networking.k8s.io",
+        }
+    ]
+
+
+def redirect_spec(domain: str) -> dict[str, Any]:
+    """Every plain-HTTP request gets a 301 to HTTPS."""
+    redirect = {
+        "type": "RequestRedirect",
+        "requestRedirect": {"scheme": "https", "statusCode": 301},
+    }
+    return {
+        "parentRefs": parent_refs("http"),
+        "hostnames": [domain],
+        "rules": [{"filters": [redirect]}],
+    }
+
+
+def route_rule(route: Route, websocket_timeout: str) -> dict[str, Any]:
+    """One path prefix to its Service, with the security headers (and the websocket timeout)."""
+    headers = {
+        "type": "ResponseHeaderModifier",
+        "responseHeaderModifier": {
+            "set": [{"name": key, "value": value} for key, value in SECURITY_HEADERS.items()]
+        },
+    }
+    rule: dict[str, Any] = {
+        "matches": [{"path": {"type": "PathPrefix", "value": route.path}}],
+        "filters": [headers],
+        "backendRefs": [
+            {"name": route.service, "port": route.port, "kind": "Service", "group": ""}
+        ],
+    }
+    if route.websocket:
+        rule["timeouts"] = {"request": websocket_timeout}
+    return rule
+
+
+def rate_limit(per_minute: int) -> dict[str, Any]:
+    """Envoy Gateway's local rate limit: one bucket per client address."""
+    # Distinct: one bucket per client address, so one noisy client cannot starve the rest.
+    clients = [{"sourceCIDR": {"type": "Distinct", "value": "0.0.0.0/0"}}]
+    limit = {"requests": per_minute, "unit": "Minute"}
+    return {"local": {"rules": [{"clientSelectors": clients, "limit": limit}]}}
+
+
+def cors(domain: str) -> dict[str, Any]:
+    """Only the application's own origin, with credentials."""
+    return {
+        "allowOrigins": [f"https://{domain}"],
+        "allowMethods": CORS_METHODS,
+        "allowHeaders": CORS_HEADERS,
+        "allowCredentials": True,
+        "maxAge": "600s",
+    }
+
+
 class EdgeRouting(pulumi.ComponentResource):
     url: pulumi.Output[str]
 
@@ -179,6 +272,8 @@ class EdgeRouting(pulumi.ComponentResource):
         )
 
     def _create_gateway(self, issuer: str) -> None:
+        """Certificate -> Gateway -> HTTP redirect and one HTTPRoute per route group, each with its
+        BackendTrafficPolicy (rate limit, timeouts) and SecurityPolicy (CORS)."""
         args = self._args
         certificate = self._cr(
             "certificate",
@@ -192,157 +287,78 @@ class EdgeRouting(pulumi.ComponentResource):
                 "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
             },
         )
-        same_ns = {"namespaces": {"from": "Same"}}
         gateway = self._cr(
             "gateway",
             GATEWAY_API,
             "Gateway",
             "webapp",
-            {
-                "gatewayClassName": args.gateway_class,
-                "listeners": [
-                    {
-                        "name": "http",
-                        "protocol": "HTTP",
-                        "port": 80,
-                        "hostname": args.domain,
-                        "allowedRoutes": same_ns,
-                    },
-                    {
-                        "name": "https",
-                        "protocol": "HTTPS",
-                        "port": 443,
-                        "hostname": args.domain,
-                        "allowedRoutes": same_ns,
-                        "tls": {
-                            "mode": "Terminate",
-                            "certificateRefs": [
-                                {"kind": "Secret", "group": "", "name": TLS_SECRET}
-                            ],
-                        },
-                    },
-                ],
-            },
+            gateway_spec(args.gateway_class, args.domain),
             depends=[certificate],
         )
-
-        def parent(section: str) -> list[dict[str, str]]:
-            return [
-                {
-                    "name": "webapp",
-                    "sectionName": section,
-                    "kind": "Gateway",
-                    "group": "gateway.networking.k8s.io",
-                }
-            ]
-
-        headers = {
-            "type": "ResponseHeaderModifier",
-            "responseHeaderModifier": {
-                "set": [{"name": key, "value": value} for key, value in SECURITY_HEADERS.items()]
-            },
-        }
-
-        def rule(route: Route) -> dict[str, Any]:
-            out: dict[str, Any] = {
-                "matches": [{"path": {"type": "PathPrefix", "value": route.path}}],
-                "filters": [headers],
-                "backendRefs": [
-                    {"name": route.service, "port": route.port, "kind": "Service", "group": ""}
-                ],
-            }
-            if route.websocket:
-                out["timeouts"] = {"request": f"{args.routing.websocket_timeout_seconds}s"}
-            return out
-
         self._cr(
             "redirect",
             GATEWAY_API,
             "HTTPRoute",
             "webapp-redirect",
+            redirect_spec(args.domain),
+            depends=[gateway],
+        )
+        groups = {
+            "webapp": [route for route in args.routes if not route.websocket],
+            "webapp-websocket": [route for route in args.routes if route.websocket],
+        }
+        for route_name, members in groups.items():
+            if members:
+                self._create_route_group(gateway, route_name, members)
+
+    def _create_route_group(
+        self, gateway: pulumi.Resource, route_name: str, members: Sequence[Route]
+    ) -> None:
+        args, routing = self._args, self._args.routing
+        suffix = route_name.removeprefix("webapp").strip("-") or "main"
+        websocket_timeout = f"{routing.websocket_timeout_seconds}s"
+        http_route = self._cr(
+            f"route-{suffix}",
+            GATEWAY_API,
+            "HTTPRoute",
+            route_name,
             {
-                "parentRefs": parent("http"),
+                "parentRefs": parent_refs("https"),
                 "hostnames": [args.domain],
-                "rules": [
-                    {
-                        "filters": [
-                            {
-                                "type": "RequestRedirect",
-                                "requestRedirect": {"scheme": "https", "statusCode": 301},
-                            }
-                        ]
-                    }
-                ],
+                "rules": [route_rule(route, websocket_timeout) for route in members],
             },
             depends=[gateway],
         )
-        plain = [route for route in args.routes if not route.websocket]
-        sockets = [route for route in args.routes if route.websocket]
-        routes = {"webapp": plain, "webapp-websocket": sockets}
-        rate_limit = {
-            "local": {
-                "rules": [
-                    {
-                        # Distinct: one bucket per client address, so one noisy client cannot starve
-                        # the rest.
-                        "clientSelectors": [
-                            {"sourceCIDR": {"type": "Distinct", "value": "0.0.0.0/0"}}
-                        ],
-                        "limit": {"requests": args.routing.rate_limit_per_minute, "unit": "Minute"},
-                    }
-                ]
-            }
+        target = [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": route_name}]
+        policy: dict[str, Any] = {
+            "targetRefs": target,
+            "rateLimit": rate_limit(routing.rate_limit_per_minute),
         }
-        for route_name, members in routes.items():
-            if not members:
-                continue
-            suffix = route_name.removeprefix("webapp").strip("-") or "main"
-            http_route = self._cr(
-                f"route-{suffix}",
-                GATEWAY_API,
-                "HTTPRoute",
-                route_name,
-                {
-                    "parentRefs": parent("https"),
-                    "hostnames": [args.domain],
-                    "rules": [rule(route) for route in members],
-                },
-                depends=[gateway],
-            )
-            target = [
-                {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": route_name}
-            ]
-            policy: dict[str, Any] = {"targetRefs": target, "rateLimit": rate_limit}
-            if route_name == "webapp-websocket":
-                # A websocket is one long request: keep idle connections open as long as the route
-                # allows.
-                ws = f"{args.routing.websocket_timeout_seconds}s"
-                policy["timeout"] = {"http": {"connectionIdleTimeout": ws, "streamIdleTimeout": ws}}
-            self._cr(
-                f"traffic-{suffix}",
-                ENVOY_API,
-                "BackendTrafficPolicy",
-                route_name,
-                policy,
-                depends=[http_route],
-            )
-            self._cr(
-                f"cors-{suffix}",
-                ENVOY_API,
-                "SecurityPolicy",
-                route_name,
-                {
-                    "targetRefs": target,
-                    "cors": {
-                        "allowOrigins": [f"https://{args.domain}"],
-                        "allowMethods": CORS_METHODS,
-                        "allowHeaders": CORS_HEADERS,
-                        "allowCredentials": True,
-                        "maxAge": "600s",
-                    },
-                },
-                depends=[http_route],
-            )
+        if route_name == "webapp-websocket":
+            # A websocket is one long request: keep idle connections open as long as the route
+            # allows.
+            policy["timeout"] = {
+                "http": {
+                    "connectionIdleTimeout": websocket_timeout,
+                    "streamIdleTimeout": websocket_timeout,
+                }
+            }
+        self._cr(
+            f"traffic-{suffix}",
+            ENVOY_API,
+            "BackendTrafficPolicy",
+            route_name,
+            policy,
+            depends=[http_route],
+        )
+        self._cr(
+            f"cors-{suffix}",
+            ENVOY_API,
+            "SecurityPolicy",
+            route_name,
+            {"targetRefs": target, "cors": cors(args.domain)},
+            depends=[http_route],
+        )
 
     def _create_ingresses(self, issuer: str) -> None:
         args, routing = self._args, self._args.routing

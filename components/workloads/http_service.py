@@ -82,6 +82,119 @@ class HttpServiceArgs:
     """How the pods reach the secret store themselves (Azure workload identity, CSI mount)."""
 
 
+def _scrape_annotations(args: HttpServiceArgs) -> dict[str, str]:
+    if not args.metrics_port:
+        return {}
+    return {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(args.metrics_port),
+        "prometheus.io/path": args.metrics_path,
+    }
+
+
+def _ports(args: HttpServiceArgs) -> list[k8s.core.v1.ContainerPortArgs]:
+    ports = [k8s.core.v1.ContainerPortArgs(name="http", container_port=args.port, protocol="TCP")]
+    if args.metrics_port:
+        ports.append(
+            k8s.core.v1.ContainerPortArgs(
+                name="metrics", container_port=args.metrics_port, protocol="TCP"
+            )
+        )
+    return ports
+
+
+def _secret_env(args: HttpServiceArgs) -> list[k8s.core.v1.EnvVarArgs]:
+    """Every secret variable as a `secretKeyRef` (the value never enters the pod spec)."""
+    return [
+        k8s.core.v1.EnvVarArgs(
+            name=variable,
+            value_from=k8s.core.v1.EnvVarSourceArgs(
+                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=ref.secret.name, key=ref.key)
+            ),
+        )
+        for variable, ref in sorted(args.secret_env.items())
+    ]
+
+
+def _volumes(
+    args: HttpServiceArgs,
+) -> tuple[list[k8s.core.v1.VolumeArgs], list[k8s.core.v1.VolumeMountArgs]]:
+    """emptyDirs for the writable paths, the secret store's CSI volume, and the config files
+    (each mounted read-only at `files_path`/<name>)."""
+    volumes = [
+        k8s.core.v1.VolumeArgs(
+            name=f"writable-{index}",
+            empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="256Mi"),
+        )
+        for index, _ in enumerate(args.writable_paths)
+    ]
+    mounts = [
+        k8s.core.v1.VolumeMountArgs(name=f"writable-{index}", mount_path=path)
+        for index, path in enumerate(args.writable_paths)
+    ]
+    csi_volumes, csi_mounts = args.secret_access.volumes()
+    volumes += csi_volumes
+    mounts += csi_mounts
+    if args.files:
+        files = sorted(args.files)
+        source = k8s.core.v1.ConfigMapVolumeSourceArgs(
+            name=f"{args.app}-files",
+            items=[k8s.core.v1.KeyToPathArgs(key=file_name, path=file_name) for file_name in files],
+        )
+        volumes.append(k8s.core.v1.VolumeArgs(name="config-files", config_map=source))
+        mounts += [
+            k8s.core.v1.VolumeMountArgs(
+                name="config-files",
+                mount_path=f"{args.files_path}/{file_name}",
+                sub_path=file_name,
+                read_only=True,
+            )
+            for file_name in files
+        ]
+    return volumes, mounts
+
+
+def _probe(path: str, period: int, failures: int) -> k8s.core.v1.ProbeArgs:
+    return k8s.core.v1.ProbeArgs(
+        http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port="http"),
+        period_seconds=period,
+        timeout_seconds=3,
+        failure_threshold=failures,
+    )
+
+
+def _container(args: HttpServiceArgs, env_from_config: bool) -> k8s.core.v1.ContainerArgs:
+    settings = args.settings
+    env = _secret_env(args)
+    env_from = [
+        k8s.core.v1.EnvFromSourceArgs(
+            config_map_ref=k8s.core.v1.ConfigMapEnvSourceArgs(name=args.app)
+        )
+    ]
+    _, mounts = _volumes(args)
+    return k8s.core.v1.ContainerArgs(
+        name=args.app,
+        image=settings.image,
+        image_pull_policy="IfNotPresent",
+        ports=_ports(args),
+        env=env or None,
+        env_from=env_from if env_from_config else None,
+        resources=kx.resources(settings.resources.as_dict()),
+        security_context=kx.container_security(),
+        # Startup allows 5 min for slow first boots (.NET JIT, migrations) before liveness
+        # applies.
+        startup_probe=_probe(args.probes.startup, 5, 60),
+        liveness_probe=_probe(args.probes.liveness, 10, 3),
+        readiness_probe=_probe(args.probes.readiness, 5, 3),
+        lifecycle=k8s.core.v1.LifecycleArgs(
+            pre_stop=k8s.core.v1.LifecycleHandlerArgs(
+                sleep=k8s.core.v1.SleepActionArgs(seconds=args.pre_stop_seconds)
+            )
+        ),
+        volume_mounts=mounts or None,
+    )
+
+
 class HttpService(pulumi.ComponentResource):
     """A stateless HTTP service; see the module docstring for what it creates."""
 
@@ -110,21 +223,7 @@ class HttpService(pulumi.ComponentResource):
             {**args.service_account_annotations, **args.secret_access.service_account_annotations},
             automount=args.automount_token,
         )
-        config_data = {**dict(args.env), **{key: value for key, value in settings.env}}
-        self.config_map = k8s.core.v1.ConfigMap(
-            f"{name}-config",
-            metadata=kx.metadata(app, args.namespace, self._labels),
-            data=config_data,
-            opts=child,
-        )
-        # Files get their own ConfigMap so they never turn into environment variables via envFrom.
-        if args.files:
-            k8s.core.v1.ConfigMap(
-                f"{name}-files",
-                metadata=kx.metadata(f"{app}-files", args.namespace, self._labels),
-                data=dict(args.files),
-                opts=child,
-            )
+        config_data = self._create_config(child)
         self._config_keys = sorted(config_data)
         self.deployment = self._create_deployment(
             kx.checksum([config_data, dict(args.files)]), child
@@ -158,110 +257,45 @@ class HttpService(pulumi.ComponentResource):
             }
         )
 
+    def _create_config(self, child: pulumi.ResourceOptions) -> dict[str, str]:
+        """The ConfigMap of plain environment (program values, then config's `env`), and the
+        files' own ConfigMap so files never turn into environment variables via envFrom."""
+        args, app = self._args, self._app
+        config_data = {**dict(args.env), **{key: value for key, value in args.settings.env}}
+        self.config_map = k8s.core.v1.ConfigMap(
+            f"{self._name}-config",
+            metadata=kx.metadata(app, args.namespace, self._labels),
+            data=config_data,
+            opts=child,
+        )
+        if args.files:
+            k8s.core.v1.ConfigMap(
+                f"{self._name}-files",
+                metadata=kx.metadata(f"{app}-files", args.namespace, self._labels),
+                data=dict(args.files),
+                opts=child,
+            )
+        return config_data
+
     def _create_deployment(
         self, config_checksum: str, child: pulumi.ResourceOptions
     ) -> k8s.apps.v1.Deployment:
         args, settings, name = self._args, self._args.settings, self._app
-        annotations = {"checksum/config": config_checksum}
-        ports = [
-            k8s.core.v1.ContainerPortArgs(name="http", container_port=args.port, protocol="TCP")
-        ]
-        if args.metrics_port:
-            ports.append(
-                k8s.core.v1.ContainerPortArgs(
-                    name="metrics", container_port=args.metrics_port, protocol="TCP"
-                )
-            )
-            annotations.update(
-                {
-                    "prometheus.io/scrape": "true",
-                    "prometheus.io/port": str(args.metrics_port),
-                    "prometheus.io/path": args.metrics_path,
-                }
-            )
-        env = [
-            k8s.core.v1.EnvVarArgs(
-                name=var,
-                value_from=k8s.core.v1.EnvVarSourceArgs(
-                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
-                        name=ref.secret.name, key=ref.key
-                    )
-                ),
-            )
-            for var, ref in sorted(args.secret_env.items())
-        ]
-        env_from = [
-            k8s.core.v1.EnvFromSourceArgs(
-                config_map_ref=k8s.core.v1.ConfigMapEnvSourceArgs(name=name)
-            )
-        ]
-        volumes = [
-            k8s.core.v1.VolumeArgs(
-                name=f"writable-{index}",
-                empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="256Mi"),
-            )
-            for index, _ in enumerate(args.writable_paths)
-        ]
-        mounts = [
-            k8s.core.v1.VolumeMountArgs(name=f"writable-{index}", mount_path=path)
-            for index, path in enumerate(args.writable_paths)
-        ]
-        csi_volumes, csi_mounts = args.secret_access.volumes()
-        volumes += csi_volumes
-        mounts += csi_mounts
-        if args.files:
-            volumes.append(
-                k8s.core.v1.VolumeArgs(
-                    name="config-files",
-                    config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
-                        name=f"{name}-files",
-                        items=[
-                            k8s.core.v1.KeyToPathArgs(key=file_name, path=file_name)
-                            for file_name in sorted(args.files)
-                        ],
-                    ),
-                )
-            )
-            mounts += [
-                k8s.core.v1.VolumeMountArgs(
-                    name="config-files",
-                    mount_path=f"{args.files_path}/{file_name}",
-                    sub_path=file_name,
-                    read_only=True,
-                )
-                for file_name in sorted(args.files)
-            ]
-
-        def probe(path: str, period: int, failures: int) -> k8s.core.v1.ProbeArgs:
-            return k8s.core.v1.ProbeArgs(
-                http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port="http"),
-                period_seconds=period,
-                timeout_seconds=3,
-                failure_threshold=failures,
-            )
-
-        container = k8s.core.v1.ContainerArgs(
-            name=name,
-            image=settings.image,
-            image_pull_policy="IfNotPresent",
-            ports=ports,
-            env=env or None,
-            env_from=env_from if self._config_keys else None,
-            resources=kx.resources(settings.resources.as_dict()),
-            security_context=kx.container_security(),
-            # Startup allows 5 min for slow first boots (.NET JIT, migrations) before liveness
-            # applies.
-            startup_probe=probe(args.probes.startup, 5, 60),
-            liveness_probe=probe(args.probes.liveness, 10, 3),
-            readiness_probe=probe(args.probes.readiness, 5, 3),
-            lifecycle=k8s.core.v1.LifecycleArgs(
-                pre_stop=k8s.core.v1.LifecycleHandlerArgs(
-                    sleep=k8s.core.v1.SleepActionArgs(seconds=args.pre_stop_seconds)
-                )
-            ),
-            volume_mounts=mounts or None,
-        )
+        volumes, _ = _volumes(args)
         replicas_for_spread = settings.max_replicas
+        pod = k8s.core.v1.PodSpecArgs(
+            service_account_name=name,
+            automount_service_account_token=args.automount_token,
+            enable_service_links=False,
+            security_context=kx.pod_security(args.run_as_user),
+            termination_grace_period_seconds=args.termination_grace_seconds,
+            topology_spread_constraints=kx.spread(name, args.instance, replicas_for_spread),
+            affinity=kx.anti_affinity(name, args.instance, replicas_for_spread),
+            containers=[_container(args, env_from_config=bool(self._config_keys))],
+            volumes=volumes or None,
+        )
+        labels = {**self._labels, **dict(args.pod_labels), **dict(args.secret_access.pod_labels)}
+        annotations = {"checksum/config": config_checksum, **_scrape_annotations(args)}
         return k8s.apps.v1.Deployment(
             f"{self._name}-deployment",
             metadata=kx.metadata(name, args.namespace, self._labels),
@@ -279,27 +313,8 @@ class HttpService(pulumi.ComponentResource):
                     ),
                 ),
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(
-                        labels={
-                            **self._labels,
-                            **dict(args.pod_labels),
-                            **dict(args.secret_access.pod_labels),
-                        },
-                        annotations=annotations,
-                    ),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        service_account_name=name,
-                        automount_service_account_token=args.automount_token,
-                        enable_service_links=False,
-                        security_context=kx.pod_security(args.run_as_user),
-                        termination_grace_period_seconds=args.termination_grace_seconds,
-                        topology_spread_constraints=kx.spread(
-                            name, args.instance, replicas_for_spread
-                        ),
-                        affinity=kx.anti_affinity(name, args.instance, replicas_for_spread),
-                        containers=[container],
-                        volumes=volumes or None,
-                    ),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations=annotations),
+                    spec=pod,
                 ),
             ),
             opts=pulumi.ResourceOptions.merge(

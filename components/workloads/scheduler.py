@@ -42,13 +42,54 @@ class SchedulerArgs:
     todo_path: str = "/api/todos"
 
 
+CONFIG_KEYS = ("API_URL", "TODO_PATH", "RANDOM_ARTICLE_URL")
+
+
+def _pod_spec(settings: SchedulerSettings) -> k8s.core.v1.PodSpecArgs:
+    """One run of generate-todo.sh, its settings read from the ConfigMap by key."""
+    env = [
+        k8s.core.v1.EnvVarArgs(
+            name=key,
+            value_from=k8s.core.v1.EnvVarSourceArgs(
+                config_map_key_ref=k8s.core.v1.ConfigMapKeySelectorArgs(name="scheduler", key=key)
+            ),
+        )
+        for key in CONFIG_KEYS
+    ]
+    container = k8s.core.v1.ContainerArgs(
+        name="scheduler",
+        image=settings.image,
+        image_pull_policy="IfNotPresent",
+        command=["/bin/sh", "/scripts/generate-todo.sh"],
+        env=env,
+        resources=kx.resources(settings.resources.as_dict()),
+        security_context=kx.container_security(),
+        volume_mounts=[
+            k8s.core.v1.VolumeMountArgs(name="scripts", mount_path="/scripts", read_only=True)
+        ],
+    )
+    script = k8s.core.v1.ConfigMapVolumeSourceArgs(
+        name="scheduler",
+        default_mode=0o555,
+        items=[k8s.core.v1.KeyToPathArgs(key="generate-todo.sh", path="generate-todo.sh")],
+    )
+    return k8s.core.v1.PodSpecArgs(
+        restart_policy="Never",
+        automount_service_account_token=False,
+        enable_service_links=False,
+        security_context=kx.pod_security(65532),
+        containers=[container],
+        volumes=[k8s.core.v1.VolumeArgs(name="scripts", config_map=script)],
+    )
+
+
 class Scheduler(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: SchedulerArgs, opts: Optional[pulumi.ResourceOptions] = None
     ):
         super().__init__("webapp:workloads:Scheduler", name, None, opts)
         settings = args.settings
-        lbl = kx.labels("scheduler", args.instance, "scheduler", image_tag(settings.image))
+        labels = kx.labels("scheduler", args.instance, "scheduler", image_tag(settings.image))
         child = kx.child_options(self, opts)
         data = {
             "API_URL": args.api_url,
@@ -58,24 +99,19 @@ class Scheduler(pulumi.ComponentResource):
         }
         k8s.core.v1.ConfigMap(
             f"{name}-config",
-            metadata=kx.metadata("scheduler", args.namespace, lbl),
+            metadata=kx.metadata("scheduler", args.namespace, labels),
             data=data,
             opts=child,
         )
-        env = [
-            k8s.core.v1.EnvVarArgs(
-                name=key,
-                value_from=k8s.core.v1.EnvVarSourceArgs(
-                    config_map_key_ref=k8s.core.v1.ConfigMapKeySelectorArgs(
-                        name="scheduler", key=key
-                    )
-                ),
-            )
-            for key in ("API_URL", "TODO_PATH", "RANDOM_ARTICLE_URL")
-        ]
+        template = k8s.core.v1.PodTemplateSpecArgs(
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                labels=labels, annotations={"checksum/config": kx.checksum(data)}
+            ),
+            spec=_pod_spec(settings),
+        )
         k8s.batch.v1.CronJob(
             f"{name}-cronjob",
-            metadata=kx.metadata("scheduler", args.namespace, lbl),
+            metadata=kx.metadata("scheduler", args.namespace, labels),
             spec=k8s.batch.v1.CronJobSpecArgs(
                 schedule=settings.schedule,
                 time_zone="Etc/UTC",
@@ -89,63 +125,17 @@ class Scheduler(pulumi.ComponentResource):
                         backoff_limit=2,
                         active_deadline_seconds=300,
                         ttl_seconds_after_finished=3600,
-                        template=k8s.core.v1.PodTemplateSpecArgs(
-                            metadata=k8s.meta.v1.ObjectMetaArgs(
-                                labels=lbl, annotations={"checksum/config": kx.checksum(data)}
-                            ),
-                            spec=k8s.core.v1.PodSpecArgs(
-                                restart_policy="Never",
-                                automount_service_account_token=False,
-                                enable_service_links=False,
-                                security_context=kx.pod_security(65532),
-                                containers=[
-                                    k8s.core.v1.ContainerArgs(
-                                        name="scheduler",
-                                        image=settings.image,
-                                        image_pull_policy="IfNotPresent",
-                                        command=["/bin/sh", "/scripts/generate-todo.sh"],
-                                        env=env,
-                                        resources=kx.resources(settings.resources.as_dict()),
-                                        security_context=kx.container_security(),
-                                        volume_mounts=[
-                                            k8s.core.v1.VolumeMountArgs(
-                                                name="scripts",
-                                                mount_path="/scripts",
-                                                read_only=True,
-                                            )
-                                        ],
-                                    )
-                                ],
-                                volumes=[
-                                    k8s.core.v1.VolumeArgs(
-                                        name="scripts",
-                                        config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
-                                            name="scheduler",
-                                            default_mode=0o555,
-                                            items=[
-                                                k8s.core.v1.KeyToPathArgs(
-                                                    key="generate-todo.sh", path="generate-todo.sh"
-                                                )
-                                            ],
-                                        ),
-                                    )
-                                ],
-                            ),
-                        ),
+                        template=template,
                     )
                 ),
             ),
             opts=child,
         )
+        egress = [kx.Peer(app="api", ports=(args.api_port,)), kx.internet((443,))]
         k8s.networking.v1.NetworkPolicy(
             f"{name}-netpol",
-            metadata=kx.metadata("scheduler", args.namespace, lbl),
-            spec=kx.network_policy_spec(
-                "scheduler",
-                args.instance,
-                [],
-                [kx.Peer(app="api", ports=(args.api_port,)), kx.internet((443,))],
-            ),
+            metadata=kx.metadata("scheduler", args.namespace, labels),
+            spec=kx.network_policy_spec("scheduler", args.instance, [], egress),
             opts=child,
         )
         self.register_outputs({})
