@@ -107,6 +107,43 @@ class WebApp(pulumi.ComponentResource):
         self._monitoring_namespace = (
             settings.monitoring.namespace if settings.monitoring.enabled else None
         )
+        addons, baseline = self._platform(base)
+        in_namespace = pulumi.ResourceOptions.merge(
+            base, pulumi.ResourceOptions(depends_on=[baseline.namespace])
+        )
+        store = self._store(addons, baseline, base)
+        prometheus_crds = self._prometheus(store, base)
+        self._data_services(store, prometheus_crds, in_namespace)
+        self._services(store, prometheus_crds, in_namespace)
+        store.seal()
+        Scheduler(
+            f"{name}-scheduler",
+            SchedulerArgs(
+                namespace=settings.namespace,
+                instance=settings.stack,
+                settings=settings.scheduler,
+                api_url=f"http://api:{port_of('api')}",
+                api_port=port_of("api"),
+            ),
+            opts=in_namespace,
+        )
+        edge = self._edge(addons, prometheus_crds, in_namespace)
+        self.url = edge.url
+        self.namespace = baseline.namespace_name
+        self.secret_names = pulumi.Output.from_input([spec.name for spec in cat.APP_SECRETS])
+        self.store_outputs = dict(store.outputs)
+        self.register_outputs(
+            {
+                "url": self.url,
+                "namespace": self.namespace,
+                "secret_names": self.secret_names,
+                **self.store_outputs,
+            }
+        )
+
+    def _platform(self, base: pulumi.ResourceOptions) -> tuple[ClusterAddons, NamespaceBaseline]:
+        """The cluster add-ons and the application namespace's baseline."""
+        settings, name = self._settings, self._name
         addons = ClusterAddons(
             f"{name}-addons",
             ClusterAddonsArgs(
@@ -132,25 +169,16 @@ class WebApp(pulumi.ComponentResource):
             ),
             opts=base,
         )
-        in_namespace = pulumi.ResourceOptions.merge(
-            base, pulumi.ResourceOptions(depends_on=[baseline.namespace])
-        )
-        store = self._store(addons, baseline, base)
-        prometheus_crds = self._prometheus(store, base)
-        self._data_services(store, prometheus_crds, in_namespace)
-        self._services(store, prometheus_crds, in_namespace)
-        store.seal()
-        Scheduler(
-            f"{name}-scheduler",
-            SchedulerArgs(
-                namespace=settings.namespace,
-                instance=settings.stack,
-                settings=settings.scheduler,
-                api_url=f"http://api:{port_of('api')}",
-                api_port=port_of("api"),
-            ),
-            opts=in_namespace,
-        )
+        return addons, baseline
+
+    def _edge(
+        self,
+        addons: ClusterAddons,
+        prometheus_crds: Sequence[pulumi.Resource],
+        in_namespace: pulumi.ResourceOptions,
+    ) -> EdgeRouting:
+        """Public routing, and the alerts and dashboards when monitoring is on."""
+        settings, name = self._settings, self._name
         edge = EdgeRouting(
             f"{name}-edge",
             EdgeRoutingArgs(
@@ -170,24 +198,12 @@ class WebApp(pulumi.ComponentResource):
                 MonitoringArgs(
                     namespace=settings.namespace,
                     instance=settings.stack,
-                    services=tuple(svc.name for svc in CATALOGUE),
-                    crd_dependencies=prometheus_crds,
+                    services=tuple(service.name for service in CATALOGUE),
+                    crd_dependencies=list(prometheus_crds),
                 ),
                 opts=in_namespace,
             )
-
-        self.url = edge.url
-        self.namespace = baseline.namespace_name
-        self.secret_names = pulumi.Output.from_input([spec.name for spec in cat.APP_SECRETS])
-        self.store_outputs = dict(store.outputs)
-        self.register_outputs(
-            {
-                "url": self.url,
-                "namespace": self.namespace,
-                "secret_names": self.secret_names,
-                **self.store_outputs,
-            }
-        )
+        return edge
 
     def _create_providers(self) -> dict[str, pulumi.ProviderResource]:
         """The Kubernetes provider, and the stack's cloud provider pinned to its account or

@@ -63,13 +63,40 @@ class RdsPostgres(pulumi.ComponentResource):
         self, name: str, args: RdsPostgresArgs, opts: Optional[pulumi.ResourceOptions] = None
     ):
         super().__init__("webapp:aws:RdsPostgres", name, None, opts)
-        args, rds = args, args.settings
-        child = kx.child_options(self, opts)
-        identifier = f"webapp-{args.instance}"
-        major = rds.engine_version.split(".")[0]
+        self._name, self._args = name, args
+        self._child = kx.child_options(self, opts)
+        self._identifier = f"webapp-{args.instance}"
+        security_group, subnet_group = self._create_network()
+        parameters = self._create_parameters()
+        monitoring_role = (
+            self._create_monitoring_role() if args.settings.monitoring_interval else None
+        )
+        # A fixed final snapshot name would collide on the second destroy; a random suffix chosen at
+        # creation keeps it unique and stable for the life of the instance.
+        suffix = random.RandomId(f"{name}-final-snapshot-suffix", byte_length=4, opts=self._child)
+        self.instance = aws.rds.Instance(
+            f"{name}-instance",
+            self._instance_args(security_group, subnet_group, parameters, monitoring_role, suffix),
+            opts=pulumi.ResourceOptions.merge(
+                self._child, pulumi.ResourceOptions(protect=args.protect)
+            ),
+        )
+        self.address = self.instance.address
+        self.port = self.instance.port
+        self.master_secret_arn = self.instance.master_user_secrets.apply(_master_secret_arn)
+        self.register_outputs(
+            {
+                "address": self.address,
+                "port": self.port,
+                "master_secret_arn": self.master_secret_arn,
+            }
+        )
 
+    def _create_network(self) -> tuple[aws.ec2.SecurityGroup, aws.rds.SubnetGroup]:
+        """5432 from the cluster's security group only, in the cluster's private subnets."""
+        args, identifier = self._args, self._identifier
         security_group = aws.ec2.SecurityGroup(
-            f"{name}-sg",
+            f"{self._name}-sg",
             aws.ec2.SecurityGroupArgs(
                 name=f"{identifier}-postgres",
                 vpc_id=args.vpc_id,
@@ -85,19 +112,25 @@ class RdsPostgres(pulumi.ComponentResource):
                 ],
                 egress=[],  # a database initiates no connections
             ),
-            opts=child,
+            opts=self._child,
         )
         subnet_group = aws.rds.SubnetGroup(
-            f"{name}-subnets",
+            f"{self._name}-subnets",
             aws.rds.SubnetGroupArgs(
                 name=identifier,
                 subnet_ids=list(args.private_subnet_ids),
                 description=f"private subnets of {args.cluster_name}",
             ),
-            opts=child,
+            opts=self._child,
         )
-        parameters = aws.rds.ParameterGroup(
-            f"{name}-parameters",
+        return security_group, subnet_group
+
+    def _create_parameters(self) -> aws.rds.ParameterGroup:
+        """TLS only; slow statements and connections logged."""
+        settings, identifier = self._args.settings, self._identifier
+        major = settings.engine_version.split(".")[0]
+        return aws.rds.ParameterGroup(
+            f"{self._name}-parameters",
             aws.rds.ParameterGroupArgs(
                 name=f"{identifier}-postgres{major}",
                 family=f"postgres{major}",
@@ -105,94 +138,86 @@ class RdsPostgres(pulumi.ComponentResource):
                 parameters=[
                     aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1"),
                     aws.rds.ParameterGroupParameterArgs(
-                        name="log_min_duration_statement", value=str(rds.slow_statement_ms)
+                        name="log_min_duration_statement", value=str(settings.slow_statement_ms)
                     ),
                     aws.rds.ParameterGroupParameterArgs(name="log_connections", value="1"),
                 ],
             ),
-            opts=child,
+            opts=self._child,
         )
-        monitoring_role: Optional[aws.iam.Role] = None
-        if rds.monitoring_interval:
-            monitoring_role = aws.iam.Role(
-                f"{name}-monitoring",
-                aws.iam.RoleArgs(
-                    name=f"{identifier}-rds-monitoring",
-                    assume_role_policy=iam.policy_json(
-                        [iam.assume_role("Service", ["monitoring.rds.amazonaws.com"])], self
-                    ),
-                ),
-                opts=child,
-            )
-            aws.iam.RolePolicyAttachment(
-                f"{name}-monitoring-policy",
-                aws.iam.RolePolicyAttachmentArgs(
-                    role=monitoring_role.name,
-                    policy_arn=ENHANCED_MONITORING_POLICY.format(partition=args.partition),
-                ),
-                opts=child,
-            )
-        # A fixed final snapshot name would collide on the second destroy; a random suffix chosen at
-        # creation keeps it unique and stable for the life of the instance.
-        suffix = random.RandomId(f"{name}-final-snapshot-suffix", byte_length=4, opts=child)
 
-        self.instance = aws.rds.Instance(
-            f"{name}-instance",
-            aws.rds.InstanceArgs(
-                identifier=identifier,
-                engine="postgres",
-                engine_version=rds.engine_version,
-                instance_class=rds.instance_class,
-                db_name=args.database_name,
-                username=args.username,
-                manage_master_user_password=True,
-                master_user_secret_kms_key_id=args.kms_key_arn,
-                iam_database_authentication_enabled=True,
-                allocated_storage=rds.allocated_storage,
-                max_allocated_storage=rds.max_allocated_storage,
-                storage_type="gp3",
-                storage_encrypted=True,
-                kms_key_id=args.kms_key_arn,
-                db_subnet_group_name=subnet_group.name,
-                vpc_security_group_ids=[security_group.id],
-                parameter_group_name=parameters.name,
-                publicly_accessible=False,
-                port=PORT,
-                multi_az=rds.multi_az,
-                backup_retention_period=rds.backup_retention_days,
-                copy_tags_to_snapshot=True,
-                delete_automated_backups=False,
-                deletion_protection=rds.deletion_protection,
-                skip_final_snapshot=not rds.final_snapshot,
-                final_snapshot_identifier=pulumi.Output.concat(identifier, "-final-", suffix.hex)
-                if rds.final_snapshot
-                else None,
-                auto_minor_version_upgrade=True,
-                allow_major_version_upgrade=False,
-                apply_immediately=False,
-                performance_insights_enabled=rds.performance_insights,
-                performance_insights_kms_key_id=args.kms_key_arn
-                if rds.performance_insights
-                else None,
-                performance_insights_retention_period=7 if rds.performance_insights else None,
-                monitoring_interval=rds.monitoring_interval,
-                monitoring_role_arn=monitoring_role.arn if monitoring_role else None,
-                enabled_cloudwatch_logs_exports=["postgresql", "upgrade"]
-                if rds.log_exports
-                else None,
+    def _create_monitoring_role(self) -> aws.iam.Role:
+        """The role Enhanced Monitoring publishes OS metrics with (trusted by RDS only)."""
+        role = aws.iam.Role(
+            f"{self._name}-monitoring",
+            aws.iam.RoleArgs(
+                name=f"{self._identifier}-rds-monitoring",
+                assume_role_policy=iam.policy_json(
+                    [iam.assume_role("Service", ["monitoring.rds.amazonaws.com"])], self
+                ),
             ),
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect)),
+            opts=self._child,
         )
+        aws.iam.RolePolicyAttachment(
+            f"{self._name}-monitoring-policy",
+            aws.iam.RolePolicyAttachmentArgs(
+                role=role.name,
+                policy_arn=ENHANCED_MONITORING_POLICY.format(partition=self._args.partition),
+            ),
+            opts=self._child,
+        )
+        return role
 
-        self.address = self.instance.address
-        self.port = self.instance.port
-        self.master_secret_arn = self.instance.master_user_secrets.apply(_master_secret_arn)
-        self.register_outputs(
-            {
-                "address": self.address,
-                "port": self.port,
-                "master_secret_arn": self.master_secret_arn,
-            }
+    def _instance_args(
+        self,
+        security_group: aws.ec2.SecurityGroup,
+        subnet_group: aws.rds.SubnetGroup,
+        parameters: aws.rds.ParameterGroup,
+        monitoring_role: Optional[aws.iam.Role],
+        suffix: random.RandomId,
+    ) -> aws.rds.InstanceArgs:
+        """Private, encrypted with the stack key, managed master password, and the production
+        safeguards the settings validated (Multi-AZ, deletion protection, final snapshot)."""
+        args, rds = self._args, self._args.settings
+        insights = rds.performance_insights
+        return aws.rds.InstanceArgs(
+            identifier=self._identifier,
+            engine="postgres",
+            engine_version=rds.engine_version,
+            instance_class=rds.instance_class,
+            db_name=args.database_name,
+            username=args.username,
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=args.kms_key_arn,
+            iam_database_authentication_enabled=True,
+            allocated_storage=rds.allocated_storage,
+            max_allocated_storage=rds.max_allocated_storage,
+            storage_type="gp3",
+            storage_encrypted=True,
+            kms_key_id=args.kms_key_arn,
+            db_subnet_group_name=subnet_group.name,
+            vpc_security_group_ids=[security_group.id],
+            parameter_group_name=parameters.name,
+            publicly_accessible=False,
+            port=PORT,
+            multi_az=rds.multi_az,
+            backup_retention_period=rds.backup_retention_days,
+            copy_tags_to_snapshot=True,
+            delete_automated_backups=False,
+            deletion_protection=rds.deletion_protection,
+            skip_final_snapshot=not rds.final_snapshot,
+            final_snapshot_identifier=pulumi.Output.concat(self._identifier, "-final-", suffix.hex)
+            if rds.final_snapshot
+            else None,
+            auto_minor_version_upgrade=True,
+            allow_major_version_upgrade=False,
+            apply_immediately=False,
+            performance_insights_enabled=insights,
+            performance_insights_kms_key_id=args.kms_key_arn if insights else None,
+            performance_insights_retention_period=7 if insights else None,
+            monitoring_interval=rds.monitoring_interval,
+            monitoring_role_arn=monitoring_role.arn if monitoring_role else None,
+            enabled_cloudwatch_logs_exports=["postgresql", "upgrade"] if rds.log_exports else None,
         )
 
 

@@ -34,6 +34,7 @@ from components.secrets.generated import OAUTH_PROVIDERS, generated_password, ge
 from components.secrets.values import database_templates, redis_templates
 
 SERVICE_ACCOUNT = "external-secrets-aws"
+OAUTH_PARTS = ("client-id", "client-secret")
 READ_ACTIONS = ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
 
 
@@ -83,42 +84,7 @@ class AwsSecretStore(pulumi.ComponentResource):
         prefix = f"webapp/{args.instance}"
         child = kx.child_options(self, opts)
 
-        def password(key: str, length: int = 32) -> pulumi.Output[str]:
-            return generated_password(f"{name}-{key}", length, child)
-
-        generated = generated_values(
-            password, webhook_url=args.webhook_url, grafana=args.monitoring_namespace is not None
-        )
-        documents: dict[str, Mapping[str, pulumi.Input[Any]]] = {
-            "redis/auth": {"password": password("redis-password")},
-            "auth/jwt-secret": generated[cat.JWT.name],
-            "email/smtp": generated[cat.SMTP.name],
-            "broadcaster/webhook": generated[cat.BROADCASTER.name],
-        }
-        oauth = generated[cat.OAUTH.name]
-        for provider in OAUTH_PROVIDERS:
-            documents[f"oauth/{provider}"] = {
-                part: oauth[f"{provider}-{part}"] for part in ("client-id", "client-secret")
-            }
-        if args.monitoring_namespace:
-            documents["grafana/admin"] = generated[cat.GRAFANA.name]
-        if args.managed_database is not None:
-            db = args.managed_database
-            documents["database/connection"] = {
-                "host": db.host,
-                "port": pulumi.Output.from_input(db.port).apply(str),
-                "dbname": args.database_name,
-            }
-        else:
-            documents["database/connection"] = {
-                "host": args.in_cluster_database_host or "postgres",
-                "port": "5432",
-                "dbname": args.database_name,
-            }
-            documents["database/credentials"] = {
-                "username": args.database_username,
-                "password": password("database-password"),
-            }
+        documents = self._documents(child)
         self.secrets = {
             path: self._secret(f"{prefix}/{path}", path, doc)
             for path, doc in sorted(documents.items())
@@ -150,6 +116,51 @@ class AwsSecretStore(pulumi.ComponentResource):
         self._create_store(service_account)
         self._create_external_secrets(prefix)
         self.register_outputs({"secret_arns": self.secret_arns, "role_arn": self.role_arn})
+
+    def _documents(
+        self, child: pulumi.ResourceOptions
+    ) -> dict[str, Mapping[str, pulumi.Input[Any]]]:
+        """Secrets Manager path (under `webapp/<stack>/`) -> JSON document of the secret."""
+        args = self._args
+
+        def password(key: str, length: int = 32) -> pulumi.Output[str]:
+            return generated_password(f"{self._name}-{key}", length, child)
+
+        generated = generated_values(
+            password, webhook_url=args.webhook_url, grafana=args.monitoring_namespace is not None
+        )
+        oauth = generated[cat.OAUTH.name]
+        documents: dict[str, Mapping[str, pulumi.Input[Any]]] = {
+            "redis/auth": {"password": password("redis-password")},
+            "auth/jwt-secret": generated[cat.JWT.name],
+            "email/smtp": generated[cat.SMTP.name],
+            "broadcaster/webhook": generated[cat.BROADCASTER.name],
+            **{
+                f"oauth/{provider}": {part: oauth[f"{provider}-{part}"] for part in OAUTH_PARTS}
+                for provider in OAUTH_PROVIDERS
+            },
+        }
+        if args.monitoring_namespace:
+            documents["grafana/admin"] = generated[cat.GRAFANA.name]
+        if args.managed_database is not None:
+            # RDS holds the credentials in its own managed secret; only the address is ours.
+            database = args.managed_database
+            documents["database/connection"] = {
+                "host": database.host,
+                "port": pulumi.Output.from_input(database.port).apply(str),
+                "dbname": args.database_name,
+            }
+        else:
+            documents["database/connection"] = {
+                "host": args.in_cluster_database_host or "postgres",
+                "port": "5432",
+                "dbname": args.database_name,
+            }
+            documents["database/credentials"] = {
+                "username": args.database_username,
+                "password": password("database-password"),
+            }
+        return documents
 
     def _read_policies(self) -> dict[str, pulumi.Input[str]]:
         """Read (and decrypt) exactly this stack's secrets; the RDS-managed master secret in a
@@ -244,112 +255,60 @@ class AwsSecretStore(pulumi.ComponentResource):
             opts=kx.child_options(self, self._opts, [*args.crd_dependencies, self.role]),
         )
 
-    def _create_external_secrets(self, prefix: str) -> None:
+    def _remote_values(self, prefix: str) -> dict[str, dict[str, Remote]]:
+        """Per catalogued Secret: each key's Secrets Manager secret and JSON property."""
         args = self._args
-        managed = args.managed_database is not None
 
-        def remote(path: str, prop: str) -> Remote:
-            return Remote(key=f"{prefix}/{path}", property=prop)
+        def remote(path: str, *keys: str) -> dict[str, Remote]:
+            return {key: Remote(key=f"{prefix}/{path}", property=key) for key in keys}
 
-        db_values = {key: remote("database/connection", key) for key in ("host", "port", "dbname")}
-        if managed:
-            assert args.managed_database is not None
-            db_values.update(
-                {
-                    key: Remote(key=args.managed_database.master_secret_arn, property=key)
-                    for key in ("username", "password")
-                }
-            )
-        else:
-            db_values.update(
-                {key: remote("database/credentials", key) for key in ("username", "password")}
-            )
-        specs: list[tuple[cat.SecretSpec, str, dict[str, Any]]] = [
-            (
-                cat.DATABASE,
-                args.namespace,
-                catalogue_external_secret(
-                    cat.DATABASE,
-                    self.store_name,
-                    "ClusterSecretStore",
-                    db_values,
-                    database_templates(managed=managed),
-                ),
-            ),
-            (
-                cat.REDIS,
-                args.namespace,
-                catalogue_external_secret(
-                    cat.REDIS,
-                    self.store_name,
-                    "ClusterSecretStore",
-                    {"password": remote("redis/auth", "password")},
-                    redis_templates(args.redis_host),
-                ),
-            ),
-            (
-                cat.JWT,
-                args.namespace,
-                catalogue_external_secret(
-                    cat.JWT,
-                    self.store_name,
-                    "ClusterSecretStore",
-                    {"secret-key": remote("auth/jwt-secret", "secret-key")},
-                ),
-            ),
-            (
-                cat.OAUTH,
-                args.namespace,
-                catalogue_external_secret(
-                    cat.OAUTH,
-                    self.store_name,
-                    "ClusterSecretStore",
-                    {
-                        f"{provider}-{part}": remote(f"oauth/{provider}", part)
-                        for provider in OAUTH_PROVIDERS
-                        for part in ("client-id", "client-secret")
-                    },
-                ),
-            ),
-            (
-                cat.SMTP,
-                args.namespace,
-                catalogue_external_secret(
-                    cat.SMTP,
-                    self.store_name,
-                    "ClusterSecretStore",
-                    {key: remote("email/smtp", key) for key in ("username", "password")},
-                ),
-            ),
-            (
-                cat.BROADCASTER,
-                args.namespace,
-                catalogue_external_secret(
-                    cat.BROADCASTER,
-                    self.store_name,
-                    "ClusterSecretStore",
-                    {"webhook-url": remote("broadcaster/webhook", "webhook-url")},
-                ),
-            ),
-        ]
+        credentials = (
+            {
+                key: Remote(key=args.managed_database.master_secret_arn, property=key)
+                for key in ("username", "password")
+            }
+            if args.managed_database is not None
+            else remote("database/credentials", "username", "password")
+        )
+        oauth = {
+            f"{provider}-{part}": Remote(key=f"{prefix}/oauth/{provider}", property=part)
+            for provider in OAUTH_PROVIDERS
+            for part in OAUTH_PARTS
+        }
+        return {
+            cat.DATABASE.name: {
+                **remote("database/connection", "host", "port", "dbname"),
+                **credentials,
+            },
+            cat.REDIS.name: remote("redis/auth", "password"),
+            cat.JWT.name: remote("auth/jwt-secret", "secret-key"),
+            cat.OAUTH.name: oauth,
+            cat.SMTP.name: remote("email/smtp", "username", "password"),
+            cat.BROADCASTER.name: remote("broadcaster/webhook", "webhook-url"),
+            cat.GRAFANA.name: remote("grafana/admin", "admin-user", "admin-password"),
+        }
+
+    def _create_external_secrets(self, prefix: str) -> None:
+        """One ExternalSecret per catalogued Secret; database and Redis compose their connection
+        forms from the fetched fields (`secrets.values`)."""
+        args = self._args
+        remotes = self._remote_values(prefix)
+        templates = {
+            cat.DATABASE.name: database_templates(managed=args.managed_database is not None),
+            cat.REDIS.name: redis_templates(args.redis_host),
+        }
+        placed = [(spec, args.namespace) for spec in cat.APP_SECRETS]
         if args.monitoring_namespace:
-            specs.append(
-                (
-                    cat.GRAFANA,
-                    args.monitoring_namespace,
-                    catalogue_external_secret(
-                        cat.GRAFANA,
-                        self.store_name,
-                        "ClusterSecretStore",
-                        {
-                            key: remote("grafana/admin", key)
-                            for key in ("admin-user", "admin-password")
-                        },
-                    ),
-                )
-            )
+            placed.append((cat.GRAFANA, args.monitoring_namespace))
         self.external_secrets = {}
-        for spec, namespace, body in specs:
+        for spec, namespace in placed:
+            body = catalogue_external_secret(
+                spec,
+                self.store_name,
+                "ClusterSecretStore",
+                remotes[spec.name],
+                templates.get(spec.name),
+            )
             self.external_secrets[spec.name] = k8s.apiextensions.CustomResource(
                 f"{self._name}-{spec.category}",
                 api_version=API_VERSION,

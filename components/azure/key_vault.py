@@ -53,6 +53,40 @@ class KeyVaultStoreArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
+def _vault_args(args: KeyVaultStoreArgs) -> azure.keyvault.VaultArgs:
+    """RBAC authorization, soft delete and purge protection, firewall closed but for the cluster's
+    subnet and `allowed_ips`."""
+    return azure.keyvault.VaultArgs(
+        vault_name=args.vault_name,
+        resource_group_name=args.resource_group,
+        location=args.location,
+        tags=dict(args.tags) or None,
+        properties=azure.keyvault.VaultPropertiesArgs(
+            tenant_id=args.tenant_id,
+            sku=azure.keyvault.SkuArgs(
+                family=azure.keyvault.SkuFamily.A, name=azure.keyvault.SkuName.STANDARD
+            ),
+            enable_rbac_authorization=True,
+            enable_soft_delete=True,
+            soft_delete_retention_in_days=args.soft_delete_retention_days,
+            # Purge protection cannot be turned off again once on; branch stacks may leave it off.
+            enable_purge_protection=True if args.purge_protection else None,
+            enabled_for_deployment=False,
+            enabled_for_disk_encryption=False,
+            enabled_for_template_deployment=False,
+            public_network_access="Enabled",
+            network_acls=azure.keyvault.NetworkRuleSetArgs(
+                default_action="Deny",
+                bypass="AzureServices",
+                virtual_network_rules=[
+                    azure.keyvault.VirtualNetworkRuleArgs(id=args.cluster_subnet_id)
+                ],
+                ip_rules=[azure.keyvault.IPRuleArgs(value=ip) for ip in args.allowed_ips],
+            ),
+        ),
+    )
+
+
 class KeyVaultStore(pulumi.ComponentResource):
     vault_name: pulumi.Output[str]
     vault_id: pulumi.Output[str]
@@ -62,45 +96,12 @@ class KeyVaultStore(pulumi.ComponentResource):
         self, name: str, args: KeyVaultStoreArgs, opts: Optional[pulumi.ResourceOptions] = None
     ):
         super().__init__("webapp:azure:KeyVaultStore", name, None, opts)
-        az = args
+        self._name, self._args = name, args
         child = kx.child_options(self, opts)
         protected = pulumi.ResourceOptions.merge(
             child, pulumi.ResourceOptions(protect=args.protect)
         )
-        self.vault = azure.keyvault.Vault(
-            f"{name}-vault",
-            azure.keyvault.VaultArgs(
-                vault_name=az.vault_name,
-                resource_group_name=args.resource_group,
-                location=az.location,
-                tags=dict(args.tags) or None,
-                properties=azure.keyvault.VaultPropertiesArgs(
-                    tenant_id=az.tenant_id,
-                    sku=azure.keyvault.SkuArgs(
-                        family=azure.keyvault.SkuFamily.A, name=azure.keyvault.SkuName.STANDARD
-                    ),
-                    enable_rbac_authorization=True,
-                    enable_soft_delete=True,
-                    soft_delete_retention_in_days=az.soft_delete_retention_days,
-                    # Purge protection cannot be turned off again once on; branch stacks may leave
-                    # it off.
-                    enable_purge_protection=True if az.purge_protection else None,
-                    enabled_for_deployment=False,
-                    enabled_for_disk_encryption=False,
-                    enabled_for_template_deployment=False,
-                    public_network_access="Enabled",
-                    network_acls=azure.keyvault.NetworkRuleSetArgs(
-                        default_action="Deny",
-                        bypass="AzureServices",
-                        virtual_network_rules=[
-                            azure.keyvault.VirtualNetworkRuleArgs(id=az.cluster_subnet_id)
-                        ],
-                        ip_rules=[azure.keyvault.IPRuleArgs(value=ip) for ip in az.allowed_ips],
-                    ),
-                ),
-            ),
-            opts=protected,
-        )
+        self.vault = azure.keyvault.Vault(f"{name}-vault", _vault_args(args), opts=protected)
         deployer = azure.authorization.get_client_config_output(
             opts=pulumi.InvokeOutputOptions(parent=self)
         )
@@ -108,15 +109,32 @@ class KeyVaultStore(pulumi.ComponentResource):
             f"{name}-deployer-officer",
             azure.authorization.RoleAssignmentArgs(
                 principal_id=deployer.object_id,
-                role_definition_id=role_definition(az.subscription_id, KEY_VAULT_SECRETS_OFFICER),
+                role_definition_id=role_definition(args.subscription_id, KEY_VAULT_SECRETS_OFFICER),
                 scope=self.vault.id,
                 description=f"webapp {args.instance}: the deployer writes the stack's secrets",
             ),
             opts=child,
         )
+        # Writing a secret needs the deployer's Secrets Officer grant on the vault.
+        self._create_secrets(
+            child,
+            pulumi.ResourceOptions.merge(protected, pulumi.ResourceOptions(depends_on=[officer])),
+        )
+        self.vault_name = self.vault.name
+        self.vault_id = self.vault.id
+        self.vault_uri = pulumi.Output.concat("https://", self.vault.name, ".vault.azure.net/")
+        self.register_outputs(
+            {"vault_name": self.vault_name, "vault_id": self.vault_id, "vault_uri": self.vault_uri}
+        )
+
+    def _create_secrets(
+        self, child: pulumi.ResourceOptions, secret_opts: pulumi.ResourceOptions
+    ) -> None:
+        """One vault secret per key of each catalogued Secret (`<secret>-<key>`)."""
+        args = self._args
 
         def password(key: str, length: int = 32) -> pulumi.Output[str]:
-            return generated_password(f"{name}-{key}", length, child)
+            return generated_password(f"{self._name}-{key}", length, child)
 
         # The Grafana password exists whether or not Grafana reads it (so turning monitoring on
         # later adds a vault secret and no new generated value).
@@ -127,7 +145,7 @@ class KeyVaultStore(pulumi.ComponentResource):
             for key in spec.keys:
                 secret_name = vault_secret_name(spec, key)
                 azure.keyvault.Secret(
-                    f"{name}-{secret_name}",
+                    f"{self._name}-{secret_name}",
                     azure.keyvault.SecretArgs(
                         vault_name=self.vault.name,
                         resource_group_name=args.resource_group,
@@ -137,13 +155,5 @@ class KeyVaultStore(pulumi.ComponentResource):
                             content_type="text/plain",
                         ),
                     ),
-                    opts=pulumi.ResourceOptions.merge(
-                        protected, pulumi.ResourceOptions(depends_on=[officer])
-                    ),
+                    opts=secret_opts,
                 )
-        self.vault_name = self.vault.name
-        self.vault_id = self.vault.id
-        self.vault_uri = pulumi.Output.concat("https://", self.vault.name, ".vault.azure.net/")
-        self.register_outputs(
-            {"vault_name": self.vault_name, "vault_id": self.vault_id, "vault_uri": self.vault_uri}
-        )

@@ -401,15 +401,17 @@ def _database(reader: Reader, cloud: Cloud, profile: Profile) -> DatabaseSetting
     return database
 
 
-def _redis_and_nats(
-    reader: Reader, environment: Environment, profile: Profile
-) -> tuple[DataServiceSettings, DataServiceSettings]:
+def _redis(reader: Reader, environment: Environment, profile: Profile) -> DataServiceSettings:
     sizes = DATA_RESOURCES_PRODUCTION if environment == "production" else DATA_RESOURCES
-    redis = _data_service(
-        reader.section("redis"), "redis:7.4.6-alpine", 1, profile.redis_persistence, "5Gi", sizes, 1
+    return _data_service(
+        reader, "redis:7.4.6-alpine", 1, profile.redis_persistence, "5Gi", sizes, 1
     )
+
+
+def _nats(reader: Reader, environment: Environment, profile: Profile) -> DataServiceSettings:
+    sizes = DATA_RESOURCES_PRODUCTION if environment == "production" else DATA_RESOURCES
     nats = _data_service(
-        reader.section("nats"),
+        reader,
         "nats:2.11.8-alpine",
         profile.nats_replicas,
         profile.nats_persistence,
@@ -422,7 +424,7 @@ def _redis_and_nats(
             "webapp:nats.replicas: 2 is not allowed; expected 1 or an odd number of at least 3 "
             "(a two-node NATS cluster cannot keep a JetStream quorum)"
         )
-    return redis, nats
+    return nats
 
 
 def _routing(reader: Reader, profile: Profile) -> RoutingSettings:
@@ -524,6 +526,55 @@ def _project_values(raw: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
+def _namespace(reader: Reader, stack: str) -> str:
+    default = f"webapp-{stack}" if q.is_dns_label(f"webapp-{stack}") else "webapp"
+    return reader.text("namespace", default, rule=DNS_LABEL)
+
+
+def _domain(reader: Reader) -> str:
+    domain = reader.opt_text("domain", rule=HOSTNAME)
+    if domain is None and not reader.has("domain"):
+        reader.report("webapp:domain: missing; set the public hostname, e.g. app.example.com")
+    return domain or "invalid.example"
+
+
+def _read(reader: Reader, stack: str) -> Settings:
+    """Every section, in the order the problems are reported (keyword arguments evaluate in
+    order)."""
+    environment = _environment(reader, stack)
+    profile = PROFILES[environment]
+    cloud = reader.choice("cloud", "none", CLOUDS)
+    namespace = _namespace(reader, stack)
+    settings = Settings(
+        stack=stack,
+        environment=environment,
+        cloud=cloud,
+        namespace=namespace,
+        domain=_domain(reader),
+        log_level=reader.choice("logLevel", profile.log_level, LOG_LEVELS),
+        kubernetes=_kubernetes(reader.section("kubernetes")),
+        services=_services(reader.section("services"), profile, environment),
+        scheduler=_scheduler(reader.section("scheduler")),
+        database=_database(reader.section("database"), cloud, profile),
+        redis=_redis(reader.section("redis"), environment, profile),
+        nats=_nats(reader.section("nats"), environment, profile),
+        routing=_routing(reader.section("routing"), profile),
+        addons=_addons(reader.section("addons")),
+        monitoring=_monitoring(reader.section("monitoring"), profile),
+        quota=_quota(reader.section("quota"), profile),
+        namespace_deleters=_deleters(reader, environment),
+        protect=reader.flag("protect", profile.protect),
+        smtp_host=reader.text("smtpHost", "smtp.example.com", rule=HOSTNAME),
+        broadcaster_webhook_url=reader.opt_text("broadcasterWebhookUrl", rule=WEBHOOK_URL),
+        aws=parse_aws(reader.section("aws"), environment, required=cloud == "aws"),
+        azure=parse_azure(
+            reader.section("azure"), environment, stack, namespace, required=cloud == "azure"
+        ),
+    )
+    reader.finish(KNOWN_TOP_LEVEL)
+    return settings
+
+
 def parse_settings(
     raw: Mapping[str, Any], stack: str, consulted: Optional[set[str]] = None
 ) -> Settings:
@@ -532,61 +583,7 @@ def parse_settings(
     `consulted`, when given, receives every dotted key the parser reads (for the config reference).
     """
     problems: list[str] = []
-    reader = Reader(_project_values(raw), f"{NAMESPACE}:", problems, consulted)
-    environment = _environment(reader, stack)
-    profile = PROFILES[environment]
-    cloud = reader.choice("cloud", "none", CLOUDS)
-    namespace = reader.text(
-        "namespace",
-        f"webapp-{stack}" if q.is_dns_label(f"webapp-{stack}") else "webapp",
-        rule=DNS_LABEL,
-    )
-    domain = reader.opt_text("domain", rule=HOSTNAME)
-    if domain is None and not reader.has("domain"):
-        reader.report("webapp:domain: missing; set the public hostname, e.g. app.example.com")
-    log_level = reader.choice("logLevel", profile.log_level, LOG_LEVELS)
-    kubernetes = _kubernetes(reader.section("kubernetes"))
-    services = _services(reader.section("services"), profile, environment)
-    scheduler = _scheduler(reader.section("scheduler"))
-    database = _database(reader.section("database"), cloud, profile)
-    redis, nats = _redis_and_nats(reader, environment, profile)
-    routing = _routing(reader.section("routing"), profile)
-    addons = _addons(reader.section("addons"))
-    monitoring = _monitoring(reader.section("monitoring"), profile)
-    quota = _quota(reader.section("quota"), profile)
-    deleters = _deleters(reader, environment)
-    protect = reader.flag("protect", profile.protect)
-    smtp_host = reader.text("smtpHost", "smtp.example.com", rule=HOSTNAME)
-    webhook = reader.opt_text("broadcasterWebhookUrl", rule=WEBHOOK_URL)
-    aws = parse_aws(reader.section("aws"), environment, required=cloud == "aws")
-    azure = parse_azure(
-        reader.section("azure"), environment, stack, namespace, required=cloud == "azure"
-    )
-    reader.finish(KNOWN_TOP_LEVEL)
-    settings = Settings(
-        stack=stack,
-        environment=environment,
-        cloud=cloud,
-        namespace=namespace,
-        domain=domain or "invalid.example",
-        log_level=log_level,
-        kubernetes=kubernetes,
-        services=services,
-        scheduler=scheduler,
-        database=database,
-        redis=redis,
-        nats=nats,
-        routing=routing,
-        addons=addons,
-        monitoring=monitoring,
-        quota=quota,
-        namespace_deleters=deleters,
-        protect=protect,
-        smtp_host=smtp_host,
-        broadcaster_webhook_url=webhook,
-        aws=aws,
-        azure=azure,
-    )
+    settings = _read(Reader(_project_values(raw), f"{NAMESPACE}:", problems, consulted), stack)
     _check_capacity(settings, problems)
     _check_federated_credentials(settings, problems)
     if problems:

@@ -92,6 +92,34 @@ class ClusterAddonsArgs:
     """Two replicas and PDBs for the controllers (production)."""
 
 
+def external_secrets_values(replicas: int, high_availability: bool) -> dict[str, Any]:
+    return {
+        "installCRDs": True,
+        "replicaCount": replicas,
+        "podDisruptionBudget": {"enabled": high_availability},
+        "webhook": {"replicaCount": replicas},
+        # Only the stores this program declares are reconciled by this controller.
+        "processClusterExternalSecret": False,
+        "processPushSecret": False,
+    }
+
+
+def cert_manager_values(replicas: int, high_availability: bool) -> dict[str, Any]:
+    return {
+        # keep: uninstalling the release must not delete every Certificate in the cluster.
+        "crds": {"enabled": True, "keep": True},
+        "config": {
+            "apiVersion": "controller.config.cert-manager.io/v1alpha1",
+            "kind": "ControllerConfiguration",
+            "enableGatewayAPI": True,
+        },
+        "replicaCount": replicas,
+        "podDisruptionBudget": {"enabled": high_availability},
+        "webhook": {"replicaCount": replicas},
+        "global": {"leaderElection": {"namespace": "cert-manager"}},
+    }
+
+
 class ClusterAddons(pulumi.ComponentResource):
     cert_manager: Optional[k8s.helm.v3.Release]
     gateway: Optional[k8s.helm.v3.Release]
@@ -101,6 +129,7 @@ class ClusterAddons(pulumi.ComponentResource):
         self, name: str, args: ClusterAddonsArgs, opts: Optional[pulumi.ResourceOptions] = None
     ):
         super().__init__("webapp:platform:ClusterAddons", name, None, opts)
+        self._name, self._args, self._opts = name, args, opts
         child = kx.child_options(self, opts)
         replicas = 2 if args.high_availability else 1
         self.cert_manager = None
@@ -113,15 +142,7 @@ class ClusterAddons(pulumi.ComponentResource):
                 "external-secrets",
                 EXTERNAL_SECRETS,
                 "external-secrets",
-                {
-                    "installCRDs": True,
-                    "replicaCount": replicas,
-                    "podDisruptionBudget": {"enabled": args.high_availability},
-                    "webhook": {"replicaCount": replicas},
-                    # Only the stores this program declares are reconciled by this controller.
-                    "processClusterExternalSecret": False,
-                    "processPushSecret": False,
-                },
+                external_secrets_values(replicas, args.high_availability),
                 child,
             )
         if args.addons.cert_manager == "install":
@@ -130,58 +151,57 @@ class ClusterAddons(pulumi.ComponentResource):
                 "cert-manager",
                 CERT_MANAGER,
                 "cert-manager",
-                {
-                    # keep: uninstalling the release must not delete every Certificate in the
-                    # cluster.
-                    "crds": {"enabled": True, "keep": True},
-                    "config": {
-                        "apiVersion": "controller.config.cert-manager.io/v1alpha1",
-                        "kind": "ControllerConfiguration",
-                        "enableGatewayAPI": True,
-                    },
-                    "replicaCount": replicas,
-                    "podDisruptionBudget": {"enabled": args.high_availability},
-                    "webhook": {"replicaCount": replicas},
-                    "global": {"leaderElection": {"namespace": "cert-manager"}},
-                },
+                cert_manager_values(replicas, args.high_availability),
                 child,
             )
         if args.gateway and args.addons.gateway == "install":
-            self.gateway = pinned_release(
-                f"{name}-envoy-gateway",
-                "envoy-gateway",
-                ENVOY_GATEWAY,
-                "envoy-gateway-system",
-                {"deployment": {"replicas": replicas}},
-                child,
-            )
-            k8s.apiextensions.CustomResource(
-                f"{name}-gatewayclass",
-                api_version="gateway.networking.k8s.io/v1",
-                kind="GatewayClass",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=GATEWAY_CLASS, labels=kx.labels(GATEWAY_CLASS, args.instance, "edge", "v1")
-                ),
-                spec={"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"},
-                opts=kx.child_options(self, opts, [self.gateway]),
-            )
+            self.gateway = self._create_gateway(replicas, child)
         if args.monitoring and args.addons.monitoring_stack == "install":
-            pss = {
-                f"pod-security.kubernetes.io/{monitoring}": "privileged"
-                for monitoring in ("enforce", "audit", "warn")
-            }
-            self.monitoring_namespace = k8s.core.v1.Namespace(
-                f"{name}-monitoring-namespace",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=args.monitoring_namespace,
-                    labels={
-                        **kx.labels(args.monitoring_namespace, args.instance, "monitoring", "v1"),
-                        **pss,
-                    },
-                ),
-                opts=child,
-            )
+            self.monitoring_namespace = self._create_monitoring_namespace(child)
         self.register_outputs({})
+
+    def _create_gateway(self, replicas: int, child: pulumi.ResourceOptions) -> k8s.helm.v3.Release:
+        """Envoy Gateway and the GatewayClass its controller serves (after its CRDs exist)."""
+        release = pinned_release(
+            f"{self._name}-envoy-gateway",
+            "envoy-gateway",
+            ENVOY_GATEWAY,
+            "envoy-gateway-system",
+            {"deployment": {"replicas": replicas}},
+            child,
+        )
+        k8s.apiextensions.CustomResource(
+            f"{self._name}-gatewayclass",
+            api_version="gateway.networking.k8s.io/v1",
+            kind="GatewayClass",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=GATEWAY_CLASS,
+                labels=kx.labels(GATEWAY_CLASS, self._args.instance, "edge", "v1"),
+            ),
+            spec={"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"},
+            opts=kx.child_options(self, self._opts, [release]),
+        )
+        return release
+
+    def _create_monitoring_namespace(self, child: pulumi.ResourceOptions) -> k8s.core.v1.Namespace:
+        """node-exporter needs host access, so this namespace is `privileged` (the application's
+        stays `restricted`)."""
+        args = self._args
+        pss = {
+            f"pod-security.kubernetes.io/{mode}": "privileged"
+            for mode in ("enforce", "audit", "warn")
+        }
+        return k8s.core.v1.Namespace(
+            f"{self._name}-monitoring-namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=args.monitoring_namespace,
+                labels={
+                    **kx.labels(args.monitoring_namespace, args.instance, "monitoring", "v1"),
+                    **pss,
+                },
+            ),
+            opts=child,
+        )
 
     @property
     def secret_operator(self) -> list[pulumi.Resource]:

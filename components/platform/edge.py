@@ -165,6 +165,34 @@ def cors(domain: str) -> dict[str, Any]:
     }
 
 
+def ingress_spec(
+    ingress_class: str, domain: str, members: Sequence[Route]
+) -> k8s.networking.v1.IngressSpecArgs:
+    """TLS for the domain and one Prefix path per route to its Service."""
+    paths = [
+        k8s.networking.v1.HTTPIngressPathArgs(
+            path=route.path,
+            path_type="Prefix",
+            backend=k8s.networking.v1.IngressBackendArgs(
+                service=k8s.networking.v1.IngressServiceBackendArgs(
+                    name=route.service,
+                    port=k8s.networking.v1.ServiceBackendPortArgs(number=route.port),
+                )
+            ),
+        )
+        for route in members
+    ]
+    return k8s.networking.v1.IngressSpecArgs(
+        ingress_class_name=ingress_class,
+        tls=[k8s.networking.v1.IngressTLSArgs(hosts=[domain], secret_name=TLS_SECRET)],
+        rules=[
+            k8s.networking.v1.IngressRuleArgs(
+                host=domain, http=k8s.networking.v1.HTTPIngressRuleValueArgs(paths=paths)
+            )
+        ],
+    )
+
+
 class EdgeRouting(pulumi.ComponentResource):
     url: pulumi.Output[str]
 
@@ -397,40 +425,12 @@ class EdgeRouting(pulumi.ComponentResource):
             ),
         }
         for ingress_name, (members, extra) in groups.items():
-            if not members:
-                continue
-            k8s.networking.v1.Ingress(
-                f"{self._name}-{ingress_name}",
-                metadata=kx.metadata(ingress_name, args.namespace, self._labels, {**base, **extra}),
-                spec=k8s.networking.v1.IngressSpecArgs(
-                    ingress_class_name=routing.ingress_class,
-                    tls=[
-                        k8s.networking.v1.IngressTLSArgs(
-                            hosts=[args.domain], secret_name=TLS_SECRET
-                        )
-                    ],
-                    rules=[
-                        k8s.networking.v1.IngressRuleArgs(
-                            host=args.domain,
-                            http=k8s.networking.v1.HTTPIngressRuleValueArgs(
-                                paths=[
-                                    k8s.networking.v1.HTTPIngressPathArgs(
-                                        path=member.path,
-                                        path_type="Prefix",
-                                        backend=k8s.networking.v1.IngressBackendArgs(
-                                            service=k8s.networking.v1.IngressServiceBackendArgs(
-                                                name=member.service,
-                                                port=k8s.networking.v1.ServiceBackendPortArgs(
-                                                    number=member.port
-                                                ),
-                                            )
-                                        ),
-                                    )
-                                    for member in members
-                                ]
-                            ),
-                        )
-                    ],
-                ),
-                opts=self._crd_opts,
-            )
+            if members:
+                k8s.networking.v1.Ingress(
+                    f"{self._name}-{ingress_name}",
+                    metadata=kx.metadata(
+                        ingress_name, args.namespace, self._labels, {**base, **extra}
+                    ),
+                    spec=ingress_spec(routing.ingress_class, args.domain, members),
+                    opts=self._crd_opts,
+                )

@@ -28,34 +28,34 @@ class MonitoringArgs:
     crd_dependencies: Sequence[pulumi.Resource] = ()
 
 
-def alert_rules(namespace: str, services: Sequence[str]) -> list[dict[str, Any]]:
-    """The seed 000 alerting rules, scoped to one namespace."""
+def _alert(name: str, expr: str, duration: str, severity: str, summary: str) -> dict[str, Any]:
+    return {
+        "alert": name,
+        "expr": expr,
+        "for": duration,
+        "labels": {"severity": severity},
+        "annotations": {
+            "summary": summary,
+            "description": summary + " (namespace {{ $labels.namespace }})",
+        },
+    }
+
+
+def critical_rules(namespace: str, services: Sequence[str]) -> list[dict[str, Any]]:
+    """Page someone: a service is down, failing or slow."""
     ns = f'namespace="{namespace}"'
-    svc = "|".join(services)
-
-    def alert(name: str, expr: str, duration: str, severity: str, summary: str) -> dict[str, Any]:
-        return {
-            "alert": name,
-            "expr": expr,
-            "for": duration,
-            "labels": {"severity": severity},
-            "annotations": {
-                "summary": summary,
-                "description": summary + " (namespace {{ $labels.namespace }})",
-            },
-        }
-
-    critical = [
+    deployments = "|".join(services)
+    return [
         # From kube-state-metrics, so it fires for services that expose no metrics of their own too.
-        alert(
+        _alert(
             "WebappServiceDown",
-            "sum by (namespace, deployment) "
-            f'(kube_deployment_status_replicas_available{{{ns}, deployment=~"{svc}"}}) == 0',
+            "sum by (namespace, deployment) (kube_deployment_status_replicas_available"
+            f'{{{ns}, deployment=~"{deployments}"}}) == 0',
             "2m",
             "critical",
             "{{ $labels.deployment }} has no available replica",
         ),
-        alert(
+        _alert(
             "WebappHighErrorRate",
             f'sum by (namespace, service) (rate(http_requests_total{{{ns}, status=~"5.."}}[5m])) / '
             f"sum by (namespace, service) (rate(http_requests_total{{{ns}}}[5m])) > 0.05",
@@ -63,7 +63,7 @@ def alert_rules(namespace: str, services: Sequence[str]) -> list[dict[str, Any]]
             "critical",
             "{{ $labels.service }} answers more than 5% of requests with 5xx",
         ),
-        alert(
+        _alert(
             "WebappHighLatency",
             "histogram_quantile(0.95, sum by (namespace, service, le) "
             f"(rate(http_request_duration_seconds_bucket{{{ns}}}[5m]))) > 1",
@@ -72,8 +72,13 @@ def alert_rules(namespace: str, services: Sequence[str]) -> list[dict[str, Any]]
             "{{ $labels.service }} p95 latency is above 1 s",
         ),
     ]
-    warning = [
-        alert(
+
+
+def warning_rules(namespace: str) -> list[dict[str, Any]]:
+    """Look at it today: saturation, restarts, a certificate about to expire."""
+    ns = f'namespace="{namespace}"'
+    return [
+        _alert(
             "WebappHighCpu",
             "sum by (namespace, pod) "
             f'(rate(container_cpu_usage_seconds_total{{{ns}, container!=""}}[5m])) / '
@@ -83,35 +88,38 @@ def alert_rules(namespace: str, services: Sequence[str]) -> list[dict[str, Any]]
             "warning",
             "{{ $labels.pod }} uses more than 80% of its CPU limit",
         ),
-        alert(
+        _alert(
             "WebappHighMemory",
             f'sum by (namespace, pod) (container_memory_working_set_bytes{{{ns}, container!=""}}) '
-            "/ "
-            "sum by (namespace, pod) "
+            "/ sum by (namespace, pod) "
             f'(kube_pod_container_resource_limits{{{ns}, resource="memory"}}) > 0.8',
             "15m",
             "warning",
             "{{ $labels.pod }} uses more than 80% of its memory limit",
         ),
-        alert(
+        _alert(
             "WebappPodRestarts",
             f"increase(kube_pod_container_status_restarts_total{{{ns}}}[1h]) > 3",
             "0m",
             "warning",
             "{{ $labels.pod }} restarted more than 3 times in an hour",
         ),
-        alert(
+        _alert(
             "WebappCertificateExpiry",
-            f"certmanager_certificate_expiration_timestamp_seconds{{{ns}}} - time() < 14 * 24 * "
-            "3600",
+            f"certmanager_certificate_expiration_timestamp_seconds{{{ns}}} - time() "
+            "< 14 * 24 * 3600",
             "1h",
             "warning",
             "certificate {{ $labels.name }} expires in less than 14 days",
         ),
     ]
+
+
+def alert_rules(namespace: str, services: Sequence[str]) -> list[dict[str, Any]]:
+    """The seed 000 alerting rules, scoped to one namespace."""
     return [
-        {"name": "webapp.critical", "rules": critical},
-        {"name": "webapp.warning", "rules": warning},
+        {"name": "webapp.critical", "rules": critical_rules(namespace, services)},
+        {"name": "webapp.warning", "rules": warning_rules(namespace)},
     ]
 
 

@@ -47,7 +47,7 @@ class NamespaceBaseline(pulumi.ComponentResource):
     ):
         super().__init__("webapp:platform:NamespaceBaseline", name, None, opts)
         ns = args.namespace
-        lbl = kx.labels(ns, args.instance, "namespace", "v1")
+        labels = kx.labels(ns, args.instance, "namespace", "v1")
         child = kx.child_options(self, opts)
         pss = {
             f"pod-security.kubernetes.io/{mode}": args.pod_security
@@ -62,17 +62,33 @@ class NamespaceBaseline(pulumi.ComponentResource):
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=ns, labels={**lbl, **pss, "webapp.io/environment": args.environment}
+                name=ns, labels={**labels, **pss, "webapp.io/environment": args.environment}
             ),
             opts=pulumi.ResourceOptions.merge(
                 child, pulumi.ResourceOptions(protect=args.protect, retain_on_delete=args.protect)
             ),
         )
-        in_ns = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
+        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
+        self._create_limits(name, args, labels, in_namespace)
+        self._create_network_baseline(name, args, labels, in_namespace)
+        if args.deleters:
+            self._create_deletion_guard(name, args, labels, child)
+        self.namespace_name = self.namespace.metadata.name
+        self.register_outputs({"namespace_name": self.namespace_name})
+
+    def _create_limits(
+        self,
+        name: str,
+        args: NamespaceBaselineArgs,
+        labels: dict[str, str],
+        in_namespace: pulumi.ResourceOptions,
+    ) -> None:
+        """ResourceQuota (no LoadBalancer or NodePort Services) and LimitRange defaults."""
+        ns = args.namespace
         quota = args.quota
         k8s.core.v1.ResourceQuota(
             f"{name}-quota",
-            metadata=kx.metadata("webapp-quota", ns, lbl),
+            metadata=kx.metadata("webapp-quota", ns, labels),
             spec=k8s.core.v1.ResourceQuotaSpecArgs(
                 hard={
                     "requests.cpu": quota.requests_cpu,
@@ -86,11 +102,11 @@ class NamespaceBaseline(pulumi.ComponentResource):
                     "services.nodeports": "0",
                 }
             ),
-            opts=in_ns,
+            opts=in_namespace,
         )
         k8s.core.v1.LimitRange(
             f"{name}-limits",
-            metadata=kx.metadata("webapp-limits", ns, lbl),
+            metadata=kx.metadata("webapp-limits", ns, labels),
             spec=k8s.core.v1.LimitRangeSpecArgs(
                 limits=[
                     k8s.core.v1.LimitRangeItemArgs(
@@ -101,15 +117,25 @@ class NamespaceBaseline(pulumi.ComponentResource):
                     )
                 ]
             ),
-            opts=in_ns,
+            opts=in_namespace,
         )
+
+    def _create_network_baseline(
+        self,
+        name: str,
+        args: NamespaceBaselineArgs,
+        labels: dict[str, str],
+        in_namespace: pulumi.ResourceOptions,
+    ) -> None:
+        """Default deny in both directions, then DNS to kube-dns for every pod."""
+        ns = args.namespace
         k8s.networking.v1.NetworkPolicy(
             f"{name}-default-deny",
-            metadata=kx.metadata("default-deny", ns, lbl),
+            metadata=kx.metadata("default-deny", ns, labels),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(), policy_types=["Ingress", "Egress"]
             ),
-            opts=in_ns,
+            opts=in_namespace,
         )
         dns_ports = [
             k8s.networking.v1.NetworkPolicyPortArgs(protocol=protocol, port=53)
@@ -117,7 +143,7 @@ class NamespaceBaseline(pulumi.ComponentResource):
         ]
         k8s.networking.v1.NetworkPolicy(
             f"{name}-allow-dns",
-            metadata=kx.metadata("allow-dns", ns, lbl),
+            metadata=kx.metadata("allow-dns", ns, labels),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(),
                 policy_types=["Egress"],
@@ -137,28 +163,23 @@ class NamespaceBaseline(pulumi.ComponentResource):
                     )
                 ],
             ),
-            opts=in_ns,
+            opts=in_namespace,
         )
-        if args.deleters:
-            self._create_deletion_guard(name, args, lbl, child)
-        self.namespace_name = self.namespace.metadata.name
-        self.register_outputs({"namespace_name": self.namespace_name})
 
     def _create_deletion_guard(
         self,
         name: str,
         args: NamespaceBaselineArgs,
-        lbl: dict[str, str],
+        labels: dict[str, str],
         child: pulumi.ResourceOptions,
     ) -> None:
         # RBAC only grants: this names who *may* delete the namespace. Other identities must not
-        # hold
-        # a broader grant (cluster-admin); the Pulumi `protect` on the Namespace guards `pulumi
-        # destroy`.
+        # hold a broader grant (cluster-admin); the Pulumi `protect` on the Namespace guards
+        # `pulumi destroy`.
         role_name = f"{args.namespace}-namespace-deleter"
         k8s.rbac.v1.ClusterRole(
             f"{name}-deleter-role",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=role_name, labels=lbl),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=role_name, labels=labels),
             rules=[
                 k8s.rbac.v1.PolicyRuleArgs(
                     api_groups=[""],
@@ -171,7 +192,7 @@ class NamespaceBaseline(pulumi.ComponentResource):
         )
         k8s.rbac.v1.ClusterRoleBinding(
             f"{name}-deleter-binding",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=role_name, labels=lbl),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=role_name, labels=labels),
             role_ref=k8s.rbac.v1.RoleRefArgs(
                 api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role_name
             ),
