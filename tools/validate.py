@@ -57,26 +57,32 @@ def _fix_pattern(pattern: str) -> str:
     return f"(?{flags}){stripped}" if flags else stripped
 
 
+_DROPPED = ("description", "format")
+"""Annotations only (and `format`, which Draft 4 would check differently from the API server)."""
+
+
+def _close_value(key: str, value: Any) -> Any:
+    """One keyword of a schema node, closed recursively where it holds schemas."""
+    if key in ("properties", "patternProperties"):
+        return {name: close_schema(schema) for name, schema in value.items()}
+    if key in ("items", "additionalProperties") and isinstance(value, (dict, list)):
+        return close_schema(value)
+    if key == "pattern" and isinstance(value, str):
+        return _fix_pattern(value)
+    return value  # allOf/anyOf/oneOf/not are left as upstream wrote them
+
+
 def close_schema(node: Any) -> Any:
     """OpenAPI v3 structural schema -> Draft 4 schema closed to unknown fields (see module doc)."""
     if isinstance(node, list):
-        return [close_schema(n) for n in node]
+        return [close_schema(item) for item in node]
     if not isinstance(node, dict):
         return node
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if key in ("allOf", "anyOf", "oneOf", "not"):
-            out[key] = value  # left as upstream wrote them
-        elif key in ("properties", "patternProperties"):
-            out[key] = {k: close_schema(v) for k, v in value.items()}
-        elif key in ("items", "additionalProperties") and isinstance(value, (dict, list)):
-            out[key] = close_schema(value)
-        elif key == "pattern" and isinstance(value, str):
-            out[key] = _fix_pattern(value)
-        elif key.startswith("x-kubernetes-") or key in ("description", "format"):
-            continue
-        else:
-            out[key] = value
+    out = {
+        key: _close_value(key, value)
+        for key, value in node.items()
+        if not key.startswith("x-kubernetes-") and key not in _DROPPED
+    }
     if node.get("x-kubernetes-int-or-string"):
         out.pop("type", None)
         out["anyOf"] = [{"type": "integer"}, {"type": "string"}]

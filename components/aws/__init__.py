@@ -1,1 +1,9 @@
-"""aws."""
+"""AWS: the stack's KMS key (`kms`), IAM policy documents from the provider (`iam`), IRSA roles
+(`irsa`), Secrets Manager delivered by External Secrets (`secrets`), RDS PostgreSQL (`rds`), and
+`AwsStore`, the `SecretStore` implementation that composes them (`store`). Type tokens
+`webapp:aws:*`.
+
+Never imports the Azure package or SDK.
+
+May import: components.config, components.kube, components.secrets
+"""

@@ -12,10 +12,9 @@ from typing import Callable
 
 import pytest
 
+from tests.support import STACKS
 from tools.golden import VARIANTS, urn_file, urn_list, variant_overrides
 from tools.offline import StackRun
-
-from .conftest import STACKS
 
 
 @pytest.mark.parametrize("stack,variant", [(s, v) for s in STACKS for v in VARIANTS])

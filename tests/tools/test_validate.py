@@ -10,6 +10,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
+from tests.support import require
 from tools.offline import StackRun
 from tools.validate import (
     CelReport,
@@ -20,8 +21,6 @@ from tools.validate import (
     crd_schema_dir,
     validate_object,
 )
-
-from .conftest import require
 
 
 @pytest.fixture(scope="module")

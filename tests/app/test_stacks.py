@@ -7,15 +7,14 @@ option that only one shipped stack uses cannot rot unseen.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 
+from tests.support import STACKS, pod_specs, produced_secrets, require
 from tools.golden import VARIANTS, variant_overrides
 from tools.offline import StackRun, contains_secret, last_registrations, run_stack
 from tools.validate import CelReport, crd_schema_dir, validate_object
-
-from .conftest import STACKS, require
 
 APP_LABELS = (
     "app.kubernetes.io/name",
@@ -25,29 +24,6 @@ APP_LABELS = (
     "app.kubernetes.io/version",
     "app.kubernetes.io/managed-by",
 )
-
-
-def _has(run: StackRun, kind: str, name: str) -> bool:
-    try:
-        run.find(kind, name)
-    except KeyError:
-        return False
-    return True
-
-
-def pod_specs(
-    objects: list[dict[str, Any]],
-) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
-    """(workload name, pod spec, pod metadata) of every Deployment, StatefulSet and CronJob."""
-    for obj in objects:
-        kind = obj["kind"]
-        if kind in ("Deployment", "StatefulSet"):
-            template = obj["spec"]["template"]
-        elif kind == "CronJob":
-            template = obj["spec"]["jobTemplate"]["spec"]["template"]
-        else:
-            continue
-        yield f"{kind}/{obj['metadata']['name']}", template["spec"], template.get("metadata", {})
 
 
 @pytest.fixture(params=[(s, v) for s in STACKS for v in VARIANTS], ids=lambda p: f"{p[0]}-{p[1]}")
@@ -96,25 +72,36 @@ def test_every_pod_runs_restricted(run: StackRun) -> None:
             }, name
 
 
+def _names(objects: list[dict[str, Any]], kind: str) -> set[tuple[str, str]]:
+    return {
+        (o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects if o["kind"] == kind
+    }
+
+
+def _env_references(container: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """("secretKeyRef" | "configMapKeyRef", reference) of every env var read by reference."""
+    found = []
+    for env in container.get("env") or []:
+        source = env.get("valueFrom") or {}
+        found += [
+            (kind, source[kind]) for kind in ("secretKeyRef", "configMapKeyRef") if kind in source
+        ]
+    return found
+
+
 def test_every_secret_a_pod_reads_is_produced(run: StackRun) -> None:
     """secretKeyRef / configMapRef / volumes point at objects (and keys) the stack declares."""
     objects = run.kubernetes_objects()
-    secrets = {key: keys for key, (keys, _) in produced_secrets(objects).items()}
-    config_maps = {
-        (o["metadata"]["namespace"], o["metadata"]["name"]): set((o.get("data") or {}).keys())
-        for o in objects
-        if o["kind"] == "ConfigMap"
+    keys = {
+        "secretKeyRef": {key: keys for key, (keys, _) in produced_secrets(objects).items()},
+        "configMapKeyRef": {
+            (o["metadata"]["namespace"], o["metadata"]["name"]): set((o.get("data") or {}).keys())
+            for o in objects
+            if o["kind"] == "ConfigMap"
+        },
     }
-    accounts = {
-        (o["metadata"]["namespace"], o["metadata"]["name"])
-        for o in objects
-        if o["kind"] == "ServiceAccount"
-    }
-    claims = {
-        (o["metadata"]["namespace"], o["metadata"]["name"])
-        for o in objects
-        if o["kind"] == "PersistentVolumeClaim"
-    }
+    config_maps, accounts = _names(objects, "ConfigMap"), _names(objects, "ServiceAccount")
+    claims = _names(objects, "PersistentVolumeClaim")
     workloads = {
         o["metadata"]["name"]: o["metadata"]["namespace"]
         for o in objects
@@ -126,19 +113,9 @@ def test_every_secret_a_pod_reads_is_produced(run: StackRun) -> None:
         if spec.get("serviceAccountName"):
             assert (ns, spec["serviceAccountName"]) in accounts, name
         for container in spec["containers"]:
-            for env in container.get("env") or []:
-                source = env.get("valueFrom") or {}
-                if "secretKeyRef" in source:
-                    ref = source["secretKeyRef"]
-                    assert ref["key"] in secrets.get((ns, ref["name"]), set()), (
-                        f"{name} reads {ref}"
-                    )
-                    reads += 1
-                if "configMapKeyRef" in source:
-                    ref = source["configMapKeyRef"]
-                    assert ref["key"] in config_maps.get((ns, ref["name"]), set()), (
-                        f"{name} reads {ref}"
-                    )
+            for kind, ref in _env_references(container):
+                assert ref["key"] in keys[kind].get((ns, ref["name"]), set()), f"{name} reads {ref}"
+                reads += kind == "secretKeyRef"
             for env_from in container.get("envFrom") or []:
                 assert (ns, env_from["configMapRef"]["name"]) in config_maps, name
         for volume in spec.get("volumes") or []:
@@ -147,32 +124,6 @@ def test_every_secret_a_pod_reads_is_produced(run: StackRun) -> None:
             if "persistentVolumeClaim" in volume:
                 assert (ns, volume["persistentVolumeClaim"]["claimName"]) in claims, name
     assert reads >= 20  # the loop really saw the app's secret references
-
-
-def produced_secrets(objects: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[set[str], str]]:
-    """(namespace, Secret name) -> (keys, producer kind): Secrets declared directly or by an ExternalSecret."""
-    found: dict[tuple[str, str], tuple[set[str], str]] = {}
-    for obj in objects:
-        ns = obj["metadata"].get("namespace")
-        if obj["kind"] == "Secret":
-            found[(ns, obj["metadata"]["name"])] = (
-                set((obj.get("stringData") or {}).keys()),
-                "Secret",
-            )
-        elif obj["kind"] == "SecretProviderClass":
-            for synced in obj["spec"].get("secretObjects", []):
-                found[(ns, synced["secretName"])] = (
-                    {d["key"] for d in synced["data"]},
-                    "SecretProviderClass",
-                )
-        elif obj["kind"] == "ExternalSecret":
-            target = obj["spec"]["target"]
-            template = (target.get("template") or {}).get("data")
-            keys = (
-                set(template) if template else {d["secretKey"] for d in obj["spec"].get("data", [])}
-            )
-            found[(ns, target.get("name", obj["metadata"]["name"]))] = (keys, "ExternalSecret")
-    return found
 
 
 def test_secrets_come_from_the_stack_cloud_store(run: StackRun) -> None:

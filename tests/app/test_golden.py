@@ -7,11 +7,10 @@ from typing import Callable
 
 import pytest
 
+from tests.support import STACKS
 from tools.golden import GOLDEN
 from tools.offline import StackRun
 from tools.render import render
-
-from .conftest import STACKS
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -1,0 +1,146 @@
+"""RDS PostgreSQL: hardening, network, destroy safety, and that no workload waits for it."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pytest
+
+from components.secrets import catalogue as cat
+from tests.support import only, records
+from tools.offline import StackRun, load_stack_config
+
+AWS_OVERRIDE = {"webapp:cloud": "aws"}
+
+# --- RDS --------------------------------------------------------------------------------------
+
+
+def test_rds_is_hardened(production: StackRun) -> None:
+    db = only(production, "aws:rds/instance:Instance").inputs
+    assert db["engine"] == "postgres" and int(db["engineVersion"].split(".")[0]) >= 16
+    assert db["storageEncrypted"] is True and db["kmsKeyId"].startswith("arn:aws:kms:")
+    assert db["maxAllocatedStorage"] > db["allocatedStorage"]
+    assert db["publiclyAccessible"] is False
+    assert db["manageMasterUserPassword"] is True and "password" not in db
+    assert db["iamDatabaseAuthenticationEnabled"] is True and db["autoMinorVersionUpgrade"] is True
+    assert db["performanceInsightsEnabled"] is True and db["monitoringInterval"] == 60
+    assert db["enabledCloudwatchLogsExports"] == ["postgresql", "upgrade"]
+    params = {
+        p["name"]: p["value"]
+        for p in only(production, "aws:rds/parameterGroup:ParameterGroup").inputs["parameters"]
+    }
+    assert params["rds.force_ssl"] == "1" and int(params["log_min_duration_statement"]) > 0
+    subnets = only(production, "aws:rds/subnetGroup:SubnetGroup").inputs["subnetIds"]
+    assert subnets == load_stack_config("production")["webapp:aws"]["privateSubnetIds"]
+
+
+def test_database_security_group_admits_only_the_cluster(production: StackRun) -> None:
+    group = only(production, "aws:ec2/securityGroup:SecurityGroup").inputs
+    assert group["egress"] == []
+    assert group["ingress"] == [
+        {
+            "protocol": "tcp",
+            "fromPort": 5432,
+            "toPort": 5432,
+            "description": "PostgreSQL from the EKS cluster",
+            "securityGroups": [
+                load_stack_config("production")["webapp:aws"]["clusterSecurityGroupId"]
+            ],
+        }
+    ]
+    assert "cidrBlocks" not in group["ingress"][0]
+
+
+DESTROY_SAFETY = {
+    # stack: (deletion protection, final snapshot, multi-AZ, protect, minimum backup days)
+    "production": (True, True, True, True, 14),
+    "staging": (False, True, False, False, 7),
+    "dev": (False, False, False, False, 1),
+}
+
+
+@pytest.mark.parametrize("stack", sorted(DESTROY_SAFETY))
+def test_destroy_safety_matrix(stack: str, stack_run: Callable[..., StackRun]) -> None:
+    run = stack_run(stack, AWS_OVERRIDE)
+    deletion, snapshot, multi_az, protect, backups = DESTROY_SAFETY[stack]
+    instance = only(run, "aws:rds/instance:Instance")
+    db = instance.inputs
+    assert db["deletionProtection"] is deletion
+    assert db["skipFinalSnapshot"] is (not snapshot)
+    if snapshot:
+        assert db["finalSnapshotIdentifier"].startswith(f"webapp-{stack}-final-") and len(
+            db["finalSnapshotIdentifier"]
+        ) > len(f"webapp-{stack}-final-")
+    assert db["multiAz"] is multi_az
+    assert db["backupRetentionPeriod"] >= backups
+    assert db["storageEncrypted"] is True  # in every stack
+    assert instance.protect is protect
+    assert only(run, "aws:kms/key:Key").protect is protect
+    assert all(r.protect is protect for r in records(run, "aws:secretsmanager/secret:Secret"))
+
+
+def test_no_workload_waits_for_the_database(production: StackRun) -> None:
+    by_urn = production.by_urn()
+    children: dict[str, list[str]] = {}
+    for record in production.resources:
+        children.setdefault(record.parent, []).append(record.urn)
+    rds = only(production, "aws:rds/instance:Instance").urn
+
+    def closure(urn: str, seen: set[str]) -> set[str]:
+        for dep in by_urn[urn].depends_on:
+            if dep in seen or dep not in by_urn:
+                continue
+            seen.add(dep)
+            closure(dep, seen)
+            stack = list(children.get(dep, []))  # waiting on a component waits on all it contains
+            while stack:
+                child = stack.pop()
+                if child not in seen:
+                    seen.add(child)
+                    closure(child, seen)
+                    stack += children.get(child, [])
+        return seen
+
+    workloads = [
+        r
+        for r in production.resources
+        if r.is_kubernetes_object
+        and r.inputs.get("kind")
+        in (
+            "Deployment",
+            "StatefulSet",
+            "CronJob",
+            "Service",
+            "ConfigMap",
+            "HorizontalPodAutoscaler",
+            "Namespace",
+        )
+    ]
+    assert len(workloads) > 20
+    for record in workloads:
+        assert rds not in closure(record.urn, set()), f"{record.name} waits for the RDS instance"
+    # Control: the database ExternalSecret does wait for it (it names the RDS-managed secret), so the
+    # closure above really follows dependencies.
+    external = next(
+        r
+        for r in production.resources
+        if r.inputs.get("kind") == "ExternalSecret"
+        and r.inputs["metadata"]["name"] == "webapp-database"
+    )
+    assert rds in closure(external.urn, set())
+
+
+def test_api_reaches_the_database_in_the_vpc_only(production: StackRun) -> None:
+    policy = production.find("NetworkPolicy", "api", "webapp-production")
+    blocks = [rule["to"][0].get("ipBlock") for rule in policy["spec"]["egress"]]
+    assert {"cidr": "10.30.0.0/16"} in blocks
+    assert not [
+        o
+        for o in production.kubernetes_objects()
+        if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "postgres"
+    ]
+
+
+def test_stack_outputs_hold_no_secret_material(production: StackRun) -> None:
+    assert set(production.outputs) == {"url", "namespace", "environment", "cloud", "secretNames"}
+    assert production.outputs["secretNames"] == [s.name for s in cat.APP_SECRETS]

@@ -1,0 +1,123 @@
+"""Secrets Manager delivered by External Secrets."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from components.secrets import catalogue as cat
+from tests.support import only, pod_specs, produced_secrets, records
+from tools.offline import StackRun
+
+# --- Secrets Manager and External Secrets -----------------------------------------------------
+
+
+def test_secrets_manager_layout_encryption_and_recovery(production: StackRun) -> None:
+    names = {r.inputs["name"] for r in records(production, "aws:secretsmanager/secret:Secret")}
+    assert names == {
+        f"webapp/production/{p}"
+        for p in (
+            "database/connection",
+            "redis/auth",
+            "auth/jwt-secret",
+            "oauth/google",
+            "oauth/github",
+            "oauth/microsoft",
+            "email/smtp",
+            "grafana/admin",
+            "broadcaster/webhook",
+        )
+    }
+    key_arn = only(production, "aws:kms/key:Key")
+    for record in records(production, "aws:secretsmanager/secret:Secret"):
+        assert record.inputs["kmsKeyId"].startswith("arn:aws:kms:eu-central-1:123456789012:key/"), (
+            key_arn
+        )
+        assert record.inputs["recoveryWindowInDays"] == 30
+    for version in records(production, "aws:secretsmanager/secretVersion:SecretVersion"):
+        from tools.offline import contains_secret
+
+        assert contains_secret(version.inputs["secretString"])
+
+
+def test_every_secret_a_production_pod_reads_comes_from_an_external_secret(
+    production: StackRun,
+) -> None:
+    objects = production.kubernetes_objects()
+    produced = produced_secrets(objects)
+    read = 0
+    for name, spec, _ in pod_specs(objects):
+        for container in spec["containers"]:
+            for env in container.get("env") or []:
+                ref = (env.get("valueFrom") or {}).get("secretKeyRef")
+                if ref:
+                    keys, producer = produced[("webapp-production", ref["name"])]
+                    assert producer == "ExternalSecret" and ref["key"] in keys, f"{name}: {ref}"
+                    read += 1
+    assert read > 15
+    stores = [o for o in objects if o["kind"] == "ClusterSecretStore"]
+    assert len(stores) == 1
+    for obj in objects:
+        if obj["kind"] == "ExternalSecret":
+            assert obj["spec"]["target"]["creationPolicy"] == "Owner"
+            assert obj["spec"]["secretStoreRef"] == {
+                "name": stores[0]["metadata"]["name"],
+                "kind": "ClusterSecretStore",
+            }
+
+
+def test_refresh_intervals_follow_sensitivity(production: StackRun) -> None:
+    intervals = {
+        o["spec"]["target"]["name"]: o["spec"]["refreshInterval"]
+        for o in production.kubernetes_objects()
+        if o["kind"] == "ExternalSecret"
+    }
+    assert intervals == {s.name: s.refresh for s in cat.ALL_SECRETS}
+    assert intervals["webapp-database"] == "15m" and intervals["webapp-jwt"] == "24h"
+
+
+def test_database_secret_has_the_seed_shape(production: StackRun) -> None:
+    external = production.find("ExternalSecret", "webapp-database", "webapp-production")
+    assert set(external["spec"]["target"]["template"]["data"]) == {
+        "host",
+        "port",
+        "dbname",
+        "username",
+        "password",
+        "connection-string",
+        "url",
+    }
+    sources = {d["secretKey"]: d["remoteRef"] for d in external["spec"]["data"]}
+    assert sources["host"] == {"key": "webapp/production/database/connection", "property": "host"}
+    assert sources["password"]["key"].startswith(
+        "arn:aws:secretsmanager:eu-central-1:123456789012:secret:rds!db-"
+    )
+    assert "SSL Mode=Require" in external["spec"]["target"]["template"]["data"]["connection-string"]
+
+
+def test_store_is_limited_to_the_stack_namespaces(production: StackRun) -> None:
+    store = next(o for o in production.kubernetes_objects() if o["kind"] == "ClusterSecretStore")
+    assert store["spec"]["conditions"] == [{"namespaces": ["webapp-production", "monitoring"]}]
+    assert store["spec"]["provider"]["aws"]["region"] == "eu-central-1"
+    assert store["spec"]["provider"]["aws"]["auth"]["jwt"]["serviceAccountRef"] == {
+        "name": "external-secrets-aws",
+        "namespace": "webapp-production",
+    }
+
+
+def test_external_secrets_operator_is_pinned_or_declared_present(
+    stack_run: Callable[..., StackRun],
+) -> None:
+    installed = stack_run("production")
+    release = next(
+        r
+        for r in records(installed, "kubernetes:helm.sh/v3:Release")
+        if r.inputs["chart"] == "external-secrets"
+    )
+    assert release.inputs["version"] == "0.19.2"
+    present = stack_run("production", {"webapp:addons": {"externalSecrets": "present"}})
+    assert not [
+        r
+        for r in records(present, "kubernetes:helm.sh/v3:Release")
+        if r.inputs["chart"] == "external-secrets"
+    ]
+    assert [o for o in present.kubernetes_objects() if o["kind"] == "ExternalSecret"]

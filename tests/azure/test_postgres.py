@@ -1,0 +1,60 @@
+"""Flexible Server: private, TLS, backups, password rotation without replacement, destroy safety."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from components.azure.postgres import PASSWORD_PROPERTY
+from tests.support import records
+from tools.offline import StackRun, contains_secret, normalise
+
+# --- Flexible Server ------------------------------------------------------------------------------
+
+
+def test_flexible_server_is_private_secure_and_backed_up(staging: StackRun) -> None:
+    server = records(staging, "azure-native:dbforpostgresql:Server")[0]
+    props = server.inputs
+    assert int(props["version"]) >= 16
+    assert props["network"]["publicNetworkAccess"] == "Disabled"
+    assert props["network"]["delegatedSubnetResourceId"].endswith("/subnets/snet-postgres-staging")
+    assert props["network"]["privateDnsZoneArmResourceId"].endswith(".postgres.database.azure.com")
+    assert props["storage"]["autoGrow"] == "Enabled"
+    assert props["backup"] == {"backupRetentionDays": 7, "geoRedundantBackup": "Disabled"}
+    assert contains_secret(props["administratorLoginPassword"])
+    config = records(staging, "azure-native:dbforpostgresql:Configuration")[0].inputs
+    assert (config["configurationName"], config["value"]) == ("require_secure_transport", "on")
+    assert (
+        records(staging, "azure-native:dbforpostgresql:Database")[0].inputs["databaseName"]
+        == "webapp"
+    )
+
+
+def test_password_rotation_cannot_replace_the_server(staging: StackRun) -> None:
+    server = records(staging, "azure-native:dbforpostgresql:Server")[0]
+    assert PASSWORD_PROPERTY in server.ignore_changes
+    # The same password reaches Key Vault, where rotation starts (see README).
+    vault_password = next(
+        r
+        for r in records(staging, "azure-native:keyvault:Secret")
+        if r.inputs["secretName"] == "webapp-database-password"
+    )
+    assert normalise(vault_password.inputs["properties"], reveal=True)["value"] == normalise(
+        server.inputs["administratorLoginPassword"], reveal=True
+    )
+
+
+def test_production_on_azure_destroy_safety(stack_run: Callable[..., StackRun]) -> None:
+    run = stack_run("production", {"webapp:cloud": "azure"})
+    server = records(run, "azure-native:dbforpostgresql:Server")[0]
+    assert server.protect
+    assert server.inputs["highAvailability"]["mode"] == "ZoneRedundant"
+    assert server.inputs["backup"] == {"backupRetentionDays": 14, "geoRedundantBackup": "Enabled"}
+    vault = records(run, "azure-native:keyvault:Vault")[0]
+    assert vault.protect and vault.inputs["properties"]["enablePurgeProtection"] is True
+    assert vault.inputs["properties"]["softDeleteRetentionInDays"] == 90
+    assert all(r.protect for r in records(run, "azure-native:keyvault:Secret"))
+    assert all(r.protect for r in records(run, "azure-native:dbforpostgresql:Database"))
+
+
+def test_staging_is_not_protected(staging: StackRun) -> None:
+    assert not records(staging, "azure-native:dbforpostgresql:Server")[0].protect

@@ -1,0 +1,118 @@
+"""`webapp:aws` validation: every bad input named, nothing declared."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pytest
+
+from components.config.parsing import parse_settings
+from components.config.settings import SettingsError
+from tools.offline import load_stack_config
+
+# --- Config validation ------------------------------------------------------------------------
+
+BASE = load_stack_config("production")
+
+
+def aws_problems(**changes: Any) -> list[str]:
+    aws = {**BASE["webapp:aws"], **changes}
+    with pytest.raises(SettingsError) as info:
+        parse_settings({**BASE, "webapp:aws": aws}, "production")
+    return info.value.problems
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        (
+            {"oidcProviderArn": "arn:aws:iam::12345:oidc-provider/x"},
+            "webapp:aws.oidcProviderArn: 'arn:aws:iam::12345:oidc-provider/x' is not allowed; expected an EKS OIDC provider ARN",
+        ),
+        (
+            {"oidcIssuerUrl": "http://oidc.example.com"},
+            "webapp:aws.oidcIssuerUrl: 'http://oidc.example.com' is not allowed; expected the cluster's OIDC issuer URL",
+        ),
+        (
+            {
+                "oidcIssuerUrl": "https://oidc.eks.eu-central-1.amazonaws.com/id/FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF"
+            },
+            "is not the provider of webapp:aws.oidcIssuerUrl",
+        ),
+        (
+            {"privateSubnetIds": ["subnet-123", "subnet-0123456789abcdef0"]},
+            "webapp:aws.privateSubnetIds[0]: 'subnet-123' is not allowed; expected a subnet id",
+        ),
+        (
+            {"privateSubnetIds": ["subnet-0123456789abcdef0"]},
+            "expected at least 2 subnets in different availability zones",
+        ),
+        (
+            {"region": "europe-1"},
+            "webapp:aws.region: 'europe-1' is not allowed; expected an AWS region",
+        ),
+        ({"region": "us-east-1"}, "belongs to another region than webapp:aws.region 'us-east-1'"),
+        ({"vpcId": "vpc-xyz"}, "webapp:aws.vpcId: 'vpc-xyz' is not allowed; expected a VPC id"),
+        (
+            {"vpcCidr": "8.8.8.0/24"},
+            "webapp:aws.vpcCidr: '8.8.8.0/24' is not allowed; expected the VPC's private CIDR block",
+        ),
+        (
+            {"clusterSecurityGroupId": "sg-1"},
+            "webapp:aws.clusterSecurityGroupId: 'sg-1' is not allowed; expected a security group id",
+        ),
+        (
+            {
+                "kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/0f0f0f0f-0f0f-0f0f-0f0f-0f0f0f0f0f0f"
+            },
+            "is not in webapp:aws.region",
+        ),
+        (
+            {"database": {"backupRetentionDays": 0}},
+            "webapp:aws.database.backupRetentionDays: 0 is not allowed; expected a whole number from 1 to 35",
+        ),
+        (
+            {"database": {"backupRetentionDays": 36}},
+            "webapp:aws.database.backupRetentionDays: 36 is not allowed; expected a whole number from 1 to 35",
+        ),
+        (
+            {"database": {"deletionProtection": False}},
+            "webapp:aws.database.deletionProtection: False is not allowed; expected true in production",
+        ),
+        (
+            {"database": {"finalSnapshot": False}},
+            "webapp:aws.database.finalSnapshot: False is not allowed; expected true in production",
+        ),
+        (
+            {"database": {"engineVersion": "15.4"}},
+            "webapp:aws.database.engineVersion: '15.4' is not allowed; expected PostgreSQL 16 or newer",
+        ),
+        (
+            {"database": {"monitoringInterval": 7}},
+            "webapp:aws.database.monitoringInterval: 7 is not allowed; expected one of 0, 1, 5, 10, 15, 30, 60",
+        ),
+        ({"clusterNmae": "x"}, "webapp:aws.clusterNmae: unknown key"),
+    ],
+)
+def test_bad_aws_config_is_rejected_naming_the_key(changes: dict[str, Any], expected: str) -> None:
+    found = aws_problems(**changes)
+    assert any(expected in p for p in found), found
+
+
+def test_cloud_aws_requires_the_cluster_inputs() -> None:
+    config = {**BASE}
+    config.pop("webapp:aws")
+    with pytest.raises(SettingsError) as info:
+        parse_settings(config, "production")
+    assert any(
+        p.startswith("webapp:aws: missing; webapp:cloud is aws") for p in info.value.problems
+    )
+
+
+def test_bad_aws_config_declares_nothing() -> None:
+    from tools.offline import last_registrations, run_stack
+
+    with pytest.raises(pulumi.RunError, match="webapp:aws.region"):
+        run_stack("production", {"webapp:aws": {**BASE["webapp:aws"], "region": "nowhere"}})
+    assert last_registrations() == []

@@ -1,0 +1,102 @@
+"""EdgeRouting: Gateway API and Ingress modes with the same behaviour."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from components.platform.edge import EdgeRouting, EdgeRoutingArgs, Route
+from tests.support import SETTINGS, objects, one
+from tools.offline import StackRun, run_components
+
+# --- Edge -------------------------------------------------------------------------------------
+
+ROUTES = (
+    Route(path="/api", service="api", port=8080),
+    Route(path="/ws", service="websocket", port=3002, websocket=True),
+    Route(path="/", service="frontend", port=8080),
+)
+
+
+def edge(mode: str, issuer: str) -> StackRun:
+    routing = dataclasses.replace(
+        SETTINGS.routing, mode=mode, issuer=issuer, acme_email="ops@example.com"
+    )
+    return run_components(
+        lambda: EdgeRouting(
+            "e",
+            EdgeRoutingArgs(
+                namespace="ns",
+                instance="t",
+                domain="app.example.com",
+                routing=routing,
+                routes=ROUTES,
+            ),
+        )
+    )
+
+
+def test_gateway_mode_routes_with_tls_headers_rate_limit_and_cors() -> None:
+    run = edge("gateway", "selfsigned")
+    assert one(run, "ClusterIssuer")["spec"] == {"selfSigned": {}}
+    assert not objects(run, "NetworkPolicy")  # no ACME solver to let in
+    listeners = {item["name"]: item for item in one(run, "Gateway")["spec"]["listeners"]}
+    assert listeners["https"]["tls"]["certificateRefs"][0]["name"] == "webapp-tls"
+    routes = {o["metadata"]["name"]: o["spec"] for o in objects(run, "HTTPRoute")}
+    assert routes["webapp-redirect"]["rules"][0]["filters"][0]["requestRedirect"] == {
+        "scheme": "https",
+        "statusCode": 301,
+    }
+    main = routes["webapp"]["rules"]
+    assert [r["matches"][0]["path"]["value"] for r in main] == ["/api", "/"]
+    headers = {h["name"] for h in main[0]["filters"][0]["responseHeaderModifier"]["set"]}
+    assert "Strict-Transport-Security" in headers
+    assert routes["webapp-websocket"]["rules"][0]["timeouts"] == {"request": "3600s"}
+    limits = {
+        o["metadata"]["name"]: o["spec"]["rateLimit"]["local"]["rules"][0]["limit"]
+        for o in objects(run, "BackendTrafficPolicy")
+    }
+    assert limits == {
+        "webapp": {"requests": 100, "unit": "Minute"},
+        "webapp-websocket": {"requests": 100, "unit": "Minute"},
+    }
+    cors = one_named(run, "SecurityPolicy", "webapp")["spec"]["cors"]
+    assert cors["allowOrigins"] == ["https://app.example.com"]
+
+
+def one_named(run: StackRun, kind: str, name: str) -> dict[str, Any]:
+    return next(o for o in objects(run, kind) if o["metadata"]["name"] == name)
+
+
+def test_acme_issuer_solves_through_the_gateway() -> None:
+    run = edge("gateway", "acme")
+    acme = one(run, "ClusterIssuer")["spec"]["acme"]
+    solver_policy = one(run, "NetworkPolicy")["spec"]
+    assert solver_policy["podSelector"]["matchLabels"] == {
+        "acme.cert-manager.io/http01-solver": "true"
+    }
+    assert solver_policy["ingress"][0]["ports"] == [{"port": 8089, "protocol": "TCP"}]
+    assert solver_policy["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "envoy-gateway-system"
+    }
+    assert acme["email"] == "ops@example.com"
+    assert acme["solvers"][0]["http01"]["gatewayHTTPRoute"]["parentRefs"][0]["name"] == "webapp"
+
+
+def test_ingress_mode_has_the_same_behaviour() -> None:
+    run = edge("ingress", "acme")
+    assert not objects(run, "Gateway") and not objects(run, "HTTPRoute")
+    ingresses = {o["metadata"]["name"]: o for o in objects(run, "Ingress")}
+    main, ws = ingresses["webapp"], ingresses["webapp-websocket"]
+    annotations = main["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/limit-rpm"] == "100"
+    assert annotations["nginx.ingress.kubernetes.io/cors-allow-origin"] == "https://app.example.com"
+    assert annotations["cert-manager.io/cluster-issuer"] == "ns-acme"
+    assert ws["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-read-timeout"] == "3600"
+    assert main["spec"]["tls"] == [{"hosts": ["app.example.com"], "secretName": "webapp-tls"}]
+    assert (
+        one(run, "ClusterIssuer")["spec"]["acme"]["solvers"][0]["http01"]["ingress"][
+            "ingressClassName"
+        ]
+        == "nginx"
+    )

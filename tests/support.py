@@ -1,0 +1,174 @@
+"""Helpers shared by the test packages: stack runs, component runs and the objects they declare.
+
+Fixtures live in `conftest.py` files (the session's cached stack runs at the top, each package's
+own next to its tests); everything here is a plain function or constant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from components.config.catalogue import Probes
+from components.config.parsing import parse_settings
+from components.config.settings import Resources
+from components.secrets import catalogue as cat
+from components.workloads.http_service import HttpService, HttpServiceArgs
+from tools.golden import stacks
+from tools.offline import Registered, StackRun, normalise, run_components
+
+STACKS = stacks()
+IN_CI = os.environ.get("CI") == "true"
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip locally when a prerequisite is missing; fail in CI, where nothing may skip."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+def program(name: str, *extra_dirs: str) -> str:
+    found = shutil.which(name) or next(
+        (str(Path(d) / name) for d in ("/usr/sbin", *extra_dirs) if (Path(d) / name).exists()), None
+    )
+    require(found is not None, f"program {name} is not installed")
+    assert found is not None
+    return found
+
+
+# --- what a stack run declared ----------------------------------------------------------------
+
+
+def records(run: StackRun, typ: str) -> list[Registered]:
+    """Every registered resource of a Pulumi type token."""
+    return [r for r in run.resources if r.type == typ]
+
+
+def only(run: StackRun, typ: str) -> Registered:
+    found = records(run, typ)
+    assert len(found) == 1, f"{len(found)} {typ}"
+    return found[0]
+
+
+def unwrap(value: Any) -> Any:
+    """An input with its secrets revealed (mock values only)."""
+    return normalise(value, reveal=True)
+
+
+def as_list(value: str | list[str]) -> list[str]:
+    """The AWS provider writes a one-item list in a policy document as a plain string."""
+    return [value] if isinstance(value, str) else value
+
+
+def config_file(run: StackRun, config_map: str, key: str) -> str:
+    """A file of a rendered ConfigMap: what the real programs are given is what gets deployed."""
+    return run.find("ConfigMap", config_map)["data"][key]
+
+
+def has_object(run: StackRun, kind: str, name: str) -> bool:
+    try:
+        run.find(kind, name)
+    except KeyError:
+        return False
+    return True
+
+
+def pod_specs(
+    objects: list[dict[str, Any]],
+) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(workload name, pod spec, pod metadata) of every Deployment, StatefulSet and CronJob."""
+    for obj in objects:
+        kind = obj["kind"]
+        if kind in ("Deployment", "StatefulSet"):
+            template = obj["spec"]["template"]
+        elif kind == "CronJob":
+            template = obj["spec"]["jobTemplate"]["spec"]["template"]
+        else:
+            continue
+        yield f"{kind}/{obj['metadata']['name']}", template["spec"], template.get("metadata", {})
+
+
+def produced_secrets(objects: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[set[str], str]]:
+    """(namespace, Secret name) -> (keys, producer kind): Secrets declared directly or by an
+    ExternalSecret or a SecretProviderClass."""
+    found: dict[tuple[str, str], tuple[set[str], str]] = {}
+    for obj in objects:
+        ns = obj["metadata"].get("namespace")
+        if obj["kind"] == "Secret":
+            found[(ns, obj["metadata"]["name"])] = (
+                set((obj.get("stringData") or {}).keys()),
+                "Secret",
+            )
+        elif obj["kind"] == "SecretProviderClass":
+            for synced in obj["spec"].get("secretObjects", []):
+                found[(ns, synced["secretName"])] = (
+                    {d["key"] for d in synced["data"]},
+                    "SecretProviderClass",
+                )
+        elif obj["kind"] == "ExternalSecret":
+            target = obj["spec"]["target"]
+            template = (target.get("template") or {}).get("data")
+            keys = (
+                set(template) if template else {d["secretKey"] for d in obj["spec"].get("data", [])}
+            )
+            found[(ns, target.get("name", obj["metadata"]["name"]))] = (keys, "ExternalSecret")
+    return found
+
+
+# --- components run on their own ----------------------------------------------------------------
+
+SETTINGS = parse_settings(
+    {"webapp:domain": "app.example.com", "webapp:kubernetes": {"context": "kind"}}, "dev"
+)
+RES = Resources(cpu_request="50m", memory_request="64Mi", cpu_limit="250m", memory_limit="256Mi")
+
+
+def service_args(**changes: Any) -> HttpServiceArgs:
+    """The api's HttpServiceArgs from the dev settings, with `changes` applied."""
+    settings_changes = changes.pop("settings", {})
+    settings = dataclasses.replace(SETTINGS.services["api"], **settings_changes)
+    base = HttpServiceArgs(
+        app="api",
+        namespace="ns",
+        instance="test",
+        component="backend",
+        settings=settings,
+        port=8080,
+        metrics_port=9091,
+        probes=Probes(
+            startup="/health/startup", liveness="/health/live", readiness="/health/ready"
+        ),
+        env={"A": "1"},
+        secret_env={"DB_PASSWORD": cat.SecretRef(secret=cat.DATABASE, key="password")},
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def http_service(**changes: Any) -> StackRun:
+    return run_components(lambda: HttpService("svc", service_args(**changes)))
+
+
+def objects(run: StackRun, kind: str) -> list[dict[str, Any]]:
+    return [o for o in run.kubernetes_objects() if o["kind"] == kind]
+
+
+def one(run: StackRun, kind: str) -> dict[str, Any]:
+    found = objects(run, kind)
+    assert len(found) == 1, f"{len(found)} {kind}"
+    return found[0]
+
+
+def pod(run: StackRun) -> dict[str, Any]:
+    return one(run, "Deployment")["spec"]["template"]["spec"]
+
+
+def container(run: StackRun) -> dict[str, Any]:
+    return pod(run)["containers"][0]

@@ -1,0 +1,123 @@
+"""Per-branch environments: slugs, stack files and the pulumi CLI calls of `make branch-up/down`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from components.config.parsing import parse_settings
+from tests.azure.support import credentials
+from tests.support import records
+from tools.branch import BranchNameError, branch_config, branch_slug, stack_name
+from tools.offline import StackRun, run_stack
+
+# --- Per-branch environments ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "branch, slug",
+    [
+        ("feature/login-page", "login-page"),
+        ("Feature/Login_Page", "login-page"),
+        ("refs/heads/feature/JIRA-123/fix it!", "jira-123-fix-it"),
+        ("bugfix/ünïcødé-brånch", "bugfix-unicode-branch"),
+        ("release/1.2.3", "release-1-2-3"),
+        ("--leading--and--trailing--", "leading-and-trailing"),
+        ("UPPER", "upper"),
+        (
+            "a" * 200,
+            "a" * 47 + "-" + __import__("hashlib").sha256(("a" * 200).encode()).hexdigest()[:7],
+        ),
+        ("feat/emoji-🚀-launch", "emoji-launch"),
+        (
+            "dependabot/npm_and_yarn/frontend/lodash-4.17.21",
+            "dependabot-npm-and-yarn-frontend-lodash-4-17-21",
+        ),
+    ],
+)
+def test_branch_names_map_to_valid_namespaces(branch: str, slug: str) -> None:
+    from components.config.quantities import is_dns_label
+
+    assert branch_slug(branch) == slug
+    assert is_dns_label(stack_name(branch)) and len(stack_name(branch)) <= 63
+
+
+@pytest.mark.parametrize("branch", ["", "   ", "///", "🚀🚀", "feature/", "---"])
+def test_branch_names_without_letters_are_rejected(branch: str) -> None:
+    with pytest.raises(BranchNameError, match="branch name"):
+        branch_slug(branch)
+
+
+def test_long_branches_do_not_collide() -> None:
+    a, b = "feature/" + "x" * 80 + "-one", "feature/" + "x" * 80 + "-two"
+    assert stack_name(a) != stack_name(b)
+
+
+def test_branch_stack_runs_and_validates(stack_run: Callable[..., StackRun]) -> None:
+    from tools.render import validate_run
+
+    branch = "feature/Login_Page"
+    run = run_stack(stack_name(branch), config=branch_config(branch))
+    assert run.outputs["namespace"] == "feature-login-page"
+    assert run.outputs["url"] == "https://login-page.staging.webapp.example.com"
+    assert not validate_run(run)
+    objects = run.kubernetes_objects()
+    assert any(
+        o["kind"] == "StatefulSet" and o["metadata"]["name"] == "postgres" for o in objects
+    )  # in-cluster database
+    assert not records(run, "azure-native:dbforpostgresql:Server")
+    assert not records(run, "kubernetes:helm.sh/v3:Release")  # staging's add-ons are shared
+    subjects = set(credentials(run))
+    assert "system:serviceaccount:feature-login-page:api" in subjects
+    vault = records(run, "azure-native:keyvault:Vault")[0].inputs
+    assert vault["properties"].get("enablePurgeProtection") is None  # a branch vault can be purged
+    assert (
+        vault["vaultName"]
+        != records(stack_run("staging"), "azure-native:keyvault:Vault")[0].inputs["vaultName"]
+    )
+
+
+def test_branch_config_command_prints_the_stack_file() -> None:
+    from tools.branch import main
+
+    assert main(["config", "🚀"]) == 2
+    assert json.dumps(branch_config("feature/x"))  # serialisable
+
+
+def test_branch_up_and_down_drive_the_pulumi_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commands `make branch-up/branch-down` run, with a stand-in `pulumi` that records its calls."""
+    import os
+    import stat
+
+    import yaml
+
+    from tools.branch import main, stack_file
+
+    log = tmp_path / "calls"
+    fake = tmp_path / "bin" / "pulumi"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {log}\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    branch = "feature/Test-Branch-Env"
+    path = stack_file(branch)
+    try:
+        assert main(["up", branch]) == 0
+        written = yaml.safe_load(path.read_text())["config"]
+        assert written == branch_config(branch)
+        parse_settings(written, stack_name(branch))  # the file it writes is valid config
+        assert main(["down", branch]) == 0
+        assert not path.exists()
+        assert log.read_text().splitlines() == [
+            "stack select --create feature-test-branch-env",
+            "up --yes --stack feature-test-branch-env",
+            "destroy --yes --stack feature-test-branch-env",
+            "stack rm --yes feature-test-branch-env",
+        ]
+    finally:
+        path.unlink(missing_ok=True)
