@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Callable
 
 import pytest
@@ -144,3 +145,22 @@ def test_api_reaches_the_database_in_the_vpc_only(production: StackRun) -> None:
 def test_stack_outputs_hold_no_secret_material(production: StackRun) -> None:
     assert set(production.outputs) == {"url", "namespace", "environment", "cloud", "secretNames"}
     assert production.outputs["secretNames"] == [s.name for s in cat.APP_SECRETS]
+
+
+def test_enhanced_monitoring_role_trusts_only_rds_monitoring(production: StackRun) -> None:
+    role = next(
+        r
+        for r in records(production, "aws:iam/role:Role")
+        if r.inputs["name"].endswith("-rds-monitoring")
+    )
+    trust = json.loads(role.inputs["assumeRolePolicy"])
+    assert trust == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Principal": {"Service": "monitoring.rds.amazonaws.com"},
+            }
+        ],
+    }
