@@ -74,7 +74,7 @@ branch-down: venv
 	$(PY) -m tools.branch down "$(BRANCH)"
 
 # Azure: apply the database password held in Key Vault to the Flexible Server, in place (the
-# program never lets a password change replace the server; see components/azure_postgres.py).
+# program never lets a password change replace the server; see components/azure/postgres.py).
 rotate-db-password:
 	@command -v az >/dev/null && command -v pulumi >/dev/null || { echo "this target needs the az and pulumi CLIs"; exit 1; }
 	@vault=$$(pulumi stack output keyVaultName --stack $(STACK)) && \

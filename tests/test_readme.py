@@ -63,3 +63,11 @@ def test_ci_runs_the_readme_test_command() -> None:
 def test_chart_versions_in_the_readme_match_the_code() -> None:
     for chart in (addons.CERT_MANAGER, addons.ENVOY_GATEWAY, addons.PROMETHEUS_STACK):
         assert f"| {chart['version']} |" in README, chart
+
+
+def test_every_path_the_readme_names_exists() -> None:
+    """The file tree and the prose point at real files (a move that forgets the README fails)."""
+    named = set(re.findall(r"`((?:components|tests|tools)/[\w/.-]+)`", README))
+    assert named, "the README names no file"
+    missing = sorted(path for path in named if not (ROOT / path.rstrip("/")).exists())
+    assert missing == []

@@ -93,6 +93,9 @@ def routes() -> tuple[Route, ...]:
 @dataclass(frozen=True, kw_only=True)
 class WebAppArgs:
     settings: Settings
+    """The whole validated stack settings: the composition reads them all and hands each
+    component only what it reads.
+    """
 
 
 class WebApp(pulumi.ComponentResource):

@@ -49,11 +49,17 @@ def web_identity_trust(
 @dataclass(frozen=True, kw_only=True)
 class IrsaRoleArgs:
     role_name: str
+    """The IAM role's name (known before the role exists, so the ServiceAccount can carry its
+    ARN).
+    """
     oidc_provider_arn: str
+    """The EKS cluster's IAM OIDC provider, the only federated principal trusted."""
     oidc_issuer_host: str
+    """The issuer without https:// (the prefix of the `sub` and `aud` condition keys)."""
     service_account_namespace: pulumi.Input[str]
     """From the ServiceAccount resource's outputs."""
     service_account_name: pulumi.Input[str]
+    """From the ServiceAccount resource's outputs, so the trust cannot name another account."""
     policies: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Inline policy name -> JSON document (`aws.iam.policy_json`; least privilege, exact
     resources)."""

@@ -22,8 +22,13 @@ from components.kube import objects as kx
 @dataclass(frozen=True, kw_only=True)
 class StackKeyArgs:
     instance: str
+    """The stack name: the key's alias is `alias/webapp-<instance>`."""
     existing_key_arn: Optional[str] = None
+    """Use this customer-managed key instead of creating one. Default None: create it."""
     protect: bool = False
+    """Pulumi `protect` on the key (a deleted key makes every secret and snapshot unreadable).
+    Default off.
+    """
 
 
 class StackKey(pulumi.ComponentResource):

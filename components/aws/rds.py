@@ -43,15 +43,23 @@ class RdsPostgresArgs:
     settings: RdsSettings
     """Class, engine, storage, backups and the production safeguards (validated by the settings)."""
     partition: str
+    """The AWS partition (aws, aws-cn, aws-us-gov), for the managed policy ARN."""
     vpc_id: str
+    """The cluster's VPC: the database security group lives in it."""
     private_subnet_ids: tuple[str, ...]
+    """At least two private subnets in different zones (the subnet group)."""
     cluster_security_group_id: str
     """The only security group allowed to reach the database."""
     cluster_name: str
+    """The EKS cluster's name (descriptions only)."""
     database_name: str
+    """The application database's name."""
     username: str
+    """The master user; RDS manages its password in Secrets Manager."""
     kms_key_arn: pulumi.Input[str]
+    """Encrypts storage, Performance Insights and the managed master secret."""
     protect: bool = False
+    """Pulumi `protect` on the instance (production). Default off."""
 
 
 class RdsPostgres(pulumi.ComponentResource):

@@ -50,26 +50,47 @@ class ManagedDatabase:
 @dataclass(frozen=True, kw_only=True)
 class AwsSecretStoreArgs:
     namespace: str
+    """The application namespace (created by NamespaceBaseline)."""
     instance: str
+    """The stack name: `app.kubernetes.io/instance`, and part of the names of cloud resources."""
     region: str
+    """The region of Secrets Manager (and of the ClusterSecretStore's provider)."""
     partition: str
+    """The AWS partition, for the role ARN."""
     account_id: str
+    """The cluster's account, for the role ARN the ServiceAccount carries."""
     oidc_provider_arn: str
     """The EKS cluster's IAM OIDC provider, trusted by the IRSA role."""
     oidc_issuer_host: str
+    """The cluster's OIDC issuer without https:// (the trust's condition keys)."""
     recovery_window_days: int
     """How long a deleted secret can be restored."""
     kms_key_arn: pulumi.Input[str]
+    """The stack key: encrypts every secret; the store's role may decrypt with it, and only it."""
     database_name: str
+    """The application database's name."""
     database_username: str
+    """The in-cluster database's user (RDS keeps its own master user)."""
     redis_host: str
+    """The in-cluster Redis Service's DNS name (the connection strings point at it)."""
     in_cluster_database_host: Optional[str] = None
     """Set for `database.mode: in-cluster`: credentials are then generated here."""
     managed_database: Optional[ManagedDatabase] = None
+    """Set for `database.mode: managed`: the RDS address and its managed master secret. Default
+    None.
+    """
     monitoring_namespace: Optional[str] = None
+    """Where Grafana's admin Secret goes; None when this program does not install Grafana.
+    Default None.
+    """
     webhook_url: Optional[str] = None
+    """The broadcaster's webhook URL; None delivers to a discard address. Default None."""
     protect: bool = False
+    """Pulumi `protect` on the secrets (production). Default off."""
     crd_dependencies: Sequence[pulumi.Resource] = ()
+    """What installs the CRDs this component's custom resources need, when this program installs
+    it (waited for). Default: nothing.
+    """
 
 
 class AwsSecretStore(pulumi.ComponentResource):

@@ -34,17 +34,26 @@ class AwsStoreArgs:
     instance: str
     """The stack name: names the key alias, the secrets' paths, the role and the RDS instance."""
     aws: AwsSettings
+    """The validated `webapp:aws` section; the store hands each component only the fields it
+    reads.
+    """
     database_name: str
+    """The application database's name."""
     database_username: str
+    """The in-cluster database's user (RDS keeps its own master user)."""
     managed_database: bool
     """True: RDS holds the data and its master password; False: the in-cluster PostgreSQL at
     `in_cluster_database_host` with a generated password."""
     in_cluster_database_host: str
+    """The in-cluster PostgreSQL's DNS name, used when the database is not managed."""
     redis_host: str
+    """The in-cluster Redis Service's DNS name (the connection strings point at it)."""
     monitoring_namespace: Optional[str] = None
     """Where Grafana's admin Secret goes; None when this program does not install Grafana."""
     webhook_url: Optional[str] = None
+    """The broadcaster's webhook URL; None delivers to a discard address. Default None."""
     protect: bool = False
+    """Pulumi `protect` on the key, the secrets and the database (production). Default off."""
     crd_dependencies: Sequence[pulumi.Resource] = ()
     """What installs the External Secrets CRDs, when this program does."""
 

@@ -24,7 +24,7 @@ import pulumi_kubernetes as k8s
 
 from components.azure.key_vault import vault_secret_name
 from components.azure.workload_identity import CLIENT_ID_ANNOTATION, TENANT_ID_ANNOTATION
-from components.config.azure import ESO_SERVICE_ACCOUNT
+from components.config.azure import ESO_SERVICE_ACCOUNT, Delivery
 from components.kube import objects as kx
 from components.secrets import catalogue as cat
 from components.secrets.external import API_VERSION, Remote, catalogue_external_secret
@@ -51,14 +51,25 @@ def csi_objects(specs: Sequence[cat.SecretSpec]) -> str:
 @dataclass(frozen=True, kw_only=True)
 class AzureSecretDeliveryArgs:
     instance: str
-    mode: str
+    """The stack name (labels)."""
+    mode: Delivery
+    """`csi`: a SecretProviderClass per namespace; `external-secrets`: a SecretStore and
+    ExternalSecrets.
+    """
     namespaces: dict[str, tuple[cat.SecretSpec, ...]]
     """Namespace -> the catalogued Secrets delivered there (the app's, and Grafana's)."""
     vault_name: pulumi.Input[str]
+    """The Key Vault's name (the SecretProviderClass names it)."""
     vault_uri: pulumi.Input[str]
+    """The Key Vault's URI (the External Secrets provider reads it)."""
     tenant_id: str
+    """The Entra ID tenant of the subscription."""
     client_id: pulumi.Input[str]
+    """The user-assigned identity's client id (workload identity)."""
     crd_dependencies: Sequence[pulumi.Resource] = ()
+    """What installs the CRDs this component's custom resources need, when this program installs
+    it (waited for). Default: nothing.
+    """
 
 
 class AzureSecretDelivery(pulumi.ComponentResource):

@@ -39,10 +39,15 @@ def role_definition(subscription_id: str, role_id: str) -> str:
 @dataclass(frozen=True, kw_only=True)
 class WorkloadIdentityArgs:
     instance: str
+    """The stack name: the identity is `webapp-<instance>`."""
     resource_group: pulumi.Input[str]
+    """The resource group, by name (or the output of the one this program creates)."""
     location: str
+    """The Azure region of the resources."""
     subscription_id: str
+    """The subscription the resources (and role definitions) belong to."""
     vault_id: pulumi.Input[str]
+    """The Key Vault: the identity is granted Secrets User on it, and on nothing else."""
 
 
 class WorkloadIdentity(pulumi.ComponentResource):
@@ -83,8 +88,11 @@ class WorkloadIdentity(pulumi.ComponentResource):
 @dataclass(frozen=True, kw_only=True)
 class FederatedCredentialsArgs:
     identity_name: pulumi.Input[str]
+    """The user-assigned identity the credentials are added to."""
     resource_group: pulumi.Input[str]
+    """The resource group, by name (or the output of the one this program creates)."""
     issuer: str
+    """The AKS OIDC issuer URL, with its trailing slash."""
     service_accounts: Mapping[str, k8s.core.v1.ServiceAccount]
     """A stable key ("<namespace>-<name>", names the Pulumi resource) -> the ServiceAccount
     resource.

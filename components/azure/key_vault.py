@@ -33,24 +33,39 @@ def vault_secret_name(spec: cat.SecretSpec, key: str) -> str:
 @dataclass(frozen=True, kw_only=True)
 class KeyVaultStoreArgs:
     instance: str
+    """The stack name (descriptions)."""
     vault_name: str
+    """Globally unique, 3-24 characters (validated by the settings)."""
     location: str
+    """The Azure region of the resources."""
     tenant_id: str
+    """The Entra ID tenant of the subscription."""
     subscription_id: str
+    """The subscription the resources (and role definitions) belong to."""
     soft_delete_retention_days: int
+    """How long a deleted vault or secret can be recovered (7-90)."""
     purge_protection: bool
     """Cannot be turned off once on; only branch stacks may leave it off."""
     cluster_subnet_id: str
     """The only subnet allowed through the vault firewall (besides `allowed_ips`)."""
     allowed_ips: tuple[str, ...] = ()
+    """Public addresses let through the vault firewall besides the cluster's subnet. Default
+    none.
+    """
     resource_group: pulumi.Input[str]
+    """The resource group, by name (or the output of the one this program creates)."""
     redis_host: str
+    """The in-cluster Redis Service's DNS name (the connection strings point at it)."""
     database: Mapping[str, pulumi.Input[str]]
     """Every key of `webapp-database` (`secrets.values.database_values`)."""
     specs: tuple[cat.SecretSpec, ...]
+    """The catalogued Secrets written to the vault, one vault secret per key."""
     webhook_url: Optional[str] = None
+    """The broadcaster's webhook URL; None delivers to a discard address. Default None."""
     protect: bool = False
+    """Pulumi `protect` on the vault and its secrets (production). Default off."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Extra tags on every Azure resource. Default none."""
 
 
 def _vault_args(args: KeyVaultStoreArgs) -> azure.keyvault.VaultArgs:

@@ -63,7 +63,9 @@ def scrape_config(namespace: str) -> str:
 @dataclass(frozen=True, kw_only=True)
 class ManagedPrometheusConfigArgs:
     namespace: str
+    """The only namespace whose annotated pods are scraped."""
     instance: str
+    """The stack name (labels)."""
 
 
 class ManagedPrometheusConfig(pulumi.ComponentResource):

@@ -43,19 +43,27 @@ def server_name(az: AzureSettings, instance: str) -> str:
 @dataclass(frozen=True, kw_only=True)
 class FlexiblePostgresArgs:
     instance: str
+    """The stack name (descriptions and the database's labels)."""
     server_name: str
     """Globally unique (`server_name(...)`)."""
     location: str
+    """The Azure region of the resources."""
     settings: FlexibleServerSettings
     """SKU, version, storage, backups, high availability and the admin login."""
     database_subnet_id: str
     """The delegated subnet: the server has no public endpoint."""
     private_dns_zone_id: str
+    """The private DNS zone the server's name resolves in."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Extra tags on every Azure resource. Default none."""
     resource_group: pulumi.Input[str]
+    """The resource group, by name (or the output of the one this program creates)."""
     database_name: str
+    """The application database's name."""
     admin_password: pulumi.Input[str]
+    """Generated; set at creation only (changes are applied with `make rotate-db-password`)."""
     protect: bool = False
+    """Pulumi `protect` on the server (production). Default off."""
 
 
 class FlexiblePostgres(pulumi.ComponentResource):

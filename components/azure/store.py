@@ -61,16 +61,27 @@ class AzureStoreArgs:
     instance: str
     """The stack name: names the identity, the server and the Key Vault objects."""
     azure: AzureSettings
+    """The validated `webapp:azure` section; the store hands each component only the fields it
+    reads.
+    """
     database_name: str
+    """The application database's name."""
     database_username: str
     """The in-cluster database's user (a managed server uses `azure.database.adminLogin`)."""
     managed_database: bool
+    """True: a Flexible Server holds the data; False: the in-cluster PostgreSQL."""
     in_cluster_database_host: str
+    """The in-cluster PostgreSQL's DNS name, used when the database is not managed."""
     redis_host: str
+    """The in-cluster Redis Service's DNS name (the connection strings point at it)."""
     monitoring_namespace: Optional[str] = None
     """Where Grafana's admin Secret goes; None when this program does not install Grafana."""
     webhook_url: Optional[str] = None
+    """The broadcaster's webhook URL; None delivers to a discard address. Default None."""
     protect: bool = False
+    """Pulumi `protect` on the resource group, vault, secrets and server (production). Default
+    off.
+    """
     crd_dependencies: Sequence[pulumi.Resource] = ()
     """What installs the External Secrets CRDs, when this program does."""
 

@@ -69,13 +69,21 @@ def nats_conf(namespace: str, replicas: int, persistence: bool, storage_size: st
 @dataclass(frozen=True, kw_only=True)
 class InClusterNatsArgs:
     namespace: str
+    """The application namespace (created by NamespaceBaseline)."""
     instance: str
+    """The stack name: `app.kubernetes.io/instance`, and part of the names of cloud resources."""
     settings: DataServiceSettings
+    """The validated settings of this data service (image, replicas, storage, resources)."""
     clients: tuple[str, ...]
+    """App names allowed to connect (NetworkPolicy ingress, on the service's port only)."""
     monitoring_namespace: Optional[str] = None
     """Namespace allowed to scrape 7777/8222; None when monitoring is off."""
     service_monitor: bool = False
+    """Create a ServiceMonitor (needs the Prometheus operator CRDs). Default off."""
     crd_dependencies: Sequence[pulumi.Resource] = ()
+    """What installs the CRDs this component's custom resources need, when this program installs
+    it (waited for). Default: nothing.
+    """
 
 
 def _server_container(settings: DataServiceSettings) -> k8s.core.v1.ContainerArgs:

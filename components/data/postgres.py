@@ -40,8 +40,11 @@ def backup_script() -> str:
 @dataclass(frozen=True, kw_only=True)
 class InClusterPostgresArgs:
     namespace: str
+    """The application namespace (created by NamespaceBaseline)."""
     instance: str
+    """The stack name: `app.kubernetes.io/instance`, and part of the names of cloud resources."""
     settings: DatabaseSettings
+    """Image, storage, resources and the backup schedule, retention and volume size."""
     clients: tuple[str, ...]
     """App names allowed to connect on 5432."""
     secret_access: SecretAccess = NO_ACCESS

@@ -49,10 +49,15 @@ def redis_conf(persistence: bool) -> str:
 @dataclass(frozen=True, kw_only=True)
 class InClusterRedisArgs:
     namespace: str
+    """The application namespace (created by NamespaceBaseline)."""
     instance: str
+    """The stack name: `app.kubernetes.io/instance`, and part of the names of cloud resources."""
     settings: DataServiceSettings
+    """The validated settings of this data service (image, replicas, storage, resources)."""
     clients: tuple[str, ...]
+    """App names allowed to connect (NetworkPolicy ingress, on the service's port only)."""
     secret_access: SecretAccess = NO_ACCESS
+    """How the pod reaches the secret store itself (Azure CSI); plain secretKeyRefs by default."""
 
 
 def _redis_container(

@@ -80,12 +80,17 @@ def pinned_release(
 @dataclass(frozen=True, kw_only=True)
 class ClusterAddonsArgs:
     instance: str
+    """The stack name (labels)."""
     addons: AddonSettings
+    """Per add-on: `install` (this program installs it, pinned) or `present` (already in the
+    cluster).
+    """
     gateway: bool
     """Whether the Gateway API implementation is needed (routing mode `gateway`)."""
     monitoring: bool
     """Whether the Prometheus stack is wanted at all (monitoring enabled)."""
     monitoring_namespace: str = "monitoring"
+    """The namespace created for the Prometheus stack. Default monitoring."""
     external_secrets: bool = False
     """Whether External Secrets Operator is needed (a cloud secret store is in use)."""
     high_availability: bool = False
@@ -217,8 +222,11 @@ class ClusterAddons(pulumi.ComponentResource):
 @dataclass(frozen=True, kw_only=True)
 class PrometheusStackArgs:
     monitoring: MonitoringSettings
+    """Retention and storage of Prometheus."""
     namespace: str = "monitoring"
+    """Where the stack runs (created by ClusterAddons). Default monitoring."""
     high_availability: bool = False
+    """Two Prometheus and Alertmanager replicas (production). Default off."""
     depends_on: Sequence[pulumi.Resource] = ()
     """The monitoring Namespace and the Grafana admin Secret, which must exist first."""
     grafana_values: Mapping[str, Any] = field(default_factory=dict)

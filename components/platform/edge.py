@@ -63,11 +63,17 @@ class Route:
 @dataclass(frozen=True, kw_only=True)
 class EdgeRoutingArgs:
     namespace: str
+    """The application namespace (created by NamespaceBaseline)."""
     instance: str
+    """The stack name: `app.kubernetes.io/instance`, and part of the names of cloud resources."""
     domain: str
+    """The public hostname (TLS certificate, listeners, CORS origin)."""
     routing: RoutingSettings
+    """Mode, issuer, rate limit, timeouts and the controller's namespace."""
     routes: tuple[Route, ...]
+    """Public path prefixes and their Services (from the catalogue, longest first)."""
     gateway_class: str = "envoy-gateway"
+    """The GatewayClass the Gateway uses. Default envoy-gateway."""
     crd_dependencies: Sequence[pulumi.Resource] = ()
     """Add-on releases that install the CRDs used here (cert-manager, Envoy Gateway)."""
 

@@ -22,10 +22,15 @@ from components.kube import objects as kx
 @dataclass(frozen=True, kw_only=True)
 class MonitoringArgs:
     namespace: str
+    """The namespace the alerts and dashboards are scoped to."""
     instance: str
+    """The stack name (labels)."""
     services: tuple[str, ...]
     """Services whose availability, errors and latency are alerted on."""
     crd_dependencies: Sequence[pulumi.Resource] = ()
+    """What installs the CRDs this component's custom resources need, when this program installs
+    it (waited for). Default: nothing.
+    """
 
 
 def _alert(name: str, expr: str, duration: str, severity: str, summary: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config.settings import QuotaSettings, Subject
+from components.config.settings import Environment, QuotaSettings, Subject
 from components.kube import objects as kx
 
 PSS_VERSION = "v1.32"
@@ -28,9 +28,13 @@ PSS_VERSION = "v1.32"
 @dataclass(frozen=True, kw_only=True)
 class NamespaceBaselineArgs:
     namespace: str
+    """The namespace to create and protect."""
     instance: str
-    environment: str
+    """The stack name: `app.kubernetes.io/instance`, and part of the names of cloud resources."""
+    environment: Environment
+    """dev, staging or production (a namespace label)."""
     quota: QuotaSettings
+    """The ResourceQuota; the settings checked it admits every workload at maximum scale."""
     deleters: tuple[Subject, ...] = ()
     """Identities allowed to delete the namespace; non-empty turns on deletion protection."""
     protect: bool = False

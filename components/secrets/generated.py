@@ -27,11 +27,17 @@ from components.secrets.values import database_values, redis_values
 @dataclass(frozen=True, kw_only=True)
 class GeneratedSecretsArgs:
     namespace: str
+    """The application namespace (created by NamespaceBaseline)."""
     instance: str
+    """The stack name: `app.kubernetes.io/instance`, and part of the names of cloud resources."""
     database_host: str
+    """The in-cluster PostgreSQL's DNS name."""
     database_name: str
+    """The application database's name."""
     database_username: str
+    """The in-cluster database's user."""
     redis_host: str
+    """The in-cluster Redis Service's DNS name (the connection strings point at it)."""
     monitoring_namespace: Optional[str] = None
     """Where the Grafana admin Secret goes; None when this program does not install Grafana."""
     webhook_url: Optional[str] = None

@@ -48,9 +48,11 @@ class HttpServiceArgs:
     port: int
     """Container and Service port for HTTP."""
     probes: Probes
+    """Startup, liveness and readiness paths, all on the HTTP port."""
     metrics_port: Optional[int] = None
     """Prometheus metrics port (scrape annotations, Service port `metrics`, ServiceMonitor)."""
     metrics_path: str = "/metrics"
+    """Where Prometheus scrapes the metrics port. Default /metrics."""
     env: Mapping[str, str] = field(default_factory=dict)
     """Plain environment; stored in the ConfigMap (never secrets)."""
     secret_env: Mapping[str, SecretRef] = field(default_factory=dict)
@@ -58,6 +60,7 @@ class HttpServiceArgs:
     files: Mapping[str, str] = field(default_factory=dict)
     """Config files put in the ConfigMap and mounted read-only at `files_path`/<name>."""
     files_path: str = "/etc/webapp"
+    """Directory the `files` are mounted in. Default /etc/webapp."""
     callers: tuple[kx.Peer, ...] = ()
     """Who may connect (NetworkPolicy ingress). Default: nobody."""
     egress: tuple[kx.Peer, ...] = ()
@@ -65,6 +68,7 @@ class HttpServiceArgs:
     writable_paths: tuple[str, ...] = ("/tmp",)
     """emptyDir mounts for a read-only root filesystem."""
     run_as_user: int = 65532
+    """The pod's non-root UID. Default 65532."""
     automount_token: bool = False
     """Mount a Kubernetes API token; only for services that call the API server."""
     monitoring: bool = False
@@ -74,10 +78,13 @@ class HttpServiceArgs:
     does.
     """
     termination_grace_seconds: int = 30
+    """Time between SIGTERM and SIGKILL. Default 30."""
     pre_stop_seconds: int = 5
     """Sleep before SIGTERM so endpoints drain before the process stops taking requests."""
     service_account_annotations: Mapping[str, str] = field(default_factory=dict)
+    """Extra ServiceAccount annotations (an IRSA role ARN). Default none."""
     pod_labels: Mapping[str, str] = field(default_factory=dict)
+    """Extra pod labels. Default none."""
     secret_access: SecretAccess = NO_ACCESS
     """How the pods reach the secret store themselves (Azure workload identity, CSI mount)."""
 

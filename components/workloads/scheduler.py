@@ -34,12 +34,17 @@ echo "created todo for $url"
 @dataclass(frozen=True, kw_only=True)
 class SchedulerArgs:
     namespace: str
+    """The application namespace (created by NamespaceBaseline)."""
     instance: str
+    """The stack name: `app.kubernetes.io/instance`, and part of the names of cloud resources."""
     settings: SchedulerSettings
+    """Image, schedule, resources, and whether the job is suspended."""
     api_url: str
     """In-cluster base URL of the api, e.g. http://api:8080."""
     api_port: int
+    """The api's port (the job's only in-cluster egress)."""
     todo_path: str = "/api/todos"
+    """The api path the job posts to. Default /api/todos."""
 
 
 CONFIG_KEYS = ("API_URL", "TODO_PATH", "RANDOM_ARTICLE_URL")
