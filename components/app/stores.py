@@ -18,8 +18,8 @@ import pulumi
 from components.aws.store import AwsStore, AwsStoreArgs
 from components.azure.store import AzureStore, AzureStoreArgs
 from components.config.settings import Settings
-from components.secrets.generated import GeneratedSecretsArgs, GeneratedStore
-from components.secrets.store import SecretStore
+from components.secrets.generated import GeneratedStore
+from components.secrets.store import SecretStore, StoreArgs
 
 
 def create_store(
@@ -31,60 +31,23 @@ def create_store(
 ) -> SecretStore:
     """Declare the stack's store. `monitoring_namespace` is set when Grafana (installed by this
     program) needs its admin Secret there; `secret_operator` installs the External Secrets CRDs."""
-    database_host = f"postgres.{settings.namespace}.svc.cluster.local"
-    redis_host = f"redis.{settings.namespace}.svc.cluster.local"
-    managed = settings.database.mode == "managed"
+    store = StoreArgs(
+        namespace=settings.namespace,
+        instance=settings.stack,
+        database_name=settings.database.name,
+        database_username=settings.database.username,
+        managed_database=settings.database.mode == "managed",
+        in_cluster_database_host=f"postgres.{settings.namespace}.svc.cluster.local",
+        redis_host=f"redis.{settings.namespace}.svc.cluster.local",
+        monitoring_namespace=monitoring_namespace,
+        webhook_url=settings.broadcaster_webhook_url,
+        protect=settings.protect,
+        crd_dependencies=secret_operator,
+    )
     if settings.cloud == "aws":
         assert settings.aws is not None, "the settings require webapp:aws for cloud aws"
-        return AwsStore(
-            name,
-            AwsStoreArgs(
-                namespace=settings.namespace,
-                instance=settings.stack,
-                aws=settings.aws,
-                database_name=settings.database.name,
-                database_username=settings.database.username,
-                managed_database=managed,
-                in_cluster_database_host=database_host,
-                redis_host=redis_host,
-                monitoring_namespace=monitoring_namespace,
-                webhook_url=settings.broadcaster_webhook_url,
-                protect=settings.protect,
-                crd_dependencies=secret_operator,
-            ),
-            opts,
-        )
+        return AwsStore(name, AwsStoreArgs(store=store, aws=settings.aws), opts)
     if settings.cloud == "azure":
         assert settings.azure is not None, "the settings require webapp:azure for cloud azure"
-        return AzureStore(
-            name,
-            AzureStoreArgs(
-                namespace=settings.namespace,
-                instance=settings.stack,
-                azure=settings.azure,
-                database_name=settings.database.name,
-                database_username=settings.database.username,
-                managed_database=managed,
-                in_cluster_database_host=database_host,
-                redis_host=redis_host,
-                monitoring_namespace=monitoring_namespace,
-                webhook_url=settings.broadcaster_webhook_url,
-                protect=settings.protect,
-                crd_dependencies=secret_operator,
-            ),
-            opts,
-        )
-    return GeneratedStore(
-        f"{name}-secrets",
-        GeneratedSecretsArgs(
-            namespace=settings.namespace,
-            instance=settings.stack,
-            database_host=database_host,
-            database_name=settings.database.name,
-            database_username=settings.database.username,
-            redis_host=redis_host,
-            monitoring_namespace=monitoring_namespace,
-            webhook_url=settings.broadcaster_webhook_url,
-        ),
-        opts,
-    )
+        return AzureStore(name, AzureStoreArgs(store=store, azure=settings.azure), opts)
+    return GeneratedStore(f"{name}-secrets", store, opts)

@@ -29,7 +29,12 @@ from components.aws import iam
 from components.aws.irsa import ROLE_ANNOTATION, IrsaRole, IrsaRoleArgs, role_arn
 from components.kube import objects as kx
 from components.secrets import catalogue as cat
-from components.secrets.external import API_VERSION, Remote, catalogue_external_secret
+from components.secrets.external import (
+    API_VERSION,
+    Remote,
+    catalogue_external_secret,
+    declare_external_secret,
+)
 from components.secrets.generated import OAUTH_PROVIDERS, generated_password, generated_values
 from components.secrets.values import database_templates, redis_templates
 
@@ -330,16 +335,11 @@ class AwsSecretStore(pulumi.ComponentResource):
                 remotes[spec.name],
                 templates.get(spec.name),
             )
-            self.external_secrets[spec.name] = k8s.apiextensions.CustomResource(
+            self.external_secrets[spec.name] = declare_external_secret(
                 f"{self._name}-{spec.category}",
-                api_version=API_VERSION,
-                kind="ExternalSecret",
-                metadata=kx.metadata(
-                    spec.name,
-                    namespace,
-                    kx.labels(spec.name, args.instance, "secret", "v1"),
-                    {"webapp.io/description": spec.description},
-                ),
-                spec=body,
-                opts=kx.child_options(self, self._opts, list(args.crd_dependencies)),
+                spec,
+                namespace,
+                args.instance,
+                body,
+                kx.child_options(self, self._opts, list(args.crd_dependencies)),
             )

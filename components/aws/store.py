@@ -14,7 +14,6 @@ External Secrets reads Secrets Manager for the pods, so a pod needs no cloud ide
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import pulumi
 
@@ -23,39 +22,15 @@ from components.aws.rds import RdsPostgres, RdsPostgresArgs
 from components.aws.secrets import AwsSecretStore, AwsSecretStoreArgs, ManagedDatabase
 from components.config.aws import AwsSettings
 from components.secrets import catalogue as cat
-from components.secrets.store import GrafanaWiring, SecretStore
+from components.secrets.store import GrafanaWiring, SecretStore, StoreArgs
 
 
 @dataclass(frozen=True, kw_only=True)
 class AwsStoreArgs:
-    namespace: str
-    """The application namespace (its ExternalSecrets, and the only one besides monitoring that may
-    use the ClusterSecretStore)."""
-    instance: str
-    """The stack name: names the key alias, the secrets' paths, the role and the RDS instance."""
+    store: StoreArgs
+    """The cloud-neutral inputs every store takes."""
     aws: AwsSettings
-    """The validated `webapp:aws` section; the store hands each component only the fields it
-    reads.
-    """
-    database_name: str
-    """The application database's name."""
-    database_username: str
-    """The in-cluster database's user (RDS keeps its own master user)."""
-    managed_database: bool
-    """True: RDS holds the data and its master password; False: the in-cluster PostgreSQL at
-    `in_cluster_database_host` with a generated password."""
-    in_cluster_database_host: str
-    """The in-cluster PostgreSQL's DNS name, used when the database is not managed."""
-    redis_host: str
-    """The in-cluster Redis Service's DNS name (the connection strings point at it)."""
-    monitoring_namespace: Optional[str] = None
-    """Where Grafana's admin Secret goes; None when this program does not install Grafana."""
-    webhook_url: Optional[str] = None
-    """The broadcaster's webhook URL; None delivers to a discard address. Default None."""
-    protect: bool = False
-    """Pulumi `protect` on the key, the secrets and the database (production). Default off."""
-    crd_dependencies: Sequence[pulumi.Resource] = ()
-    """What installs the External Secrets CRDs, when this program does."""
+    """The validated `webapp:aws` section; the store hands each component only what it reads."""
 
 
 class AwsStore(SecretStore):
@@ -64,28 +39,30 @@ class AwsStore(SecretStore):
         key = StackKey(
             f"{name}-kms",
             StackKeyArgs(
-                instance=args.instance, existing_key_arn=settings.kms_key_arn, protect=args.protect
+                instance=args.store.instance,
+                existing_key_arn=settings.kms_key_arn,
+                protect=args.store.protect,
             ),
             opts=opts,
         )
         managed = None
-        if args.managed_database:
+        if args.store.managed_database:
             # Not a dependency of any workload: pods read webapp-database by name, so the 15-minute
             # instance is created in parallel with everything in the cluster.
             rds = RdsPostgres(
                 f"{name}-rds",
                 RdsPostgresArgs(
-                    instance=args.instance,
+                    instance=args.store.instance,
                     settings=settings.rds,
                     partition=settings.partition,
                     vpc_id=settings.vpc_id,
                     private_subnet_ids=settings.private_subnet_ids,
                     cluster_security_group_id=settings.cluster_security_group_id,
                     cluster_name=settings.cluster_name,
-                    database_name=args.database_name,
-                    username=args.database_username,
+                    database_name=args.store.database_name,
+                    username=args.store.database_username,
                     kms_key_arn=key.arn,
-                    protect=args.protect,
+                    protect=args.store.protect,
                 ),
                 opts=opts,
             )
@@ -95,8 +72,8 @@ class AwsStore(SecretStore):
         self.secrets = AwsSecretStore(
             f"{name}-secrets",
             AwsSecretStoreArgs(
-                namespace=args.namespace,
-                instance=args.instance,
+                namespace=args.store.namespace,
+                instance=args.store.instance,
                 region=settings.region,
                 partition=settings.partition,
                 account_id=settings.account_id,
@@ -104,19 +81,19 @@ class AwsStore(SecretStore):
                 oidc_issuer_host=settings.oidc_issuer_host,
                 recovery_window_days=settings.secret_recovery_window_days,
                 kms_key_arn=key.arn,
-                database_name=args.database_name,
-                database_username=args.database_username,
-                redis_host=args.redis_host,
-                in_cluster_database_host=None if managed else args.in_cluster_database_host,
+                database_name=args.store.database_name,
+                database_username=args.store.database_username,
+                redis_host=args.store.redis_host,
+                in_cluster_database_host=None if managed else args.store.in_cluster_database_host,
                 managed_database=managed,
-                monitoring_namespace=args.monitoring_namespace,
-                webhook_url=args.webhook_url,
-                protect=args.protect,
-                crd_dependencies=args.crd_dependencies,
+                monitoring_namespace=args.store.monitoring_namespace,
+                webhook_url=args.store.webhook_url,
+                protect=args.store.protect,
+                crd_dependencies=args.store.crd_dependencies,
             ),
             opts=opts,
         )
-        grafana = args.monitoring_namespace is not None
+        grafana = args.store.monitoring_namespace is not None
         self._grafana = GrafanaWiring(
             ready=(self.secrets.external_secrets[cat.GRAFANA.name],) if grafana else ()
         )

@@ -27,7 +27,12 @@ from components.azure.workload_identity import CLIENT_ID_ANNOTATION, TENANT_ID_A
 from components.config.azure import ESO_SERVICE_ACCOUNT, Delivery
 from components.kube import objects as kx
 from components.secrets import catalogue as cat
-from components.secrets.external import API_VERSION, Remote, catalogue_external_secret
+from components.secrets.external import (
+    API_VERSION,
+    Remote,
+    catalogue_external_secret,
+    declare_external_secret,
+)
 
 SPC_API = "secrets-store.csi.x-k8s.io/v1"
 SECRET_PROVIDER_CLASS = "webapp-secrets"
@@ -171,16 +176,11 @@ class AzureSecretDelivery(pulumi.ComponentResource):
                     "ClusterSecretStore",
                     {key: Remote(key=vault_secret_name(spec, key)) for key in spec.keys},
                 )
-                self.objects[spec.name] = k8s.apiextensions.CustomResource(
+                self.objects[spec.name] = declare_external_secret(
                     f"{self._name}-{spec.category}",
-                    api_version=API_VERSION,
-                    kind="ExternalSecret",
-                    metadata=kx.metadata(
-                        spec.name,
-                        namespace,
-                        kx.labels(spec.name, args.instance, "secret", "v1"),
-                        {"webapp.io/description": spec.description},
-                    ),
-                    spec=body,
-                    opts=self._crd_opts,
+                    spec,
+                    namespace,
+                    args.instance,
+                    body,
+                    self._crd_opts,
                 )

@@ -19,7 +19,7 @@ Declares, with the names every Azure stack has always had:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping
 
 import pulumi
 import pulumi_azure_native as azure
@@ -50,40 +50,18 @@ from components.secrets.store import (
     GrafanaWiring,
     SecretAccess,
     SecretStore,
+    StoreArgs,
 )
 from components.secrets.values import database_values
 
 
 @dataclass(frozen=True, kw_only=True)
 class AzureStoreArgs:
-    namespace: str
-    """The application namespace."""
-    instance: str
-    """The stack name: names the identity, the server and the Key Vault objects."""
+    store: StoreArgs
+    """The cloud-neutral inputs every store takes."""
     azure: AzureSettings
-    """The validated `webapp:azure` section; the store hands each component only the fields it
-    reads.
-    """
-    database_name: str
-    """The application database's name."""
-    database_username: str
-    """The in-cluster database's user (a managed server uses `azure.database.adminLogin`)."""
-    managed_database: bool
-    """True: a Flexible Server holds the data; False: the in-cluster PostgreSQL."""
-    in_cluster_database_host: str
-    """The in-cluster PostgreSQL's DNS name, used when the database is not managed."""
-    redis_host: str
-    """The in-cluster Redis Service's DNS name (the connection strings point at it)."""
-    monitoring_namespace: Optional[str] = None
-    """Where Grafana's admin Secret goes; None when this program does not install Grafana."""
-    webhook_url: Optional[str] = None
-    """The broadcaster's webhook URL; None delivers to a discard address. Default None."""
-    protect: bool = False
-    """Pulumi `protect` on the resource group, vault, secrets and server (production). Default
-    off.
-    """
-    crd_dependencies: Sequence[pulumi.Resource] = ()
-    """What installs the External Secrets CRDs, when this program does."""
+    """The validated `webapp:azure` section; the store hands each component only what it
+    reads."""
 
 
 class AzureStore(SecretStore):
@@ -100,7 +78,7 @@ class AzureStore(SecretStore):
         self.identity = WorkloadIdentity(
             f"{name}-identity",
             WorkloadIdentityArgs(
-                instance=args.instance,
+                instance=args.store.instance,
                 resource_group=self.resource_group,
                 location=az.location,
                 subscription_id=az.subscription_id,
@@ -112,7 +90,9 @@ class AzureStore(SecretStore):
         if az.managed_prometheus:
             ManagedPrometheusConfig(
                 f"{name}-managed-prometheus",
-                ManagedPrometheusConfigArgs(namespace=args.namespace, instance=args.instance),
+                ManagedPrometheusConfigArgs(
+                    namespace=args.store.namespace, instance=args.store.instance
+                ),
                 opts=opts,
             )
         self._outputs = {"keyVaultName": self.vault.vault_name, **self._outputs}
@@ -120,8 +100,10 @@ class AzureStore(SecretStore):
             self._wire_csi()
         else:
             assert self.delivery.service_account is not None
-            self._readers[f"{args.namespace}-{ESO_SERVICE_ACCOUNT}"] = self.delivery.service_account
-            if args.monitoring_namespace:
+            self._readers[f"{args.store.namespace}-{ESO_SERVICE_ACCOUNT}"] = (
+                self.delivery.service_account
+            )
+            if args.store.monitoring_namespace:
                 self._grafana = GrafanaWiring(ready=(self.delivery.objects[cat.GRAFANA.name],))
 
     @property
@@ -168,7 +150,7 @@ class AzureStore(SecretStore):
                 tags=dict(az.tags) or None,
             ),
             opts=pulumi.ResourceOptions.merge(
-                self._opts, pulumi.ResourceOptions(protect=self._args.protect)
+                self._opts, pulumi.ResourceOptions(protect=self._args.store.protect)
             ),
         )
         return group.name
@@ -181,35 +163,35 @@ class AzureStore(SecretStore):
         password = generated_password(
             f"{self._name}-database-password", 32, pulumi.ResourceOptions(parent=self._opts.parent)
         )
-        if not args.managed_database:
+        if not args.store.managed_database:
             return database_values(
-                host=args.in_cluster_database_host,
-                dbname=args.database_name,
-                username=args.database_username,
+                host=args.store.in_cluster_database_host,
+                dbname=args.store.database_name,
+                username=args.store.database_username,
                 password=password,
                 managed=False,
             )
         server = FlexiblePostgres(
             f"{self._name}-postgres-server",
             FlexiblePostgresArgs(
-                instance=args.instance,
-                server_name=server_name(az, args.instance),
+                instance=args.store.instance,
+                server_name=server_name(az, args.store.instance),
                 location=az.location,
                 settings=az.database,
                 database_subnet_id=az.database_subnet_id,
                 private_dns_zone_id=az.private_dns_zone_id,
                 tags=dict(az.tags),
                 resource_group=self.resource_group,
-                database_name=args.database_name,
+                database_name=args.store.database_name,
                 admin_password=password,
-                protect=args.protect,
+                protect=args.store.protect,
             ),
             opts=self._opts,
         )
         self._outputs["databaseServerName"] = server.server_name
         return database_values(
             host=server.fqdn,
-            dbname=args.database_name,
+            dbname=args.store.database_name,
             username=az.database.admin_login,
             password=password,
             managed=True,
@@ -217,9 +199,9 @@ class AzureStore(SecretStore):
 
     def _vault_args(self, database: Mapping[str, pulumi.Input[str]]) -> KeyVaultStoreArgs:
         args, az = self._args, self._args.azure
-        specs = cat.APP_SECRETS + ((cat.GRAFANA,) if args.monitoring_namespace else ())
+        specs = cat.APP_SECRETS + ((cat.GRAFANA,) if args.store.monitoring_namespace else ())
         return KeyVaultStoreArgs(
-            instance=args.instance,
+            instance=args.store.instance,
             vault_name=az.key_vault_name,
             location=az.location,
             tenant_id=az.tenant_id,
@@ -229,31 +211,35 @@ class AzureStore(SecretStore):
             cluster_subnet_id=az.cluster_subnet_id,
             allowed_ips=az.allowed_ips,
             resource_group=self.resource_group,
-            redis_host=args.redis_host,
+            redis_host=args.store.redis_host,
             database=database,
             specs=specs,
-            webhook_url=args.webhook_url,
-            protect=args.protect,
+            webhook_url=args.store.webhook_url,
+            protect=args.store.protect,
             tags=dict(az.tags),
         )
 
     def _delivery(self) -> AzureSecretDelivery:
         args, az = self._args, self._args.azure
         namespaces = {
-            args.namespace: cat.APP_SECRETS,
-            **({args.monitoring_namespace: (cat.GRAFANA,)} if args.monitoring_namespace else {}),
+            args.store.namespace: cat.APP_SECRETS,
+            **(
+                {args.store.monitoring_namespace: (cat.GRAFANA,)}
+                if args.store.monitoring_namespace
+                else {}
+            ),
         }
         return AzureSecretDelivery(
             f"{self._name}-secret-delivery",
             AzureSecretDeliveryArgs(
-                instance=args.instance,
+                instance=args.store.instance,
                 mode=az.delivery,
                 namespaces=namespaces,
                 vault_name=self.vault.vault_name,
                 vault_uri=self.vault.vault_uri,
                 tenant_id=az.tenant_id,
                 client_id=self.identity.client_id,
-                crd_dependencies=args.crd_dependencies,
+                crd_dependencies=args.store.crd_dependencies,
             ),
             opts=self._opts,
         )
@@ -270,7 +256,7 @@ class AzureStore(SecretStore):
             pod_labels={USE_LABEL: "true"},
             secret_provider_class=SECRET_PROVIDER_CLASS,
         )
-        monitoring = args.monitoring_namespace
+        monitoring = args.store.monitoring_namespace
         if not monitoring:
             return
         # Grafana's dashboard sidecar watches ConfigMaps, so this ServiceAccount keeps its API
@@ -279,7 +265,7 @@ class AzureStore(SecretStore):
             f"{self._name}-grafana-service-account",
             GRAFANA_SERVICE_ACCOUNT,
             monitoring,
-            labels(GRAFANA_SERVICE_ACCOUNT, args.instance, "monitoring", "v1"),
+            labels(GRAFANA_SERVICE_ACCOUNT, args.store.instance, "monitoring", "v1"),
             self._opts,
             annotations,
             automount=True,

@@ -1,11 +1,11 @@
-"""ExternalSecret objects for the catalogued Secrets, whichever cloud store backs them (pure
-builders).
+"""ExternalSecret objects for the catalogued Secrets, whichever cloud store backs them.
 
 `catalogue_external_secret(...)` returns the spec of one ExternalSecret that produces a Secret of
 `secret_catalog` with exactly its keys: `creationPolicy: Owner` (the Secret is ESO's and goes with
 the ExternalSecret), the refresh interval from the catalogue (15 min for database credentials up to
 24 h for rarely rotated keys), and a template where a key is composed from several remote values
-(connection strings).
+(connection strings). `declare_external_secret(...)` declares one, named and labelled the same on
+every cloud.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 import pulumi
+import pulumi_kubernetes as k8s
 
+from components.kube import objects as kx
 from components.secrets.catalogue import SecretSpec
 
 API_VERSION = "external-secrets.io/v1"
@@ -36,8 +38,7 @@ def catalogue_external_secret(
     template: Optional[Mapping[str, str]] = None,
 ) -> dict[str, Any]:
     """`values` are fetched as template variables; `template` (Go template per Secret key) defaults
-    to
-    passing each value through. The result must produce exactly the catalogue's keys."""
+    to passing each value through. The result must produce exactly the catalogue's keys."""
     produced = set(template) if template is not None else set(values)
     if produced != set(spec.keys):
         raise ValueError(
@@ -67,3 +68,27 @@ def catalogue_external_secret(
         "target": target,
         "data": data,
     }
+
+
+def declare_external_secret(
+    resource_name: str,
+    spec: SecretSpec,
+    namespace: str,
+    instance: str,
+    body: Mapping[str, Any],
+    opts: pulumi.ResourceOptions,
+) -> k8s.apiextensions.CustomResource:
+    """The ExternalSecret that produces the catalogued Secret `spec` in `namespace`."""
+    return k8s.apiextensions.CustomResource(
+        resource_name,
+        api_version=API_VERSION,
+        kind="ExternalSecret",
+        metadata=kx.metadata(
+            spec.name,
+            namespace,
+            kx.labels(spec.name, instance, "secret", "v1"),
+            {"webapp.io/description": spec.description},
+        ),
+        spec=dict(body),
+        opts=opts,
+    )

@@ -20,7 +20,7 @@ import pulumi_random as random
 
 from components.kube import objects as kx
 from components.secrets import catalogue as cat
-from components.secrets.store import GrafanaWiring, SecretStore
+from components.secrets.store import GrafanaWiring, SecretStore, StoreArgs
 from components.secrets.values import database_values, redis_values
 
 
@@ -165,11 +165,23 @@ class GeneratedSecrets(pulumi.ComponentResource):
 
 class GeneratedStore(SecretStore):
     """`cloud: none`: the catalogued Secrets are Kubernetes Secrets written by this program; pods
-    read
-    them by name, so there is nothing to grant."""
+    read them by name, so there is nothing to grant."""
 
-    def __init__(self, name: str, args: GeneratedSecretsArgs, opts: pulumi.ResourceOptions):
-        self.secrets = GeneratedSecrets(name, args, opts)
+    def __init__(self, name: str, args: StoreArgs, opts: pulumi.ResourceOptions):
+        self.secrets = GeneratedSecrets(
+            name,
+            GeneratedSecretsArgs(
+                namespace=args.namespace,
+                instance=args.instance,
+                database_host=args.in_cluster_database_host,
+                database_name=args.database_name,
+                database_username=args.database_username,
+                redis_host=args.redis_host,
+                monitoring_namespace=args.monitoring_namespace,
+                webhook_url=args.webhook_url,
+            ),
+            opts,
+        )
         grafana = args.monitoring_namespace is not None
         self._grafana = GrafanaWiring(
             ready=(self.secrets.secrets[cat.GRAFANA.name],) if grafana else ()

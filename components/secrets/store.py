@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -67,6 +67,35 @@ class GrafanaWiring:
     """Resources that must exist before the Grafana release (its Secret, or what syncs it)."""
     values: Mapping[str, Any] = field(default_factory=dict)
     """Extra Helm values for Grafana (a workload identity and a CSI mount on Azure)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoreArgs:
+    """What every store needs to know, whichever cloud backs it (each cloud adds its section)."""
+
+    namespace: str
+    """The application namespace (where the catalogued Secrets are delivered)."""
+    instance: str
+    """The stack name: part of the names of the store's cloud resources."""
+    database_name: str
+    """The application database's name."""
+    database_username: str
+    """The in-cluster database's user (a managed database keeps its own admin user)."""
+    managed_database: bool
+    """True: the cloud's managed PostgreSQL holds the data; False: the in-cluster PostgreSQL at
+    `in_cluster_database_host` with a generated password."""
+    in_cluster_database_host: str
+    """The in-cluster PostgreSQL's DNS name, used when the database is not managed."""
+    redis_host: str
+    """The in-cluster Redis Service's DNS name (the connection strings point at it)."""
+    monitoring_namespace: Optional[str] = None
+    """Where Grafana's admin Secret goes; None when this program does not install Grafana."""
+    webhook_url: Optional[str] = None
+    """The broadcaster's webhook URL; None delivers to a discard address. Default None."""
+    protect: bool = False
+    """Pulumi `protect` on the store's stateful resources (production). Default off."""
+    crd_dependencies: Sequence[pulumi.Resource] = ()
+    """What installs the External Secrets CRDs, when this program does (waited for)."""
 
 
 class SecretStore(abc.ABC):
