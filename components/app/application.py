@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import pulumi
-import pulumi_aws as aws
-import pulumi_azure_native as azure
 import pulumi_kubernetes as k8s
 
 from components.app.environment import service_env
 from components.app.stores import create_store
+from components.aws.provider import stack_provider as aws_provider
+from components.azure.provider import stack_provider as azure_provider
 from components.config.catalogue import CATALOGUE, SCHEDULER_CALLS, AppService
 from components.config.settings import Settings
 from components.data.nats import CLIENT_PORT as NATS_PORT
@@ -54,17 +54,6 @@ from components.workloads.nginx import Upstream, nginx_conf
 from components.workloads.scheduler import Scheduler, SchedulerArgs
 
 DATA_PORTS = {"postgres": POSTGRES_PORT, "redis": REDIS_PORT, "nats": NATS_PORT}
-
-
-def needs_external_secrets(settings: Settings) -> bool:
-    """External Secrets Operator delivers the Secrets on AWS, and on Azure unless the CSI driver
-    does.
-    """
-    return settings.cloud == "aws" or (
-        settings.cloud == "azure"
-        and settings.azure is not None
-        and settings.azure.delivery == "external-secrets"
-    )
 
 
 def callers_of(target: str) -> tuple[str, ...]:
@@ -155,7 +144,7 @@ class WebApp(pulumi.ComponentResource):
                 gateway=settings.routing.mode == "gateway",
                 monitoring=settings.monitoring.enabled,
                 monitoring_namespace=settings.monitoring.namespace,
-                external_secrets=needs_external_secrets(settings),
+                external_secrets=settings.uses_external_secrets,
                 high_availability=settings.is_production,
             ),
             opts=base,
@@ -227,25 +216,10 @@ class WebApp(pulumi.ComponentResource):
         }
         if settings.cloud == "aws":
             assert settings.aws is not None
-            providers["aws"] = aws.Provider(
-                f"{name}-aws",
-                region=settings.aws.region,
-                allowed_account_ids=[settings.aws.account_id],
-                # Every AWS resource says which stack owns it.
-                default_tags=aws.ProviderDefaultTagsArgs(
-                    tags={"app": "webapp", "stack": settings.stack, **dict(settings.aws.tags)}
-                ),
-                opts=parent,
-            )
+            providers["aws"] = aws_provider(name, settings.stack, settings.aws, parent)
         if settings.cloud == "azure":
             assert settings.azure is not None
-            providers["azure-native"] = azure.Provider(
-                f"{name}-azure",
-                subscription_id=settings.azure.subscription_id,
-                tenant_id=settings.azure.tenant_id,
-                location=settings.azure.location,
-                opts=parent,
-            )
+            providers["azure-native"] = azure_provider(name, settings.azure, parent)
         return providers
 
     def _store(
@@ -348,22 +322,15 @@ class WebApp(pulumi.ComponentResource):
             if svc.reads_secrets:
                 self._grant(store, {svc.name: service.service_account})
 
-    def _egress(self, target: str) -> kx.Peer:
-        settings = self._settings
-        if target == "postgres" and settings.database.mode == "managed":
+    def _egress(self, target: str, store: SecretStore) -> kx.Peer:
+        if target == "postgres" and store.database_network is not None:
             # The managed database lives in the VPC/VNet, not in the cluster.
-            network = (
-                settings.aws.vpc_cidr
-                if settings.cloud == "aws" and settings.aws
-                else settings.azure.vnet_cidr
-                if settings.azure
-                else None
-            )
-            assert network is not None, "a managed database needs a cloud"
-            return kx.Peer(cidr=network, ports=(POSTGRES_PORT,))
+            return kx.Peer(cidr=store.database_network, ports=(POSTGRES_PORT,))
         return kx.Peer(app=target, ports=(port_of(target),))
 
-    def _network(self, svc: AppService) -> tuple[tuple[kx.Peer, ...], tuple[kx.Peer, ...]]:
+    def _network(
+        self, svc: AppService, store: SecretStore
+    ) -> tuple[tuple[kx.Peer, ...], tuple[kx.Peer, ...]]:
         """Who may call the service, and what it may call, from the catalogue."""
         callers: list[kx.Peer] = [
             kx.Peer(app=caller, ports=(svc.port,)) for caller in callers_of(svc.name)
@@ -374,7 +341,7 @@ class WebApp(pulumi.ComponentResource):
             )
         if self._monitoring_namespace and svc.metrics_port:
             callers.append(kx.Peer(namespace=self._monitoring_namespace, ports=(svc.metrics_port,)))
-        egress = [self._egress(target) for target in svc.calls]
+        egress = [self._egress(target, store) for target in svc.calls]
         if svc.internet_ports:
             egress.append(kx.internet(svc.internet_ports))
         return tuple(callers), tuple(egress)
@@ -411,7 +378,7 @@ class WebApp(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions,
     ) -> HttpService:
         settings = self._settings
-        callers, egress = self._network(svc)
+        callers, egress = self._network(svc, store)
         plain, secret = service_env(svc, settings)
         files, files_path = self._files(svc)
         return HttpService(

@@ -1,4 +1,4 @@
-"""AWS: the stack's KMS key (`kms`), IAM policy documents from the provider (`iam`), IRSA roles
+"""AWS: the stack's provider (`provider`), KMS key (`kms`), IAM policy documents from the provider (`iam`), IRSA roles
 (`irsa`), Secrets Manager delivered by External Secrets (`secrets`), RDS PostgreSQL (`rds`), and
 `AwsStore`, the `SecretStore` implementation that composes them (`store`). Type tokens
 `webapp:aws:*`.

@@ -14,6 +14,7 @@ External Secrets reads Secrets Manager for the pods, so a pod needs no cloud ide
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import pulumi
 
@@ -36,6 +37,7 @@ class AwsStoreArgs:
 class AwsStore(SecretStore):
     def __init__(self, name: str, args: AwsStoreArgs, opts: pulumi.ResourceOptions):
         settings = args.aws
+        self._database_network = settings.vpc_cidr if args.store.managed_database else None
         key = StackKey(
             f"{name}-kms",
             StackKeyArgs(
@@ -97,6 +99,11 @@ class AwsStore(SecretStore):
         self._grafana = GrafanaWiring(
             ready=(self.secrets.external_secrets[cat.GRAFANA.name],) if grafana else ()
         )
+
+    @property
+    def database_network(self) -> Optional[str]:
+        """The managed database is in the cluster's VPC; api and auth reach it there."""
+        return self._database_network
 
     @property
     def grafana(self) -> GrafanaWiring:

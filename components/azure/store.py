@@ -19,7 +19,7 @@ Declares, with the names every Azure stack has always had:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 import pulumi
 import pulumi_azure_native as azure
@@ -67,6 +67,7 @@ class AzureStoreArgs:
 class AzureStore(SecretStore):
     def __init__(self, name: str, args: AzureStoreArgs, opts: pulumi.ResourceOptions):
         self._name, self._args, self._opts = name, args, opts
+        self._database_network = args.azure.vnet_cidr if args.store.managed_database else None
         self._outputs: dict[str, pulumi.Input[Any]] = {}
         self._readers: dict[str, k8s.core.v1.ServiceAccount] = {}
         self._access = SecretAccess()
@@ -109,6 +110,11 @@ class AzureStore(SecretStore):
     @property
     def access(self) -> SecretAccess:
         return self._access
+
+    @property
+    def database_network(self) -> Optional[str]:
+        """The managed database is in the cluster's VNet; api and auth reach it there."""
+        return self._database_network
 
     @property
     def grafana(self) -> GrafanaWiring:

@@ -242,6 +242,18 @@ class Settings:
     def is_production(self) -> bool:
         return self.environment == "production"
 
+    @property
+    def uses_external_secrets(self) -> bool:
+        """External Secrets Operator delivers the Secrets on AWS, and on Azure unless the CSI
+        driver does."""
+        if self.cloud == "aws":
+            return True
+        return (
+            self.cloud == "azure"
+            and self.azure is not None
+            and self.azure.delivery == "external-secrets"
+        )
+
 
 # --------------------------------------------------------------------------------------------
 # Environment profiles: the defaults each overlay used to carry

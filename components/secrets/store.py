@@ -112,6 +112,12 @@ class SecretStore(abc.ABC):
         """Grafana's admin Secret: what to wait for and how to mount it."""
 
     @property
+    def database_network(self) -> Optional[str]:
+        """The CIDR the store's managed database is reached in (its VPC or VNet); None when the
+        database runs in the cluster. Default None."""
+        return None
+
+    @property
     def outputs(self) -> Mapping[str, pulumi.Input[Any]]:
         """Stack outputs an operator needs (names, never values)."""
         return {}
