@@ -352,6 +352,34 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
+class StackFileError(Exception):
+    """A stack file that is missing or is not valid YAML (one line: file, line, column)."""
+
+
+def read_stack_file(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f"{path.name}:{mark.line + 1}:{mark.column + 1}" if mark else path.name
+        raise StackFileError(f"{where}: not valid YAML: {error.problem}") from None
+    except yaml.YAMLError as error:
+        raise StackFileError(f"{path.name}: not valid YAML: {error}") from None
+
+
+def stack_names(root: Path = ROOT) -> list[str]:
+    """The stacks that have a `Pulumi.<stack>.yaml` here."""
+    return sorted(path.name[len("Pulumi.") : -len(".yaml")] for path in root.glob("Pulumi.*.yaml"))
+
+
+def require_stack_file(stack: str, root: Path = ROOT) -> None:
+    if not (root / f"Pulumi.{stack}.yaml").is_file():
+        raise StackFileError(
+            f"no stack file Pulumi.{stack}.yaml in {root}; the stacks here are "
+            f"{', '.join(stack_names(root))}"
+        )
+
+
 def load_stack_config(
     stack: str, overrides: Optional[Mapping[str, Any]] = None, root: Path = ROOT
 ) -> dict[str, Any]:
@@ -366,7 +394,7 @@ def load_stack_config(
             config[key if ":" in key else f"{name}:{key}"] = decl["default"]
     stack_file = root / f"Pulumi.{stack}.yaml"
     if stack_file.exists():
-        config.update((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {})
+        config.update((read_stack_file(stack_file) or {}).get("config") or {})
     for key, value in (overrides or {}).items():
         if value is None:
             config.pop(key, None)

@@ -4,15 +4,18 @@ Runs the program under the offline mocks, validates every object (see tools/vali
 writes one YAML file per component (`<component>.yaml`, objects sorted by kind/namespace/name)
 plus `_other-resources.yaml` listing the non-Kubernetes resources (Helm releases with chart,
 version and values; random passwords; the provider) and `_outputs.yaml` with the stack outputs.
-Secret values are written as `<secret>`. Exit status: 0 rendered, 2 invalid config, 1 invalid
-manifests.
+Secret values are written as `<secret>`. Exit status: 0 rendered, 2 invalid config (or a stack
+file that cannot be read, or an output directory it may not write), 1 invalid manifests.
+
+It writes only what it owns: a new or empty directory, or one it wrote before (it holds the
+`.webapp-render` marker listing the files written). There it replaces exactly those files; anything
+else in the directory is left alone, and nothing outside it is touched.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -23,7 +26,7 @@ import yaml
 
 from components.config.settings import SettingsError
 
-from .offline import Registered, StackRun, normalise, run_stack
+from .offline import Registered, StackFileError, StackRun, normalise, require_stack_file, run_stack
 from .validate import CRD_SCHEMA_ENV, CelReport, SchemaMissing, crd_schema_dir, validate_object
 
 
@@ -122,12 +125,38 @@ def validate_run(run: StackRun, skipped: Optional[list[str]] = None) -> list[str
     return problems
 
 
+MARKER = ".webapp-render"
+"""Written into every directory this command fills: the names of the files it wrote."""
+
+
+class OutputDirectoryError(Exception):
+    """The output directory holds files this command did not write."""
+
+
 def write(files: dict[str, str], out: Path) -> None:
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    """Write `files` into `out`, replacing only what an earlier render wrote there."""
+    marker = out / MARKER
+    if out.exists() and not out.is_dir():
+        raise OutputDirectoryError(f"{out} is a file, not a directory; choose a directory")
+    if out.is_dir():
+        entries = sorted(entry.name for entry in out.iterdir())
+        if entries and not marker.is_file():
+            shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+            raise OutputDirectoryError(
+                f"refusing to write into {out}: it holds {len(entries)} entries this command did "
+                f"not write ({shown}) and no {MARKER} marker; name a new or empty directory "
+                "(OUT=...)"
+            )
+        previous = marker.read_text().split() if marker.is_file() else []
+        for name in previous:
+            # Only plain file names the marker lists, never a path out of the directory.
+            written = out / name
+            if Path(name).name == name and name.endswith(".yaml") and written.is_file():
+                written.unlink()
+    out.mkdir(parents=True, exist_ok=True)
     for name, content in files.items():
         (out / name).write_text(content)
+    marker.write_text("".join(f"{name}\n" for name in sorted(files)))
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -147,8 +176,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         key, _, value = item.partition("=")
         overrides[key] = yaml.safe_load(value)
     try:
+        require_stack_file(args.stack)
         run = run_stack(args.stack, overrides)
-    except (SettingsError, pulumi.RunError) as error:
+    except (SettingsError, StackFileError, pulumi.RunError) as error:
         print(f"stack {args.stack}: {error}", file=sys.stderr)
         return 2
     skipped: list[str] = []
@@ -169,7 +199,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 1
     out = Path(args.out) if args.out else Path("rendered") / args.stack
     files = render(run)
-    write(files, out)
+    try:
+        write(files, out)
+    except OutputDirectoryError as error:
+        print(f"stack {args.stack}: {error}", file=sys.stderr)
+        return 2
     count = len(run.kubernetes_objects()) - len(skipped)
     print(
         f"stack {args.stack}: {count} Kubernetes objects validated, written to {out}/ "

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Mapping, Optional
 
 from components.config import catalogue
@@ -90,13 +91,73 @@ def _resources(reader: Reader, default: Resources) -> Resources:
     return res
 
 
-def _service(reader: Reader, name: str, profile: Profile, environment: str) -> ServiceSettings:
-    contract = catalogue.service(name)
+SECRET_LIKE = re.compile(
+    r"PASSWORD|PASSWD|SECRET|TOKEN|APIKEY|PRIVATEKEY|CREDENTIAL|CONNECTIONSTRING|DSN", re.I
+)
+"""Variable names that hold secrets by convention (separators removed before matching)."""
+STANDIN_ENV = "WHOAMI_PORT_NUMBER"
+
+
+def _check_env_name(reader: Reader, contract: catalogue.AppService, key: str) -> bool:
+    """Whether `env.<key>` may be set; the problem is reported otherwise (never the value: it may
+    be a secret that must not reach a terminal or a CI log)."""
+    where = reader.key(key)
+    owned = {**catalogue.RUNTIME_ENV[contract.runtime], **contract.env}
+    if key in contract.secret_env:
+        ref = contract.secret_env[key]
+        reader.report(
+            f"{where}: {key} is read from Secret {ref.secret} (key {ref.key}); it cannot be set "
+            "in env, where it would be a plain-text ConfigMap value"
+        )
+    elif key in owned or key == STANDIN_ENV:
+        template = owned.get(key, "the stand-in's port")
+        reader.report(
+            f"{where}: {key} is set by the program ({template}), which keeps the port, probes, "
+            "Service and NetworkPolicy in step; remove it from env"
+        )
+    elif SECRET_LIKE.search(re.sub(r"[_.]", "", key)):
+        reader.report(
+            f"{where}: {key} looks like a secret, and env becomes a plain-text ConfigMap; keep "
+            "the value in the secret store and read it by reference (a SecretEnv in "
+            "components/config/catalogue.py)"
+        )
+    else:
+        return True
+    return False
+
+
+def _env(reader: Reader, contract: catalogue.AppService) -> tuple[tuple[str, str], ...]:
+    """`webapp:services.<name>.env`: plain, non-secret variables the program does not own."""
+    env: list[tuple[str, str]] = []
+    for key, value in reader.items():
+        if not q.is_env_name(key):
+            reader.problem(key, key, "an environment variable name ([A-Za-z_][A-Za-z0-9_.]*)")
+        elif not _check_env_name(reader, contract, key):
+            continue
+        elif not isinstance(value, (str, int, float, bool)):
+            reader.problem(key, value, "a plain string value (secrets go in the secret store)")
+        else:
+            env.append((key, str(value).lower() if isinstance(value, bool) else str(value)))
+    return tuple(sorted(env))
+
+
+def _image(reader: Reader, contract: catalogue.AppService, release_images: bool) -> str:
     image = reader.text("image", contract.default_image, rule=IMAGE)
-    if environment == "production" and q.image_tag(image) == "latest" and "@sha256:" not in image:
-        reader.problem("image", image, "a pinned tag or digest in production (not latest)")
+    if release_images and not reader.has("image"):
+        reader.report(
+            f"{reader.key('image')}: missing; this stack runs release images only and the "
+            f"default {contract.default_image} is a public stand-in; set it with "
+            f"pulumi config set --path '{reader.key('image')}' <registry>/<image>:<tag>"
+        )
+    return image
+
+
+def _autoscaling(
+    reader: Reader, contract: catalogue.AppService, profile: Profile, environment: str
+) -> tuple[int, Optional[Autoscaling]]:
+    """`replicas` for a fixed count, or `minReplicas`/`maxReplicas` under the HPA; a key the
+    other mode would ignore is an error."""
     replicas = reader.integer("replicas", profile.replicas, minimum=1, maximum=100)
-    autoscaling: Optional[Autoscaling] = None
     default_bounds = profile.autoscaling
     if default_bounds and environment == "production" and contract.production_max_replicas:
         default_bounds = (default_bounds[0], contract.production_max_replicas)
@@ -110,20 +171,35 @@ def _service(reader: Reader, name: str, profile: Profile, environment: str) -> S
         minimum=1,
         maximum=200,
     )
-    if enabled:
-        if high < low:
-            reader.problem("maxReplicas", high, f"at least minReplicas ({low})")
-        autoscaling = Autoscaling(min_replicas=low, max_replicas=max(low, high))
+    if enabled and reader.has("replicas"):
+        reader.report(
+            f"{reader.key('replicas')}: {replicas} would be ignored while autoscaling is on (the "
+            "HPA owns the count); set minReplicas/maxReplicas, or autoscaling: false for a "
+            "fixed count"
+        )
+    for bound in ("minReplicas", "maxReplicas"):
+        if not enabled and reader.has(bound):
+            reader.report(
+                f"{reader.key(bound)}: would be ignored while autoscaling is off; set replicas, "
+                "or autoscaling: true"
+            )
+    if not enabled:
+        return replicas, None
+    if high < low:
+        reader.problem("maxReplicas", high, f"at least minReplicas ({low})")
+    return replicas, Autoscaling(min_replicas=low, max_replicas=max(low, high))
+
+
+def _service(
+    reader: Reader, name: str, profile: Profile, environment: str, release_images: bool
+) -> ServiceSettings:
+    contract = catalogue.service(name)
+    image = _image(reader, contract, release_images)
+    if environment == "production" and q.image_tag(image) == "latest" and "@sha256:" not in image:
+        reader.problem("image", image, "a pinned tag or digest in production (not latest)")
+    replicas, autoscaling = _autoscaling(reader, contract, profile, environment)
     resources = _resources(reader.section("resources"), profile.app_resources)
-    env_reader = reader.section("env")
-    env: list[tuple[str, str]] = []
-    for key, value in env_reader.items():
-        if not q.is_env_name(key):
-            env_reader.problem(key, key, "an environment variable name ([A-Za-z_][A-Za-z0-9_.]*)")
-        elif not isinstance(value, (str, int, float, bool)):
-            env_reader.problem(key, value, "a plain string value (secrets go in the secret store)")
-        else:
-            env.append((key, str(value).lower() if isinstance(value, bool) else str(value)))
+    env = _env(reader.section("env"), contract)
     reader.finish()
     return ServiceSettings(
         name=name,
@@ -131,7 +207,7 @@ def _service(reader: Reader, name: str, profile: Profile, environment: str) -> S
         replicas=replicas,
         autoscaling=autoscaling,
         resources=resources,
-        env=tuple(sorted(env)),
+        env=env,
     )
 
 
@@ -149,10 +225,11 @@ def _data_service(
     size: str,
     resources: Resources,
     max_replicas: int,
+    why: str = "",
 ) -> DataServiceSettings:
     settings = DataServiceSettings(
         image=reader.text("image", image, rule=IMAGE),
-        replicas=reader.integer("replicas", replicas, minimum=1, maximum=max_replicas),
+        replicas=reader.integer("replicas", replicas, minimum=1, maximum=max_replicas, why=why),
         persistence=reader.flag("persistence", persistence),
         storage_size=reader.text("storageSize", size, rule=STORAGE),
         storage_class=_storage_class(reader),
@@ -308,6 +385,7 @@ KNOWN_TOP_LEVEL = (
     "protect",
     "smtpHost",
     "broadcasterWebhookUrl",
+    "requireReleaseImages",
 )
 
 # --- one function per section, in the order the parser reads them ------------------------------
@@ -345,11 +423,11 @@ def _kubernetes(reader: Reader) -> KubernetesSettings:
 
 
 def _services(
-    reader: Reader, profile: Profile, environment: Environment
+    reader: Reader, profile: Profile, environment: Environment, release_images: bool
 ) -> dict[str, ServiceSettings]:
     """One `webapp:services.<name>` section per catalogued service."""
     services = {
-        name: _service(reader.section(name), name, profile, environment)
+        name: _service(reader.section(name), name, profile, environment, release_images)
         for name in catalogue.APP_SERVICES
     }
     reader.finish()
@@ -403,8 +481,9 @@ def _database(reader: Reader, cloud: Cloud, profile: Profile) -> DatabaseSetting
 
 def _redis(reader: Reader, environment: Environment, profile: Profile) -> DataServiceSettings:
     sizes = DATA_RESOURCES_PRODUCTION if environment == "production" else DATA_RESOURCES
+    single = "Redis runs as one instance here; use a managed Redis for replicas"
     return _data_service(
-        reader, "redis:7.4.6-alpine", 1, profile.redis_persistence, "5Gi", sizes, 1
+        reader, "redis:7.4.6-alpine", 1, profile.redis_persistence, "5Gi", sizes, 1, single
     )
 
 
@@ -526,6 +605,16 @@ def _project_values(raw: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
+def _release_images(reader: Reader, environment: Environment) -> bool:
+    """`webapp:requireReleaseImages`: refuse the public stand-in images (always in production)."""
+    required = reader.flag("requireReleaseImages", environment == "production")
+    if environment == "production" and not required:
+        reader.problem(
+            "requireReleaseImages", False, "true in production (production never runs a stand-in)"
+        )
+    return required
+
+
 def _namespace(reader: Reader, stack: str) -> str:
     default = f"webapp-{stack}" if q.is_dns_label(f"webapp-{stack}") else "webapp"
     return reader.text("namespace", default, rule=DNS_LABEL)
@@ -553,7 +642,9 @@ def _read(reader: Reader, stack: str) -> Settings:
         domain=_domain(reader),
         log_level=reader.choice("logLevel", profile.log_level, LOG_LEVELS),
         kubernetes=_kubernetes(reader.section("kubernetes")),
-        services=_services(reader.section("services"), profile, environment),
+        services=_services(
+            reader.section("services"), profile, environment, _release_images(reader, environment)
+        ),
         scheduler=_scheduler(reader.section("scheduler")),
         database=_database(reader.section("database"), cloud, profile),
         redis=_redis(reader.section("redis"), environment, profile),

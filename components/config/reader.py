@@ -7,8 +7,11 @@ nobody read, so a misspelt key is an error instead of a silently ignored setting
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar
+
+import yaml
 
 from components.config import quantities as q
 
@@ -35,6 +38,20 @@ IDENTIFIER = Rule(
 
 
 _MISSING = object()
+
+
+def shown(value: Any) -> str:
+    """A value as the stack file would spell it (YAML): `false`, `null`, `'text'`, `[a, b]`."""
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return str(yaml.safe_dump(value, default_flow_style=True, width=10000)).strip()
+
 
 Choice = TypeVar("Choice", bound=str)
 """A mode: one of a `Literal` type's values (`choice` returns it typed: a typo is a type error)."""
@@ -69,7 +86,9 @@ class Reader:
         return f"{self._path}{sep}{name}"
 
     def problem(self, name: str, value: Any, allowed: str) -> None:
-        self._problems.append(f"{self.key(name)}: {value!r} is not allowed; expected {allowed}")
+        self._problems.append(
+            f"{self.key(name)}: {shown(value)} is not allowed; expected {allowed}"
+        )
 
     def nested(self, value: Mapping[str, Any], key: str) -> Reader:
         """A reader for a value found inside this one (a list item), sharing the problem list."""
@@ -127,7 +146,8 @@ class Reader:
         found = self.opt_text(name, allowed=allowed)
         return next((option for option in allowed if option == found), None)
 
-    def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
+    def integer(self, name: str, default: int, *, minimum: int, maximum: int, why: str = "") -> int:
+        """A whole number in [minimum, maximum]; `why` explains a bound in the problem."""
         value = self._raw(name)
         if value is _MISSING or value is None:
             return default
@@ -136,7 +156,12 @@ class Reader:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-            self.problem(name, value, f"a whole number from {minimum} to {maximum}")
+            expected = (
+                f"{minimum}"
+                if minimum == maximum
+                else f"a whole number from {minimum} to {maximum}"
+            )
+            self.problem(name, value, expected + (f" ({why})" if why else ""))
             return default
         return value
 
@@ -174,9 +199,19 @@ class Reader:
 
     def finish(self, known: Sequence[str] = ()) -> None:
         """Report keys nobody read: a typo must not be silently ignored."""
+        allowed = sorted(self._seen | set(known))
         for name in self._data:
-            if name not in self._seen and name not in known:
-                self._problems.append(
-                    f"{self.key(name)}: unknown key; allowed keys here are "
-                    f"{', '.join(sorted(self._seen | set(known))) or 'none'}"
+            if name in self._seen or name in known:
+                continue
+            message = f"{self.key(name)}: unknown key"
+            close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+            first = name.split(".", 1)[0]
+            if "." in name and first in allowed:
+                # `pulumi config set webapp:services.api.image x` without --path stores a flat key.
+                message += (
+                    f"; to set {name} inside {self.key(first)}, use "
+                    f"pulumi config set --path '{self.key(name)}' <value>"
                 )
+            elif close:
+                message += f"; did you mean {close[0]}?"
+            self._problems.append(f"{message} (allowed keys here: {', '.join(allowed) or 'none'})")

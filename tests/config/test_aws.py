@@ -78,11 +78,11 @@ def aws_problems(**changes: Any) -> list[str]:
         ),
         (
             {"database": {"deletionProtection": False}},
-            "webapp:aws.database.deletionProtection: False is not allowed; expected true in production",
+            "webapp:aws.database.deletionProtection: false is not allowed; expected true in production",
         ),
         (
             {"database": {"finalSnapshot": False}},
-            "webapp:aws.database.finalSnapshot: False is not allowed; expected true in production",
+            "webapp:aws.database.finalSnapshot: false is not allowed; expected true in production",
         ),
         (
             {"database": {"engineVersion": "15.4"}},

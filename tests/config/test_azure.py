@@ -66,7 +66,7 @@ from tools.offline import load_stack_config
         ),
         (
             {"database": {"zoneRedundant": True}},
-            "webapp:azure.database.zoneRedundant: True is not allowed; expected false for the Burstable tier",
+            "webapp:azure.database.zoneRedundant: true is not allowed; expected false for the Burstable tier",
         ),
         (
             {"vnetCidr": "8.8.0.0/16"},
@@ -94,10 +94,10 @@ def test_production_on_azure_refuses_unsafe_database_settings() -> None:
     with pytest.raises(SettingsError) as info:
         parse_settings(config, "production")
     assert (
-        "webapp:azure.database.geoRedundantBackup: False is not allowed; expected true in production"
+        "webapp:azure.database.geoRedundantBackup: false is not allowed; expected true in production"
         in info.value.problems
     )
     assert any(
-        p.startswith("webapp:azure.keyVault.purgeProtection: False is not allowed")
+        p.startswith("webapp:azure.keyVault.purgeProtection: false is not allowed")
         for p in info.value.problems
     )

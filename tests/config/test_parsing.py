@@ -6,15 +6,20 @@ from typing import Any
 
 import pytest
 
+from components.config.catalogue import APP_SERVICES
 from components.config.parsing import parse_settings
 from components.config.settings import PROFILES, SettingsError
 from tools.offline import load_stack_config
 
 DEV = {"webapp:domain": "app.example.com", "webapp:kubernetes": {"context": "kind-webapp"}}
+RELEASE_IMAGES = {
+    name: {"image": f"registry.example.com/webapp/{name}:1.0.0"} for name in APP_SERVICES
+}
 PRODUCTION = {
     **DEV,
     "webapp:routing": {"acmeEmail": "ops@example.com"},
     "webapp:namespaceDeleters": [{"kind": "Group", "name": "deprovisioners"}],
+    "webapp:services": RELEASE_IMAGES,
 }
 
 
@@ -100,7 +105,7 @@ BAD_INPUTS = [
     ),
     (
         {"webapp:services": {"api": {"env": {"GOOD": {"nested": 1}}}}},
-        "webapp:services.api.env.GOOD: {'nested': 1} is not allowed; expected a plain string",
+        "webapp:services.api.env.GOOD: {nested: 1} is not allowed; expected a plain string",
     ),
     ({"webapp:services": {"gateway": {}}}, "webapp:services.gateway: unknown key"),
     (

@@ -80,3 +80,75 @@ def test_without_crd_schemas_render_says_so_and_ci_fails(
     finally:
         monkeypatch.undo()
         validate._crd_schema.cache_clear()
+
+
+def test_render_never_writes_into_a_directory_it_does_not_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sandbox = tmp_path / "sandbox"
+    sandbox.mkdir()
+    (sandbox / "notes.txt").write_text("mine")
+    (sandbox / "keep").mkdir()
+    assert main(["--stack", "dev", "--out", str(sandbox)]) == 2
+    err = capsys.readouterr().err
+    assert f"refusing to write into {sandbox}" in err and "notes.txt" in err
+    assert sorted(p.name for p in sandbox.iterdir()) == ["keep", "notes.txt"]
+    assert (sandbox / "notes.txt").read_text() == "mine"
+
+
+def test_render_refuses_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkout = tmp_path / "checkout"
+    (checkout / ".git").mkdir(parents=True)
+    (checkout / "README.md").write_text("x")
+    monkeypatch.chdir(checkout)
+    assert main(["--stack", "dev", "--out", "."]) == 2
+    assert "refusing to write into ." in capsys.readouterr().err
+    assert sorted(p.name for p in checkout.iterdir()) == [".git", "README.md"]
+
+
+def test_render_replaces_only_what_it_wrote(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["--stack", "dev", "--out", str(out)]) == 0
+    written = set((out / ".webapp-render").read_text().split())
+    (out / "review-notes.md").write_text("a reviewer's notes")
+    (out / "webapp-obsolete.yaml").write_text("from an older render")
+    with (out / ".webapp-render").open("a") as marker:
+        marker.write("webapp-obsolete.yaml\n../outside.yaml\n")
+    (tmp_path / "outside.yaml").write_text("outside")
+    assert main(["--stack", "dev", "--out", str(out)]) == 0
+    assert (out / "review-notes.md").read_text() == "a reviewer's notes"
+    assert not (out / "webapp-obsolete.yaml").exists()  # listed by the marker: its own file
+    assert (tmp_path / "outside.yaml").read_text() == "outside"  # never a path out of the dir
+    assert set((out / ".webapp-render").read_text().split()) == written
+
+
+def test_render_into_a_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "file.yaml"
+    target.write_text("x")
+    assert main(["--stack", "dev", "--out", str(target)]) == 2
+    assert "is a file, not a directory" in capsys.readouterr().err
+    assert target.read_text() == "x"
+
+
+def test_a_missing_stack_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--stack", "prod", "--out", str(tmp_path / "out")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("stack prod: no stack file Pulumi.prod.yaml in ")
+    assert line.endswith("the stacks here are dev, production, staging")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_broken_stack_file_is_one_line_with_file_line_and_column(tmp_path: Path) -> None:
+    from tools.offline import StackFileError, read_stack_file
+
+    broken = tmp_path / "Pulumi.dev.yaml"
+    broken.write_text(
+        "config:\n  webapp:domain: app.example.com\n  webapp:routing: {mode: gateway\n"
+    )
+    with pytest.raises(StackFileError) as info:
+        read_stack_file(broken)
+    message = str(info.value)
+    assert message.startswith("Pulumi.dev.yaml:4:1: not valid YAML: ")
+    assert "\n" not in message

@@ -1,0 +1,118 @@
+"""Every shape of config mistake gets one clear error naming the key, before anything exists:
+silently ignored settings, secrets in plain env, overrides of what the program owns, stand-in
+images where release images are required, typos and flat dotted keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.config.parsing import parse_settings
+from components.config.settings import SettingsError
+from tools.offline import load_stack_config
+
+DEV = {"webapp:domain": "app.example.com", "webapp:kubernetes": {"context": "kind-webapp"}}
+
+
+def problems(config: dict[str, Any], stack: str = "dev") -> list[str]:
+    with pytest.raises(SettingsError) as info:
+        parse_settings(config, stack)
+    return info.value.problems
+
+
+def api(**settings: Any) -> dict[str, Any]:
+    return {**DEV, "webapp:services": {"api": settings}}
+
+
+def test_replicas_while_autoscaling_is_an_error() -> None:
+    (found,) = problems(api(autoscaling=True, replicas=4))
+    assert found.startswith("webapp:services.api.replicas: 4 would be ignored while autoscaling")
+    assert "minReplicas/maxReplicas" in found
+
+
+def test_bounds_while_autoscaling_is_off_are_an_error() -> None:
+    (found,) = problems(api(maxReplicas=6))
+    assert found.startswith(
+        "webapp:services.api.maxReplicas: would be ignored while autoscaling is off"
+    )
+
+
+@pytest.mark.parametrize(
+    "name", ["DB_PASSWORD", "stripe_api_key", "Auth__ClientSecret", "GITHUB_TOKEN"]
+)
+def test_a_secret_looking_variable_is_refused_without_echoing_it(name: str) -> None:
+    (found,) = problems(api(env={name: "hunter2"}))
+    assert found.startswith(f"webapp:services.api.env.{name}: {name} looks like a secret")
+    assert "hunter2" not in found
+
+
+def test_a_catalogued_secret_variable_is_refused() -> None:
+    (found,) = problems(api(env={"Database__Password": "hunter2"}))
+    assert "is read from Secret webapp-database (key password)" in found
+    assert "hunter2" not in found
+
+
+@pytest.mark.parametrize(
+    "service, name", [("api", "ASPNETCORE_URLS"), ("websocket", "PORT"), ("api", "Nats__Url")]
+)
+def test_a_variable_the_program_sets_cannot_be_overridden(service: str, name: str) -> None:
+    (found,) = problems({**DEV, "webapp:services": {service: {"env": {name: "http://+:9999"}}}})
+    assert found.startswith(f"webapp:services.{service}.env.{name}: {name} is set by the program")
+
+
+def test_plain_env_is_still_accepted() -> None:
+    settings = parse_settings(api(env={"FEATURE_FLAGS": "dark-mode", "Retry__Count": 3}), "dev")
+    assert dict(settings.services["api"].env) == {"FEATURE_FLAGS": "dark-mode", "Retry__Count": "3"}
+
+
+def test_production_refuses_every_stand_in_image() -> None:
+    config = load_stack_config("production")
+    del config["webapp:services"]["api"]["image"]
+    (found,) = problems(config, "production")
+    assert found.startswith(
+        "webapp:services.api.image: missing; this stack runs release images only"
+    )
+    assert "pulumi config set --path 'webapp:services.api.image'" in found
+
+
+def test_production_cannot_turn_release_images_off() -> None:
+    config = {**load_stack_config("production"), "webapp:requireReleaseImages": False}
+    assert (
+        "webapp:requireReleaseImages: false is not allowed; expected true in production"
+        in (problems(config, "production")[0])
+    )
+
+
+def test_any_stack_may_require_release_images_and_dev_keeps_its_stand_ins() -> None:
+    assert parse_settings(DEV, "dev").services["api"].image.startswith("traefik/whoami")
+    found = problems({**DEV, "webapp:requireReleaseImages": True})
+    assert len(found) == 5 and all("release images only" in problem for problem in found)
+
+
+def test_an_unknown_key_suggests_the_closest() -> None:
+    (found,) = problems({**DEV, "webapp:domian": "x"})
+    assert found.startswith("webapp:domian: unknown key; did you mean domain?")
+    (found,) = problems(api(maxReplica=4))
+    assert "did you mean maxReplicas?" in found
+
+
+def test_a_flat_dotted_key_says_how_to_set_it() -> None:
+    (found,) = problems({**DEV, "webapp:services.api.image": "registry.example.com/api:1"})
+    assert found.startswith("webapp:services.api.image: unknown key; to set services.api.image")
+    assert "pulumi config set --path 'webapp:services.api.image' <value>" in found
+
+
+def test_values_are_echoed_as_the_stack_file_spells_them() -> None:
+    found = problems({**DEV, "webapp:protect": "maybe", "webapp:scheduler": {"enabled": None}})
+    assert "webapp:protect: 'maybe' is not allowed; expected true or false" in found
+    (found,) = problems({**DEV, "webapp:routing": {"mode": ["gateway"]}})
+    assert "webapp:routing.mode: [gateway] is not allowed" in found
+
+
+def test_a_single_allowed_count_says_so_and_why() -> None:
+    (found,) = problems({**DEV, "webapp:redis": {"replicas": 2}})
+    assert found == (
+        "webapp:redis.replicas: 2 is not allowed; expected 1 (Redis runs as one instance here; "
+        "use a managed Redis for replicas)"
+    )
