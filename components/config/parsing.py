@@ -506,7 +506,7 @@ def _nats(reader: Reader, environment: Environment, profile: Profile) -> DataSer
     return nats
 
 
-def _routing(reader: Reader, profile: Profile) -> RoutingSettings:
+def _routing(reader: Reader, profile: Profile, environment: Environment) -> RoutingSettings:
     mode = reader.choice("mode", "gateway", ROUTING_MODES)
     ingress_class = reader.text(
         "ingressClassName", "nginx", rule=Rule(q.is_dns_label, "an IngressClass name")
@@ -528,7 +528,26 @@ def _routing(reader: Reader, profile: Profile) -> RoutingSettings:
             "envoy-gateway-system" if mode == "gateway" else "ingress-nginx",
             rule=DNS_LABEL,
         ),
+        proxy_min_replicas=reader.integer(
+            "proxyMinReplicas", profile.proxy_replicas[0], minimum=1, maximum=50
+        ),
+        proxy_max_replicas=reader.integer(
+            "proxyMaxReplicas", profile.proxy_replicas[1], minimum=1, maximum=100
+        ),
     )
+    if routing.proxy_max_replicas < routing.proxy_min_replicas:
+        reader.problem(
+            "proxyMaxReplicas",
+            routing.proxy_max_replicas,
+            f"at least proxyMinReplicas ({routing.proxy_min_replicas})",
+        )
+    if environment == "production" and routing.proxy_min_replicas < 2 and mode == "gateway":
+        reader.problem(
+            "proxyMinReplicas",
+            routing.proxy_min_replicas,
+            "at least 2 in production (one Envoy pod would carry all traffic, and every node "
+            "drain or rollout would drop connections)",
+        )
     if issuer == "acme" and acme_email is None and not reader.has("acmeEmail"):
         reader.report(
             "webapp:routing.acmeEmail: missing; the acme issuer needs a contact e-mail "
@@ -649,7 +668,7 @@ def _read(reader: Reader, stack: str) -> Settings:
         database=_database(reader.section("database"), cloud, profile),
         redis=_redis(reader.section("redis"), environment, profile),
         nats=_nats(reader.section("nats"), environment, profile),
-        routing=_routing(reader.section("routing"), profile),
+        routing=_routing(reader.section("routing"), profile, environment),
         addons=_addons(reader.section("addons")),
         monitoring=_monitoring(reader.section("monitoring"), profile),
         quota=_quota(reader.section("quota"), profile),

@@ -169,6 +169,10 @@ class RoutingSettings:
     controller_namespace: str
     """Namespace of the gateway/ingress controller's proxies, allowed through the NetworkPolicies.
     """
+    proxy_min_replicas: int = 1
+    """Envoy proxies of the Gateway (gateway mode): at least this many."""
+    proxy_max_replicas: int = 1
+    """At most this many; above `proxy_min_replicas` an HPA scales them on CPU."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -273,6 +277,8 @@ class Profile:
     database_resources: Resources
     monitoring: bool
     issuer: Issuer
+    proxy_replicas: tuple[int, int]
+    """The Gateway's Envoy proxies: (min, max)."""
     quota: QuotaSettings
     protect: bool
 
@@ -294,6 +300,7 @@ PROFILES: Mapping[Environment, Profile] = {
         ),
         monitoring=False,
         issuer="selfsigned",
+        proxy_replicas=(1, 1),
         protect=False,
         quota=QuotaSettings(
             requests_cpu="4",
@@ -321,6 +328,7 @@ PROFILES: Mapping[Environment, Profile] = {
         ),
         monitoring=True,
         issuer="acme",
+        proxy_replicas=(2, 2),
         protect=False,
         quota=QuotaSettings(
             requests_cpu="8",
@@ -348,6 +356,7 @@ PROFILES: Mapping[Environment, Profile] = {
         ),
         monitoring=True,
         issuer="acme",
+        proxy_replicas=(2, 6),
         protect=True,
         quota=QuotaSettings(
             requests_cpu="24",

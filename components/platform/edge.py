@@ -10,11 +10,14 @@ Fabric has rate limiting but no CORS policy, so CORS would leak into application
 Creates (parented to the component), `mode: gateway`:
 - ClusterIssuer (self-signed in dev, ACME with an HTTP-01 Gateway solver otherwise) and a
   Certificate `webapp-tls` for the stack's hostname
+- EnvoyProxy `webapp`: the Gateway's Envoy fleet (replicas or an HPA, PDB, spread over nodes
+  and zones)
 - Gateway `webapp` with an HTTP listener (redirect only) and an HTTPS listener (TLS terminated)
 - HTTPRoutes: `webapp-redirect` (HTTP -> HTTPS 301), `webapp` (`/` frontend, `/api` api, `/auth`
   auth) and `webapp-websocket` (`/ws` websocket, long request timeout), each setting HSTS and
   security response headers through a ResponseHeaderModifier filter
-- BackendTrafficPolicies: per-client rate limit on both routes (+ idle timeouts for websockets)
+- BackendTrafficPolicies: per-client rate limit (IPv4 and IPv6, divided over the proxies) on
+  both routes (+ idle timeouts for websockets)
 - SecurityPolicy: CORS for the frontend origin
 
 - with the ACME issuer, a NetworkPolicy letting the proxies reach cert-manager's HTTP-01 solver pods
@@ -78,8 +81,9 @@ class EdgeRoutingArgs:
     """Add-on releases that install the CRDs used here (cert-manager, Envoy Gateway)."""
 
 
-def gateway_spec(gateway_class: str, domain: str) -> dict[str, Any]:
-    """HTTP (redirect only) and HTTPS listeners for the domain, routes from this namespace only."""
+def gateway_spec(gateway_class: str, domain: str, proxy: str) -> dict[str, Any]:
+    """HTTP (redirect only) and HTTPS listeners for the domain, routes from this namespace only;
+    its Envoy fleet is shaped by the EnvoyProxy `proxy` in the same namespace."""
     same_namespace = {"namespaces": {"from": "Same"}}
     tls = {
         "mode": "Terminate",
@@ -87,6 +91,9 @@ def gateway_spec(gateway_class: str, domain: str) -> dict[str, Any]:
     }
     return {
         "gatewayClassName": gateway_class,
+        "infrastructure": {
+            "parametersRef": {"group": "gateway.envoyproxy.io", "kind": "EnvoyProxy", "name": proxy}
+        },
         "listeners": [
             {
                 "name": "http",
@@ -152,12 +159,72 @@ def route_rule(route: Route, websocket_timeout: str) -> dict[str, Any]:
     return rule
 
 
-def rate_limit(per_minute: int) -> dict[str, Any]:
-    """Envoy Gateway's local rate limit: one bucket per client address."""
-    # Distinct: one bucket per client address, so one noisy client cannot starve the rest.
-    clients = [{"sourceCIDR": {"type": "Distinct", "value": "0.0.0.0/0"}}]
-    limit = {"requests": per_minute, "unit": "Minute"}
-    return {"local": {"rules": [{"clientSelectors": clients, "limit": limit}]}}
+def rate_limit(per_minute: int, proxies: int) -> dict[str, Any]:
+    """Envoy Gateway's local rate limit: one bucket per client address, IPv4 and IPv6.
+
+    The limit is local to each Envoy pod, and the load balancer spreads a client's connections over
+    all of them, so each pod gets `per_minute / proxies` (rounded up): with the minimum fleet a
+    client gets `per_minute` in all; while the HPA runs more pods, up to that many times more.
+    """
+    per_proxy = -(-per_minute // proxies)
+    limit = {"requests": per_proxy, "unit": "Minute"}
+    # Selectors within one rule must all match, so each address family has a rule of its own.
+    return {
+        "local": {
+            "rules": [
+                {
+                    "clientSelectors": [{"sourceCIDR": {"type": "Distinct", "value": cidr}}],
+                    "limit": limit,
+                }
+                for cidr in ("0.0.0.0/0", "::/0")
+            ]
+        }
+    }
+
+
+def envoy_proxy_spec(namespace: str, minimum: int, maximum: int) -> dict[str, Any]:
+    """The Gateway's Envoy fleet: `minimum` pods (an HPA up to `maximum`), a disruption budget once
+    there are two, spread over nodes and zones.
+
+    The Envoy containers keep Envoy Gateway's own security context (non-root 65532, no privilege
+    escalation, all capabilities dropped, RuntimeDefault seccomp; v1.7.0 proxy/resource.go):
+    setting one here would replace it whole. With an HPA `replicas` is left out: the controller
+    server-side-applies the Deployment and would otherwise reset what the HPA scaled.
+    """
+    owner = {
+        "gateway.envoyproxy.io/owning-gateway-name": "webapp",
+        "gateway.envoyproxy.io/owning-gateway-namespace": namespace,
+    }
+    spread = [
+        {
+            "maxSkew": 1,
+            "topologyKey": key,
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": owner},
+        }
+        for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
+    ]
+    deployment: dict[str, Any] = {
+        "pod": {"topologySpreadConstraints": spread},
+        "container": {
+            "resources": {
+                "requests": {"cpu": "100m", "memory": "256Mi"},
+                "limits": {"cpu": "2", "memory": "1Gi"},
+            }
+        },
+        "strategy": {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+        },
+    }
+    kubernetes: dict[str, Any] = {"envoyDeployment": deployment}
+    if maximum > minimum:
+        kubernetes["envoyHpa"] = {"minReplicas": minimum, "maxReplicas": maximum}
+    else:
+        deployment["replicas"] = minimum
+    if minimum >= 2:
+        kubernetes["envoyPDB"] = {"maxUnavailable": 1}
+    return {"provider": {"type": "Kubernetes", "kubernetes": kubernetes}}
 
 
 def cors(domain: str) -> dict[str, Any]:
@@ -321,13 +388,25 @@ class EdgeRouting(pulumi.ComponentResource):
                 "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
             },
         )
+        routing = args.routing
+        # The Gateway waits for its EnvoyProxy: a Gateway whose reference does not resolve yet is
+        # served by Envoy Gateway's defaults (one pod) until the next reconcile.
+        proxy = self._cr(
+            "envoy-proxy",
+            ENVOY_API,
+            "EnvoyProxy",
+            "webapp",
+            envoy_proxy_spec(
+                args.namespace, routing.proxy_min_replicas, routing.proxy_max_replicas
+            ),
+        )
         gateway = self._cr(
             "gateway",
             GATEWAY_API,
             "Gateway",
             "webapp",
-            gateway_spec(args.gateway_class, args.domain),
-            depends=[certificate],
+            gateway_spec(args.gateway_class, args.domain, "webapp"),
+            depends=[certificate, proxy],
         )
         self._cr(
             "redirect",
@@ -366,7 +445,7 @@ class EdgeRouting(pulumi.ComponentResource):
         target = [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": route_name}]
         policy: dict[str, Any] = {
             "targetRefs": target,
-            "rateLimit": rate_limit(routing.rate_limit_per_minute),
+            "rateLimit": rate_limit(routing.rate_limit_per_minute, routing.proxy_min_replicas),
         }
         if route_name == "webapp-websocket":
             # A websocket is one long request: keep idle connections open as long as the route

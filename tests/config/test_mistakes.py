@@ -116,3 +116,19 @@ def test_a_single_allowed_count_says_so_and_why() -> None:
         "webapp:redis.replicas: 2 is not allowed; expected 1 (Redis runs as one instance here; "
         "use a managed Redis for replicas)"
     )
+
+
+def test_production_needs_at_least_two_proxies() -> None:
+    config = {**load_stack_config("production")}
+    config["webapp:routing"] = {**config.get("webapp:routing", {}), "proxyMinReplicas": 1}
+    (found,) = problems(config, "production")
+    assert found.startswith(
+        "webapp:routing.proxyMinReplicas: 1 is not allowed; expected at least 2"
+    )
+
+
+def test_proxy_bounds_are_ordered() -> None:
+    (found,) = problems({**DEV, "webapp:routing": {"proxyMinReplicas": 3, "proxyMaxReplicas": 2}})
+    assert found == (
+        "webapp:routing.proxyMaxReplicas: 2 is not allowed; expected at least proxyMinReplicas (3)"
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Callable
 
 from components.platform.edge import EdgeRouting, EdgeRoutingArgs, Route
 from tests.support import SETTINGS, objects, one
@@ -100,3 +100,62 @@ def test_ingress_mode_has_the_same_behaviour() -> None:
         ]
         == "nginx"
     )
+
+
+# --- the Gateway's Envoy fleet ----------------------------------------------------------------
+
+
+def _edge_objects(run: StackRun) -> dict[str, dict[str, Any]]:
+    return {
+        o["kind"]: o
+        for o in run.kubernetes_objects()
+        if o["kind"] in ("EnvoyProxy", "Gateway") and o["metadata"]["name"] == "webapp"
+    }
+
+
+def test_production_runs_an_envoy_fleet_with_hpa_pdb_and_spread(
+    stack_run: Callable[..., StackRun],
+) -> None:
+    run = stack_run("production")
+    found = _edge_objects(run)
+    kubernetes = found["EnvoyProxy"]["spec"]["provider"]["kubernetes"]
+    assert kubernetes["envoyHpa"] == {"minReplicas": 2, "maxReplicas": 6}
+    assert "replicas" not in kubernetes["envoyDeployment"]  # the HPA owns the count
+    assert kubernetes["envoyPDB"] == {"maxUnavailable": 1}
+    keys = {
+        c["topologyKey"] for c in kubernetes["envoyDeployment"]["pod"]["topologySpreadConstraints"]
+    }
+    assert keys == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
+    assert found["Gateway"]["spec"]["infrastructure"]["parametersRef"] == {
+        "group": "gateway.envoyproxy.io",
+        "kind": "EnvoyProxy",
+        "name": "webapp",
+    }
+    proxy = next(r for r in run.resources if r.name == "webapp-edge-envoy-proxy")
+    gateway = next(r for r in run.resources if r.name == "webapp-edge-gateway")
+    assert proxy.urn in gateway.depends_on
+
+
+def test_dev_runs_one_fixed_proxy_and_staging_two(stack_run: Callable[..., StackRun]) -> None:
+    dev = _edge_objects(stack_run("dev"))["EnvoyProxy"]["spec"]["provider"]["kubernetes"]
+    assert (
+        dev["envoyDeployment"]["replicas"] == 1 and "envoyHpa" not in dev and "envoyPDB" not in dev
+    )
+    staging = _edge_objects(stack_run("staging"))["EnvoyProxy"]["spec"]["provider"]["kubernetes"]
+    assert staging["envoyDeployment"]["replicas"] == 2 and staging["envoyPDB"] == {
+        "maxUnavailable": 1
+    }
+
+
+def test_the_rate_limit_covers_ipv6_and_is_shared_by_the_proxies(
+    stack_run: Callable[..., StackRun],
+) -> None:
+    policy = stack_run("production").find("BackendTrafficPolicy", "webapp")
+    rules = policy["spec"]["rateLimit"]["local"]["rules"]
+    assert [rule["clientSelectors"][0]["sourceCIDR"]["value"] for rule in rules] == [
+        "0.0.0.0/0",
+        "::/0",
+    ]
+    assert all(rule["clientSelectors"][0]["sourceCIDR"]["type"] == "Distinct" for rule in rules)
+    # 100 per minute per client in all, over the 2 proxies production always runs.
+    assert {rule["limit"]["requests"] for rule in rules} == {50}
