@@ -27,6 +27,7 @@ lint: venv
 	$(PY) -m ruff check components tools tests __main__.py
 
 typecheck: venv
+	@test -d .mypy_cache || echo "mypy: first run, reading the AWS and Azure SDKs' types (a few minutes); later runs use .mypy_cache"
 	$(PY) -m mypy components tools
 
 test: lint typecheck
@@ -38,10 +39,13 @@ render: venv
 golden: venv
 	$(PY) -m tools.golden
 
+# Writes rendered/BENCHMARKS.md (git-ignored); `make bench BENCH_OUT=BENCHMARKS.md` updates the committed one.
+BENCH_OUT ?= rendered/BENCHMARKS.md
 bench: venv
-	$(PY) -m tools.bench --out BENCHMARKS.md
+	$(PY) -m tools.bench --out $(BENCH_OUT)
 
 kind:
+	@command -v kind >/dev/null || { echo "this target needs kind (https://kind.sigs.k8s.io/)"; exit 1; }
 	kind get clusters | grep -qx webapp || kind create cluster --name webapp
 
 define need_pulumi

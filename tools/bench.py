@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{100 * linear_error:.0f}% of the straight line through the 10- and 100-service runs.",
         "",
     ]
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines))
     print("\n".join(lines))
     slow = [s for s, _, t in stack_rows if t >= TARGET_SECONDS]

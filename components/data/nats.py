@@ -7,6 +7,7 @@ Creates (parented to the component):
   `nats-metrics` (7777, Prometheus annotations)
 - StatefulSet `nats`: server + `prometheus-nats-exporter` sidecar; one replica without persistence
   in dev, a clustered JetStream-enabled set with a volume per replica where the stack asks for it
+- ServiceAccount `nats` (no API token)
 - PodDisruptionBudget when clustered; NetworkPolicy admitting clients on 4222, the peers on 6222
   and the monitoring namespace on 7777/8222
 - ServiceMonitor on the metrics Service when monitoring is on
@@ -201,6 +202,8 @@ class InClusterNats(pulumi.ComponentResource):
             f"{name}-config", metadata=self._metadata(), data={"nats.conf": conf}, opts=self._child
         )
         client, headless = self._create_services()
+        # Its own ServiceAccount, without an API token: NATS never calls the Kubernetes API.
+        kx.service_account(f"{name}-sa", "nats", args.namespace, self._labels, self._child)
         self._create_stateful_set(headless, conf)
         if settings.replicas > 1:
             k8s.policy.v1.PodDisruptionBudget(
@@ -277,6 +280,7 @@ class InClusterNats(pulumi.ComponentResource):
     def _create_stateful_set(self, headless: k8s.core.v1.Service, conf: str) -> None:
         args, settings = self._args, self._args.settings
         pod = k8s.core.v1.PodSpecArgs(
+            service_account_name="nats",
             automount_service_account_token=False,
             enable_service_links=False,
             share_process_namespace=False,

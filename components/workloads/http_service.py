@@ -2,7 +2,8 @@
 
 Creates, all named `<name>` in the namespace and parented to the component:
 - ServiceAccount (token automount off unless `automount_token`)
-- ConfigMap `<name>` with the plain environment, and `<name>-files` with config files (nginx.conf)
+- ConfigMap `<name>` with the plain environment (none when there is none), and `<name>-files`
+  with config files (nginx.conf)
 - Deployment: rolling update with zero unavailable, restricted security context, writable
   emptyDir paths, requests/limits, startup/liveness/readiness probes, spread across nodes and
   zones when replicated, preStop sleep + termination grace, config checksum annotation,
@@ -269,19 +270,25 @@ class HttpService(pulumi.ComponentResource):
         files' own ConfigMap so files never turn into environment variables via envFrom."""
         args, app = self._args, self._app
         config_data = {**dict(args.env), **{key: value for key, value in args.settings.env}}
-        self.config_map = k8s.core.v1.ConfigMap(
-            f"{self._name}-config",
-            metadata=kx.metadata(app, args.namespace, self._labels),
-            data=config_data,
-            opts=child,
-        )
+        # A service with no plain environment gets no ConfigMap (nothing would read it).
+        self.config_map: Optional[k8s.core.v1.ConfigMap] = None
+        self._config_objects: list[pulumi.Resource] = []
+        if config_data:
+            self.config_map = k8s.core.v1.ConfigMap(
+                f"{self._name}-config",
+                metadata=kx.metadata(app, args.namespace, self._labels),
+                data=config_data,
+                opts=child,
+            )
+            self._config_objects.append(self.config_map)
         if args.files:
-            k8s.core.v1.ConfigMap(
+            files = k8s.core.v1.ConfigMap(
                 f"{self._name}-files",
                 metadata=kx.metadata(f"{app}-files", args.namespace, self._labels),
                 data=dict(args.files),
                 opts=child,
             )
+            self._config_objects.append(files)
         return config_data
 
     def _create_deployment(
@@ -325,7 +332,7 @@ class HttpService(pulumi.ComponentResource):
                 ),
             ),
             opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(depends_on=[self.config_map])
+                child, pulumi.ResourceOptions(depends_on=self._config_objects)
             ),
         )
 

@@ -1,7 +1,7 @@
 """Scheduler: the todo generator CronJob of seed 001 (`todo-cron`), calling the api on a schedule.
 
 Creates (parented to the component):
-- ConfigMap `scheduler` with the job script
+- ConfigMap `scheduler` with the job script; ServiceAccount `scheduler` (no API token)
 - CronJob `scheduler`: Forbid concurrency, starting and active deadlines, history limits,
   restricted security context, no service account token
 - NetworkPolicy: egress to the api and to HTTPS on the internet (Wikipedia) only; no ingress
@@ -79,6 +79,7 @@ def _pod_spec(settings: SchedulerSettings) -> k8s.core.v1.PodSpecArgs:
         items=[k8s.core.v1.KeyToPathArgs(key="generate-todo.sh", path="generate-todo.sh")],
     )
     return k8s.core.v1.PodSpecArgs(
+        service_account_name="scheduler",
         restart_policy="Never",
         automount_service_account_token=False,
         enable_service_links=False,
@@ -108,6 +109,8 @@ class Scheduler(pulumi.ComponentResource):
             data=data,
             opts=child,
         )
+        # Its own ServiceAccount, without an API token: the job only calls the api over HTTP.
+        kx.service_account(f"{name}-sa", "scheduler", args.namespace, labels, child)
         template = k8s.core.v1.PodTemplateSpecArgs(
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 labels=labels, annotations={"checksum/config": kx.checksum(data)}

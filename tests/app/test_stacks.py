@@ -379,3 +379,52 @@ def test_bad_config_declares_nothing() -> None:
     assert "webapp:domain: 'bad domain'" in str(info.value)
     assert "webapp:services.api.replicas: 0" in str(info.value)
     assert last_registrations() == []
+
+
+AGENT_READ_CONFIG_MAPS = {
+    ("kube-system", "ama-metrics-settings-configmap"),  # the Azure Monitor metrics agent
+    ("kube-system", "ama-metrics-prometheus-config"),
+}
+
+
+def test_every_pod_runs_as_its_own_service_account(run: StackRun) -> None:
+    """Never the namespace's `default` account (which any new workload would share)."""
+    for name, spec, _ in pod_specs(run.kubernetes_objects()):
+        assert spec.get("serviceAccountName") not in (None, "", "default"), name
+
+
+def test_every_config_map_is_read(run: StackRun) -> None:
+    """A ConfigMap is mounted or read by a pod, or by the agent it is written for."""
+    objects = run.kubernetes_objects()
+    read: set[str] = set()
+    for _, spec, _ in pod_specs(objects):
+        for container in spec["containers"]:
+            read |= {source["configMapRef"]["name"] for source in container.get("envFrom") or []}
+            read |= {
+                env["valueFrom"]["configMapKeyRef"]["name"]
+                for env in container.get("env") or []
+                if "configMapKeyRef" in (env.get("valueFrom") or {})
+            }
+        read |= {
+            volume["configMap"]["name"]
+            for volume in spec.get("volumes") or []
+            if "configMap" in volume
+        }
+    headers = {
+        value.split("/", 1)[1]
+        for o in objects
+        if o["kind"] == "Ingress"
+        for key, value in (o["metadata"].get("annotations") or {}).items()
+        if key == "nginx.ingress.kubernetes.io/custom-headers"
+    }
+    for o in objects:
+        if o["kind"] != "ConfigMap":
+            continue
+        meta = o["metadata"]
+        dashboards = (meta.get("labels") or {}).get("grafana_dashboard") == "1"
+        assert (
+            meta["name"] in read
+            or meta["name"] in headers
+            or dashboards
+            or (meta.get("namespace"), meta["name"]) in AGENT_READ_CONFIG_MAPS
+        ), f"ConfigMap {meta.get('namespace')}/{meta['name']} is read by nothing"
