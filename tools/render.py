@@ -2,9 +2,11 @@
 
 Runs the program under the offline mocks, validates every object (see tools/validate.py), and
 writes one YAML file per component (`<component>.yaml`, objects sorted by kind/namespace/name)
-plus `_other-resources.yaml` listing the non-Kubernetes resources (Helm releases with chart,
+plus `_other-resources.yaml` listing the non-Kubernetes resources with their settings (cloud
+resources with every input, IAM documents as structure; Helm releases with chart,
 version and values; random passwords; the provider) and `_outputs.yaml` with the stack outputs.
-Secret values are written as `<secret>`. Exit status: 0 rendered, 2 invalid config (or a stack
+Secret values are written as `<secret>`, but for a catalogued Secret's `public_keys` (a
+database host). Exit status: 0 rendered, 2 invalid config (or a stack
 file that cannot be read, or an output directory it may not write), 1 invalid manifests.
 
 It writes only what it owns: a new or empty directory, or one it wrote before (it holds the
@@ -15,6 +17,7 @@ else in the directory is left alone, and nothing outside it is touched.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections import defaultdict
@@ -25,6 +28,7 @@ import pulumi
 import yaml
 
 from components.config.settings import SettingsError
+from components.secrets import catalogue as cat
 
 from .offline import Registered, StackFileError, StackRun, normalise, require_stack_file, run_stack
 from .validate import CRD_SCHEMA_ENV, CelReport, SchemaMissing, crd_schema_dir, validate_object
@@ -54,6 +58,33 @@ def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str_presenter)
 
 
+def _shown(record: Registered) -> dict[str, Any]:
+    """A manifest with secret values as `<secret>`, except a catalogued Secret's coordinates
+    (`public_keys`: a database host is not a credential, and a reviewer needs to see it)."""
+    shown: dict[str, Any] = normalise(record.inputs)
+    spec = cat.BY_NAME.get(shown.get("metadata", {}).get("name", ""))
+    if shown.get("kind") == "Secret" and spec is not None and spec.public_keys:
+        revealed = normalise(record.inputs, reveal=True).get("stringData") or {}
+        for key in spec.public_keys:
+            if key in revealed:
+                shown["stringData"][key] = revealed[key]
+    return shown
+
+
+def _readable(value: Any) -> Any:
+    """JSON documents (IAM policies) as structure, so the render shows them like the rest."""
+    if isinstance(value, dict):
+        return {key: _readable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_readable(item) for item in value]
+    if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
 def dump(documents: list[Any]) -> str:
     return yaml.dump_all(
         documents, Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=120
@@ -69,7 +100,7 @@ def render(run: StackRun) -> dict[str, str]:
     others: list[dict[str, Any]] = []
     for record in run.resources:
         if record.is_kubernetes_object:
-            groups[_component_of(record, by_urn)].append(normalise(record.inputs))
+            groups[_component_of(record, by_urn)].append(_shown(record))
         elif record.custom:
             entry: dict[str, Any] = {
                 "type": record.type,
@@ -78,6 +109,10 @@ def render(run: StackRun) -> dict[str, str]:
             }
             if record.protect:
                 entry["protect"] = True
+            if not record.type.startswith(("kubernetes:helm.sh", "pulumi:providers:")):
+                # Cloud resources with every reviewable setting (policies, instance and vault
+                # properties); secret values stay `<secret>`.
+                entry["inputs"] = _readable(normalise(record.inputs))
             if record.type.startswith("kubernetes:helm.sh"):
                 inputs = normalise(record.inputs)
                 entry.update(

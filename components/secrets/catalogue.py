@@ -23,6 +23,9 @@ class SecretSpec:
     keys: tuple[str, ...]
     refresh: str
     description: str
+    public_keys: tuple[str, ...] = ()
+    """Keys that are coordinates, not credentials (a database host): `make render` shows their
+    values. The Secret itself stays a Pulumi secret whole (the Kubernetes SDK wraps stringData)."""
 
 
 DATABASE = SecretSpec(
@@ -33,6 +36,7 @@ DATABASE = SecretSpec(
     # read.
     keys=("host", "port", "dbname", "username", "password", "connection-string", "url"),
     description="Application database credentials and connection strings",
+    public_keys=("host", "port", "dbname"),
 )
 REDIS = SecretSpec(
     name="webapp-redis",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -152,3 +153,54 @@ def test_a_broken_stack_file_is_one_line_with_file_line_and_column(tmp_path: Pat
     message = str(info.value)
     assert message.startswith("Pulumi.dev.yaml:4:1: not valid YAML: ")
     assert "\n" not in message
+
+
+def test_the_render_shows_the_cloud_settings_a_reviewer_needs() -> None:
+    from tools.offline import run_stack
+    from tools.render import render
+
+    others = yaml.safe_load(render(run_stack("production"))["_other-resources.yaml"])
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for entry in others:
+        by_type.setdefault(entry["type"], []).append(entry)
+    (rds,) = by_type["aws:rds/instance:Instance"]
+    assert rds["protect"] is True
+    assert {
+        key: rds["inputs"][key] for key in ("multiAz", "deletionProtection", "storageEncrypted")
+    } == {"multiAz": True, "deletionProtection": True, "storageEncrypted": True}
+    assert rds["inputs"]["publiclyAccessible"] is False
+    policies = {
+        p["inputs"]["name"]: p["inputs"]["policy"] for p in by_type["aws:iam/rolePolicy:RolePolicy"]
+    }
+    statements = policies["read-app-secrets"]["Statement"]  # the document, not a JSON string
+    assert {s["Sid"] for s in statements} == {"ReadStackSecrets", "DecryptWithStackKey"}
+    (key,) = by_type["aws:kms/key:Key"]
+    assert key["inputs"]["enableKeyRotation"] is True
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "production"])
+def test_the_render_holds_no_generated_secret(stack: str) -> None:
+    from tools.offline import run_stack
+    from tools.render import render
+
+    run = run_stack(stack)
+    generated = [
+        ("mock" + r.name.replace("-", ""))[: int(r.inputs["length"])]
+        for r in run.resources
+        if r.type.endswith(":RandomPassword")
+    ]
+    assert generated
+    for name, content in render(run).items():
+        assert not [value for value in generated if value in content], name
+
+
+def test_a_secret_shows_its_coordinates_and_masks_its_credentials() -> None:
+    from tools.offline import run_stack
+    from tools.render import render
+
+    documents = yaml.safe_load_all(render(run_stack("dev"))["webapp-secrets.yaml"])
+    database = next(d for d in documents if d["metadata"]["name"] == "webapp-database")
+    assert database["stringData"]["host"] == "postgres.webapp-dev.svc.cluster.local"
+    assert database["stringData"]["port"] == "5432" and database["stringData"]["dbname"] == "webapp"
+    for key in ("username", "password", "connection-string", "url"):
+        assert database["stringData"][key] == "<secret>", key
