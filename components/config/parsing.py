@@ -8,13 +8,12 @@
 
 from __future__ import annotations
 
-import re
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Mapping, Optional
 
-from components.config import catalogue
 from components.config import quantities as q
 from components.config.aws import parse_aws
-from components.config.azure import MAX_FEDERATED_CREDENTIALS, key_vault_readers, parse_azure
+from components.config.azure import parse_azure
+from components.config.capacity import check_capacity, check_federated_credentials
 from components.config.reader import (
     CPU,
     CRON,
@@ -27,6 +26,7 @@ from components.config.reader import (
     Reader,
     Rule,
 )
+from components.config.services import parse_resources, parse_services, release_images
 from components.config.settings import (
     ADDON_MODES,
     CLOUDS,
@@ -42,7 +42,6 @@ from components.config.settings import (
     ROUTING_MODES,
     SUBJECT_KINDS,
     AddonSettings,
-    Autoscaling,
     BackupSettings,
     Cloud,
     DatabaseMode,
@@ -56,159 +55,10 @@ from components.config.settings import (
     Resources,
     RoutingSettings,
     SchedulerSettings,
-    ServiceSettings,
     Settings,
     SettingsError,
     Subject,
 )
-
-
-def _resources(reader: Reader, default: Resources) -> Resources:
-    req, lim = reader.section("requests"), reader.section("limits")
-    res = Resources(
-        cpu_request=req.text("cpu", default.cpu_request, rule=CPU),
-        memory_request=req.text("memory", default.memory_request, rule=MEMORY),
-        cpu_limit=lim.text("cpu", default.cpu_limit, rule=CPU),
-        memory_limit=lim.text("memory", default.memory_limit, rule=MEMORY),
-    )
-    req.finish()
-    lim.finish()
-    reader.finish()
-    if (
-        q.is_cpu(res.cpu_request)
-        and q.is_cpu(res.cpu_limit)
-        and q.cpu_millis(res.cpu_request) > q.cpu_millis(res.cpu_limit)
-    ):
-        reader.problem("requests.cpu", res.cpu_request, f"at most limits.cpu ({res.cpu_limit})")
-    if (
-        q.is_memory(res.memory_request)
-        and q.is_memory(res.memory_limit)
-        and q.memory_bytes(res.memory_request) > q.memory_bytes(res.memory_limit)
-    ):
-        reader.problem(
-            "requests.memory", res.memory_request, f"at most limits.memory ({res.memory_limit})"
-        )
-    return res
-
-
-SECRET_LIKE = re.compile(
-    r"PASSWORD|PASSWD|SECRET|TOKEN|APIKEY|PRIVATEKEY|CREDENTIAL|CONNECTIONSTRING|DSN", re.I
-)
-"""Variable names that hold secrets by convention (separators removed before matching)."""
-STANDIN_ENV = "WHOAMI_PORT_NUMBER"
-
-
-def _check_env_name(reader: Reader, contract: catalogue.AppService, key: str) -> bool:
-    """Whether `env.<key>` may be set; the problem is reported otherwise (never the value: it may
-    be a secret that must not reach a terminal or a CI log)."""
-    where = reader.key(key)
-    owned = {**catalogue.RUNTIME_ENV[contract.runtime], **contract.env}
-    if key in contract.secret_env:
-        ref = contract.secret_env[key]
-        reader.report(
-            f"{where}: {key} is read from Secret {ref.secret} (key {ref.key}); it cannot be set "
-            "in env, where it would be a plain-text ConfigMap value"
-        )
-    elif key in owned or key == STANDIN_ENV:
-        template = owned.get(key, "the stand-in's port")
-        reader.report(
-            f"{where}: {key} is set by the program ({template}), which keeps the port, probes, "
-            "Service and NetworkPolicy in step; remove it from env"
-        )
-    elif SECRET_LIKE.search(re.sub(r"[_.]", "", key)):
-        reader.report(
-            f"{where}: {key} looks like a secret, and env becomes a plain-text ConfigMap; keep "
-            "the value in the secret store and read it by reference (a SecretEnv in "
-            "components/config/catalogue.py)"
-        )
-    else:
-        return True
-    return False
-
-
-def _env(reader: Reader, contract: catalogue.AppService) -> tuple[tuple[str, str], ...]:
-    """`webapp:services.<name>.env`: plain, non-secret variables the program does not own."""
-    env: list[tuple[str, str]] = []
-    for key, value in reader.items():
-        if not q.is_env_name(key):
-            reader.problem(key, key, "an environment variable name ([A-Za-z_][A-Za-z0-9_.]*)")
-        elif not _check_env_name(reader, contract, key):
-            continue
-        elif not isinstance(value, (str, int, float, bool)):
-            reader.problem(key, value, "a plain string value (secrets go in the secret store)")
-        else:
-            env.append((key, str(value).lower() if isinstance(value, bool) else str(value)))
-    return tuple(sorted(env))
-
-
-def _image(reader: Reader, contract: catalogue.AppService, release_images: bool) -> str:
-    image = reader.text("image", contract.default_image, rule=IMAGE)
-    if release_images and not reader.has("image"):
-        reader.report(
-            f"{reader.key('image')}: missing; this stack runs release images only and the "
-            f"default {contract.default_image} is a public stand-in; set it with "
-            f"pulumi config set --path '{reader.key('image')}' <registry>/<image>:<tag>"
-        )
-    return image
-
-
-def _autoscaling(
-    reader: Reader, contract: catalogue.AppService, profile: Profile, environment: str
-) -> tuple[int, Optional[Autoscaling]]:
-    """`replicas` for a fixed count, or `minReplicas`/`maxReplicas` under the HPA; a key the
-    other mode would ignore is an error."""
-    replicas = reader.integer("replicas", profile.replicas, minimum=1, maximum=100)
-    default_bounds = profile.autoscaling
-    if default_bounds and environment == "production" and contract.production_max_replicas:
-        default_bounds = (default_bounds[0], contract.production_max_replicas)
-    enabled = reader.flag("autoscaling", default_bounds is not None)
-    low = reader.integer(
-        "minReplicas", default_bounds[0] if default_bounds else replicas, minimum=1, maximum=100
-    )
-    high = reader.integer(
-        "maxReplicas",
-        default_bounds[1] if default_bounds else max(replicas, 3),
-        minimum=1,
-        maximum=200,
-    )
-    if enabled and reader.has("replicas"):
-        reader.report(
-            f"{reader.key('replicas')}: {replicas} would be ignored while autoscaling is on (the "
-            "HPA owns the count); set minReplicas/maxReplicas, or autoscaling: false for a "
-            "fixed count"
-        )
-    for bound in ("minReplicas", "maxReplicas"):
-        if not enabled and reader.has(bound):
-            reader.report(
-                f"{reader.key(bound)}: would be ignored while autoscaling is off; set replicas, "
-                "or autoscaling: true"
-            )
-    if not enabled:
-        return replicas, None
-    if high < low:
-        reader.problem("maxReplicas", high, f"at least minReplicas ({low})")
-    return replicas, Autoscaling(min_replicas=low, max_replicas=max(low, high))
-
-
-def _service(
-    reader: Reader, name: str, profile: Profile, environment: str, release_images: bool
-) -> ServiceSettings:
-    contract = catalogue.service(name)
-    image = _image(reader, contract, release_images)
-    if environment == "production" and q.image_tag(image) == "latest" and "@sha256:" not in image:
-        reader.problem("image", image, "a pinned tag or digest in production (not latest)")
-    replicas, autoscaling = _autoscaling(reader, contract, profile, environment)
-    resources = _resources(reader.section("resources"), profile.app_resources)
-    env = _env(reader.section("env"), contract)
-    reader.finish()
-    return ServiceSettings(
-        name=name,
-        image=image,
-        replicas=replicas,
-        autoscaling=autoscaling,
-        resources=resources,
-        env=env,
-    )
 
 
 def _storage_class(reader: Reader) -> Optional[str]:
@@ -233,7 +83,7 @@ def _data_service(
         persistence=reader.flag("persistence", persistence),
         storage_size=reader.text("storageSize", size, rule=STORAGE),
         storage_class=_storage_class(reader),
-        resources=_resources(reader.section("resources"), resources),
+        resources=parse_resources(reader.section("resources"), resources),
     )
     reader.finish()
     return settings
@@ -264,101 +114,6 @@ def _subject(reader: Reader, index: int, value: Any) -> Optional[Subject]:
 
 
 # Fixed sizes of the pods config does not size (kept equal to what the components declare).
-EXPORTER = Resources(
-    cpu_request="10m", memory_request="16Mi", cpu_limit="100m", memory_limit="64Mi"
-)
-BACKUP_JOB = Resources(
-    cpu_request="50m", memory_request="64Mi", cpu_limit="500m", memory_limit="256Mi"
-)
-
-
-def _capacity_needed(settings: Settings) -> list[tuple[int, tuple[Resources, ...]]]:
-    """(pod count, container sizes) of every pod the stack can run at once.
-
-    Counted: each service at maxReplicas plus one rolling-update surge pod (`pulumi up` may roll
-    them all at once), NATS with its exporter sidecar, Redis, PostgreSQL and its backup Job, and
-    the scheduler Job.
-    """
-    pods: list[tuple[int, tuple[Resources, ...]]] = [
-        (service.max_replicas + 1, (service.resources,)) for service in settings.services.values()
-    ]
-    pods.append((settings.nats.replicas, (settings.nats.resources, EXPORTER)))
-    pods.append((1, (settings.redis.resources,)))
-    if settings.database.mode == "in-cluster":
-        pods += [(1, (settings.database.resources,)), (1, (BACKUP_JOB,))]
-    if settings.scheduler.enabled:
-        pods.append((1, (settings.scheduler.resources,)))
-    return pods
-
-
-def _check_capacity(settings: Settings, problems: list[str]) -> None:
-    """The ResourceQuota must admit every workload at its maximum scale, or scaling and rollouts
-    stall (`_capacity_needed` says what is counted).
-    """
-    pods = _capacity_needed(settings)
-    quota = settings.quota
-
-    def total(size: Callable[[Resources], int]) -> int:
-        return sum(
-            count * size(container) for count, containers in pods for container in containers
-        )
-
-    try:
-        need = {
-            "requestsCpu": (
-                total(lambda size: q.cpu_millis(size.cpu_request)),
-                q.cpu_millis(quota.requests_cpu),
-            ),
-            "limitsCpu": (
-                total(lambda size: q.cpu_millis(size.cpu_limit)),
-                q.cpu_millis(quota.limits_cpu),
-            ),
-            "requestsMemory": (
-                total(lambda size: q.memory_bytes(size.memory_request)),
-                q.memory_bytes(quota.requests_memory),
-            ),
-            "limitsMemory": (
-                total(lambda size: q.memory_bytes(size.memory_limit)),
-                q.memory_bytes(quota.limits_memory),
-            ),
-        }
-    except ValueError:
-        return  # a bad quantity was already reported
-    configured = {
-        "requestsCpu": quota.requests_cpu,
-        "limitsCpu": quota.limits_cpu,
-        "requestsMemory": quota.requests_memory,
-        "limitsMemory": quota.limits_memory,
-    }
-    for key, (needed, have) in need.items():
-        if have < needed:
-            amount = f"{needed}m CPU" if key.endswith("Cpu") else f"{-(-needed // 2**20)}Mi"
-            problems.append(
-                f"webapp:quota.{key}: {configured[key]!r} is below what the workloads need at "
-                f"maximum scale ({amount}); raise it or lower maxReplicas/resources"
-            )
-    pod_count = sum(count for count, _ in pods)
-    if quota.pods < pod_count:
-        problems.append(
-            f"webapp:quota.pods: {quota.pods} is below the pods needed at maximum scale "
-            f"({pod_count})"
-        )
-
-
-def _check_federated_credentials(settings: Settings, problems: list[str]) -> None:
-    """With the CSI driver every reading ServiceAccount needs a credential on one identity."""
-    if settings.azure is None or settings.cloud != "azure":
-        return
-    readers = key_vault_readers(settings)
-    if len(readers) > MAX_FEDERATED_CREDENTIALS:
-        problems.append(
-            f"webapp:azure.secretDelivery: {settings.azure.delivery!r} needs {len(readers)} "
-            f"federated credentials on one managed identity, more than the "
-            f"{MAX_FEDERATED_CREDENTIALS} Azure allows; use external-secrets (one credential) or "
-            "fewer workloads reading Key Vault"
-        )
-
-
 WEBHOOK_URL = Rule(
     lambda value: value.startswith(("https://", "http://")),
     "an http(s):// URL (set it as a secret)",
@@ -422,24 +177,12 @@ def _kubernetes(reader: Reader) -> KubernetesSettings:
     return kubernetes
 
 
-def _services(
-    reader: Reader, profile: Profile, environment: Environment, release_images: bool
-) -> dict[str, ServiceSettings]:
-    """One `webapp:services.<name>` section per catalogued service."""
-    services = {
-        name: _service(reader.section(name), name, profile, environment, release_images)
-        for name in catalogue.APP_SERVICES
-    }
-    reader.finish()
-    return services
-
-
 def _scheduler(reader: Reader) -> SchedulerSettings:
     scheduler = SchedulerSettings(
         enabled=reader.flag("enabled", True),
         image=reader.text("image", "curlimages/curl:8.17.0", rule=IMAGE),
         schedule=reader.text("schedule", "0 * * * *", rule=CRON),
-        resources=_resources(
+        resources=parse_resources(
             reader.section("resources"),
             Resources(
                 cpu_request="10m", memory_request="16Mi", cpu_limit="100m", memory_limit="64Mi"
@@ -466,7 +209,7 @@ def _database(reader: Reader, cloud: Cloud, profile: Profile) -> DatabaseSetting
         image=reader.text("image", "postgres:16.10-alpine", rule=IMAGE),
         storage_size=reader.text("storageSize", profile.database_storage, rule=STORAGE),
         storage_class=_storage_class(reader),
-        resources=_resources(reader.section("resources"), profile.database_resources),
+        resources=parse_resources(reader.section("resources"), profile.database_resources),
         backup=backup,
     )
     if database.mode == "managed" and cloud == "none":
@@ -624,16 +367,6 @@ def _project_values(raw: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _release_images(reader: Reader, environment: Environment) -> bool:
-    """`webapp:requireReleaseImages`: refuse the public stand-in images (always in production)."""
-    required = reader.flag("requireReleaseImages", environment == "production")
-    if environment == "production" and not required:
-        reader.problem(
-            "requireReleaseImages", False, "true in production (production never runs a stand-in)"
-        )
-    return required
-
-
 def _namespace(reader: Reader, stack: str) -> str:
     default = f"webapp-{stack}" if q.is_dns_label(f"webapp-{stack}") else "webapp"
     return reader.text("namespace", default, rule=DNS_LABEL)
@@ -661,8 +394,8 @@ def _read(reader: Reader, stack: str) -> Settings:
         domain=_domain(reader),
         log_level=reader.choice("logLevel", profile.log_level, LOG_LEVELS),
         kubernetes=_kubernetes(reader.section("kubernetes")),
-        services=_services(
-            reader.section("services"), profile, environment, _release_images(reader, environment)
+        services=parse_services(
+            reader.section("services"), profile, environment, release_images(reader, environment)
         ),
         scheduler=_scheduler(reader.section("scheduler")),
         database=_database(reader.section("database"), cloud, profile),
@@ -694,8 +427,8 @@ def parse_settings(
     """
     problems: list[str] = []
     settings = _read(Reader(_project_values(raw), f"{NAMESPACE}:", problems, consulted), stack)
-    _check_capacity(settings, problems)
-    _check_federated_credentials(settings, problems)
+    check_capacity(settings, problems)
+    check_federated_credentials(settings, problems)
     if problems:
         raise SettingsError(problems)
     return settings

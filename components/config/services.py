@@ -1,0 +1,186 @@
+"""The `webapp:services.<name>` sections and container sizes (pure; part of `parsing`).
+
+One section per catalogued service: image (release images where the stack requires them),
+replicas or autoscaling bounds (a key the other mode would ignore is an error), resources, and
+plain environment (never a secret, never a variable the program sets).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from components.config import catalogue
+from components.config import quantities as q
+from components.config.reader import CPU, IMAGE, MEMORY, Reader
+from components.config.settings import Autoscaling, Environment, Profile, Resources, ServiceSettings
+
+
+def parse_resources(reader: Reader, default: Resources) -> Resources:
+    req, lim = reader.section("requests"), reader.section("limits")
+    res = Resources(
+        cpu_request=req.text("cpu", default.cpu_request, rule=CPU),
+        memory_request=req.text("memory", default.memory_request, rule=MEMORY),
+        cpu_limit=lim.text("cpu", default.cpu_limit, rule=CPU),
+        memory_limit=lim.text("memory", default.memory_limit, rule=MEMORY),
+    )
+    req.finish()
+    lim.finish()
+    reader.finish()
+    if (
+        q.is_cpu(res.cpu_request)
+        and q.is_cpu(res.cpu_limit)
+        and q.cpu_millis(res.cpu_request) > q.cpu_millis(res.cpu_limit)
+    ):
+        reader.problem("requests.cpu", res.cpu_request, f"at most limits.cpu ({res.cpu_limit})")
+    if (
+        q.is_memory(res.memory_request)
+        and q.is_memory(res.memory_limit)
+        and q.memory_bytes(res.memory_request) > q.memory_bytes(res.memory_limit)
+    ):
+        reader.problem(
+            "requests.memory", res.memory_request, f"at most limits.memory ({res.memory_limit})"
+        )
+    return res
+
+
+SECRET_LIKE = re.compile(
+    r"PASSWORD|PASSWD|SECRET|TOKEN|APIKEY|PRIVATEKEY|CREDENTIAL|CONNECTIONSTRING|DSN", re.I
+)
+"""Variable names that hold secrets by convention (separators removed before matching)."""
+STANDIN_ENV = "WHOAMI_PORT_NUMBER"
+
+
+def _check_env_name(reader: Reader, contract: catalogue.AppService, key: str) -> bool:
+    """Whether `env.<key>` may be set; the problem is reported otherwise (never the value: it may
+    be a secret that must not reach a terminal or a CI log)."""
+    where = reader.key(key)
+    owned = {**catalogue.RUNTIME_ENV[contract.runtime], **contract.env}
+    if key in contract.secret_env:
+        ref = contract.secret_env[key]
+        reader.report(
+            f"{where}: {key} is read from Secret {ref.secret} (key {ref.key}); it cannot be set "
+            "in env, where it would be a plain-text ConfigMap value"
+        )
+    elif key in owned or key == STANDIN_ENV:
+        template = owned.get(key, "the stand-in's port")
+        reader.report(
+            f"{where}: {key} is set by the program ({template}), which keeps the port, probes, "
+            "Service and NetworkPolicy in step; remove it from env"
+        )
+    elif SECRET_LIKE.search(re.sub(r"[_.]", "", key)):
+        reader.report(
+            f"{where}: {key} looks like a secret, and env becomes a plain-text ConfigMap; keep "
+            "the value in the secret store and read it by reference (a SecretEnv in "
+            "components/config/catalogue.py)"
+        )
+    else:
+        return True
+    return False
+
+
+def _env(reader: Reader, contract: catalogue.AppService) -> tuple[tuple[str, str], ...]:
+    """`webapp:services.<name>.env`: plain, non-secret variables the program does not own."""
+    env: list[tuple[str, str]] = []
+    for key, value in reader.items():
+        if not q.is_env_name(key):
+            reader.problem(key, key, "an environment variable name ([A-Za-z_][A-Za-z0-9_.]*)")
+        elif not _check_env_name(reader, contract, key):
+            continue
+        elif not isinstance(value, (str, int, float, bool)):
+            reader.problem(key, value, "a plain string value (secrets go in the secret store)")
+        else:
+            env.append((key, str(value).lower() if isinstance(value, bool) else str(value)))
+    return tuple(sorted(env))
+
+
+def _image(reader: Reader, contract: catalogue.AppService, release_images: bool) -> str:
+    image = reader.text("image", contract.default_image, rule=IMAGE)
+    if release_images and not reader.has("image"):
+        reader.report(
+            f"{reader.key('image')}: missing; this stack runs release images only and the "
+            f"default {contract.default_image} is a public stand-in; set it with "
+            f"pulumi config set --path '{reader.key('image')}' <registry>/<image>:<tag>"
+        )
+    return image
+
+
+def _autoscaling(
+    reader: Reader, contract: catalogue.AppService, profile: Profile, environment: str
+) -> tuple[int, Optional[Autoscaling]]:
+    """`replicas` for a fixed count, or `minReplicas`/`maxReplicas` under the HPA; a key the
+    other mode would ignore is an error."""
+    replicas = reader.integer("replicas", profile.replicas, minimum=1, maximum=100)
+    default_bounds = profile.autoscaling
+    if default_bounds and environment == "production" and contract.production_max_replicas:
+        default_bounds = (default_bounds[0], contract.production_max_replicas)
+    enabled = reader.flag("autoscaling", default_bounds is not None)
+    low = reader.integer(
+        "minReplicas", default_bounds[0] if default_bounds else replicas, minimum=1, maximum=100
+    )
+    high = reader.integer(
+        "maxReplicas",
+        default_bounds[1] if default_bounds else max(replicas, 3),
+        minimum=1,
+        maximum=200,
+    )
+    if enabled and reader.has("replicas"):
+        reader.report(
+            f"{reader.key('replicas')}: {replicas} would be ignored while autoscaling is on (the "
+            "HPA owns the count); set minReplicas/maxReplicas, or autoscaling: false for a "
+            "fixed count"
+        )
+    for bound in ("minReplicas", "maxReplicas"):
+        if not enabled and reader.has(bound):
+            reader.report(
+                f"{reader.key(bound)}: would be ignored while autoscaling is off; set replicas, "
+                "or autoscaling: true"
+            )
+    if not enabled:
+        return replicas, None
+    if high < low:
+        reader.problem("maxReplicas", high, f"at least minReplicas ({low})")
+    return replicas, Autoscaling(min_replicas=low, max_replicas=max(low, high))
+
+
+def _service(
+    reader: Reader, name: str, profile: Profile, environment: str, release_images: bool
+) -> ServiceSettings:
+    contract = catalogue.service(name)
+    image = _image(reader, contract, release_images)
+    if environment == "production" and q.image_tag(image) == "latest" and "@sha256:" not in image:
+        reader.problem("image", image, "a pinned tag or digest in production (not latest)")
+    replicas, autoscaling = _autoscaling(reader, contract, profile, environment)
+    resources = parse_resources(reader.section("resources"), profile.app_resources)
+    env = _env(reader.section("env"), contract)
+    reader.finish()
+    return ServiceSettings(
+        name=name,
+        image=image,
+        replicas=replicas,
+        autoscaling=autoscaling,
+        resources=resources,
+        env=env,
+    )
+
+
+def parse_services(
+    reader: Reader, profile: Profile, environment: Environment, release_images: bool
+) -> dict[str, ServiceSettings]:
+    """One `webapp:services.<name>` section per catalogued service."""
+    services = {
+        name: _service(reader.section(name), name, profile, environment, release_images)
+        for name in catalogue.APP_SERVICES
+    }
+    reader.finish()
+    return services
+
+
+def release_images(reader: Reader, environment: Environment) -> bool:
+    """`webapp:requireReleaseImages`: refuse the public stand-in images (always in production)."""
+    required = reader.flag("requireReleaseImages", environment == "production")
+    if environment == "production" and not required:
+        reader.problem(
+            "requireReleaseImages", False, "true in production (production never runs a stand-in)"
+        )
+    return required
