@@ -96,7 +96,7 @@ class AzureStore(SecretStore):
                 ),
                 opts=opts,
             )
-        self._outputs = {"keyVaultName": self.vault.vault_name, **self._outputs}
+        self._outputs["keyVaultName"] = self.vault.vault_name
         if az.delivery == "csi":
             self._wire_csi()
         else:

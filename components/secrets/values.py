@@ -16,8 +16,9 @@ and `{field!q}` inserts it URL-encoded for a query or userinfo part (Go's `urlqu
 
 from __future__ import annotations
 
+import functools
 import string
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 from urllib.parse import quote_plus
 
 import pulumi
@@ -41,17 +42,18 @@ REDIS_FORMS: Mapping[str, str] = {
 """`webapp-redis` keys composed from host, port and password."""
 
 
-def ssl_fields(ssl_mode: str) -> dict[str, str]:
+def ssl_fields(managed: bool) -> dict[str, str]:
     """The TLS mode for the connection string (Npgsql's spelling) and the URL.
 
-    The URL says `?sslmode=require` only when TLS is required. libpq's default is already `prefer`,
-    and node-postgres (pg-connection-string) treats any sslmode but `disable`, `prefer` included,
-    as "TLS required", which the in-cluster PostgreSQL does not offer.
+    A managed database is reached over the network and only with TLS (the servers enforce it):
+    `Require`. The in-cluster PostgreSQL is reached inside the namespace and uses TLS when it
+    offers it: `Prefer`. The URL says `?sslmode=require` only when TLS is required: libpq's default
+    is already `prefer`, and node-postgres (pg-connection-string) treats any sslmode but `disable`,
+    `prefer` included, as "TLS required", which the in-cluster PostgreSQL does not offer.
     """
-    return {
-        "ssl_mode": ssl_mode,
-        "ssl_query": "" if ssl_mode == "Prefer" else f"?sslmode={ssl_mode.lower()}",
-    }
+    if managed:
+        return {"ssl_mode": "Require", "ssl_query": "?sslmode=require"}
+    return {"ssl_mode": "Prefer", "ssl_query": ""}
 
 
 class _Formatter(string.Formatter):
@@ -65,7 +67,7 @@ class _Remote(str):
     """A field the ExternalSecret reads from the store (rendered as a Go template action)."""
 
 
-class _GoTemplate(string.Formatter):
+class _GoTemplate(_Formatter):
     """Fills in the fields known here; leaves the store's fields as Go template actions."""
 
     def __init__(self, known: Mapping[str, str]):
@@ -79,7 +81,7 @@ class _GoTemplate(string.Formatter):
     def convert_field(self, value: Any, conversion: str | None) -> Any:
         if isinstance(value, _Remote):
             return f"{{{{ .{value} | urlquery }}}}" if conversion == "q" else f"{{{{ .{value} }}}}"
-        return quote_plus(str(value), safe="") if conversion == "q" else value
+        return super().convert_field(value, conversion)
 
 
 def fields_of(form: str) -> set[str]:
@@ -101,15 +103,8 @@ def values(
         missing = fields_of(form) - set(fields)
         if missing:
             raise ValueError(f"{key}: no value for {sorted(missing)}")
-        result[key] = resolved.apply(_formatter_of(form))
+        result[key] = resolved.apply(functools.partial(format_value, form))
     return result
-
-
-def _formatter_of(form: str) -> Callable[[Mapping[str, str]], str]:
-    def fill(known: Mapping[str, str]) -> str:
-        return format_value(form, known)
-
-    return fill
 
 
 def go_templates(forms: Mapping[str, str], known: Mapping[str, str]) -> dict[str, str]:
@@ -119,13 +114,6 @@ def go_templates(forms: Mapping[str, str], known: Mapping[str, str]) -> dict[str
     for key, form in forms.items():
         out[key] = _GoTemplate(known).format(form)
     return out
-
-
-def ssl_mode(managed: bool) -> str:
-    """A managed database is reached over the network and only with TLS (the servers enforce it);
-    the
-    in-cluster PostgreSQL is reached inside the namespace and uses TLS when it offers it."""
-    return "Require" if managed else "Prefer"
 
 
 def database_values(
@@ -145,7 +133,7 @@ def database_values(
         "username": username,
         "password": password,
     }
-    return {**fields, **values(DATABASE_FORMS, {**fields, **ssl_fields(ssl_mode(managed))})}
+    return {**fields, **values(DATABASE_FORMS, {**fields, **ssl_fields(managed)})}
 
 
 def database_templates(*, managed: bool) -> dict[str, str]:
@@ -155,7 +143,7 @@ def database_templates(*, managed: bool) -> dict[str, str]:
     passthrough = {
         key: f"{{{{ .{key} }}}}" for key in ("host", "port", "dbname", "username", "password")
     }
-    return {**passthrough, **go_templates(DATABASE_FORMS, ssl_fields(ssl_mode(managed)))}
+    return {**passthrough, **go_templates(DATABASE_FORMS, ssl_fields(managed))}
 
 
 def redis_values(host: str, password: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:

@@ -171,7 +171,9 @@ def _probe(path: str, period: int, failures: int) -> k8s.core.v1.ProbeArgs:
     )
 
 
-def _container(args: HttpServiceArgs, env_from_config: bool) -> k8s.core.v1.ContainerArgs:
+def _container(
+    args: HttpServiceArgs, mounts: Sequence[k8s.core.v1.VolumeMountArgs], env_from_config: bool
+) -> k8s.core.v1.ContainerArgs:
     settings = args.settings
     env = _secret_env(args)
     env_from = [
@@ -179,7 +181,6 @@ def _container(args: HttpServiceArgs, env_from_config: bool) -> k8s.core.v1.Cont
             config_map_ref=k8s.core.v1.ConfigMapEnvSourceArgs(name=args.app)
         )
     ]
-    _, mounts = _volumes(args)
     return k8s.core.v1.ContainerArgs(
         name=args.app,
         image=settings.image,
@@ -199,7 +200,7 @@ def _container(args: HttpServiceArgs, env_from_config: bool) -> k8s.core.v1.Cont
                 sleep=k8s.core.v1.SleepActionArgs(seconds=args.pre_stop_seconds)
             )
         ),
-        volume_mounts=mounts or None,
+        volume_mounts=list(mounts) or None,
     )
 
 
@@ -232,7 +233,6 @@ class HttpService(pulumi.ComponentResource):
             automount=args.automount_token,
         )
         config_data = self._create_config(child)
-        self._config_keys = sorted(config_data)
         self.deployment = self._create_deployment(
             kx.checksum([config_data, dict(args.files)]), child
         )
@@ -295,7 +295,7 @@ class HttpService(pulumi.ComponentResource):
         self, config_checksum: str, child: pulumi.ResourceOptions
     ) -> k8s.apps.v1.Deployment:
         args, settings, name = self._args, self._args.settings, self._app
-        volumes, _ = _volumes(args)
+        volumes, mounts = _volumes(args)
         replicas_for_spread = settings.max_replicas
         pod = k8s.core.v1.PodSpecArgs(
             service_account_name=name,
@@ -305,7 +305,8 @@ class HttpService(pulumi.ComponentResource):
             termination_grace_period_seconds=args.termination_grace_seconds,
             topology_spread_constraints=kx.spread(name, args.instance, replicas_for_spread),
             affinity=kx.anti_affinity(name, args.instance, replicas_for_spread),
-            containers=[_container(args, env_from_config=bool(self._config_keys))],
+            # The pods read the environment ConfigMap only when there is one.
+            containers=[_container(args, mounts, env_from_config=self.config_map is not None)],
             volumes=volumes or None,
         )
         labels = {**self._labels, **dict(args.pod_labels), **dict(args.secret_access.pod_labels)}
