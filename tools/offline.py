@@ -86,6 +86,11 @@ class StackRun:
         raise KeyError(f"no {kind} {namespace}/{name}")
 
 
+def mock_password(name: str, length: int) -> str:
+    """The value the mocks give a RandomPassword: recognisable, so a test can look for leaks."""
+    return ("mock" + name.replace("-", ""))[:length].ljust(length, "x")
+
+
 class UnknownInvokeError(Exception):
     pass
 
@@ -119,7 +124,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             "random:index/randomString:RandomString",
         ):
             length = int(state.get("length", 16))
-            state["result"] = ("mock" + name.replace("-", ""))[:length].ljust(length, "x")
+            state["result"] = mock_password(name, length)
         elif typ == "random:index/randomId:RandomId":
             state["hex"] = digest[: 2 * int(state.get("byteLength", 4))]
         elif typ.startswith("kubernetes:") and isinstance(state.get("metadata"), dict):

@@ -13,7 +13,7 @@ import pytest
 
 from tests.support import STACKS, pod_specs, produced_secrets, require
 from tools.golden import VARIANTS, variant_overrides
-from tools.offline import StackRun, contains_secret, last_registrations, run_stack
+from tools.offline import StackRun, contains_secret, last_registrations, mock_password, run_stack
 from tools.validate import CelReport, crd_schema_dir, validate_object
 
 APP_LABELS = (
@@ -144,7 +144,7 @@ def test_no_secret_in_plain_text(run: StackRun) -> None:
         r.inputs.get("result") for r in run.resources if r.type.endswith(":RandomPassword")
     }
     passwords |= {
-        _mock_password(r.name, int(r.inputs["length"]))
+        mock_password(r.name, int(r.inputs["length"]))
         for r in run.resources
         if r.type.endswith(":RandomPassword")
     }
@@ -165,10 +165,6 @@ def test_no_secret_in_plain_text(run: StackRun) -> None:
     for key, value in run.outputs.items():
         text = json.dumps(value)
         assert not any(p in text for p in passwords if p), f"output {key} leaks a secret"
-
-
-def _mock_password(name: str, length: int) -> str:
-    return ("mock" + name.replace("-", ""))[:length].ljust(length, "x")
 
 
 def test_autoscaled_deployments_leave_replicas_to_the_hpa(run: StackRun) -> None:
