@@ -10,8 +10,7 @@ and leaves managed Prometheus and monitoring to staging.
 of at most 63 characters; a name that keeps no letter or digit is rejected with a clear message.
 Long names are cut and given a hash suffix, so two long branches never share a namespace.
 
-    python -m tools.branch up feature/Login-Page     # writes Pulumi.feature-login-page.yaml, pulumi
-    up
+    python -m tools.branch up feature/Login-Page     # Pulumi.feature-login-page.yaml, pulumi up
     python -m tools.branch down feature/Login-Page   # pulumi destroy, stack rm, file removed
     python -m tools.branch config feature/Login-Page # prints the stack config only
 """

@@ -139,8 +139,8 @@ def render(run: StackRun) -> dict[str, str]:
 
 def validate_run(run: StackRun, skipped: Optional[list[str]] = None) -> list[str]:
     """Problems of every object. With `skipped` given, a custom resource whose CRD schema directory
-    is
-    absent is listed there instead of failing (a user without the schemas); CI never passes it."""
+    is absent is listed there instead of failing (a user without the schemas); CI never passes it.
+    """
     problems = []
     cel = CelReport()
     for obj in run.kubernetes_objects(reveal=True):

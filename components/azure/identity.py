@@ -60,8 +60,7 @@ class WorkloadIdentity(pulumi.ComponentResource):
         super().__init__("webapp:azure:WorkloadIdentity", name, None, opts)
         child = kx.child_options(self, opts)
         # Keyword form, not UserAssignedIdentityArgs: the Args field `resource_name` collides with
-        # the
-        # constructor's own first parameter in the Python SDK (the kwarg is spelt `resource_name_`).
+        # the constructor's own first parameter in the Python SDK (the kwarg is `resource_name_`).
         self.identity = azure.managedidentity.UserAssignedIdentity(
             f"{name}-identity",
             resource_name_=f"id-webapp-{args.instance}",

@@ -32,8 +32,7 @@ PASSWORD_PROPERTY = "administratorLoginPassword"
 
 def server_name(az: AzureSettings, instance: str) -> str:
     """Server names are global DNS names (<name>.postgres.database.azure.com): a readable prefix and
-    a
-    stable hash of subscription, resource group and stack keep them unique without a lookup."""
+    a stable hash of subscription, resource group and stack keep them unique without a lookup."""
     digest = hashlib.sha256(
         f"{az.subscription_id}/{az.resource_group}/{instance}".encode()
     ).hexdigest()[:6]
