@@ -203,8 +203,10 @@ class InClusterNats(pulumi.ComponentResource):
         )
         client, headless = self._create_services()
         # Its own ServiceAccount, without an API token: NATS never calls the Kubernetes API.
-        kx.service_account(f"{name}-sa", "nats", args.namespace, self._labels, self._child)
-        self._create_stateful_set(headless, conf)
+        account = kx.service_account(
+            f"{name}-sa", "nats", args.namespace, self._labels, self._child
+        )
+        self._create_stateful_set(headless, conf, account)
         if settings.replicas > 1:
             k8s.policy.v1.PodDisruptionBudget(
                 f"{name}-pdb",
@@ -277,7 +279,9 @@ class InClusterNats(pulumi.ComponentResource):
         )
         return client, headless
 
-    def _create_stateful_set(self, headless: k8s.core.v1.Service, conf: str) -> None:
+    def _create_stateful_set(
+        self, headless: k8s.core.v1.Service, conf: str, account: k8s.core.v1.ServiceAccount
+    ) -> None:
         args, settings = self._args, self._args.settings
         pod = k8s.core.v1.PodSpecArgs(
             service_account_name="nats",
@@ -317,7 +321,10 @@ class InClusterNats(pulumi.ComponentResource):
                 ),
                 volume_claim_templates=claims if settings.persistence else None,
             ),
-            opts=self._child,
+            # Pods run as this account: created first, no pod is refused for lack of it.
+            opts=pulumi.ResourceOptions.merge(
+                self._child, pulumi.ResourceOptions(depends_on=[account])
+            ),
         )
 
     def _create_network_policy(self) -> None:

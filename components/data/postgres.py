@@ -268,7 +268,9 @@ class InClusterPostgres(pulumi.ComponentResource):
                 ),
                 volume_claim_templates=[claim],
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[self.service_accounts["postgres"]])
+            ),
         )
 
     def _create_backup(self, child: pulumi.ResourceOptions) -> None:

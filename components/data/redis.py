@@ -213,5 +213,7 @@ class InClusterRedis(pulumi.ComponentResource):
                 ),
                 volume_claim_templates=claims if settings.persistence else None,
             ),
-            opts=self._child,
+            opts=pulumi.ResourceOptions.merge(
+                self._child, pulumi.ResourceOptions(depends_on=[self.service_accounts["redis"]])
+            ),
         )

@@ -333,7 +333,9 @@ class HttpService(pulumi.ComponentResource):
                 ),
             ),
             opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(depends_on=self._config_objects)
+                # What the pods read and run as exists before the first pod is created.
+                child,
+                pulumi.ResourceOptions(depends_on=[*self._config_objects, self.service_account]),
             ),
         )
 

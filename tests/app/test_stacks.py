@@ -424,3 +424,22 @@ def test_every_config_map_is_read(run: StackRun) -> None:
             or dashboards
             or (meta.get("namespace"), meta["name"]) in AGENT_READ_CONFIG_MAPS
         ), f"ConfigMap {meta.get('namespace')}/{meta['name']} is read by nothing"
+
+
+def test_long_running_workloads_wait_for_their_service_account(run: StackRun) -> None:
+    """A pod naming a missing ServiceAccount is refused and retried with back-off; so every
+    Deployment and StatefulSet is created after the account its pods run as."""
+    accounts = {
+        (r.inputs["metadata"]["namespace"], r.inputs["metadata"]["name"]): r.urn
+        for r in run.resources
+        if r.type == "kubernetes:core/v1:ServiceAccount"
+    }
+    checked = 0
+    for record in run.resources:
+        if record.type not in ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"):
+            continue
+        meta = record.inputs["metadata"]
+        account = record.inputs["spec"]["template"]["spec"]["serviceAccountName"]
+        assert accounts[(meta["namespace"], account)] in record.depends_on, meta["name"]
+        checked += 1
+    assert checked >= 7  # the services, PostgreSQL or not, Redis and NATS
