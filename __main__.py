@@ -9,10 +9,12 @@ import pulumi
 from components.app.application import WebApp, WebAppArgs
 from components.config.parsing import parse_settings
 from components.config.settings import SettingsError
-from components.config.source import read_stack_config
+from components.config.source import read_secret_keys, read_stack_config
 
 try:
-    settings = parse_settings(read_stack_config(), pulumi.get_stack())
+    settings = parse_settings(
+        read_stack_config(), pulumi.get_stack(), secret_keys=read_secret_keys()
+    )
 except SettingsError as error:
     # RunError prints the message alone, without a Python traceback.
     raise pulumi.RunError(str(error)) from None

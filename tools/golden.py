@@ -16,7 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .offline import ROOT, StackRun, load_stack_config, run_stack
+from components.config.credentials import KEYS
+
+from .offline import ROOT, SecretConfig, StackRun, load_stack_config, run_stack
 from .render import render, validate_run, write
 
 GOLDEN = ROOT / "tests" / "golden"
@@ -42,8 +44,18 @@ def variant_overrides(stack: str, variant: str) -> dict[str, Any]:
     if variant == "ingress":
         return {"webapp:routing": {**(shipped.get("webapp:routing") or {}), "mode": "ingress"}}
     if variant.startswith("cloud-"):
-        # Switching cloud is one key: every stack file carries the settings of every cloud.
-        return {"webapp:cloud": variant.removeprefix("cloud-")}
+        # Switching cloud is one key (every stack file carries the settings of every cloud), but
+        # for credentials kept in the cloud store: `cloud: none` has none, so they come from
+        # config, as Pulumi secrets.
+        cloud = variant.removeprefix("cloud-")
+        overrides: dict[str, Any] = {"webapp:cloud": cloud}
+        credentials = dict(shipped.get("webapp:credentials") or {})
+        stored = [group for group, source in credentials.items() if source == "store"]
+        if cloud == "none" and stored:
+            for group in stored:
+                credentials[group] = {key: f"offline-{group}-{key}" for key in KEYS[group]}
+            overrides["webapp:credentials"] = SecretConfig(credentials)
+        return overrides
     if variant == "monitoring-flipped":
         monitoring = dict(shipped.get("webapp:monitoring") or {})
         monitoring["enabled"] = not monitoring.get("enabled", False)

@@ -437,7 +437,17 @@ def _cloud_identity(config: Mapping[str, Any]) -> dict[str, str]:
     return found
 
 
+@dataclass(frozen=True)
+class SecretConfig:
+    """A config value the runtime holds as a secret, as `pulumi config set --secret` (or a
+    `--secret --path` value inside it) leaves it."""
+
+    value: Any
+
+
 def _encode(value: Any) -> str:
+    if isinstance(value, SecretConfig):
+        return _encode(value.value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
@@ -461,9 +471,13 @@ def run_stack(
     root: Path = ROOT,
     config: Optional[Mapping[str, Any]] = None,
 ) -> StackRun:
-    """Run `__main__.py` for `stack` under the mocks. Raises what the program raises."""
+    """Run `__main__.py` for `stack` under the mocks. Raises what the program raises.
+
+    A value wrapped in `SecretConfig` is handed over as a secret (as `pulumi config set --secret`).
+    """
     values = dict(config) if config is not None else load_stack_config(stack, overrides, root)
-    pulumi.runtime.set_all_config({k: _encode(v) for k, v in values.items()})
+    secret_keys = [key for key, value in values.items() if isinstance(value, SecretConfig)]
+    pulumi.runtime.set_all_config({k: _encode(v) for k, v in values.items()}, secret_keys)
     _fresh_runtime()
     mocks = RecordingMocks(**_cloud_identity(values))
     monitor = RecordingMonitor(mocks)
@@ -498,7 +512,7 @@ def run_components(build: Callable[[], Any], stack: str = "test") -> StackRun:
     Like `@pulumi.runtime.test`, this waits for every registration and output before returning, so
     assertions see everything that was declared; they are plain asserts on the returned records.
     """
-    pulumi.runtime.set_all_config({})
+    pulumi.runtime.set_all_config({}, [])
     _fresh_runtime()
     mocks = RecordingMocks()
     monitor = RecordingMonitor(mocks)

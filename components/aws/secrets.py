@@ -5,8 +5,11 @@ Creates (parented to the component):
 - one Secrets Manager secret per category, `webapp/<stack>/<category>/<name>` (database/connection,
   database/credentials for an in-cluster database, redis/auth, auth/jwt-secret,
   oauth/{google,github,microsoft}, email/smtp, grafana/admin, broadcaster/webhook), encrypted with
-  the stack key, with a recovery window; values (JSON) generated with pulumi-random; `protect`ed
-  in production
+  the stack key, with a recovery window; `protect`ed in production
+- one SecretVersion per secret whose value the program writes (JSON): generated with
+  pulumi-random or taken from config. The operator-owned OAuth and SMTP secrets get none when
+  `webapp:credentials.<group>` is `store` (operators put and rotate their values), and their
+  versions are retained on delete, so switching a group to `store` never removes a value
 - ServiceAccount `external-secrets-aws` (no token automount) annotated with its IRSA role
 - IrsaRole trusting exactly that ServiceAccount, allowed `secretsmanager:GetSecretValue` and
   `DescribeSecret` on these secrets' ARNs (plus the RDS-managed master secret, in a policy of its
@@ -27,6 +30,7 @@ import pulumi_kubernetes as k8s
 
 from components.aws import iam
 from components.aws.irsa import ROLE_ANNOTATION, IrsaRole, IrsaRoleArgs, role_arn
+from components.config.credentials import CredentialSettings
 from components.kube import objects as kx
 from components.secrets import catalogue as cat
 from components.secrets.external import (
@@ -40,6 +44,11 @@ from components.secrets.values import database_templates, redis_templates
 
 SERVICE_ACCOUNT = "external-secrets-aws"
 OAUTH_PARTS = ("client-id", "client-secret")
+OPERATOR_OWNED = ("oauth/", "email/")
+"""Secrets Manager paths (prefixes) of the operator-owned Secrets (`catalogue.Owner`)."""
+
+Document = Mapping[str, pulumi.Input[Any]]
+"""The JSON object one Secrets Manager secret holds."""
 READ_ACTIONS = ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
 
 
@@ -78,6 +87,8 @@ class AwsSecretStoreArgs:
     """The in-cluster database's user (RDS keeps its own master user)."""
     redis_host: str
     """The in-cluster Redis Service's DNS name (the connection strings point at it)."""
+    credentials: CredentialSettings
+    """Where the OAuth and SMTP values come from (`store`: no version is declared for them)."""
     in_cluster_database_host: Optional[str] = None
     """Set for `database.mode: in-cluster`: credentials are then generated here."""
     managed_database: Optional[ManagedDatabase] = None
@@ -143,26 +154,30 @@ class AwsSecretStore(pulumi.ComponentResource):
         self._create_external_secrets(prefix)
         self.register_outputs({"secret_arns": self.secret_arns, "role_arn": self.role_arn})
 
-    def _documents(
-        self, child: pulumi.ResourceOptions
-    ) -> dict[str, Mapping[str, pulumi.Input[Any]]]:
-        """Secrets Manager path (under `webapp/<stack>/`) -> JSON document of the secret."""
+    def _documents(self, child: pulumi.ResourceOptions) -> dict[str, Optional[Document]]:
+        """Secrets Manager path (under `webapp/<stack>/`) -> JSON document of the secret, or None
+        where operators write the value (`webapp:credentials.<group>: store`)."""
         args = self._args
 
         def password(key: str, length: int = 32) -> pulumi.Output[str]:
             return generated_password(f"{self._name}-{key}", length, child)
 
         generated = generated_values(
-            password, webhook_url=args.webhook_url, grafana=args.monitoring_namespace is not None
+            password,
+            webhook_url=args.webhook_url,
+            grafana=args.monitoring_namespace is not None,
+            credentials=args.credentials,
         )
-        oauth = generated[cat.OAUTH.name]
-        documents: dict[str, Mapping[str, pulumi.Input[Any]]] = {
+        oauth = generated.get(cat.OAUTH.name)
+        documents: dict[str, Optional[Document]] = {
             "redis/auth": {"password": password("redis-password")},
             "auth/jwt-secret": generated[cat.JWT.name],
-            "email/smtp": generated[cat.SMTP.name],
+            "email/smtp": generated.get(cat.SMTP.name),
             "broadcaster/webhook": generated[cat.BROADCASTER.name],
             **{
-                f"oauth/{provider}": {part: oauth[f"{provider}-{part}"] for part in OAUTH_PARTS}
+                f"oauth/{provider}": (
+                    {part: oauth[f"{provider}-{part}"] for part in OAUTH_PARTS} if oauth else None
+                )
                 for provider in OAUTH_PROVIDERS
             },
         }
@@ -222,7 +237,7 @@ class AwsSecretStore(pulumi.ComponentResource):
         return f"{self._args.namespace}-aws"
 
     def _secret(
-        self, secret_name: str, path: str, document: Mapping[str, pulumi.Input[Any]]
+        self, secret_name: str, path: str, document: Optional[Document]
     ) -> aws.secretsmanager.Secret:
         args = self._args
         resource = path.replace("/", "-")
@@ -237,13 +252,23 @@ class AwsSecretStore(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions.merge(kx.child_options(self, self._opts), protect),
         )
+        if document is None:
+            # Operator-owned and kept in the store: operators put the value (and every rotation)
+            # with `put-secret-value`; nothing here ever writes one, so no up or refresh can revert
+            # it.
+            return secret
+        # An operator-owned version is retained when it leaves the program (the group switched to
+        # `store`): deleting it would strip AWSCURRENT from the only value the pods can read.
+        retain = pulumi.ResourceOptions(
+            protect=args.protect, retain_on_delete=path.startswith(OPERATOR_OWNED)
+        )
         aws.secretsmanager.SecretVersion(
             f"{self._name}-{resource}-value",
             aws.secretsmanager.SecretVersionArgs(
                 secret_id=secret.id,
                 secret_string=pulumi.Output.secret(pulumi.Output.json_dumps(dict(document))),
             ),
-            opts=pulumi.ResourceOptions.merge(kx.child_options(self, self._opts), protect),
+            opts=pulumi.ResourceOptions.merge(kx.child_options(self, self._opts), retain),
         )
         return secret
 

@@ -8,7 +8,10 @@ Creates (parented to the component):
   client config), scoped to this vault, so Pulumi can write the secret values
 - one `keyvault.Secret` per key of every catalogued Secret, named `<secret>-<key>` (so the CSI
   driver and External Secrets map them 1:1, without templates); values generated with
-  pulumi-random here, the database ones passed in; `protect`ed in production
+  pulumi-random here or taken from config, the database ones passed in; `protect`ed in production.
+  The operator-owned OAuth and SMTP keys are not declared when `webapp:credentials.<group>` is
+  `store` (operators set and rotate them in the vault), and are retained on delete otherwise, so
+  switching a group to `store` neither deletes nor soft-deletes a value
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import pulumi
 import pulumi_azure_native as azure
 
 from components.azure.identity import KEY_VAULT_SECRETS_OFFICER, role_definition
+from components.config.credentials import CredentialSettings
 from components.kube import objects as kx
 from components.secrets import catalogue as cat
 from components.secrets.generated import generated_password, generated_values
@@ -60,6 +64,8 @@ class KeyVaultStoreArgs:
     """Every key of `webapp-database` (`secrets.values.database_values`)."""
     specs: tuple[cat.SecretSpec, ...]
     """The catalogued Secrets written to the vault, one vault secret per key."""
+    credentials: CredentialSettings
+    """Where the OAuth and SMTP values come from (`store`: the vault secrets are the operators')."""
     webhook_url: Optional[str] = None
     """The broadcaster's webhook URL; None delivers to a discard address. Default None."""
     protect: bool = False
@@ -153,10 +159,21 @@ class KeyVaultStore(pulumi.ComponentResource):
 
         # The Grafana password exists whether or not Grafana reads it (so turning monitoring on
         # later adds a vault secret and no new generated value).
-        values = generated_values(password, webhook_url=args.webhook_url, grafana=True)
+        values = generated_values(
+            password, webhook_url=args.webhook_url, grafana=True, credentials=args.credentials
+        )
         values[cat.DATABASE.name] = dict(args.database)
         values[cat.REDIS.name] = redis_values(args.redis_host, password("redis-password"))
         for spec in args.specs:
+            if spec.name not in values:
+                # Operator-owned and kept in the vault (`store`): operators `az keyvault secret
+                # set` each key; the program declares none, so no up or refresh can revert one.
+                continue
+            # Retained when they leave the program: a deleted vault secret is soft-deleted, and its
+            # name then refuses `secret set` until it is recovered or purged.
+            opts = pulumi.ResourceOptions.merge(
+                secret_opts, pulumi.ResourceOptions(retain_on_delete=spec.owner == "operator")
+            )
             for key in spec.keys:
                 secret_name = vault_secret_name(spec, key)
                 azure.keyvault.Secret(
@@ -170,5 +187,5 @@ class KeyVaultStore(pulumi.ComponentResource):
                             content_type="text/plain",
                         ),
                     ),
-                    opts=secret_opts,
+                    opts=opts,
                 )

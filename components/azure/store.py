@@ -220,6 +220,7 @@ class AzureStore(SecretStore):
             redis_host=args.store.redis_host,
             database=database,
             specs=specs,
+            credentials=args.store.credentials,
             webhook_url=args.store.webhook_url,
             protect=args.store.protect,
             tags=dict(az.tags),

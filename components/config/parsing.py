@@ -8,12 +8,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Collection, Mapping, Optional
 
 from components.config import quantities as q
 from components.config.aws import parse_aws
 from components.config.azure import parse_azure
 from components.config.capacity import check_capacity, check_federated_credentials
+from components.config.credentials import parse_credentials
 from components.config.reader import (
     CPU,
     CRON,
@@ -141,6 +142,8 @@ KNOWN_TOP_LEVEL = (
     "smtpHost",
     "broadcasterWebhookUrl",
     "requireReleaseImages",
+    "requireExternalCredentials",
+    "credentials",
 )
 
 # --- one function per section, in the order the parser reads them ------------------------------
@@ -379,7 +382,19 @@ def _domain(reader: Reader) -> str:
     return domain or "invalid.example"
 
 
-def _read(reader: Reader, stack: str) -> Settings:
+def _webhook_url(reader: Reader, secret_keys: Collection[str]) -> Optional[str]:
+    """`webapp:broadcasterWebhookUrl`: a URL that often carries a token, so a Pulumi secret."""
+    url = reader.opt_text("broadcasterWebhookUrl", rule=WEBHOOK_URL)
+    key = reader.key("broadcasterWebhookUrl")
+    if url is not None and key not in secret_keys:
+        reader.report(
+            f"{key}: set in plain text (not shown); webhook URLs carry tokens, set it with "
+            f"pulumi config set --secret {key} <url>"
+        )
+    return url
+
+
+def _read(reader: Reader, stack: str, secret_keys: Collection[str]) -> Settings:
     """Every section, in the order the problems are reported (keyword arguments evaluate in
     order)."""
     environment = _environment(reader, stack)
@@ -408,7 +423,8 @@ def _read(reader: Reader, stack: str) -> Settings:
         namespace_deleters=_deleters(reader, environment),
         protect=reader.flag("protect", profile.protect),
         smtp_host=reader.text("smtpHost", "smtp.example.com", rule=HOSTNAME),
-        broadcaster_webhook_url=reader.opt_text("broadcasterWebhookUrl", rule=WEBHOOK_URL),
+        broadcaster_webhook_url=_webhook_url(reader, secret_keys),
+        credentials=parse_credentials(reader, stack, environment, cloud, secret_keys),
         aws=parse_aws(reader.section("aws"), environment, required=cloud == "aws"),
         azure=parse_azure(
             reader.section("azure"), environment, stack, namespace, required=cloud == "azure"
@@ -419,14 +435,20 @@ def _read(reader: Reader, stack: str) -> Settings:
 
 
 def parse_settings(
-    raw: Mapping[str, Any], stack: str, consulted: Optional[set[str]] = None
+    raw: Mapping[str, Any],
+    stack: str,
+    consulted: Optional[set[str]] = None,
+    secret_keys: Collection[str] = (),
 ) -> Settings:
     """Parse decoded `webapp:*` config for `stack`. Raises SettingsError listing every problem.
 
     `consulted`, when given, receives every dotted key the parser reads (for the config reference).
+    `secret_keys` are the full config keys (`webapp:credentials`) the runtime holds as secrets.
     """
     problems: list[str] = []
-    settings = _read(Reader(_project_values(raw), f"{NAMESPACE}:", problems, consulted), stack)
+    settings = _read(
+        Reader(_project_values(raw), f"{NAMESPACE}:", problems, consulted), stack, secret_keys
+    )
     check_capacity(settings, problems)
     check_federated_credentials(settings, problems)
     if problems:

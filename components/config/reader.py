@@ -103,6 +103,12 @@ class Reader:
         self._consulted.add(self.key(name))
         return self._data.get(name, _MISSING)
 
+    def value(self, name: str) -> Any:
+        """The raw value at `name` (None when unset), for a key of more than one shape; the caller
+        checks it."""
+        found = self._raw(name)
+        return None if found is _MISSING else found
+
     def has(self, name: str) -> bool:
         """Whether the key is set (null and "" count as unset)."""
         return self._data.get(name) not in (None, "")

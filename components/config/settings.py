@@ -11,6 +11,7 @@ from typing import Literal, Mapping, Optional, Sequence, get_args
 
 from components.config.aws import AwsSettings
 from components.config.azure import AzureSettings
+from components.config.credentials import PLACEHOLDERS, CredentialSettings
 
 NAMESPACE = "webapp"
 
@@ -235,6 +236,8 @@ class Settings:
     protect: bool
     smtp_host: str
     broadcaster_webhook_url: Optional[str] = field(default=None, repr=False)
+    credentials: CredentialSettings = PLACEHOLDERS
+    """Where the external credentials (OAuth, SMTP) come from (`webapp:credentials`)."""
     aws: Optional[AwsSettings] = None
     """The EKS cluster and RDS settings; always parsed when present, required when cloud is aws."""
     azure: Optional[AzureSettings] = None

@@ -10,6 +10,24 @@ broadcaster webhook of seed 001.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+from components.config import credentials
+
+Owner = Literal["program", "operator"]
+"""Who sets (and rotates) a Secret's values:
+
+- `program`: this program generates them (pulumi-random) or takes them from config; it writes them
+  on every `pulumi up`, so they rotate through Pulumi (replace the random resource, or change the
+  config), never by hand in the store.
+- `operator`: third-party credentials (`webapp:credentials`): with `store`, operators write and
+  rotate them in the cloud store and the program never writes a value; otherwise the program writes
+  what config gives (or, outside production, placeholders).
+
+One exception inside `webapp-database`: with RDS (`cloud: aws`, `database.mode: managed`) the
+username and password are RDS's own managed master secret, rotated by RDS; the program writes only
+the address.
+"""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -23,9 +41,14 @@ class SecretSpec:
     keys: tuple[str, ...]
     refresh: str
     description: str
+    owner: Owner
+    """Who sets and rotates the values (see `Owner`)."""
     public_keys: tuple[str, ...] = ()
     """Keys that are coordinates, not credentials (a database host): `make render` shows their
     values. The Secret itself stays a Pulumi secret whole (the Kubernetes SDK wraps stringData)."""
+    credential_group: str = ""
+    """For `operator` Secrets: the `webapp:credentials.<group>` that says where the values come
+    from."""
 
 
 DATABASE = SecretSpec(
@@ -36,6 +59,7 @@ DATABASE = SecretSpec(
     # read.
     keys=("host", "port", "dbname", "username", "password", "connection-string", "url"),
     description="Application database credentials and connection strings",
+    owner="program",
     public_keys=("host", "port", "dbname"),
 )
 REDIS = SecretSpec(
@@ -44,6 +68,7 @@ REDIS = SecretSpec(
     refresh="1h",
     keys=("password", "connection-string", "url"),
     description="Redis password and connection strings",
+    owner="program",
 )
 JWT = SecretSpec(
     name="webapp-jwt",
@@ -51,24 +76,25 @@ JWT = SecretSpec(
     refresh="24h",
     keys=("secret-key",),
     description="JWT signing key shared by api and auth",
+    owner="program",
 )
 OAUTH = SecretSpec(
     name="webapp-oauth",
     category="oauth",
     refresh="24h",
-    keys=tuple(
-        f"{provider}-{part}"
-        for provider in ("google", "github", "microsoft")
-        for part in ("client-id", "client-secret")
-    ),
+    keys=credentials.KEYS["oauth"],
     description="OAuth client credentials for Google, GitHub and Microsoft",
+    owner="operator",
+    credential_group="oauth",
 )
 SMTP = SecretSpec(
     name="webapp-smtp",
     category="email",
     refresh="24h",
-    keys=("username", "password"),
+    keys=credentials.KEYS["smtp"],
     description="SMTP credentials for e-mail notifications",
+    owner="operator",
+    credential_group="smtp",
 )
 BROADCASTER = SecretSpec(
     name="webapp-broadcaster",
@@ -76,6 +102,7 @@ BROADCASTER = SecretSpec(
     refresh="1h",
     keys=("webhook-url",),
     description="Webhook URL the broadcaster posts NATS events to",
+    owner="program",
 )
 GRAFANA = SecretSpec(
     name="webapp-grafana-admin",
@@ -83,6 +110,7 @@ GRAFANA = SecretSpec(
     refresh="24h",
     keys=("admin-user", "admin-password"),
     description="Grafana admin credentials (lives in the monitoring namespace)",
+    owner="program",
 )
 
 APP_SECRETS: tuple[SecretSpec, ...] = (DATABASE, REDIS, JWT, OAUTH, SMTP, BROADCASTER)

@@ -18,6 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components.config.credentials import CredentialSettings
 from components.kube import objects as kx
 from components.secrets import catalogue as cat
 from components.secrets.store import GrafanaWiring, SecretStore, StoreArgs
@@ -38,6 +39,8 @@ class GeneratedSecretsArgs:
     """The in-cluster database's user."""
     redis_host: str
     """The in-cluster Redis Service's DNS name (the connection strings point at it)."""
+    credentials: CredentialSettings
+    """The external credentials' sources (never `store` here: `cloud: none` has none)."""
     monitoring_namespace: Optional[str] = None
     """Where the Grafana admin Secret goes; None when this program does not install Grafana."""
     webhook_url: Optional[str] = None
@@ -71,11 +74,44 @@ Password = Callable[[str, int], pulumi.Output[str]]
 """`password(key, length)`: a generated value whose resource is named after `key`."""
 
 
+def _placeholders(password: Password) -> dict[str, dict[str, pulumi.Input[str]]]:
+    """The stand-ins for the external credentials (`webapp:credentials.<group>: generated`)."""
+    return {
+        cat.OAUTH.name: {
+            f"{provider}-{part}": password(f"{provider}-{part}", 24 if part == "client-id" else 40)
+            for provider in OAUTH_PROVIDERS
+            for part in ("client-id", "client-secret")
+        },
+        cat.SMTP.name: {"username": "webapp", "password": password("smtp-password", 32)},
+    }
+
+
+def external_credentials(
+    password: Password, credentials: CredentialSettings
+) -> dict[str, dict[str, pulumi.Input[str]]]:
+    """The operator-owned Secrets' values where the program writes them: placeholders or the
+    config's values. A group whose source is `store` is absent: the operator writes it."""
+    placeholders: Optional[dict[str, dict[str, pulumi.Input[str]]]] = None
+    found: dict[str, dict[str, pulumi.Input[str]]] = {}
+    for spec in (cat.OAUTH, cat.SMTP):
+        credential = credentials.by_group()[spec.credential_group]
+        if credential.source == "config":
+            found[spec.name] = dict(credential.values)
+        elif credential.source == "generated":
+            placeholders = placeholders or _placeholders(password)
+            found[spec.name] = placeholders[spec.name]
+    return found
+
+
 def generated_values(
-    password: Password, *, webhook_url: Optional[str], grafana: bool
+    password: Password,
+    *,
+    webhook_url: Optional[str],
+    grafana: bool,
+    credentials: CredentialSettings,
 ) -> dict[str, dict[str, pulumi.Input[str]]]:
     """The values every store holds that are neither the database's nor Redis': generated, or taken
-    from config.
+    from config. An external credential kept in the store (`store`) has no entry.
 
     Keyed by catalogued Secret name, then key. The resource names (`jwt-secret-key`,
     `google-client-id`, ...) are the same in every store, so the state reads the same on every
@@ -83,12 +119,7 @@ def generated_values(
     """
     found: dict[str, dict[str, pulumi.Input[str]]] = {
         cat.JWT.name: {"secret-key": password("jwt-secret-key", 64)},
-        cat.OAUTH.name: {
-            f"{provider}-{part}": password(f"{provider}-{part}", 24 if part == "client-id" else 40)
-            for provider in OAUTH_PROVIDERS
-            for part in ("client-id", "client-secret")
-        },
-        cat.SMTP.name: {"username": "webapp", "password": password("smtp-password", 32)},
+        **external_credentials(password, credentials),
         cat.BROADCASTER.name: {"webhook-url": webhook_url or DISCARD_WEBHOOK},
     }
     if grafana:
@@ -113,7 +144,10 @@ class GeneratedSecrets(pulumi.ComponentResource):
             return generated_password(f"{name}-{key}", length, child)
 
         values = generated_values(
-            password, webhook_url=args.webhook_url, grafana=args.monitoring_namespace is not None
+            password,
+            webhook_url=args.webhook_url,
+            grafana=args.monitoring_namespace is not None,
+            credentials=args.credentials,
         )
         values[cat.DATABASE.name] = database_values(
             host=args.database_host,
@@ -177,6 +211,7 @@ class GeneratedStore(SecretStore):
                 database_name=args.database_name,
                 database_username=args.database_username,
                 redis_host=args.redis_host,
+                credentials=args.credentials,
                 monitoring_namespace=args.monitoring_namespace,
                 webhook_url=args.webhook_url,
             ),

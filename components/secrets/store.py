@@ -18,6 +18,8 @@ from typing import Any, Mapping, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.config.credentials import CredentialSettings
+
 CSI_DRIVER = "secrets-store.csi.k8s.io"
 CSI_MOUNT_PATH = "/mnt/secrets-store"
 
@@ -88,6 +90,9 @@ class StoreArgs:
     """The in-cluster PostgreSQL's DNS name, used when the database is not managed."""
     redis_host: str
     """The in-cluster Redis Service's DNS name (the connection strings point at it)."""
+    credentials: CredentialSettings
+    """Where the external credentials come from: placeholders, config, or written into the store
+    by operators (then the store declares no value for them)."""
     monitoring_namespace: Optional[str] = None
     """Where Grafana's admin Secret goes; None when this program does not install Grafana."""
     webhook_url: Optional[str] = None

@@ -302,7 +302,7 @@ def test_production_is_protected_from_destroy(stack_run: Callable[..., StackRun]
     ]
     role = run.find("ClusterRole", "webapp-production-namespace-deleter")
     assert role["rules"][0]["resourceNames"] == ["webapp-production"]
-    in_cluster = stack_run("production", {"webapp:cloud": "none"})
+    in_cluster = stack_run("production", variant_overrides("production", "cloud-none"))
     backups = next(
         r
         for r in in_cluster.resources

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Callable
 
+from components.config.credentials import KEYS as CREDENTIAL_KEYS
 from components.secrets import catalogue as cat
 from tests.support import only, pod_specs, produced_secrets, records
-from tools.offline import StackRun
+from tools.offline import SecretConfig, StackRun, contains_secret, normalise
 
 # --- Secrets Manager and External Secrets -----------------------------------------------------
 
@@ -34,8 +36,6 @@ def test_secrets_manager_layout_encryption_and_recovery(production: StackRun) ->
         )
         assert record.inputs["recoveryWindowInDays"] == 30
     for version in records(production, "aws:secretsmanager/secretVersion:SecretVersion"):
-        from tools.offline import contains_secret
-
         assert contains_secret(version.inputs["secretString"])
 
 
@@ -121,3 +121,64 @@ def test_external_secrets_operator_is_pinned_or_declared_present(
         if r.inputs["chart"] == "external-secrets"
     ]
     assert [o for o in present.kubernetes_objects() if o["kind"] == "ExternalSecret"]
+
+
+# --- who owns each value ------------------------------------------------------------------------
+
+VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+OPERATOR_PATHS = ("oauth-google", "oauth-github", "oauth-microsoft", "email-smtp")
+
+
+def configured_credentials() -> SecretConfig:
+    return SecretConfig(
+        {group: {key: f"real-{key}" for key in keys} for group, keys in CREDENTIAL_KEYS.items()}
+    )
+
+
+def test_operator_owned_secrets_kept_in_the_store_get_no_value_from_the_program(
+    production: StackRun,
+) -> None:
+    """`credentials: store`: the containers exist (encrypted, protected, read by the store's
+    policy), but no version: operators put and rotate the values, and no up or refresh reverts."""
+    versions = {
+        r.name.removeprefix("webapp-secrets-").removesuffix("-value"): r
+        for r in records(production, VERSION)
+    }
+    assert not set(OPERATOR_PATHS) & set(versions)
+    assert set(versions) == {
+        "auth-jwt-secret",
+        "broadcaster-webhook",
+        "database-connection",
+        "grafana-admin",
+        "redis-auth",
+    }
+    assert all(r.protect and not r.retain_on_delete for r in versions.values())  # the program's
+    assert not any(
+        r.name.endswith(("client-id", "client-secret", "smtp-password"))
+        for r in records(production, "random:index/randomPassword:RandomPassword")
+    )
+    oauth = production.find("ExternalSecret", cat.OAUTH.name)
+    assert {d["remoteRef"]["key"] for d in oauth["spec"]["data"]} == {
+        f"webapp/production/oauth/{provider}" for provider in ("google", "github", "microsoft")
+    }
+
+
+def test_credentials_from_config_are_secret_versions_that_survive_a_switch_to_store(
+    stack_run: Callable[..., StackRun],
+) -> None:
+    run = stack_run("production", {"webapp:credentials": configured_credentials()})
+    versions = {r.name: r for r in records(run, VERSION)}
+    google = versions["webapp-secrets-oauth-google-value"]
+    assert contains_secret(google.inputs["secretString"])
+    assert json.loads(normalise(google.inputs, reveal=True)["secretString"]) == {
+        "client-id": "real-google-client-id",
+        "client-secret": "real-google-client-secret",
+    }
+    smtp = versions["webapp-secrets-email-smtp-value"]
+    assert json.loads(normalise(smtp.inputs, reveal=True)["secretString"]) == {
+        "username": "real-username",
+        "password": "real-password",
+    }
+    # Leaving the program (switched to `store`) must not delete the value the pods read.
+    assert all(versions[f"webapp-secrets-{path}-value"].retain_on_delete for path in OPERATOR_PATHS)
+    assert not versions["webapp-secrets-auth-jwt-secret-value"].retain_on_delete

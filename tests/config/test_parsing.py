@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from components.config.catalogue import APP_SERVICES
+from components.config.credentials import KEYS as CREDENTIAL_KEYS
 from components.config.parsing import parse_settings
 from components.config.settings import PROFILES, SettingsError
 from tools.offline import load_stack_config
@@ -20,11 +21,15 @@ PRODUCTION = {
     "webapp:routing": {"acmeEmail": "ops@example.com"},
     "webapp:namespaceDeleters": [{"kind": "Group", "name": "deprovisioners"}],
     "webapp:services": RELEASE_IMAGES,
+    # cloud none has no secret store: production's real credentials come from config, as secrets.
+    "webapp:credentials": {
+        group: {key: f"real-{key}" for key in keys} for group, keys in CREDENTIAL_KEYS.items()
+    },
 }
 
 
 def parse(overrides: dict[str, Any], stack: str = "dev", base: dict[str, Any] = DEV):
-    return parse_settings({**base, **overrides}, stack)
+    return parse_settings({**base, **overrides}, stack, secret_keys={"webapp:credentials"})
 
 
 def problems(

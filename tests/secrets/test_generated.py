@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from components.config.credentials import PLACEHOLDERS
 from components.secrets import catalogue as cat
 from components.secrets.generated import GeneratedSecrets, GeneratedSecretsArgs
 from tools.offline import contains_secret, run_components
@@ -22,6 +23,7 @@ def test_generated_secrets_match_the_catalogue_and_are_secret() -> None:
                 database_name="webapp",
                 database_username="webapp",
                 redis_host="redis",
+                credentials=PLACEHOLDERS,
                 monitoring_namespace="monitoring",
             ),
         )

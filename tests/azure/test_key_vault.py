@@ -1,0 +1,51 @@
+"""Key Vault holds a secret per catalogued key; who writes each value follows its owner."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from components.config.credentials import KEYS
+from components.secrets import catalogue as cat
+from tests.support import records
+from tools.offline import SecretConfig, StackRun, contains_secret, normalise
+
+VAULT_SECRET = "azure-native:keyvault:Secret"
+
+
+def operator_keys() -> set[str]:
+    return {
+        f"{spec.name}-{key}"
+        for spec in cat.APP_SECRETS
+        if spec.owner == "operator"
+        for key in spec.keys
+    }
+
+
+def test_credentials_from_config_are_written_and_retained_when_they_leave_the_program(
+    stack_run: Callable[..., StackRun],
+) -> None:
+    given = {group: {key: f"real-{group}-{key}" for key in keys} for group, keys in KEYS.items()}
+    run = stack_run("staging", {"webapp:credentials": SecretConfig(given)})
+    secrets = {r.inputs["secretName"]: r for r in records(run, VAULT_SECRET)}
+    assert operator_keys() <= set(secrets)
+    for name in operator_keys():
+        record = secrets[name]
+        assert contains_secret(record.inputs["properties"]), name
+        # Leaving the program (the group switched to `store`) neither deletes nor soft-deletes it.
+        assert record.retain_on_delete, name
+    value = normalise(secrets["webapp-smtp-password"].inputs, reveal=True)["properties"]["value"]
+    assert value == "real-smtp-password"
+    oauth = normalise(secrets["webapp-oauth-github-client-id"].inputs, reveal=True)
+    assert oauth["properties"]["value"] == "real-oauth-github-client-id"
+    assert not secrets["webapp-jwt-secret-key"].retain_on_delete  # the program's own
+
+
+def test_credentials_kept_in_the_vault_are_never_declared(staging: StackRun) -> None:
+    """Staging ships `store`: operators `az keyvault secret set` them; nothing here writes one,
+    and no placeholder is generated for them."""
+    declared = {r.inputs["secretName"] for r in records(staging, VAULT_SECRET)}
+    assert not operator_keys() & declared
+    assert not any(
+        r.name.endswith(("client-id", "client-secret", "smtp-password"))
+        for r in records(staging, "random:index/randomPassword:RandomPassword")
+    )
