@@ -71,3 +71,11 @@ def test_every_path_the_readme_names_exists() -> None:
     assert named, "the README names no file"
     missing = sorted(path for path in named if not (ROOT / path.rstrip("/")).exists())
     assert missing == []
+
+
+def test_the_branch_hostname_in_the_readme_is_the_one_the_code_builds() -> None:
+    from tools.branch import branch_config
+
+    host = branch_config("feature/login-page")["webapp:domain"]
+    assert f"`feature/login-page` -> `{host}`" in README
+    assert "`<slug>.staging.webapp.example.com`" in README and "<branch>.staging" not in README

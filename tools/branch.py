@@ -3,8 +3,10 @@ branch-down`.
 
 A branch gets its own stack `feature-<slug>` on the staging AKS cluster: namespace `feature-<slug>`,
 in-cluster PostgreSQL, its own Key Vault, identity and federated credentials, and its own hostname
-`<slug>.<staging domain>`. It shares the cluster add-ons that staging installed (declared present),
-and leaves managed Prometheus and monitoring to staging.
+`<slug>.<staging domain>`. It shares the cluster add-ons that staging installed (declared present)
+and staging's Gateway, proxies and load balancer (its routes attach to the Gateway's `*.<staging
+domain>` listener, so one wildcard DNS record serves every branch), and leaves managed Prometheus
+and monitoring to staging.
 
 `branch_slug` maps any branch name to a DNS-1123 label so that `feature-<slug>` is a valid namespace
 of at most 63 characters; a name that keeps no letter or digit is rejected with a clear message.
@@ -27,6 +29,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import yaml
+
+from components.config.parsing import parse_settings
 
 from .offline import ROOT, load_stack_config
 
@@ -91,6 +95,27 @@ def stack_name(branch: str) -> str:
     return PREFIX + branch_slug(branch)
 
 
+def _shared_routing(base: dict[str, Any]) -> dict[str, Any]:
+    """Routing onto staging's Gateway: its namespace, and the size of its Envoy fleet (each proxy
+    enforces its share of the rate limit, so the branch divides by the same count)."""
+    settings = parse_settings(base, BASE_STACK)
+    staging = settings.routing
+    if staging.branches is None:
+        raise SystemExit(
+            f"the {BASE_STACK} stack does not host branch environments: set "
+            "webapp:routing.branches in its stack file (README: Per-branch environments)"
+        )
+    return {
+        "mode": "gateway",
+        "sharedGateway": settings.namespace,
+        "proxyMinReplicas": staging.proxy_min_replicas,
+        "proxyMaxReplicas": staging.proxy_max_replicas,
+        "rateLimitPerMinute": staging.rate_limit_per_minute,
+        "websocketTimeoutSeconds": staging.websocket_timeout_seconds,
+        "controllerNamespace": staging.controller_namespace,
+    }
+
+
 def branch_config(branch: str, base: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     """The `config:` of the branch's stack file, derived from the staging stack."""
     base = dict(base if base is not None else load_stack_config(BASE_STACK))
@@ -118,7 +143,7 @@ def branch_config(branch: str, base: Optional[dict[str, Any]] = None) -> dict[st
             "monitoringStack": "present",
             "externalSecrets": "present",
         },
-        "webapp:routing": {**(base.get("webapp:routing") or {})},
+        "webapp:routing": _shared_routing(base),
         "webapp:services": base.get("webapp:services") or {},
         "webapp:scheduler": {**(base.get("webapp:scheduler") or {}), "enabled": False},
         "webapp:azure": azure,

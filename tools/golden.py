@@ -42,7 +42,11 @@ def variant_overrides(stack: str, variant: str) -> dict[str, Any]:
     """The config overrides that turn a shipped stack into `variant`."""
     shipped = load_stack_config(stack)
     if variant == "ingress":
-        return {"webapp:routing": {**(shipped.get("webapp:routing") or {}), "mode": "ingress"}}
+        # Branch hosts are Gateway listeners: an Ingress-routed stack hosts none.
+        routing = {
+            k: v for k, v in (shipped.get("webapp:routing") or {}).items() if k != "branches"
+        }
+        return {"webapp:routing": {**routing, "mode": "ingress"}}
     if variant.startswith("cloud-"):
         # Switching cloud is one key (every stack file carries the settings of every cloud), but
         # for credentials kept in the cloud store: `cloud: none` has none, so they come from

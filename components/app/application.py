@@ -29,7 +29,7 @@ from components.app.stores import create_store
 from components.aws.provider import stack_provider as aws_provider
 from components.azure.provider import stack_provider as azure_provider
 from components.config.catalogue import CATALOGUE, SCHEDULER_CALLS, AppService
-from components.config.settings import Settings
+from components.config.settings import GATEWAY_LABEL, Settings
 from components.data.nats import CLIENT_PORT as NATS_PORT
 from components.data.nats import InClusterNats, InClusterNatsArgs
 from components.data.postgres import PORT as POSTGRES_PORT
@@ -158,6 +158,11 @@ class WebApp(pulumi.ComponentResource):
                 quota=settings.quota,
                 deleters=settings.namespace_deleters,
                 protect=settings.protect,
+                extra_labels=(
+                    {GATEWAY_LABEL: settings.routing.shared_gateway}
+                    if settings.routing.shared_gateway
+                    else {}
+                ),
             ),
             opts=base,
         )

@@ -27,6 +27,7 @@ from components.config.reader import (
     Reader,
     Rule,
 )
+from components.config.routing import parse_routing
 from components.config.services import parse_resources, parse_services, release_images
 from components.config.settings import (
     ADDON_MODES,
@@ -35,12 +36,9 @@ from components.config.settings import (
     DATA_RESOURCES_PRODUCTION,
     DATABASE_MODES,
     ENVIRONMENTS,
-    ISSUERS,
-    LETSENCRYPT,
     LOG_LEVELS,
     NAMESPACE,
     PROFILES,
-    ROUTING_MODES,
     SUBJECT_KINDS,
     AddonSettings,
     BackupSettings,
@@ -54,7 +52,6 @@ from components.config.settings import (
     Profile,
     QuotaSettings,
     Resources,
-    RoutingSettings,
     SchedulerSettings,
     Settings,
     SettingsError,
@@ -119,7 +116,6 @@ WEBHOOK_URL = Rule(
     lambda value: value.startswith(("https://", "http://")),
     "an http(s):// URL (set it as a secret)",
 )
-ACME_SERVER = Rule(lambda value: value.startswith("https://"), "an https:// ACME directory URL")
 
 KNOWN_TOP_LEVEL = (
     "cloud",
@@ -252,57 +248,6 @@ def _nats(reader: Reader, environment: Environment, profile: Profile) -> DataSer
     return nats
 
 
-def _routing(reader: Reader, profile: Profile, environment: Environment) -> RoutingSettings:
-    mode = reader.choice("mode", "gateway", ROUTING_MODES)
-    ingress_class = reader.text(
-        "ingressClassName", "nginx", rule=Rule(q.is_dns_label, "an IngressClass name")
-    )
-    issuer = reader.choice("issuer", profile.issuer, ISSUERS)
-    acme_email = reader.opt_text("acmeEmail", rule=Rule(q.is_email, "an e-mail address"))
-    routing = RoutingSettings(
-        mode=mode,
-        ingress_class=ingress_class,
-        issuer=issuer,
-        acme_email=acme_email,
-        acme_server=reader.text("acmeServer", LETSENCRYPT, rule=ACME_SERVER),
-        rate_limit_per_minute=reader.integer("rateLimitPerMinute", 100, minimum=1, maximum=100000),
-        websocket_timeout_seconds=reader.integer(
-            "websocketTimeoutSeconds", 3600, minimum=60, maximum=86400
-        ),
-        controller_namespace=reader.text(
-            "controllerNamespace",
-            "envoy-gateway-system" if mode == "gateway" else "ingress-nginx",
-            rule=DNS_LABEL,
-        ),
-        proxy_min_replicas=reader.integer(
-            "proxyMinReplicas", profile.proxy_replicas[0], minimum=1, maximum=50
-        ),
-        proxy_max_replicas=reader.integer(
-            "proxyMaxReplicas", profile.proxy_replicas[1], minimum=1, maximum=100
-        ),
-    )
-    if routing.proxy_max_replicas < routing.proxy_min_replicas:
-        reader.problem(
-            "proxyMaxReplicas",
-            routing.proxy_max_replicas,
-            f"at least proxyMinReplicas ({routing.proxy_min_replicas})",
-        )
-    if environment == "production" and routing.proxy_min_replicas < 2 and mode == "gateway":
-        reader.problem(
-            "proxyMinReplicas",
-            routing.proxy_min_replicas,
-            "at least 2 in production (one Envoy pod would carry all traffic, and every node "
-            "drain or rollout would drop connections)",
-        )
-    if issuer == "acme" and acme_email is None and not reader.has("acmeEmail"):
-        reader.report(
-            "webapp:routing.acmeEmail: missing; the acme issuer needs a contact e-mail "
-            "(or set webapp:routing.issuer to selfsigned)"
-        )
-    reader.finish()
-    return routing
-
-
 def _addons(reader: Reader) -> AddonSettings:
     addons = AddonSettings(
         cert_manager=reader.choice("certManager", "install", ADDON_MODES),
@@ -416,7 +361,7 @@ def _read(reader: Reader, stack: str, secret_keys: Collection[str]) -> Settings:
         database=_database(reader.section("database"), cloud, profile),
         redis=_redis(reader.section("redis"), environment, profile),
         nats=_nats(reader.section("nats"), environment, profile),
-        routing=_routing(reader.section("routing"), profile, environment),
+        routing=parse_routing(reader.section("routing"), profile, environment),
         addons=_addons(reader.section("addons")),
         monitoring=_monitoring(reader.section("monitoring"), profile),
         quota=_quota(reader.section("quota"), profile),

@@ -76,6 +76,11 @@ def is_dns_label(value: str) -> bool:
     return len(value) <= 63 and bool(_DNS1123_LABEL.match(value))
 
 
+def is_dns_subdomain(value: str) -> bool:
+    """RFC 1123 subdomain: the name of most Kubernetes objects (Secrets, ClusterIssuers)."""
+    return len(value) <= 253 and all(is_dns_label(part) for part in value.split("."))
+
+
 def is_hostname(value: str) -> bool:
     """A fully qualified DNS name with at least two labels (no wildcard, no trailing dot)."""
     if len(value) > 253 or "." not in value:

@@ -157,6 +157,20 @@ class QuotaSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class BranchListener:
+    """`routing.branches`: this stack's Gateway also serves `*.<domain>` for branch stacks."""
+
+    issuer: Optional[str] = None
+    """An existing ClusterIssuer that can issue the wildcard certificate (ACME DNS-01)."""
+    secret_name: Optional[str] = None
+    """Or an existing TLS Secret in this namespace holding a `*.<domain>` certificate."""
+
+
+GATEWAY_LABEL = "webapp.io/gateway"
+"""Namespace label: the namespace whose Gateway may carry this namespace's routes (branches)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class RoutingSettings:
     """Edge routing. `gateway` = Gateway API via Envoy Gateway; `ingress` = NGINX-family Ingress."""
 
@@ -174,6 +188,11 @@ class RoutingSettings:
     """Envoy proxies of the Gateway (gateway mode): at least this many."""
     proxy_max_replicas: int = 1
     """At most this many; above `proxy_min_replicas` an HPA scales them on CPU."""
+    branches: Optional[BranchListener] = None
+    """Set on the stack that hosts branch environments (staging): a wildcard listener."""
+    shared_gateway: Optional[str] = None
+    """Set on a branch stack: the namespace whose Gateway `webapp` serves it (no Gateway, proxies,
+    load balancer or certificate of its own)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,6 +21,15 @@ Creates (parented to the component), `mode: gateway`:
 - SecurityPolicy: CORS for the frontend origin
 
 - with the ACME issuer, a NetworkPolicy letting the proxies reach cert-manager's HTTP-01 solver pods
+- with `routing.branches` (the stack hosting branch environments): the Gateway's `*.<domain>`
+  listeners `branches-http`/`branches-https` (routes from namespaces labelled
+  `webapp.io/gateway: <namespace>`), a Certificate `webapp-branches-tls` for `*.<domain>` from the
+  named DNS-01 ClusterIssuer (or the given TLS Secret instead), and the redirect
+  `webapp-branches-redirect`
+
+With `routing.sharedGateway` (a branch stack), only the two HTTPRoutes and their policies, attached
+to the shared Gateway's `branches-https` listener: no issuer, certificate, EnvoyProxy, Gateway or
+load balancer of its own.
 
 `mode: ingress` instead creates the ClusterIssuer (HTTP-01 through the IngressClass), a
 ConfigMap of security headers and two `networking.k8s.io/v1` Ingresses (main and websocket)
@@ -35,15 +44,17 @@ from typing import Any, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config.settings import RoutingSettings
+from components.config.settings import GATEWAY_LABEL, RoutingSettings
 from components.kube import objects as kx
 from components.platform.gateway_api import (
+    BRANCHES_TLS_SECRET,
     CORS_HEADERS,
     CORS_METHODS,
     ENVOY_API,
     GATEWAY_API,
     SECURITY_HEADERS,
     TLS_SECRET,
+    BranchHosts,
     Route,
     cors,
     envoy_proxy_spec,
@@ -84,13 +95,20 @@ class EdgeRouting(pulumi.ComponentResource):
         self._name, self._args = name, args
         self._labels = kx.labels("webapp-edge", args.instance, "edge", "v1")
         self._crd_opts = kx.child_options(self, opts, args.crd_dependencies)
-        issuer = self._create_issuer()
-        if args.routing.issuer == "acme":
-            self._allow_acme_solver()
-        if args.routing.mode == "gateway":
-            self._create_gateway(issuer)
+        shared = args.routing.shared_gateway
+        if shared is not None:
+            # A branch stack: the shared Gateway's wildcard listener (and its certificate, proxies
+            # and load balancer) serves this host; only the routes and their policies are ours.
+            # They attach once this namespace carries the label the listener admits.
+            self._create_route_groups((), parent_refs("branches-https", shared))
         else:
-            self._create_ingresses(issuer)
+            issuer = self._create_issuer()
+            if args.routing.issuer == "acme":
+                self._allow_acme_solver()
+            if args.routing.mode == "gateway":
+                self._create_gateway(issuer)
+            else:
+                self._create_ingresses(issuer)
         self.url = pulumi.Output.from_input(f"https://{args.domain}")
         self.register_outputs({"url": self.url})
 
@@ -180,22 +198,49 @@ class EdgeRouting(pulumi.ComponentResource):
             opts=self._crd_opts,
         )
 
-    def _create_gateway(self, issuer: str) -> None:
-        """Certificate -> Gateway -> HTTP redirect and one HTTPRoute per route group, each with its
-        BackendTrafficPolicy (rate limit, timeouts) and SecurityPolicy (CORS)."""
-        args = self._args
-        certificate = self._cr(
-            "certificate",
+    def _certificate(self, suffix: str, secret: str, dns_name: str, issuer: str) -> pulumi.Resource:
+        return self._cr(
+            suffix,
             "cert-manager.io/v1",
             "Certificate",
-            TLS_SECRET,
+            secret,
             {
-                "secretName": TLS_SECRET,
-                "dnsNames": [args.domain],
+                "secretName": secret,
+                "dnsNames": [dns_name],
                 "issuerRef": {"kind": "ClusterIssuer", "name": issuer, "group": "cert-manager.io"},
                 "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
             },
         )
+
+    def _branch_hosts(self) -> tuple[Optional[BranchHosts], list[pulumi.Resource]]:
+        """The wildcard listeners' settings and the wildcard Certificate, when this stack hosts
+        branch environments (`routing.branches`)."""
+        args, branches = self._args, self._args.routing.branches
+        if branches is None:
+            return None, []
+        certificates = []
+        if branches.issuer is not None:
+            # ACME issues a wildcard only through DNS-01: the named ClusterIssuer must solve it.
+            # Nothing waits for it: until it is issued, only `branches-https` reports an
+            # unresolved certificate; the stack's own listeners serve as usual.
+            certificates.append(
+                self._certificate(
+                    "branches-certificate", BRANCHES_TLS_SECRET, f"*.{args.domain}", branches.issuer
+                )
+            )
+        hosts = BranchHosts(
+            tls_secret=branches.secret_name or BRANCHES_TLS_SECRET,
+            label=GATEWAY_LABEL,
+            namespace=args.namespace,
+        )
+        return hosts, certificates
+
+    def _create_gateway(self, issuer: str) -> None:
+        """Certificate -> Gateway -> HTTP redirect and one HTTPRoute per route group, each with its
+        BackendTrafficPolicy (rate limit, timeouts) and SecurityPolicy (CORS)."""
+        args = self._args
+        certificate = self._certificate("certificate", TLS_SECRET, args.domain, issuer)
+        branches, branch_certificates = self._branch_hosts()
         routing = args.routing
         # The Gateway waits for its EnvoyProxy: a Gateway whose reference does not resolve yet is
         # served by Envoy Gateway's defaults (one pod) until the next reconcile.
@@ -213,8 +258,8 @@ class EdgeRouting(pulumi.ComponentResource):
             GATEWAY_API,
             "Gateway",
             "webapp",
-            gateway_spec(args.gateway_class, args.domain, "webapp"),
-            depends=[certificate, proxy],
+            gateway_spec(args.gateway_class, args.domain, "webapp", branches),
+            depends=[certificate, *branch_certificates, proxy],
         )
         self._cr(
             "redirect",
@@ -224,16 +269,35 @@ class EdgeRouting(pulumi.ComponentResource):
             redirect_spec(args.domain),
             depends=[gateway],
         )
+        if branches is not None:
+            self._cr(
+                "branches-redirect",
+                GATEWAY_API,
+                "HTTPRoute",
+                "webapp-branches-redirect",
+                redirect_spec(f"*.{args.domain}", "branches-http"),
+                depends=[gateway],
+            )
+        self._create_route_groups((gateway,), parent_refs("https"))
+
+    def _create_route_groups(
+        self, gateway: Sequence[pulumi.Resource], parents: list[dict[str, str]]
+    ) -> None:
+        """The main and websocket HTTPRoutes on `parents`, after `gateway` (none: a shared one)."""
         groups = {
-            "webapp": [route for route in args.routes if not route.websocket],
-            "webapp-websocket": [route for route in args.routes if route.websocket],
+            "webapp": [route for route in self._args.routes if not route.websocket],
+            "webapp-websocket": [route for route in self._args.routes if route.websocket],
         }
         for route_name, members in groups.items():
             if members:
-                self._create_route_group(gateway, route_name, members)
+                self._create_route_group(gateway, parents, route_name, members)
 
     def _create_route_group(
-        self, gateway: pulumi.Resource, route_name: str, members: Sequence[Route]
+        self,
+        gateway: Sequence[pulumi.Resource],
+        parents: list[dict[str, str]],
+        route_name: str,
+        members: Sequence[Route],
     ) -> None:
         args, routing = self._args, self._args.routing
         suffix = route_name.removeprefix("webapp").strip("-") or "main"
@@ -244,11 +308,11 @@ class EdgeRouting(pulumi.ComponentResource):
             "HTTPRoute",
             route_name,
             {
-                "parentRefs": parent_refs("https"),
+                "parentRefs": parents,
                 "hostnames": [args.domain],
                 "rules": [route_rule(route, websocket_timeout) for route in members],
             },
-            depends=[gateway],
+            depends=gateway,
         )
         target = [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": route_name}]
         policy: dict[str, Any] = {

@@ -8,13 +8,16 @@ they are tested without the Pulumi engine.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import pulumi_kubernetes as k8s
 
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 ENVOY_API = "gateway.envoyproxy.io/v1alpha1"
 TLS_SECRET = "webapp-tls"
+BRANCHES_TLS_SECRET = "webapp-branches-tls"
+GATEWAY = "webapp"
+"""Every stack's Gateway has this name (in its namespace)."""
 
 SECURITY_HEADERS = {
     "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
@@ -37,14 +40,60 @@ class Route:
     websocket: bool = False
 
 
-def gateway_spec(gateway_class: str, domain: str, proxy: str) -> dict[str, Any]:
-    """HTTP (redirect only) and HTTPS listeners for the domain, routes from this namespace only;
-    its Envoy fleet is shaped by the EnvoyProxy `proxy` in the same namespace."""
-    same_namespace = {"namespaces": {"from": "Same"}}
-    tls = {
+@dataclass(frozen=True, kw_only=True)
+class BranchHosts:
+    """The wildcard listeners for branch stacks: `*.<domain>`, with the wildcard certificate in
+    `tls_secret`, admitting routes from namespaces labelled `label: namespace`."""
+
+    tls_secret: str
+    label: str
+    namespace: str
+
+
+def _tls(secret: str) -> dict[str, Any]:
+    return {
         "mode": "Terminate",
-        "certificateRefs": [{"kind": "Secret", "group": "", "name": TLS_SECRET}],
+        "certificateRefs": [{"kind": "Secret", "group": "", "name": secret}],
     }
+
+
+def branch_listeners(domain: str, branches: BranchHosts) -> list[dict[str, Any]]:
+    """`branches-http` (this stack's redirect only) and `branches-https` (TLS terminated with the
+    wildcard certificate; routes from the labelled namespaces) for `*.<domain>`. A wildcard matches
+    one label, so `login-page.<domain>` is served and `a.b.<domain>` is not."""
+    labelled = {
+        "namespaces": {
+            "from": "Selector",
+            "selector": {"matchLabels": {branches.label: branches.namespace}},
+        }
+    }
+    return [
+        {
+            "name": "branches-http",
+            "protocol": "HTTP",
+            "port": 80,
+            "hostname": f"*.{domain}",
+            "allowedRoutes": {"namespaces": {"from": "Same"}},
+        },
+        {
+            "name": "branches-https",
+            "protocol": "HTTPS",
+            "port": 443,
+            "hostname": f"*.{domain}",
+            "allowedRoutes": labelled,
+            "tls": _tls(branches.tls_secret),
+        },
+    ]
+
+
+def gateway_spec(
+    gateway_class: str, domain: str, proxy: str, branches: Optional[BranchHosts] = None
+) -> dict[str, Any]:
+    """HTTP (redirect only) and HTTPS listeners for the domain, routes from this namespace only
+    (and the branch listeners, when this stack hosts branches); its Envoy fleet is shaped by the
+    EnvoyProxy `proxy` in the same namespace."""
+    same_namespace = {"namespaces": {"from": "Same"}}
+    tls = _tls(TLS_SECRET)
     return {
         "gatewayClassName": gateway_class,
         "infrastructure": {
@@ -66,30 +115,31 @@ def gateway_spec(gateway_class: str, domain: str, proxy: str) -> dict[str, Any]:
                 "allowedRoutes": same_namespace,
                 "tls": tls,
             },
+            *(branch_listeners(domain, branches) if branches else []),
         ],
     }
 
 
-def parent_refs(section: str) -> list[dict[str, str]]:
-    """The `webapp` Gateway's listener `section` as an HTTPRoute parent."""
-    return [
-        {
-            "name": "webapp",
-            "sectionName": section,
-            "kind": "Gateway",
-            "group": "gateway.networking.k8s.io",
-        }
-    ]
+def parent_refs(section: str, namespace: Optional[str] = None) -> list[dict[str, str]]:
+    """The `webapp` Gateway's listener `section` as an HTTPRoute parent: this namespace's, or
+    the shared one in `namespace`."""
+    ref = {
+        "name": GATEWAY,
+        "sectionName": section,
+        "kind": "Gateway",
+        "group": "gateway.networking.k8s.io",
+    }
+    return [{**ref, "namespace": namespace} if namespace else ref]
 
 
-def redirect_spec(domain: str) -> dict[str, Any]:
-    """Every plain-HTTP request gets a 301 to HTTPS."""
+def redirect_spec(domain: str, section: str = "http") -> dict[str, Any]:
+    """Every plain-HTTP request for `domain` (on listener `section`) gets a 301 to HTTPS."""
     redirect = {
         "type": "RequestRedirect",
         "requestRedirect": {"scheme": "https", "statusCode": 301},
     }
     return {
-        "parentRefs": parent_refs("http"),
+        "parentRefs": parent_refs(section),
         "hostnames": [domain],
         "rules": [{"filters": [redirect]}],
     }

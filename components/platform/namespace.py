@@ -13,8 +13,8 @@ Creates (parented to the component):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -41,6 +41,9 @@ class NamespaceBaselineArgs:
     """Pulumi `protect` + `retain_on_delete` on the Namespace."""
     pod_security: str = "restricted"
     """Pod Security Standard enforced; lowering it is an explicit, reviewable choice."""
+    extra_labels: Mapping[str, str] = field(default_factory=dict)
+    """More Namespace labels (a branch's `webapp.io/gateway`, which admits its routes to the
+    shared Gateway). Default none."""
 
 
 class NamespaceBaseline(pulumi.ComponentResource):
@@ -66,7 +69,13 @@ class NamespaceBaseline(pulumi.ComponentResource):
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=ns, labels={**labels, **pss, "webapp.io/environment": args.environment}
+                name=ns,
+                labels={
+                    **labels,
+                    **pss,
+                    "webapp.io/environment": args.environment,
+                    **args.extra_labels,
+                },
             ),
             opts=pulumi.ResourceOptions.merge(
                 child, pulumi.ResourceOptions(protect=args.protect, retain_on_delete=args.protect)

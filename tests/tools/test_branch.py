@@ -12,7 +12,8 @@ from components.config.parsing import parse_settings
 from tests.azure.support import credentials
 from tests.support import records
 from tools.branch import BranchNameError, branch_config, branch_slug, stack_name
-from tools.offline import StackRun, run_stack
+from tools.offline import StackRun, load_stack_config, run_stack
+from tools.render import validate_run
 
 # --- Per-branch environments ----------------------------------------------------------------------
 
@@ -121,3 +122,63 @@ def test_branch_up_and_down_drive_the_pulumi_cli(
         ]
     finally:
         path.unlink(missing_ok=True)
+
+
+def test_two_branch_stacks_share_the_staging_gateway(stack_run: Callable[..., StackRun]) -> None:
+    """One Gateway, one Envoy fleet, one load balancer and one wildcard DNS record for every
+    branch: each branch declares only its routes, attached to staging's `*.<domain>` listener."""
+    import fnmatch
+
+    staging = stack_run("staging")
+    gateway = staging.find("Gateway", "webapp", "webapp-staging")
+    listener = next(
+        each for each in gateway["spec"]["listeners"] if each["name"] == "branches-https"
+    )
+    assert listener["hostname"] == "*.staging.webapp.example.com"
+    selector = listener["allowedRoutes"]["namespaces"]
+    assert selector == {
+        "from": "Selector",
+        "selector": {"matchLabels": {"webapp.io/gateway": "webapp-staging"}},
+    }
+    certificate = staging.find("Certificate", "webapp-branches-tls", "webapp-staging")
+    assert certificate["spec"]["dnsNames"] == ["*.staging.webapp.example.com"]
+    assert certificate["spec"]["issuerRef"]["name"] == "letsencrypt-dns01"  # DNS-01 for a wildcard
+    assert listener["tls"]["certificateRefs"][0]["name"] == "webapp-branches-tls"
+
+    for branch in ("feature/login-page", "feature/Dark_Mode"):
+        run = run_stack(stack_name(branch), config=branch_config(branch))
+        objects = run.kubernetes_objects()
+        kinds = {o["kind"] for o in objects}
+        assert not kinds & {"Gateway", "EnvoyProxy", "Certificate", "ClusterIssuer"}, branch
+        assert not any(
+            o["kind"] == "Service" and o["spec"].get("type") == "LoadBalancer" for o in objects
+        )
+        namespace = next(o for o in objects if o["kind"] == "Namespace")
+        labels = namespace["metadata"]["labels"]
+        assert selector["selector"]["matchLabels"].items() <= labels.items(), branch
+        routes = [o for o in objects if o["kind"] == "HTTPRoute"]
+        assert {r["metadata"]["name"] for r in routes} == {"webapp", "webapp-websocket"}
+        for route in routes:
+            assert route["spec"]["parentRefs"] == [
+                {
+                    "name": "webapp",
+                    "namespace": "webapp-staging",
+                    "sectionName": "branches-https",
+                    "kind": "Gateway",
+                    "group": "gateway.networking.k8s.io",
+                }
+            ]
+            (host,) = route["spec"]["hostnames"]
+            assert host == f"{branch_slug(branch)}.staging.webapp.example.com"
+            # The listener's wildcard matches exactly one label.
+            assert fnmatch.fnmatch(host, listener["hostname"]) and "." not in host.split(".")[0]
+        # Each proxy of the shared fleet enforces its share: the branch divides by the same count.
+        assert branch_config(branch)["webapp:routing"]["proxyMinReplicas"] == 2
+        assert not validate_run(run), branch
+
+
+def test_branches_need_a_staging_that_hosts_them() -> None:
+    base = load_stack_config("staging")
+    routing = {k: v for k, v in base["webapp:routing"].items() if k != "branches"}
+    with pytest.raises(SystemExit, match="does not host branch environments"):
+        branch_config("feature/x", {**base, "webapp:routing": routing})
