@@ -58,6 +58,34 @@ def only(run: StackRun, typ: str) -> Registered:
     return found[0]
 
 
+def waits_for(run: StackRun, urn: str) -> set[str]:
+    """Every resource `urn` is created after, as the engine schedules it: its dependencies (explicit
+    and through inputs) and theirs, where waiting on a component means waiting on all it
+    contains."""
+    by_urn = run.by_urn()
+    children: dict[str, list[str]] = {}
+    for record in run.resources:
+        children.setdefault(record.parent, []).append(record.urn)
+    seen: set[str] = set()
+    pending = list(by_urn[urn].depends_on)
+    while pending:
+        dependency = pending.pop()
+        if dependency in seen or dependency not in by_urn:
+            continue
+        seen.add(dependency)
+        pending += by_urn[dependency].depends_on
+        pending += children.get(dependency, [])
+    return seen
+
+
+def kind_and_name(run: StackRun, urn: str) -> tuple[str, str]:
+    """A Kubernetes object's kind and name (or the Pulumi type and resource name otherwise)."""
+    record = run.by_urn()[urn]
+    if record.is_kubernetes_object:
+        return record.inputs.get("kind", ""), record.inputs["metadata"]["name"]
+    return record.type, record.name
+
+
 def unwrap(value: Any) -> Any:
     """An input with its secrets revealed (mock values only)."""
     return normalise(value, reveal=True)

@@ -48,6 +48,8 @@ class Registered:
     depends_on: list[str] = field(default_factory=list)
     provider: str = ""
     ignore_changes: list[str] = field(default_factory=list)
+    timeouts: dict[str, str] = field(default_factory=dict)
+    """`customTimeouts` (create, update, delete) where the program sets them."""
 
     @property
     def is_kubernetes_object(self) -> bool:
@@ -352,6 +354,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     depends_on=list(request.dependencies),
                     provider=request.provider,
                     ignore_changes=list(request.ignoreChanges),
+                    timeouts={
+                        key: value
+                        for key in ("create", "update", "delete")
+                        if (value := getattr(request.customTimeouts, key, ""))
+                    },
                 )
             )
         return response

@@ -33,8 +33,10 @@ from components.config.settings import GATEWAY_LABEL, Settings
 from components.data.nats import CLIENT_PORT as NATS_PORT
 from components.data.nats import InClusterNats, InClusterNatsArgs
 from components.data.postgres import PORT as POSTGRES_PORT
+from components.data.postgres import READERS as POSTGRES_READERS
 from components.data.postgres import InClusterPostgres, InClusterPostgresArgs
 from components.data.redis import PORT as REDIS_PORT
+from components.data.redis import READERS as REDIS_READERS
 from components.data.redis import InClusterRedis, InClusterRedisArgs
 from components.kube import objects as kx
 from components.platform.addons import (
@@ -104,10 +106,14 @@ class WebApp(pulumi.ComponentResource):
             base, pulumi.ResourceOptions(depends_on=[baseline.namespace])
         )
         store = self._store(addons, baseline, base)
-        prometheus_crds = self._prometheus(store, base)
-        self._data_services(store, prometheus_crds, in_namespace)
-        self._services(store, prometheus_crds, in_namespace)
+        # Every grant, then the store's seal, before the first workload: each workload is created
+        # only once what it needs to become Ready exists (`SecretStore.wait_for`).
+        for account in self._readers():
+            store.grant_read(namespace=settings.namespace, name=account)
         store.seal()
+        prometheus_crds = self._prometheus(store, base)
+        database = self._data_services(store, prometheus_crds, in_namespace)
+        self._services(store, prometheus_crds, in_namespace, database)
         Scheduler(
             f"{name}-scheduler",
             SchedulerArgs(
@@ -271,8 +277,11 @@ class WebApp(pulumi.ComponentResource):
         store: SecretStore,
         prometheus_crds: Sequence[pulumi.Resource],
         opts: pulumi.ResourceOptions,
-    ) -> None:
+    ) -> Optional[pulumi.Resource]:
+        """PostgreSQL (in-cluster mode), Redis and NATS; returns the in-cluster database's
+        StatefulSet (awaited until ready), which the services that check it wait for."""
         settings, name = self._settings, self._name
+        database: Optional[pulumi.Resource] = None
         if settings.database.mode == "in-cluster":
             postgres = InClusterPostgres(
                 f"{name}-postgres",
@@ -282,11 +291,12 @@ class WebApp(pulumi.ComponentResource):
                     settings=settings.database,
                     clients=callers_of("postgres"),
                     secret_access=store.access,
+                    wait_for=self._waits(store, list(POSTGRES_READERS)),
                 ),
                 opts=opts,
             )
-            self._grant(store, postgres.service_accounts)
-        redis = InClusterRedis(
+            database = postgres.stateful_set
+        InClusterRedis(
             f"{name}-redis",
             InClusterRedisArgs(
                 namespace=settings.namespace,
@@ -294,10 +304,10 @@ class WebApp(pulumi.ComponentResource):
                 settings=settings.redis,
                 clients=callers_of("redis"),
                 secret_access=store.access,
+                wait_for=self._waits(store, list(REDIS_READERS)),
             ),
             opts=opts,
         )
-        self._grant(store, redis.service_accounts)
         InClusterNats(
             f"{name}-nats",
             InClusterNatsArgs(
@@ -311,21 +321,50 @@ class WebApp(pulumi.ComponentResource):
             ),
             opts=opts,
         )
+        return database
 
-    def _grant(self, store: SecretStore, accounts: dict[str, k8s.core.v1.ServiceAccount]) -> None:
-        for account_name, account in accounts.items():
-            store.grant_read(account, namespace=self._settings.namespace, name=account_name)
+    def _readers(self) -> dict[str, tuple[str, ...]]:
+        """Every ServiceAccount whose pods read catalogued Secrets -> those Secrets."""
+        readers = {
+            svc.name: tuple(
+                sorted({ref.secret.name for ref in service_env(svc, self._settings)[1].values()})
+            )
+            for svc in CATALOGUE
+            if svc.reads_secrets
+        }
+        if self._settings.database.mode == "in-cluster":
+            readers.update(POSTGRES_READERS)
+        readers.update(REDIS_READERS)
+        return readers
+
+    def _waits(
+        self, store: SecretStore, accounts: Sequence[str]
+    ) -> dict[str, list[pulumi.Resource]]:
+        readers = self._readers()
+        return {
+            account: store.wait_for(
+                readers[account], namespace=self._settings.namespace, name=account
+            )
+            for account in accounts
+        }
 
     def _services(
         self,
         store: SecretStore,
         prometheus_crds: Sequence[pulumi.Resource],
         opts: pulumi.ResourceOptions,
+        database: Optional[pulumi.Resource],
     ) -> None:
+        """The catalogue's services. One whose readiness checks the database (it reads
+        `webapp-database`) waits for the in-cluster database too; nothing else waits for it."""
+        readers = self._readers()
         for svc in CATALOGUE:
-            service = self._service(svc, store, prometheus_crds, opts)
-            if svc.reads_secrets:
-                self._grant(store, {svc.name: service.service_account})
+            wait: list[pulumi.Resource] = []
+            if svc.name in readers:
+                wait = self._waits(store, [svc.name])[svc.name]
+                if database is not None and cat.DATABASE.name in readers[svc.name]:
+                    wait.append(database)
+            self._service(svc, store, prometheus_crds, opts, wait)
 
     def _egress(self, target: str, store: SecretStore) -> kx.Peer:
         if target == "postgres" and store.database_network is not None:
@@ -381,6 +420,7 @@ class WebApp(pulumi.ComponentResource):
         store: SecretStore,
         prometheus_crds: Sequence[pulumi.Resource],
         opts: pulumi.ResourceOptions,
+        wait_for: Sequence[pulumi.Resource],
     ) -> HttpService:
         settings = self._settings
         callers, egress = self._network(svc, store)
@@ -407,6 +447,7 @@ class WebApp(pulumi.ComponentResource):
                 monitoring=self._monitoring_namespace is not None,
                 crd_dependencies=list(prometheus_crds),
                 secret_access=store.access if svc.reads_secrets else NO_ACCESS,
+                wait_for=wait_for,
             ),
             opts=opts,
         )

@@ -94,8 +94,9 @@ class IrsaRole(pulumi.ComponentResource):
             ),
             opts=kx.child_options(self, opts),
         )
+        self.policies: dict[str, aws.iam.RolePolicy] = {}
         for policy_name, document in sorted(args.policies.items()):
-            aws.iam.RolePolicy(
+            self.policies[policy_name] = aws.iam.RolePolicy(
                 f"{name}-{policy_name}",
                 aws.iam.RolePolicyArgs(role=self.role.id, name=policy_name, policy=document),
                 opts=kx.child_options(self, opts),

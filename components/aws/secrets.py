@@ -150,7 +150,7 @@ class AwsSecretStore(pulumi.ComponentResource):
             opts=child,
         )
         self.role_arn = self.role.arn
-        self._create_store(service_account)
+        self.store = self._create_store(service_account)
         self._create_external_secrets(prefix)
         self.register_outputs({"secret_arns": self.secret_arns, "role_arn": self.role_arn})
 
@@ -272,17 +272,25 @@ class AwsSecretStore(pulumi.ComponentResource):
         )
         return secret
 
-    def _create_store(self, service_account: k8s.core.v1.ServiceAccount) -> None:
+    def _create_store(
+        self, service_account: k8s.core.v1.ServiceAccount
+    ) -> k8s.apiextensions.CustomResource:
+        """The ClusterSecretStore, after the role and its app-secrets policy only: the RDS-secret
+        policy waits for the database (10-20 minutes), and only `webapp-database` needs it."""
         args = self._args
         namespaces = [args.namespace] + (
             [args.monitoring_namespace] if args.monitoring_namespace else []
         )
-        k8s.apiextensions.CustomResource(
+        return k8s.apiextensions.CustomResource(
             f"{self._name}-store",
             api_version=API_VERSION,
             kind="ClusterSecretStore",
+            # Awaited until Ready: External Secrets has authenticated with the IRSA role.
             metadata=kx.metadata(
-                self.store_name, None, kx.labels(self.store_name, args.instance, "secrets", "v1")
+                self.store_name,
+                None,
+                kx.labels(self.store_name, args.instance, "secrets", "v1"),
+                kx.AWAIT_READY,
             ),
             spec={
                 # Only this stack's namespaces may use the store: another tenant's ExternalSecret
@@ -303,7 +311,11 @@ class AwsSecretStore(pulumi.ComponentResource):
                     }
                 },
             },
-            opts=kx.child_options(self, self._opts, [*args.crd_dependencies, self.role]),
+            opts=kx.child_options(
+                self,
+                self._opts,
+                [*args.crd_dependencies, self.role.role, self.role.policies["read-app-secrets"]],
+            ),
         )
 
     def _remote_values(self, prefix: str) -> dict[str, dict[str, Remote]]:
@@ -352,7 +364,13 @@ class AwsSecretStore(pulumi.ComponentResource):
         if args.monitoring_namespace:
             placed.append((cat.GRAFANA, args.monitoring_namespace))
         self.external_secrets = {}
+        # Each waits for the store (awaited Ready), so its first sync succeeds instead of backing
+        # off; the database's also for the policy that lets it read the RDS-managed secret.
+        database_policy = self.role.policies.get("read-database-master-secret")
         for spec, namespace in placed:
+            depends: list[pulumi.Resource] = [*args.crd_dependencies, self.store]
+            if spec is cat.DATABASE and database_policy is not None:
+                depends.append(database_policy)
             body = catalogue_external_secret(
                 spec,
                 self.store_name,
@@ -366,5 +384,5 @@ class AwsSecretStore(pulumi.ComponentResource):
                 namespace,
                 args.instance,
                 body,
-                kx.child_options(self, self._opts, list(args.crd_dependencies)),
+                kx.child_options(self, self._opts, depends),
             )

@@ -14,7 +14,7 @@ External Secrets reads Secrets Manager for the pods, so a pod needs no cloud ide
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import pulumi
 
@@ -109,3 +109,11 @@ class AwsStore(SecretStore):
     @property
     def grafana(self) -> GrafanaWiring:
         return self._grafana
+
+    def wait_for(
+        self, secrets: Sequence[str], *, namespace: str, name: str
+    ) -> list[pulumi.Resource]:
+        """The ExternalSecrets that produce them, each awaited until its Secret exists. Only
+        `webapp-database` waits for RDS (it reads the instance's managed master secret)."""
+        del namespace, name
+        return [self.secrets.external_secrets[secret] for secret in secrets]

@@ -16,8 +16,8 @@ Either way the Kubernetes Secrets have the same names and keys as with `cloud: n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -75,6 +75,12 @@ class AzureSecretDeliveryArgs:
     """What installs the CRDs this component's custom resources need, when this program installs
     it (waited for). Default: nothing.
     """
+    store_dependencies: Sequence[pulumi.Resource] = ()
+    """What the External Secrets store needs to authenticate (the identity, its role and the
+    operator's federated credential): the store waits for them. Default: nothing."""
+    values_ready: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
+    """Catalogued Secret name -> the vault secrets it is made of: its ExternalSecret waits for
+    them (and for no other), so its first sync finds every value. Default: nothing."""
 
 
 class AzureSecretDelivery(pulumi.ComponentResource):
@@ -87,7 +93,7 @@ class AzureSecretDelivery(pulumi.ComponentResource):
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("webapp:azure:AzureSecretDelivery", name, None, opts)
-        self._name, self._args = name, args
+        self._name, self._args, self._opts = name, args, opts
         self._crd_opts = kx.child_options(self, opts, args.crd_dependencies)
         self.service_account = None
         self.objects: dict[str, k8s.apiextensions.CustomResource] = {}
@@ -147,11 +153,14 @@ class AzureSecretDelivery(pulumi.ComponentResource):
             {CLIENT_ID_ANNOTATION: args.client_id, TENANT_ID_ANNOTATION: args.tenant_id},
         )
         store = f"{app_namespace}-azure"
-        k8s.apiextensions.CustomResource(
+        # Awaited until Ready: External Secrets has authenticated as the workload identity.
+        cluster_store = k8s.apiextensions.CustomResource(
             f"{self._name}-store",
             api_version=API_VERSION,
             kind="ClusterSecretStore",
-            metadata=kx.metadata(store, None, kx.labels(store, args.instance, "secrets", "v1")),
+            metadata=kx.metadata(
+                store, None, kx.labels(store, args.instance, "secrets", "v1"), kx.AWAIT_READY
+            ),
             spec={
                 "conditions": [{"namespaces": list(args.namespaces)}],
                 "provider": {
@@ -166,7 +175,9 @@ class AzureSecretDelivery(pulumi.ComponentResource):
                     }
                 },
             },
-            opts=self._crd_opts,
+            opts=kx.child_options(
+                self, self._opts, [*args.crd_dependencies, *args.store_dependencies]
+            ),
         )
         for namespace, specs in args.namespaces.items():
             for spec in specs:
@@ -182,5 +193,13 @@ class AzureSecretDelivery(pulumi.ComponentResource):
                     namespace,
                     args.instance,
                     body,
-                    self._crd_opts,
+                    kx.child_options(
+                        self,
+                        self._opts,
+                        [
+                            *args.crd_dependencies,
+                            cluster_store,
+                            *args.values_ready.get(spec.name, ()),
+                        ],
+                    ),
                 )

@@ -6,8 +6,10 @@ Creates (parented to the components):
   assignment for it scoped to the vault only (read secret values, nothing else)
 - FederatedCredentials: one `managedidentity.FederatedIdentityCredential` per ServiceAccount that
   reads Key Vault: issuer = the AKS OIDC issuer, subject = `system:serviceaccount:<ns>:<name>`
-  computed from the ServiceAccount *resource* (exact, case-sensitive), audience
-  `api://AzureADTokenExchange`. At most 20 per identity (checked in the settings).
+  (exact, case-sensitive; declared before the ServiceAccount and its pods, which wait for it; a
+  test holds every subject to a ServiceAccount the stack declares), audience
+  `api://AzureADTokenExchange`. At most 20 per identity (checked in the settings). Created one
+  after the other: Azure refuses concurrent credential writes on one identity.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from typing import Mapping, Optional
 
 import pulumi
 import pulumi_azure_native as azure
-import pulumi_kubernetes as k8s
 
 from components.azure.workload_identity import AUDIENCE
 from components.config.azure import MAX_FEDERATED_CREDENTIALS
@@ -92,10 +93,9 @@ class FederatedCredentialsArgs:
     """The resource group, by name (or the output of the one this program creates)."""
     issuer: str
     """The AKS OIDC issuer URL, with its trailing slash."""
-    service_accounts: Mapping[str, k8s.core.v1.ServiceAccount]
-    """A stable key ("<namespace>-<name>", names the Pulumi resource) -> the ServiceAccount
-    resource.
-    """
+    subjects: Mapping[str, tuple[str, str]]
+    """A stable key ("<namespace>-<name>", names the Pulumi resource) -> the ServiceAccount's
+    namespace and name."""
 
 
 class FederatedCredentials(pulumi.ComponentResource):
@@ -106,22 +106,21 @@ class FederatedCredentials(pulumi.ComponentResource):
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("webapp:azure:FederatedCredentials", name, None, opts)
-        if len(args.service_accounts) > MAX_FEDERATED_CREDENTIALS:
+        if len(args.subjects) > MAX_FEDERATED_CREDENTIALS:
             raise ValueError(
-                f"{len(args.service_accounts)} federated credentials exceed Azure's "
+                f"{len(args.subjects)} federated credentials exceed Azure's "
                 f"{MAX_FEDERATED_CREDENTIALS}"
             )
-        child = kx.child_options(self, opts)
-        for key, account in sorted(args.service_accounts.items()):
-            subject = pulumi.Output.concat(
-                "system:serviceaccount:", account.metadata.namespace, ":", account.metadata.name
-            )
+        self.credentials: dict[str, azure.managedidentity.FederatedIdentityCredential] = {}
+        previous: list[pulumi.Resource] = []
+        for key, (namespace, account) in sorted(args.subjects.items()):
+            subject = f"system:serviceaccount:{namespace}:{account}"
             # Credential names must be unique per identity: derived from the subject, stable across
             # runs.
-            credential = subject.apply(
-                lambda settings: "fic-" + hashlib.sha256(settings.encode()).hexdigest()[:16]
-            )
-            azure.managedidentity.FederatedIdentityCredential(  # keyword form: see WorkloadIdentity
+            credential = "fic-" + hashlib.sha256(subject.encode()).hexdigest()[:16]
+            # One at a time: Azure rejects concurrent federated-credential writes on an identity.
+            # (Keyword form, as in WorkloadIdentity.)
+            created = azure.managedidentity.FederatedIdentityCredential(
                 f"{name}-{key}",
                 resource_name_=args.identity_name,
                 resource_group_name=args.resource_group,
@@ -129,6 +128,8 @@ class FederatedCredentials(pulumi.ComponentResource):
                 issuer=args.issuer,
                 subject=subject,
                 audiences=[AUDIENCE],
-                opts=child,
+                opts=kx.child_options(self, opts, previous),
             )
+            self.credentials[key] = created
+            previous = [created]
         self.register_outputs({})

@@ -164,7 +164,9 @@ class KeyVaultStore(pulumi.ComponentResource):
         )
         values[cat.DATABASE.name] = dict(args.database)
         values[cat.REDIS.name] = redis_values(args.redis_host, password("redis-password"))
+        self.secrets: dict[str, list[azure.keyvault.Secret]] = {}
         for spec in args.specs:
+            self.secrets[spec.name] = []
             if spec.name not in values:
                 # Operator-owned and kept in the vault (`store`): operators `az keyvault secret
                 # set` each key; the program declares none, so no up or refresh can revert one.
@@ -176,7 +178,7 @@ class KeyVaultStore(pulumi.ComponentResource):
             )
             for key in spec.keys:
                 secret_name = vault_secret_name(spec, key)
-                azure.keyvault.Secret(
+                written = azure.keyvault.Secret(
                     f"{self._name}-{secret_name}",
                     azure.keyvault.SecretArgs(
                         vault_name=self.vault.name,
@@ -189,3 +191,4 @@ class KeyVaultStore(pulumi.ComponentResource):
                     ),
                     opts=opts,
                 )
+                self.secrets[spec.name].append(written)

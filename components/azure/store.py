@@ -11,15 +11,22 @@ Declares, with the names every Azure stack has always had:
 - ManagedPrometheusConfig `<name>-managed-prometheus` when `azure.managedPrometheus`
 - with the CSI driver and Grafana installed: Grafana's ServiceAccount
   `<name>-grafana-service-account`
-- at `seal()`: FederatedCredentials `<name>-federated-credentials`, one per ServiceAccount that
-  authenticates to Key Vault: every granted reader with the CSI driver (each pod mounts the vault
-  itself), the External Secrets ServiceAccount alone otherwise
+- FederatedCredentials `<name>-federated-credentials`, one per ServiceAccount that authenticates
+  to Key Vault: with External Secrets its ServiceAccount alone, declared before its store (which
+  waits for it); with the CSI driver every granted reader, at `seal()`, before the workloads
+  (each waits for its own)
+
+In time: with External Secrets a workload waits for the ExternalSecrets of what it reads (each
+after the store, awaited Ready, and after the vault's secrets). With the CSI driver one
+SecretProviderClass carries every vault secret and a mount needs them all, so every reading pod
+waits for the whole vault (the managed database's secrets included), its own credential and the
+identity's role.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_azure_native as azure
@@ -69,7 +76,9 @@ class AzureStore(SecretStore):
         self._name, self._args, self._opts = name, args, opts
         self._database_network = args.azure.vnet_cidr if args.store.managed_database else None
         self._outputs: dict[str, pulumi.Input[Any]] = {}
-        self._readers: dict[str, k8s.core.v1.ServiceAccount] = {}
+        self._readers: dict[str, tuple[str, str]] = {}
+        self._credentials: dict[str, pulumi.Resource] = {}
+        self._grafana_account: Optional[k8s.core.v1.ServiceAccount] = None
         self._access = SecretAccess()
         self._grafana = GrafanaWiring()
         self.resource_group = self._resource_group()
@@ -87,6 +96,10 @@ class AzureStore(SecretStore):
             ),
             opts=opts,
         )
+        if az.delivery == "external-secrets":
+            # The operator's one credential comes before its store, which authenticates with it.
+            namespace = args.store.namespace
+            self._federate({f"{namespace}-{ESO_SERVICE_ACCOUNT}": (namespace, ESO_SERVICE_ACCOUNT)})
         self.delivery = self._delivery()
         if az.managed_prometheus:
             ManagedPrometheusConfig(
@@ -99,13 +112,8 @@ class AzureStore(SecretStore):
         self._outputs["keyVaultName"] = self.vault.vault_name
         if az.delivery == "csi":
             self._wire_csi()
-        else:
-            assert self.delivery.service_account is not None
-            self._readers[f"{args.store.namespace}-{ESO_SERVICE_ACCOUNT}"] = (
-                self.delivery.service_account
-            )
-            if args.store.monitoring_namespace:
-                self._grafana = GrafanaWiring(ready=(self.delivery.objects[cat.GRAFANA.name],))
+        elif args.store.monitoring_namespace:
+            self._grafana = GrafanaWiring(ready=(self.delivery.objects[cat.GRAFANA.name],))
 
     @property
     def access(self) -> SecretAccess:
@@ -118,31 +126,51 @@ class AzureStore(SecretStore):
 
     @property
     def grafana(self) -> GrafanaWiring:
-        return self._grafana
+        """With the CSI driver Grafana mounts the vault as its own identity: read after `seal()`,
+        it waits for its credential too."""
+        if self._grafana_account is None:
+            return self._grafana
+        monitoring = self._args.store.monitoring_namespace
+        assert monitoring is not None
+        ready = self.wait_for((), namespace=monitoring, name=GRAFANA_SERVICE_ACCOUNT)
+        return GrafanaWiring(ready=(self._grafana_account, *ready), values=self._grafana.values)
 
     @property
     def outputs(self) -> Mapping[str, pulumi.Input[Any]]:
         return self._outputs
 
-    def grant_read(self, account: k8s.core.v1.ServiceAccount, *, namespace: str, name: str) -> None:
+    def grant_read(self, *, namespace: str, name: str) -> None:
         """With the CSI driver each reading pod authenticates to Key Vault as its own
-        ServiceAccount;
-        with External Secrets only the operator does, so a grant declares nothing."""
+        ServiceAccount; with External Secrets only the operator does, so a grant declares
+        nothing."""
         if self._args.azure.delivery == "csi":
-            self._readers[f"{namespace}-{name}"] = account
+            self._readers[f"{namespace}-{name}"] = (namespace, name)
 
     def seal(self) -> None:
-        az = self._args.azure
-        FederatedCredentials(
+        if self._args.azure.delivery == "csi":
+            self._federate(self._readers)
+
+    def wait_for(
+        self, secrets: Sequence[str], *, namespace: str, name: str
+    ) -> list[pulumi.Resource]:
+        if self._args.azure.delivery == "external-secrets":
+            return [self.delivery.objects[secret] for secret in secrets]
+        key = f"{namespace}-{name}"
+        assert key in self._credentials, f"{key}: grant_read and seal() come before the workload"
+        return [self.delivery.objects[namespace], self.identity, self.vault, self._credentials[key]]
+
+    def _federate(self, subjects: Mapping[str, tuple[str, str]]) -> None:
+        credentials = FederatedCredentials(
             f"{self._name}-federated-credentials",
             FederatedCredentialsArgs(
                 identity_name=self.identity.identity.name,
                 resource_group=self.resource_group,
-                issuer=az.oidc_issuer_url,
-                service_accounts=dict(self._readers),
+                issuer=self._args.azure.oidc_issuer_url,
+                subjects=dict(subjects),
             ),
             opts=self._opts,
         )
+        self._credentials = dict(credentials.credentials)
 
     def _resource_group(self) -> pulumi.Input[str]:
         az = self._args.azure
@@ -247,6 +275,8 @@ class AzureStore(SecretStore):
                 tenant_id=az.tenant_id,
                 client_id=self.identity.client_id,
                 crd_dependencies=args.store.crd_dependencies,
+                store_dependencies=[self.identity, *self._credentials.values()],
+                values_ready=self.vault.secrets,
             ),
             opts=self._opts,
         )
@@ -277,9 +307,12 @@ class AzureStore(SecretStore):
             annotations,
             automount=True,
         )
-        self._readers[f"{monitoring}-{GRAFANA_SERVICE_ACCOUNT}"] = grafana
+        self._readers[f"{monitoring}-{GRAFANA_SERVICE_ACCOUNT}"] = (
+            monitoring,
+            GRAFANA_SERVICE_ACCOUNT,
+        )
+        self._grafana_account = grafana
         self._grafana = GrafanaWiring(
-            ready=(grafana, self.delivery.objects[monitoring]),
             values={
                 "serviceAccount": {"create": False, "name": GRAFANA_SERVICE_ACCOUNT},
                 "podLabels": {USE_LABEL: "true"},
@@ -295,5 +328,5 @@ class AzureStore(SecretStore):
                         },
                     }
                 ],
-            },
+            }
         )

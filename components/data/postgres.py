@@ -15,9 +15,9 @@ Creates (parented to the component, named from it):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources as pkg_resources
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -29,6 +29,11 @@ from components.secrets.catalogue import DATABASE
 from components.secrets.store import NO_ACCESS, SecretAccess
 
 PORT = 5432
+READERS: Mapping[str, tuple[str, ...]] = {
+    "postgres": (DATABASE.name,),
+    "postgres-backup": (DATABASE.name,),
+}
+"""The ServiceAccounts whose pods read Secrets, and which Secrets."""
 POSTGRES_UID = 70  # the `postgres` user of the official alpine image
 
 
@@ -51,6 +56,9 @@ class InClusterPostgresArgs:
     """How the database and backup pods reach the secret store (Azure CSI); plain secretKeyRefs by
     default.
     """
+    wait_for: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
+    """ServiceAccount name (`READERS`) -> what its workload waits for before it is created (the
+    store's `wait_for`: the Secrets it reads, or what mounts them). Default: nothing."""
 
 
 def _secret_env(pairs: Sequence[tuple[str, str]]) -> list[k8s.core.v1.EnvVarArgs]:
@@ -269,7 +277,13 @@ class InClusterPostgres(pulumi.ComponentResource):
                 volume_claim_templates=[claim],
             ),
             opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(depends_on=[self.service_accounts["postgres"]])
+                child,
+                pulumi.ResourceOptions(
+                    depends_on=[
+                        self.service_accounts["postgres"],
+                        *args.wait_for.get("postgres", ()),
+                    ]
+                ),
             ),
         )
 
@@ -363,5 +377,13 @@ class InClusterPostgres(pulumi.ComponentResource):
                     )
                 ),
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions.merge(
+                child,
+                pulumi.ResourceOptions(
+                    depends_on=[
+                        self.service_accounts["postgres-backup"],
+                        *args.wait_for.get("postgres-backup", ()),
+                    ]
+                ),
+            ),
         )

@@ -12,8 +12,8 @@ Creates (parented to the component):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -25,6 +25,8 @@ from components.secrets.catalogue import REDIS
 from components.secrets.store import NO_ACCESS, SecretAccess
 
 PORT = 6379
+READERS: Mapping[str, tuple[str, ...]] = {"redis": (REDIS.name,)}
+"""The ServiceAccounts whose pods read Secrets, and which Secrets."""
 REDIS_UID = 999  # the `redis` user of the official alpine image
 
 
@@ -58,6 +60,9 @@ class InClusterRedisArgs:
     """App names allowed to connect (NetworkPolicy ingress, on the service's port only)."""
     secret_access: SecretAccess = NO_ACCESS
     """How the pod reaches the secret store itself (Azure CSI); plain secretKeyRefs by default."""
+    wait_for: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
+    """ServiceAccount name (`READERS`) -> what its workload waits for before it is created (the
+    store's `wait_for`: the Secrets it reads, or what mounts them). Default: nothing."""
 
 
 def _redis_container(
@@ -214,6 +219,9 @@ class InClusterRedis(pulumi.ComponentResource):
                 volume_claim_templates=claims if settings.persistence else None,
             ),
             opts=pulumi.ResourceOptions.merge(
-                self._child, pulumi.ResourceOptions(depends_on=[self.service_accounts["redis"]])
+                self._child,
+                pulumi.ResourceOptions(
+                    depends_on=[self.service_accounts["redis"], *args.wait_for.get("redis", ())]
+                ),
             ),
         )

@@ -21,6 +21,11 @@ NAME_LABEL = "app.kubernetes.io/name"
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 NAMESPACE_LABEL = "kubernetes.io/metadata.name"
 
+AWAIT_READY = {"pulumi.com/waitFor": "condition=Ready"}
+"""The Kubernetes provider awaits a custom resource's `Ready` condition (it knows none of the
+controllers' kinds, and otherwise reports them created the moment the API server stores them).
+The wait is the provider's default, 10 minutes, unless the resource sets a custom timeout."""
+
 
 def labels(name: str, instance: str, component: str, version: str) -> dict[str, str]:
     """The recommended `app.kubernetes.io/*` labels, put on every object."""

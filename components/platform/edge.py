@@ -121,15 +121,20 @@ class EdgeRouting(pulumi.ComponentResource):
         spec: dict[str, Any],
         namespaced: bool = True,
         depends: Sequence[pulumi.Resource] = (),
+        annotations: Optional[dict[str, str]] = None,
+        timeouts: Optional[pulumi.CustomTimeouts] = None,
     ) -> k8s.apiextensions.CustomResource:
         opts = pulumi.ResourceOptions.merge(
-            self._crd_opts, pulumi.ResourceOptions(depends_on=list(depends))
+            self._crd_opts,
+            pulumi.ResourceOptions(depends_on=list(depends), custom_timeouts=timeouts),
         )
         return k8s.apiextensions.CustomResource(
             f"{self._name}-{suffix}",
             api_version=api_version,
             kind=kind,
-            metadata=kx.metadata(name, self._args.namespace if namespaced else None, self._labels),
+            metadata=kx.metadata(
+                name, self._args.namespace if namespaced else None, self._labels, annotations
+            ),
             spec=spec,
             opts=opts,
         )
@@ -198,8 +203,15 @@ class EdgeRouting(pulumi.ComponentResource):
             opts=self._crd_opts,
         )
 
-    def _certificate(self, suffix: str, secret: str, dns_name: str, issuer: str) -> pulumi.Resource:
-        return self._cr(
+    def _certificate(
+        self, suffix: str, secret: str, dns_name: str, issuer: str, acme: bool
+    ) -> None:
+        """A Certificate awaited until Ready (issued). Nothing waits for it: the Gateway is
+        created at once, since ACME's HTTP-01 challenge is answered through the Gateway itself.
+        Self-signed is Ready in seconds; ACME needs the hostname's DNS to point at the Gateway
+        (HTTP-01) or the zone's records (DNS-01), so it gets 20 minutes, twice what a healthy
+        issuance plus DNS propagation takes."""
+        self._cr(
             suffix,
             "cert-manager.io/v1",
             "Certificate",
@@ -210,40 +222,45 @@ class EdgeRouting(pulumi.ComponentResource):
                 "issuerRef": {"kind": "ClusterIssuer", "name": issuer, "group": "cert-manager.io"},
                 "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
             },
+            annotations=kx.AWAIT_READY,
+            timeouts=pulumi.CustomTimeouts(create="20m", update="20m") if acme else None,
         )
 
-    def _branch_hosts(self) -> tuple[Optional[BranchHosts], list[pulumi.Resource]]:
-        """The wildcard listeners' settings and the wildcard Certificate, when this stack hosts
+    def _branch_hosts(self) -> Optional[BranchHosts]:
+        """The wildcard listeners' settings (and the wildcard Certificate), when this stack hosts
         branch environments (`routing.branches`)."""
         args, branches = self._args, self._args.routing.branches
         if branches is None:
-            return None, []
-        certificates = []
+            return None
         if branches.issuer is not None:
             # ACME issues a wildcard only through DNS-01: the named ClusterIssuer must solve it.
             # Nothing waits for it: until it is issued, only `branches-https` reports an
             # unresolved certificate; the stack's own listeners serve as usual.
-            certificates.append(
-                self._certificate(
-                    "branches-certificate", BRANCHES_TLS_SECRET, f"*.{args.domain}", branches.issuer
-                )
+            self._certificate(
+                "branches-certificate",
+                BRANCHES_TLS_SECRET,
+                f"*.{args.domain}",
+                branches.issuer,
+                acme=True,
             )
-        hosts = BranchHosts(
+        return BranchHosts(
             tls_secret=branches.secret_name or BRANCHES_TLS_SECRET,
             label=GATEWAY_LABEL,
             namespace=args.namespace,
         )
-        return hosts, certificates
 
     def _create_gateway(self, issuer: str) -> None:
         """Certificate -> Gateway -> HTTP redirect and one HTTPRoute per route group, each with its
         BackendTrafficPolicy (rate limit, timeouts) and SecurityPolicy (CORS)."""
         args = self._args
-        certificate = self._certificate("certificate", TLS_SECRET, args.domain, issuer)
-        branches, branch_certificates = self._branch_hosts()
+        self._certificate(
+            "certificate", TLS_SECRET, args.domain, issuer, acme=args.routing.issuer == "acme"
+        )
+        branches = self._branch_hosts()
         routing = args.routing
         # The Gateway waits for its EnvoyProxy: a Gateway whose reference does not resolve yet is
-        # served by Envoy Gateway's defaults (one pod) until the next reconcile.
+        # served by Envoy Gateway's defaults (one pod) until the next reconcile. It does not wait
+        # for its certificates: an ACME HTTP-01 challenge is answered through this Gateway.
         proxy = self._cr(
             "envoy-proxy",
             ENVOY_API,
@@ -259,7 +276,7 @@ class EdgeRouting(pulumi.ComponentResource):
             "Gateway",
             "webapp",
             gateway_spec(args.gateway_class, args.domain, "webapp", branches),
-            depends=[certificate, *branch_certificates, proxy],
+            depends=[proxy],
         )
         self._cr(
             "redirect",

@@ -78,7 +78,9 @@ def declare_external_secret(
     body: Mapping[str, Any],
     opts: pulumi.ResourceOptions,
 ) -> k8s.apiextensions.CustomResource:
-    """The ExternalSecret that produces the catalogued Secret `spec` in `namespace`."""
+    """The ExternalSecret that produces the catalogued Secret `spec` in `namespace`, awaited until
+    `Ready` (its Secret exists): the workloads that read the Secret wait for it, so a broken store
+    fails here, by name, instead of as a Deployment timeout later."""
     return k8s.apiextensions.CustomResource(
         resource_name,
         api_version=API_VERSION,
@@ -87,7 +89,7 @@ def declare_external_secret(
             spec.name,
             namespace,
             kx.labels(spec.name, instance, "secret", "v1"),
-            {"webapp.io/description": spec.description},
+            {"webapp.io/description": spec.description, **kx.AWAIT_READY},
         ),
         spec=dict(body),
         opts=opts,

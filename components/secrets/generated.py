@@ -12,7 +12,7 @@ checks that every key a pod reads exists). The cloud stores deliver the same nam
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping, Optional
+from typing import Callable, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -225,3 +225,10 @@ class GeneratedStore(SecretStore):
     @property
     def grafana(self) -> GrafanaWiring:
         return self._grafana
+
+    def wait_for(
+        self, secrets: Sequence[str], *, namespace: str, name: str
+    ) -> list[pulumi.Resource]:
+        """The Secrets themselves (written at once)."""
+        del namespace, name
+        return [self.secrets.secrets[secret] for secret in secrets]

@@ -7,6 +7,11 @@ name, wires its pods with `access` (empty unless pods must reach the store thems
 store for access with `grant_read(...)`, the grant pattern of the AWS CDK. The store decides what a
 grant means: nothing where an operator reads for the pods (External Secrets), a federated
 credential per ServiceAccount with the Azure CSI driver.
+
+In time: every grant comes first, then `seal()`, then the workloads, each created only once what
+`wait_for(...)` returns exists and is Ready (the Secrets it reads, or what lets its pods mount
+them). The Kubernetes provider awaits a Deployment or StatefulSet for 10 minutes from its creation,
+so a workload created before its Secrets could time out behind a slow store or database.
 """
 
 from __future__ import annotations
@@ -127,16 +132,25 @@ class SecretStore(abc.ABC):
         """Stack outputs an operator needs (names, never values)."""
         return {}
 
-    def grant_read(self, account: k8s.core.v1.ServiceAccount, *, namespace: str, name: str) -> None:
-        """Let the pods running as `account` (`namespace`/`name`) read the store.
+    def grant_read(self, *, namespace: str, name: str) -> None:
+        """Let the pods running as ServiceAccount `namespace`/`name` read the store; called before
+        that workload (or its ServiceAccount) is declared.
 
         Default: nothing to do, the Secrets are synced by an operator and pods read them by name.
         """
-        del account, namespace, name
+        del namespace, name
 
     def seal(self) -> None:
-        """Declare what the grants need; called once, after the last `grant_read`.
+        """Declare what the grants need; called once, after the last `grant_read` and before the
+        first workload.
 
         Default: the grants needed nothing, so there is nothing to declare.
         """
         return None
+
+    @abc.abstractmethod
+    def wait_for(
+        self, secrets: Sequence[str], *, namespace: str, name: str
+    ) -> list[pulumi.Resource]:
+        """What a workload whose pods run as `namespace`/`name` and read the catalogued Secrets
+        `secrets` must wait for before it is created (after `seal()`)."""

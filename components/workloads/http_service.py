@@ -88,6 +88,10 @@ class HttpServiceArgs:
     """Extra pod labels. Default none."""
     secret_access: SecretAccess = NO_ACCESS
     """How the pods reach the secret store themselves (Azure workload identity, CSI mount)."""
+    wait_for: Sequence[pulumi.Resource] = ()
+    """What the Deployment waits for before it is created: the Secrets it reads (or what mounts
+    them) and, for a service whose readiness checks it, the database; the provider then awaits
+    the rollout for its usual 10 minutes. Default: nothing."""
 
 
 def _scrape_annotations(args: HttpServiceArgs) -> dict[str, str]:
@@ -335,7 +339,9 @@ class HttpService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(
                 # What the pods read and run as exists before the first pod is created.
                 child,
-                pulumi.ResourceOptions(depends_on=[*self._config_objects, self.service_account]),
+                pulumi.ResourceOptions(
+                    depends_on=[*self._config_objects, self.service_account, *self._args.wait_for]
+                ),
             ),
         )
 

@@ -8,7 +8,7 @@ from typing import Callable
 import pytest
 
 from components.secrets import catalogue as cat
-from tests.support import only, records
+from tests.support import kind_and_name, only, records, waits_for
 from tools.offline import StackRun, load_stack_config
 
 AWS_OVERRIDE = {"webapp:cloud": "aws"}
@@ -80,55 +80,21 @@ def test_destroy_safety_matrix(stack: str, stack_run: Callable[..., StackRun]) -
     assert all(r.protect is protect for r in records(run, "aws:secretsmanager/secret:Secret"))
 
 
-def test_no_workload_waits_for_the_database(production: StackRun) -> None:
-    by_urn = production.by_urn()
-    children: dict[str, list[str]] = {}
-    for record in production.resources:
-        children.setdefault(record.parent, []).append(record.urn)
+def test_only_the_services_that_check_the_database_wait_for_it(production: StackRun) -> None:
+    """api and auth read `webapp-database` (their readiness checks it): they are created after
+    RDS and its secret, so their 10-minute rollout wait starts then. Nothing else waits for the
+    instance: not the store, not the other Secrets, not the other workloads."""
     rds = only(production, "aws:rds/instance:Instance").urn
-
-    def closure(urn: str, seen: set[str]) -> set[str]:
-        for dep in by_urn[urn].depends_on:
-            if dep in seen or dep not in by_urn:
-                continue
-            seen.add(dep)
-            closure(dep, seen)
-            stack = list(children.get(dep, []))  # waiting on a component waits on all it contains
-            while stack:
-                child = stack.pop()
-                if child not in seen:
-                    seen.add(child)
-                    closure(child, seen)
-                    stack += children.get(child, [])
-        return seen
-
-    workloads = [
-        r
+    waiting = {
+        kind_and_name(production, r.urn)
         for r in production.resources
-        if r.is_kubernetes_object
-        and r.inputs.get("kind")
-        in (
-            "Deployment",
-            "StatefulSet",
-            "CronJob",
-            "Service",
-            "ConfigMap",
-            "HorizontalPodAutoscaler",
-            "Namespace",
-        )
-    ]
-    assert len(workloads) > 20
-    for record in workloads:
-        assert rds not in closure(record.urn, set()), f"{record.name} waits for the RDS instance"
-    # Control: the database ExternalSecret does wait for it (it names the RDS-managed secret), so the
-    # closure above really follows dependencies.
-    external = next(
-        r
-        for r in production.resources
-        if r.inputs.get("kind") == "ExternalSecret"
-        and r.inputs["metadata"]["name"] == "webapp-database"
-    )
-    assert rds in closure(external.urn, set())
+        if r.is_kubernetes_object and rds in waits_for(production, r.urn)
+    }
+    assert waiting == {
+        ("Deployment", "api"),
+        ("Deployment", "auth"),
+        ("ExternalSecret", "webapp-database"),
+    }
 
 
 def test_api_reaches_the_database_in_the_vpc_only(production: StackRun) -> None:

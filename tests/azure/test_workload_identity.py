@@ -10,7 +10,7 @@ from components.config.parsing import parse_settings
 from components.config.settings import SettingsError
 from components.secrets import catalogue as cat
 from tests.azure.support import ESO, ISSUER, credentials, identity_client_id
-from tests.support import pod_specs, produced_secrets, records
+from tests.support import pod_specs, produced_secrets, records, waits_for
 from tools.offline import StackRun, contains_secret, load_stack_config, normalise
 
 # --- Workload identity --------------------------------------------------------------------------
@@ -202,3 +202,40 @@ def test_too_many_federated_credentials_is_a_config_error(monkeypatch: pytest.Mo
     )
     eso = load_stack_config("staging", ESO)
     assert parse_settings(eso, "staging").azure is not None  # one credential with External Secrets
+
+
+@pytest.mark.parametrize("mode", ["csi", "external-secrets"])
+def test_federated_credentials_are_written_one_at_a_time_before_what_uses_them(
+    mode: str, staging: StackRun, staging_eso: StackRun
+) -> None:
+    """Azure refuses concurrent credential writes on one identity, so each waits for the one
+    before; a CSI pod waits for its own account's credential (its mount authenticates with it),
+    the External Secrets store for the operator's."""
+    run = staging if mode == "csi" else staging_eso
+    fics = records(run, "azure-native:managedidentity:FederatedIdentityCredential")
+    chain = sorted(fics, key=lambda r: len(waits_for(run, r.urn)))
+    for earlier, later in zip(chain, chain[1:], strict=False):
+        assert earlier.urn in waits_for(run, later.urn), later.name
+    by_subject = {normalise(r.inputs["subject"], reveal=True): r.urn for r in fics}
+    users = [
+        r
+        for r in run.resources
+        if r.is_kubernetes_object
+        and r.inputs.get("kind") in ("Deployment", "StatefulSet", "CronJob", "ClusterSecretStore")
+    ]
+    checked = 0
+    for record in users:
+        obj = record.inputs
+        if obj["kind"] == "ClusterSecretStore":
+            ref = obj["spec"]["provider"]["azurekv"]["serviceAccountRef"]
+            account = (ref["namespace"], ref["name"])
+        else:
+            spec = obj["spec"]["jobTemplate"]["spec"] if obj["kind"] == "CronJob" else obj["spec"]
+            pod = spec["template"]["spec"]
+            if not any("csi" in volume for volume in pod.get("volumes") or []):
+                continue
+            account = (obj["metadata"]["namespace"], pod["serviceAccountName"])
+        subject = f"system:serviceaccount:{account[0]}:{account[1]}"
+        assert by_subject[subject] in waits_for(run, record.urn), obj["metadata"]["name"]
+        checked += 1
+    assert checked >= (5 if mode == "csi" else 1)  # api, auth, websocket, broadcaster, redis

@@ -1,0 +1,136 @@
+"""The order of a first `pulumi up`, read from the dependency graph each stack declares.
+
+The Kubernetes provider awaits a Deployment or StatefulSet for 10 minutes from its creation. So a
+workload is created only after what it needs to become Ready (the Secrets it reads, or what lets
+its pods mount them), every custom resource that reports readiness is awaited, and nothing waits
+on a slow resource it does not need (the store never waits for a database).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pytest
+
+from tests.support import STACKS, kind_and_name, waits_for
+from tools.golden import VARIANTS, variant_overrides
+from tools.offline import StackRun
+
+WORKLOADS = (
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:apps/v1:StatefulSet",
+    "kubernetes:batch/v1:CronJob",
+)
+DATABASES = ("aws:rds/instance:Instance", "azure-native:dbforpostgresql:Server")
+
+
+@pytest.fixture(params=[(s, v) for s in STACKS for v in VARIANTS], ids=lambda p: f"{p[0]}-{p[1]}")
+def run(request: pytest.FixtureRequest, stack_run: Callable[..., StackRun]) -> StackRun:
+    stack, variant = request.param
+    return stack_run(stack, variant_overrides(stack, variant))
+
+
+def pod_template(inputs: dict[str, Any]) -> dict[str, Any]:
+    spec = inputs["spec"]
+    if inputs["kind"] == "CronJob":
+        spec = spec["jobTemplate"]["spec"]
+    return spec["template"]["spec"]
+
+
+def secrets_read(pod: dict[str, Any]) -> set[str]:
+    """The Secrets a pod reads: env `secretKeyRef`s, `envFrom` and Secret volumes."""
+    found = set()
+    for container in [*pod.get("initContainers", []), *pod["containers"]]:
+        for env in container.get("env") or []:
+            ref = (env.get("valueFrom") or {}).get("secretKeyRef")
+            if ref:
+                found.add(ref["name"])
+        for source in container.get("envFrom") or []:
+            if "secretRef" in source:
+                found.add(source["secretRef"]["name"])
+    for volume in pod.get("volumes") or []:
+        if "secret" in volume:
+            found.add(volume["secret"]["secretName"])
+    return found
+
+
+def producers(run: StackRun) -> dict[tuple[str, str], set[str]]:
+    """(namespace, Secret name) -> the resources that produce it: the Secret itself, the
+    ExternalSecret whose target it is, or the SecretProviderClass that syncs it."""
+    found: dict[tuple[str, str], set[str]] = {}
+    for record in run.resources:
+        if not record.is_kubernetes_object:
+            continue
+        obj, kind = record.inputs, record.inputs.get("kind")
+        namespace = obj["metadata"].get("namespace", "")
+        names: list[str] = []
+        if kind == "Secret":
+            names = [obj["metadata"]["name"]]
+        elif kind == "ExternalSecret":
+            names = [obj["spec"]["target"]["name"]]
+        elif kind == "SecretProviderClass":
+            names = [synced["secretName"] for synced in obj["spec"]["secretObjects"]]
+        for name in names:
+            found.setdefault((namespace, name), set()).add(record.urn)
+    return found
+
+
+def test_every_workload_is_created_after_the_secrets_it_reads(run: StackRun) -> None:
+    produced = producers(run)
+    checked = 0
+    for record in run.resources:
+        if record.type not in WORKLOADS:
+            continue
+        namespace = record.inputs["metadata"]["namespace"]
+        before = waits_for(run, record.urn)
+        for secret in secrets_read(pod_template(record.inputs)):
+            assert produced[(namespace, secret)] & before, (
+                f"{record.inputs['metadata']['name']} may start before Secret {secret} exists"
+            )
+            checked += 1
+    assert checked >= 10
+
+
+def test_custom_resources_that_report_readiness_are_awaited(run: StackRun) -> None:
+    awaited = ("ExternalSecret", "ClusterSecretStore", "SecretStore", "Certificate")
+    for record in run.resources:
+        if not record.is_kubernetes_object or record.inputs.get("kind") not in awaited:
+            continue
+        annotations = record.inputs["metadata"].get("annotations") or {}
+        kind, name = kind_and_name(run, record.urn)
+        assert annotations.get("pulumi.com/waitFor") == "condition=Ready", f"{kind}/{name}"
+        if kind == "Certificate":
+            issuer = record.inputs["spec"]["issuerRef"]["name"]
+            acme = not issuer.endswith("-selfsigned")
+            # ACME issuance and DNS take minutes: twice a healthy issuance, and no more.
+            expected = {"create": "20m", "update": "20m"} if acme else {}
+            assert record.timeouts == expected, f"{name} ({issuer})"
+
+
+def test_the_gateway_does_not_wait_for_its_certificates(run: StackRun) -> None:
+    """An ACME HTTP-01 challenge is answered through the Gateway: a Gateway created after its
+    awaited Certificate would wait for itself."""
+    for record in run.resources:
+        if record.is_kubernetes_object and record.inputs.get("kind") == "Gateway":
+            before = {kind_and_name(run, urn)[0] for urn in waits_for(run, record.urn)}
+            assert "Certificate" not in before and "EnvoyProxy" in before
+
+
+def test_external_secrets_wait_for_their_store_and_no_store_waits_for_a_database(
+    run: StackRun,
+) -> None:
+    stores = {
+        r.inputs["metadata"]["name"]: r.urn
+        for r in run.resources
+        if r.is_kubernetes_object and r.inputs.get("kind") == "ClusterSecretStore"
+    }
+    databases = {r.urn for r in run.resources if r.type in DATABASES}
+    for urn in stores.values():
+        assert not databases & waits_for(run, urn), kind_and_name(run, urn)
+    for record in run.resources:
+        if record.is_kubernetes_object and record.inputs.get("kind") == "ExternalSecret":
+            store = record.inputs["spec"]["secretStoreRef"]["name"]
+            before = waits_for(run, record.urn)
+            assert stores[store] in before, record.inputs["metadata"]["name"]
+            if record.inputs["metadata"]["name"] != "webapp-database":
+                assert not databases & before, record.inputs["metadata"]["name"]
