@@ -31,6 +31,7 @@ from components.azure.provider import stack_provider as azure_provider
 from components.config.catalogue import CATALOGUE, SCHEDULER_CALLS, AppService
 from components.config.settings import GATEWAY_LABEL, Settings
 from components.data.nats import CLIENT_PORT as NATS_PORT
+from components.data.nats import READERS as NATS_READERS
 from components.data.nats import InClusterNats, InClusterNatsArgs
 from components.data.postgres import PORT as POSTGRES_PORT
 from components.data.postgres import READERS as POSTGRES_READERS
@@ -318,6 +319,8 @@ class WebApp(pulumi.ComponentResource):
                 monitoring_namespace=self._monitoring_namespace,
                 service_monitor=settings.monitoring.enabled,
                 crd_dependencies=list(prometheus_crds),
+                secret_access=store.access,
+                wait_for=self._waits(store, list(NATS_READERS)),
             ),
             opts=opts,
         )
@@ -335,6 +338,7 @@ class WebApp(pulumi.ComponentResource):
         if self._settings.database.mode == "in-cluster":
             readers.update(POSTGRES_READERS)
         readers.update(REDIS_READERS)
+        readers.update(NATS_READERS)
         return readers
 
     def _waits(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from components.config.catalogue import RUNTIME_ENV, STANDIN_IMAGE, AppService
 from components.config.settings import Settings
-from components.data.nats import CLIENT_PORT as NATS_PORT
 from components.secrets import catalogue as cat
 
 ASPNETCORE_ENVIRONMENTS = {"dev": "Development", "staging": "Staging", "production": "Production"}
@@ -21,7 +20,6 @@ def template_fields(service: AppService, settings: Settings) -> dict[str, str]:
         "origin": f"https://{settings.domain}",
         "port": str(service.port),
         "metrics_port": str(service.metrics_port),
-        "nats_url": f"nats://nats:{NATS_PORT}",
         "log_level": settings.log_level,
         "log_level_lower": settings.log_level.lower(),
         "smtp_host": settings.smtp_host,
@@ -40,6 +38,6 @@ def service_env(
     if settings.services[service.name].image == STANDIN_IMAGE:
         plain["WHOAMI_PORT_NUMBER"] = str(service.port)
     secret = {
-        variable: cat.ref(ref.secret, ref.key) for variable, ref in service.secret_env.items()
+        variable: cat.ref(ref.secret, ref.key) for variable, ref in service.all_secret_env.items()
     }
     return plain, secret

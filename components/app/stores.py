@@ -39,6 +39,7 @@ def create_store(
         managed_database=settings.database.mode == "managed",
         in_cluster_database_host=f"postgres.{settings.namespace}.svc.cluster.local",
         redis_host=f"redis.{settings.namespace}.svc.cluster.local",
+        nats_host=f"nats.{settings.namespace}.svc.cluster.local",
         credentials=settings.credentials,
         monitoring_namespace=monitoring_namespace,
         webhook_url=settings.broadcaster_webhook_url,

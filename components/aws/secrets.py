@@ -4,8 +4,8 @@ IRSA.
 Creates (parented to the component):
 - one Secrets Manager secret per category, `webapp/<stack>/<category>/<name>` (database/connection,
   database/credentials for an in-cluster database, redis/auth, auth/jwt-secret,
-  oauth/{google,github,microsoft}, email/smtp, grafana/admin, broadcaster/webhook), encrypted with
-  the stack key, with a recovery window; `protect`ed in production
+  oauth/{google,github,microsoft}, email/smtp, grafana/admin, broadcaster/webhook, nats/auth),
+  encrypted with the stack key, with a recovery window; `protect`ed in production
 - one SecretVersion per secret whose value the program writes (JSON): generated with
   pulumi-random or taken from config. The operator-owned OAuth and SMTP secrets get none when
   `webapp:credentials.<group>` is `store` (operators put and rotate their values), and their
@@ -30,6 +30,7 @@ import pulumi_kubernetes as k8s
 
 from components.aws import iam
 from components.aws.irsa import ROLE_ANNOTATION, IrsaRole, IrsaRoleArgs, role_arn
+from components.config.catalogue import NATS_USERS
 from components.config.credentials import CredentialSettings
 from components.kube import objects as kx
 from components.secrets import catalogue as cat
@@ -40,7 +41,7 @@ from components.secrets.external import (
     declare_external_secret,
 )
 from components.secrets.generated import OAUTH_PROVIDERS, generated_password, generated_values
-from components.secrets.values import database_templates, redis_templates
+from components.secrets.values import database_templates, nats_templates, redis_templates
 
 SERVICE_ACCOUNT = "external-secrets-aws"
 OAUTH_PARTS = ("client-id", "client-secret")
@@ -87,6 +88,8 @@ class AwsSecretStoreArgs:
     """The in-cluster database's user (RDS keeps its own master user)."""
     redis_host: str
     """The in-cluster Redis Service's DNS name (the connection strings point at it)."""
+    nats_host: str
+    """The in-cluster NATS Service's DNS name (the NATS users' URLs point at it)."""
     credentials: CredentialSettings
     """Where the OAuth and SMTP values come from (`store`: no version is declared for them)."""
     in_cluster_database_host: Optional[str] = None
@@ -171,6 +174,10 @@ class AwsSecretStore(pulumi.ComponentResource):
         oauth = generated.get(cat.OAUTH.name)
         documents: dict[str, Optional[Document]] = {
             "redis/auth": {"password": password("redis-password")},
+            "nats/auth": {
+                "route-password": password("nats-route-password"),
+                **{f"{user}-password": password(f"nats-{user}-password") for user in NATS_USERS},
+            },
             "auth/jwt-secret": generated[cat.JWT.name],
             "email/smtp": generated.get(cat.SMTP.name),
             "broadcaster/webhook": generated[cat.BROADCASTER.name],
@@ -344,6 +351,10 @@ class AwsSecretStore(pulumi.ComponentResource):
                 **credentials,
             },
             cat.REDIS.name: remote("redis/auth", "password"),
+            cat.NATS.name: {
+                key.replace("-", "_"): Remote(key=f"{prefix}/nats/auth", property=key)
+                for key in ("route-password", *(f"{user}-password" for user in NATS_USERS))
+            },
             cat.JWT.name: remote("auth/jwt-secret", "secret-key"),
             cat.OAUTH.name: oauth,
             cat.SMTP.name: remote("email/smtp", "username", "password"),
@@ -359,6 +370,7 @@ class AwsSecretStore(pulumi.ComponentResource):
         templates = {
             cat.DATABASE.name: database_templates(managed=args.managed_database is not None),
             cat.REDIS.name: redis_templates(args.redis_host),
+            cat.NATS.name: nats_templates(args.nats_host, list(NATS_USERS)),
         }
         placed = [(spec, args.namespace) for spec in cat.APP_SECRETS]
         if args.monitoring_namespace:

@@ -86,6 +86,7 @@ class AwsStore(SecretStore):
                 database_name=args.store.database_name,
                 database_username=args.store.database_username,
                 redis_host=args.store.redis_host,
+                nats_host=args.store.nats_host,
                 credentials=args.store.credentials,
                 in_cluster_database_host=None if managed else args.store.in_cluster_database_host,
                 managed_database=managed,

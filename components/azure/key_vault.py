@@ -26,7 +26,7 @@ from components.azure.identity import KEY_VAULT_SECRETS_OFFICER, role_definition
 from components.config.credentials import CredentialSettings
 from components.kube import objects as kx
 from components.secrets import catalogue as cat
-from components.secrets.generated import generated_password, generated_values
+from components.secrets.generated import generated_password, generated_values, nats_secret_values
 from components.secrets.values import redis_values
 
 
@@ -60,6 +60,8 @@ class KeyVaultStoreArgs:
     """The resource group, by name (or the output of the one this program creates)."""
     redis_host: str
     """The in-cluster Redis Service's DNS name (the connection strings point at it)."""
+    nats_host: str
+    """The in-cluster NATS Service's DNS name (the NATS users' URLs point at it)."""
     database: Mapping[str, pulumi.Input[str]]
     """Every key of `webapp-database` (`secrets.values.database_values`)."""
     specs: tuple[cat.SecretSpec, ...]
@@ -164,6 +166,7 @@ class KeyVaultStore(pulumi.ComponentResource):
         )
         values[cat.DATABASE.name] = dict(args.database)
         values[cat.REDIS.name] = redis_values(args.redis_host, password("redis-password"))
+        values[cat.NATS.name] = nats_secret_values(args.nats_host, password)
         self.secrets: dict[str, list[azure.keyvault.Secret]] = {}
         for spec in args.specs:
             self.secrets[spec.name] = []

@@ -246,6 +246,7 @@ class AzureStore(SecretStore):
             allowed_ips=az.allowed_ips,
             resource_group=self.resource_group,
             redis_host=args.store.redis_host,
+            nats_host=args.store.nats_host,
             database=database,
             specs=specs,
             credentials=args.store.credentials,

@@ -380,7 +380,7 @@ def key_vault_readers(settings: Settings) -> list[tuple[str, str]]:
     ns = settings.namespace
     if settings.azure.delivery == "external-secrets":
         return [(ns, ESO_SERVICE_ACCOUNT)]
-    readers = [(ns, name) for name in SECRET_READING_SERVICES] + [(ns, "redis")]
+    readers = [(ns, name) for name in SECRET_READING_SERVICES] + [(ns, "redis"), (ns, "nats")]
     if settings.database.mode == "in-cluster":
         readers += [(ns, "postgres"), (ns, "postgres-backup")]
     if settings.monitoring.enabled and settings.addons.monitoring_stack == "install":

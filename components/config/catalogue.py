@@ -10,9 +10,11 @@ NetworkPolicies on both sides of every connection (from `calls`).
 Adding a service is one `AppService(...)` entry in `CATALOGUE`.
 
 Environment values are templates over the stack: `{origin}` (https://<domain>), `{port}`,
-`{metrics_port}`, `{nats_url}`, `{log_level}`, `{log_level_lower}`, `{smtp_host}`,
-`{aspnetcore_environment}` (Development/Staging/Production) and `{node_env}`. Secret environment
-names a catalogued Secret and key (`secrets/catalogue.py`); the workload reads it by reference.
+`{metrics_port}`, `{log_level}`, `{log_level_lower}`, `{smtp_host}`, `{aspnetcore_environment}`
+(Development/Staging/Production) and `{node_env}`. Secret environment names a catalogued Secret and
+key (`secrets/catalogue.py`); the workload reads it by reference. A service that calls `nats` is a
+NATS user with exactly the `nats` permissions listed here, and reads its own URL (with its
+credentials) from `webapp-nats`.
 """
 
 from __future__ import annotations
@@ -41,7 +43,6 @@ RUNTIME_ENV: Mapping[Runtime, Mapping[str, str]] = {
         "PORT": "{port}",
         "NODE_ENV": "{node_env}",
         "LOG_LEVEL": "{log_level_lower}",
-        "NATS_URL": "{nats_url}",
         "CORS_ORIGIN": "{origin}",
     },
 }
@@ -49,7 +50,6 @@ ENV_FIELDS = (
     "origin",
     "port",
     "metrics_port",
-    "nats_url",
     "log_level",
     "log_level_lower",
     "smtp_host",
@@ -65,6 +65,27 @@ class Probes:
     startup: str
     liveness: str
     readiness: str
+
+
+NATS_SECRET = "webapp-nats"
+NATS_URL_VARIABLE: Mapping[Runtime, str] = {
+    "nginx": "NATS_URL",
+    "dotnet": "Nats__Url",
+    "node": "NATS_URL",
+}
+"""The variable a runtime reads the NATS URL from."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NatsPermissions:
+    """What a service's NATS user may do (nats-server `permissions`); anything else is refused.
+
+    A subscribe entry may name a queue group after the subject (`todos.events broadcaster-workers`):
+    the user may then subscribe only in that group.
+    """
+
+    publish: tuple[str, ...] = ()
+    subscribe: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,15 +118,29 @@ class AppService:
     env: Mapping[str, str] = field(default_factory=dict)
     """Plain environment besides the runtime's (templates, see the module docstring)."""
     secret_env: Mapping[str, SecretEnv] = field(default_factory=dict)
+    nats: Optional[NatsPermissions] = None
+    """Its NATS user's permissions; set exactly when it calls `nats`."""
     default_image: str = STANDIN_IMAGE
     production_max_replicas: Optional[int] = None
     """The production profile's autoscaling ceiling, where it differs from the profile's."""
 
     @property
+    def all_secret_env(self) -> dict[str, SecretEnv]:
+        """`secret_env` plus, for a NATS user, its URL with its credentials."""
+        found = dict(self.secret_env)
+        if self.nats is not None:
+            found[NATS_URL_VARIABLE[self.runtime]] = SecretEnv(
+                secret=NATS_SECRET, key=f"{self.name}-url"
+            )
+        return found
+
+    @property
     def reads_secrets(self) -> bool:
-        return bool(self.secret_env)
+        return bool(self.all_secret_env)
 
     def __post_init__(self) -> None:
+        if ("nats" in self.calls) != (self.nats is not None):
+            raise ValueError(f"{self.name}: set `nats` permissions exactly when it calls nats")
         for variable, template in {**RUNTIME_ENV[self.runtime], **self.env}.items():
             unknown = {used for _, used, _, _ in string.Formatter().parse(template) if used} - set(
                 ENV_FIELDS
@@ -156,12 +191,13 @@ CATALOGUE: tuple[AppService, ...] = (
             startup="/health/startup", liveness="/health/live", readiness="/health/ready"
         ),
         calls=("postgres", "redis", "nats"),
+        # Publishes the todo events (seed 001); replies come to its inbox.
+        nats=NatsPermissions(publish=("todos.events",), subscribe=("_INBOX.>",)),
         internet_ports=(587,),
         production_max_replicas=15,
         env={
             "Metrics__Port": "{metrics_port}",
             "Email__SmtpHost": "{smtp_host}",
-            "Nats__Url": "{nats_url}",
             "Cors__AllowedOrigins": "{origin}",
         },
         secret_env={
@@ -188,6 +224,8 @@ CATALOGUE: tuple[AppService, ...] = (
         websocket=True,
         probes=HEALTH,
         calls=("redis", "nats"),
+        # Pushes the todo events to browsers: reads them, publishes nothing.
+        nats=NatsPermissions(subscribe=("todos.events", "_INBOX.>")),
         # Socket.io behind a proxy: websocket transport first, polling as fallback, sticky-free.
         env={
             "SOCKET_PATH": "/ws/socket.io",
@@ -221,6 +259,8 @@ CATALOGUE: tuple[AppService, ...] = (
         metrics_port=7777,
         probes=Probes(startup="/healthz", liveness="/healthz", readiness="/health"),
         calls=("nats", "broadcaster"),
+        # Consumes the todo events in its queue group only, so replicas share them (seed 001).
+        nats=NatsPermissions(subscribe=("todos.events broadcaster-workers",)),
         internet_ports=(443,),
         env={
             "METRICS_PORT": "{metrics_port}",
@@ -232,6 +272,10 @@ CATALOGUE: tuple[AppService, ...] = (
 )
 
 APP_SERVICES: tuple[str, ...] = tuple(service.name for service in CATALOGUE)
+NATS_USERS: Mapping[str, NatsPermissions] = {
+    service.name: service.nats for service in CATALOGUE if service.nats is not None
+}
+"""Every NATS user (a service that calls nats) and its permissions."""
 """The `webapp:services.<name>` keys."""
 SECRET_READING_SERVICES: tuple[str, ...] = tuple(
     service.name for service in CATALOGUE if service.reads_secrets

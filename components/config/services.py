@@ -56,8 +56,8 @@ def _check_env_name(reader: Reader, contract: catalogue.AppService, key: str) ->
     be a secret that must not reach a terminal or a CI log)."""
     where = reader.key(key)
     owned = {**catalogue.RUNTIME_ENV[contract.runtime], **contract.env}
-    if key in contract.secret_env:
-        ref = contract.secret_env[key]
+    if key in contract.all_secret_env:
+        ref = contract.all_secret_env[key]
         reader.report(
             f"{where}: {key} is read from Secret {ref.secret} (key {ref.key}); it cannot be set "
             "in env, where it would be a plain-text ConfigMap value"

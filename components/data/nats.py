@@ -9,29 +9,77 @@ Creates (parented to the component):
   in dev, a clustered JetStream-enabled set with a volume per replica where the stack asks for it
 - ServiceAccount `nats` (no API token)
 - PodDisruptionBudget when clustered; NetworkPolicy admitting clients on 4222, the peers on 6222
-  and the monitoring namespace on 7777/8222
+  and the monitoring namespace on 7777 (the exporter; the server's own monitoring port 8222, which
+  NATS cannot put behind a login, is read only inside the pod)
+
+Authentication: every client is a user of its own (`catalogue.NATS_USERS`: a user per service that
+calls NATS, with publish and subscribe permissions limited to its subjects), and the routes
+between cluster members authenticate too; nothing connects anonymously. The passwords come from
+the catalogued Secret `webapp-nats` by reference: nats-server resolves `$NATS_<USER>_PASSWORD` from
+the environment, and each route URL is composed by Kubernetes from `$(NATS_ROUTE_PASSWORD)`, so
+neither the ConfigMap nor the pod spec holds one.
 - ServiceMonitor on the metrics Service when monitoring is on
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional, Sequence
+import json
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.config.catalogue import NATS_USERS, NatsPermissions
 from components.config.quantities import image_tag, memory_bytes
 from components.config.settings import DataServiceSettings
 from components.kube import objects as kx
+from components.secrets.catalogue import NATS
+from components.secrets.store import NO_ACCESS, SecretAccess
 
 CLIENT_PORT, CLUSTER_PORT, MONITOR_PORT, METRICS_PORT = 4222, 6222, 8222, 7777
 NATS_UID = 1000
 EXPORTER_IMAGE = "natsio/prometheus-nats-exporter:0.17.3"
+ROUTE_USER = "route"
+READERS: Mapping[str, tuple[str, ...]] = {"nats": (NATS.name,)}
+"""The ServiceAccounts whose pods read Secrets, and which Secrets."""
 
 
-def nats_conf(namespace: str, replicas: int, persistence: bool, storage_size: str) -> str:
-    """Server config. `$POD_NAME` is resolved by nats-server from the environment at start."""
+def password_variable(user: str) -> str:
+    """The environment variable holding a user's password (nats-server resolves `$<name>`)."""
+    return f"NATS_{user.upper().replace('-', '_')}_PASSWORD"
+
+
+def route_variable(index: int) -> str:
+    return f"NATS_ROUTE_{index}"
+
+
+def _users(users: Mapping[str, NatsPermissions]) -> list[str]:
+    """The `authorization` block: one user per client, allowed exactly its subjects."""
+
+    def allow(subjects: tuple[str, ...]) -> str:
+        return "{allow: " + json.dumps(list(subjects)) + "}" if subjects else '{deny: [">"]}'
+
+    lines = ["authorization {", "  users = ["]
+    for user, permissions in users.items():
+        publish, subscribe = allow(permissions.publish), allow(permissions.subscribe)
+        lines.append(
+            f"    {{user: {user}, password: ${password_variable(user)}, permissions: "
+            f"{{publish: {publish}, subscribe: {subscribe}}}}}"
+        )
+    return [*lines, "  ]", "}"]
+
+
+def nats_conf(
+    namespace: str,
+    replicas: int,
+    persistence: bool,
+    storage_size: str,
+    users: Mapping[str, NatsPermissions] = NATS_USERS,
+) -> str:
+    """Server config. nats-server resolves `$POD_NAME`, the passwords and the route URLs from the
+    environment at start (`server_env`)."""
+    del namespace  # the route URLs, which name the peers, are in the environment
     lines = [
         "server_name: $POD_NAME",
         f"listen: 0.0.0.0:{CLIENT_PORT}",
@@ -40,6 +88,7 @@ def nats_conf(namespace: str, replicas: int, persistence: bool, storage_size: st
         "lame_duck_duration: 30s",
         "lame_duck_grace_period: 10s",
         "pid_file: /tmp/nats.pid",
+        *_users(users),
     ]
     if persistence:
         # Leave 20% of the volume for compaction and metadata.
@@ -51,20 +100,56 @@ def nats_conf(namespace: str, replicas: int, persistence: bool, storage_size: st
             "}",
         ]
     if replicas > 1:
-        routes = ",\n".join(
-            f"    nats://nats-{index}.nats-headless.{namespace}.svc.cluster.local:{CLUSTER_PORT}"
-            for index in range(replicas)
-        )
+        # A route authenticates with the cluster's user; its URL carries the credentials.
+        routes = "\n".join(f"    ${route_variable(index)}" for index in range(replicas))
         lines += [
             "cluster {",
             "  name: webapp",
             f"  listen: 0.0.0.0:{CLUSTER_PORT}",
+            f"  authorization {{user: {ROUTE_USER}, password: $NATS_ROUTE_PASSWORD}}",
             "  routes: [",
             routes,
             "  ]",
             "}",
         ]
     return "\n".join(lines) + "\n"
+
+
+def server_env(
+    namespace: str, replicas: int, users: Sequence[str] = tuple(NATS_USERS)
+) -> list[k8s.core.v1.EnvVarArgs]:
+    """The server's environment: its pod name, every password by reference to `webapp-nats`, and
+    the route URLs, which Kubernetes composes from `$(NATS_ROUTE_PASSWORD)` (defined first, as
+    dependent variables require)."""
+
+    def secret(variable: str, key: str) -> k8s.core.v1.EnvVarArgs:
+        return k8s.core.v1.EnvVarArgs(
+            name=variable,
+            value_from=k8s.core.v1.EnvVarSourceArgs(
+                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=NATS.name, key=key)
+            ),
+        )
+
+    pod_name = k8s.core.v1.EnvVarSourceArgs(
+        field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="metadata.name")
+    )
+    env = [
+        k8s.core.v1.EnvVarArgs(name="POD_NAME", value_from=pod_name),
+        secret("NATS_ROUTE_PASSWORD", "route-password"),
+        *(secret(password_variable(user), f"{user}-password") for user in users),
+    ]
+    if replicas > 1:
+        env += [
+            k8s.core.v1.EnvVarArgs(
+                name=route_variable(index),
+                value=(
+                    f"nats://{ROUTE_USER}:$(NATS_ROUTE_PASSWORD)@nats-{index}.nats-headless."
+                    f"{namespace}.svc.cluster.local:{CLUSTER_PORT}"
+                ),
+            )
+            for index in range(replicas)
+        ]
+    return env
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,16 +170,23 @@ class InClusterNatsArgs:
     """What installs the CRDs this component's custom resources need, when this program installs
     it (waited for). Default: nothing.
     """
+    secret_access: SecretAccess = NO_ACCESS
+    """How the pods reach the secret store themselves (Azure CSI); plain secretKeyRefs by
+    default."""
+    wait_for: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
+    """ServiceAccount name (`READERS`) -> what its workload waits for before it is created (the
+    store's `wait_for`: the Secrets it reads, or what mounts them). Default: nothing."""
 
 
-def _server_container(settings: DataServiceSettings) -> k8s.core.v1.ContainerArgs:
+def _server_container(
+    settings: DataServiceSettings,
+    env: list[k8s.core.v1.EnvVarArgs],
+    csi: list[k8s.core.v1.VolumeMountArgs],
+) -> k8s.core.v1.ContainerArgs:
     """nats-server: JetStream-aware health checks, lame-duck drain before the pod stops."""
     healthz = k8s.core.v1.HTTPGetActionArgs(path="/healthz", port="monitor")
     jetstream_healthz = k8s.core.v1.HTTPGetActionArgs(
         path="/healthz?js-enabled-only=true", port="monitor"
-    )
-    pod_name = k8s.core.v1.EnvVarSourceArgs(
-        field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="metadata.name")
     )
     ports = (("client", CLIENT_PORT), ("cluster", CLUSTER_PORT), ("monitor", MONITOR_PORT))
     return k8s.core.v1.ContainerArgs(
@@ -102,7 +194,7 @@ def _server_container(settings: DataServiceSettings) -> k8s.core.v1.ContainerArg
         image=settings.image,
         image_pull_policy="IfNotPresent",
         args=["--config", "/etc/nats/nats.conf"],
-        env=[k8s.core.v1.EnvVarArgs(name="POD_NAME", value_from=pod_name)],
+        env=env,
         ports=[
             k8s.core.v1.ContainerPortArgs(name=port_name, container_port=port)
             for port_name, port in ports
@@ -128,6 +220,7 @@ def _server_container(settings: DataServiceSettings) -> k8s.core.v1.ContainerArg
             k8s.core.v1.VolumeMountArgs(name="config", mount_path="/etc/nats", read_only=True),
             k8s.core.v1.VolumeMountArgs(name="data", mount_path="/data"),
             k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+            *csi,
         ],
     )
 
@@ -161,10 +254,16 @@ def _exporter_container(jetstream: bool) -> k8s.core.v1.ContainerArgs:
             period_seconds=30,
             failure_threshold=3,
         ),
+        # Ready once it serves metrics (it reads the server over localhost).
+        readiness_probe=k8s.core.v1.ProbeArgs(
+            http_get=k8s.core.v1.HTTPGetActionArgs(path="/metrics", port="metrics"),
+            period_seconds=10,
+            failure_threshold=3,
+        ),
     )
 
 
-def _volumes(persistence: bool) -> list[k8s.core.v1.VolumeArgs]:
+def _volumes(persistence: bool, csi: list[k8s.core.v1.VolumeArgs]) -> list[k8s.core.v1.VolumeArgs]:
     """Config, /tmp, and /data as an emptyDir when the stack keeps no JetStream volume."""
     volumes = [
         k8s.core.v1.VolumeArgs(
@@ -174,6 +273,7 @@ def _volumes(persistence: bool) -> list[k8s.core.v1.VolumeArgs]:
             name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="16Mi")
         ),
     ]
+    volumes += csi
     if not persistence:
         volumes.append(
             k8s.core.v1.VolumeArgs(
@@ -204,7 +304,12 @@ class InClusterNats(pulumi.ComponentResource):
         client, headless = self._create_services()
         # Its own ServiceAccount, without an API token: NATS never calls the Kubernetes API.
         account = kx.service_account(
-            f"{name}-sa", "nats", args.namespace, self._labels, self._child
+            f"{name}-sa",
+            "nats",
+            args.namespace,
+            self._labels,
+            self._child,
+            args.secret_access.service_account_annotations,
         )
         self._create_stateful_set(headless, conf, account)
         if settings.replicas > 1:
@@ -283,6 +388,7 @@ class InClusterNats(pulumi.ComponentResource):
         self, headless: k8s.core.v1.Service, conf: str, account: k8s.core.v1.ServiceAccount
     ) -> None:
         args, settings = self._args, self._args.settings
+        csi_volumes, csi_mounts = args.secret_access.volumes()
         pod = k8s.core.v1.PodSpecArgs(
             service_account_name="nats",
             automount_service_account_token=False,
@@ -293,8 +399,13 @@ class InClusterNats(pulumi.ComponentResource):
             topology_spread_constraints=kx.spread(
                 "nats", args.instance, settings.replicas, revision_label="controller-revision-hash"
             ),
-            containers=[_server_container(settings), _exporter_container(settings.persistence)],
-            volumes=_volumes(settings.persistence),
+            containers=[
+                _server_container(
+                    settings, server_env(args.namespace, settings.replicas), csi_mounts
+                ),
+                _exporter_container(settings.persistence),
+            ],
+            volumes=_volumes(settings.persistence, csi_volumes),
         )
         annotations = {
             "checksum/config": kx.checksum(conf),
@@ -315,28 +426,29 @@ class InClusterNats(pulumi.ComponentResource):
                 persistent_volume_claim_retention_policy=kx.RETAIN_CLAIMS,
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
-                        labels=self._labels, annotations=annotations
+                        labels={**self._labels, **dict(args.secret_access.pod_labels)},
+                        annotations=annotations,
                     ),
                     spec=pod,
                 ),
                 volume_claim_templates=claims if settings.persistence else None,
             ),
-            # Pods run as this account: created first, no pod is refused for lack of it.
+            # Pods run as this account: created first, no pod is refused for lack of it; and after
+            # the Secret its passwords come from.
             opts=pulumi.ResourceOptions.merge(
-                self._child, pulumi.ResourceOptions(depends_on=[account])
+                self._child,
+                pulumi.ResourceOptions(depends_on=[account, *args.wait_for.get("nats", ())]),
             ),
         )
 
     def _create_network_policy(self) -> None:
-        """Clients on 4222, the peers on 6222, the monitoring namespace on 7777/8222."""
+        """Clients on 4222, the peers on 6222, the monitoring namespace on 7777 (the exporter)."""
         args = self._args
         ingress = [kx.Peer(app=caller, ports=(CLIENT_PORT,)) for caller in args.clients]
         ingress.append(kx.Peer(app="nats", ports=(CLUSTER_PORT,)))
         egress = [kx.Peer(app="nats", ports=(CLUSTER_PORT,))] if args.settings.replicas > 1 else []
         if args.monitoring_namespace:
-            ingress.append(
-                kx.Peer(namespace=args.monitoring_namespace, ports=(METRICS_PORT, MONITOR_PORT))
-            )
+            ingress.append(kx.Peer(namespace=args.monitoring_namespace, ports=(METRICS_PORT,)))
         k8s.networking.v1.NetworkPolicy(
             f"{self._name}-netpol",
             metadata=self._metadata(),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from components.config import credentials
+from components.config.catalogue import NATS_SECRET, NATS_USERS
 
 Owner = Literal["program", "operator"]
 """Who sets (and rotates) a Secret's values:
@@ -96,6 +97,20 @@ SMTP = SecretSpec(
     owner="operator",
     credential_group="smtp",
 )
+NATS = SecretSpec(
+    name=NATS_SECRET,
+    category="nats",
+    refresh="1h",
+    # One user per service that calls NATS (its password, and its URL carrying it), and the
+    # password the cluster's routes authenticate with.
+    keys=(
+        "route-password",
+        *(f"{user}-password" for user in NATS_USERS),
+        *(f"{user}-url" for user in NATS_USERS),
+    ),
+    description="NATS user passwords and URLs, and the cluster route password",
+    owner="program",
+)
 BROADCASTER = SecretSpec(
     name="webapp-broadcaster",
     category="broadcaster",
@@ -113,7 +128,7 @@ GRAFANA = SecretSpec(
     owner="program",
 )
 
-APP_SECRETS: tuple[SecretSpec, ...] = (DATABASE, REDIS, JWT, OAUTH, SMTP, BROADCASTER)
+APP_SECRETS: tuple[SecretSpec, ...] = (DATABASE, REDIS, NATS, JWT, OAUTH, SMTP, BROADCASTER)
 ALL_SECRETS: tuple[SecretSpec, ...] = APP_SECRETS + (GRAFANA,)
 
 

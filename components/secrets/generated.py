@@ -18,11 +18,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components.config.catalogue import NATS_USERS
 from components.config.credentials import CredentialSettings
 from components.kube import objects as kx
 from components.secrets import catalogue as cat
 from components.secrets.store import GrafanaWiring, SecretStore, StoreArgs
-from components.secrets.values import database_values, redis_values
+from components.secrets.values import database_values, nats_values, redis_values
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,6 +40,8 @@ class GeneratedSecretsArgs:
     """The in-cluster database's user."""
     redis_host: str
     """The in-cluster Redis Service's DNS name (the connection strings point at it)."""
+    nats_host: str
+    """The in-cluster NATS Service's DNS name (the NATS users' URLs point at it)."""
     credentials: CredentialSettings
     """The external credentials' sources (never `store` here: `cloud: none` has none)."""
     monitoring_namespace: Optional[str] = None
@@ -103,6 +106,12 @@ def external_credentials(
     return found
 
 
+def nats_secret_values(host: str, password: Password) -> dict[str, pulumi.Input[str]]:
+    """`webapp-nats` with a generated password per NATS user and for the routes."""
+    passwords = {user: password(f"nats-{user}-password", 32) for user in NATS_USERS}
+    return nats_values(host, passwords, password("nats-route-password", 32))
+
+
 def generated_values(
     password: Password,
     *,
@@ -157,6 +166,7 @@ class GeneratedSecrets(pulumi.ComponentResource):
             managed=False,
         )
         values[cat.REDIS.name] = redis_values(args.redis_host, password("redis-password"))
+        values[cat.NATS.name] = nats_secret_values(args.nats_host, password)
         self.secrets = {
             spec.name: self._secret(spec, args.namespace, args.instance, values[spec.name], child)
             for spec in cat.APP_SECRETS
@@ -211,6 +221,7 @@ class GeneratedStore(SecretStore):
                 database_name=args.database_name,
                 database_username=args.database_username,
                 redis_host=args.redis_host,
+                nats_host=args.nats_host,
                 credentials=args.credentials,
                 monitoring_namespace=args.monitoring_namespace,
                 webhook_url=args.webhook_url,

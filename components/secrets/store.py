@@ -95,6 +95,8 @@ class StoreArgs:
     """The in-cluster PostgreSQL's DNS name, used when the database is not managed."""
     redis_host: str
     """The in-cluster Redis Service's DNS name (the connection strings point at it)."""
+    nats_host: str
+    """The in-cluster NATS Service's DNS name (the NATS users' URLs point at it)."""
     credentials: CredentialSettings
     """Where the external credentials come from: placeholders, config, or written into the store
     by operators (then the store declares no value for them)."""

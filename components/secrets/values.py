@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import string
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 from urllib.parse import quote_plus
 
 import pulumi
@@ -34,6 +34,17 @@ DATABASE_FORMS: Mapping[str, str] = {
     "url": "postgresql://{username!q}:{password!q}@{host}:{port}/{dbname}{ssl_query}",
 }
 """`webapp-database` keys composed from host, port, dbname, username, password and the TLS mode."""
+
+NATS_PORT = 4222
+
+
+def nats_forms(users: Sequence[str]) -> dict[str, str]:
+    """`webapp-nats` URL keys, one per user, each from the user's password (field
+    `<user>_password`), the host and the port."""
+    return {
+        f"{user}-url": f"nats://{user}:{{{user}_password!q}}@{{host}}:{{port}}" for user in users
+    }
+
 
 REDIS_FORMS: Mapping[str, str] = {
     "connection-string": "{host}:{port},password={password},abortConnect=false",
@@ -159,4 +170,28 @@ def redis_templates(host: str) -> dict[str, str]:
     return {
         "password": "{{ .password }}",
         **go_templates(REDIS_FORMS, {"host": host, "port": str(REDIS_PORT)}),
+    }
+
+
+def nats_values(
+    host: str, passwords: Mapping[str, pulumi.Input[str]], route_password: pulumi.Input[str]
+) -> dict[str, pulumi.Input[str]]:
+    """Every key of `webapp-nats`, where the program knows the passwords (user -> password)."""
+    fields: dict[str, pulumi.Input[str]] = {
+        f"{user}_password": password for user, password in passwords.items()
+    }
+    return {
+        "route-password": route_password,
+        **{f"{user}-password": password for user, password in passwords.items()},
+        **values(nats_forms(list(passwords)), {**fields, "host": host, "port": str(NATS_PORT)}),
+    }
+
+
+def nats_templates(host: str, users: Sequence[str]) -> dict[str, str]:
+    """Every key of `webapp-nats` as a template over the store's `route_password` and
+    `<user>_password` fields."""
+    return {
+        "route-password": "{{ .route_password }}",
+        **{f"{user}-password": f"{{{{ .{user}_password }}}}" for user in users},
+        **go_templates(nats_forms(users), {"host": host, "port": str(NATS_PORT)}),
     }

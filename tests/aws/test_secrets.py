@@ -20,6 +20,7 @@ def test_secrets_manager_layout_encryption_and_recovery(production: StackRun) ->
         for p in (
             "database/connection",
             "redis/auth",
+            "nats/auth",
             "auth/jwt-secret",
             "oauth/google",
             "oauth/github",
@@ -150,6 +151,7 @@ def test_operator_owned_secrets_kept_in_the_store_get_no_value_from_the_program(
         "broadcaster-webhook",
         "database-connection",
         "grafana-admin",
+        "nats-auth",
         "redis-auth",
     }
     assert all(r.protect and not r.retain_on_delete for r in versions.values())  # the program's

@@ -196,7 +196,7 @@ def test_too_many_federated_credentials_is_a_config_error(monkeypatch: pytest.Mo
     with pytest.raises(SettingsError) as info:
         parse_settings(load_stack_config("staging"), "staging")
     assert any(
-        p.startswith("webapp:azure.secretDelivery: 'csi' needs 21 federated credentials")
+        p.startswith("webapp:azure.secretDelivery: 'csi' needs 22 federated credentials")
         and "20" in p
         for p in info.value.problems
     )

@@ -53,9 +53,12 @@ def test_a_catalogued_secret_variable_is_refused() -> None:
     assert "hunter2" not in found
 
 
-@pytest.mark.parametrize(
-    "service, name", [("api", "ASPNETCORE_URLS"), ("websocket", "PORT"), ("api", "Nats__Url")]
-)
+def test_the_nats_url_carries_credentials_and_comes_from_its_secret() -> None:
+    (found,) = problems({**DEV, "webapp:services": {"api": {"env": {"Nats__Url": "nats://x"}}}})
+    assert "Nats__Url is read from Secret webapp-nats (key api-url)" in found
+
+
+@pytest.mark.parametrize("service, name", [("api", "ASPNETCORE_URLS"), ("websocket", "PORT")])
 def test_a_variable_the_program_sets_cannot_be_overridden(service: str, name: str) -> None:
     (found,) = problems({**DEV, "webapp:services": {service: {"env": {name: "http://+:9999"}}}})
     assert found.startswith(f"webapp:services.{service}.env.{name}: {name} is set by the program")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Optional
 
 from components.data.nats import InClusterNats, InClusterNatsArgs
@@ -43,7 +44,22 @@ def test_nats_single_node_has_no_cluster_block_and_no_pdb() -> None:
 def test_nats_cluster_with_volumes_and_pdb() -> None:
     run = nats(3, True, monitoring="monitoring")
     conf = one(run, "ConfigMap")["data"]["nats.conf"]
-    assert conf.count("nats://nats-") == 3 and "store_dir: /data/jetstream" in conf
+    assert len(re.findall(r"\$NATS_ROUTE_\d", conf)) == 3 and "store_dir: /data/jetstream" in conf
+    env = {
+        e["name"]: e
+        for e in one(run, "StatefulSet")["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert [env[f"NATS_ROUTE_{i}"]["value"].split("@")[1] for i in range(3)] == [
+        f"nats-{i}.nats-headless.ns.svc.cluster.local:6222" for i in range(3)
+    ]
+    # The route URL is composed by Kubernetes from the password's reference, defined before it.
+    names = list(env)
+    assert env["NATS_ROUTE_0"]["value"].startswith("nats://route:$(NATS_ROUTE_PASSWORD)@")
+    assert names.index("NATS_ROUTE_PASSWORD") < names.index("NATS_ROUTE_0")
+    assert env["NATS_ROUTE_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "webapp-nats",
+        "key": "route-password",
+    }
     assert one(run, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
     assert (
         one(run, "StatefulSet")["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"][

@@ -1,16 +1,51 @@
-"""The NATS config, checked by a real `nats-server -t` (single node and clustered JetStream)."""
+"""The NATS config in a real `nats-server`: `-t` on every stack's config, and live servers started
+by the test that refuse anonymous clients, clients outside their subjects and unauthenticated
+routes, with the environment the StatefulSet really gives them (passwords from `webapp-nats`)."""
 
 from __future__ import annotations
 
 import os
+import re
+import socket
 import subprocess
+import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
+from components.secrets.catalogue import NATS
 from tests.support import STACKS, config_file, program
+from tools.golden import variant_overrides
 from tools.offline import StackRun
+
+
+def server_environment(run: StackRun, pod_name: str = "nats-0") -> dict[str, str]:
+    """The nats container's environment as the kubelet builds it: `secretKeyRef`s resolved from
+    the stack's `webapp-nats` (mock values), `$(VAR)` expanded from the variables before it."""
+    objects = run.kubernetes_objects(reveal=True)
+    secret = next(
+        (o for o in objects if o["kind"] == "Secret" and o["metadata"]["name"] == NATS.name), None
+    )
+    assert secret is not None, "run a cloud: none stack (its Secrets hold the values)"
+    nats = next(
+        o for o in objects if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "nats"
+    )
+    container = nats["spec"]["template"]["spec"]["containers"][0]
+    env: dict[str, str] = {}
+    for variable in container["env"]:
+        source = variable.get("valueFrom") or {}
+        if "secretKeyRef" in source:
+            ref = source["secretKeyRef"]
+            assert ref["name"] == NATS.name
+            env[variable["name"]] = secret["stringData"][ref["key"]]
+        elif "fieldRef" in source:
+            env[variable["name"]] = pod_name
+        else:
+            env[variable["name"]] = re.sub(
+                r"\$\(([A-Z0-9_]+)\)", lambda m: env[m.group(1)], variable["value"]
+            )
+    return env
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -18,15 +53,15 @@ def test_nats_server_accepts_the_config(
     stack: str, stack_run: Callable[..., StackRun], tmp_path: Path
 ) -> None:
     nats = program("nats-server")
-    conf = config_file(stack_run(stack), "nats", "nats.conf")
+    run = stack_run(stack, variant_overrides(stack, "cloud-none"))
+    conf = config_file(run, "nats", "nats.conf")
     (tmp_path / "nats.conf").write_text(conf)
-    env = {**os.environ, "POD_NAME": "nats-0"}
     result = subprocess.run(
         [nats, "-t", "-c", str(tmp_path / "nats.conf")],
         capture_output=True,
         text=True,
         timeout=60,
-        env=env,
+        env={**os.environ, **server_environment(run)},
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -34,7 +69,7 @@ def test_nats_server_accepts_the_config(
 def test_production_nats_is_a_jetstream_cluster(stack_run: Callable[..., StackRun]) -> None:
     conf = config_file(stack_run("production"), "nats", "nats.conf")
     assert "jetstream {" in conf and "cluster {" in conf
-    assert conf.count("nats://nats-") == 3
+    assert len(re.findall(r"\$NATS_ROUTE_\d", conf)) == 3 and "authorization {user: route" in conf
 
 
 def test_nats_server_rejects_a_broken_config(tmp_path: Path) -> None:
@@ -44,3 +79,153 @@ def test_nats_server_rejects_a_broken_config(tmp_path: Path) -> None:
         [nats, "-t", "-c", str(tmp_path / "nats.conf")], capture_output=True, text=True, timeout=60
     )
     assert result.returncode != 0
+
+
+# --- live servers --------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def on_ports(conf: str, client: int, monitor: int, cluster: int) -> str:
+    """The deployed config, listening on loopback ports of the test's choosing."""
+    conf = conf.replace("listen: 0.0.0.0:4222", f"listen: 127.0.0.1:{client}")
+    conf = conf.replace("http: 0.0.0.0:8222", f"http: 127.0.0.1:{monitor}")
+    return conf.replace("listen: 0.0.0.0:6222", f"listen: 127.0.0.1:{cluster}")
+
+
+def wait_for_port(port: int, deadline: float = 10.0) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nats-server did not listen on {port}")
+
+
+def talk(port: int, *lines: str) -> str:
+    """Speak the NATS text protocol: the server's replies to `lines`, ending with a PING."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        connection.recv(4096)  # INFO
+        connection.sendall("".join(f"{line}\r\n" for line in (*lines, "PING")).encode())
+        replies = b""
+        connection.settimeout(2)
+        try:
+            while b"PONG" not in replies and b"-ERR 'Authorization" not in replies:
+                chunk = connection.recv(4096)
+                if not chunk:
+                    break
+                replies += chunk
+        except TimeoutError:
+            pass
+    return replies.decode()
+
+
+def login(user: str, password: str) -> str:
+    return f'CONNECT {{"verbose":true,"user":"{user}","pass":"{password}"}}'
+
+
+@pytest.fixture
+def dev_server(stack_run: Callable[..., StackRun], tmp_path: Path) -> Iterator[tuple[int, Any]]:
+    nats = program("nats-server")
+    run = stack_run("dev")
+    client, monitor, cluster = free_port(), free_port(), free_port()
+    conf = tmp_path / "nats.conf"
+    conf.write_text(on_ports(config_file(run, "nats", "nats.conf"), client, monitor, cluster))
+    env = server_environment(run)
+    server = subprocess.Popen(
+        [nats, "-c", str(conf)],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(client)
+        yield client, env
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_a_client_without_credentials_is_refused(dev_server: tuple[int, Any]) -> None:
+    port, env = dev_server
+    assert "-ERR 'Authorization Violation'" in talk(port, 'CONNECT {"verbose":true}')
+    wrong = talk(port, login("api", env["NATS_API_PASSWORD"] + "x"))
+    assert "-ERR 'Authorization Violation'" in wrong
+
+
+def test_each_service_may_use_exactly_its_subjects(dev_server: tuple[int, Any]) -> None:
+    port, env = dev_server
+    api = login("api", env["NATS_API_PASSWORD"])
+    assert "-ERR" not in talk(port, api, "PUB todos.events 2", "hi")
+    outside = talk(port, api, "PUB todos.deleted 2", "hi")
+    assert 'Permissions Violation for Publish to "todos.deleted"' in outside
+    broadcaster = login("broadcaster", env["NATS_BROADCASTER_PASSWORD"])
+    assert "-ERR" not in talk(port, broadcaster, "SUB todos.events broadcaster-workers 1")
+    alone = talk(port, broadcaster, "SUB todos.events 1")  # outside its queue group
+    assert 'Permissions Violation for Subscription to "todos.events"' in alone
+    assert "Permissions Violation" in talk(port, broadcaster, "PUB todos.events 2", "hi")
+    websocket = login("websocket", env["NATS_WEBSOCKET_PASSWORD"])
+    assert "-ERR" not in talk(port, websocket, "SUB todos.events 1")
+    assert "Permissions Violation" in talk(port, websocket, "PUB todos.events 2", "hi")
+
+
+def test_cluster_routes_authenticate(stack_run: Callable[..., StackRun], tmp_path: Path) -> None:
+    """Two members of production's cluster config: their routes, built from the route password,
+    connect; a peer without it is refused."""
+    nats = program("nats-server")
+    run = stack_run("production", variant_overrides("production", "cloud-none"))
+    conf = config_file(run, "nats", "nats.conf")
+    ports = [(free_port(), free_port(), free_port()) for _ in range(2)]
+    servers = []
+    try:
+        for index, (client, monitor, cluster) in enumerate(ports):
+            env = server_environment(run, f"nats-{index}")
+            for route in range(3):  # the peers, on this machine's loopback
+                peer = ports[route % 2][2]
+                env[f"NATS_ROUTE_{route}"] = re.sub(
+                    r"@[^:]+:6222", f"@127.0.0.1:{peer}", env[f"NATS_ROUTE_{route}"]
+                )
+            path = tmp_path / f"nats-{index}.conf"
+            store = tmp_path / f"jetstream-{index}"
+            path.write_text(
+                on_ports(conf, client, monitor, cluster).replace("/data/jetstream", str(store))
+            )
+            servers.append(
+                subprocess.Popen(
+                    [nats, "-c", str(path)],
+                    env={**os.environ, **env},
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        for client, _, _ in ports:
+            wait_for_port(client)
+        assert wait_routes(ports[0][1]) == 1
+        intruder = talk(ports[0][2], 'CONNECT {"verbose":true,"user":"route","pass":"guess"}')
+        assert "Authorization Violation" in intruder or "-ERR" in intruder
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+def wait_routes(monitor: int, deadline: float = 10.0) -> int:
+    """The number of routes the server at `monitor` reports, once it reports any."""
+    import json
+    import urllib.request
+
+    end = time.monotonic() + deadline
+    count = 0
+    while time.monotonic() < end:
+        with urllib.request.urlopen(f"http://127.0.0.1:{monitor}/routez", timeout=2) as response:
+            count = int(json.load(response)["num_routes"])
+        if count:
+            return count
+        time.sleep(0.2)
+    return count

@@ -23,6 +23,7 @@ def test_generated_secrets_match_the_catalogue_and_are_secret() -> None:
                 database_name="webapp",
                 database_username="webapp",
                 redis_host="redis",
+                nats_host="nats",
                 credentials=PLACEHOLDERS,
                 monitoring_namespace="monitoring",
             ),
