@@ -142,6 +142,7 @@ def branch_config(branch: str, base: Optional[dict[str, Any]] = None) -> dict[st
             "gateway": "present",
             "monitoringStack": "present",
             "externalSecrets": "present",
+            "reloader": "present",
         },
         "webapp:routing": _shared_routing(base),
         "webapp:services": base.get("webapp:services") or {},

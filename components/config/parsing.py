@@ -254,6 +254,7 @@ def _addons(reader: Reader) -> AddonSettings:
         gateway=reader.choice("gateway", "install", ADDON_MODES),
         monitoring_stack=reader.choice("monitoringStack", "install", ADDON_MODES),
         external_secrets=reader.choice("externalSecrets", "install", ADDON_MODES),
+        reloader=reader.choice("reloader", "install", ADDON_MODES),
     )
     reader.finish()
     return addons

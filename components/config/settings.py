@@ -203,6 +203,8 @@ class AddonSettings:
     gateway: AddonMode
     monitoring_stack: AddonMode
     external_secrets: AddonMode
+    reloader: AddonMode = "install"
+    """Stakater Reloader: rolls a workload when a Secret it reads changes (rotation)."""
 
 
 @dataclass(frozen=True, kw_only=True)

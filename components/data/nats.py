@@ -417,7 +417,9 @@ class InClusterNats(pulumi.ComponentResource):
         ]
         k8s.apps.v1.StatefulSet(
             f"{self._name}-statefulset",
-            metadata=self._metadata(),
+            # Passwords apply at start: a changed `webapp-nats` rolls the members one by one
+            # (the PDB keeps a quorum), in lame-duck mode, so clients move over.
+            metadata=self._metadata(annotations=kx.reload_on(READERS["nats"])),
             spec=k8s.apps.v1.StatefulSetSpecArgs(
                 service_name=headless.metadata.name,
                 replicas=settings.replicas,

@@ -203,7 +203,11 @@ class InClusterRedis(pulumi.ComponentResource):
         ]
         k8s.apps.v1.StatefulSet(
             f"{self._name}-statefulset",
-            metadata=kx.metadata("redis", args.namespace, self._labels),
+            # A new password applies at start (requirepass): Reloader restarts the pod when its
+            # Secret changes, together with the clients, which reload the same Secret.
+            metadata=kx.metadata(
+                "redis", args.namespace, self._labels, kx.reload_on(READERS["redis"])
+            ),
             spec=k8s.apps.v1.StatefulSetSpecArgs(
                 service_name=headless.metadata.name,
                 replicas=1,

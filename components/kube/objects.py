@@ -21,6 +21,16 @@ NAME_LABEL = "app.kubernetes.io/name"
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 NAMESPACE_LABEL = "kubernetes.io/metadata.name"
 
+RELOAD_ANNOTATION = "secret.reloader.stakater.com/reload"
+
+
+def reload_on(secrets: Sequence[str]) -> dict[str, str]:
+    """Workload annotation: Reloader rolls the workload when one of these Secrets changes (a
+    rotated value reaches the pods without anyone running kubectl). ConfigMaps are not listed:
+    the program changes a pod-template checksum with them, and Pulumi awaits that one rollout."""
+    return {RELOAD_ANNOTATION: ",".join(sorted(set(secrets)))} if secrets else {}
+
+
 AWAIT_READY = {"pulumi.com/waitFor": "condition=Ready"}
 """The Kubernetes provider awaits a custom resource's `Ready` condition (it knows none of the
 controllers' kinds, and otherwise reports them created the moment the API server stores them).

@@ -11,7 +11,8 @@ shows the chart version and values, which is what a reviewer needs to see.
 Creates (parented to the component):
 - ClusterAddons: External Secrets Operator Release (when a cloud store is used); `cert-manager`
   Release (CRDs on and kept, Gateway API support on); Envoy Gateway Release (brings the Gateway
-  API standard CRDs and its policy CRDs) and GatewayClass `envoy-gateway`; the `monitoring`
+  API standard CRDs and its policy CRDs) and GatewayClass `envoy-gateway`; Stakater Reloader
+  Release (hardened; rolls the workloads annotated with the Secrets they read); the `monitoring`
   Namespace when the Prometheus stack is installed (privileged Pod Security: node-exporter reads
   host metrics, unlike anything in the app namespace)
 - PrometheusStack: `kube-prometheus-stack` Release: Prometheus with retention and a persistent
@@ -38,6 +39,12 @@ EXTERNAL_SECRETS = {
     "version": "0.19.2",
     "repo": "https://charts.external-secrets.io",
 }
+RELOADER = {
+    "chart": "reloader",
+    "version": "2.2.16",
+    "repo": "https://stakater.github.io/stakater-charts",
+}
+"""Stakater Reloader (app v1.4.21); values read from the chart's values.yaml at that version."""
 PROMETHEUS_STACK = {
     "chart": "kube-prometheus-stack",
     "version": "79.7.1",
@@ -95,6 +102,43 @@ class ClusterAddonsArgs:
     """Whether External Secrets Operator is needed (a cloud secret store is in use)."""
     high_availability: bool = False
     """Two replicas and PDBs for the controllers (production)."""
+
+
+def reloader_values(high_availability: bool) -> dict[str, Any]:
+    """Reloader watching the workloads that opt in by annotation (none is reloaded otherwise),
+    restarting them through a pod-template annotation, which server-side apply leaves to it (no
+    drift for Pulumi to revert); non-root, read-only root filesystem, no capabilities."""
+    return {
+        "reloader": {
+            "autoReloadAll": False,
+            "reloadStrategy": "annotations",
+            "reloadOnCreate": False,
+            "watchGlobally": True,
+            "readOnlyRootFileSystem": True,
+            "enableHA": high_availability,
+            "deployment": {
+                "replicas": 2 if high_availability else 1,
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "runAsUser": 65534,
+                    "runAsGroup": 65534,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
+                "containerSecurityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "capabilities": {"drop": ["ALL"]},
+                    "readOnlyRootFilesystem": True,
+                },
+                "resources": {
+                    "requests": {"cpu": "10m", "memory": "64Mi"},
+                    "limits": {"cpu": "100m", "memory": "256Mi"},
+                },
+            },
+            "podDisruptionBudget": (
+                {"enabled": True, "maxUnavailable": 1} if high_availability else {"enabled": False}
+            ),
+        }
+    }
 
 
 def external_secrets_values(replicas: int, high_availability: bool) -> dict[str, Any]:
@@ -161,6 +205,16 @@ class ClusterAddons(pulumi.ComponentResource):
             )
         if args.gateway and args.addons.gateway == "install":
             self.gateway = self._create_gateway(replicas, child)
+        self.reloader: Optional[k8s.helm.v3.Release] = None
+        if args.addons.reloader == "install":
+            self.reloader = pinned_release(
+                f"{name}-reloader",
+                "reloader",
+                RELOADER,
+                "reloader",
+                reloader_values(args.high_availability),
+                child,
+            )
         if args.monitoring and args.addons.monitoring_stack == "install":
             self.monitoring_namespace = self._create_monitoring_namespace(child)
         self.register_outputs({})

@@ -317,7 +317,13 @@ class HttpService(pulumi.ComponentResource):
         annotations = {"checksum/config": config_checksum, **_scrape_annotations(args)}
         return k8s.apps.v1.Deployment(
             f"{self._name}-deployment",
-            metadata=kx.metadata(name, args.namespace, self._labels),
+            # A rotated Secret rolls the pods (zero unavailable: maxUnavailable is 0).
+            metadata=kx.metadata(
+                name,
+                args.namespace,
+                self._labels,
+                kx.reload_on([ref.secret.name for ref in args.secret_env.values()]),
+            ),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 # When the HPA owns the count, leave it unset, or every `pulumi up` fights the HPA.
                 replicas=None if settings.autoscaling else settings.replicas,

@@ -8,11 +8,11 @@ on a slow resource it does not need (the store never waits for a database).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import pytest
 
-from tests.support import STACKS, kind_and_name, waits_for
+from tests.support import STACKS, kind_and_name, pod_template, secrets_read, waits_for
 from tools.golden import VARIANTS, variant_overrides
 from tools.offline import StackRun
 
@@ -28,30 +28,6 @@ DATABASES = ("aws:rds/instance:Instance", "azure-native:dbforpostgresql:Server")
 def run(request: pytest.FixtureRequest, stack_run: Callable[..., StackRun]) -> StackRun:
     stack, variant = request.param
     return stack_run(stack, variant_overrides(stack, variant))
-
-
-def pod_template(inputs: dict[str, Any]) -> dict[str, Any]:
-    spec = inputs["spec"]
-    if inputs["kind"] == "CronJob":
-        spec = spec["jobTemplate"]["spec"]
-    return spec["template"]["spec"]
-
-
-def secrets_read(pod: dict[str, Any]) -> set[str]:
-    """The Secrets a pod reads: env `secretKeyRef`s, `envFrom` and Secret volumes."""
-    found = set()
-    for container in [*pod.get("initContainers", []), *pod["containers"]]:
-        for env in container.get("env") or []:
-            ref = (env.get("valueFrom") or {}).get("secretKeyRef")
-            if ref:
-                found.add(ref["name"])
-        for source in container.get("envFrom") or []:
-            if "secretRef" in source:
-                found.add(source["secretRef"]["name"])
-    for volume in pod.get("volumes") or []:
-        if "secret" in volume:
-            found.add(volume["secret"]["secretName"])
-    return found
 
 
 def producers(run: StackRun) -> dict[tuple[str, str], set[str]]:

@@ -1,0 +1,69 @@
+"""Rotation without a human: Reloader is installed pinned and hardened (or declared present), and
+every workload that reads Secrets names them, so a rotated value rolls it."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pytest
+
+from components.kube.objects import RELOAD_ANNOTATION
+from components.platform.addons import RELOADER
+from tests.support import STACKS, pod_template, records, secrets_read
+from tools.branch import branch_config
+from tools.golden import variant_overrides
+from tools.offline import StackRun, normalise
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def reloader(run: StackRun) -> dict:
+    (release,) = [r for r in records(run, RELEASE) if r.inputs["chart"] == "reloader"]
+    return normalise(release.inputs, reveal=True)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_reloader_is_pinned_and_hardened(stack: str, stack_run: Callable[..., StackRun]) -> None:
+    release = reloader(stack_run(stack))
+    assert release["version"] == RELOADER["version"] == "2.2.16"
+    assert release["repositoryOpts"]["repo"] == "https://stakater.github.io/stakater-charts"
+    values = release["values"]["reloader"]
+    # Only annotated workloads; restarts through a pod-template annotation (no env drift).
+    assert values["autoReloadAll"] is False and values["reloadStrategy"] == "annotations"
+    assert values["readOnlyRootFileSystem"] is True
+    deployment = values["deployment"]
+    assert deployment["securityContext"]["runAsNonRoot"] is True
+    assert deployment["containerSecurityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert deployment["containerSecurityContext"]["allowPrivilegeEscalation"] is False
+    assert deployment["resources"]["limits"]
+    production = stack == "production"
+    assert values["enableHA"] is production and deployment["replicas"] == (2 if production else 1)
+    assert values["podDisruptionBudget"]["enabled"] is production
+
+
+def test_branch_stacks_use_the_reloader_staging_installed() -> None:
+    assert branch_config("feature/x")["webapp:addons"]["reloader"] == "present"
+
+
+@pytest.mark.parametrize("variant", ["as-shipped", "cloud-none", "cloud-azure"])
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_workload_names_the_secrets_it_reads(
+    stack: str, variant: str, stack_run: Callable[..., StackRun]
+) -> None:
+    """A Deployment or StatefulSet rolls when a Secret its pods read changes. The in-cluster
+    PostgreSQL is the exception: its password applies only when the data directory is created, so
+    a restart would be an outage that changes nothing (README: Rotation)."""
+    run = stack_run(stack, variant_overrides(stack, variant))
+    checked = 0
+    for obj in run.kubernetes_objects():
+        if obj["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        read = secrets_read(pod_template(obj))
+        annotations = obj["metadata"].get("annotations") or {}
+        if obj["metadata"]["name"] == "postgres":
+            assert RELOAD_ANNOTATION not in annotations
+            continue
+        named = set(filter(None, annotations.get(RELOAD_ANNOTATION, "").split(",")))
+        assert named == read, obj["metadata"]["name"]
+        checked += bool(read)
+    assert checked >= 6  # api, websocket, auth, broadcaster, redis, nats
