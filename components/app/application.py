@@ -153,6 +153,7 @@ class WebApp(pulumi.ComponentResource):
                 monitoring_namespace=settings.monitoring.namespace,
                 external_secrets=settings.uses_external_secrets,
                 high_availability=settings.is_production,
+                protect=settings.protect,
             ),
             opts=base,
         )
@@ -293,6 +294,7 @@ class WebApp(pulumi.ComponentResource):
                     clients=callers_of("postgres"),
                     secret_access=store.access,
                     wait_for=self._waits(store, list(POSTGRES_READERS)),
+                    protect=settings.protect,
                 ),
                 opts=opts,
             )
@@ -306,6 +308,7 @@ class WebApp(pulumi.ComponentResource):
                 clients=callers_of("redis"),
                 secret_access=store.access,
                 wait_for=self._waits(store, list(REDIS_READERS)),
+                protect=settings.protect,
             ),
             opts=opts,
         )
@@ -321,6 +324,7 @@ class WebApp(pulumi.ComponentResource):
                 crd_dependencies=list(prometheus_crds),
                 secret_access=store.access,
                 wait_for=self._waits(store, list(NATS_READERS)),
+                protect=settings.protect,
             ),
             opts=opts,
         )

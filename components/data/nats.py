@@ -176,6 +176,8 @@ class InClusterNatsArgs:
     wait_for: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
     """ServiceAccount name (`READERS`) -> what its workload waits for before it is created (the
     store's `wait_for`: the Secrets it reads, or what mounts them). Default: nothing."""
+    protect: bool = False
+    """Pulumi `protect` on the StatefulSet when it keeps data (production). Default off."""
 
 
 def _server_container(
@@ -292,7 +294,10 @@ class InClusterNats(pulumi.ComponentResource):
         super().__init__("webapp:data:InClusterNats", name, None, opts)
         self._name, self._args, self._opts = name, args, opts
         settings = args.settings
-        self._labels = kx.labels("nats", args.instance, "messaging", image_tag(settings.image))
+        self._workload_labels = kx.labels(
+            "nats", args.instance, "messaging", image_tag(settings.image)
+        )
+        self._labels = kx.without_version(self._workload_labels)
         self._selector = kx.selector("nats", args.instance)
         self._child = kx.child_options(self, opts)
         conf = nats_conf(
@@ -415,11 +420,13 @@ class InClusterNats(pulumi.ComponentResource):
         claims = [
             kx.claim_template("data", settings.storage_size, settings.storage_class, self._selector)
         ]
-        k8s.apps.v1.StatefulSet(
+        stateful_set = k8s.apps.v1.StatefulSet(
             f"{self._name}-statefulset",
             # Passwords apply at start: a changed `webapp-nats` rolls the members one by one
             # (the PDB keeps a quorum), in lame-duck mode, so clients move over.
-            metadata=self._metadata(annotations=kx.reload_on(READERS["nats"])),
+            metadata=kx.metadata(
+                "nats", self._args.namespace, self._workload_labels, kx.reload_on(READERS["nats"])
+            ),
             spec=k8s.apps.v1.StatefulSetSpecArgs(
                 service_name=headless.metadata.name,
                 replicas=settings.replicas,
@@ -428,7 +435,7 @@ class InClusterNats(pulumi.ComponentResource):
                 persistent_volume_claim_retention_policy=kx.RETAIN_CLAIMS,
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
-                        labels={**self._labels, **dict(args.secret_access.pod_labels)},
+                        labels={**self._workload_labels, **dict(args.secret_access.pod_labels)},
                         annotations=annotations,
                     ),
                     spec=pod,
@@ -437,11 +444,21 @@ class InClusterNats(pulumi.ComponentResource):
             ),
             # Pods run as this account: created first, no pod is refused for lack of it; and after
             # the Secret its passwords come from.
-            opts=pulumi.ResourceOptions.merge(
+            opts=kx.stateful_set_options(
                 self._child,
-                pulumi.ResourceOptions(depends_on=[account, *args.wait_for.get("nats", ())]),
+                [account, *args.wait_for.get("nats", ())],
+                args.protect and settings.persistence,
             ),
         )
+        if settings.persistence:
+            kx.grow_claims(
+                f"{self._name}-claim",
+                stateful_set,
+                [f"data-nats-{index}" for index in range(settings.replicas)],
+                args.namespace,
+                settings.storage_size,
+                self._child,
+            )
 
     def _create_network_policy(self) -> None:
         """Clients on 4222, the peers on 6222, the monitoring namespace on 7777 (the exporter)."""

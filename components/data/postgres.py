@@ -59,6 +59,8 @@ class InClusterPostgresArgs:
     wait_for: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
     """ServiceAccount name (`READERS`) -> what its workload waits for before it is created (the
     store's `wait_for`: the Secrets it reads, or what mounts them). Default: nothing."""
+    protect: bool = False
+    """Pulumi `protect` on the StatefulSet (production). Default off."""
 
 
 def _secret_env(pairs: Sequence[tuple[str, str]]) -> list[k8s.core.v1.EnvVarArgs]:
@@ -179,9 +181,10 @@ class InClusterPostgres(pulumi.ComponentResource):
     ):
         super().__init__("webapp:data:InClusterPostgres", name, None, opts)
         self._name, self._args = name, args
-        self._labels = kx.labels(
+        self._workload_labels = kx.labels(
             "postgres", args.instance, "database", image_tag(args.settings.image)
         )
+        self._labels = kx.without_version(self._workload_labels)
         child = kx.child_options(self, opts)
         self.service, headless = self._create_services(child)
         self.service_accounts = {
@@ -195,6 +198,14 @@ class InClusterPostgres(pulumi.ComponentResource):
             )
         }
         self.stateful_set = self._create_stateful_set(headless, child)
+        kx.grow_claims(
+            f"{name}-claim",
+            self.stateful_set,
+            ["data-postgres-0"],
+            args.namespace,
+            args.settings.storage_size,
+            child,
+        )
         self._create_backup(child)
         clients = [
             kx.Peer(app=client, ports=(PORT,)) for client in (*args.clients, "postgres-backup")
@@ -261,11 +272,11 @@ class InClusterPostgres(pulumi.ComponentResource):
             containers=[_postgres_container(settings, csi_mounts)],
             volumes=[_empty_dir("run", "16Mi"), _empty_dir("tmp", "256Mi"), *csi_volumes],
         )
-        pod_labels = {**self._labels, **dict(args.secret_access.pod_labels)}
+        pod_labels = {**self._workload_labels, **dict(args.secret_access.pod_labels)}
         claim = kx.claim_template("data", settings.storage_size, settings.storage_class, selector)
         return k8s.apps.v1.StatefulSet(
             f"{self._name}-statefulset",
-            metadata=kx.metadata("postgres", args.namespace, self._labels),
+            metadata=kx.metadata("postgres", args.namespace, self._workload_labels),
             spec=k8s.apps.v1.StatefulSetSpecArgs(
                 service_name=headless.metadata.name,
                 replicas=1,
@@ -276,21 +287,19 @@ class InClusterPostgres(pulumi.ComponentResource):
                 ),
                 volume_claim_templates=[claim],
             ),
-            opts=pulumi.ResourceOptions.merge(
+            opts=kx.stateful_set_options(
                 child,
-                pulumi.ResourceOptions(
-                    depends_on=[
-                        self.service_accounts["postgres"],
-                        *args.wait_for.get("postgres", ()),
-                    ]
-                ),
+                [self.service_accounts["postgres"], *args.wait_for.get("postgres", ())],
+                args.protect,
             ),
         )
 
     def _create_backup(self, child: pulumi.ResourceOptions) -> None:
         """The nightly backup: its ServiceAccount, script, claim, CronJob and NetworkPolicy."""
         args, settings = self._args, self._args.settings
-        labels = kx.labels("postgres-backup", args.instance, "backup", image_tag(settings.image))
+        labels = kx.without_version(
+            kx.labels("postgres-backup", args.instance, "backup", image_tag(settings.image))
+        )
         self.service_accounts["postgres-backup"] = kx.service_account(
             f"{self._name}-backup-sa",
             "postgres-backup",
@@ -334,7 +343,11 @@ class InClusterPostgres(pulumi.ComponentResource):
                 ),
             ),
             # Backups must survive `pulumi destroy` of the app; they are what you restore from.
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(retain_on_delete=True)),
+            # And `protect`ed where the stack protects its data: a change that would replace it (a
+            # storage class) is refused at preview.
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(retain_on_delete=True, protect=self._args.protect)
+            ),
         )
 
     def _create_backup_job(
@@ -353,14 +366,22 @@ class InClusterPostgres(pulumi.ComponentResource):
         )
         template = k8s.core.v1.PodTemplateSpecArgs(
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                labels={**labels, **dict(args.secret_access.pod_labels)},
+                labels={
+                    **labels,
+                    kx.VERSION_LABEL: image_tag(settings.image),
+                    **dict(args.secret_access.pod_labels),
+                },
                 annotations={"checksum/script": kx.checksum(script)},
             ),
             spec=pod,
         )
         k8s.batch.v1.CronJob(
             f"{self._name}-backup",
-            metadata=kx.metadata("postgres-backup", args.namespace, labels),
+            metadata=kx.metadata(
+                "postgres-backup",
+                args.namespace,
+                {**labels, kx.VERSION_LABEL: image_tag(settings.image)},
+            ),
             spec=k8s.batch.v1.CronJobSpecArgs(
                 schedule=settings.backup.schedule,
                 time_zone="Etc/UTC",

@@ -63,6 +63,8 @@ class InClusterRedisArgs:
     wait_for: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
     """ServiceAccount name (`READERS`) -> what its workload waits for before it is created (the
     store's `wait_for`: the Secrets it reads, or what mounts them). Default: nothing."""
+    protect: bool = False
+    """Pulumi `protect` on the StatefulSet when it keeps data (production). Default off."""
 
 
 def _redis_container(
@@ -139,7 +141,10 @@ class InClusterRedis(pulumi.ComponentResource):
     ):
         super().__init__("webapp:data:InClusterRedis", name, None, opts)
         self._name, self._args = name, args
-        self._labels = kx.labels("redis", args.instance, "cache", image_tag(args.settings.image))
+        self._workload_labels = kx.labels(
+            "redis", args.instance, "cache", image_tag(args.settings.image)
+        )
+        self._labels = kx.without_version(self._workload_labels)
         self._selector = kx.selector("redis", args.instance)
         self._child = kx.child_options(self, opts)
         conf = redis_conf(args.settings.persistence)
@@ -201,12 +206,12 @@ class InClusterRedis(pulumi.ComponentResource):
         claims = [
             kx.claim_template("data", settings.storage_size, settings.storage_class, self._selector)
         ]
-        k8s.apps.v1.StatefulSet(
+        stateful_set = k8s.apps.v1.StatefulSet(
             f"{self._name}-statefulset",
             # A new password applies at start (requirepass): Reloader restarts the pod when its
             # Secret changes, together with the clients, which reload the same Secret.
             metadata=kx.metadata(
-                "redis", args.namespace, self._labels, kx.reload_on(READERS["redis"])
+                "redis", args.namespace, self._workload_labels, kx.reload_on(READERS["redis"])
             ),
             spec=k8s.apps.v1.StatefulSetSpecArgs(
                 service_name=headless.metadata.name,
@@ -215,17 +220,25 @@ class InClusterRedis(pulumi.ComponentResource):
                 persistent_volume_claim_retention_policy=kx.RETAIN_CLAIMS,
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
-                        labels={**self._labels, **dict(args.secret_access.pod_labels)},
+                        labels={**self._workload_labels, **dict(args.secret_access.pod_labels)},
                         annotations={"checksum/config": kx.checksum(conf)},
                     ),
                     spec=pod,
                 ),
                 volume_claim_templates=claims if settings.persistence else None,
             ),
-            opts=pulumi.ResourceOptions.merge(
+            opts=kx.stateful_set_options(
                 self._child,
-                pulumi.ResourceOptions(
-                    depends_on=[self.service_accounts["redis"], *args.wait_for.get("redis", ())]
-                ),
+                [self.service_accounts["redis"], *args.wait_for.get("redis", ())],
+                args.protect and settings.persistence,
             ),
         )
+        if settings.persistence:
+            kx.grow_claims(
+                f"{self._name}-claim",
+                stateful_set,
+                ["data-redis-0"],
+                args.namespace,
+                settings.storage_size,
+                self._child,
+            )

@@ -37,6 +37,16 @@ controllers' kinds, and otherwise reports them created the moment the API server
 The wait is the provider's default, 10 minutes, unless the resource sets a custom timeout."""
 
 
+VERSION_LABEL = "app.kubernetes.io/version"
+
+
+def without_version(object_labels: Mapping[str, str]) -> dict[str, str]:
+    """The labels of the objects around a workload (ServiceAccount, Service, ConfigMap, HPA, PDB,
+    NetworkPolicy, ServiceMonitor): no version, so a release changes the workload alone and a
+    reviewer's preview shows one object, not eight."""
+    return {key: value for key, value in object_labels.items() if key != VERSION_LABEL}
+
+
 def labels(name: str, instance: str, component: str, version: str) -> dict[str, str]:
     """The recommended `app.kubernetes.io/*` labels, put on every object."""
     return {
@@ -238,6 +248,56 @@ def claim_template(
             resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": size}),
         ),
     )
+
+
+CLAIM_SIZE = "spec.volumeClaimTemplates[0].spec.resources.requests.storage"
+"""What a StatefulSet ignores in its diff: claim templates are immutable, and the provider would
+replace the StatefulSet (delete, then create: an outage) for a new size, without resizing a claim.
+`grow_claims` resizes the claims in place instead. Any other claim-template change (storage class,
+volumes on or off) still replaces the StatefulSet, which `stateful_set_options` refuses where the
+stack protects its data."""
+
+
+def stateful_set_options(
+    base: pulumi.ResourceOptions, depends_on: Sequence[pulumi.Resource], protect: bool
+) -> pulumi.ResourceOptions:
+    """A StatefulSet with data: the claim size left to `grow_claims`, and `protect` (production):
+    Pulumi then refuses, at preview, any change that would replace it, instead of deleting it."""
+    return pulumi.ResourceOptions.merge(
+        base,
+        pulumi.ResourceOptions(
+            depends_on=list(depends_on), ignore_changes=[CLAIM_SIZE], protect=protect
+        ),
+    )
+
+
+def grow_claims(
+    resource_name: str,
+    stateful_set: pulumi.Resource,
+    claims: Sequence[str],
+    namespace: str,
+    size: str,
+    opts: pulumi.ResourceOptions,
+) -> None:
+    """Set each existing claim of a StatefulSet (`data-nats-0`, ...) to `size` with a server-side
+    apply patch, after the StatefulSet (which creates them) is ready. Growing needs a StorageClass
+    with `allowVolumeExpansion`; the API server refuses a shrink, so it fails this patch, by name,
+    and touches nothing else. Forced: the StatefulSet controller created the claims."""
+    for claim in claims:
+        k8s.core.v1.PersistentVolumeClaimPatch(
+            f"{resource_name}-{claim}",
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(
+                name=claim, namespace=namespace, annotations={"pulumi.com/patchForce": "true"}
+            ),
+            spec=k8s.core.v1.PersistentVolumeClaimSpecPatchArgs(
+                resources=k8s.core.v1.VolumeResourceRequirementsPatchArgs(
+                    requests={"storage": size}
+                )
+            ),
+            opts=pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(depends_on=[stateful_set])
+            ),
+        )
 
 
 def child_options(

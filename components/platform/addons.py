@@ -102,6 +102,9 @@ class ClusterAddonsArgs:
     """Whether External Secrets Operator is needed (a cloud secret store is in use)."""
     high_availability: bool = False
     """Two replicas and PDBs for the controllers (production)."""
+    protect: bool = False
+    """Pulumi `protect` on the monitoring Namespace (production): deleting it would delete
+    Prometheus' and Grafana's volumes. Default off."""
 
 
 def reloader_values(high_availability: bool) -> dict[str, Any]:
@@ -259,7 +262,7 @@ class ClusterAddons(pulumi.ComponentResource):
                     **pss,
                 },
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect)),
         )
 
     @property

@@ -224,7 +224,11 @@ class HttpService(pulumi.ComponentResource):
         self._args = args
         self._opts = opts
         settings = args.settings
-        self._labels = kx.labels(app, args.instance, args.component, image_tag(settings.image))
+        # The version (the image tag) labels the Deployment and its pods only.
+        self._workload_labels = kx.labels(
+            app, args.instance, args.component, image_tag(settings.image)
+        )
+        self._labels = kx.without_version(self._workload_labels)
         child = kx.child_options(self, opts)
 
         self.service_account = kx.service_account(
@@ -313,7 +317,11 @@ class HttpService(pulumi.ComponentResource):
             containers=[_container(args, mounts, env_from_config=self.config_map is not None)],
             volumes=volumes or None,
         )
-        labels = {**self._labels, **dict(args.pod_labels), **dict(args.secret_access.pod_labels)}
+        labels = {
+            **self._workload_labels,
+            **dict(args.pod_labels),
+            **dict(args.secret_access.pod_labels),
+        }
         annotations = {"checksum/config": config_checksum, **_scrape_annotations(args)}
         return k8s.apps.v1.Deployment(
             f"{self._name}-deployment",
@@ -321,7 +329,7 @@ class HttpService(pulumi.ComponentResource):
             metadata=kx.metadata(
                 name,
                 args.namespace,
-                self._labels,
+                self._workload_labels,
                 kx.reload_on([ref.secret.name for ref in args.secret_env.values()]),
             ),
             spec=k8s.apps.v1.DeploymentSpecArgs(

@@ -95,7 +95,10 @@ class Scheduler(pulumi.ComponentResource):
     ):
         super().__init__("webapp:workloads:Scheduler", name, None, opts)
         settings = args.settings
-        labels = kx.labels("scheduler", args.instance, "scheduler", image_tag(settings.image))
+        workload_labels = kx.labels(
+            "scheduler", args.instance, "scheduler", image_tag(settings.image)
+        )
+        labels = kx.without_version(workload_labels)
         child = kx.child_options(self, opts)
         data = {
             "API_URL": args.api_url,
@@ -113,13 +116,13 @@ class Scheduler(pulumi.ComponentResource):
         kx.service_account(f"{name}-sa", "scheduler", args.namespace, labels, child)
         template = k8s.core.v1.PodTemplateSpecArgs(
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                labels=labels, annotations={"checksum/config": kx.checksum(data)}
+                labels=workload_labels, annotations={"checksum/config": kx.checksum(data)}
             ),
             spec=_pod_spec(settings),
         )
         k8s.batch.v1.CronJob(
             f"{name}-cronjob",
-            metadata=kx.metadata("scheduler", args.namespace, labels),
+            metadata=kx.metadata("scheduler", args.namespace, workload_labels),
             spec=k8s.batch.v1.CronJobSpecArgs(
                 schedule=settings.schedule,
                 time_zone="Etc/UTC",
