@@ -13,7 +13,7 @@ export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_CONFIG_PASSPHRASE ?= webapp-dev-only
 endif
 
-.PHONY: test lint typecheck render golden bench up preview destroy kind venv clean branch-up branch-down rotate-db-password
+.PHONY: test lint typecheck render golden bench timeline up preview destroy kind venv clean branch-up branch-down rotate-db-password
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ render: venv
 
 golden: venv
 	$(PY) -m tools.golden
+
+# The first `pulumi up` of STACK in time: critical path, total against the slowest resource, and
+# every await that could time out (exit 1 if one could).
+timeline: venv
+	$(PY) -m tools.timeline $(STACK)
 
 # Writes rendered/BENCHMARKS.md (git-ignored); `make bench BENCH_OUT=BENCHMARKS.md` updates the committed one.
 BENCH_OUT ?= rendered/BENCHMARKS.md

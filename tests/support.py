@@ -85,23 +85,6 @@ def pod_template(inputs: dict[str, Any]) -> dict[str, Any]:
     return spec["template"]["spec"]
 
 
-def secrets_read(pod: dict[str, Any]) -> set[str]:
-    """The Secrets a pod reads: env `secretKeyRef`s, `envFrom` and Secret volumes."""
-    found = set()
-    for container in [*pod.get("initContainers", []), *pod["containers"]]:
-        for env in container.get("env") or []:
-            ref = (env.get("valueFrom") or {}).get("secretKeyRef")
-            if ref:
-                found.add(ref["name"])
-        for source in container.get("envFrom") or []:
-            if "secretRef" in source:
-                found.add(source["secretRef"]["name"])
-    for volume in pod.get("volumes") or []:
-        if "secret" in volume:
-            found.add(volume["secret"]["secretName"])
-    return found
-
-
 def kind_and_name(run: StackRun, urn: str) -> tuple[str, str]:
     """A Kubernetes object's kind and name (or the Pulumi type and resource name otherwise)."""
     record = run.by_urn()[urn]

@@ -125,6 +125,7 @@ class AwsSecretStore(pulumi.ComponentResource):
         child = kx.child_options(self, opts)
 
         documents = self._documents(child)
+        self.versions: dict[str, aws.secretsmanager.SecretVersion] = {}
         self.secrets = {
             path: self._secret(f"{prefix}/{path}", path, doc)
             for path, doc in sorted(documents.items())
@@ -269,7 +270,7 @@ class AwsSecretStore(pulumi.ComponentResource):
         retain = pulumi.ResourceOptions(
             protect=args.protect, retain_on_delete=path.startswith(OPERATOR_OWNED)
         )
-        aws.secretsmanager.SecretVersion(
+        self.versions[secret_name] = aws.secretsmanager.SecretVersion(
             f"{self._name}-{resource}-value",
             aws.secretsmanager.SecretVersionArgs(
                 secret_id=secret.id,
@@ -380,7 +381,14 @@ class AwsSecretStore(pulumi.ComponentResource):
         # off; the database's also for the policy that lets it read the RDS-managed secret.
         database_policy = self.role.policies.get("read-database-master-secret")
         for spec, namespace in placed:
-            depends: list[pulumi.Resource] = [*args.crd_dependencies, self.store]
+            # And for the values it reads, so its first sync finds them (an operator-owned value
+            # kept in the store has no version here: operators write it).
+            read = {remote.key for remote in remotes[spec.name].values()}
+            depends: list[pulumi.Resource] = [
+                *args.crd_dependencies,
+                self.store,
+                *(version for name, version in self.versions.items() if name in read),
+            ]
             if spec is cat.DATABASE and database_policy is not None:
                 depends.append(database_policy)
             body = catalogue_external_secret(

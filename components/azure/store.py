@@ -157,7 +157,14 @@ class AzureStore(SecretStore):
             return [self.delivery.objects[secret] for secret in secrets]
         key = f"{namespace}-{name}"
         assert key in self._credentials, f"{key}: grant_read and seal() come before the workload"
-        return [self.delivery.objects[namespace], self.identity, self.vault, self._credentials[key]]
+        # The namespace's SecretProviderClass mounts all its objects at once: the pod waits for
+        # each of them (the app's include the managed database's; Grafana's are its own).
+        values = [
+            secret
+            for spec in self._delivered[namespace]
+            for secret in self.vault.secrets.get(spec.name, [])
+        ]
+        return [self.delivery.objects[namespace], self.identity, *values, self._credentials[key]]
 
     def _federate(self, subjects: Mapping[str, tuple[str, str]]) -> None:
         credentials = FederatedCredentials(
@@ -257,7 +264,7 @@ class AzureStore(SecretStore):
 
     def _delivery(self) -> AzureSecretDelivery:
         args, az = self._args, self._args.azure
-        namespaces = {
+        namespaces: dict[str, tuple[cat.SecretSpec, ...]] = {
             args.store.namespace: cat.APP_SECRETS,
             **(
                 {args.store.monitoring_namespace: (cat.GRAFANA,)}
@@ -265,6 +272,7 @@ class AzureStore(SecretStore):
                 else {}
             ),
         }
+        self._delivered = namespaces
         return AzureSecretDelivery(
             f"{self._name}-secret-delivery",
             AzureSecretDeliveryArgs(

@@ -12,9 +12,10 @@ from typing import Callable
 
 import pytest
 
-from tests.support import STACKS, kind_and_name, pod_template, secrets_read, waits_for
+from tests.support import STACKS, kind_and_name, pod_template, waits_for
 from tools.golden import VARIANTS, variant_overrides
 from tools.offline import StackRun
+from tools.timeline import secrets_read
 
 WORKLOADS = (
     "kubernetes:apps/v1:Deployment",

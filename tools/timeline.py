@@ -1,0 +1,291 @@
+"""The deploy timeline of a first `pulumi up`, from the resource graph the program declares.
+
+    python -m tools.timeline production      # make timeline STACK=production
+
+The engine creates a resource once everything it depends on (explicitly or through its inputs;
+waiting on a component means waiting on all it contains) has finished, and finishes it after its
+typical create time (`DURATIONS`, with sources) including the provider's await. The report is the
+critical path, the total against the slowest single resource, and every awaited resource whose
+wait could pass its await timeout.
+
+A wait is counted from the resource's creation until what it really needs is ready: what it
+declares, plus what happens inside the cluster that the graph may not show (`needs`): a pod is
+Ready only once every Secret it reads exists, an ExternalSecret only once its store is ready. If
+the program declares a workload before those, its wait includes theirs, and the report says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from .offline import Registered, StackRun, run_stack
+
+# Typical create times in seconds, with the await the provider adds. Sources: the providers' and
+# controllers' documentation and issue trackers, and what these resources take on EKS/AKS:
+# - RDS PostgreSQL Multi-AZ: 15-20 minutes (AWS RDS docs, "Creating a DB instance"; Terraform's
+#   aws_db_instance create timeout is 40 min); single-AZ about 10.
+# - Azure Database for PostgreSQL Flexible Server: 5-10 minutes, zone-redundant HA 15-20 (Azure
+#   docs, "Quickstart: create an instance").
+# - Key Vault about a minute; RBAC role assignments up to a few minutes to propagate (Azure RBAC
+#   docs, "Troubleshoot").
+# - Helm releases: until their Deployments are ready and hooks ran (cert-manager's startupapicheck,
+#   Envoy Gateway's certgen, kube-prometheus-stack's admission patch jobs): 1-5 minutes.
+# - A Deployment: image pull plus startup and readiness probes, about a minute; a StatefulSet
+#   pod also waits for its volume to be provisioned and attached.
+DURATIONS: dict[str, int] = {
+    "aws:rds/instance:Instance": 1080,
+    "azure-native:dbforpostgresql:Server": 600,
+    "azure-native:keyvault:Vault": 60,
+    "azure-native:authorization:RoleAssignment": 30,
+    "azure-native:managedidentity:UserAssignedIdentity": 10,
+    "azure-native:managedidentity:FederatedIdentityCredential": 5,
+    "azure-native:dbforpostgresql:Database": 15,
+    "azure-native:dbforpostgresql:Configuration": 15,
+    "aws:kms/key:Key": 10,
+    "aws:iam/role:Role": 5,
+    "aws:rds/parameterGroup:ParameterGroup": 5,
+    "kubernetes:apps/v1:Deployment": 60,
+    "kubernetes:apps/v1:StatefulSet": 120,
+    "kubernetes:external-secrets.io/v1:ExternalSecret": 10,
+    "kubernetes:external-secrets.io/v1:ClusterSecretStore": 10,
+    "kubernetes:cert-manager.io/v1:Certificate": 10,
+    "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass": 1,
+}
+RELEASES: dict[str, int] = {
+    "cert-manager": 120,
+    "envoy-gateway": 120,
+    "external-secrets": 90,
+    "kube-prometheus-stack": 300,
+    "reloader": 30,
+}
+DEFAULT_DURATION = 2
+"""Everything else (a ConfigMap, a Service, an IAM policy): a couple of seconds."""
+
+DEFAULT_AWAIT = 600
+"""The Kubernetes provider's await for Deployments, StatefulSets and awaited custom resources."""
+HELM_TIMEOUT = 300
+"""A helm.v3.Release's default `timeout`."""
+
+ACME_CERTIFICATE = 120
+"""An ACME issuance once DNS points at the Gateway (HTTP-01) or the zone answers (DNS-01)."""
+
+
+def duration(record: Registered) -> int:
+    if record.type == "kubernetes:helm.sh/v3:Release":
+        return RELEASES.get(record.inputs.get("chart", "").rsplit("/", 1)[-1], 120)
+    if record.type == "kubernetes:cert-manager.io/v1:Certificate":
+        issuer = record.inputs["spec"]["issuerRef"]["name"]
+        return 5 if issuer.endswith("-selfsigned") else ACME_CERTIFICATE
+    return DURATIONS.get(record.type, DEFAULT_DURATION)
+
+
+def _seconds(text: str) -> int:
+    units = {"s": 1, "m": 60, "h": 3600}
+    return int(float(text[:-1]) * units[text[-1]])
+
+
+def await_timeout(record: Registered) -> Optional[int]:
+    """How long the provider waits for the resource before failing the update (None: it does not
+    wait, or its wait is the resource's own API call)."""
+    if "create" in record.timeouts:
+        return _seconds(record.timeouts["create"])
+    if record.type == "kubernetes:helm.sh/v3:Release":
+        return int(record.inputs.get("timeout") or HELM_TIMEOUT)
+    if record.type in ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"):
+        return DEFAULT_AWAIT
+    annotations = (record.inputs.get("metadata") or {}).get("annotations") or {}
+    if record.is_kubernetes_object and "pulumi.com/waitFor" in annotations:
+        return DEFAULT_AWAIT
+    return None
+
+
+@dataclass(frozen=True)
+class Step:
+    urn: str
+    start: int
+    finish: int
+    wait: int
+    timeout: Optional[int]
+
+
+@dataclass(frozen=True)
+class Timeline:
+    steps: dict[str, Step]
+    path: list[str]
+    """The critical path, first resource to last."""
+
+    @property
+    def total(self) -> int:
+        return max(step.finish for step in self.steps.values())
+
+    @property
+    def slowest(self) -> Step:
+        return max(self.steps.values(), key=lambda step: (step.finish - step.start, step.urn))
+
+    def overruns(self) -> list[Step]:
+        """Awaited resources whose wait could pass their await timeout."""
+        return [
+            step
+            for step in self.steps.values()
+            if step.timeout is not None and step.wait > step.timeout
+        ]
+
+
+def _custom_dependencies(run: StackRun) -> dict[str, set[str]]:
+    """Each custom resource's dependencies, components expanded to the custom resources in them."""
+    by_urn = run.by_urn()
+    children: dict[str, list[str]] = {}
+    for record in run.resources:
+        children.setdefault(record.parent, []).append(record.urn)
+
+    def expand(urn: str) -> set[str]:
+        if urn not in by_urn:
+            return set()
+        if by_urn[urn].custom:
+            return {urn}
+        found: set[str] = set()
+        for child in children.get(urn, []):
+            found |= expand(child)
+        return found
+
+    return {
+        record.urn: set().union(*(expand(dep) for dep in record.depends_on)) - {record.urn}
+        for record in run.resources
+        if record.custom
+    }
+
+
+def needs(run: StackRun) -> dict[str, set[str]]:
+    """What each resource really needs before it can be ready, inside the cluster: the producers
+    of the Secrets a workload's pods read (the Secret, its ExternalSecret or the
+    SecretProviderClass), and an ExternalSecret's store."""
+    producers: dict[tuple[str, str], set[str]] = {}
+    stores: dict[str, str] = {}
+    for record in run.resources:
+        if not record.is_kubernetes_object:
+            continue
+        obj, kind = record.inputs, record.inputs.get("kind")
+        namespace = obj["metadata"].get("namespace", "")
+        names = (
+            [obj["metadata"]["name"]]
+            if kind == "Secret"
+            else [obj["spec"]["target"]["name"]]
+            if kind == "ExternalSecret"
+            else [synced["secretName"] for synced in obj["spec"]["secretObjects"]]
+            if kind == "SecretProviderClass"
+            else []
+        )
+        for name in names:
+            producers.setdefault((namespace, name), set()).add(record.urn)
+        if kind == "ClusterSecretStore":
+            stores[obj["metadata"]["name"]] = record.urn
+    found: dict[str, set[str]] = {}
+    for record in run.resources:
+        obj = record.inputs
+        if record.type in (
+            "kubernetes:apps/v1:Deployment",
+            "kubernetes:apps/v1:StatefulSet",
+            "kubernetes:batch/v1:CronJob",
+        ):
+            spec = obj["spec"]["jobTemplate"]["spec"] if obj["kind"] == "CronJob" else obj["spec"]
+            pod = spec["template"]["spec"]
+            namespace = obj["metadata"]["namespace"]
+            found[record.urn] = set().union(
+                *(producers.get((namespace, secret), set()) for secret in secrets_read(pod))
+            )
+        elif record.is_kubernetes_object and obj.get("kind") == "ExternalSecret":
+            store = stores.get(obj["spec"]["secretStoreRef"]["name"])
+            found[record.urn] = {store} if store else set()
+    return found
+
+
+def secrets_read(pod: dict[str, Any]) -> set[str]:
+    """The Secrets a pod reads: env `secretKeyRef`s, `envFrom` and Secret volumes."""
+    found = set()
+    for container in [*pod.get("initContainers", []), *pod["containers"]]:
+        for env in container.get("env") or []:
+            ref = (env.get("valueFrom") or {}).get("secretKeyRef")
+            if ref:
+                found.add(ref["name"])
+        for source in container.get("envFrom") or []:
+            if "secretRef" in source:
+                found.add(source["secretRef"]["name"])
+    for volume in pod.get("volumes") or []:
+        if "secret" in volume:
+            found.add(volume["secret"]["secretName"])
+    return found
+
+
+def timeline(run: StackRun) -> Timeline:
+    by_urn = run.by_urn()
+    dependencies = _custom_dependencies(run)
+    required = needs(run)
+    steps: dict[str, Step] = {}
+    cause: dict[str, Optional[str]] = {}
+
+    def schedule(urn: str) -> Step:
+        if urn in steps:
+            return steps[urn]
+        record = by_urn[urn]
+        declared = [schedule(dep) for dep in sorted(dependencies.get(urn, ()))]
+        start = max((step.finish for step in declared), default=0)
+        # Ready only once what it really needs is ready, declared or not.
+        ready = max([start, *(schedule(need).finish for need in sorted(required.get(urn, ())))])
+        finish = ready + duration(record)
+        # Ties broken by URN: registration order varies between runs, the report must not.
+        before = max(declared, key=lambda step: (step.finish, step.urn), default=None)
+        cause[urn] = before.urn if before else None
+        steps[urn] = Step(urn, start, finish, finish - start, await_timeout(record))
+        return steps[urn]
+
+    for urn in dependencies:
+        schedule(urn)
+    last = max(steps.values(), key=lambda step: (step.finish, step.urn)).urn
+    path: list[str] = []
+    current: Optional[str] = last
+    while current is not None:
+        path.append(current)
+        current = cause[current]
+    return Timeline(steps=steps, path=list(reversed(path)))
+
+
+def _name(urn: str) -> str:
+    kind = urn.split("::")[-2].rsplit("$", 1)[-1]
+    return f"{kind.rsplit(':', 1)[-1]} {urn.rsplit('::', 1)[-1]}"
+
+
+def report(run: StackRun) -> str:
+    plan = timeline(run)
+    slowest = plan.slowest
+    lines = [
+        f"stack {run.stack}: {len(plan.steps)} resources, first up about "
+        f"{plan.total // 60} min {plan.total % 60} s; slowest single resource "
+        f"{_name(slowest.urn)} ({slowest.finish - slowest.start} s); ratio "
+        f"{plan.total / (slowest.finish - slowest.start):.2f}",
+        "critical path:",
+    ]
+    for urn in plan.path:
+        step = plan.steps[urn]
+        lines.append(f"  {step.start:>5}s -> {step.finish:>5}s  {_name(urn)}")
+    overruns = plan.overruns()
+    lines.append(
+        "awaits that could time out: "
+        + (", ".join(f"{_name(s.urn)} ({s.wait} s > {s.timeout} s)" for s in overruns) or "none")
+    )
+    return "\n".join(lines)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description="the first `pulumi up` of a stack, in time")
+    parser.add_argument("stack")
+    args = parser.parse_args(argv)
+    run = run_stack(args.stack)
+    print(report(run))
+    return 1 if timeline(run).overruns() else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
