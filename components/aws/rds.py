@@ -149,6 +149,8 @@ class RdsPostgres(pulumi.ComponentResource):
                         name="log_min_duration_statement", value=str(settings.slow_statement_ms)
                     ),
                     aws.rds.ParameterGroupParameterArgs(name="log_connections", value="1"),
+                    # Every schema change is in the log (who altered what, when).
+                    aws.rds.ParameterGroupParameterArgs(name="log_statement", value="ddl"),
                 ],
             ),
             opts=self._child,

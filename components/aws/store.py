@@ -44,6 +44,9 @@ class AwsStore(SecretStore):
                 instance=args.store.instance,
                 existing_key_arn=settings.kms_key_arn,
                 protect=args.store.protect,
+                account_id=settings.account_id,
+                partition=settings.partition,
+                region=settings.region,
             ),
             opts=opts,
         )

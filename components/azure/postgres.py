@@ -110,17 +110,7 @@ class FlexiblePostgres(pulumi.ComponentResource):
                 pulumi.ResourceOptions(protect=args.protect, ignore_changes=[PASSWORD_PROPERTY]),
             ),
         )
-        azure.dbforpostgresql.Configuration(
-            f"{name}-secure-transport",
-            azure.dbforpostgresql.ConfigurationArgs(
-                resource_group_name=args.resource_group,
-                server_name=self.server.name,
-                configuration_name="require_secure_transport",
-                value="on",
-                source="user-override",
-            ),
-            opts=child,
-        )
+        self._configure(name, args, child)
         azure.dbforpostgresql.Database(
             f"{name}-database",
             azure.dbforpostgresql.DatabaseArgs(
@@ -135,3 +125,29 @@ class FlexiblePostgres(pulumi.ComponentResource):
         self.fqdn = self.server.fully_qualified_domain_name.apply(lambda value: value or "")
         self.server_name = self.server.name
         self.register_outputs({"fqdn": self.fqdn, "server_name": self.server_name})
+
+    def _configure(
+        self, name: str, args: FlexiblePostgresArgs, child: pulumi.ResourceOptions
+    ) -> None:
+        """TLS required, and every schema change in the server log; one after the other: the
+        server applies one configuration change at a time."""
+        previous: list[pulumi.Resource] = []
+        for suffix, setting, value in (
+            ("secure-transport", "require_secure_transport", "on"),
+            ("log-statement", "log_statement", "ddl"),
+        ):
+            previous = [
+                azure.dbforpostgresql.Configuration(
+                    f"{name}-{suffix}",
+                    azure.dbforpostgresql.ConfigurationArgs(
+                        resource_group_name=args.resource_group,
+                        server_name=self.server.name,
+                        configuration_name=setting,
+                        value=value,
+                        source="user-override",
+                    ),
+                    opts=pulumi.ResourceOptions.merge(
+                        child, pulumi.ResourceOptions(depends_on=previous)
+                    ),
+                )
+            ]

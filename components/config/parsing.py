@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Collection, Mapping, Optional
 
 from components.config import quantities as q
@@ -39,6 +40,7 @@ from components.config.settings import (
     LOG_LEVELS,
     NAMESPACE,
     PROFILES,
+    PULL_POLICIES,
     SUBJECT_KINDS,
     AddonSettings,
     BackupSettings,
@@ -140,6 +142,7 @@ KNOWN_TOP_LEVEL = (
     "requireReleaseImages",
     "requireExternalCredentials",
     "credentials",
+    "imagePullPolicy",
 )
 
 # --- one function per section, in the order the parser reads them ------------------------------
@@ -371,6 +374,7 @@ def _read(reader: Reader, stack: str, secret_keys: Collection[str]) -> Settings:
         smtp_host=reader.text("smtpHost", "smtp.example.com", rule=HOSTNAME),
         broadcaster_webhook_url=_webhook_url(reader, secret_keys),
         credentials=parse_credentials(reader, stack, environment, cloud, secret_keys),
+        image_pull_policy=reader.choice("imagePullPolicy", "IfNotPresent", PULL_POLICIES),
         aws=parse_aws(reader.section("aws"), environment, required=cloud == "aws"),
         azure=parse_azure(
             reader.section("azure"), environment, stack, namespace, required=cloud == "azure"
@@ -378,6 +382,22 @@ def _read(reader: Reader, stack: str, secret_keys: Collection[str]) -> Settings:
     )
     reader.finish(KNOWN_TOP_LEVEL)
     return settings
+
+
+def _with_pull_policy(settings: Settings) -> Settings:
+    """Every workload's settings carry the stack's pull policy (read once, at the top)."""
+    policy = settings.image_pull_policy
+    return dataclasses.replace(
+        settings,
+        services={
+            name: dataclasses.replace(service, image_pull_policy=policy)
+            for name, service in settings.services.items()
+        },
+        scheduler=dataclasses.replace(settings.scheduler, image_pull_policy=policy),
+        database=dataclasses.replace(settings.database, image_pull_policy=policy),
+        redis=dataclasses.replace(settings.redis, image_pull_policy=policy),
+        nats=dataclasses.replace(settings.nats, image_pull_policy=policy),
+    )
 
 
 def parse_settings(
@@ -395,6 +415,7 @@ def parse_settings(
     settings = _read(
         Reader(_project_values(raw), f"{NAMESPACE}:", problems, consulted), stack, secret_keys
     )
+    settings = _with_pull_policy(settings)
     check_capacity(settings, problems)
     check_federated_credentials(settings, problems)
     if problems:

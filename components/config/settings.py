@@ -34,6 +34,8 @@ CLOUDS: tuple[Cloud, ...] = get_args(Cloud)
 LOG_LEVELS: tuple[LogLevel, ...] = get_args(LogLevel)
 DATABASE_MODES: tuple[DatabaseMode, ...] = get_args(DatabaseMode)
 ROUTING_MODES: tuple[RoutingMode, ...] = get_args(RoutingMode)
+PullPolicy = Literal["IfNotPresent", "Always"]
+PULL_POLICIES: tuple[PullPolicy, ...] = get_args(PullPolicy)
 ISSUERS: tuple[Issuer, ...] = get_args(Issuer)
 ADDON_MODES: tuple[AddonMode, ...] = get_args(AddonMode)
 SUBJECT_KINDS: tuple[SubjectKind, ...] = get_args(SubjectKind)
@@ -92,6 +94,8 @@ class ServiceSettings:
     autoscaling: Optional[Autoscaling]
     resources: Resources
     env: tuple[tuple[str, str], ...] = ()
+    image_pull_policy: PullPolicy = "IfNotPresent"
+    """The stack's `webapp:imagePullPolicy`, set on every container of the workload."""
 
     @property
     def max_replicas(self) -> int:
@@ -110,6 +114,8 @@ class SchedulerSettings:
     image: str
     schedule: str
     resources: Resources
+    image_pull_policy: PullPolicy = "IfNotPresent"
+    """The stack's `webapp:imagePullPolicy`, set on every container of the workload."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,6 +128,8 @@ class DataServiceSettings:
     storage_size: str
     storage_class: Optional[str]
     resources: Resources
+    image_pull_policy: PullPolicy = "IfNotPresent"
+    """The stack's `webapp:imagePullPolicy`, set on every container of the workload."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,6 +151,8 @@ class DatabaseSettings:
     storage_class: Optional[str]
     resources: Resources
     backup: BackupSettings
+    image_pull_policy: PullPolicy = "IfNotPresent"
+    """The stack's `webapp:imagePullPolicy`, set on every container of the workload."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -258,6 +268,8 @@ class Settings:
     smtp_host: str
     broadcaster_webhook_url: Optional[str] = field(default=None, repr=False)
     credentials: CredentialSettings = PLACEHOLDERS
+    image_pull_policy: PullPolicy = "IfNotPresent"
+    """`webapp:imagePullPolicy`: every container this program declares pulls with it."""
     """Where the external credentials (OAuth, SMTP) come from (`webapp:credentials`)."""
     aws: Optional[AwsSettings] = None
     """The EKS cluster and RDS settings; always parsed when present, required when cloud is aws."""

@@ -38,7 +38,8 @@ from components.secrets.catalogue import NATS
 from components.secrets.store import NO_ACCESS, SecretAccess
 
 CLIENT_PORT, CLUSTER_PORT, MONITOR_PORT, METRICS_PORT = 4222, 6222, 8222, 7777
-NATS_UID = 1000
+NATS_UID = 10001
+"""nats-server and its exporter need no user of the image: any UID above the host's (10000+)."""
 EXPORTER_IMAGE = "natsio/prometheus-nats-exporter:0.17.3"
 ROUTE_USER = "route"
 READERS: Mapping[str, tuple[str, ...]] = {"nats": (NATS.name,)}
@@ -194,7 +195,7 @@ def _server_container(
     return k8s.core.v1.ContainerArgs(
         name="nats",
         image=settings.image,
-        image_pull_policy="IfNotPresent",
+        image_pull_policy=settings.image_pull_policy,
         args=["--config", "/etc/nats/nats.conf"],
         env=env,
         ports=[
@@ -227,18 +228,18 @@ def _server_container(
     )
 
 
-def _exporter_container(jetstream: bool) -> k8s.core.v1.ContainerArgs:
+def _exporter_container(settings: DataServiceSettings) -> k8s.core.v1.ContainerArgs:
     """prometheus-nats-exporter: reads the server's monitoring port, serves 7777."""
     return k8s.core.v1.ContainerArgs(
         name="nats-exporter",
         image=EXPORTER_IMAGE,
-        image_pull_policy="IfNotPresent",
+        image_pull_policy=settings.image_pull_policy,
         args=[
             "-varz",
             "-connz",
             "-routez",
             "-subz",
-            *(["-jsz=all"] if jetstream else []),
+            *(["-jsz=all"] if settings.persistence else []),
             "-port",
             str(METRICS_PORT),
             f"http://localhost:{MONITOR_PORT}",
@@ -408,7 +409,7 @@ class InClusterNats(pulumi.ComponentResource):
                 _server_container(
                     settings, server_env(args.namespace, settings.replicas), csi_mounts
                 ),
-                _exporter_container(settings.persistence),
+                _exporter_container(settings),
             ],
             volumes=_volumes(settings.persistence, csi_volumes),
         )

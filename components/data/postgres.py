@@ -34,7 +34,9 @@ READERS: Mapping[str, tuple[str, ...]] = {
     "postgres-backup": (DATABASE.name,),
 }
 """The ServiceAccounts whose pods read Secrets, and which Secrets."""
-POSTGRES_UID = 70  # the `postgres` user of the official alpine image
+POSTGRES_UID = 70
+"""The `postgres` user of the official alpine image, the one UID below 10000: initdb must find
+its user in /etc/passwd, and the alpine image has no nss_wrapper to invent one for another UID."""
 
 
 def backup_script() -> str:
@@ -101,7 +103,7 @@ def _postgres_container(
     return k8s.core.v1.ContainerArgs(
         name="postgres",
         image=settings.image,
-        image_pull_policy="IfNotPresent",
+        image_pull_policy=settings.image_pull_policy,
         ports=[k8s.core.v1.ContainerPortArgs(name="postgres", container_port=PORT)],
         env=[
             *_secret_env(credentials),
@@ -143,7 +145,7 @@ def _backup_container(
     return k8s.core.v1.ContainerArgs(
         name="backup",
         image=settings.image,
-        image_pull_policy="IfNotPresent",
+        image_pull_policy=settings.image_pull_policy,
         command=["/bin/sh", "/scripts/pg-backup.sh", "backup"],
         env=env,
         resources=kx.resources(

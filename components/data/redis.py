@@ -27,7 +27,9 @@ from components.secrets.store import NO_ACCESS, SecretAccess
 PORT = 6379
 READERS: Mapping[str, tuple[str, ...]] = {"redis": (REDIS.name,)}
 """The ServiceAccounts whose pods read Secrets, and which Secrets."""
-REDIS_UID = 999  # the `redis` user of the official alpine image
+REDIS_UID = 10001
+"""redis-server runs as any UID (the image's entrypoint only changes users when started as root);
+above 10000, clear of the host's users. /data is writable through the pod's fsGroup."""
 
 
 def redis_conf(persistence: bool) -> str:
@@ -81,7 +83,7 @@ def _redis_container(
     return k8s.core.v1.ContainerArgs(
         name="redis",
         image=settings.image,
-        image_pull_policy="IfNotPresent",
+        image_pull_policy=settings.image_pull_policy,
         command=[
             "sh",
             "-c",

@@ -188,7 +188,7 @@ def _container(
     return k8s.core.v1.ContainerArgs(
         name=args.app,
         image=settings.image,
-        image_pull_policy="IfNotPresent",
+        image_pull_policy=settings.image_pull_policy,
         ports=_ports(args),
         env=env or None,
         env_from=env_from if env_from_config else None,

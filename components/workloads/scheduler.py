@@ -64,7 +64,7 @@ def _pod_spec(settings: SchedulerSettings) -> k8s.core.v1.PodSpecArgs:
     container = k8s.core.v1.ContainerArgs(
         name="scheduler",
         image=settings.image,
-        image_pull_policy="IfNotPresent",
+        image_pull_policy=settings.image_pull_policy,
         command=["/bin/sh", "/scripts/generate-todo.sh"],
         env=env,
         resources=kx.resources(settings.resources.as_dict()),

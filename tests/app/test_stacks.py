@@ -454,3 +454,37 @@ def test_long_running_workloads_wait_for_their_service_account(run: StackRun) ->
         assert accounts[(meta["namespace"], account)] in record.depends_on, meta["name"]
         checked += 1
     assert checked >= 7  # the services, PostgreSQL or not, Redis and NATS
+
+
+def test_pods_run_above_uid_10000_and_long_running_containers_have_both_probes(
+    run: StackRun,
+) -> None:
+    """UIDs clear of the host's users wherever the image allows it (PostgreSQL's does not, see
+    `components/data/postgres.py`); every container of a Deployment or StatefulSet is restarted
+    when it hangs and taken out of service when it is not ready."""
+    for obj in run.kubernetes_objects():
+        if obj["kind"] not in ("Deployment", "StatefulSet", "CronJob"):
+            continue
+        spec = obj["spec"]["jobTemplate"]["spec"] if obj["kind"] == "CronJob" else obj["spec"]
+        pod = spec["template"]["spec"]
+        name = obj["metadata"]["name"]
+        uid = pod["securityContext"]["runAsUser"]
+        assert uid > 10000 or name in ("postgres", "postgres-backup"), f"{name}: {uid}"
+        if obj["kind"] == "CronJob":
+            continue
+        for container in pod["containers"]:
+            missing = [p for p in ("livenessProbe", "readinessProbe") if p not in container]
+            assert not missing, f"{name}/{container['name']} lacks {missing}"
+
+
+def test_every_container_pulls_with_the_stacks_policy(stack_run: Callable[..., StackRun]) -> None:
+    run = stack_run("dev", {"webapp:imagePullPolicy": "Always"})
+    policies = {
+        (obj["metadata"]["name"], container["name"]): container.get("imagePullPolicy")
+        for obj in run.kubernetes_objects()
+        if obj["kind"] in ("Deployment", "StatefulSet", "CronJob")
+        for container in (
+            obj["spec"]["jobTemplate"]["spec"] if obj["kind"] == "CronJob" else obj["spec"]
+        )["template"]["spec"]["containers"]
+    }
+    assert len(policies) >= 10 and set(policies.values()) == {"Always"}, policies

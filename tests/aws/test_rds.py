@@ -9,7 +9,7 @@ import pytest
 
 from components.secrets import catalogue as cat
 from tests.support import kind_and_name, only, records, waits_for
-from tools.offline import StackRun, load_stack_config
+from tools.offline import StackRun, load_stack_config, normalise
 
 AWS_OVERRIDE = {"webapp:cloud": "aws"}
 
@@ -130,3 +130,23 @@ def test_enhanced_monitoring_role_trusts_only_rds_monitoring(production: StackRu
             }
         ],
     }
+
+
+def test_kms_key_has_an_explicit_policy_and_ddl_is_logged(production: StackRun) -> None:
+    import json
+
+    key = only(production, "aws:kms/key:Key").inputs
+    policy = json.loads(normalise(key, reveal=True)["policy"])
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    root = "arn:aws:iam::123456789012:root"
+    assert statements["AccountAdministersTheKeyThroughIam"]["Principal"] == {"AWS": root}
+    use = statements["UseOnlyThroughSecretsManagerAndRds"]
+    assert "kms:*" not in use["Action"] and "kms:Decrypt" in use["Action"]
+    assert use["Condition"]["StringEquals"]["kms:ViaService"] == [
+        "secretsmanager.eu-central-1.amazonaws.com",
+        "rds.eu-central-1.amazonaws.com",
+    ]
+    parameters = only(production, "aws:rds/parameterGroup:ParameterGroup").inputs["parameters"]
+    assert {"name": "log_statement", "value": "ddl"} in [
+        {"name": p["name"], "value": p["value"]} for p in parameters
+    ]

@@ -58,3 +58,15 @@ def test_production_on_azure_destroy_safety(stack_run: Callable[..., StackRun]) 
 
 def test_staging_is_not_protected(staging: StackRun) -> None:
     assert not records(staging, "azure-native:dbforpostgresql:Server")[0].protect
+
+
+def test_the_flexible_server_logs_ddl_after_its_other_setting(staging: StackRun) -> None:
+    configurations = {
+        r.inputs["configurationName"]: r
+        for r in records(staging, "azure-native:dbforpostgresql:Configuration")
+    }
+    assert configurations["log_statement"].inputs["value"] == "ddl"
+    # One configuration change at a time on a server.
+    assert (
+        configurations["require_secure_transport"].urn in configurations["log_statement"].depends_on
+    )

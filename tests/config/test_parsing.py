@@ -329,3 +329,14 @@ def test_shipped_stack_files_parse(stack: str) -> None:
 
 def test_profiles_cover_every_environment() -> None:
     assert set(PROFILES) == {"dev", "staging", "production"}
+
+
+def test_the_image_pull_policy_is_one_choice_per_stack() -> None:
+    s = parse({"webapp:imagePullPolicy": "Always"})
+    assert s.image_pull_policy == "Always"
+    assert {svc.image_pull_policy for svc in s.services.values()} == {"Always"}
+    assert s.nats.image_pull_policy == s.redis.image_pull_policy == "Always"
+    assert s.database.image_pull_policy == s.scheduler.image_pull_policy == "Always"
+    assert parse({}).nats.image_pull_policy == "IfNotPresent"
+    (found,) = problems({"webapp:imagePullPolicy": "Sometimes"})
+    assert found.startswith("webapp:imagePullPolicy: 'Sometimes' is not allowed; expected one of")
