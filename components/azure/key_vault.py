@@ -4,6 +4,9 @@ Creates (parented to the component):
 - `keyvault.Vault`: RBAC authorization (no access policies), soft delete with a retention,
   purge protection, network ACLs default Deny with the cluster's subnet (and optional IPs) allowed;
   `protect`ed in production
+- with a private endpoint (required in production): public network access disabled, a
+  `network.PrivateEndpoint` in the cluster's VNet (group `vault`) and its `PrivateDnsZoneGroup`
+  in the privatelink.vaultcore.azure.net zone; the secrets are written after both, through it
 - a "Key Vault Secrets Officer" role assignment for the deploying identity (from the provider's
   client config), scoped to this vault, so Pulumi can write the secret values
 - one `keyvault.Secret` per key of every catalogued Secret, named `<secret>-<key>` (so the CSI
@@ -23,6 +26,7 @@ import pulumi
 import pulumi_azure_native as azure
 
 from components.azure.identity import KEY_VAULT_SECRETS_OFFICER, role_definition
+from components.config.azure import VaultPrivateEndpoint
 from components.config.credentials import CredentialSettings
 from components.kube import objects as kx
 from components.secrets import catalogue as cat
@@ -74,6 +78,9 @@ class KeyVaultStoreArgs:
     """Pulumi `protect` on the vault and its secrets (production). Default off."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Extra tags on every Azure resource. Default none."""
+    private_endpoint: Optional[VaultPrivateEndpoint] = None
+    """Reach the vault only through a private endpoint (no public traffic). Default None: the
+    firewall admits the cluster's subnet and `allowed_ips`."""
 
 
 def _vault_args(args: KeyVaultStoreArgs) -> azure.keyvault.VaultArgs:
@@ -97,7 +104,7 @@ def _vault_args(args: KeyVaultStoreArgs) -> azure.keyvault.VaultArgs:
             enabled_for_deployment=False,
             enabled_for_disk_encryption=False,
             enabled_for_template_deployment=False,
-            public_network_access="Enabled",
+            public_network_access="Disabled" if args.private_endpoint else "Enabled",
             network_acls=azure.keyvault.NetworkRuleSetArgs(
                 default_action="Deny",
                 bypass="AzureServices",
@@ -138,10 +145,14 @@ class KeyVaultStore(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        # Writing a secret needs the deployer's Secrets Officer grant on the vault.
+        # Writing a secret needs the deployer's Secrets Officer grant on the vault (and, for a
+        # private vault, its endpoint and DNS record: the deployer writes through them).
+        private = self._private_endpoint(child)
         self._create_secrets(
             child,
-            pulumi.ResourceOptions.merge(protected, pulumi.ResourceOptions(depends_on=[officer])),
+            pulumi.ResourceOptions.merge(
+                protected, pulumi.ResourceOptions(depends_on=[officer, *private])
+            ),
         )
         self.vault_name = self.vault.name
         self.vault_id = self.vault.id
@@ -149,6 +160,46 @@ class KeyVaultStore(pulumi.ComponentResource):
         self.register_outputs(
             {"vault_name": self.vault_name, "vault_id": self.vault_id, "vault_uri": self.vault_uri}
         )
+
+    def _private_endpoint(self, child: pulumi.ResourceOptions) -> list[pulumi.Resource]:
+        """The vault's private endpoint in the cluster's VNet and its DNS record, when private."""
+        args, private = self._args, self._args.private_endpoint
+        if private is None:
+            return []
+        endpoint_name = f"pe-{args.vault_name}"
+        endpoint = azure.network.PrivateEndpoint(
+            f"{self._name}-private-endpoint",
+            azure.network.PrivateEndpointArgs(
+                private_endpoint_name=endpoint_name,
+                resource_group_name=args.resource_group,
+                location=args.location,
+                subnet=azure.network.SubnetArgs(id=private.subnet_id),
+                private_link_service_connections=[
+                    azure.network.PrivateLinkServiceConnectionArgs(
+                        name=endpoint_name,
+                        private_link_service_id=self.vault.id,
+                        group_ids=["vault"],
+                    )
+                ],
+                tags=dict(args.tags) or None,
+            ),
+            opts=child,
+        )
+        zone_group = azure.network.PrivateDnsZoneGroup(
+            f"{self._name}-private-dns",
+            azure.network.PrivateDnsZoneGroupArgs(
+                private_endpoint_name=endpoint_name,
+                resource_group_name=args.resource_group,
+                private_dns_zone_group_name="vault",
+                private_dns_zone_configs=[
+                    azure.network.PrivateDnsZoneConfigArgs(
+                        name="vault", private_dns_zone_id=private.dns_zone_id
+                    )
+                ],
+            ),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[endpoint])),
+        )
+        return [endpoint, zone_group]
 
     def _create_secrets(
         self, child: pulumi.ResourceOptions, secret_opts: pulumi.ResourceOptions

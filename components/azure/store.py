@@ -260,6 +260,7 @@ class AzureStore(SecretStore):
             webhook_url=args.store.webhook_url,
             protect=args.store.protect,
             tags=dict(az.tags),
+            private_endpoint=az.key_vault_private,
         )
 
     def _delivery(self) -> AzureSecretDelivery:

@@ -32,6 +32,12 @@ _ZONE_RE = re.compile(
     re.IGNORECASE,
 )
 
+_VAULT_ZONE_RE = re.compile(
+    rf"/subscriptions/{GUID.pattern}/resourceGroups/[\w.()-]{{1,90}}/providers/Microsoft\.Network/"
+    r"privateDnsZones/privatelink\.vaultcore\.azure\.net",
+    re.IGNORECASE,
+)
+
 TENANT = Rule(lambda value: bool(GUID.fullmatch(value)), "a tenant id (GUID)")
 SUBSCRIPTION = Rule(lambda value: bool(GUID.fullmatch(value)), "a subscription id (GUID)")
 LOCATION = Rule(
@@ -59,6 +65,10 @@ SUBNET_ID = Rule(
 DNS_ZONE_ID = Rule(
     lambda value: bool(_ZONE_RE.fullmatch(value)),
     "a private DNS zone resource id of a *.postgres.database.azure.com zone",
+)
+VAULT_DNS_ZONE_ID = Rule(
+    lambda value: bool(_VAULT_ZONE_RE.fullmatch(value)),
+    "the resource id of a privatelink.vaultcore.azure.net private DNS zone linked to the VNet",
 )
 SKU = Rule(
     lambda value: bool(re.fullmatch(r"Standard_[A-Za-z0-9_]+", value)),
@@ -113,6 +123,16 @@ class FlexibleServerSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class VaultPrivateEndpoint:
+    """`webapp:azure.keyVault.privateEndpoint`: where the vault's private endpoint lives."""
+
+    dns_zone_id: str
+    """The privatelink.vaultcore.azure.net zone the endpoint registers its address in."""
+    subnet_id: str
+    """The subnet the endpoint's address comes from (default: the cluster's)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class AzureSettings:
     tenant_id: str
     subscription_id: str
@@ -133,6 +153,9 @@ class AzureSettings:
     key_vault_name: str
     soft_delete_retention_days: int
     purge_protection: bool
+    key_vault_private: Optional[VaultPrivateEndpoint] = None
+    """Set: the vault takes no public traffic and is reached through a private endpoint
+    (required in production)."""
     managed_prometheus: bool
     tags: tuple[tuple[str, str], ...]
     database: FlexibleServerSettings
@@ -235,8 +258,8 @@ def parse_azure(
     ips = _allowed_ips(reader)
     _check_ids(reader, ids)
     delivery = reader.choice("secretDelivery", "csi", DELIVERY_MODES)
-    vault_name, retention, purge = _key_vault(
-        reader.section("keyVault"), environment, stack, namespace
+    vault_name, retention, purge, private = _key_vault(
+        reader.section("keyVault"), environment, stack, namespace, ids["cluster_subnet_id"]
     )
     managed_prometheus = reader.flag("managedPrometheus", False)
     tags = tuple(sorted((key, str(value)) for key, value in reader.section("tags").items()))
@@ -254,6 +277,7 @@ def parse_azure(
         key_vault_name=vault_name,
         soft_delete_retention_days=retention,
         purge_protection=purge,
+        key_vault_private=private,
         managed_prometheus=managed_prometheus,
         tags=tags,
         database=database,
@@ -310,10 +334,35 @@ def _check_ids(reader: Reader, ids: Mapping[str, Optional[str]]) -> None:
         )
 
 
+def _private_endpoint(
+    reader: Reader, environment: str, cluster_subnet: Optional[str]
+) -> Optional[VaultPrivateEndpoint]:
+    """`keyVault.privateEndpoint`: required in production, as Azure's security baseline asks."""
+    if reader.value("privateEndpoint") is None:
+        if environment == "production":
+            reader.report(
+                f"{reader.key('privateEndpoint')}: missing; production's Key Vault takes no public "
+                "traffic: set privateEndpoint.dnsZoneId (a privatelink.vaultcore.azure.net zone "
+                "linked to the cluster's VNet) and optionally privateEndpoint.subnetId (default: "
+                "the cluster's subnet); the deployer then reaches the vault from inside the VNet"
+            )
+        return None
+    section = reader.section("privateEndpoint")
+    zone = section.opt_text("dnsZoneId", rule=VAULT_DNS_ZONE_ID)
+    subnet = section.opt_text("subnetId", rule=SUBNET_ID) or cluster_subnet
+    if zone is None and not section.has("dnsZoneId"):
+        section.report(f"{section.key('dnsZoneId')}: missing; {VAULT_DNS_ZONE_ID.expected}")
+    section.finish()
+    if zone is None or subnet is None:
+        return None
+    return VaultPrivateEndpoint(dns_zone_id=zone, subnet_id=subnet)
+
+
 def _key_vault(
-    reader: Reader, environment: str, stack: str, namespace: str
-) -> tuple[str, int, bool]:
-    """`webapp:azure.keyVault`: name, soft-delete retention, purge protection."""
+    reader: Reader, environment: str, stack: str, namespace: str, cluster_subnet: Optional[str]
+) -> tuple[str, int, bool, Optional[VaultPrivateEndpoint]]:
+    """`webapp:azure.keyVault`: name, soft-delete retention, purge protection, private
+    endpoint."""
     name = reader.text("name", default_vault_name(stack, namespace), rule=VAULT_NAME)
     retention = reader.integer(
         "softDeleteRetentionDays", 90 if environment == "production" else 7, minimum=7, maximum=90
@@ -323,8 +372,9 @@ def _key_vault(
         reader.problem(
             "purgeProtection", purge, "true in production (a deleted vault must stay recoverable)"
         )
+    private = _private_endpoint(reader, environment, cluster_subnet)
     reader.finish()
-    return name, retention, purge
+    return name, retention, purge, private
 
 
 def _database(reader: Reader, environment: str) -> Optional[FlexibleServerSettings]:
