@@ -41,6 +41,7 @@ def create_store(
         redis_host=f"redis.{settings.namespace}.svc.cluster.local",
         nats_host=f"nats.{settings.namespace}.svc.cluster.local",
         credentials=settings.credentials,
+        secret_rotation=settings.secret_rotation,
         monitoring_namespace=monitoring_namespace,
         webhook_url=settings.broadcaster_webhook_url,
         protect=settings.protect,

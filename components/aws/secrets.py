@@ -40,7 +40,12 @@ from components.secrets.external import (
     catalogue_external_secret,
     declare_external_secret,
 )
-from components.secrets.generated import OAUTH_PROVIDERS, generated_password, generated_values
+from components.secrets.generated import (
+    OAUTH_PROVIDERS,
+    generated_password,
+    generated_values,
+    rotation_keepers,
+)
 from components.secrets.values import database_templates, nats_templates, redis_templates
 
 SERVICE_ACCOUNT = "external-secrets-aws"
@@ -92,6 +97,8 @@ class AwsSecretStoreArgs:
     """The in-cluster NATS Service's DNS name (the NATS users' URLs point at it)."""
     credentials: CredentialSettings
     """Where the OAuth and SMTP values come from (`store`: no version is declared for them)."""
+    secret_rotation: str = ""
+    """`webapp:secretRotation`: a new label renews the rotated generated values. Default none."""
     in_cluster_database_host: Optional[str] = None
     """Set for `database.mode: in-cluster`: credentials are then generated here."""
     managed_database: Optional[ManagedDatabase] = None
@@ -164,7 +171,9 @@ class AwsSecretStore(pulumi.ComponentResource):
         args = self._args
 
         def password(key: str, length: int = 32) -> pulumi.Output[str]:
-            return generated_password(f"{self._name}-{key}", length, child)
+            return generated_password(
+                f"{self._name}-{key}", length, child, rotation_keepers(key, args.secret_rotation)
+            )
 
         generated = generated_values(
             password,

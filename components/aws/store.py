@@ -91,6 +91,7 @@ class AwsStore(SecretStore):
                 redis_host=args.store.redis_host,
                 nats_host=args.store.nats_host,
                 credentials=args.store.credentials,
+                secret_rotation=args.store.secret_rotation,
                 in_cluster_database_host=None if managed else args.store.in_cluster_database_host,
                 managed_database=managed,
                 monitoring_namespace=args.store.monitoring_namespace,

@@ -30,7 +30,12 @@ from components.config.azure import VaultPrivateEndpoint
 from components.config.credentials import CredentialSettings
 from components.kube import objects as kx
 from components.secrets import catalogue as cat
-from components.secrets.generated import generated_password, generated_values, nats_secret_values
+from components.secrets.generated import (
+    generated_password,
+    generated_values,
+    nats_secret_values,
+    rotation_keepers,
+)
 from components.secrets.values import redis_values
 
 
@@ -72,6 +77,8 @@ class KeyVaultStoreArgs:
     """The catalogued Secrets written to the vault, one vault secret per key."""
     credentials: CredentialSettings
     """Where the OAuth and SMTP values come from (`store`: the vault secrets are the operators')."""
+    secret_rotation: str = ""
+    """`webapp:secretRotation`: a new label renews the rotated generated values. Default none."""
     webhook_url: Optional[str] = None
     """The broadcaster's webhook URL; None delivers to a discard address. Default None."""
     protect: bool = False
@@ -208,7 +215,9 @@ class KeyVaultStore(pulumi.ComponentResource):
         args = self._args
 
         def password(key: str, length: int = 32) -> pulumi.Output[str]:
-            return generated_password(f"{self._name}-{key}", length, child)
+            return generated_password(
+                f"{self._name}-{key}", length, child, rotation_keepers(key, args.secret_rotation)
+            )
 
         # The Grafana password exists whether or not Grafana reads it (so turning monitoring on
         # later adds a vault secret and no new generated value).

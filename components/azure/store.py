@@ -257,6 +257,7 @@ class AzureStore(SecretStore):
             database=database,
             specs=specs,
             credentials=args.store.credentials,
+            secret_rotation=args.store.secret_rotation,
             webhook_url=args.store.webhook_url,
             protect=args.store.protect,
             tags=dict(az.tags),

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, Collection, Mapping, Optional
 
 from components.config import quantities as q
@@ -143,6 +144,11 @@ KNOWN_TOP_LEVEL = (
     "requireExternalCredentials",
     "credentials",
     "imagePullPolicy",
+    "secretRotation",
+)
+ROTATION_LABEL = Rule(
+    lambda value: bool(re.fullmatch(r"[A-Za-z0-9._-]{1,40}", value)),
+    "a label of letters, digits, '.', '_' or '-' (the rotation period, e.g. 2026-Q4)",
 )
 
 # --- one function per section, in the order the parser reads them ------------------------------
@@ -375,6 +381,7 @@ def _read(reader: Reader, stack: str, secret_keys: Collection[str]) -> Settings:
         broadcaster_webhook_url=_webhook_url(reader, secret_keys),
         credentials=parse_credentials(reader, stack, environment, cloud, secret_keys),
         image_pull_policy=reader.choice("imagePullPolicy", "IfNotPresent", PULL_POLICIES),
+        secret_rotation=reader.text("secretRotation", "", rule=ROTATION_LABEL),
         aws=parse_aws(reader.section("aws"), environment, required=cloud == "aws"),
         azure=parse_azure(
             reader.section("azure"), environment, stack, namespace, required=cloud == "azure"

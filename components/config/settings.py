@@ -270,6 +270,9 @@ class Settings:
     credentials: CredentialSettings = PLACEHOLDERS
     image_pull_policy: PullPolicy = "IfNotPresent"
     """`webapp:imagePullPolicy`: every container this program declares pulls with it."""
+    secret_rotation: str = ""
+    """`webapp:secretRotation`: a label (e.g. 2026-Q4); a new one renews the generated values
+    that rotate by restart."""
     """Where the external credentials (OAuth, SMTP) come from (`webapp:credentials`)."""
     aws: Optional[AwsSettings] = None
     """The EKS cluster and RDS settings; always parsed when present, required when cloud is aws."""

@@ -44,6 +44,8 @@ class GeneratedSecretsArgs:
     """The in-cluster NATS Service's DNS name (the NATS users' URLs point at it)."""
     credentials: CredentialSettings
     """The external credentials' sources (never `store` here: `cloud: none` has none)."""
+    secret_rotation: str = ""
+    """`webapp:secretRotation`: a new label renews the rotated generated values. Default none."""
     monitoring_namespace: Optional[str] = None
     """Where the Grafana admin Secret goes; None when this program does not install Grafana."""
     webhook_url: Optional[str] = None
@@ -55,11 +57,26 @@ class GeneratedSecretsArgs:
 DISCARD_WEBHOOK = "http://broadcaster:8002/health"
 
 
+ROTATED = ("redis-password", "nats-", "jwt-secret-key")
+"""The generated values `webapp:secretRotation` renews (key prefixes): those whose readers take
+a new value by restarting (Reloader rolls them). Not the database passwords (PostgreSQL keeps the
+one it was initialised with; the Flexible Server's has `make rotate-db-password`), not Grafana's
+admin password (Grafana applies it on its first start only), not the placeholders."""
+
+
+def rotation_keepers(key: str, rotation: str) -> Optional[dict[str, str]]:
+    """`keepers` for the generated value `key`: a new `webapp:secretRotation` label replaces it."""
+    return {"rotation": rotation} if rotation and key.startswith(ROTATED) else None
+
+
 def generated_password(
-    resource_name: str, length: int, opts: pulumi.ResourceOptions
+    resource_name: str,
+    length: int,
+    opts: pulumi.ResourceOptions,
+    keepers: Optional[Mapping[str, str]] = None,
 ) -> pulumi.Output[str]:
     """A random value for a secret: letters and digits only, since many end up inside URLs and
-    connection strings, with at least two of each class."""
+    connection strings, with at least two of each class. A change of `keepers` renews it."""
     return random.RandomPassword(
         resource_name,
         length=length,
@@ -67,6 +84,7 @@ def generated_password(
         min_lower=2,
         min_upper=2,
         min_numeric=2,
+        keepers=dict(keepers) if keepers else None,
         opts=opts,
     ).result
 
@@ -150,7 +168,9 @@ class GeneratedSecrets(pulumi.ComponentResource):
         child = kx.child_options(self, opts)
 
         def password(key: str, length: int = 32) -> pulumi.Output[str]:
-            return generated_password(f"{name}-{key}", length, child)
+            return generated_password(
+                f"{name}-{key}", length, child, rotation_keepers(key, args.secret_rotation)
+            )
 
         values = generated_values(
             password,
@@ -223,6 +243,7 @@ class GeneratedStore(SecretStore):
                 redis_host=args.redis_host,
                 nats_host=args.nats_host,
                 credentials=args.credentials,
+                secret_rotation=args.secret_rotation,
                 monitoring_namespace=args.monitoring_namespace,
                 webhook_url=args.webhook_url,
             ),

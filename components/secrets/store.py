@@ -100,6 +100,9 @@ class StoreArgs:
     credentials: CredentialSettings
     """Where the external credentials come from: placeholders, config, or written into the store
     by operators (then the store declares no value for them)."""
+    secret_rotation: str = ""
+    """`webapp:secretRotation`: a new label renews the generated values that rotate by restart
+    (`secrets.generated.ROTATED`). Default none."""
     monitoring_namespace: Optional[str] = None
     """Where Grafana's admin Secret goes; None when this program does not install Grafana."""
     webhook_url: Optional[str] = None

@@ -78,6 +78,7 @@ CHANGES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ),
     ("key vault name", AZURE, section("production", "azure", AZURE, keyVault__name="kv-other-1")),
     ("cloud", {}, {"webapp:cloud": "azure"}),
+    ("secret rotation", {}, {"webapp:secretRotation": "2027-Q1"}),
 ]
 
 
@@ -168,3 +169,29 @@ def test_stateful_sets_with_data_are_protected_in_production(
         assert stateful and all(r.protect for r in stateful if loses_data(r))
     dev = [r for r in stack_run("dev").resources if r.type == "kubernetes:apps/v1:StatefulSet"]
     assert not any(r.protect for r in dev)  # dev can always be torn down
+
+
+@pytest.mark.parametrize("stack", ["dev", "production"])
+def test_a_new_rotation_label_renews_exactly_the_values_that_rotate_by_restart(
+    stack: str, stack_run: Callable[..., StackRun]
+) -> None:
+    old = stack_run(stack)
+    changes = plan(old, run_stack(stack, {"webapp:secretRotation": "2027-Q1"}))
+    renewed = {
+        c.urn.rsplit("::", 1)[1]
+        for c in changes
+        if c.action == "replace" and "RandomPassword" in c.urn
+    }
+    suffixes = ("redis-password", "jwt-secret-key", "nats-route-password") + tuple(
+        f"nats-{user}-password" for user in ("api", "websocket", "broadcaster")
+    )
+    assert renewed and all(name.endswith(suffixes) for name in renewed), renewed
+    assert len(renewed) == len(suffixes)
+    records = old.by_urn()
+    for change in changes:  # nothing else is replaced or deleted; the readers' values update
+        assert change.action in ("replace", "update"), change
+        if change.action == "replace":
+            assert records[change.urn].type in (
+                "random:index/randomPassword:RandomPassword",
+                "aws:secretsmanager/secretVersion:SecretVersion",
+            ), change
