@@ -189,20 +189,16 @@ class ClusterAddons(pulumi.ComponentResource):
         self.monitoring_namespace = None
         self.external_secrets: Optional[k8s.helm.v3.Release] = None
         if args.external_secrets and args.addons.external_secrets == "install":
-            self.external_secrets = pinned_release(
-                f"{name}-external-secrets",
+            self.external_secrets = self._addon(
                 "external-secrets",
                 EXTERNAL_SECRETS,
-                "external-secrets",
                 external_secrets_values(replicas, args.high_availability),
                 child,
             )
         if args.addons.cert_manager == "install":
-            self.cert_manager = pinned_release(
-                f"{name}-cert-manager",
+            self.cert_manager = self._addon(
                 "cert-manager",
                 CERT_MANAGER,
-                "cert-manager",
                 cert_manager_values(replicas, args.high_availability),
                 child,
             )
@@ -210,17 +206,22 @@ class ClusterAddons(pulumi.ComponentResource):
             self.gateway = self._create_gateway(replicas, child)
         self.reloader: Optional[k8s.helm.v3.Release] = None
         if args.addons.reloader == "install":
-            self.reloader = pinned_release(
-                f"{name}-reloader",
-                "reloader",
-                RELOADER,
-                "reloader",
-                reloader_values(args.high_availability),
-                child,
+            self.reloader = self._addon(
+                "reloader", RELOADER, reloader_values(args.high_availability), child
             )
         if args.monitoring and args.addons.monitoring_stack == "install":
             self.monitoring_namespace = self._create_monitoring_namespace(child)
         self.register_outputs({})
+
+    def _addon(
+        self,
+        release: str,
+        chart: Mapping[str, str],
+        values: Mapping[str, Any],
+        child: pulumi.ResourceOptions,
+    ) -> k8s.helm.v3.Release:
+        """A pinned add-on, its release and namespace named after it."""
+        return pinned_release(f"{self._name}-{release}", release, chart, release, values, child)
 
     def _create_gateway(self, replicas: int, child: pulumi.ResourceOptions) -> k8s.helm.v3.Release:
         """Envoy Gateway and the GatewayClass its controller serves (after its CRDs exist)."""
