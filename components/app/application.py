@@ -109,7 +109,8 @@ class WebApp(pulumi.ComponentResource):
         store = self._store(addons, baseline, base)
         # Every grant, then the store's seal, before the first workload: each workload is created
         # only once what it needs to become Ready exists (`SecretStore.wait_for`).
-        for account in self._readers():
+        self._readers = self._secret_readers()
+        for account in self._readers:
             store.grant_read(namespace=settings.namespace, name=account)
         store.seal()
         prometheus_crds = self._prometheus(store, base)
@@ -330,7 +331,7 @@ class WebApp(pulumi.ComponentResource):
         )
         return database
 
-    def _readers(self) -> dict[str, tuple[str, ...]]:
+    def _secret_readers(self) -> dict[str, tuple[str, ...]]:
         """Every ServiceAccount whose pods read catalogued Secrets -> those Secrets."""
         readers = {
             svc.name: tuple(
@@ -345,16 +346,17 @@ class WebApp(pulumi.ComponentResource):
         readers.update(NATS_READERS)
         return readers
 
+    def _wait(self, store: SecretStore, account: str) -> list[pulumi.Resource]:
+        """What the workload running as `account` waits for: what the store needs to deliver
+        the Secrets it reads."""
+        return store.wait_for(
+            self._readers[account], namespace=self._settings.namespace, name=account
+        )
+
     def _waits(
         self, store: SecretStore, accounts: Sequence[str]
     ) -> dict[str, list[pulumi.Resource]]:
-        readers = self._readers()
-        return {
-            account: store.wait_for(
-                readers[account], namespace=self._settings.namespace, name=account
-            )
-            for account in accounts
-        }
+        return {account: self._wait(store, account) for account in accounts}
 
     def _services(
         self,
@@ -365,12 +367,11 @@ class WebApp(pulumi.ComponentResource):
     ) -> None:
         """The catalogue's services. One whose readiness checks the database (it reads
         `webapp-database`) waits for the in-cluster database too; nothing else waits for it."""
-        readers = self._readers()
         for svc in CATALOGUE:
             wait: list[pulumi.Resource] = []
-            if svc.name in readers:
-                wait = self._waits(store, [svc.name])[svc.name]
-                if database is not None and cat.DATABASE.name in readers[svc.name]:
+            if svc.name in self._readers:
+                wait = self._wait(store, svc.name)
+                if database is not None and cat.DATABASE.name in self._readers[svc.name]:
                     wait.append(database)
             self._service(svc, store, prometheus_crds, opts, wait)
 

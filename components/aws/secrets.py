@@ -41,10 +41,11 @@ from components.secrets.external import (
     declare_external_secret,
 )
 from components.secrets.generated import (
+    NATS_PASSWORD_KEYS,
     OAUTH_PROVIDERS,
-    generated_password,
     generated_values,
-    rotation_keepers,
+    nats_passwords,
+    passwords,
 )
 from components.secrets.values import database_templates, nats_templates, redis_templates
 
@@ -170,10 +171,7 @@ class AwsSecretStore(pulumi.ComponentResource):
         where operators write the value (`webapp:credentials.<group>: store`)."""
         args = self._args
 
-        def password(key: str, length: int = 32) -> pulumi.Output[str]:
-            return generated_password(
-                f"{self._name}-{key}", length, child, rotation_keepers(key, args.secret_rotation)
-            )
+        password = passwords(self._name, child, args.secret_rotation)
 
         generated = generated_values(
             password,
@@ -184,10 +182,7 @@ class AwsSecretStore(pulumi.ComponentResource):
         oauth = generated.get(cat.OAUTH.name)
         documents: dict[str, Optional[Document]] = {
             "redis/auth": {"password": password("redis-password")},
-            "nats/auth": {
-                "route-password": password("nats-route-password"),
-                **{f"{user}-password": password(f"nats-{user}-password") for user in NATS_USERS},
-            },
+            "nats/auth": nats_passwords(password),
             "auth/jwt-secret": generated[cat.JWT.name],
             "email/smtp": generated.get(cat.SMTP.name),
             "broadcaster/webhook": generated[cat.BROADCASTER.name],
@@ -363,7 +358,7 @@ class AwsSecretStore(pulumi.ComponentResource):
             cat.REDIS.name: remote("redis/auth", "password"),
             cat.NATS.name: {
                 key.replace("-", "_"): Remote(key=f"{prefix}/nats/auth", property=key)
-                for key in ("route-password", *(f"{user}-password" for user in NATS_USERS))
+                for key in NATS_PASSWORD_KEYS
             },
             cat.JWT.name: remote("auth/jwt-secret", "secret-key"),
             cat.OAUTH.name: oauth,

@@ -30,12 +30,7 @@ from components.config.azure import VaultPrivateEndpoint
 from components.config.credentials import CredentialSettings
 from components.kube import objects as kx
 from components.secrets import catalogue as cat
-from components.secrets.generated import (
-    generated_password,
-    generated_values,
-    nats_secret_values,
-    rotation_keepers,
-)
+from components.secrets.generated import generated_values, nats_secret_values, passwords
 from components.secrets.values import redis_values
 
 
@@ -214,10 +209,7 @@ class KeyVaultStore(pulumi.ComponentResource):
         """One vault secret per key of each catalogued Secret (`<secret>-<key>`)."""
         args = self._args
 
-        def password(key: str, length: int = 32) -> pulumi.Output[str]:
-            return generated_password(
-                f"{self._name}-{key}", length, child, rotation_keepers(key, args.secret_rotation)
-            )
+        password = passwords(self._name, child, args.secret_rotation)
 
         # The Grafana password exists whether or not Grafana reads it (so turning monitoring on
         # later adds a vault secret and no new generated value).

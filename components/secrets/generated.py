@@ -12,7 +12,7 @@ checks that every key a pod reads exists). The cloud stores deliver the same nam
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Protocol, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -91,8 +91,30 @@ def generated_password(
 
 OAUTH_PROVIDERS = ("google", "github", "microsoft")
 
-Password = Callable[[str, int], pulumi.Output[str]]
-"""`password(key, length)`: a generated value whose resource is named after `key`."""
+
+class Password(Protocol):
+    """`password(key, length)`: a generated value whose resource is named after `key`."""
+
+    def __call__(self, key: str, length: int = 32) -> pulumi.Output[str]: ...
+
+
+def passwords(prefix: str, opts: pulumi.ResourceOptions, rotation: str) -> Password:
+    """A store's generator of values: `password(key)` declares `<prefix>-<key>`, renewed by a new
+    `rotation` label where the key rotates (`ROTATED`)."""
+
+    def password(key: str, length: int = 32) -> pulumi.Output[str]:
+        return generated_password(f"{prefix}-{key}", length, opts, rotation_keepers(key, rotation))
+
+    return password
+
+
+NATS_PASSWORD_KEYS = (*(f"{user}-password" for user in NATS_USERS), "route-password")
+"""The generated keys of `webapp-nats`: a password per NATS user, and the routes'."""
+
+
+def nats_passwords(password: Password) -> dict[str, pulumi.Output[str]]:
+    """Every key of `NATS_PASSWORD_KEYS`, generated as `nats-<key>`."""
+    return {key: password(f"nats-{key}") for key in NATS_PASSWORD_KEYS}
 
 
 def _placeholders(password: Password) -> dict[str, dict[str, pulumi.Input[str]]]:
@@ -126,8 +148,9 @@ def external_credentials(
 
 def nats_secret_values(host: str, password: Password) -> dict[str, pulumi.Input[str]]:
     """`webapp-nats` with a generated password per NATS user and for the routes."""
-    passwords = {user: password(f"nats-{user}-password", 32) for user in NATS_USERS}
-    return nats_values(host, passwords, password("nats-route-password", 32))
+    generated = nats_passwords(password)
+    users = {user: generated[f"{user}-password"] for user in NATS_USERS}
+    return nats_values(host, users, generated["route-password"])
 
 
 def generated_values(
@@ -167,11 +190,7 @@ class GeneratedSecrets(pulumi.ComponentResource):
         self._name = name
         child = kx.child_options(self, opts)
 
-        def password(key: str, length: int = 32) -> pulumi.Output[str]:
-            return generated_password(
-                f"{name}-{key}", length, child, rotation_keepers(key, args.secret_rotation)
-            )
-
+        password = passwords(name, child, args.secret_rotation)
         values = generated_values(
             password,
             webhook_url=args.webhook_url,
