@@ -78,13 +78,6 @@ def waits_for(run: StackRun, urn: str) -> set[str]:
     return seen
 
 
-def pod_template(inputs: dict[str, Any]) -> dict[str, Any]:
-    spec = inputs["spec"]
-    if inputs["kind"] == "CronJob":
-        spec = spec["jobTemplate"]["spec"]
-    return spec["template"]["spec"]
-
-
 def kind_and_name(run: StackRun, urn: str) -> tuple[str, str]:
     """A Kubernetes object's kind and name (or the Pulumi type and resource name otherwise)."""
     record = run.by_urn()[urn]

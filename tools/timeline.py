@@ -158,43 +158,61 @@ def _custom_dependencies(run: StackRun) -> dict[str, set[str]]:
     }
 
 
-def needs(run: StackRun) -> dict[str, set[str]]:
-    """What each resource really needs before it can be ready, inside the cluster: the producers
-    of the Secrets a workload's pods read (the Secret, its ExternalSecret or the
-    SecretProviderClass), and an ExternalSecret's store."""
-    producers: dict[tuple[str, str], set[str]] = {}
-    stores: dict[str, str] = {}
+WORKLOADS = (
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:apps/v1:StatefulSet",
+    "kubernetes:batch/v1:CronJob",
+)
+
+
+def pod_template(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The pod spec of a Deployment, StatefulSet or CronJob manifest."""
+    spec = inputs["spec"]
+    if inputs["kind"] == "CronJob":
+        spec = spec["jobTemplate"]["spec"]
+    return spec["template"]["spec"]
+
+
+def secret_producers(run: StackRun) -> dict[tuple[str, str], set[str]]:
+    """(namespace, Secret name) -> the resources that produce it: the Secret itself, the
+    ExternalSecret whose target it is, or the SecretProviderClass that syncs it."""
+    found: dict[tuple[str, str], set[str]] = {}
     for record in run.resources:
         if not record.is_kubernetes_object:
             continue
         obj, kind = record.inputs, record.inputs.get("kind")
         namespace = obj["metadata"].get("namespace", "")
-        names = (
-            [obj["metadata"]["name"]]
-            if kind == "Secret"
-            else [obj["spec"]["target"]["name"]]
-            if kind == "ExternalSecret"
-            else [synced["secretName"] for synced in obj["spec"]["secretObjects"]]
-            if kind == "SecretProviderClass"
-            else []
-        )
+        names: list[str] = []
+        if kind == "Secret":
+            names = [obj["metadata"]["name"]]
+        elif kind == "ExternalSecret":
+            names = [obj["spec"]["target"]["name"]]
+        elif kind == "SecretProviderClass":
+            names = [synced["secretName"] for synced in obj["spec"]["secretObjects"]]
         for name in names:
-            producers.setdefault((namespace, name), set()).add(record.urn)
-        if kind == "ClusterSecretStore":
-            stores[obj["metadata"]["name"]] = record.urn
+            found.setdefault((namespace, name), set()).add(record.urn)
+    return found
+
+
+def needs(run: StackRun) -> dict[str, set[str]]:
+    """What each resource really needs before it can be ready, inside the cluster: the producers
+    of the Secrets a workload's pods read (`secret_producers`), and an ExternalSecret's store."""
+    producers = secret_producers(run)
+    stores = {
+        record.inputs["metadata"]["name"]: record.urn
+        for record in run.resources
+        if record.is_kubernetes_object and record.inputs.get("kind") == "ClusterSecretStore"
+    }
     found: dict[str, set[str]] = {}
     for record in run.resources:
         obj = record.inputs
-        if record.type in (
-            "kubernetes:apps/v1:Deployment",
-            "kubernetes:apps/v1:StatefulSet",
-            "kubernetes:batch/v1:CronJob",
-        ):
-            spec = obj["spec"]["jobTemplate"]["spec"] if obj["kind"] == "CronJob" else obj["spec"]
-            pod = spec["template"]["spec"]
+        if record.type in WORKLOADS:
             namespace = obj["metadata"]["namespace"]
             found[record.urn] = set().union(
-                *(producers.get((namespace, secret), set()) for secret in secrets_read(pod))
+                *(
+                    producers.get((namespace, secret), set())
+                    for secret in secrets_read(pod_template(obj))
+                )
             )
         elif record.is_kubernetes_object and obj.get("kind") == "ExternalSecret":
             store = stores.get(obj["spec"]["secretStoreRef"]["name"])

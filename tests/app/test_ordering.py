@@ -12,16 +12,11 @@ from typing import Callable
 
 import pytest
 
-from tests.support import STACKS, kind_and_name, pod_template, waits_for
+from tests.support import STACKS, kind_and_name, waits_for
 from tools.golden import VARIANTS, variant_overrides
 from tools.offline import StackRun
-from tools.timeline import secrets_read
+from tools.timeline import WORKLOADS, pod_template, secret_producers, secrets_read
 
-WORKLOADS = (
-    "kubernetes:apps/v1:Deployment",
-    "kubernetes:apps/v1:StatefulSet",
-    "kubernetes:batch/v1:CronJob",
-)
 DATABASES = ("aws:rds/instance:Instance", "azure-native:dbforpostgresql:Server")
 
 
@@ -31,29 +26,8 @@ def run(request: pytest.FixtureRequest, stack_run: Callable[..., StackRun]) -> S
     return stack_run(stack, variant_overrides(stack, variant))
 
 
-def producers(run: StackRun) -> dict[tuple[str, str], set[str]]:
-    """(namespace, Secret name) -> the resources that produce it: the Secret itself, the
-    ExternalSecret whose target it is, or the SecretProviderClass that syncs it."""
-    found: dict[tuple[str, str], set[str]] = {}
-    for record in run.resources:
-        if not record.is_kubernetes_object:
-            continue
-        obj, kind = record.inputs, record.inputs.get("kind")
-        namespace = obj["metadata"].get("namespace", "")
-        names: list[str] = []
-        if kind == "Secret":
-            names = [obj["metadata"]["name"]]
-        elif kind == "ExternalSecret":
-            names = [obj["spec"]["target"]["name"]]
-        elif kind == "SecretProviderClass":
-            names = [synced["secretName"] for synced in obj["spec"]["secretObjects"]]
-        for name in names:
-            found.setdefault((namespace, name), set()).add(record.urn)
-    return found
-
-
 def test_every_workload_is_created_after_the_secrets_it_reads(run: StackRun) -> None:
-    produced = producers(run)
+    produced = secret_producers(run)
     checked = 0
     for record in run.resources:
         if record.type not in WORKLOADS:

@@ -462,15 +462,11 @@ def test_pods_run_above_uid_10000_and_long_running_containers_have_both_probes(
     """UIDs clear of the host's users wherever the image allows it (PostgreSQL's does not, see
     `components/data/postgres.py`); every container of a Deployment or StatefulSet is restarted
     when it hangs and taken out of service when it is not ready."""
-    for obj in run.kubernetes_objects():
-        if obj["kind"] not in ("Deployment", "StatefulSet", "CronJob"):
-            continue
-        spec = obj["spec"]["jobTemplate"]["spec"] if obj["kind"] == "CronJob" else obj["spec"]
-        pod = spec["template"]["spec"]
-        name = obj["metadata"]["name"]
+    for workload, pod, _ in pod_specs(run.kubernetes_objects()):
+        kind, name = workload.split("/")
         uid = pod["securityContext"]["runAsUser"]
         assert uid > 10000 or name in ("postgres", "postgres-backup"), f"{name}: {uid}"
-        if obj["kind"] == "CronJob":
+        if kind == "CronJob":
             continue
         for container in pod["containers"]:
             missing = [p for p in ("livenessProbe", "readinessProbe") if p not in container]
@@ -480,11 +476,8 @@ def test_pods_run_above_uid_10000_and_long_running_containers_have_both_probes(
 def test_every_container_pulls_with_the_stacks_policy(stack_run: Callable[..., StackRun]) -> None:
     run = stack_run("dev", {"webapp:imagePullPolicy": "Always"})
     policies = {
-        (obj["metadata"]["name"], container["name"]): container.get("imagePullPolicy")
-        for obj in run.kubernetes_objects()
-        if obj["kind"] in ("Deployment", "StatefulSet", "CronJob")
-        for container in (
-            obj["spec"]["jobTemplate"]["spec"] if obj["kind"] == "CronJob" else obj["spec"]
-        )["template"]["spec"]["containers"]
+        (workload, container["name"]): container.get("imagePullPolicy")
+        for workload, pod, _ in pod_specs(run.kubernetes_objects())
+        for container in pod["containers"]
     }
     assert len(policies) >= 10 and set(policies.values()) == {"Always"}, policies

@@ -12,6 +12,7 @@ from components.secrets import catalogue as cat
 from tests.azure.support import ESO, ISSUER, credentials, identity_client_id
 from tests.support import pod_specs, produced_secrets, records, waits_for
 from tools.offline import StackRun, contains_secret, load_stack_config, normalise
+from tools.timeline import pod_template
 
 # --- Workload identity --------------------------------------------------------------------------
 
@@ -230,8 +231,7 @@ def test_federated_credentials_are_written_one_at_a_time_before_what_uses_them(
             ref = obj["spec"]["provider"]["azurekv"]["serviceAccountRef"]
             account = (ref["namespace"], ref["name"])
         else:
-            spec = obj["spec"]["jobTemplate"]["spec"] if obj["kind"] == "CronJob" else obj["spec"]
-            pod = spec["template"]["spec"]
+            pod = pod_template(obj)
             if not any("csi" in volume for volume in pod.get("volumes") or []):
                 continue
             account = (obj["metadata"]["namespace"], pod["serviceAccountName"])

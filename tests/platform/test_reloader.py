@@ -9,11 +9,11 @@ import pytest
 
 from components.kube.objects import RELOAD_ANNOTATION
 from components.platform.addons import RELOADER
-from tests.support import STACKS, pod_template, records
+from tests.support import STACKS, records
 from tools.branch import branch_config
 from tools.golden import variant_overrides
 from tools.offline import StackRun, normalise
-from tools.timeline import secrets_read
+from tools.timeline import pod_template, secrets_read
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
