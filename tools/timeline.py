@@ -9,9 +9,12 @@ critical path, the total against the slowest single resource, and every awaited 
 wait could pass its await timeout.
 
 A wait is counted from the resource's creation until what it really needs is ready: what it
-declares, plus what happens inside the cluster that the graph may not show (`needs`): a pod is
-Ready only once every Secret it reads exists, an ExternalSecret only once its store is ready. If
-the program declares a workload before those, its wait includes theirs, and the report says so.
+declares, plus what happens inside the cluster that the graph may not show (`needs`): a pod
+starts only once every Secret it reads exists, an ExternalSecret syncs only once its store is
+ready, a CSI SecretProviderClass mounts only once the vault secrets it lists exist. If the program
+declares a workload before those, its wait includes theirs, and the report says so. A pod whose
+readiness checks the database (it reads `webapp-database`) starts without it and is Ready at the
+first readiness probe after the database is (`readiness_needs`).
 """
 
 from __future__ import annotations
@@ -108,7 +111,11 @@ class Step:
     start: int
     finish: int
     wait: int
+    """From its creation until it is ready: its own time, plus what it waited for inside the
+    cluster."""
     timeout: Optional[int]
+    own: int
+    """Its own typical create time (`duration`)."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +130,8 @@ class Timeline:
 
     @property
     def slowest(self) -> Step:
-        return max(self.steps.values(), key=lambda step: (step.finish - step.start, step.urn))
+        """The resource whose own create time is the longest."""
+        return max(self.steps.values(), key=lambda step: (step.own, step.urn))
 
     def overruns(self) -> list[Step]:
         """Awaited resources whose wait could pass their await timeout."""
@@ -194,10 +202,74 @@ def secret_producers(run: StackRun) -> dict[tuple[str, str], set[str]]:
     return found
 
 
+DATABASE_SECRET = "webapp-database"
+DATABASE_TYPES = (
+    "aws:rds/instance:Instance",
+    "azure-native:dbforpostgresql:Server",
+    "azure-native:dbforpostgresql:Database",
+    "azure-native:dbforpostgresql:Configuration",
+)
+"""A managed database and what it needs before the application can use it."""
+IN_CLUSTER_DATABASE = "postgres"
+"""The in-cluster database's StatefulSet."""
+DEFAULT_READINESS_PERIOD = 10
+"""A readiness probe's `periodSeconds` when the manifest leaves it out (Kubernetes' default)."""
+
+
+def database(run: StackRun, namespace: str) -> set[str]:
+    """What the database of the application in `namespace` is made of: the managed database's
+    resources, or the in-cluster StatefulSet."""
+    found = set()
+    for record in run.resources:
+        if record.type in DATABASE_TYPES:
+            found.add(record.urn)
+        elif record.type == "kubernetes:apps/v1:StatefulSet":
+            metadata = record.inputs["metadata"]
+            if metadata["name"] == IN_CLUSTER_DATABASE and metadata["namespace"] == namespace:
+                found.add(record.urn)
+    return found
+
+
+def readiness_needs(run: StackRun) -> dict[str, set[str]]:
+    """Deployments whose pods read the database's Secret -> the database their readiness
+    checks."""
+    found: dict[str, set[str]] = {}
+    for record in run.resources:
+        if record.type != "kubernetes:apps/v1:Deployment":
+            continue
+        if DATABASE_SECRET in secrets_read(pod_template(record.inputs)):
+            found[record.urn] = database(run, record.inputs["metadata"]["namespace"])
+    return found
+
+
+def readiness_period(inputs: dict[str, Any]) -> int:
+    """The longest readiness probe period of a workload's containers."""
+    return max(
+        int((container.get("readinessProbe") or {}).get("periodSeconds", DEFAULT_READINESS_PERIOD))
+        for container in pod_template(inputs)["containers"]
+    )
+
+
+def _vault_objects(spc: dict[str, Any]) -> set[str]:
+    """The Key Vault object names a SecretProviderClass lists (its `objects` parameter)."""
+    objects = spc["spec"]["parameters"].get("objects", "")
+    return {
+        line.split(":", 1)[1].strip()
+        for line in objects.splitlines()
+        if line.strip().startswith("objectName:")
+    }
+
+
 def needs(run: StackRun) -> dict[str, set[str]]:
     """What each resource really needs before it can be ready, inside the cluster: the producers
-    of the Secrets a workload's pods read (`secret_producers`), and an ExternalSecret's store."""
+    of the Secrets a workload's pods read (`secret_producers`), an ExternalSecret's store, and
+    the vault secrets a SecretProviderClass lists."""
     producers = secret_producers(run)
+    vault_secrets = {
+        record.inputs["secretName"]: record.urn
+        for record in run.resources
+        if record.type == "azure-native:keyvault:Secret"
+    }
     stores = {
         record.inputs["metadata"]["name"]: record.urn
         for record in run.resources
@@ -217,6 +289,10 @@ def needs(run: StackRun) -> dict[str, set[str]]:
         elif record.is_kubernetes_object and obj.get("kind") == "ExternalSecret":
             store = stores.get(obj["spec"]["secretStoreRef"]["name"])
             found[record.urn] = {store} if store else set()
+        elif record.is_kubernetes_object and obj.get("kind") == "SecretProviderClass":
+            found[record.urn] = {
+                vault_secrets[name] for name in _vault_objects(obj) if name in vault_secrets
+            }
     return found
 
 
@@ -241,6 +317,7 @@ def timeline(run: StackRun) -> Timeline:
     by_urn = run.by_urn()
     dependencies = _custom_dependencies(run)
     required = needs(run)
+    checks = readiness_needs(run)
     steps: dict[str, Step] = {}
     cause: dict[str, Optional[str]] = {}
 
@@ -249,14 +326,20 @@ def timeline(run: StackRun) -> Timeline:
             return steps[urn]
         record = by_urn[urn]
         declared = [schedule(dep) for dep in sorted(dependencies.get(urn, ()))]
+        inside = [schedule(need) for need in sorted(required.get(urn, ()))]
         start = max((step.finish for step in declared), default=0)
-        # Ready only once what it really needs is ready, declared or not.
-        ready = max([start, *(schedule(need).finish for need in sorted(required.get(urn, ())))])
-        finish = ready + duration(record)
-        # Ties broken by URN: registration order varies between runs, the report must not.
-        before = max(declared, key=lambda step: (step.finish, step.urn), default=None)
-        cause[urn] = before.urn if before else None
-        steps[urn] = Step(urn, start, finish, finish - start, await_timeout(record))
+        # Ready only once what it really needs is ready, declared or not; ties broken by URN
+        # (registration order varies between runs, the report must not).
+        gate = max([*declared, *inside], key=lambda step: (step.finish, step.urn), default=None)
+        own = duration(record)
+        finish = max(start, gate.finish if gate else 0) + own
+        # ... and at the first readiness probe after the database its readiness checks.
+        checked = [schedule(need) for need in sorted(checks.get(urn, ()))]
+        answered = max(checked, key=lambda step: (step.finish, step.urn), default=None)
+        if answered and answered.finish + readiness_period(record.inputs) > finish:
+            finish, gate = answered.finish + readiness_period(record.inputs), answered
+        cause[urn] = gate.urn if gate else None
+        steps[urn] = Step(urn, start, finish, finish - start, await_timeout(record), own)
         return steps[urn]
 
     for urn in dependencies:
@@ -281,8 +364,7 @@ def report(run: StackRun) -> str:
     lines = [
         f"stack {run.stack}: {len(plan.steps)} resources, first up about "
         f"{plan.total // 60} min {plan.total % 60} s; slowest single resource "
-        f"{_name(slowest.urn)} ({slowest.finish - slowest.start} s); ratio "
-        f"{plan.total / (slowest.finish - slowest.start):.2f}",
+        f"{_name(slowest.urn)} ({slowest.own} s); ratio {plan.total / slowest.own:.2f}",
         "critical path:",
     ]
     for urn in plan.path:

@@ -19,7 +19,7 @@ Creates (parented to the component):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -51,7 +51,7 @@ from components.platform.edge import EdgeRouting, EdgeRoutingArgs, Route
 from components.platform.monitoring import Monitoring, MonitoringArgs
 from components.platform.namespace import NamespaceBaseline, NamespaceBaselineArgs
 from components.secrets import catalogue as cat
-from components.secrets.store import NO_ACCESS, SecretStore
+from components.secrets.store import SecretAccess, SecretStore
 from components.workloads.http_service import HttpService, HttpServiceArgs
 from components.workloads.nginx import Upstream, nginx_conf
 from components.workloads.scheduler import Scheduler, SchedulerArgs
@@ -114,8 +114,8 @@ class WebApp(pulumi.ComponentResource):
             store.grant_read(namespace=settings.namespace, name=account)
         store.seal()
         prometheus_crds = self._prometheus(store, base)
-        database = self._data_services(store, prometheus_crds, in_namespace)
-        self._services(store, prometheus_crds, in_namespace, database)
+        self._data_services(store, prometheus_crds, in_namespace)
+        self._services(store, prometheus_crds, in_namespace)
         Scheduler(
             f"{name}-scheduler",
             SchedulerArgs(
@@ -280,26 +280,23 @@ class WebApp(pulumi.ComponentResource):
         store: SecretStore,
         prometheus_crds: Sequence[pulumi.Resource],
         opts: pulumi.ResourceOptions,
-    ) -> Optional[pulumi.Resource]:
-        """PostgreSQL (in-cluster mode), Redis and NATS; returns the in-cluster database's
-        StatefulSet (awaited until ready), which the services that check it wait for."""
+    ) -> None:
+        """PostgreSQL (in-cluster mode), Redis and NATS."""
         settings, name = self._settings, self._name
-        database: Optional[pulumi.Resource] = None
         if settings.database.mode == "in-cluster":
-            postgres = InClusterPostgres(
+            InClusterPostgres(
                 f"{name}-postgres",
                 InClusterPostgresArgs(
                     namespace=settings.namespace,
                     instance=settings.stack,
                     settings=settings.database,
                     clients=callers_of("postgres"),
-                    secret_access=store.access,
+                    secret_access=self._access(store, POSTGRES_READERS),
                     wait_for=self._waits(store, list(POSTGRES_READERS)),
                     protect=settings.protect,
                 ),
                 opts=opts,
             )
-            database = postgres.stateful_set
         InClusterRedis(
             f"{name}-redis",
             InClusterRedisArgs(
@@ -307,7 +304,7 @@ class WebApp(pulumi.ComponentResource):
                 instance=settings.stack,
                 settings=settings.redis,
                 clients=callers_of("redis"),
-                secret_access=store.access,
+                secret_access=self._access(store, REDIS_READERS),
                 wait_for=self._waits(store, list(REDIS_READERS)),
                 protect=settings.protect,
             ),
@@ -323,13 +320,12 @@ class WebApp(pulumi.ComponentResource):
                 monitoring_namespace=self._monitoring_namespace,
                 service_monitor=settings.monitoring.enabled,
                 crd_dependencies=list(prometheus_crds),
-                secret_access=store.access,
+                secret_access=self._access(store, NATS_READERS),
                 wait_for=self._waits(store, list(NATS_READERS)),
                 protect=settings.protect,
             ),
             opts=opts,
         )
-        return database
 
     def _secret_readers(self) -> dict[str, tuple[str, ...]]:
         """Every ServiceAccount whose pods read catalogued Secrets -> those Secrets."""
@@ -353,6 +349,12 @@ class WebApp(pulumi.ComponentResource):
             self._readers[account], namespace=self._settings.namespace, name=account
         )
 
+    @staticmethod
+    def _access(store: SecretStore, readers: Mapping[str, Sequence[str]]) -> SecretAccess:
+        """How a data service's pods are wired: one access for all its ServiceAccounts, which
+        read the same Secrets."""
+        return store.access(sorted({secret for secrets in readers.values() for secret in secrets}))
+
     def _waits(
         self, store: SecretStore, accounts: Sequence[str]
     ) -> dict[str, list[pulumi.Resource]]:
@@ -363,17 +365,21 @@ class WebApp(pulumi.ComponentResource):
         store: SecretStore,
         prometheus_crds: Sequence[pulumi.Resource],
         opts: pulumi.ResourceOptions,
-        database: Optional[pulumi.Resource],
     ) -> None:
-        """The catalogue's services. One whose readiness checks the database (it reads
-        `webapp-database`) waits for the in-cluster database too; nothing else waits for it."""
+        """The catalogue's services, each created once the Secrets it reads are delivered.
+
+        A service whose readiness checks the database (it reads `webapp-database`) is not
+        ordered after the database: its pods pull and start while the database comes up, and
+        the provider's await of its rollout lasts until the readiness probe reaches it. The
+        in-cluster database is ready within its own 10-minute await, inside the service's; a
+        managed one the service does not wait for sets a longer first await
+        (`SecretStore.database_create_timeout`); RDS, whose Secret needs the instance, comes
+        first through that Secret. Nothing else waits for the database."""
         for svc in CATALOGUE:
-            wait: list[pulumi.Resource] = []
-            if svc.name in self._readers:
-                wait = self._wait(store, svc.name)
-                if database is not None and cat.DATABASE.name in self._readers[svc.name]:
-                    wait.append(database)
-            self._service(svc, store, prometheus_crds, opts, wait)
+            reads = self._readers.get(svc.name, ())
+            wait = self._wait(store, svc.name) if reads else []
+            timeout = store.database_create_timeout if cat.DATABASE.name in reads else None
+            self._service(svc, store, prometheus_crds, opts, wait, timeout)
 
     def _egress(self, target: str, store: SecretStore) -> kx.Peer:
         if target == "postgres" and store.database_network is not None:
@@ -430,6 +436,7 @@ class WebApp(pulumi.ComponentResource):
         prometheus_crds: Sequence[pulumi.Resource],
         opts: pulumi.ResourceOptions,
         wait_for: Sequence[pulumi.Resource],
+        create_timeout: Optional[str],
     ) -> HttpService:
         settings = self._settings
         callers, egress = self._network(svc, store)
@@ -455,8 +462,9 @@ class WebApp(pulumi.ComponentResource):
                 writable_paths=("/tmp",),
                 monitoring=self._monitoring_namespace is not None,
                 crd_dependencies=list(prometheus_crds),
-                secret_access=store.access if svc.reads_secrets else NO_ACCESS,
+                secret_access=store.access(self._readers.get(svc.name, ())),
                 wait_for=wait_for,
+                create_timeout=create_timeout,
             ),
             opts=opts,
         )

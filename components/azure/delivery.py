@@ -2,9 +2,15 @@
 External Secrets.
 
 Creates (parented to the component), `delivery: csi`:
-- a SecretProviderClass per namespace (provider azure, the identity's client id, vault name, tenant
-  id, one object per Key Vault secret, `secretObjects` syncing them into the catalogued Kubernetes
-  Secrets); the consuming pods mount it (see `workload_identity.SecretAccess`)
+- a SecretProviderClass per catalogued Secret and namespace, named like the Secret (provider azure,
+  the identity's client id, vault name, tenant id, one object per key, `secretObjects` syncing them
+  into that one Kubernetes Secret); each reading pod mounts the classes of the Secrets it reads
+  (`secrets.store.SecretAccess`)
+
+In time: the driver mounts a class only once every object it lists can be read, and syncs its
+Secret only while a pod mounts it. One class per Secret means a pod waits for the vault secrets it
+reads and no others (Redis does not wait for the managed database's), and every Secret is synced
+by exactly one class.
 
 `delivery: external-secrets`:
 - ServiceAccount `external-secrets-azure` annotated with the identity's client and tenant ids
@@ -35,7 +41,6 @@ from components.secrets.external import (
 )
 
 SPC_API = "secrets-store.csi.x-k8s.io/v1"
-SECRET_PROVIDER_CLASS = "webapp-secrets"
 
 
 def csi_objects(specs: Sequence[cat.SecretSpec]) -> str:
@@ -58,7 +63,7 @@ class AzureSecretDeliveryArgs:
     instance: str
     """The stack name (labels)."""
     mode: Delivery
-    """`csi`: a SecretProviderClass per namespace; `external-secrets`: a SecretStore and
+    """`csi`: a SecretProviderClass per Secret; `external-secrets`: a SecretStore and
     ExternalSecrets.
     """
     namespaces: dict[str, tuple[cat.SecretSpec, ...]]
@@ -97,23 +102,24 @@ class AzureSecretDelivery(pulumi.ComponentResource):
         self._crd_opts = kx.child_options(self, opts, args.crd_dependencies)
         self.service_account = None
         self.objects: dict[str, k8s.apiextensions.CustomResource] = {}
+        """Catalogued Secret name -> what produces it (its SecretProviderClass or ExternalSecret);
+        each Secret is delivered to one namespace."""
         if args.mode == "csi":
             for namespace, specs in args.namespaces.items():
-                self._provider_class(namespace, specs)
+                for spec in specs:
+                    self._provider_class(namespace, spec)
         else:
             self._external_secrets(kx.child_options(self, opts))
         self.register_outputs({})
 
-    def _provider_class(self, namespace: str, specs: tuple[cat.SecretSpec, ...]) -> None:
+    def _provider_class(self, namespace: str, spec: cat.SecretSpec) -> None:
         args = self._args
-        self.objects[namespace] = k8s.apiextensions.CustomResource(
-            f"{self._name}-spc-{namespace}",
+        self.objects[spec.name] = k8s.apiextensions.CustomResource(
+            f"{self._name}-spc-{spec.category}",
             api_version=SPC_API,
             kind="SecretProviderClass",
             metadata=kx.metadata(
-                SECRET_PROVIDER_CLASS,
-                namespace,
-                kx.labels(SECRET_PROVIDER_CLASS, args.instance, "secrets", "v1"),
+                spec.name, namespace, kx.labels(spec.name, args.instance, "secrets", "v1")
             ),
             spec={
                 "provider": "azure",
@@ -123,7 +129,7 @@ class AzureSecretDelivery(pulumi.ComponentResource):
                     "clientID": args.client_id,
                     "keyvaultName": args.vault_name,
                     "tenantId": args.tenant_id,
-                    "objects": csi_objects(specs),
+                    "objects": csi_objects([spec]),
                 },
                 "secretObjects": [
                     {
@@ -135,7 +141,6 @@ class AzureSecretDelivery(pulumi.ComponentResource):
                             for key in spec.keys
                         ],
                     }
-                    for spec in specs
                 ],
             },
             opts=self._crd_opts,

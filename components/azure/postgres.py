@@ -28,6 +28,9 @@ from components.config.azure import AzureSettings, FlexibleServerSettings
 from components.kube import objects as kx
 
 PASSWORD_PROPERTY = "administratorLoginPassword"
+DNS_SUFFIX = "postgres.database.azure.com"
+"""Every Flexible Server is reached as <server name>.postgres.database.azure.com, with private
+access too (that name resolves through the private DNS zone linked to the VNet)."""
 
 
 def server_name(az: AzureSettings, instance: str) -> str:
@@ -65,8 +68,23 @@ class FlexiblePostgresArgs:
     """Pulumi `protect` on the server (production). Default off."""
 
 
+def _same_host(host: str, fqdn: Optional[str]) -> str:
+    """The name the server reports, once it exists, is the one the Secrets were written with."""
+    if fqdn and fqdn != host:
+        raise ValueError(
+            f"Azure reports the database server as {fqdn!r}, not {host!r}: this program supports "
+            f"Azure's public cloud (*.{DNS_SUFFIX}) only"
+        )
+    return fqdn or host
+
+
 class FlexiblePostgres(pulumi.ComponentResource):
+    host: str
+    """The server's DNS name, known before the server exists: the Key Vault secrets, and so the
+    pods that read them, do not wait for the 5-20 minutes of its creation (the services whose
+    readiness checks the database wait for it through their rollout, see `SecretStore`)."""
     fqdn: pulumi.Output[str]
+    """The name the server reports (the same as `host`, checked)."""
     server_name: pulumi.Output[str]
 
     def __init__(
@@ -122,9 +140,14 @@ class FlexiblePostgres(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect)),
         )
-        self.fqdn = self.server.fully_qualified_domain_name.apply(lambda value: value or "")
+        self.host = f"{args.server_name}.{DNS_SUFFIX}"
+        self.fqdn = self.server.fully_qualified_domain_name.apply(
+            lambda value: _same_host(self.host, value)
+        )
         self.server_name = self.server.name
-        self.register_outputs({"fqdn": self.fqdn, "server_name": self.server_name})
+        self.register_outputs(
+            {"host": self.host, "fqdn": self.fqdn, "server_name": self.server_name}
+        )
 
     def _configure(
         self, name: str, args: FlexiblePostgresArgs, child: pulumi.ResourceOptions

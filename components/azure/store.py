@@ -17,10 +17,9 @@ Declares, with the names every Azure stack has always had:
   (each waits for its own)
 
 In time: with External Secrets a workload waits for the ExternalSecrets of what it reads (each
-after the store, awaited Ready, and after the vault's secrets). With the CSI driver one
-SecretProviderClass carries every vault secret and a mount needs them all, so every reading pod
-waits for the whole vault (the managed database's secrets included), its own credential and the
-identity's role.
+after the store, awaited Ready, and after the vault's secrets). With the CSI driver it waits for
+the SecretProviderClasses of what it reads (one per Secret), their vault secrets, its own
+credential and the identity's role; nothing else.
 """
 
 from __future__ import annotations
@@ -32,11 +31,7 @@ import pulumi
 import pulumi_azure_native as azure
 import pulumi_kubernetes as k8s
 
-from components.azure.delivery import (
-    SECRET_PROVIDER_CLASS,
-    AzureSecretDelivery,
-    AzureSecretDeliveryArgs,
-)
+from components.azure.delivery import AzureSecretDelivery, AzureSecretDeliveryArgs
 from components.azure.identity import (
     FederatedCredentials,
     FederatedCredentialsArgs,
@@ -79,7 +74,7 @@ class AzureStore(SecretStore):
         self._readers: dict[str, tuple[str, str]] = {}
         self._credentials: dict[str, pulumi.Resource] = {}
         self._grafana_account: Optional[k8s.core.v1.ServiceAccount] = None
-        self._access = SecretAccess()
+        self._annotations: dict[str, pulumi.Input[str]] = {}
         self._grafana = GrafanaWiring()
         self.resource_group = self._resource_group()
         database = self._database_values()
@@ -115,14 +110,29 @@ class AzureStore(SecretStore):
         elif args.store.monitoring_namespace:
             self._grafana = GrafanaWiring(ready=(self.delivery.objects[cat.GRAFANA.name],))
 
-    @property
-    def access(self) -> SecretAccess:
-        return self._access
+    def access(self, secrets: Sequence[str]) -> SecretAccess:
+        """With the CSI driver a reading pod authenticates as its own workload identity and
+        mounts the SecretProviderClass of each Secret it reads; with External Secrets it reads
+        plain Secrets."""
+        if self._args.azure.delivery != "csi" or not secrets:
+            return SecretAccess()
+        return SecretAccess(
+            service_account_annotations=self._annotations,
+            pod_labels={USE_LABEL: "true"},
+            secret_provider_classes=tuple(sorted(set(secrets))),
+        )
 
     @property
     def database_network(self) -> Optional[str]:
         """The managed database is in the cluster's VNet; api and auth reach it there."""
         return self._database_network
+
+    @property
+    def database_create_timeout(self) -> Optional[str]:
+        """The Key Vault secrets name the server before it exists, so api and auth start with it
+        and their readiness waits for it: a Flexible Server takes 5-10 minutes, 15-20 when
+        zone-redundant (Azure's quickstart), so their first rollout may take 30."""
+        return "30m" if self._args.store.managed_database else None
 
     @property
     def grafana(self) -> GrafanaWiring:
@@ -132,7 +142,9 @@ class AzureStore(SecretStore):
             return self._grafana
         monitoring = self._args.store.monitoring_namespace
         assert monitoring is not None
-        ready = self.wait_for((), namespace=monitoring, name=GRAFANA_SERVICE_ACCOUNT)
+        ready = self.wait_for(
+            (cat.GRAFANA.name,), namespace=monitoring, name=GRAFANA_SERVICE_ACCOUNT
+        )
         return GrafanaWiring(ready=(self._grafana_account, *ready), values=self._grafana.values)
 
     @property
@@ -157,14 +169,11 @@ class AzureStore(SecretStore):
             return [self.delivery.objects[secret] for secret in secrets]
         key = f"{namespace}-{name}"
         assert key in self._credentials, f"{key}: grant_read and seal() come before the workload"
-        # The namespace's SecretProviderClass mounts all its objects at once: the pod waits for
-        # each of them (the app's include the managed database's; Grafana's are its own).
-        values = [
-            secret
-            for spec in self._delivered[namespace]
-            for secret in self.vault.secrets.get(spec.name, [])
-        ]
-        return [self.delivery.objects[namespace], self.identity, *values, self._credentials[key]]
+        # A pod mounts the class of each Secret it reads, and a class mounts once all its
+        # objects can be read: the pod waits for those vault secrets, and no others.
+        classes = [self.delivery.objects[secret] for secret in sorted(set(secrets))]
+        values = [value for secret in sorted(set(secrets)) for value in self.vault.secrets[secret]]
+        return [*classes, self.identity, *values, self._credentials[key]]
 
     def _federate(self, subjects: Mapping[str, tuple[str, str]]) -> None:
         credentials = FederatedCredentials(
@@ -230,8 +239,9 @@ class AzureStore(SecretStore):
             opts=self._opts,
         )
         self._outputs["databaseServerName"] = server.server_name
+        self._outputs["databaseHost"] = server.fqdn
         return database_values(
-            host=server.fqdn,
+            host=server.host,
             dbname=args.store.database_name,
             username=az.database.admin_login,
             password=password,
@@ -274,7 +284,6 @@ class AzureStore(SecretStore):
                 else {}
             ),
         }
-        self._delivered = namespaces
         return AzureSecretDelivery(
             f"{self._name}-secret-delivery",
             AzureSecretDeliveryArgs(
@@ -299,11 +308,7 @@ class AzureStore(SecretStore):
             CLIENT_ID_ANNOTATION: self.identity.client_id,
             TENANT_ID_ANNOTATION: args.azure.tenant_id,
         }
-        self._access = SecretAccess(
-            service_account_annotations=annotations,
-            pod_labels={USE_LABEL: "true"},
-            secret_provider_class=SECRET_PROVIDER_CLASS,
-        )
+        self._annotations = annotations
         monitoring = args.store.monitoring_namespace
         if not monitoring:
             return
@@ -329,13 +334,13 @@ class AzureStore(SecretStore):
                 "podLabels": {USE_LABEL: "true"},
                 "extraSecretMounts": [
                     {
-                        "name": "secrets-store",
-                        "mountPath": CSI_MOUNT_PATH,
+                        "name": f"csi-{cat.GRAFANA.name}",
+                        "mountPath": f"{CSI_MOUNT_PATH}/{cat.GRAFANA.name}",
                         "readOnly": True,
                         "csi": {
                             "driver": CSI_DRIVER,
                             "readOnly": True,
-                            "volumeAttributes": {"secretProviderClass": SECRET_PROVIDER_CLASS},
+                            "volumeAttributes": {"secretProviderClass": cat.GRAFANA.name},
                         },
                     }
                 ],

@@ -40,27 +40,35 @@ class SecretAccess:
 
     service_account_annotations: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     pod_labels: Mapping[str, str] = field(default_factory=dict)
-    secret_provider_class: Optional[str] = None
-    """Mount this SecretProviderClass read-only at /mnt/secrets-store (it syncs the Secrets)."""
+    secret_provider_classes: tuple[str, ...] = ()
+    """Mount these SecretProviderClasses read-only, each at /mnt/secrets-store/<name> (each syncs
+    one Kubernetes Secret while a pod mounts it). Default none."""
 
     def volumes(self) -> tuple[list[k8s.core.v1.VolumeArgs], list[k8s.core.v1.VolumeMountArgs]]:
-        """The Secrets Store CSI volume and its mount, when the pod must mount a
-        SecretProviderClass.
+        """One Secrets Store CSI volume (`csi-<class>`) and its mount per SecretProviderClass the
+        pod mounts.
+
+        A CSI volume is set up only once every object its class lists can be read, so a pod
+        mounts exactly the classes of the Secrets it reads and waits for nothing else.
         """
-        if self.secret_provider_class is None:
-            return [], []
-        volume = k8s.core.v1.VolumeArgs(
-            name="secrets-store",
-            csi=k8s.core.v1.CSIVolumeSourceArgs(
-                driver=CSI_DRIVER,
-                read_only=True,
-                volume_attributes={"secretProviderClass": self.secret_provider_class},
-            ),
-        )
-        mount = k8s.core.v1.VolumeMountArgs(
-            name="secrets-store", mount_path=CSI_MOUNT_PATH, read_only=True
-        )
-        return [volume], [mount]
+        volumes = [
+            k8s.core.v1.VolumeArgs(
+                name=f"csi-{name}",
+                csi=k8s.core.v1.CSIVolumeSourceArgs(
+                    driver=CSI_DRIVER,
+                    read_only=True,
+                    volume_attributes={"secretProviderClass": name},
+                ),
+            )
+            for name in self.secret_provider_classes
+        ]
+        mounts = [
+            k8s.core.v1.VolumeMountArgs(
+                name=f"csi-{name}", mount_path=f"{CSI_MOUNT_PATH}/{name}", read_only=True
+            )
+            for name in self.secret_provider_classes
+        ]
+        return volumes, mounts
 
 
 NO_ACCESS = SecretAccess()
@@ -116,9 +124,10 @@ class StoreArgs:
 class SecretStore(abc.ABC):
     """The stack's secret store, as the workloads see it."""
 
-    @property
-    def access(self) -> SecretAccess:
-        """How the pods of a reading workload are wired (its ServiceAccount, labels, volumes)."""
+    def access(self, secrets: Sequence[str]) -> SecretAccess:
+        """How the pods of a workload that reads the catalogued Secrets `secrets` are wired (its
+        ServiceAccount, labels, volumes). Default: plain `secretKeyRef`s suffice."""
+        del secrets
         return NO_ACCESS
 
     @property
@@ -130,6 +139,15 @@ class SecretStore(abc.ABC):
     def database_network(self) -> Optional[str]:
         """The CIDR the store's managed database is reached in (its VPC or VNet); None when the
         database runs in the cluster. Default None."""
+        return None
+
+    @property
+    def database_create_timeout(self) -> Optional[str]:
+        """How long the first rollout of a service whose readiness checks the database may take:
+        set when its pods start while the store's managed database is still being created (its
+        Secret does not wait for the server) and that creation can pass the provider's 10
+        minutes. Default None: the in-cluster database is ready well within them (and awaited
+        itself for 10), and a database whose Secret needs it (RDS) is created first."""
         return None
 
     @property

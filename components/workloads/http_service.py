@@ -90,8 +90,12 @@ class HttpServiceArgs:
     """How the pods reach the secret store themselves (Azure workload identity, CSI mount)."""
     wait_for: Sequence[pulumi.Resource] = ()
     """What the Deployment waits for before it is created: the Secrets it reads (or what mounts
-    them) and, for a service whose readiness checks it, the database; the provider then awaits
-    the rollout for its usual 10 minutes. Default: nothing."""
+    them); the provider then awaits the rollout for its usual 10 minutes. Default: nothing."""
+    create_timeout: Optional[str] = None
+    """How long the provider awaits the first rollout (`customTimeouts.create`, e.g. `30m`), when
+    the pods' readiness waits for something slower than 10 minutes that they do not wait for
+    before creation (a managed database being created). Updates keep the 10 minutes. Default:
+    the provider's 10 minutes."""
 
 
 def _scrape_annotations(args: HttpServiceArgs) -> dict[str, str]:
@@ -354,7 +358,12 @@ class HttpService(pulumi.ComponentResource):
                 # What the pods read and run as exists before the first pod is created.
                 child,
                 pulumi.ResourceOptions(
-                    depends_on=[*self._config_objects, self.service_account, *self._args.wait_for]
+                    depends_on=[*self._config_objects, self.service_account, *self._args.wait_for],
+                    custom_timeouts=(
+                        pulumi.CustomTimeouts(create=args.create_timeout)
+                        if args.create_timeout
+                        else None
+                    ),
                 ),
             ),
         )

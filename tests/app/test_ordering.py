@@ -15,7 +15,15 @@ import pytest
 from tests.support import STACKS, kind_and_name, waits_for
 from tools.golden import VARIANTS, variant_overrides
 from tools.offline import StackRun
-from tools.timeline import WORKLOADS, pod_template, secret_producers, secrets_read
+from tools.timeline import (
+    DATABASE_SECRET,
+    WORKLOADS,
+    database,
+    pod_template,
+    secret_producers,
+    secrets_read,
+    timeline,
+)
 
 DATABASES = ("aws:rds/instance:Instance", "azure-native:dbforpostgresql:Server")
 
@@ -85,3 +93,35 @@ def test_external_secrets_wait_for_their_store_and_no_store_waits_for_a_database
             assert stores[store] in before, record.inputs["metadata"]["name"]
             if record.inputs["metadata"]["name"] != "webapp-database":
                 assert not databases & before, record.inputs["metadata"]["name"]
+
+
+def test_only_the_services_that_check_the_database_wait_for_it(run: StackRun) -> None:
+    """api and auth (their readiness checks the database) are Ready only after it, and the
+    provider's await of their first rollout outlasts its creation, whether they are created
+    after it (RDS, whose Secret needs the instance) or with it (the in-cluster database, and a
+    Flexible Server, which their Secrets name before it exists). No other workload waits for
+    it."""
+    plan = timeline(run)
+    checked = set()
+    for record in run.resources:
+        if record.type not in WORKLOADS:
+            continue
+        namespace, name = record.inputs["metadata"]["namespace"], record.inputs["metadata"]["name"]
+        parts = database(run, namespace)
+        if record.urn in parts:
+            continue
+        before = waits_for(run, record.urn)
+        if name == "postgres-backup" or DATABASE_SECRET not in secrets_read(
+            pod_template(record.inputs)
+        ):
+            assert not parts & before, f"{name} waits for the database"
+            continue
+        if record.type == "kubernetes:batch/v1:CronJob":
+            continue
+        step, ready = plan.steps[record.urn], max(plan.steps[urn].finish for urn in parts)
+        assert step.finish > ready, name
+        if not parts <= before:
+            slowest = max(plan.steps[urn].own for urn in parts)
+            assert step.timeout is not None and step.timeout > slowest, name
+        checked.add(name)
+    assert checked == {"api", "auth"}

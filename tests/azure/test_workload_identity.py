@@ -101,9 +101,21 @@ def test_pods_using_identity_service_accounts_carry_the_label(staging: StackRun)
     )  # api, websocket, auth, broadcaster, redis (and the in-cluster database, where there is one)
 
 
-def test_csi_pods_mount_the_provider_class_and_read_only_synced_secrets(staging: StackRun) -> None:
+def test_csi_pods_mount_the_provider_class_of_each_secret_they_read(staging: StackRun) -> None:
+    """One SecretProviderClass per Secret, named like it: a pod mounts the classes of what it
+    reads and nothing else, so it waits for no other vault secret (Redis not for the
+    database's), and no Secret is synced by two classes."""
     objects = staging.kubernetes_objects()
     produced = produced_secrets(objects)
+    classes = {
+        (o["metadata"]["namespace"], o["metadata"]["name"]): [
+            synced["secretName"] for synced in o["spec"]["secretObjects"]
+        ]
+        for o in objects
+        if o["kind"] == "SecretProviderClass"
+    }
+    assert all(synced == [name] for (_, name), synced in classes.items()), classes
+    checked = 0
     for name, spec, _ in pod_specs(objects):
         reads = {
             env["valueFrom"]["secretKeyRef"]["name"]
@@ -111,16 +123,31 @@ def test_csi_pods_mount_the_provider_class_and_read_only_synced_secrets(staging:
             for env in c.get("env") or []
             if "secretKeyRef" in (env.get("valueFrom") or {})
         }
-        if not reads:
-            continue
         csi = [v for v in spec.get("volumes") or [] if "csi" in v]
-        assert csi and csi[0]["csi"] == {
-            "driver": "secrets-store.csi.k8s.io",
-            "readOnly": True,
-            "volumeAttributes": {"secretProviderClass": "webapp-secrets"},
-        }, name
+        assert [v["csi"] for v in csi] == [
+            {
+                "driver": "secrets-store.csi.k8s.io",
+                "readOnly": True,
+                "volumeAttributes": {"secretProviderClass": secret},
+            }
+            for secret in sorted(reads)
+        ], name
+        assert [v["name"] for v in csi] == [f"csi-{secret}" for secret in sorted(reads)], name
+        mounts = [
+            m
+            for c in spec["containers"]
+            for m in c.get("volumeMounts") or []
+            if m["name"].startswith("csi-")
+        ]
+        assert {m["name"] for m in mounts} == {f"csi-{secret}" for secret in reads}, name
+        for mount in mounts:
+            assert mount["mountPath"] == f"/mnt/secrets-store/{mount['name'][4:]}", name
+            assert mount["readOnly"], name
         for secret in reads:
             assert produced[("webapp-staging", secret)][1] == "SecretProviderClass"
+            assert ("webapp-staging", secret) in classes
+        checked += bool(reads)
+    assert checked >= 5
 
 
 @pytest.mark.parametrize("mode", ["csi", "external-secrets"])
