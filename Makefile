@@ -13,7 +13,7 @@ export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_CONFIG_PASSPHRASE ?= webapp-dev-only
 endif
 
-.PHONY: test lint typecheck render golden bench timeline up preview destroy kind venv clean branch-up branch-down rotate-db-password
+.PHONY: test lint typecheck render golden bench timeline lock up preview destroy kind venv clean branch-up branch-down rotate-db-password
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ golden: venv
 # every await that could time out (exit 1 if one could).
 timeline: venv
 	$(PY) -m tools.timeline $(STACK)
+
+# Records STACK's data lock (webapp:dataLock) in its stack file. A change that would replace or
+# delete data is recorded only when named, after its safe procedure: ACCEPT=nats.storageClass.
+lock: venv
+	$(PY) -m tools.lock $(STACK) $(foreach key,$(ACCEPT),--accept $(key))
 
 # Writes rendered/BENCHMARKS.md (git-ignored); `make bench BENCH_OUT=BENCHMARKS.md` updates the committed one.
 BENCH_OUT ?= rendered/BENCHMARKS.md

@@ -154,7 +154,9 @@ def produced_secrets(objects: list[dict[str, Any]]) -> dict[tuple[str, str], tup
 # --- components run on their own ----------------------------------------------------------------
 
 SETTINGS = parse_settings(
-    {"webapp:domain": "app.example.com", "webapp:kubernetes": {"context": "kind"}}, "dev"
+    {"webapp:domain": "app.example.com", "webapp:kubernetes": {"context": "kind"}},
+    "dev",
+    check_data_lock=False,
 )
 RES = Resources(cpu_request="50m", memory_request="64Mi", cpu_limit="250m", memory_limit="256Mi")
 

@@ -32,6 +32,7 @@ import yaml
 
 from components.config.parsing import parse_settings
 
+from .lock import current_lock
 from .offline import ROOT, load_stack_config
 
 PREFIX = "feature-"
@@ -128,7 +129,7 @@ def branch_config(branch: str, base: Optional[dict[str, Any]] = None) -> dict[st
         secretDelivery="csi",
         keyVault={"purgeProtection": False, "softDeleteRetentionDays": 7},
     )
-    return {
+    config: dict[str, Any] = {
         "webapp:environment": "dev",
         "webapp:cloud": "azure",
         "webapp:namespace": namespace,
@@ -149,6 +150,11 @@ def branch_config(branch: str, base: Optional[dict[str, Any]] = None) -> dict[st
         "webapp:scheduler": {**(base.get("webapp:scheduler") or {}), "enabled": False},
         "webapp:azure": azure,
     }
+    # A branch environment is disposable (its database is in-cluster test data): each
+    # `branch-up` records the lock anew, so a change from staging never blocks it.
+    name = stack_name(branch)
+    config["webapp:dataLock"] = current_lock(load_stack_config(name, config), name)
+    return config
 
 
 def stack_file(branch: str) -> Path:

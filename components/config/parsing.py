@@ -17,6 +17,7 @@ from components.config.aws import parse_aws
 from components.config.azure import parse_azure
 from components.config.capacity import check_capacity, check_federated_credentials
 from components.config.credentials import parse_credentials
+from components.config.lock import LOCK_KEY, check_lock
 from components.config.reader import (
     CPU,
     CRON,
@@ -121,6 +122,7 @@ WEBHOOK_URL = Rule(
 )
 
 KNOWN_TOP_LEVEL = (
+    LOCK_KEY,
     "cloud",
     "environment",
     "namespace",
@@ -412,19 +414,26 @@ def parse_settings(
     stack: str,
     consulted: Optional[set[str]] = None,
     secret_keys: Collection[str] = (),
+    check_data_lock: bool = True,
 ) -> Settings:
     """Parse decoded `webapp:*` config for `stack`. Raises SettingsError listing every problem.
 
     `consulted`, when given, receives every dotted key the parser reads (for the config reference).
     `secret_keys` are the full config keys (`webapp:credentials`) the runtime holds as secrets.
+    `check_data_lock=False` skips the data lock (`config.lock`): only `make lock`, which writes
+    it, and tests of other settings turn it off.
     """
     problems: list[str] = []
-    settings = _read(
-        Reader(_project_values(raw), f"{NAMESPACE}:", problems, consulted), stack, secret_keys
-    )
-    settings = _with_pull_policy(settings)
+    reader = Reader(_project_values(raw), f"{NAMESPACE}:", problems, consulted)
+    recorded = reader.value(LOCK_KEY)
+    settings = _with_pull_policy(_read(reader, stack, secret_keys))
     check_capacity(settings, problems)
     check_federated_credentials(settings, problems)
+    if recorded is not None and not isinstance(recorded, Mapping):
+        reader.problem(LOCK_KEY, recorded, "a mapping of setting -> value (`make lock`)")
+    elif check_data_lock and not problems:
+        # Compared only with a config that is otherwise valid: the values it holds are real.
+        check_lock(settings, recorded, problems)
     if problems:
         raise SettingsError(problems)
     return settings

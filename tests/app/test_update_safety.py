@@ -3,8 +3,9 @@ touched: the program runs before and after the change, and `tools.changes.plan` 
 resource (created, updated, replaced, deleted) from the properties the engine diffs.
 
 A replacement or deletion that loses data (a StatefulSet with claims, a claim, a database, a
-vault, a key) is allowed only where Pulumi refuses it at preview, because the resource is
-`protect`ed (production), or where the settings refuse the change itself.
+vault, a key) is refused on every stack before any resource is declared: by the data lock
+(`config.lock`, naming the setting and its safe procedure) or by the settings themselves; in
+production the resources are `protect`ed as well.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from typing import Any, Callable, Optional
 
 import pytest
 
+from components.config.parsing import parse_settings
 from components.config.settings import SettingsError
+from tests.support import STACKS
 from tools.changes import Change, loses_data, plan
 from tools.golden import variant_overrides
+from tools.lock import current_lock, decode
 from tools.offline import StackRun, load_stack_config, run_stack
 
 
@@ -35,78 +39,152 @@ def section(stack: str, key: str, base: Optional[dict[str, Any]] = None, **field
 
 IN_CLUSTER = variant_overrides("production", "cloud-none")
 AZURE = variant_overrides("production", "cloud-azure")
+LOCK = "webapp:dataLock"
 
-CHANGES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
-    ("nats storage grows", {}, section("production", "nats", storageSize="20Gi")),
-    ("redis storage grows", {}, section("production", "redis", storageSize="10Gi")),
-    (
-        "postgres storage grows",
-        IN_CLUSTER,
-        section("production", "database", IN_CLUSTER, storageSize="100Gi"),
-    ),
-    ("nats scales out", {}, section("production", "nats", replicas=5)),
-    ("nats volumes off", {}, section("production", "nats", persistence=False)),
-    ("nats storage class", {}, section("production", "nats", storageClass="premium-rwo")),
-    (
-        "postgres storage class",
-        IN_CLUSTER,
-        section("production", "database", IN_CLUSTER, storageClass="premium-rwo"),
-    ),
-    ("routing mode", {}, section("production", "routing", mode="ingress")),
-    ("monitoring off", {}, section("production", "monitoring", enabled=False)),
-    ("service image", {}, section("production", "services", api__image="r.example.com/api:1.1.0")),
-    (
-        "service resources",
-        {},
-        section("production", "services", api__resources={"limits": {"cpu": "2", "memory": "2Gi"}}),
-    ),
-    (
-        "rds instance class",
-        {},
-        section("production", "aws", database__instanceClass="db.m7g.xlarge"),
-    ),
-    ("rds storage", {}, section("production", "aws", database__allocatedStorage=200)),
-    (
-        "flexible server sku",
-        AZURE,
-        section("production", "azure", AZURE, database__sku="Standard_D4ds_v5"),
-    ),
-    (
-        "flexible server storage",
-        AZURE,
-        section("production", "azure", AZURE, database__storageGb=256),
-    ),
-    ("key vault name", AZURE, section("production", "azure", AZURE, keyVault__name="kv-other-1")),
-    ("cloud", {}, {"webapp:cloud": "azure"}),
-    ("secret rotation", {}, {"webapp:secretRotation": "2027-Q1"}),
-]
+
+def _changes(stack: str) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """The changes a user makes to `stack`: (name, the config before, what changes)."""
+    other_db = "in-cluster" if stack != "dev" else "managed"
+    table = [
+        ("nats volumes off", {}, section(stack, "nats", persistence=False)),
+        ("nats volumes on", {}, section(stack, "nats", persistence=True)),
+        ("redis volumes off", {}, section(stack, "redis", persistence=False)),
+        ("nats storage class", {}, section(stack, "nats", storageClass="premium-rwo")),
+        ("redis storage class", {}, section(stack, "redis", storageClass="premium-rwo")),
+        ("database mode", {}, section(stack, "database", mode=other_db)),
+        ("database name", {}, section(stack, "database", name="todos")),
+        ("namespace", {}, {"webapp:namespace": f"{stack}-other"}),
+        ("monitoring flipped", {}, variant_overrides(stack, "monitoring-flipped")),
+        ("cloud", {}, {"webapp:cloud": "azure" if stack == "production" else "aws"}),
+    ]
+    # What changes in place is the same on every stack: production shows it.
+    everyday = [
+        ("nats storage grows", {}, section(stack, "nats", storageSize="20Gi")),
+        ("redis storage grows", {}, section(stack, "redis", storageSize="10Gi")),
+        ("nats scales out", {}, section(stack, "nats", replicas=5)),
+        ("routing mode", {}, variant_overrides(stack, "ingress")),
+        ("service image", {}, section(stack, "services", api__image="r.example.com/api:1.1.0")),
+        (
+            "service resources",
+            {},
+            section(stack, "services", api__resources={"limits": {"cpu": "2", "memory": "2Gi"}}),
+        ),
+        ("secret rotation", {}, {"webapp:secretRotation": "2027-Q1"}),
+    ]
+    if stack == "production":
+        table += everyday + [
+            (
+                "postgres storage grows",
+                IN_CLUSTER,
+                section(stack, "database", IN_CLUSTER, storageSize="100Gi"),
+            ),
+            (
+                "postgres storage class",
+                IN_CLUSTER,
+                section(stack, "database", IN_CLUSTER, storageClass="premium-rwo"),
+            ),
+            (
+                "rds instance class",
+                {},
+                section(stack, "aws", database__instanceClass="db.m7g.xlarge"),
+            ),
+            ("rds storage", {}, section(stack, "aws", database__allocatedStorage=200)),
+            (
+                "rds key",
+                {},
+                section(
+                    stack,
+                    "aws",
+                    kmsKeyArn="arn:aws:kms:eu-central-1:123456789012:key/"
+                    "0b5e7a43-1c2d-4e5f-8a9b-0c1d2e3f4a5b",
+                ),
+            ),
+        ]
+    if stack == "staging":
+        table += [
+            ("flexible server sku", {}, section(stack, "azure", database__sku="Standard_D4ds_v5")),
+            ("flexible server storage", {}, section(stack, "azure", database__storageGb=256)),
+            ("key vault name", {}, section(stack, "azure", keyVault__name="kv-other-1")),
+            ("resource group", {}, section(stack, "azure", resourceGroup="rg-webapp-other")),
+        ]
+    if stack == "dev":
+        table.append(
+            ("postgres storage class", {}, section(stack, "database", storageClass="premium-rwo"))
+        )
+    return table
+
+
+CHANGES = [(stack, *change) for stack in STACKS for change in _changes(stack)]
+REFUSED_ANYWAY = {
+    # PostgreSQL creates its database only on an empty volume: the in-cluster services would be
+    # pointed at a database that does not exist (the rollout never becomes ready).
+    ("dev", "database name")
+}
+"""Changes whose plan loses nothing that the lock refuses all the same, and why."""
 
 
 def changes_of(
-    before: dict[str, Any], after: dict[str, Any], stack_run: Callable[..., StackRun]
+    before: dict[str, Any],
+    after: dict[str, Any],
+    stack_run: Callable[..., StackRun],
+    stack: str = "production",
 ) -> tuple[StackRun, list[Change]]:
-    old = stack_run("production", before or None)
-    return old, plan(old, run_stack("production", {**before, **after}))
+    """The plan of a change whose lock was recorded (`make lock ... ACCEPT=`): what it does."""
+    old = stack_run(stack, before or None)
+    return old, plan(old, run_stack(stack, {**before, **after}))
 
 
-@pytest.mark.parametrize("name, before, after", CHANGES, ids=[c[0] for c in CHANGES])
-def test_no_change_loses_data_unless_it_is_refused(
-    name: str, before: dict[str, Any], after: dict[str, Any], stack_run: Callable[..., StackRun]
-) -> None:
+def losses(old: StackRun, changes: list[Change]) -> list[str]:
+    records = old.by_urn()
+    return [
+        f"{change.action} {change.urn.rsplit('::', 1)[1]}"
+        for change in changes
+        if change.action in ("replace", "delete") and loses_data(records[change.urn])
+    ]
+
+
+def refusal(stack: str, before: dict[str, Any], after: dict[str, Any], lock: Any) -> list[str]:
+    """What the program says about the change with the lock as deployed (nothing: accepted)."""
+    raw, secret = decode(load_stack_config(stack, {**before, **after, LOCK: lock}))
     try:
-        old, changes = changes_of(before, after, stack_run)
-    except SettingsError:
-        return  # refused before any resource is declared
+        parse_settings(raw, stack, secret_keys=secret)
+    except SettingsError as error:
+        return error.problems
+    return []
+
+
+@pytest.mark.parametrize(
+    "stack, name, before, after", CHANGES, ids=[f"{c[0]}-{c[1]}" for c in CHANGES]
+)
+def test_no_change_loses_data_unless_it_is_refused(
+    stack: str,
+    name: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    stack_run: Callable[..., StackRun],
+) -> None:
+    """Run before and after (lock recorded); a change that replaces or deletes data must be
+    refused, before anything is declared, with the deployed lock, naming a setting it changes
+    and its procedure; one that loses nothing must not be."""
+    lock = current_lock(load_stack_config(stack, before or None), stack)
+    said = refusal(stack, before, after, lock)
+    try:
+        old, changes = changes_of(before, after, stack_run, stack)
     except Exception as error:  # noqa: BLE001 - RunError wraps the settings' message
         assert "configuration problem" in str(error), error
+        assert said, f"{name}: refused by its settings, so with the lock too"
         return
-    records = old.by_urn()
-    for change in changes:
-        if change.action in ("replace", "delete") and loses_data(records[change.urn]):
-            assert records[change.urn].protect, (
-                f"{name}: {change.action} of {change.urn} ({', '.join(change.paths[:3])}) is "
-                "planned silently"
-            )
+    lost = losses(old, changes)
+    dangers = [problem for problem in said if "Safe procedure" in problem]
+    if lost:
+        new = current_lock(load_stack_config(stack, {**before, **after}), stack)
+        changed = {key for key in lock.keys() | new.keys() if lock.get(key) != new.get(key)}
+        assert dangers, f"{name}: {', '.join(lost)} is planned silently"
+        assert all(problem.split(":", 2)[1] in changed for problem in dangers), dangers
+    elif (stack, name) in REFUSED_ANYWAY:
+        assert dangers, name
+    else:
+        assert not dangers, f"{name}: loses nothing ({[str(c) for c in changes][:3]}) yet {dangers}"
 
 
 def actions(changes: list[Change], fragment: str) -> set[str]:

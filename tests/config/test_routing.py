@@ -14,7 +14,7 @@ DEV = {"webapp:domain": "app.example.com", "webapp:kubernetes": {"context": "kin
 
 
 def parse(routing: dict[str, Any], stack: str = "dev") -> Settings:
-    return parse_settings({**DEV, "webapp:routing": routing}, stack)
+    return parse_settings({**DEV, "webapp:routing": routing}, stack, check_data_lock=False)
 
 
 def problems(routing: dict[str, Any], stack: str = "dev") -> list[str]:

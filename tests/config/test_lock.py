@@ -1,0 +1,125 @@
+"""The data lock: a change that would replace or delete data is refused before anything is
+declared, naming the setting, and `make lock` records it only when named."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.config.lock import LOCK_KEY, LOCKED
+from components.config.parsing import parse_settings
+from components.config.settings import SettingsError
+from tests.support import STACKS
+from tools import lock as lock_tool
+from tools.offline import ROOT, load_stack_config
+
+LOCK = f"webapp:{LOCK_KEY}"
+
+
+def problems(stack: str, overrides: dict[str, Any]) -> list[str]:
+    raw, secret = lock_tool.decode(load_stack_config(stack, overrides))
+    with pytest.raises(SettingsError) as info:
+        parse_settings(raw, stack, secret_keys=secret)
+    return info.value.problems
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_shipped_stack_records_its_lock(stack: str) -> None:
+    config = load_stack_config(stack)
+    recorded = {
+        key: str(value).lower() if isinstance(value, bool) else value
+        for key, value in config[LOCK].items()
+    }
+    assert recorded == lock_tool.current_lock(config, stack)
+
+
+def test_every_locked_setting_is_a_real_key() -> None:
+    consulted: set[str] = set()
+    for stack in STACKS:
+        raw, secret = lock_tool.decode(load_stack_config(stack))
+        parse_settings(raw, stack, consulted=consulted, secret_keys=secret)
+    assert {f"webapp:{entry.key}" for entry in LOCKED} <= consulted
+
+
+def test_a_stack_without_a_lock_is_refused() -> None:
+    (found,) = problems("dev", {LOCK: None})
+    assert found.startswith(f"{LOCK}: missing") and "make lock STACK=dev" in found
+
+
+def test_a_change_that_loses_data_names_the_setting_and_its_procedure() -> None:
+    (found,) = problems("staging", {"webapp:redis": {"storageClass": "premium-rwo"}})
+    assert found.startswith("webapp:redis.storageClass: 'default' -> 'premium-rwo' would ")
+    assert (
+        "Safe procedure:" in found and "make lock STACK=staging ACCEPT=redis.storageClass" in found
+    )
+    assert "unprotect" not in found  # staging does not protect its data
+    (found,) = problems("production", {"webapp:database": {"name": "todos"}})
+    assert "webapp:database.name" in found and "pulumi state unprotect" in found
+
+
+def test_a_change_that_loses_nothing_only_asks_for_the_record() -> None:
+    found = problems("dev", {"webapp:nats": {"persistence": True}})
+    assert [problem.split(":", 2)[1] for problem in found] == [
+        "dataLock.nats.persistence",
+        "dataLock.nats.storageClass",  # volumes now, so a class to record
+    ]
+    assert found[0].startswith(f"{LOCK}.nats.persistence: 'false', the config makes it 'true'")
+    assert all(
+        "loses no data" in problem and "make lock STACK=dev`" in problem for problem in found
+    )
+    assert not any("Safe procedure" in problem for problem in found)
+
+
+def test_an_unknown_or_malformed_lock_is_refused() -> None:
+    lock = {**load_stack_config("dev")[LOCK], "nats.storageclass": "default"}
+    (found,) = problems("dev", {LOCK: lock})
+    assert found.startswith(f"{LOCK}.nats.storageclass: unknown; the lock records ")
+    (found,) = problems("dev", {LOCK: "locked"})
+    assert found.startswith(f"{LOCK}: 'locked' is not allowed; expected a mapping")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    for name in ("Pulumi.yaml", "Pulumi.staging.yaml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    return tmp_path
+
+
+def _set_storage_class(path: Path, value: str) -> None:
+    text = path.read_text()
+    assert "  webapp:redis:" not in text and lock_tool.COMMENT in text
+    setting = f"  webapp:redis:\n    storageClass: {value}\n"
+    path.write_text(text.replace(lock_tool.COMMENT, setting + lock_tool.COMMENT, 1))
+
+
+def test_make_lock_records_a_losing_change_only_when_named(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack_file = project / "Pulumi.staging.yaml"
+    _set_storage_class(stack_file, "premium-rwo")
+    changed = stack_file.read_text()
+    assert lock_tool.main(["staging"], root=project) == 1
+    assert "refused, nothing written" in capsys.readouterr().out
+    assert stack_file.read_text() == changed
+    assert lock_tool.main(["staging", "--accept", "redis.storageClass"], root=project) == 0
+    written = stack_file.read_text()
+    config = yaml.safe_load(written)["config"]
+    assert config[LOCK]["redis.storageClass"] == "premium-rwo"
+    # Only the lock block changed; the comments elsewhere stay.
+    assert lock_tool.BLOCK.sub("", written) == lock_tool.BLOCK.sub("", changed)
+    assert written.count("#") == changed.count("#")
+    assert lock_tool.main(["staging"], root=project) == 0
+    assert stack_file.read_text() == written  # idempotent
+
+
+def test_make_lock_writes_a_missing_lock(project: Path) -> None:
+    stack_file = project / "Pulumi.staging.yaml"
+    text = stack_file.read_text()
+    stack_file.write_text(lock_tool.BLOCK.sub("", text).replace(lock_tool.COMMENT, ""))
+    assert LOCK not in stack_file.read_text()
+    assert lock_tool.main(["staging"], root=project) == 0
+    assert stack_file.read_text() == text
