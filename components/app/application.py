@@ -27,6 +27,8 @@ import pulumi_kubernetes as k8s
 from components.app.environment import service_env
 from components.app.stores import create_store
 from components.aws.provider import stack_provider as aws_provider
+from components.aws.rds import rds_identifier
+from components.azure.postgres import server_id
 from components.azure.provider import stack_provider as azure_provider
 from components.config.catalogue import CATALOGUE, SCHEDULER_CALLS, AppService
 from components.config.settings import GATEWAY_LABEL, Settings
@@ -47,8 +49,16 @@ from components.platform.addons import (
     PrometheusStack,
     PrometheusStackArgs,
 )
-from components.platform.edge import EdgeRouting, EdgeRoutingArgs, Route
-from components.platform.monitoring import Monitoring, MonitoringArgs
+from components.platform.dashboards import DashboardContext
+from components.platform.edge import EdgeRouting, EdgeRoutingArgs, Route, route_clusters
+from components.platform.monitoring import (
+    CERT_MANAGER,
+    EXTERNAL_SECRETS,
+    Monitoring,
+    MonitoringArgs,
+    ScrapeTarget,
+    envoy_target,
+)
 from components.platform.namespace import NamespaceBaseline, NamespaceBaselineArgs
 from components.secrets import catalogue as cat
 from components.secrets.store import SecretAccess, SecretStore
@@ -205,11 +215,44 @@ class WebApp(pulumi.ComponentResource):
                     namespace=settings.namespace,
                     instance=settings.stack,
                     services=tuple(service.name for service in CATALOGUE),
+                    dashboards=self._dashboard_context(),
+                    scrape_targets=self._scrape_targets(),
                     crd_dependencies=list(prometheus_crds),
                 ),
                 opts=in_namespace,
             )
         return edge
+
+    def _dashboard_context(self) -> DashboardContext:
+        settings = self._settings
+        database, resource, region = "in-cluster", "", ""
+        managed = settings.database.mode == "managed"
+        if managed and settings.cloud == "aws" and settings.aws is not None:
+            database, resource, region = "rds", rds_identifier(settings.stack), settings.aws.region
+        elif managed and settings.cloud == "azure" and settings.azure is not None:
+            database, resource = "flexible-server", server_id(settings.azure, settings.stack)
+        return DashboardContext(
+            namespace=settings.namespace,
+            monitoring_namespace=settings.monitoring.namespace,
+            services=tuple(service.name for service in CATALOGUE),
+            route_clusters=route_clusters(settings.namespace, routes()),
+            database=database,
+            database_resource=resource,
+            region=region,
+        )
+
+    def _scrape_targets(self) -> tuple[ScrapeTarget, ...]:
+        """What publishes the dashboards' metrics outside the namespace, where this program runs
+        it: the Envoy proxies of its own Gateway, and the add-ons it installs."""
+        settings = self._settings
+        targets: list[ScrapeTarget] = []
+        if settings.routing.mode == "gateway" and not settings.routing.shared_gateway:
+            targets.append(envoy_target(settings.namespace, settings.routing.controller_namespace))
+        if settings.addons.cert_manager == "install":
+            targets.append(CERT_MANAGER)
+        if settings.uses_external_secrets and settings.addons.external_secrets == "install":
+            targets.append(EXTERNAL_SECRETS)
+        return tuple(targets)
 
     def _create_providers(self) -> dict[str, pulumi.ProviderResource]:
         """The Kubernetes provider, and the stack's cloud provider pinned to its account or
@@ -294,6 +337,9 @@ class WebApp(pulumi.ComponentResource):
                     secret_access=self._access(store, POSTGRES_READERS),
                     wait_for=self._waits(store, list(POSTGRES_READERS)),
                     protect=settings.protect,
+                    monitoring_namespace=self._monitoring_namespace,
+                    service_monitor=settings.monitoring.enabled,
+                    crd_dependencies=list(prometheus_crds),
                 ),
                 opts=opts,
             )

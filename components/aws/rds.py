@@ -36,6 +36,11 @@ ENHANCED_MONITORING_POLICY = (
 )
 
 
+def rds_identifier(instance: str) -> str:
+    """The instance's identifier (CloudWatch's `DBInstanceIdentifier`)."""
+    return f"webapp-{instance}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class RdsPostgresArgs:
     instance: str
@@ -73,7 +78,7 @@ class RdsPostgres(pulumi.ComponentResource):
         super().__init__("webapp:aws:RdsPostgres", name, None, opts)
         self._name, self._args = name, args
         self._child = kx.child_options(self, opts)
-        self._identifier = f"webapp-{args.instance}"
+        self._identifier = rds_identifier(args.instance)
         security_group, subnet_group = self._create_network()
         parameters = self._create_parameters()
         monitoring_role = (

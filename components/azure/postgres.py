@@ -42,6 +42,14 @@ def server_name(az: AzureSettings, instance: str) -> str:
     return f"psql-webapp-{instance}"[:56].rstrip("-") + f"-{digest}"
 
 
+def server_id(az: AzureSettings, instance: str) -> str:
+    """The server's ARM resource id (Azure Monitor's resource)."""
+    return (
+        f"/subscriptions/{az.subscription_id}/resourceGroups/{az.resource_group}/providers/"
+        f"Microsoft.DBforPostgreSQL/flexibleServers/{server_name(az, instance)}"
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class FlexiblePostgresArgs:
     instance: str

@@ -5,12 +5,15 @@ Creates (parented to the component, named from it):
   asked)
 - Service `postgres` (ClusterIP) and headless Service `postgres-headless`
 - StatefulSet `postgres`: one replica, persistent volume (retained on delete and scale-down),
-  `pg_isready` startup/liveness/readiness probes, restricted security context
+  `pg_isready` startup/liveness/readiness probes, restricted security context, and the
+  `postgres-exporter` sidecar (postgres_exporter, loopback only, its own non-root UID) serving
+  the Database dashboard's metrics on 9187, a port of the `postgres` Service
+- ServiceMonitor on that port when monitoring is on
 - ConfigMap `postgres-backup` holding `pg-backup.sh` (backup / verify / restore / prune)
 - PersistentVolumeClaim `postgres-backups` and CronJob `postgres-backup` (daily 02:00 by
   default, Forbid concurrency, compressed custom-format dump, verified, 7-day retention)
-- NetworkPolicies: the database admits exactly the declared clients on 5432; the backup job may
-  reach only the database
+- NetworkPolicies: the database admits exactly the declared clients on 5432 (and the monitoring
+  namespace on 9187); the backup job may reach only the database
 """
 
 from __future__ import annotations
@@ -29,6 +32,11 @@ from components.secrets.catalogue import DATABASE
 from components.secrets.store import NO_ACCESS, SecretAccess
 
 PORT = 5432
+METRICS_PORT = 9187
+EXPORTER_IMAGE = "quay.io/prometheuscommunity/postgres-exporter:v0.20.1"
+EXPORTER_UID = 65534
+"""The image's own `nobody` (its Dockerfile's USER): above 10000, and unlike the server's, free
+to differ from the pod's."""
 READERS: Mapping[str, tuple[str, ...]] = {
     "postgres": (DATABASE.name,),
     "postgres-backup": (DATABASE.name,),
@@ -63,6 +71,13 @@ class InClusterPostgresArgs:
     store's `wait_for`: the Secrets it reads, or what mounts them). Default: nothing."""
     protect: bool = False
     """Pulumi `protect` on the StatefulSet (production). Default off."""
+    monitoring_namespace: Optional[str] = None
+    """Where Prometheus runs: admitted to the exporter's 9187. Default none."""
+    service_monitor: bool = False
+    """Create a ServiceMonitor for the exporter (needs the Prometheus operator CRDs). Default
+    off."""
+    crd_dependencies: Sequence[pulumi.Resource] = ()
+    """What installs the ServiceMonitor CRD, when this program installs it (waited for)."""
 
 
 def _secret_env(pairs: Sequence[tuple[str, str]]) -> list[k8s.core.v1.EnvVarArgs]:
@@ -129,6 +144,45 @@ def _postgres_container(
     )
 
 
+def _exporter_container(settings: DatabaseSettings) -> k8s.core.v1.ContainerArgs:
+    """postgres_exporter: reads the server over loopback as the application's user (its
+    statistics views need no superuser), serves 9187."""
+    metrics = k8s.core.v1.HTTPGetActionArgs(path="/", port="metrics")
+    return k8s.core.v1.ContainerArgs(
+        name="postgres-exporter",
+        image=EXPORTER_IMAGE,
+        image_pull_policy=settings.image_pull_policy,
+        args=[f"--web.listen-address=:{METRICS_PORT}"],
+        env=[
+            *_secret_env(
+                (
+                    ("DATA_SOURCE_USER", "username"),
+                    ("DATA_SOURCE_PASS", "password"),
+                    ("PGDATABASE", "dbname"),
+                )
+            ),
+            k8s.core.v1.EnvVarArgs(
+                name="DATA_SOURCE_URI", value=f"127.0.0.1:{PORT}/$(PGDATABASE)?sslmode=disable"
+            ),
+        ],
+        ports=[k8s.core.v1.ContainerPortArgs(name="metrics", container_port=METRICS_PORT)],
+        resources=kx.resources(
+            {
+                "requests": {"cpu": "10m", "memory": "32Mi"},
+                "limits": {"cpu": "100m", "memory": "128Mi"},
+            }
+        ),
+        security_context=kx.container_security(EXPORTER_UID),
+        liveness_probe=k8s.core.v1.ProbeArgs(
+            http_get=metrics, period_seconds=30, failure_threshold=3, timeout_seconds=5
+        ),
+        # Its landing page answers whether or not the server does: `pg_up` reports the server.
+        readiness_probe=k8s.core.v1.ProbeArgs(
+            http_get=metrics, period_seconds=10, failure_threshold=3, timeout_seconds=5
+        ),
+    )
+
+
 def _backup_container(
     settings: DatabaseSettings, extra_mounts: Sequence[k8s.core.v1.VolumeMountArgs]
 ) -> k8s.core.v1.ContainerArgs:
@@ -182,7 +236,7 @@ class InClusterPostgres(pulumi.ComponentResource):
         self, name: str, args: InClusterPostgresArgs, opts: Optional[pulumi.ResourceOptions] = None
     ):
         super().__init__("webapp:data:InClusterPostgres", name, None, opts)
-        self._name, self._args = name, args
+        self._name, self._args, self._opts = name, args, opts
         self._workload_labels = kx.labels(
             "postgres", args.instance, "database", image_tag(args.settings.image)
         )
@@ -212,6 +266,10 @@ class InClusterPostgres(pulumi.ComponentResource):
         clients = [
             kx.Peer(app=client, ports=(PORT,)) for client in (*args.clients, "postgres-backup")
         ]
+        if args.monitoring_namespace:
+            clients.append(kx.Peer(namespace=args.monitoring_namespace, ports=(METRICS_PORT,)))
+        if args.service_monitor:
+            self._create_service_monitor()
         k8s.networking.v1.NetworkPolicy(
             f"{name}-netpol",
             metadata=kx.metadata("postgres", args.namespace, self._labels),
@@ -222,6 +280,21 @@ class InClusterPostgres(pulumi.ComponentResource):
             self.service.metadata.name, ".", args.namespace, ".svc.cluster.local"
         )
         self.register_outputs({"host": self.host})
+
+    def _create_service_monitor(self) -> None:
+        args = self._args
+        k8s.apiextensions.CustomResource(
+            f"{self._name}-servicemonitor",
+            api_version="monitoring.coreos.com/v1",
+            kind="ServiceMonitor",
+            metadata=kx.metadata("postgres", args.namespace, self._labels),
+            spec={
+                "selector": {"matchLabels": kx.selector("postgres", args.instance)},
+                "namespaceSelector": {"matchNames": [args.namespace]},
+                "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "30s"}],
+            },
+            opts=kx.child_options(self, self._opts, args.crd_dependencies),
+        )
 
     def _create_services(
         self, child: pulumi.ResourceOptions
@@ -240,7 +313,10 @@ class InClusterPostgres(pulumi.ComponentResource):
                         port=PORT,
                         target_port="postgres",
                         app_protocol="postgresql",
-                    )
+                    ),
+                    k8s.core.v1.ServicePortArgs(
+                        name="metrics", port=METRICS_PORT, target_port="metrics"
+                    ),
                 ],
             ),
             opts=child,
@@ -271,7 +347,7 @@ class InClusterPostgres(pulumi.ComponentResource):
             enable_service_links=False,
             security_context=kx.pod_security(POSTGRES_UID),
             termination_grace_period_seconds=60,
-            containers=[_postgres_container(settings, csi_mounts)],
+            containers=[_postgres_container(settings, csi_mounts), _exporter_container(settings)],
             volumes=[_empty_dir("run", "16Mi"), _empty_dir("tmp", "256Mi"), *csi_volumes],
         )
         pod_labels = {**self._workload_labels, **dict(args.secret_access.pod_labels)}

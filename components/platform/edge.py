@@ -85,6 +85,26 @@ class EdgeRoutingArgs:
     """Add-on releases that install the CRDs used here (cert-manager, Envoy Gateway)."""
 
 
+def route_groups(routes: Sequence[Route]) -> dict[str, list[Route]]:
+    """HTTPRoute name -> its rules' routes, in rule order: the websocket routes have their own
+    (their timeouts differ)."""
+    return {
+        "webapp": [route for route in routes if not route.websocket],
+        "webapp-websocket": [route for route in routes if route.websocket],
+    }
+
+
+def route_clusters(namespace: str, routes: Sequence[Route]) -> dict[str, str]:
+    """Service -> the Envoy cluster Envoy Gateway names its route's rule after
+    (`httproute/<namespace>/<route>/rule/<index>`, v1.7.0 internal/gatewayapi/helpers.go
+    `irRouteDestinationName`), which labels the proxies' upstream metrics."""
+    return {
+        route.service: f"httproute/{namespace}/{name}/rule/{index}"
+        for name, members in route_groups(routes).items()
+        for index, route in enumerate(members)
+    }
+
+
 class EdgeRouting(pulumi.ComponentResource):
     url: pulumi.Output[str]
 
@@ -301,11 +321,7 @@ class EdgeRouting(pulumi.ComponentResource):
         self, gateway: Sequence[pulumi.Resource], parents: list[dict[str, str]]
     ) -> None:
         """The main and websocket HTTPRoutes on `parents`, after `gateway` (none: a shared one)."""
-        groups = {
-            "webapp": [route for route in self._args.routes if not route.websocket],
-            "webapp-websocket": [route for route in self._args.routes if route.websocket],
-        }
-        for route_name, members in groups.items():
+        for route_name, members in route_groups(self._args.routes).items():
             if members:
                 self._create_route_group(gateway, parents, route_name, members)
 

@@ -1,10 +1,19 @@
-"""Monitoring: alert rules and Grafana dashboards for the application (seed 000).
+"""Monitoring: the application's alert rules, dashboards and the scrape targets they need.
 
 Creates (parented to the component):
-- PrometheusRule `webapp-alerts`: critical (service down, 5xx rate > 5%, p95 latency > 1 s) and
-  warning (CPU or memory > 80% of limits, container restarts, certificate expiring in < 14 days)
-- ConfigMap `webapp-dashboards` labelled `grafana_dashboard: "1"` so the Grafana sidecar of
-  kube-prometheus-stack loads the dashboards
+- PrometheusRule `webapp-alerts`: the critical, warning and info tiers (`platform.alerts`)
+- ConfigMap `webapp-dashboards` labelled `grafana_dashboard: "1"`: the six dashboards
+  (`platform.dashboards`), which the Grafana sidecar of kube-prometheus-stack loads from every
+  namespace
+- PodMonitors for what publishes the dashboards' metrics outside the application's namespace, each
+  only where this program runs it: the Envoy proxies of the stack's own Gateway (`:19001
+  /stats/prometheus`, with the owning Gateway's labels), cert-manager's controller (`:9402`) and
+  External Secrets' controller (`:8080`); the latter two keep their metrics' own `namespace`
+  label (`honorLabels`), which names the Certificate's or ExternalSecret's namespace
+
+In time: the custom resources wait for the Prometheus operator's CRDs (the monitoring add-on, when
+this program installs it); nothing waits for them, and a change to a rule or dashboard updates in
+place (the sidecar reloads the ConfigMap within a minute).
 """
 
 from __future__ import annotations
@@ -17,6 +26,65 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kube import objects as kx
+from components.platform.alerts import alert_rules
+from components.platform.dashboards import DashboardContext, render
+
+MONITORING_API = "monitoring.coreos.com/v1"
+ENVOY_METRICS_PORT = "metrics"
+"""Envoy Gateway names the proxy container's 19001 port `metrics` (v1.7.0
+internal/infrastructure/kubernetes/proxy/resource.go)."""
+GATEWAY_LABELS = (
+    "gateway.envoyproxy.io/owning-gateway-name",
+    "gateway.envoyproxy.io/owning-gateway-namespace",
+)
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    """Pods outside the application's namespace whose metrics the dashboards read."""
+
+    name: str
+    namespace: str
+    selector: dict[str, str]
+    port: str
+    path: str = "/metrics"
+    honor_labels: bool = False
+    """Keep the metrics' own labels (a `namespace` label naming the object they describe)."""
+    pod_labels: tuple[str, ...] = ()
+    """Pod labels copied onto the series."""
+
+
+def envoy_target(namespace: str, controller_namespace: str) -> ScrapeTarget:
+    """The Envoy proxies of the `webapp` Gateway in `namespace`."""
+    return ScrapeTarget(
+        name=f"envoy-{namespace}",
+        namespace=controller_namespace,
+        selector={GATEWAY_LABELS[0]: "webapp", GATEWAY_LABELS[1]: namespace},
+        port=ENVOY_METRICS_PORT,
+        path="/stats/prometheus",
+        pod_labels=GATEWAY_LABELS,
+    )
+
+
+CERT_MANAGER = ScrapeTarget(
+    name="cert-manager",
+    namespace="cert-manager",
+    selector={
+        "app.kubernetes.io/name": "cert-manager",
+        "app.kubernetes.io/component": "controller",
+    },
+    port="http-metrics",
+    honor_labels=True,
+)
+"""cert-manager v1.19.1's controller (chart templates/deployment.yaml: port `http-metrics`)."""
+EXTERNAL_SECRETS = ScrapeTarget(
+    name="external-secrets",
+    namespace="external-secrets",
+    selector={"app.kubernetes.io/name": "external-secrets"},
+    port="metrics",
+    honor_labels=True,
+)
+"""External Secrets 0.19.2's controller (chart templates/deployment.yaml: port `metrics`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,170 +95,28 @@ class MonitoringArgs:
     """The stack name (labels)."""
     services: tuple[str, ...]
     """Services whose availability, errors and latency are alerted on."""
+    dashboards: DashboardContext
+    """What the dashboards need to know about the stack."""
+    scrape_targets: tuple[ScrapeTarget, ...] = ()
+    """Pods in other namespaces to scrape (a PodMonitor each). Default none."""
     crd_dependencies: Sequence[pulumi.Resource] = ()
     """What installs the CRDs this component's custom resources need, when this program installs
     it (waited for). Default: nothing.
     """
 
 
-def _alert(name: str, expr: str, duration: str, severity: str, summary: str) -> dict[str, Any]:
-    return {
-        "alert": name,
-        "expr": expr,
-        "for": duration,
-        "labels": {"severity": severity},
-        "annotations": {
-            "summary": summary,
-            "description": summary + " (namespace {{ $labels.namespace }})",
-        },
+def pod_monitor_spec(target: ScrapeTarget) -> dict[str, Any]:
+    endpoint: dict[str, Any] = {"port": target.port, "path": target.path, "interval": "30s"}
+    if target.honor_labels:
+        endpoint["honorLabels"] = True
+    spec: dict[str, Any] = {
+        "selector": {"matchLabels": dict(target.selector)},
+        "namespaceSelector": {"matchNames": [target.namespace]},
+        "podMetricsEndpoints": [endpoint],
     }
-
-
-def critical_rules(namespace: str, services: Sequence[str]) -> list[dict[str, Any]]:
-    """Page someone: a service is down, failing or slow."""
-    ns = f'namespace="{namespace}"'
-    deployments = "|".join(services)
-    return [
-        # From kube-state-metrics, so it fires for services that expose no metrics of their own too.
-        _alert(
-            "WebappServiceDown",
-            "sum by (namespace, deployment) (kube_deployment_status_replicas_available"
-            f'{{{ns}, deployment=~"{deployments}"}}) == 0',
-            "2m",
-            "critical",
-            "{{ $labels.deployment }} has no available replica",
-        ),
-        _alert(
-            "WebappHighErrorRate",
-            f'sum by (namespace, service) (rate(http_requests_total{{{ns}, status=~"5.."}}[5m])) / '
-            f"sum by (namespace, service) (rate(http_requests_total{{{ns}}}[5m])) > 0.05",
-            "5m",
-            "critical",
-            "{{ $labels.service }} answers more than 5% of requests with 5xx",
-        ),
-        _alert(
-            "WebappHighLatency",
-            "histogram_quantile(0.95, sum by (namespace, service, le) "
-            f"(rate(http_request_duration_seconds_bucket{{{ns}}}[5m]))) > 1",
-            "10m",
-            "critical",
-            "{{ $labels.service }} p95 latency is above 1 s",
-        ),
-    ]
-
-
-def warning_rules(namespace: str) -> list[dict[str, Any]]:
-    """Look at it today: saturation, restarts, a certificate about to expire."""
-    ns = f'namespace="{namespace}"'
-    return [
-        _alert(
-            "WebappHighCpu",
-            "sum by (namespace, pod) "
-            f'(rate(container_cpu_usage_seconds_total{{{ns}, container!=""}}[5m])) / '
-            "sum by (namespace, pod) "
-            f'(kube_pod_container_resource_limits{{{ns}, resource="cpu"}}) > 0.8',
-            "15m",
-            "warning",
-            "{{ $labels.pod }} uses more than 80% of its CPU limit",
-        ),
-        _alert(
-            "WebappHighMemory",
-            f'sum by (namespace, pod) (container_memory_working_set_bytes{{{ns}, container!=""}}) '
-            "/ sum by (namespace, pod) "
-            f'(kube_pod_container_resource_limits{{{ns}, resource="memory"}}) > 0.8',
-            "15m",
-            "warning",
-            "{{ $labels.pod }} uses more than 80% of its memory limit",
-        ),
-        _alert(
-            "WebappPodRestarts",
-            f"increase(kube_pod_container_status_restarts_total{{{ns}}}[1h]) > 3",
-            "0m",
-            "warning",
-            "{{ $labels.pod }} restarted more than 3 times in an hour",
-        ),
-        _alert(
-            "WebappCertificateExpiry",
-            f"certmanager_certificate_expiration_timestamp_seconds{{{ns}}} - time() "
-            "< 14 * 24 * 3600",
-            "1h",
-            "warning",
-            "certificate {{ $labels.name }} expires in less than 14 days",
-        ),
-    ]
-
-
-def alert_rules(namespace: str, services: Sequence[str]) -> list[dict[str, Any]]:
-    """The seed 000 alerting rules, scoped to one namespace."""
-    return [
-        {"name": "webapp.critical", "rules": critical_rules(namespace, services)},
-        {"name": "webapp.warning", "rules": warning_rules(namespace)},
-    ]
-
-
-def overview_dashboard(namespace: str) -> dict[str, Any]:
-    ns = f'namespace="{namespace}"'
-
-    def panel(index: int, title: str, expr: str, unit: str) -> dict[str, Any]:
-        return {
-            "id": index,
-            "type": "timeseries",
-            "title": title,
-            "datasource": {"type": "prometheus", "uid": "prometheus"},
-            "gridPos": {"h": 8, "w": 12, "x": (index - 1) % 2 * 12, "y": (index - 1) // 2 * 8},
-            "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
-            "targets": [{"expr": expr, "legendFormat": "{{service}}{{pod}}", "refId": "A"}],
-        }
-
-    return {
-        "uid": f"webapp-{namespace}"[:40],
-        "title": f"WebApp Overview ({namespace})",
-        "schemaVersion": 39,
-        "time": {"from": "now-6h", "to": "now"},
-        "refresh": "30s",
-        "tags": ["webapp"],
-        "panels": [
-            panel(
-                1,
-                "Requests per second",
-                f"sum by (service) (rate(http_requests_total{{{ns}}}[5m]))",
-                "reqps",
-            ),
-            panel(
-                2,
-                "5xx ratio",
-                f'sum by (service) (rate(http_requests_total{{{ns}, status=~"5.."}}[5m])) / '
-                f"sum by (service) (rate(http_requests_total{{{ns}}}[5m]))",
-                "percentunit",
-            ),
-            panel(
-                3,
-                "p95 latency",
-                "histogram_quantile(0.95, sum by (service, le) "
-                f"(rate(http_request_duration_seconds_bucket{{{ns}}}[5m])))",
-                "s",
-            ),
-            panel(
-                4,
-                "CPU by pod",
-                "sum by (pod) "
-                f'(rate(container_cpu_usage_seconds_total{{{ns}, container!=""}}[5m]))',
-                "cores",
-            ),
-            panel(
-                5,
-                "Memory by pod",
-                f'sum by (pod) (container_memory_working_set_bytes{{{ns}, container!=""}})',
-                "bytes",
-            ),
-            panel(
-                6,
-                "Restarts (1h)",
-                f"sum by (pod) (increase(kube_pod_container_status_restarts_total{{{ns}}}[1h]))",
-                "short",
-            ),
-        ],
-    }
+    if target.pod_labels:
+        spec["podTargetLabels"] = list(target.pod_labels)
+    return spec
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -199,24 +125,35 @@ class Monitoring(pulumi.ComponentResource):
     ):
         super().__init__("webapp:platform:Monitoring", name, None, opts)
         lbl = kx.labels("webapp-monitoring", args.instance, "monitoring", "v1")
+        crds = kx.child_options(self, opts, args.crd_dependencies)
         k8s.apiextensions.CustomResource(
             f"{name}-alerts",
-            api_version="monitoring.coreos.com/v1",
+            api_version=MONITORING_API,
             kind="PrometheusRule",
             metadata=kx.metadata("webapp-alerts", args.namespace, lbl),
             spec={"groups": alert_rules(args.namespace, args.services)},
-            opts=kx.child_options(self, opts, args.crd_dependencies),
+            opts=crds,
         )
         k8s.core.v1.ConfigMap(
             f"{name}-dashboards",
             metadata=kx.metadata(
                 "webapp-dashboards", args.namespace, {**lbl, "grafana_dashboard": "1"}
             ),
-            data={
-                "webapp-overview.json": json.dumps(
-                    overview_dashboard(args.namespace), indent=2, sort_keys=True
-                )
-            },
+            data=render(args.dashboards),
             opts=kx.child_options(self, opts),
         )
+        for target in args.scrape_targets:
+            k8s.apiextensions.CustomResource(
+                f"{name}-podmonitor-{target.name}",
+                api_version=MONITORING_API,
+                kind="PodMonitor",
+                metadata=kx.metadata(f"webapp-{target.name}", target.namespace, lbl),
+                spec=pod_monitor_spec(target),
+                opts=crds,
+            )
         self.register_outputs({})
+
+
+def dashboard_json(data: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The dashboards of a rendered `webapp-dashboards` ConfigMap, parsed."""
+    return {key: json.loads(value) for key, value in data.items()}

@@ -1,95 +1,543 @@
-"""The alert rules: `promtool check rules`, and `promtool test rules` proving the alerts fire."""
+"""Alerts and dashboards, checked with the real `promtool`: every expression parses, every alert of
+each tier fires on its condition, and every dashboard query returns data for series named exactly
+as the exporters publish them (so a renamed metric fails here, not on an on-call's screen)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
+import pytest
+import yaml
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.dashboard import Dashboard
+
+from components.app.application import routes
+from components.platform import dashboards
+from components.platform.alerts import SEVERITIES
+from components.platform.dashboards.panels import prometheus_queries
+from components.platform.edge import route_clusters
 from tests.support import program
+from tools.golden import variant_overrides
 from tools.offline import StackRun
 
+NS = "webapp-production"
+IN_CLUSTER = variant_overrides("production", "cloud-none")
+
+
+def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [program("promtool"), *args], capture_output=True, text=True, timeout=120, cwd=cwd
+    )
+
+
+def rules_of(run: StackRun) -> list[dict[str, Any]]:
+    groups: list[dict[str, Any]] = run.find("PrometheusRule", "webapp-alerts")["spec"]["groups"]
+    return [rule for group in groups for rule in group["rules"]]
+
+
+def dashboards_of(run: StackRun) -> dict[str, dict[str, Any]]:
+    data = run.find("ConfigMap", "webapp-dashboards")["data"]
+    return {name: json.loads(text) for name, text in data.items()}
+
+
 # ----------------------------------------------------------------------------------------------
-# Prometheus alert rules: promtool checks the syntax and unit-tests that the alerts fire
+# Alert rules
 # ----------------------------------------------------------------------------------------------
 
-ALERT_TESTS = """
-rule_files: [rules.yaml]
-evaluation_interval: 1m
-tests:
-  - interval: 1m
-    input_series:
-      - series: 'kube_deployment_status_replicas_available{namespace="NS", deployment="api"}'
-        values: '0x10'
-      - series: 'kube_deployment_status_replicas_available{namespace="NS", deployment="frontend"}'
-        values: '3x10'
-      - series: 'http_requests_total{namespace="NS", service="api", status="500"}'
-        values: '0+10x20'
-      - series: 'http_requests_total{namespace="NS", service="api", status="200"}'
-        values: '0+90x20'
-      - series: 'http_requests_total{namespace="NS", service="auth", status="500"}'
-        values: '0+1x20'
-      - series: 'http_requests_total{namespace="NS", service="auth", status="200"}'
-        values: '0+99x20'
-      - series: 'kube_pod_container_status_restarts_total{namespace="NS", pod="api-1"}'
-        values: '0 1 2 3 4 5 6'
-    alert_rule_test:
-      - eval_time: 5m
-        alertname: WebappServiceDown
-        exp_alerts:
-          - exp_labels: {severity: critical, namespace: NS, deployment: api}
-            exp_annotations:
-              summary: "api has no available replica"
-              description: "api has no available replica (namespace NS)"
-      - eval_time: 15m
-        alertname: WebappHighErrorRate
-        exp_alerts:
-          - exp_labels: {severity: critical, namespace: NS, service: api}
-            exp_annotations:
-              summary: "api answers more than 5% of requests with 5xx"
-              description: "api answers more than 5% of requests with 5xx (namespace NS)"
-      - eval_time: 6m
-        alertname: WebappPodRestarts
-        exp_alerts:
-          - exp_labels: {severity: warning, namespace: NS, pod: api-1}
-            exp_annotations:
-              summary: "api-1 restarted more than 3 times in an hour"
-              description: "api-1 restarted more than 3 times in an hour (namespace NS)"
-"""
+
+def _dashboard(uid: str) -> str:
+    return f"/d/{uid}?var-namespace={NS}"
 
 
-def _rules_file(run: StackRun, tmp_path: Path) -> Path:
-    import yaml
+def _expected(summary: str, uid: str, **labels: str) -> dict[str, Any]:
+    return {
+        "exp_labels": labels,
+        "exp_annotations": {
+            "summary": summary,
+            "description": f"{summary} (namespace {NS})",
+            "dashboard": _dashboard(uid),
+        },
+    }
 
-    rule = run.find("PrometheusRule", "webapp-alerts")
-    path = tmp_path / "rules.yaml"
-    path.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
-    return path
+
+ALERT_SERIES = [
+    ("kube_deployment_status_replicas_available", {"deployment": "api"}, "0x40"),
+    ("kube_deployment_status_replicas_available", {"deployment": "frontend"}, "3x40"),
+    ("http_requests_total", {"service": "api", "status": "500"}, "0+10x40"),
+    ("http_requests_total", {"service": "api", "status": "200"}, "0+90x40"),
+    ("http_requests_total", {"service": "auth", "status": "500"}, "0+1x40"),
+    ("http_requests_total", {"service": "auth", "status": "200"}, "0+99x40"),
+    ("kube_pod_container_status_restarts_total", {"pod": "api-1"}, "0 1 2 3 4 5 6"),
+    ("externalsecret_sync_calls_error", {"name": "webapp-redis"}, "0+1x40"),
+    ("kube_deployment_spec_replicas", {"deployment": "api"}, "3x40"),
+    ("kube_deployment_status_replicas_updated", {"deployment": "api"}, "1x40"),
+    ("kube_deployment_spec_replicas", {"deployment": "auth"}, "2x40"),
+    ("kube_deployment_status_replicas_updated", {"deployment": "auth"}, "2x40"),
+    ("kube_deployment_status_observed_generation", {"deployment": "auth"}, "1 1 1 2 2 2 2 2"),
+    (
+        "kube_horizontalpodautoscaler_status_desired_replicas",
+        {"horizontalpodautoscaler": "api"},
+        "3 3 3 5 5 5 5",
+    ),
+    ("kube_secret_metadata_resource_version", {"secret": "webapp-redis"}, "100 100 180 180 180"),
+]
+
+ALERT_CASES = [
+    (
+        "5m",
+        "WebappServiceDown",
+        [
+            _expected(
+                "api has no available replica",
+                "webapp-overview",
+                severity="critical",
+                namespace=NS,
+                deployment="api",
+            )
+        ],
+    ),
+    (
+        "15m",
+        "WebappHighErrorRate",
+        [
+            _expected(
+                "api answers more than 5% of requests with 5xx",
+                "webapp-overview",
+                severity="critical",
+                namespace=NS,
+                service="api",
+            )
+        ],
+    ),
+    (
+        "6m",
+        "WebappPodRestarts",
+        [
+            _expected(
+                "api-1 restarted more than 3 times in an hour",
+                "webapp-infrastructure",
+                severity="warning",
+                namespace=NS,
+                pod="api-1",
+            )
+        ],
+    ),
+    (
+        "35m",
+        "WebappSecretSyncFailing",
+        [
+            _expected(
+                "ExternalSecret webapp-redis fails to sync from the store",
+                "webapp-security",
+                severity="warning",
+                namespace=NS,
+                name="webapp-redis",
+            )
+        ],
+    ),
+    (
+        "5m",
+        "WebappRolloutStarted",
+        [
+            _expected(
+                "api is rolling out a new version",
+                "webapp-overview",
+                severity="info",
+                namespace=NS,
+                deployment="api",
+            )
+        ],
+    ),
+    (
+        "5m",
+        "WebappRolloutFinished",
+        [
+            _expected(
+                "auth finished rolling out",
+                "webapp-overview",
+                severity="info",
+                namespace=NS,
+                deployment="auth",
+            )
+        ],
+    ),
+    (
+        "5m",
+        "WebappScaled",
+        [
+            _expected(
+                "api changed its desired replicas",
+                "webapp-infrastructure",
+                severity="info",
+                namespace=NS,
+                horizontalpodautoscaler="api",
+            )
+        ],
+    ),
+    (
+        "3m",
+        "WebappSecretRotated",
+        [
+            _expected(
+                "Secret webapp-redis changed (a rotation reached the cluster)",
+                "webapp-security",
+                severity="info",
+                namespace=NS,
+                secret="webapp-redis",
+            )
+        ],
+    ),
+    # Quiet once nothing changes: the HPA has kept its replicas for the last 10 minutes.
+    ("30m", "WebappScaled", []),
+]
 
 
-def test_promtool_accepts_the_alert_rules(
+def _series(name: str, labels: dict[str, str], values: str) -> dict[str, str]:
+    text = ", ".join(f'{key}="{value}"' for key, value in {"namespace": NS, **labels}.items())
+    return {"series": f"{name}{{{text}}}", "values": values}
+
+
+def test_promtool_accepts_every_rule_and_each_links_its_dashboard(
     stack_run: Callable[..., StackRun], tmp_path: Path
 ) -> None:
-    promtool = program("promtool")
-    rules = _rules_file(stack_run("production"), tmp_path)
-    result = subprocess.run(
-        [promtool, "check", "rules", str(rules)], capture_output=True, text=True, timeout=60
-    )
+    run = stack_run("production")
+    groups = run.find("PrometheusRule", "webapp-alerts")["spec"]["groups"]
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}))
+    result = promtool("check", "rules", "rules.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "7 rules found" in result.stdout
+    assert "12 rules found" in result.stdout
+    uids = {board["uid"] for board in dashboards_of(run).values()}
+    tiers = {rule["labels"]["severity"] for rule in rules_of(run)}
+    assert tiers == set(SEVERITIES)
+    for rule in rules_of(run):
+        path = rule["annotations"]["dashboard"]
+        assert path.split("?")[0].removeprefix("/d/") in uids, rule["alert"]
 
 
-def test_alerts_fire_on_the_seed_conditions(
+def test_alerts_of_every_tier_fire_on_their_conditions(
     stack_run: Callable[..., StackRun], tmp_path: Path
 ) -> None:
-    promtool = program("promtool")
-    _rules_file(stack_run("production"), tmp_path)
-    (tmp_path / "tests.yaml").write_text(ALERT_TESTS.replace("NS", "webapp-production"))
-    result = subprocess.run(
-        [promtool, "test", "rules", "tests.yaml"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
+    groups = stack_run("production").find("PrometheusRule", "webapp-alerts")["spec"]["groups"]
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}))
+    tests = {
+        "rule_files": ["rules.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [_series(*series) for series in ALERT_SERIES],
+                "alert_rule_test": [
+                    {"eval_time": at, "alertname": name, "exp_alerts": expected}
+                    for at, name, expected in ALERT_CASES
+                ],
+            }
+        ],
+    }
+    (tmp_path / "tests.yaml").write_text(yaml.safe_dump(tests))
+    fired = {name for _, name, expected in ALERT_CASES if expected}
+    severities = {
+        rule["labels"]["severity"]
+        for rule in rules_of(stack_run("production"))
+        if rule["alert"] in fired
+    }
+    assert severities == set(SEVERITIES)
+    result = promtool("test", "rules", "tests.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ----------------------------------------------------------------------------------------------
+# Dashboards
+# ----------------------------------------------------------------------------------------------
+
+
+def _auth_cluster() -> str:
+    return route_clusters(NS, routes())["auth"]
+
+
+def exporter_series() -> list[dict[str, str]]:
+    """One series per metric the dashboards read, as its exporter publishes it, with the target
+    labels Prometheus adds (namespace, pod, service)."""
+    api = {"service": "api", "pod": "api-1"}
+    pod = {"pod": "api-1", "container": "api"}
+    postgres = {"service": "postgres", "pod": "postgres-0"}
+    nats = {"service": "nats", "pod": "nats-0", "server_id": "NABC"}
+    broadcaster = {"service": "broadcaster", "pod": "broadcaster-1"}
+    gateway = {
+        "namespace": "envoy-gateway-system",
+        "pod": "envoy-webapp-1",
+        "gateway_envoyproxy_io_owning_gateway_namespace": NS,
+    }
+    series = [
+        # The services (their metrics port, scraped through their ServiceMonitor).
+        ("http_requests_total", {**api, "status": "200"}, "0+100x20"),
+        ("http_requests_total", {**api, "status": "503"}, "0+1x20"),
+        ("http_request_duration_seconds_bucket", {**api, "le": "0.5"}, "0+90x20"),
+        ("http_request_duration_seconds_bucket", {**api, "le": "+Inf"}, "0+100x20"),
+        # kube-state-metrics.
+        ("kube_deployment_status_replicas_available", {"deployment": "api"}, "2x20"),
+        ("kube_pod_container_resource_requests", {**pod, "resource": "cpu"}, "0.1x20"),
+        ("kube_pod_container_resource_requests", {**pod, "resource": "memory"}, "1e8x20"),
+        ("kube_pod_container_resource_limits", {**pod, "resource": "cpu"}, "0.5x20"),
+        ("kube_pod_container_resource_limits", {**pod, "resource": "memory"}, "5e8x20"),
+        ("kube_pod_container_status_restarts_total", pod, "0x20"),
+        (
+            "kube_horizontalpodautoscaler_status_current_replicas",
+            {"horizontalpodautoscaler": "api"},
+            "3x20",
+        ),
+        (
+            "kube_horizontalpodautoscaler_status_desired_replicas",
+            {"horizontalpodautoscaler": "api"},
+            "3x20",
+        ),
+        # cAdvisor and the kubelet.
+        ("container_cpu_usage_seconds_total", pod, "0+6x20"),
+        ("container_memory_working_set_bytes", pod, "2e8x20"),
+        ("container_cpu_cfs_throttled_periods_total", pod, "0+1x20"),
+        ("container_cpu_cfs_periods_total", pod, "0+10x20"),
+        ("kubelet_volume_stats_used_bytes", {"persistentvolumeclaim": "data-nats-0"}, "1e9x20"),
+        (
+            "kubelet_volume_stats_capacity_bytes",
+            {"persistentvolumeclaim": "data-nats-0"},
+            "1e10x20",
+        ),
+        (
+            "kubelet_volume_stats_capacity_bytes",
+            {"persistentvolumeclaim": "data-postgres-0"},
+            "1e10x20",
+        ),
+        (
+            "kubelet_volume_stats_used_bytes",
+            {"namespace": "monitoring", "persistentvolumeclaim": "prometheus-db-0"},
+            "1e9x20",
+        ),
+        (
+            "kubelet_volume_stats_capacity_bytes",
+            {"namespace": "monitoring", "persistentvolumeclaim": "prometheus-db-0"},
+            "5e10x20",
+        ),
+        # prometheus-net.DotNetRuntime and prometheus-net in the api.
+        ("dotnet_gc_collection_count_total", {**api, "gc_generation": "0"}, "0+3x20"),
+        ("dotnet_gc_pause_ratio", api, "0.01x20"),
+        ("dotnet_gc_heap_size_bytes", {**api, "gc_generation": "0"}, "1e7x20"),
+        ("process_working_set_bytes", api, "3e8x20"),
+        ("dotnet_threadpool_queue_length_bucket", {**api, "le": "10"}, "0+5x20"),
+        ("dotnet_threadpool_queue_length_bucket", {**api, "le": "+Inf"}, "0+6x20"),
+        ("dotnet_threadpool_num_threads", api, "12x20"),
+        ("dotnet_exceptions_total", api, "0+2x20"),
+        # Envoy, through the proxies' PodMonitor.
+        (
+            "envoy_cluster_upstream_rq",
+            {**gateway, "envoy_cluster_name": _auth_cluster(), "envoy_response_code": "401"},
+            "0+4x20",
+        ),
+        ("envoy_http_local_rate_limit_rate_limited", gateway, "0+2x20"),
+        # cert-manager and External Secrets (honorLabels: the object's namespace).
+        ("certmanager_certificate_expiration_timestamp_seconds", {"name": "webapp-tls"}, "2e9x20"),
+        ("externalsecret_sync_calls_error", {"name": "webapp-redis"}, "0+1x20"),
+        (
+            "externalsecret_status_condition",
+            {"name": "webapp-redis", "condition": "Ready", "status": "False"},
+            "1x20",
+        ),
+        # postgres_exporter beside the in-cluster database.
+        ("pg_stat_database_numbackends", {**postgres, "datname": "webapp", "datid": "1"}, "7x20"),
+        ("pg_settings_max_connections", postgres, "100x20"),
+        ("pg_stat_database_xact_commit", {**postgres, "datname": "webapp"}, "0+50x20"),
+        ("pg_stat_database_xact_rollback", {**postgres, "datname": "webapp"}, "0+1x20"),
+        (
+            "pg_stat_activity_max_tx_duration",
+            {**postgres, "datname": "webapp", "state": "active"},
+            "0.2x20",
+        ),
+        ("pg_replication_lag_seconds", postgres, "0x20"),
+        ("pg_database_size_bytes", {**postgres, "datname": "webapp"}, "5e8x20"),
+        # prometheus-nats-exporter (-varz, -jsz) and the broadcaster.
+        ("gnatsd_varz_connections", nats, "4x20"),
+        ("gnatsd_varz_in_msgs", nats, "0+30x20"),
+        ("gnatsd_varz_out_msgs", nats, "0+30x20"),
+        ("gnatsd_varz_slow_consumers", nats, "0x20"),
+        ("jetstream_server_total_message_bytes", nats, "1e6x20"),
+        ("jetstream_server_max_storage", nats, "1e9x20"),
+        ("broadcaster_messages_processed_total", broadcaster, "0+30x20"),
+        ("broadcaster_webhook_requests_total", {**broadcaster, "status": "200"}, "0+29x20"),
+        ("broadcaster_webhook_requests_total", {**broadcaster, "status": "500"}, "0+1x20"),
+        ("broadcaster_nats_connected", broadcaster, "1x20"),
+    ]
+    return [_series(*entry) for entry in series]
+
+
+def _concrete(expr: str) -> str:
+    """A dashboard query as Grafana sends it, for the stack's namespace."""
+    return expr.replace("$namespace", NS).replace("$__rate_interval", "5m")
+
+
+def all_queries(stack_run: Callable[..., StackRun]) -> list[tuple[str, str, str]]:
+    """(dashboard, panel, expr) of every Prometheus query of production's dashboards, and of the
+    in-cluster database's (the Database dashboard differs)."""
+    found: dict[str, tuple[str, str, str]] = {}
+    for run in (stack_run("production"), stack_run("production", IN_CLUSTER)):
+        for name, board in dashboards_of(run).items():
+            for title, expr in prometheus_queries(board):
+                found.setdefault(expr, (name, title, expr))
+    return list(found.values())
+
+
+def test_every_dashboard_query_parses(stack_run: Callable[..., StackRun], tmp_path: Path) -> None:
+    queries = all_queries(stack_run)
+    rules = [
+        {"record": f"dashboard:query{index}", "expr": _concrete(expr)}
+        for index, (_, _, expr) in enumerate(queries)
+    ]
+    (tmp_path / "queries.yaml").write_text(
+        yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]})
+    )
+    result = promtool("check", "rules", "queries.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(queries) >= 40
+
+
+def test_every_dashboard_query_returns_data_for_the_exporters_metrics(
+    stack_run: Callable[..., StackRun], tmp_path: Path
+) -> None:
+    queries = all_queries(stack_run)
+    (tmp_path / "none.yaml").write_text(yaml.safe_dump({"groups": []}))
+    tests = {
+        "rule_files": ["none.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": exporter_series(),
+                "promql_expr_test": [
+                    {
+                        "expr": f"count({_concrete(expr)}) > bool 0",
+                        "eval_time": "15m",
+                        "exp_samples": [{"labels": "{}", "value": 1}],
+                    }
+                    for _, _, expr in queries
+                ],
+            }
+        ],
+    }
+    (tmp_path / "tests.yaml").write_text(yaml.safe_dump(tests))
+    result = promtool("test", "rules", "tests.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_a_renamed_metric_is_caught(tmp_path: Path) -> None:
+    """The check is real: the same test with one exporter metric renamed fails."""
+    renamed = [
+        {**series, "series": series["series"].replace("gnatsd_varz_slow_consumers", "slow")}
+        for series in exporter_series()
+    ]
+    (tmp_path / "none.yaml").write_text(yaml.safe_dump({"groups": []}))
+    expr = _concrete(f'sum by (pod) (gnatsd_varz_slow_consumers{{namespace="{NS}"}})')
+    tests = {
+        "rule_files": ["none.yaml"],
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": renamed,
+                "promql_expr_test": [
+                    {
+                        "expr": f"count({expr}) > bool 0",
+                        "eval_time": "15m",
+                        "exp_samples": [{"labels": "{}", "value": 1}],
+                    }
+                ],
+            }
+        ],
+    }
+    (tmp_path / "tests.yaml").write_text(yaml.safe_dump(tests))
+    assert promtool("test", "rules", "tests.yaml", cwd=tmp_path).returncode != 0
+
+
+GRAFANA_SCHEMA_VERSION = 41
+"""What the pinned SDK writes; Grafana 12.3 (the chart's) reads schema versions up to 42."""
+PANEL_TYPES = {"row", "timeseries", "stat"}
+
+
+@pytest.mark.parametrize(
+    "stack, overrides", [("production", None), ("production", IN_CLUSTER), ("staging", None)]
+)
+def test_dashboards_are_valid_grafana_json_with_stable_ids(
+    stack: str, overrides: Any, stack_run: Callable[..., StackRun]
+) -> None:
+    run = stack_run(stack, overrides)
+    namespace = run.find("Namespace", f"webapp-{stack}")["metadata"]["name"]
+    boards = dashboards_of(run)
+    assert sorted(boards) == sorted(f"{module.UID}.json" for module in dashboards.MODULES)
+    for name, board in boards.items():
+        assert name == f"{board['uid']}.json" and len(board["uid"]) <= 40
+        assert board["schemaVersion"] == GRAFANA_SCHEMA_VERSION and board["editable"] is False
+        variables = {variable["name"]: variable for variable in board["templating"]["list"]}
+        assert variables["datasource"]["query"] == "prometheus"
+        assert variables["namespace"]["current"]["value"] == namespace
+        ids = [panel["id"] for panel in board["panels"]]
+        assert ids == list(range(1, len(ids) + 1)), name
+        for panel in board["panels"]:
+            assert panel["type"] in PANEL_TYPES, (name, panel["type"])
+            for target in panel.get("targets") or []:
+                assert target["refId"] and target["datasource"]["uid"].startswith("${")
+                if target["datasource"]["type"] == "prometheus":
+                    assert "$namespace" in target["expr"] or "monitoring" in target["expr"]
+        # The SDK's own model reads it back unchanged: no field Grafana's schema lacks.
+        again = json.loads(JSONEncoder(sort_keys=True).encode(Dashboard.from_json(board)))
+        assert again == board, name
+
+
+def test_the_database_dashboard_follows_the_database(stack_run: Callable[..., StackRun]) -> None:
+    """postgres_exporter's panels in-cluster; the platform's own metrics for RDS (CloudWatch)
+    and the Flexible Server (Azure Monitor), on the stack's instance."""
+    kinds = {}
+    for label, run in (
+        ("in-cluster", stack_run("production", IN_CLUSTER)),
+        ("rds", stack_run("production")),
+        ("flexible", stack_run("staging")),
+    ):
+        board = dashboards_of(run)["webapp-database.json"]
+        kinds[label] = {
+            target["datasource"]["type"]
+            for panel in board["panels"]
+            for target in panel.get("targets") or []
+        }
+        if label == "rds":
+            dimensions = {
+                target["dimensions"]["DBInstanceIdentifier"]
+                for panel in board["panels"]
+                for target in panel.get("targets") or []
+            }
+            assert dimensions == {"webapp-production"}
+    assert kinds == {
+        "in-cluster": {"prometheus"},
+        "rds": {"cloudwatch"},
+        "flexible": {"grafana-azure-monitor-datasource"},
+    }
+
+
+def test_the_gateway_and_add_ons_are_scraped_where_this_program_runs_them(
+    stack_run: Callable[..., StackRun],
+) -> None:
+    def monitors(run: StackRun) -> dict[str, dict[str, Any]]:
+        return {
+            obj["metadata"]["name"]: obj
+            for obj in run.kubernetes_objects()
+            if obj["kind"] == "PodMonitor"
+        }
+
+    production = monitors(stack_run("production"))
+    assert set(production) == {
+        "webapp-envoy-webapp-production",
+        "webapp-cert-manager",
+        "webapp-external-secrets",
+    }
+    envoy = production["webapp-envoy-webapp-production"]["spec"]
+    assert envoy["podMetricsEndpoints"][0]["path"] == "/stats/prometheus"
+    assert envoy["selector"]["matchLabels"]["gateway.envoyproxy.io/owning-gateway-namespace"] == NS
+    assert production["webapp-external-secrets"]["spec"]["podMetricsEndpoints"][0]["honorLabels"]
+    assert "webapp-external-secrets" not in monitors(stack_run("staging"))  # CSI delivery
+    assert not monitors(stack_run("dev"))  # monitoring off

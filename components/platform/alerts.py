@@ -1,0 +1,186 @@
+"""The application's alert rules, in the three tiers of seed 000, scoped to one namespace.
+
+Pure module. Every alert carries `severity` (critical, warning, info: Alertmanager routes on it,
+`platform.monitoring`) and a `dashboard` annotation: the Grafana path of the dashboard that
+explains it, on the alert's namespace.
+
+- critical (page): a service has no available replica, answers > 5 % 5xx, p95 latency > 1 s
+- warning (today): CPU or memory > 80 % of the limit, restarts, a certificate expiring in
+  < 14 days, an ExternalSecret failing to sync
+- info (for the record): a rollout started or finished, an HPA scaled, a Secret's value changed
+  (a rotation reaching the cluster)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from .dashboards import infrastructure, overview, security
+
+SEVERITIES = ("critical", "warning", "info")
+
+
+def _alert(
+    name: str, expr: str, duration: str, severity: str, summary: str, dashboard: str
+) -> dict[str, Any]:
+    return {
+        "alert": name,
+        "expr": expr,
+        "for": duration,
+        "labels": {"severity": severity},
+        "annotations": {
+            "summary": summary,
+            "description": summary + " (namespace {{ $labels.namespace }})",
+            "dashboard": f"/d/{dashboard}?var-namespace={{{{ $labels.namespace }}}}",
+        },
+    }
+
+
+def critical_rules(namespace: str, services: Sequence[str]) -> list[dict[str, Any]]:
+    """Page someone: a service is down, failing or slow."""
+    ns = f'namespace="{namespace}"'
+    deployments = "|".join(services)
+    return [
+        # From kube-state-metrics, so it fires for services that expose no metrics of their own too.
+        _alert(
+            "WebappServiceDown",
+            "sum by (namespace, deployment) (kube_deployment_status_replicas_available"
+            f'{{{ns}, deployment=~"{deployments}"}}) == 0',
+            "2m",
+            "critical",
+            "{{ $labels.deployment }} has no available replica",
+            overview.UID,
+        ),
+        _alert(
+            "WebappHighErrorRate",
+            f'sum by (namespace, service) (rate(http_requests_total{{{ns}, status=~"5.."}}[5m])) / '
+            f"sum by (namespace, service) (rate(http_requests_total{{{ns}}}[5m])) > 0.05",
+            "5m",
+            "critical",
+            "{{ $labels.service }} answers more than 5% of requests with 5xx",
+            overview.UID,
+        ),
+        _alert(
+            "WebappHighLatency",
+            "histogram_quantile(0.95, sum by (namespace, service, le) "
+            f"(rate(http_request_duration_seconds_bucket{{{ns}}}[5m]))) > 1",
+            "10m",
+            "critical",
+            "{{ $labels.service }} p95 latency is above 1 s",
+            overview.UID,
+        ),
+    ]
+
+
+def warning_rules(namespace: str) -> list[dict[str, Any]]:
+    """Look at it today: saturation, restarts, a certificate about to expire, a stuck secret."""
+    ns = f'namespace="{namespace}"'
+    return [
+        _alert(
+            "WebappHighCpu",
+            "sum by (namespace, pod) "
+            f'(rate(container_cpu_usage_seconds_total{{{ns}, container!=""}}[5m])) / '
+            "sum by (namespace, pod) "
+            f'(kube_pod_container_resource_limits{{{ns}, resource="cpu"}}) > 0.8',
+            "15m",
+            "warning",
+            "{{ $labels.pod }} uses more than 80% of its CPU limit",
+            infrastructure.UID,
+        ),
+        _alert(
+            "WebappHighMemory",
+            f'sum by (namespace, pod) (container_memory_working_set_bytes{{{ns}, container!=""}}) '
+            "/ sum by (namespace, pod) "
+            f'(kube_pod_container_resource_limits{{{ns}, resource="memory"}}) > 0.8',
+            "15m",
+            "warning",
+            "{{ $labels.pod }} uses more than 80% of its memory limit",
+            infrastructure.UID,
+        ),
+        _alert(
+            "WebappPodRestarts",
+            f"increase(kube_pod_container_status_restarts_total{{{ns}}}[1h]) > 3",
+            "0m",
+            "warning",
+            "{{ $labels.pod }} restarted more than 3 times in an hour",
+            infrastructure.UID,
+        ),
+        _alert(
+            "WebappCertificateExpiry",
+            f"certmanager_certificate_expiration_timestamp_seconds{{{ns}}} - time() "
+            "< 14 * 24 * 3600",
+            "1h",
+            "warning",
+            "certificate {{ $labels.name }} expires in less than 14 days",
+            security.UID,
+        ),
+        _alert(
+            "WebappSecretSyncFailing",
+            "sum by (namespace, name) "
+            f"(increase(externalsecret_sync_calls_error{{{ns}}}[15m])) > 0",
+            "15m",
+            "warning",
+            "ExternalSecret {{ $labels.name }} fails to sync from the store",
+            security.UID,
+        ),
+    ]
+
+
+def info_rules(namespace: str) -> list[dict[str, Any]]:
+    """For the record (routed to a channel, never a page): deployments, scaling, rotations."""
+    ns = f'namespace="{namespace}"'
+    return [
+        # A new spec (image, config checksum, a Reloader restart) that the controller has not
+        # finished rolling out yet.
+        _alert(
+            "WebappRolloutStarted",
+            "max by (namespace, deployment) (kube_deployment_spec_replicas"
+            f"{{{ns}}}) > max by (namespace, deployment) ("
+            f"kube_deployment_status_replicas_updated{{{ns}}})",
+            "0m",
+            "info",
+            "{{ $labels.deployment }} is rolling out a new version",
+            overview.UID,
+        ),
+        _alert(
+            "WebappRolloutFinished",
+            "max by (namespace, deployment) (changes("
+            f"kube_deployment_status_observed_generation{{{ns}}}[10m])) > 0 and on "
+            "(namespace, deployment) max by (namespace, deployment) (kube_deployment_spec_replicas"
+            f"{{{ns}}}) == max by (namespace, deployment) ("
+            f"kube_deployment_status_replicas_updated{{{ns}}})",
+            "0m",
+            "info",
+            "{{ $labels.deployment }} finished rolling out",
+            overview.UID,
+        ),
+        _alert(
+            "WebappScaled",
+            "max by (namespace, horizontalpodautoscaler) (changes("
+            f"kube_horizontalpodautoscaler_status_desired_replicas{{{ns}}}[10m])) > 0",
+            "0m",
+            "info",
+            "{{ $labels.horizontalpodautoscaler }} changed its desired replicas",
+            infrastructure.UID,
+        ),
+        # Every delivery path (ExternalSecrets, the CSI driver's sync, the program itself)
+        # ends in the Kubernetes Secret, whose resourceVersion kube-state-metrics reports.
+        _alert(
+            "WebappSecretRotated",
+            "max by (namespace, secret) (changes("
+            f'kube_secret_metadata_resource_version{{{ns}, secret=~"webapp-.*"}}[10m])) > 0',
+            "0m",
+            "info",
+            "Secret {{ $labels.secret }} changed (a rotation reached the cluster)",
+            security.UID,
+        ),
+    ]
+
+
+def alert_rules(namespace: str, services: Sequence[str]) -> list[dict[str, Any]]:
+    """The seed 000 alerting rules, one group per tier."""
+    return [
+        {"name": "webapp.critical", "rules": critical_rules(namespace, services)},
+        {"name": "webapp.warning", "rules": warning_rules(namespace)},
+        {"name": "webapp.info", "rules": info_rules(namespace)},
+    ]

@@ -1,0 +1,160 @@
+"""What every dashboard shares: its variables, the panel shapes, and how a dashboard becomes JSON.
+
+Built with Grafana's `grafana-foundation-sdk` (the typed builders Grafana generates from its own
+schema; pinned in requirements.txt to the build for Grafana 12, which kube-prometheus-stack
+79.7.1's Grafana chart 10.2.0 ships as 12.3.0).
+
+Every panel queries the `datasource` variable (a Prometheus datasource: the in-cluster one, or an
+Azure Monitor workspace's) and filters on the `namespace` variable, whose default is the stack's
+namespace: one dashboard serves every namespace (branch stacks included) by picking it. Queries use
+`$__rate_interval`, which Grafana sizes to the scrape interval.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from grafana_foundation_sdk.builders import dashboard as gd
+from grafana_foundation_sdk.builders import prometheus, stat, timeseries
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.cog import variants
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models import dashboard as model
+
+PROMETHEUS = common.DataSourceRef(type_val="prometheus", uid="${datasource}")
+NAMESPACE = 'namespace="$namespace"'
+"""The label matcher every query of the application's metrics carries."""
+RATE = "$__rate_interval"
+WIDTH = 12
+HEIGHT = 8
+
+
+@dataclass(frozen=True, kw_only=True)
+class DashboardContext:
+    """What a dashboard needs to know about the stack it is shipped with."""
+
+    namespace: str
+    """The default of the `namespace` variable."""
+    monitoring_namespace: str
+    """Where Prometheus runs (its own volume claims are there)."""
+    services: tuple[str, ...]
+    """The application's services (Deployments)."""
+    route_clusters: dict[str, str] = field(default_factory=dict)
+    """Service -> the Envoy cluster of its Gateway route (`httproute/<ns>/<route>/rule/<n>`)."""
+    database: str = "in-cluster"
+    """`in-cluster` (postgres_exporter), `rds` or `flexible-server`."""
+    database_resource: str = ""
+    """The managed database's identifier (the RDS instance) or ARM resource id (the server)."""
+    region: str = ""
+    """The managed database's AWS region (CloudWatch)."""
+
+
+@dataclass(frozen=True)
+class Query:
+    """One PromQL query of a panel, and the legend of its series."""
+
+    expr: str
+    legend: str = ""
+
+
+def _targets(queries: list[Query]) -> list[cogbuilder.Builder[variants.Dataquery]]:
+    refs = "ABCDEFGH"
+    return [
+        prometheus.Dataquery()
+        .expr(query.expr)
+        .legend_format(query.legend or "__auto")
+        .ref_id(refs[index])
+        .datasource(PROMETHEUS)
+        for index, query in enumerate(queries)
+    ]
+
+
+def graph(title: str, unit: str, *queries: Query, description: str = "") -> timeseries.Panel:
+    """A time series panel of one or more PromQL queries."""
+    panel = (
+        timeseries.Panel()
+        .title(title)
+        .unit(unit)
+        .datasource(PROMETHEUS)
+        .height(HEIGHT)
+        .span(WIDTH)
+        .targets(_targets(list(queries)))
+    )
+    return panel.description(description) if description else panel
+
+
+def single(title: str, unit: str, query: Query, description: str = "") -> stat.Panel:
+    """A single-value panel (the latest value of one query)."""
+    panel = (
+        stat.Panel()
+        .title(title)
+        .unit(unit)
+        .datasource(PROMETHEUS)
+        .height(HEIGHT // 2)
+        .span(WIDTH // 2)
+        .targets(_targets([query]))
+    )
+    return panel.description(description) if description else panel
+
+
+def board(uid: str, title: str, context: DashboardContext, description: str) -> gd.Dashboard:
+    """A dashboard with the shared variables, tags, time range and refresh."""
+    return (
+        gd.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(["webapp"])
+        .time("now-6h", "now")
+        .refresh("1m")
+        .timezone("browser")
+        .readonly()
+        .with_variable(
+            gd.DatasourceVariable("datasource")
+            .label("Prometheus")
+            .type("prometheus")
+            .current(model.VariableOption(selected=True, text="Prometheus", value="prometheus"))
+        )
+        .with_variable(
+            gd.QueryVariable("namespace")
+            .label("Namespace")
+            .datasource(PROMETHEUS)
+            .query("label_values(kube_pod_info, namespace)")
+            .refresh(model.VariableRefresh.ON_DASHBOARD_LOAD)
+            .current(
+                model.VariableOption(selected=True, text=context.namespace, value=context.namespace)
+            )
+        )
+    )
+
+
+def to_json(builder: gd.Dashboard) -> str:
+    """The dashboard as Grafana reads it, deterministic (sorted keys), every panel and row with
+    a stable id in layout order (links and alerts may point at `viewPanel=<id>`)."""
+    built = builder.build()
+    for index, panel in enumerate(built.panels or [], start=1):
+        panel.id_val = index
+    return JSONEncoder(sort_keys=True, indent=2).encode(built)
+
+
+def prometheus_queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
+    """(panel title, expr) of every Prometheus query of a dashboard's JSON, rows included."""
+    found: list[tuple[str, str]] = []
+
+    def visit(panels: list[dict[str, Any]]) -> None:
+        for panel in panels:
+            visit(panel.get("panels") or [])
+            for target in panel.get("targets") or []:
+                datasource: Optional[dict[str, Any]] = target.get("datasource")
+                if datasource and datasource.get("type") == "prometheus":
+                    found.append((panel["title"], target["expr"]))
+
+    visit(dashboard.get("panels") or [])
+    return found
+
+
+def loads(text: str) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads(text)
+    return value
