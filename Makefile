@@ -13,7 +13,7 @@ export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_CONFIG_PASSPHRASE ?= webapp-dev-only
 endif
 
-.PHONY: test lint typecheck render golden bench timeline lock up preview destroy kind venv clean branch-up branch-down rotate-db-password
+.PHONY: test lint typecheck render golden bench timeline lock schemas up preview destroy kind venv clean branch-up branch-down rotate-db-password
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ golden: venv
 # every await that could time out (exit 1 if one could).
 timeline: venv
 	$(PY) -m tools.timeline $(STACK)
+
+# Re-vendors the CRD schemas at the pinned chart versions into schemas/crds (PROVENANCE.json):
+# GIT_DIR is a clone of prometheus-community/helm-charts with its tags.
+schemas: venv
+	@test -n "$(GIT_DIR)" || { echo "usage: make schemas GIT_DIR=<clone of prometheus-community/helm-charts>"; exit 2; }
+	$(PY) -m tools.schemas --git-dir "$(GIT_DIR)"
 
 # Records STACK's data lock (webapp:dataLock) in its stack file. A change that would replace or
 # delete data is recorded only when named, after its safe procedure: ACCEPT=nats.storageClass.

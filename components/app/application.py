@@ -12,6 +12,7 @@ Creates (parented to the component):
 - the stack's secret store (`app.stores.create_store`: generated, AWS or Azure)
 - InClusterPostgres (database mode `in-cluster`), InClusterRedis, InClusterNats
 - one HttpService per catalogued service, and the Scheduler CronJob
+- SecretSync, with the CSI driver when alerts are routed (it keeps the receivers' Secret synced)
 - EdgeRouting (Gateway API or Ingress)
 - Monitoring (alerts, dashboards) and PrometheusStack when monitoring is on
 """
@@ -65,6 +66,8 @@ from components.secrets.store import SecretAccess, SecretStore
 from components.workloads.http_service import HttpService, HttpServiceArgs
 from components.workloads.nginx import Upstream, nginx_conf
 from components.workloads.scheduler import Scheduler, SchedulerArgs
+from components.workloads.secret_sync import NAME as SECRET_SYNC
+from components.workloads.secret_sync import SecretSync, SecretSyncArgs
 
 DATA_PORTS = {"postgres": POSTGRES_PORT, "redis": REDIS_PORT, "nats": NATS_PORT}
 
@@ -119,13 +122,25 @@ class WebApp(pulumi.ComponentResource):
         store = self._store(addons, baseline, base)
         # Every grant, then the store's seal, before the first workload: each workload is created
         # only once what it needs to become Ready exists (`SecretStore.wait_for`).
-        self._readers = self._secret_readers()
+        self._readers = self._secret_readers(store)
         for account in self._readers:
             store.grant_read(namespace=settings.namespace, name=account)
         store.seal()
         prometheus_crds = self._prometheus(store, base)
         self._data_services(store, prometheus_crds, in_namespace)
         self._services(store, prometheus_crds, in_namespace)
+        if SECRET_SYNC in self._readers:
+            SecretSync(
+                f"{name}-secret-sync",
+                SecretSyncArgs(
+                    namespace=settings.namespace,
+                    instance=settings.stack,
+                    secrets=self._readers[SECRET_SYNC],
+                    access=store.access(self._readers[SECRET_SYNC]),
+                    wait_for=self._wait(store, SECRET_SYNC),
+                ),
+                opts=in_namespace,
+            )
         Scheduler(
             f"{name}-scheduler",
             SchedulerArgs(
@@ -217,6 +232,8 @@ class WebApp(pulumi.ComponentResource):
                     services=tuple(service.name for service in CATALOGUE),
                     dashboards=self._dashboard_context(),
                     scrape_targets=self._scrape_targets(),
+                    receivers=settings.monitoring.receivers,
+                    receiver_secret=cat.ALERTING.name,
                     crd_dependencies=list(prometheus_crds),
                 ),
                 opts=in_namespace,
@@ -373,8 +390,9 @@ class WebApp(pulumi.ComponentResource):
             opts=opts,
         )
 
-    def _secret_readers(self) -> dict[str, tuple[str, ...]]:
-        """Every ServiceAccount whose pods read catalogued Secrets -> those Secrets."""
+    def _secret_readers(self, store: SecretStore) -> dict[str, tuple[str, ...]]:
+        """Every ServiceAccount whose pods read catalogued Secrets -> those Secrets (with the CSI
+        driver, the receivers' endpoints too: a pod must mount them for the operator to read)."""
         readers = {
             svc.name: tuple(
                 sorted({ref.secret.name for ref in service_env(svc, self._settings)[1].values()})
@@ -386,7 +404,15 @@ class WebApp(pulumi.ComponentResource):
             readers.update(POSTGRES_READERS)
         readers.update(REDIS_READERS)
         readers.update(NATS_READERS)
+        if store.syncs_on_mount and self._alerts_routed():
+            readers[SECRET_SYNC] = (cat.ALERTING.name,)
         return readers
+
+    def _alerts_routed(self) -> bool:
+        monitoring = self._settings.monitoring
+        return monitoring.enabled and any(
+            receiver != "none" for receiver in monitoring.receivers.values()
+        )
 
     def _wait(self, store: SecretStore, account: str) -> list[pulumi.Resource]:
         """What the workload running as `account` waits for: what the store needs to deliver

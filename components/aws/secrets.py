@@ -4,7 +4,8 @@ IRSA.
 Creates (parented to the component):
 - one Secrets Manager secret per category, `webapp/<stack>/<category>/<name>` (database/connection,
   database/credentials for an in-cluster database, redis/auth, auth/jwt-secret,
-  oauth/{google,github,microsoft}, email/smtp, grafana/admin, broadcaster/webhook, nats/auth),
+  oauth/{google,github,microsoft}, email/smtp, alerting/receivers, grafana/admin,
+  broadcaster/webhook, nats/auth),
   encrypted with the stack key, with a recovery window; `protect`ed in production
 - one SecretVersion per secret whose value the program writes (JSON): generated with
   pulumi-random or taken from config. The operator-owned OAuth and SMTP secrets get none when
@@ -51,7 +52,7 @@ from components.secrets.values import database_templates, nats_templates, redis_
 
 SERVICE_ACCOUNT = "external-secrets-aws"
 OAUTH_PARTS = ("client-id", "client-secret")
-OPERATOR_OWNED = ("oauth/", "email/")
+OPERATOR_OWNED = ("oauth/", "email/", "alerting/")
 """Secrets Manager paths (prefixes) of the operator-owned Secrets (`catalogue.Owner`)."""
 
 Document = Mapping[str, pulumi.Input[Any]]
@@ -185,6 +186,7 @@ class AwsSecretStore(pulumi.ComponentResource):
             "nats/auth": nats_passwords(password),
             "auth/jwt-secret": generated[cat.JWT.name],
             "email/smtp": generated.get(cat.SMTP.name),
+            "alerting/receivers": generated.get(cat.ALERTING.name),
             "broadcaster/webhook": generated[cat.BROADCASTER.name],
             **{
                 f"oauth/{provider}": (
@@ -363,6 +365,7 @@ class AwsSecretStore(pulumi.ComponentResource):
             cat.JWT.name: remote("auth/jwt-secret", "secret-key"),
             cat.OAUTH.name: oauth,
             cat.SMTP.name: remote("email/smtp", "username", "password"),
+            cat.ALERTING.name: remote("alerting/receivers", *cat.ALERTING.keys),
             cat.BROADCASTER.name: remote("broadcaster/webhook", "webhook-url"),
             cat.GRAFANA.name: remote("grafana/admin", "admin-user", "admin-password"),
         }

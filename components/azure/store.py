@@ -128,6 +128,10 @@ class AzureStore(SecretStore):
         return self._database_network
 
     @property
+    def syncs_on_mount(self) -> bool:
+        return self._args.azure.delivery == "csi"
+
+    @property
     def database_create_timeout(self) -> Optional[str]:
         """The Key Vault secrets name the server before it exists, so api and auth start with it
         and their readiness waits for it: a Flexible Server takes 5-10 minutes, 15-20 when

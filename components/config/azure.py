@@ -107,6 +107,9 @@ MAX_FEDERATED_CREDENTIALS = 20
 ESO_SERVICE_ACCOUNT = "external-secrets-azure"
 """The External Secrets ServiceAccount that reads Key Vault (`secretDelivery: external-secrets`)."""
 GRAFANA_SERVICE_ACCOUNT = "grafana-key-vault"
+SECRET_SYNC_SERVICE_ACCOUNT = "secret-sync"
+"""The pod that mounts, with the CSI driver, the Secrets only a controller reads (the alert
+receivers' endpoints), so the driver syncs them (`workloads.secret_sync`)."""
 """Grafana's own ServiceAccount when it mounts the vault through the CSI driver."""
 
 
@@ -435,4 +438,8 @@ def key_vault_readers(settings: Settings) -> list[tuple[str, str]]:
         readers += [(ns, "postgres"), (ns, "postgres-backup")]
     if settings.monitoring.enabled and settings.addons.monitoring_stack == "install":
         readers.append((settings.monitoring.namespace, GRAFANA_SERVICE_ACCOUNT))
+    if settings.monitoring.enabled and any(
+        receiver != "none" for receiver in settings.monitoring.receivers.values()
+    ):
+        readers.append((ns, SECRET_SYNC_SERVICE_ACCOUNT))
     return readers

@@ -9,11 +9,21 @@ from __future__ import annotations
 from typing import Callable
 
 from components.config import quantities as q
-from components.config.azure import MAX_FEDERATED_CREDENTIALS, key_vault_readers
+from components.config.azure import (
+    MAX_FEDERATED_CREDENTIALS,
+    SECRET_SYNC_SERVICE_ACCOUNT,
+    key_vault_readers,
+)
 from components.config.settings import Resources, Settings
 
 EXPORTER = Resources(
     cpu_request="10m", memory_request="16Mi", cpu_limit="100m", memory_limit="64Mi"
+)
+POSTGRES_EXPORTER = Resources(
+    cpu_request="10m", memory_request="32Mi", cpu_limit="100m", memory_limit="128Mi"
+)
+SECRET_SYNC = Resources(
+    cpu_request="5m", memory_request="8Mi", cpu_limit="20m", memory_limit="16Mi"
 )
 BACKUP_JOB = Resources(
     cpu_request="50m", memory_request="64Mi", cpu_limit="500m", memory_limit="256Mi"
@@ -24,8 +34,8 @@ def _capacity_needed(settings: Settings) -> list[tuple[int, tuple[Resources, ...
     """(pod count, container sizes) of every pod the stack can run at once.
 
     Counted: each service at maxReplicas plus one rolling-update surge pod (`pulumi up` may roll
-    them all at once), NATS with its exporter sidecar, Redis, PostgreSQL and its backup Job, and
-    the scheduler Job.
+    them all at once), NATS with its exporter sidecar, Redis, PostgreSQL with its exporter
+    sidecar and its backup Job, the scheduler Job, and the CSI sync pod where there is one.
     """
     pods: list[tuple[int, tuple[Resources, ...]]] = [
         (service.max_replicas + 1, (service.resources,)) for service in settings.services.values()
@@ -33,9 +43,15 @@ def _capacity_needed(settings: Settings) -> list[tuple[int, tuple[Resources, ...
     pods.append((settings.nats.replicas, (settings.nats.resources, EXPORTER)))
     pods.append((1, (settings.redis.resources,)))
     if settings.database.mode == "in-cluster":
-        pods += [(1, (settings.database.resources,)), (1, (BACKUP_JOB,))]
+        pods += [(1, (settings.database.resources, POSTGRES_EXPORTER)), (1, (BACKUP_JOB,))]
     if settings.scheduler.enabled:
         pods.append((1, (settings.scheduler.resources,)))
+    if (
+        settings.cloud == "azure"
+        and settings.azure
+        and SECRET_SYNC_SERVICE_ACCOUNT in {name for _, name in key_vault_readers(settings)}
+    ):
+        pods.append((1, (SECRET_SYNC,)))
     return pods
 
 

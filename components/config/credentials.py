@@ -1,8 +1,9 @@
 """`webapp:credentials`: where the external credentials come from (pure; part of parsing).
 
 External credentials are the ones a third party issues: the OAuth client ids and secrets
-(Google, GitHub, Microsoft) and the SMTP login. The program cannot make them up, so each has one
-of three sources, per group (`oauth`, `smtp`):
+(Google, GitHub, Microsoft), the SMTP login, and the alert receivers' endpoints (a Slack or
+webhook URL, a PagerDuty routing key, per severity). The program cannot make them up, so each has
+one of three sources, per group (`oauth`, `smtp`, `alerting`):
 
 - `generated` (the default outside production): pulumi-random placeholders, so a dev stack runs
   with no account anywhere. Production refuses them, and so does any stack that sets
@@ -31,10 +32,16 @@ KEYS: Mapping[str, tuple[str, ...]] = {
         for part in ("client-id", "client-secret")
     ),
     "smtp": ("username", "password"),
+    "alerting": ("critical", "warning", "info"),
 }
-"""Each group's keys: exactly the keys of its catalogued Secret (`webapp-oauth`, `webapp-smtp`)."""
+"""Each group's keys: exactly the keys of its catalogued Secret (`webapp-oauth`, `webapp-smtp`,
+`webapp-alerting`)."""
 
-WHAT = {"oauth": "OAuth client credentials", "smtp": "SMTP login"}
+WHAT = {
+    "oauth": "OAuth client credentials",
+    "smtp": "SMTP login",
+    "alerting": "alert receivers' endpoints",
+}
 SECTION = "webapp:credentials"
 
 STORE_SPELLING = {
@@ -44,6 +51,8 @@ STORE_SPELLING = {
             "oauth": "webapp/{stack}/oauth/<provider> (google, github, microsoft) as "
             '{{"client-id": "...", "client-secret": "..."}}',
             "smtp": 'webapp/{stack}/email/smtp as {{"username": "...", "password": "..."}}',
+            "alerting": 'webapp/{stack}/alerting/receivers as {{"critical": "...", '
+            '"warning": "...", "info": "..."}}',
         },
     ),
     "azure": (
@@ -52,6 +61,8 @@ STORE_SPELLING = {
             "oauth": "webapp-oauth-<provider>-client-id and webapp-oauth-<provider>-client-secret "
             "(google, github, microsoft)",
             "smtp": "webapp-smtp-username and webapp-smtp-password",
+            "alerting": "webapp-alerting-critical, webapp-alerting-warning and "
+            "webapp-alerting-info",
         },
     ),
 }
@@ -73,9 +84,11 @@ class CredentialSettings:
     smtp: Credential
     required: bool
     """`webapp:requireExternalCredentials`: generated placeholders are refused."""
+    alerting: Credential = Credential("generated")
+    """The receivers' endpoints of `webapp:monitoring.alerting`, one key per severity."""
 
     def by_group(self) -> dict[str, Credential]:
-        return {"oauth": self.oauth, "smtp": self.smtp}
+        return {"oauth": self.oauth, "smtp": self.smtp, "alerting": self.alerting}
 
 
 PLACEHOLDERS = CredentialSettings(
@@ -185,4 +198,6 @@ def parse_credentials(
             f"{SECTION}: {', '.join(plain)} values are in plain text; set each with "
             f"pulumi config set --secret --path '{SECTION}.<group>.<key>' <value>"
         )
-    return CredentialSettings(oauth=found["oauth"], smtp=found["smtp"], required=required)
+    return CredentialSettings(
+        oauth=found["oauth"], smtp=found["smtp"], alerting=found["alerting"], required=required
+    )

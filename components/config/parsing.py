@@ -43,6 +43,7 @@ from components.config.settings import (
     NAMESPACE,
     PROFILES,
     PULL_POLICIES,
+    RECEIVERS,
     SUBJECT_KINDS,
     AddonSettings,
     BackupSettings,
@@ -55,6 +56,7 @@ from components.config.settings import (
     MonitoringSettings,
     Profile,
     QuotaSettings,
+    Receiver,
     Resources,
     SchedulerSettings,
     Settings,
@@ -280,9 +282,35 @@ def _monitoring(reader: Reader, profile: Profile) -> MonitoringSettings:
         ),
         storage_size=reader.text("storageSize", "50Gi", rule=STORAGE),
         storage_class=_storage_class(reader),
+        alerting=_alerting(reader.section("alerting")),
     )
     reader.finish()
     return monitoring
+
+
+def _alerting(reader: Reader) -> tuple[tuple[str, Receiver], ...]:
+    found = tuple(
+        (severity, reader.choice(severity, "none", RECEIVERS))
+        for severity in ("critical", "warning", "info")
+    )
+    reader.finish()
+    return found
+
+
+def check_alerting(settings: Settings, problems: list[str]) -> None:
+    """A receiver needs a real endpoint in `webapp:credentials.alerting` (with monitoring off
+    the receivers are kept and unused: turning monitoring off is one key)."""
+    wanted = [severity for severity, receiver in settings.monitoring.alerting if receiver != "none"]
+    if not wanted:
+        return
+    keys = ", ".join(f"webapp:monitoring.alerting.{severity}" for severity in wanted)
+    if settings.credentials.alerting.source == "generated":
+        problems.append(
+            f"{keys}: the receivers' endpoints come from webapp:credentials.alerting, which is "
+            "generated placeholders; set it to store (operators write the Slack or webhook URL "
+            "or PagerDuty routing key of each severity into the store) or to Pulumi secrets "
+            "(pulumi config set --secret --path 'webapp:credentials.alerting.critical' <value>)"
+        )
 
 
 def _quota(reader: Reader, profile: Profile) -> QuotaSettings:
@@ -429,6 +457,7 @@ def parse_settings(
     settings = _with_pull_policy(_read(reader, stack, secret_keys))
     check_capacity(settings, problems)
     check_federated_credentials(settings, problems)
+    check_alerting(settings, problems)
     if recorded is not None and not isinstance(recorded, Mapping):
         reader.problem(LOCK_KEY, recorded, "a mapping of setting -> value (`make lock`)")
     elif check_data_lock and not problems:

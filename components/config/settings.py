@@ -35,6 +35,10 @@ LOG_LEVELS: tuple[LogLevel, ...] = get_args(LogLevel)
 DATABASE_MODES: tuple[DatabaseMode, ...] = get_args(DatabaseMode)
 ROUTING_MODES: tuple[RoutingMode, ...] = get_args(RoutingMode)
 PullPolicy = Literal["IfNotPresent", "Always"]
+Receiver = Literal["none", "slack", "webhook", "pagerduty"]
+RECEIVERS: tuple[Receiver, ...] = ("none", "slack", "webhook", "pagerduty")
+"""Where Alertmanager sends one severity: nowhere, a Slack incoming webhook, any webhook, or
+PagerDuty (Events API v2)."""
 PULL_POLICIES: tuple[PullPolicy, ...] = get_args(PullPolicy)
 ISSUERS: tuple[Issuer, ...] = get_args(Issuer)
 ADDON_MODES: tuple[AddonMode, ...] = get_args(AddonMode)
@@ -225,6 +229,17 @@ class MonitoringSettings:
     retention: str
     storage_size: str
     storage_class: Optional[str]
+    alerting: tuple[tuple[str, Receiver], ...] = (
+        ("critical", "none"),
+        ("warning", "none"),
+        ("info", "none"),
+    )
+    """`monitoring.alerting.<severity>`: the receiver of each severity (its endpoint is the
+    `webapp-alerting` key of the same name). Default: none anywhere."""
+
+    @property
+    def receivers(self) -> dict[str, Receiver]:
+        return dict(self.alerting)
 
 
 @dataclass(frozen=True, kw_only=True)

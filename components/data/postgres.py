@@ -25,6 +25,7 @@ from typing import Mapping, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.config.capacity import POSTGRES_EXPORTER
 from components.config.quantities import image_tag
 from components.config.settings import DatabaseSettings
 from components.kube import objects as kx
@@ -166,12 +167,7 @@ def _exporter_container(settings: DatabaseSettings) -> k8s.core.v1.ContainerArgs
             ),
         ],
         ports=[k8s.core.v1.ContainerPortArgs(name="metrics", container_port=METRICS_PORT)],
-        resources=kx.resources(
-            {
-                "requests": {"cpu": "10m", "memory": "32Mi"},
-                "limits": {"cpu": "100m", "memory": "128Mi"},
-            }
-        ),
+        resources=kx.resources(POSTGRES_EXPORTER.as_dict()),
         security_context=kx.container_security(EXPORTER_UID),
         liveness_probe=k8s.core.v1.ProbeArgs(
             http_get=metrics, period_seconds=30, failure_threshold=3, timeout_seconds=5

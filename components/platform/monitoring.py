@@ -10,6 +10,9 @@ Creates (parented to the component):
   /stats/prometheus`, with the owning Gateway's labels), cert-manager's controller (`:9402`) and
   External Secrets' controller (`:8080`); the latter two keep their metrics' own `namespace`
   label (`honorLabels`), which names the Certificate's or ExternalSecret's namespace
+- AlertmanagerConfig `webapp-alerts` when any severity has a receiver: critical, warning and info
+  each to its own receiver (`monitoring.alerting`), the endpoints read from the `webapp-alerting`
+  Secret the stack's store delivers; the operator scopes it to this namespace's alerts
 
 In time: the custom resources wait for the Prometheus operator's CRDs (the monitoring add-on, when
 this program installs it); nothing waits for them, and a change to a rule or dashboard updates in
@@ -19,14 +22,14 @@ place (the sidecar reloads the ConfigMap within a minute).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kube import objects as kx
-from components.platform.alerts import alert_rules
+from components.platform.alerts import SEVERITIES, alert_rules
 from components.platform.dashboards import DashboardContext, render
 
 MONITORING_API = "monitoring.coreos.com/v1"
@@ -99,6 +102,10 @@ class MonitoringArgs:
     """What the dashboards need to know about the stack."""
     scrape_targets: tuple[ScrapeTarget, ...] = ()
     """Pods in other namespaces to scrape (a PodMonitor each). Default none."""
+    receivers: Mapping[str, str] = field(default_factory=dict)
+    """Severity -> receiver kind (`none`, `slack`, `webhook`, `pagerduty`). Default: none."""
+    receiver_secret: str = "webapp-alerting"
+    """The Secret holding each severity's endpoint under a key named after it."""
     crd_dependencies: Sequence[pulumi.Resource] = ()
     """What installs the CRDs this component's custom resources need, when this program installs
     it (waited for). Default: nothing.
@@ -117,6 +124,56 @@ def pod_monitor_spec(target: ScrapeTarget) -> dict[str, Any]:
     if target.pod_labels:
         spec["podTargetLabels"] = list(target.pod_labels)
     return spec
+
+
+REPEAT = {"critical": "1h", "warning": "4h", "info": "24h"}
+"""How often an unresolved alert is sent again, per severity."""
+BLACKHOLE = "discard"
+SLACK_TEXT = (
+    "{{ range .Alerts }}{{ .Annotations.description }}\nDashboard: {{ .Annotations.dashboard }}\n"
+    "{{ end }}"
+)
+
+
+def _receiver(severity: str, kind: str, secret: str) -> dict[str, Any]:
+    """One severity's receiver; its endpoint is the Secret's key named after the severity."""
+    endpoint = {"name": secret, "key": severity}
+    configs: dict[str, dict[str, Any]] = {
+        "slack": {"slackConfigs": [{"apiURL": endpoint, "sendResolved": True, "text": SLACK_TEXT}]},
+        "webhook": {"webhookConfigs": [{"urlSecret": endpoint, "sendResolved": True}]},
+        "pagerduty": {
+            "pagerdutyConfigs": [
+                {"routingKey": endpoint, "sendResolved": True, "severity": severity}
+            ]
+        },
+    }
+    return {"name": severity, **configs[kind]}
+
+
+def alert_routing(receivers: Mapping[str, str], secret: str) -> dict[str, Any]:
+    """The AlertmanagerConfig spec: each severity to its receiver, anything else discarded."""
+    routed = [severity for severity in SEVERITIES if receivers.get(severity, "none") != "none"]
+    return {
+        "route": {
+            "receiver": BLACKHOLE,
+            "groupBy": ["alertname", "namespace"],
+            "groupWait": "30s",
+            "groupInterval": "5m",
+            "repeatInterval": "24h",
+            "routes": [
+                {
+                    "receiver": severity,
+                    "matchers": [{"name": "severity", "value": severity, "matchType": "="}],
+                    "repeatInterval": REPEAT[severity],
+                }
+                for severity in routed
+            ],
+        },
+        "receivers": [
+            {"name": BLACKHOLE},
+            *(_receiver(severity, receivers[severity], secret) for severity in routed),
+        ],
+    }
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -142,6 +199,15 @@ class Monitoring(pulumi.ComponentResource):
             data=render(args.dashboards),
             opts=kx.child_options(self, opts),
         )
+        if any(kind != "none" for kind in args.receivers.values()):
+            k8s.apiextensions.CustomResource(
+                f"{name}-alert-routing",
+                api_version="monitoring.coreos.com/v1alpha1",
+                kind="AlertmanagerConfig",
+                metadata=kx.metadata("webapp-alerts", args.namespace, lbl),
+                spec=alert_routing(args.receivers, args.receiver_secret),
+                opts=crds,
+            )
         for target in args.scrape_targets:
             k8s.apiextensions.CustomResource(
                 f"{name}-podmonitor-{target.name}",

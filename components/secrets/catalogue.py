@@ -97,6 +97,15 @@ SMTP = SecretSpec(
     owner="operator",
     credential_group="smtp",
 )
+ALERTING = SecretSpec(
+    name="webapp-alerting",
+    category="alerting",
+    refresh="1h",
+    keys=credentials.KEYS["alerting"],
+    description="Alert receivers' endpoints per severity (Slack or webhook URL, PagerDuty key)",
+    owner="operator",
+    credential_group="alerting",
+)
 NATS = SecretSpec(
     name=NATS_SECRET,
     category="nats",
@@ -128,7 +137,16 @@ GRAFANA = SecretSpec(
     owner="program",
 )
 
-APP_SECRETS: tuple[SecretSpec, ...] = (DATABASE, REDIS, NATS, JWT, OAUTH, SMTP, BROADCASTER)
+APP_SECRETS: tuple[SecretSpec, ...] = (
+    DATABASE,
+    REDIS,
+    NATS,
+    JWT,
+    OAUTH,
+    SMTP,
+    BROADCASTER,
+    ALERTING,
+)
 ALL_SECRETS: tuple[SecretSpec, ...] = APP_SECRETS + (GRAFANA,)
 
 

@@ -126,6 +126,11 @@ def _placeholders(password: Password) -> dict[str, dict[str, pulumi.Input[str]]]
             for part in ("client-id", "client-secret")
         },
         cat.SMTP.name: {"username": "webapp", "password": password("smtp-password", 32)},
+        # No receiver reads these: a stack whose alerts go anywhere must give real endpoints
+        # (`settings.check_alerting`).
+        cat.ALERTING.name: {
+            severity: password(f"alerting-{severity}", 16) for severity in cat.ALERTING.keys
+        },
     }
 
 
@@ -136,7 +141,7 @@ def external_credentials(
     config's values. A group whose source is `store` is absent: the operator writes it."""
     placeholders: Optional[dict[str, dict[str, pulumi.Input[str]]]] = None
     found: dict[str, dict[str, pulumi.Input[str]]] = {}
-    for spec in (cat.OAUTH, cat.SMTP):
+    for spec in (cat.OAUTH, cat.SMTP, cat.ALERTING):
         credential = credentials.by_group()[spec.credential_group]
         if credential.source == "config":
             found[spec.name] = dict(credential.values)

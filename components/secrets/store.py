@@ -142,6 +142,13 @@ class SecretStore(abc.ABC):
         return None
 
     @property
+    def syncs_on_mount(self) -> bool:
+        """Whether a Secret exists only while a pod mounts it (the Secrets Store CSI driver):
+        a Secret read by something other than a pod (the Prometheus operator) needs a pod that
+        mounts it (`workloads.secret_sync`). Default False."""
+        return False
+
+    @property
     def database_create_timeout(self) -> Optional[str]:
         """How long the first rollout of a service whose readiness checks the database may take:
         set when its pods start while the store's managed database is still being created (its

@@ -26,6 +26,7 @@ def test_secrets_manager_layout_encryption_and_recovery(production: StackRun) ->
             "oauth/github",
             "oauth/microsoft",
             "email/smtp",
+            "alerting/receivers",
             "grafana/admin",
             "broadcaster/webhook",
         )

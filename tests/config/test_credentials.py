@@ -45,8 +45,14 @@ def every_key(group: str, value: str = "real") -> dict[str, str]:
 
 def test_production_refuses_generated_placeholders_naming_each_group_and_both_ways() -> None:
     found = problems(production(credentials=None), "production")
-    assert [p.split(":", 2)[1] for p in found] == ["credentials.oauth", "credentials.smtp"]
-    oauth, smtp = found
+    assert [p.split(":", 2)[1] for p in found] == [
+        "credentials.oauth",
+        "credentials.smtp",
+        "credentials.alerting",
+        # Production routes its alerts, so it needs real endpoints for them.
+        "monitoring.alerting.critical, webapp",
+    ]
+    oauth, smtp, alerting, receivers = found
     assert oauth.startswith(
         "webapp:credentials.oauth: generated placeholders are refused in production"
     )
@@ -56,8 +62,13 @@ def test_production_refuses_generated_placeholders_naming_each_group_and_both_wa
     assert "pulumi config set --secret --path 'webapp:credentials.oauth." in oauth
     assert all(key in oauth for key in KEYS["oauth"])
     assert "webapp/production/email/smtp" in smtp
+    assert "webapp/production/alerting/receivers" in alerting
+    assert "webapp:credentials.alerting, which is generated placeholders" in receivers
     # `generated` spelt out is refused the same way.
-    spelt = problems(production(credentials={"oauth": "generated", "smtp": "store"}), "production")
+    spelt = problems(
+        production(credentials={"oauth": "generated", "smtp": "store", "alerting": "store"}),
+        "production",
+    )
     assert len(spelt) == 1 and spelt[0].startswith("webapp:credentials.oauth: generated")
 
 
@@ -77,7 +88,7 @@ def test_the_requirement_cannot_be_turned_off_in_production_and_can_be_turned_on
     dev = load_stack_config("dev")
     refused = problems({**dev, "webapp:requireExternalCredentials": True}, "dev")
     assert (
-        len(refused) == 2
+        len(refused) == 3
         and "refused here (webapp:requireExternalCredentials is true)" in refused[0]
     )
     assert "Secrets Manager" not in refused[0]  # cloud none: only the Pulumi-secret way is offered
@@ -97,13 +108,21 @@ def test_store_is_offered_on_both_clouds_and_refused_without_one() -> None:
 
 
 def test_values_from_config_must_be_complete_known_non_empty_and_secret() -> None:
-    complete = {"oauth": every_key("oauth"), "smtp": every_key("smtp")}
+    complete = {
+        "oauth": every_key("oauth"),
+        "smtp": every_key("smtp"),
+        "alerting": every_key("alerting"),
+    }
     settings = parse(production(credentials=complete), "production")
     assert settings.credentials.smtp.source == "config"
     assert dict(settings.credentials.smtp.values) == every_key("smtp")
     assert "real-password" not in repr(settings)  # never shown, not even in a repr
 
-    partial = {"oauth": "store", "smtp": {"username": "apikey", "pasword": "s3cret", "x": ""}}
+    partial = {
+        "oauth": "store",
+        "smtp": {"username": "apikey", "pasword": "s3cret", "x": ""},
+        "alerting": "store",
+    }
     found = problems(production(credentials=partial), "production")
     assert found == [
         "webapp:credentials.smtp: missing password (a mapping must give every key)",
@@ -118,13 +137,14 @@ def test_values_from_config_must_be_complete_known_non_empty_and_secret() -> Non
     ]
 
     (plain,) = problems(production(credentials=complete), "production", secret_keys=())
-    assert plain.startswith("webapp:credentials: oauth, smtp values are in plain text")
+    assert plain.startswith("webapp:credentials: oauth, smtp, alerting values are in plain text")
     assert "pulumi config set --secret --path" in plain
 
 
 def test_wrong_shapes_and_unknown_groups_are_named() -> None:
     found = problems(
-        production(credentials={"oauth": 3, "smtp": "store", "smpt": "store"}), "production"
+        production(credentials={"oauth": 3, "smtp": "store", "alerting": "store", "smpt": "store"}),
+        "production",
     )
     assert found[0] == (
         "webapp:credentials.oauth: 3 is not allowed; expected generated, store, or a mapping of "
@@ -142,3 +162,23 @@ def test_the_broadcaster_webhook_must_be_a_secret() -> None:
     )
     settings = parse(config, "production", {"webapp:credentials", "webapp:broadcasterWebhookUrl"})
     assert settings.broadcaster_webhook_url == "https://hooks.example.com/T0k3n"
+
+
+def test_alert_receivers_are_named_kinds_with_real_endpoints() -> None:
+    dev = load_stack_config("dev")
+    routed = {"enabled": True, "alerting": {"critical": "slack", "info": "webhook"}}
+    (found,) = problems({**dev, "webapp:monitoring": routed}, "dev")
+    assert found.startswith(
+        "webapp:monitoring.alerting.critical, webapp:monitoring.alerting.info: the receivers' "
+        "endpoints come from webapp:credentials.alerting, which is generated placeholders"
+    )
+    given = {"webapp:credentials": {"alerting": every_key("alerting", "https://hooks.example")}}
+    settings = parse({**dev, "webapp:monitoring": routed, **given}, "dev")
+    assert settings.monitoring.receivers == {
+        "critical": "slack",
+        "warning": "none",
+        "info": "webhook",
+    }
+    (wrong,) = problems({**dev, "webapp:monitoring": {"alerting": {"critical": "email"}}}, "dev")
+    assert wrong.startswith("webapp:monitoring.alerting.critical: 'email' is not allowed")
+    assert "slack" in wrong and "pagerduty" in wrong

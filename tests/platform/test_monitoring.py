@@ -541,3 +541,60 @@ def test_the_gateway_and_add_ons_are_scraped_where_this_program_runs_them(
     assert production["webapp-external-secrets"]["spec"]["podMetricsEndpoints"][0]["honorLabels"]
     assert "webapp-external-secrets" not in monitors(stack_run("staging"))  # CSI delivery
     assert not monitors(stack_run("dev"))  # monitoring off
+
+
+# ----------------------------------------------------------------------------------------------
+# Alert routing
+# ----------------------------------------------------------------------------------------------
+
+
+def _routing(run: StackRun) -> dict[str, Any]:
+    spec: dict[str, Any] = run.find("AlertmanagerConfig", "webapp-alerts")["spec"]
+    return spec
+
+
+def test_each_severity_goes_to_its_receiver_with_its_endpoint_from_the_store(
+    stack_run: Callable[..., StackRun],
+) -> None:
+    spec = _routing(stack_run("production"))
+    routes = {route["matchers"][0]["value"]: route["receiver"] for route in spec["route"]["routes"]}
+    assert routes == {"critical": "critical", "warning": "warning", "info": "info"}
+    assert spec["route"]["receiver"] == "discard"  # anything without a severity goes nowhere
+    receivers = {receiver["name"]: receiver for receiver in spec["receivers"]}
+    assert receivers["discard"] == {"name": "discard"}
+    page = receivers["critical"]["pagerdutyConfigs"][0]
+    assert page["routingKey"] == {"name": "webapp-alerting", "key": "critical"}
+    for severity in ("warning", "info"):
+        (slack,) = receivers[severity]["slackConfigs"]
+        assert slack["apiURL"] == {"name": "webapp-alerting", "key": severity}
+        assert "Annotations.dashboard" in slack["text"] and slack["sendResolved"]
+    # The Secret is the store's (an ExternalSecret from Secrets Manager), written by operators.
+    secret = stack_run("production").find("ExternalSecret", "webapp-alerting")
+    assert {item["secretKey"] for item in secret["spec"]["data"]} == set(SEVERITIES)
+
+
+def test_staging_routes_what_it_names_and_keeps_the_endpoints_synced_with_the_csi_driver(
+    stack_run: Callable[..., StackRun],
+) -> None:
+    run = stack_run("staging")
+    spec = _routing(run)
+    assert [route["receiver"] for route in spec["route"]["routes"]] == ["critical", "warning"]
+    sync = run.find("Deployment", "secret-sync")["spec"]["template"]["spec"]
+    classes = [volume["csi"]["volumeAttributes"] for volume in sync["volumes"]]
+    assert classes == [{"secretProviderClass": "webapp-alerting"}]
+    probe = sync["containers"][0]["readinessProbe"]["exec"]["command"][-1]
+    assert "/mnt/secrets-store/webapp-alerting" in probe
+    assert run.find("SecretProviderClass", "webapp-alerting")
+
+
+def test_no_routing_without_receivers(stack_run: Callable[..., StackRun]) -> None:
+    for run in (
+        stack_run("dev"),
+        stack_run("production", variant_overrides("production", "monitoring-flipped")),
+    ):
+        kinds = {obj["kind"] for obj in run.kubernetes_objects()}
+        assert "AlertmanagerConfig" not in kinds
+        assert not any(
+            obj["kind"] == "Deployment" and obj["metadata"]["name"] == "secret-sync"
+            for obj in run.kubernetes_objects()
+        )
