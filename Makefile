@@ -44,11 +44,12 @@ golden: venv
 timeline: venv
 	$(PY) -m tools.timeline $(STACK)
 
-# Re-vendors the CRD schemas at the pinned chart versions into schemas/crds (PROVENANCE.json):
-# GIT_DIR is a clone of prometheus-community/helm-charts with its tags.
+# Re-vendors the CRD schemas at the pinned versions into schemas/crds (PROVENANCE.json). CLONES
+# names a clone (or bare mirror) with tags per source repository, e.g.
+# CLONES="prometheus-community/helm-charts=../helm-charts/.git cert-manager/cert-manager=... ..."
 schemas: venv
-	@test -n "$(GIT_DIR)" || { echo "usage: make schemas GIT_DIR=<clone of prometheus-community/helm-charts>"; exit 2; }
-	$(PY) -m tools.schemas --git-dir "$(GIT_DIR)"
+	@test -n "$(CLONES)" || { echo "usage: make schemas CLONES=\"owner/name=<git dir> ...\" (tools/schemas.py SOURCES lists the repositories)"; exit 2; }
+	$(PY) -m tools.schemas $(foreach clone,$(CLONES),--clone $(clone))
 
 # Records STACK's data lock (webapp:dataLock) in its stack file. A change that would replace or
 # delete data is recorded only when named, after its safe procedure: ACCEPT=nats.storageClass.

@@ -1,13 +1,19 @@
-"""Vendor the CRD schemas of the custom resources this program declares, at the pinned versions.
+"""Vendor the CRD schemas of every custom resource this program declares, at the pinned versions.
 
-    python -m tools.schemas --git-dir <mirror of prometheus-community/helm-charts>   # make schemas
+    python -m tools.schemas --clone prometheus-community/helm-charts=<dir> --clone ...
+    make schemas CLONES="owner/name=<dir> ..."
 
-Reads each CRD manifest at the tag of the pinned chart (`git show <tag>:<path>`), and writes the
-`openAPIV3Schema` of every version the program uses to `schemas/crds/<group>_<kind>_<version>.json`,
-with its provenance (repository, tag, commit, path) in `schemas/crds/PROVENANCE.json`. The
-validator (`tools.validate`) reads this directory before the shared one, so a kind vendored here
-is checked at the version the program deploys. Bumping the chart is one command and a reviewed
-diff.
+For each source (`SOURCES`: a repository, the tag of the version the program pins, a path) it
+reads the CRD manifest at that tag (`git show <tag>:<path>`; a file may hold several CRDs) and
+writes the `openAPIV3Schema` of each kind and version the program uses to
+`schemas/crds/<group>_<kind>_<version>.json`, with where it came from (repository, tag, commit,
+path) in `schemas/crds/PROVENANCE.json`. `tools.validate` reads this directory, so every custom
+resource is checked against the controller version the program deploys; bumping a chart is this
+command and a reviewed diff (a test fails on a pin without its schemas).
+
+The tags follow the pins in the code: the add-on charts (`platform.addons`) and, for the Secrets
+Store CSI driver, which AKS runs as an add-on rather than this program,
+`azure.delivery.CSI_DRIVER_VERSION`.
 """
 
 from __future__ import annotations
@@ -18,11 +24,17 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import yaml
 
-from components.platform.addons import PROMETHEUS_STACK
+from components.azure.delivery import CSI_DRIVER_VERSION
+from components.platform.addons import (
+    CERT_MANAGER,
+    ENVOY_GATEWAY,
+    EXTERNAL_SECRETS,
+    PROMETHEUS_STACK,
+)
 
 from .offline import ROOT
 
@@ -34,27 +46,81 @@ class Source:
     repo: str
     tag: str
     path: str
-    versions: tuple[str, ...]
+    kinds: tuple[tuple[str, str], ...]
+    """(kind, version) of each schema taken from the file."""
 
 
-CRDS = "charts/kube-prometheus-stack/charts/crds/crds"
+KPS = "prometheus-community/helm-charts"
 KPS_TAG = f"kube-prometheus-stack-{PROMETHEUS_STACK['version']}"
+KPS_CRDS = "charts/kube-prometheus-stack/charts/crds/crds"
+EG = "envoyproxy/gateway"
+EG_CRDS = "charts/gateway-helm/crds"
+ESO = "external-secrets/external-secrets"
+ESO_TAG = f"v{EXTERNAL_SECRETS['version']}"
+CM = "cert-manager/cert-manager"
+CSI = "kubernetes-sigs/secrets-store-csi-driver"
 SOURCES = (
-    Source("prometheus-community/helm-charts", KPS_TAG, f"{CRDS}/crd-podmonitors.yaml", ("v1",)),
+    Source(KPS, KPS_TAG, f"{KPS_CRDS}/crd-podmonitors.yaml", (("PodMonitor", "v1"),)),
+    Source(KPS, KPS_TAG, f"{KPS_CRDS}/crd-servicemonitors.yaml", (("ServiceMonitor", "v1"),)),
+    Source(KPS, KPS_TAG, f"{KPS_CRDS}/crd-prometheusrules.yaml", (("PrometheusRule", "v1"),)),
     Source(
-        "prometheus-community/helm-charts", KPS_TAG, f"{CRDS}/crd-servicemonitors.yaml", ("v1",)
-    ),
-    Source(
-        "prometheus-community/helm-charts", KPS_TAG, f"{CRDS}/crd-prometheusrules.yaml", ("v1",)
-    ),
-    Source(
-        "prometheus-community/helm-charts",
+        KPS,
         KPS_TAG,
-        f"{CRDS}/crd-alertmanagerconfigs.yaml",
-        ("v1alpha1",),
+        f"{KPS_CRDS}/crd-alertmanagerconfigs.yaml",
+        (("AlertmanagerConfig", "v1alpha1"),),
+    ),
+    Source(
+        CM,
+        CERT_MANAGER["version"],
+        "deploy/crds/cert-manager.io_certificates.yaml",
+        (("Certificate", "v1"),),
+    ),
+    Source(
+        CM,
+        CERT_MANAGER["version"],
+        "deploy/crds/cert-manager.io_clusterissuers.yaml",
+        (("ClusterIssuer", "v1"),),
+    ),
+    Source(
+        ESO,
+        ESO_TAG,
+        "config/crds/bases/external-secrets.io_externalsecrets.yaml",
+        (("ExternalSecret", "v1"),),
+    ),
+    Source(
+        ESO,
+        ESO_TAG,
+        "config/crds/bases/external-secrets.io_clustersecretstores.yaml",
+        (("ClusterSecretStore", "v1"),),
+    ),
+    Source(
+        EG,
+        ENVOY_GATEWAY["version"],
+        f"{EG_CRDS}/gatewayapi-crds.yaml",
+        (("Gateway", "v1"), ("GatewayClass", "v1"), ("HTTPRoute", "v1")),
+    ),
+    *(
+        Source(
+            EG,
+            ENVOY_GATEWAY["version"],
+            f"{EG_CRDS}/generated/gateway.envoyproxy.io_{plural}.yaml",
+            ((kind, "v1alpha1"),),
+        )
+        for kind, plural in (
+            ("EnvoyProxy", "envoyproxies"),
+            ("BackendTrafficPolicy", "backendtrafficpolicies"),
+            ("ClientTrafficPolicy", "clienttrafficpolicies"),
+            ("SecurityPolicy", "securitypolicies"),
+        )
+    ),
+    Source(
+        CSI,
+        CSI_DRIVER_VERSION,
+        "charts/secrets-store-csi-driver/crds/secrets-store.csi.x-k8s.io_secretproviderclasses.yaml",
+        (("SecretProviderClass", "v1"),),
     ),
 )
-"""Per CRD manifest: the repository, the tag of the pinned chart, the path, the versions used."""
+"""Per CRD manifest: the repository, the tag of the pinned version, the path, what is taken."""
 
 
 class _Loader(yaml.SafeLoader):
@@ -84,15 +150,29 @@ def extract(manifest: dict[str, Any], version: str) -> dict[str, Any]:
     raise SystemExit(f"{manifest['metadata']['name']}: no version {version}")
 
 
-def vendor(git_dir: Path, out: Path = SCHEMAS) -> dict[str, dict[str, str]]:
+def _manifests(text: str) -> dict[str, dict[str, Any]]:
+    """Kind -> CRD of every CustomResourceDefinition in a (multi-document) file."""
+    found = {}
+    for document in yaml.load_all(text, _Loader):
+        if document and document.get("kind") == "CustomResourceDefinition":
+            found[document["spec"]["names"]["kind"]] = document
+    return found
+
+
+def vendor(clones: Mapping[str, Path], out: Path = SCHEMAS) -> dict[str, dict[str, str]]:
     provenance: dict[str, dict[str, str]] = {}
     out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob("*.json"):
+        stale.unlink()
     for source in SOURCES:
-        manifest = yaml.load(_git(git_dir, "show", f"{source.tag}:{source.path}"), _Loader)
+        if source.repo not in clones:
+            raise SystemExit(f"--clone {source.repo}=<dir> is needed (tag {source.tag})")
+        git_dir = clones[source.repo]
+        manifests = _manifests(_git(git_dir, "show", f"{source.tag}:{source.path}"))
         commit = _git(git_dir, "rev-list", "-n", "1", source.tag).strip()
-        group, kind = manifest["spec"]["group"], manifest["spec"]["names"]["kind"]
-        for version in source.versions:
-            name = f"{group}_{kind}_{version}.json"
+        for kind, version in source.kinds:
+            manifest = manifests[kind]
+            name = f"{manifest['spec']['group']}_{kind}_{version}.json"
             (out / name).write_text(json.dumps(extract(manifest, version), indent=1) + "\n")
             provenance[name] = {
                 "repo": source.repo,
@@ -104,11 +184,24 @@ def vendor(git_dir: Path, out: Path = SCHEMAS) -> dict[str, dict[str, str]]:
     return provenance
 
 
+def _clone(text: str) -> tuple[str, Path]:
+    repo, _, path = text.partition("=")
+    if not path:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected owner/name=<git dir>")
+    return repo, Path(path)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="vendor CRD schemas at the pinned versions")
-    parser.add_argument("--git-dir", type=Path, required=True, help="a clone of the source repo")
+    parser.add_argument(
+        "--clone",
+        type=_clone,
+        action="append",
+        default=[],
+        help="owner/name=<git dir>: a clone (or bare mirror) with the source's tags",
+    )
     args = parser.parse_args(argv)
-    for name, origin in vendor(args.git_dir).items():
+    for name, origin in vendor(dict(args.clone)).items():
         print(f"{name}: {origin['repo']}@{origin['tag']}:{origin['path']}")
     return 0
 

@@ -2,9 +2,9 @@
 
 - Built-in kinds: the Kubernetes 1.32 OpenAPI schema, strict (unknown fields rejected), via the
   PyPI package `kubernetes-validate`.
-- Custom resources: the upstream CRD `openAPIV3Schema`, from `schemas/crds` in this repository
-  where it is vendored at the pinned version (`tools.schemas`), otherwise from the schema
-  directory (`WEBAPP_CRD_SCHEMAS`, default `../shared/crd-schemas`), closed to unknown fields, with
+- Custom resources: the upstream CRD `openAPIV3Schema` at the version the program pins, vendored
+  in `schemas/crds` (`tools.schemas`; `WEBAPP_CRD_SCHEMAS` points elsewhere, to try other
+  versions), closed to unknown fields, with
   OpenAPI 3.0 semantics (nullable, int-or-string) under a Draft 4 validator, plus the CRD's
   `x-kubernetes-validations` CEL rules evaluated with cel-python where the rule uses only standard
   CEL (rules needing Kubernetes-only CEL functions are counted as skipped, never as passed).
@@ -35,7 +35,7 @@ kv_utils.schema_contents = functools.lru_cache(maxsize=None)(kv_utils.schema_con
 
 
 def crd_schema_dir() -> Path:
-    return Path(os.environ.get(CRD_SCHEMA_ENV, ROOT.parent / "shared" / "crd-schemas"))
+    return Path(os.environ.get(CRD_SCHEMA_ENV, ROOT / "schemas" / "crds"))
 
 
 class SchemaMissing(Exception):
@@ -102,9 +102,7 @@ def close_schema(node: Any) -> Any:
 @functools.cache
 def _crd_schema(api_version: str, kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
     group, version = api_version.split("/")
-    name = f"{group}_{kind}_{version}.json"
-    vendored = ROOT / "schemas" / "crds" / name
-    path = vendored if vendored.exists() else crd_schema_dir() / name
+    path = crd_schema_dir() / f"{group}_{kind}_{version}.json"
     if not path.exists():
         raise SchemaMissing(
             f"no CRD schema for {api_version} {kind} at {path} (set {CRD_SCHEMA_ENV})"

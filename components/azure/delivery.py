@@ -41,6 +41,10 @@ from components.secrets.external import (
 )
 
 SPC_API = "secrets-store.csi.x-k8s.io/v1"
+CSI_DRIVER_VERSION = "v1.5.6"
+"""The Secrets Store CSI driver release whose SecretProviderClass schema the suite checks against
+(`tools.schemas`). AKS runs the driver as its Key Vault add-on, not this program; every field set
+here exists since the v1 API (driver v1.0)."""
 
 
 def csi_objects(specs: Sequence[cat.SecretSpec]) -> str:

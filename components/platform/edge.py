@@ -353,14 +353,11 @@ class EdgeRouting(pulumi.ComponentResource):
             "rateLimit": rate_limit(routing.rate_limit_per_minute, routing.proxy_min_replicas),
         }
         if route_name == "webapp-websocket":
-            # A websocket is one long request: keep idle connections open as long as the route
-            # allows.
-            policy["timeout"] = {
-                "http": {
-                    "connectionIdleTimeout": websocket_timeout,
-                    "streamIdleTimeout": websocket_timeout,
-                }
-            }
+            # A websocket is one long request: keep the idle upstream connection open as long as
+            # the route allows (its rule's request timeout). Envoy Gateway v1.7.0 has no per-route
+            # stream idle timeout; Envoy's 5-minute default never fires on Socket.IO, which pings
+            # every 25 seconds.
+            policy["timeout"] = {"http": {"connectionIdleTimeout": websocket_timeout}}
         self._cr(
             f"traffic-{suffix}",
             ENVOY_API,

@@ -3,30 +3,52 @@
 from __future__ import annotations
 
 import json
+from typing import Callable
 
 import yaml
 
+from components.platform.addons import PROMETHEUS_STACK
+from tests.support import STACKS
 from tools import schemas
-from tools.validate import validate_custom
+from tools.golden import VARIANTS, variant_overrides
+from tools.offline import StackRun
+from tools.validate import validate_custom, validate_object
 
 
-def test_every_vendored_schema_has_its_provenance_at_the_pinned_chart() -> None:
+def test_every_vendored_schema_has_its_provenance_at_the_pinned_version() -> None:
     provenance = json.loads((schemas.SCHEMAS / "PROVENANCE.json").read_text())
     files = {path.name for path in schemas.SCHEMAS.glob("*.json")} - {"PROVENANCE.json"}
-    assert files and files == set(provenance)
-    # A chart bump without `make schemas` fails here: the tag follows the pinned version.
-    assert {origin["tag"] for origin in provenance.values()} == {schemas.KPS_TAG}
-    assert all(len(origin["commit"]) == 40 for origin in provenance.values())
-    expected = {
-        f"monitoring.coreos.com_{kind}_{version}.json"
-        for kind, version in (
-            ("PodMonitor", "v1"),
-            ("ServiceMonitor", "v1"),
-            ("PrometheusRule", "v1"),
-            ("AlertmanagerConfig", "v1alpha1"),
-        )
+    assert files == set(provenance)
+    # Each source's tag follows a pin in the code; a bump without `make schemas` fails here.
+    wanted = {
+        (source.repo, source.tag, source.path, kind, version)
+        for source in schemas.SOURCES
+        for kind, version in source.kinds
     }
-    assert files == expected
+    recorded = {
+        (origin["repo"], origin["tag"], origin["path"], *name.removesuffix(".json").split("_")[1:])
+        for name, origin in provenance.items()
+    }
+    assert recorded == wanted
+    assert all(len(origin["commit"]) == 40 for origin in provenance.values())
+    assert schemas.KPS_TAG == f"kube-prometheus-stack-{PROMETHEUS_STACK['version']}"
+
+
+def test_every_custom_resource_the_stacks_declare_has_a_vendored_schema(
+    stack_run: Callable[..., StackRun],
+) -> None:
+    declared = {
+        (obj["apiVersion"], obj["kind"])
+        for stack in STACKS
+        for variant in VARIANTS
+        for obj in stack_run(stack, variant_overrides(stack, variant)).kubernetes_objects()
+        if validate_object(obj) == "custom"
+    }
+    vendored = {
+        (f"{name.split('_')[0]}/{name.removesuffix('.json').split('_')[2]}", name.split("_")[1])
+        for name in (path.name for path in schemas.SCHEMAS.glob("*_*_*.json"))
+    }
+    assert declared and declared <= vendored, declared - vendored
 
 
 def test_extraction_reads_the_served_version_and_bare_equals_signs() -> None:

@@ -72,11 +72,8 @@ def test_rate_limit_policy_rules_are_evaluated(objects: list[dict[str, Any]]) ->
     report = CelReport()
     validate_object(policy, report)
     assert report.evaluated > 0
-    policy["spec"]["rateLimit"]["local"]["rules"][0]["limit"]["fromMetadata"] = {
-        "key": "k",
-        "namespace": "n",
-    }
-    with pytest.raises(CelRuleFailed, match="fromMetadata is not supported for Local"):
+    policy["spec"]["rateLimit"]["local"]["rules"][0]["shadowMode"] = True
+    with pytest.raises(CelRuleFailed, match="shadow mode is not supported for Local"):
         validate_object(policy, CelReport())
 
 
