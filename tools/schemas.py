@@ -3,6 +3,10 @@
     python -m tools.schemas --clone prometheus-community/helm-charts=<dir> --clone ...
     make schemas CLONES="owner/name=<dir> ..."
 
+Also vendors each pinned chart's `values.yaml` (and `values.schema.json` where the chart ships
+one) into `schemas/charts/<chart>/` (`CHART_SOURCES`), which `tools.chart_values` checks every
+release's values against.
+
 For each source (`SOURCES`: a repository, the tag of the version the program pins, a path) it
 reads the CRD manifest at that tag (`git show <tag>:<path>`; a file may hold several CRDs) and
 writes the `openAPIV3Schema` of each kind and version the program uses to
@@ -34,11 +38,13 @@ from components.platform.addons import (
     ENVOY_GATEWAY,
     EXTERNAL_SECRETS,
     PROMETHEUS_STACK,
+    RELOADER,
 )
 
 from .offline import ROOT
 
 SCHEMAS = ROOT / "schemas" / "crds"
+CHARTS = ROOT / "schemas" / "charts"
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,59 @@ SOURCES = (
 """Per CRD manifest: the repository, the tag of the pinned version, the path, what is taken."""
 
 
+@dataclass(frozen=True)
+class ChartSource:
+    """Where a pinned chart's default values (and its values.schema.json) are, at its tag."""
+
+    chart: str
+    repo: str
+    tag: str
+    values: str
+    schema: Optional[str] = None
+    key: str = ""
+    """For a subchart: the parent chart's key its values live under."""
+
+
+GRAFANA_CHART = "10.2.0"
+"""The Grafana chart kube-prometheus-stack 79.7.1 depends on (its Chart.yaml)."""
+CHART_SOURCES = (
+    ChartSource(
+        "cert-manager",
+        CM,
+        CERT_MANAGER["version"],
+        "deploy/charts/cert-manager/values.yaml",
+        "deploy/charts/cert-manager/values.schema.json",
+    ),
+    ChartSource(
+        "external-secrets",
+        ESO,
+        f"helm-chart-{EXTERNAL_SECRETS['version']}",
+        "deploy/charts/external-secrets/values.yaml",
+        "deploy/charts/external-secrets/values.schema.json",
+    ),
+    ChartSource(
+        "envoy-gateway", EG, ENVOY_GATEWAY["version"], "charts/gateway-helm/values.tmpl.yaml"
+    ),
+    ChartSource(
+        "reloader",
+        "stakater/Reloader",
+        f"chart-v{RELOADER['version']}",
+        "deployments/kubernetes/chart/reloader/values.yaml",
+        "deployments/kubernetes/chart/reloader/values.schema.json",
+    ),
+    ChartSource("kube-prometheus-stack", KPS, KPS_TAG, "charts/kube-prometheus-stack/values.yaml"),
+    ChartSource(
+        "kube-prometheus-stack",
+        "grafana/helm-charts",
+        f"grafana-{GRAFANA_CHART}",
+        "charts/grafana/values.yaml",
+        key="grafana",
+    ),
+)
+"""The pinned charts' default values: an unknown key in a release's values is an error
+(`tools.chart_values`)."""
+
+
 class _Loader(yaml.SafeLoader):
     """YAML 1.1 reads a bare `=` (the CRDs' matchType enum) as the `value` type; it is a string."""
 
@@ -184,6 +243,31 @@ def vendor(clones: Mapping[str, Path], out: Path = SCHEMAS) -> dict[str, dict[st
     return provenance
 
 
+def vendor_charts(clones: Mapping[str, Path], out: Path = CHARTS) -> dict[str, dict[str, str]]:
+    """Each chart's values.yaml (and values.schema.json) at its tag, under `out/<chart>/`."""
+    provenance: dict[str, dict[str, str]] = {}
+    for source in CHART_SOURCES:
+        if source.repo not in clones:
+            raise SystemExit(f"--clone {source.repo}=<dir> is needed (tag {source.tag})")
+        git_dir = clones[source.repo]
+        commit = _git(git_dir, "rev-list", "-n", "1", source.tag).strip()
+        folder = out / source.chart / source.key if source.key else out / source.chart
+        folder.mkdir(parents=True, exist_ok=True)
+        files = [("values.yaml", source.values)]
+        if source.schema:
+            files.append(("values.schema.json", source.schema))
+        for name, path in files:
+            (folder / name).write_text(_git(git_dir, "show", f"{source.tag}:{path}"))
+            provenance[str((folder / name).relative_to(out))] = {
+                "repo": source.repo,
+                "tag": source.tag,
+                "commit": commit,
+                "path": path,
+            }
+    (out / "PROVENANCE.json").write_text(json.dumps(provenance, indent=1, sort_keys=True) + "\n")
+    return provenance
+
+
 def _clone(text: str) -> tuple[str, Path]:
     repo, _, path = text.partition("=")
     if not path:
@@ -201,7 +285,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         help="owner/name=<git dir>: a clone (or bare mirror) with the source's tags",
     )
     args = parser.parse_args(argv)
-    for name, origin in vendor(dict(args.clone)).items():
+    clones = dict(args.clone)
+    for name, origin in {**vendor(clones), **vendor_charts(clones)}.items():
         print(f"{name}: {origin['repo']}@{origin['tag']}:{origin['path']}")
     return 0
 
