@@ -12,6 +12,7 @@ accepted without a default.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,8 +69,10 @@ DOCUMENTED: Mapping[str, Mapping[str, str]] = {
 """Per chart: keys its templates read that its values.yaml documents only in comments."""
 
 
+@functools.cache
 def defaults(chart: str) -> dict[str, Any]:
-    """The chart's default values, with its subcharts' under their keys."""
+    """The chart's default values, with its subcharts' under their keys (read once; callers
+    only read them)."""
     folder = CHARTS / chart
     values: dict[str, Any] = yaml.safe_load((folder / "values.yaml").read_text()) or {}
     for sub in sorted(path for path in folder.iterdir() if path.is_dir()):
@@ -100,13 +103,21 @@ def unknown_keys(chart: str, values: Mapping[str, Any]) -> list[str]:
     return found
 
 
-def schema_errors(chart: str, values: Mapping[str, Any]) -> list[str]:
-    """Violations of the chart's values.schema.json (none when the chart ships none)."""
+@functools.cache
+def _validator(chart: str) -> Any:
+    """The chart's values.schema.json as a validator (None when the chart ships none)."""
     path: Path = CHARTS / chart / "values.schema.json"
     if not path.exists():
-        return []
+        return None
     schema = json.loads(path.read_text())
-    validator = jsonschema.validators.validator_for(schema)(schema)
+    return jsonschema.validators.validator_for(schema)(schema)
+
+
+def schema_errors(chart: str, values: Mapping[str, Any]) -> list[str]:
+    """Violations of the chart's values.schema.json (none when the chart ships none)."""
+    validator = _validator(chart)
+    if validator is None:
+        return []
     merged = _merge(defaults(chart), values)
     return [
         f"{'.'.join(str(part) for part in error.absolute_path)}: {error.message}"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections.abc
 import enum
+import functools
 import importlib
 import inspect
 import sys
@@ -49,6 +50,7 @@ def args_class(token: str) -> Optional[type]:
     return found
 
 
+@functools.cache
 def properties(cls: type) -> dict[str, tuple[str, Any]]:
     """Schema name -> (Python name, annotation) of an input type's properties."""
     found = {}
@@ -60,6 +62,7 @@ def properties(cls: type) -> dict[str, tuple[str, Any]]:
     return found
 
 
+@functools.cache
 def required(cls: type) -> set[str]:
     """Schema names of the inputs the constructor requires."""
     names = {python: schema for schema, (python, _) in properties(cls).items()}

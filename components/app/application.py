@@ -404,15 +404,9 @@ class WebApp(pulumi.ComponentResource):
             readers.update(POSTGRES_READERS)
         readers.update(REDIS_READERS)
         readers.update(NATS_READERS)
-        if store.syncs_on_mount and self._alerts_routed():
+        if store.syncs_on_mount and self._settings.monitoring.routes_alerts:
             readers[SECRET_SYNC] = (cat.ALERTING.name,)
         return readers
-
-    def _alerts_routed(self) -> bool:
-        monitoring = self._settings.monitoring
-        return monitoring.enabled and any(
-            receiver != "none" for receiver in monitoring.receivers.values()
-        )
 
     def _wait(self, store: SecretStore, account: str) -> list[pulumi.Resource]:
         """What the workload running as `account` waits for: what the store needs to deliver

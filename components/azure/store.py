@@ -49,6 +49,7 @@ from components.secrets.generated import generated_password
 from components.secrets.store import (
     CSI_DRIVER,
     CSI_MOUNT_PATH,
+    NO_ACCESS,
     GrafanaWiring,
     SecretAccess,
     SecretStore,
@@ -115,7 +116,7 @@ class AzureStore(SecretStore):
         mounts the SecretProviderClass of each Secret it reads; with External Secrets it reads
         plain Secrets."""
         if self._args.azure.delivery != "csi" or not secrets:
-            return SecretAccess()
+            return NO_ACCESS
         return SecretAccess(
             service_account_annotations=self._annotations,
             pod_labels={USE_LABEL: "true"},

@@ -438,8 +438,6 @@ def key_vault_readers(settings: Settings) -> list[tuple[str, str]]:
         readers += [(ns, "postgres"), (ns, "postgres-backup")]
     if settings.monitoring.enabled and settings.addons.monitoring_stack == "install":
         readers.append((settings.monitoring.namespace, GRAFANA_SERVICE_ACCOUNT))
-    if settings.monitoring.enabled and any(
-        receiver != "none" for receiver in settings.monitoring.receivers.values()
-    ):
+    if settings.monitoring.routes_alerts:
         readers.append((ns, SECRET_SYNC_SERVICE_ACCOUNT))
     return readers

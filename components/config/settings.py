@@ -241,6 +241,11 @@ class MonitoringSettings:
     def receivers(self) -> dict[str, Receiver]:
         return dict(self.alerting)
 
+    @property
+    def routes_alerts(self) -> bool:
+        """Whether Alertmanager sends any severity anywhere (monitoring on, a receiver set)."""
+        return self.enabled and any(receiver != "none" for _, receiver in self.alerting)
+
 
 @dataclass(frozen=True, kw_only=True)
 class KubernetesSettings:

@@ -30,6 +30,7 @@ from typing import Mapping, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.config.capacity import EXPORTER
 from components.config.catalogue import NATS_USERS, NatsPermissions
 from components.config.quantities import image_tag, memory_bytes
 from components.config.settings import DataServiceSettings
@@ -245,12 +246,8 @@ def _exporter_container(settings: DataServiceSettings) -> k8s.core.v1.ContainerA
             f"http://localhost:{MONITOR_PORT}",
         ],
         ports=[k8s.core.v1.ContainerPortArgs(name="metrics", container_port=METRICS_PORT)],
-        resources=kx.resources(
-            {
-                "requests": {"cpu": "10m", "memory": "16Mi"},
-                "limits": {"cpu": "100m", "memory": "64Mi"},
-            }
-        ),
+        # The size the quota check counts for it (`config.capacity`).
+        resources=kx.resources(EXPORTER.as_dict()),
         security_context=kx.container_security(NATS_UID),
         liveness_probe=k8s.core.v1.ProbeArgs(
             http_get=k8s.core.v1.HTTPGetActionArgs(path="/metrics", port="metrics"),
@@ -477,15 +474,12 @@ class InClusterNats(pulumi.ComponentResource):
         )
 
     def _create_service_monitor(self) -> None:
-        k8s.apiextensions.CustomResource(
+        args = self._args
+        kx.service_monitor(
             f"{self._name}-servicemonitor",
-            api_version="monitoring.coreos.com/v1",
-            kind="ServiceMonitor",
-            metadata=self._metadata(),
-            spec={
-                "selector": {"matchLabels": self._selector},
-                "namespaceSelector": {"matchNames": [self._args.namespace]},
-                "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "30s"}],
-            },
-            opts=kx.child_options(self, self._opts, self._args.crd_dependencies),
+            "nats",
+            args.instance,
+            args.namespace,
+            self._labels,
+            kx.child_options(self, self._opts, args.crd_dependencies),
         )

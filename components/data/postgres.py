@@ -279,17 +279,13 @@ class InClusterPostgres(pulumi.ComponentResource):
 
     def _create_service_monitor(self) -> None:
         args = self._args
-        k8s.apiextensions.CustomResource(
+        kx.service_monitor(
             f"{self._name}-servicemonitor",
-            api_version="monitoring.coreos.com/v1",
-            kind="ServiceMonitor",
-            metadata=kx.metadata("postgres", args.namespace, self._labels),
-            spec={
-                "selector": {"matchLabels": kx.selector("postgres", args.instance)},
-                "namespaceSelector": {"matchNames": [args.namespace]},
-                "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "30s"}],
-            },
-            opts=kx.child_options(self, self._opts, args.crd_dependencies),
+            "postgres",
+            args.instance,
+            args.namespace,
+            self._labels,
+            kx.child_options(self, self._opts, args.crd_dependencies),
         )
 
     def _create_services(

@@ -32,6 +32,8 @@ def reload_on(secrets: Sequence[str]) -> dict[str, str]:
 
 
 AWAIT_READY = {"pulumi.com/waitFor": "condition=Ready"}
+MONITORING_API = "monitoring.coreos.com/v1"
+"""The Prometheus operator's API (ServiceMonitor, PodMonitor, PrometheusRule)."""
 """The Kubernetes provider awaits a custom resource's `Ready` condition (it knows none of the
 controllers' kinds, and otherwise reports them created the moment the API server stores them).
 The wait is the provider's default, 10 minutes, unless the resource sets a custom timeout."""
@@ -342,3 +344,32 @@ def service_account(
 RETAIN_CLAIMS = k8s.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs(
     when_deleted="Retain", when_scaled="Retain"
 )
+
+
+def service_monitor(
+    resource_name: str,
+    app: str,
+    instance: str,
+    namespace: str,
+    object_labels: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+    path: str = "/metrics",
+    scheme: Optional[str] = None,
+) -> k8s.apiextensions.CustomResource:
+    """A ServiceMonitor scraping the `metrics` port of `app`'s Services every 30 seconds (needs
+    the Prometheus operator's CRDs: `opts` waits for what installs them)."""
+    endpoint = {"port": "metrics", "path": path, "interval": "30s"}
+    if scheme:
+        endpoint["scheme"] = scheme
+    return k8s.apiextensions.CustomResource(
+        resource_name,
+        api_version=MONITORING_API,
+        kind="ServiceMonitor",
+        metadata=metadata(app, namespace, object_labels),
+        spec={
+            "selector": {"matchLabels": selector(app, instance)},
+            "namespaceSelector": {"matchNames": [namespace]},
+            "endpoints": [endpoint],
+        },
+        opts=opts,
+    )

@@ -21,7 +21,6 @@ place (the sidecar reloads the ConfigMap within a minute).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
@@ -32,7 +31,7 @@ from components.kube import objects as kx
 from components.platform.alerts import SEVERITIES, alert_rules
 from components.platform.dashboards import DashboardContext, render
 
-MONITORING_API = "monitoring.coreos.com/v1"
+MONITORING_API = kx.MONITORING_API
 ENVOY_METRICS_PORT = "metrics"
 """Envoy Gateway names the proxy container's 19001 port `metrics` (v1.7.0
 internal/infrastructure/kubernetes/proxy/resource.go)."""
@@ -218,8 +217,3 @@ class Monitoring(pulumi.ComponentResource):
                 opts=crds,
             )
         self.register_outputs({})
-
-
-def dashboard_json(data: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """The dashboards of a rendered `webapp-dashboards` ConfigMap, parsed."""
-    return {key: json.loads(value) for key, value in data.items()}

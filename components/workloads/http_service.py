@@ -443,22 +443,13 @@ class HttpService(pulumi.ComponentResource):
 
     def _create_service_monitor(self, child: pulumi.ResourceOptions) -> None:
         args = self._args
-        k8s.apiextensions.CustomResource(
+        kx.service_monitor(
             f"{self._name}-servicemonitor",
-            api_version="monitoring.coreos.com/v1",
-            kind="ServiceMonitor",
-            metadata=kx.metadata(self._app, args.namespace, self._labels),
-            spec={
-                "selector": {"matchLabels": kx.selector(self._app, args.instance)},
-                "namespaceSelector": {"matchNames": [args.namespace]},
-                "endpoints": [
-                    {
-                        "port": "metrics",
-                        "path": args.metrics_path,
-                        "interval": "30s",
-                        "scheme": "http",
-                    }
-                ],
-            },
-            opts=kx.child_options(self, self._opts, args.crd_dependencies),
+            self._app,
+            args.instance,
+            args.namespace,
+            self._labels,
+            kx.child_options(self, self._opts, args.crd_dependencies),
+            path=args.metrics_path,
+            scheme="http",
         )

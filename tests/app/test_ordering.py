@@ -17,6 +17,7 @@ from tools.golden import VARIANTS, variant_overrides
 from tools.offline import StackRun
 from tools.timeline import (
     DATABASE_SECRET,
+    DATABASE_TYPES,
     WORKLOADS,
     database,
     pod_template,
@@ -24,8 +25,6 @@ from tools.timeline import (
     secrets_read,
     timeline,
 )
-
-DATABASES = ("aws:rds/instance:Instance", "azure-native:dbforpostgresql:Server")
 
 
 @pytest.fixture(params=[(s, v) for s in STACKS for v in VARIANTS], ids=lambda p: f"{p[0]}-{p[1]}")
@@ -83,7 +82,7 @@ def test_external_secrets_wait_for_their_store_and_no_store_waits_for_a_database
         for r in run.resources
         if r.is_kubernetes_object and r.inputs.get("kind") == "ClusterSecretStore"
     }
-    databases = {r.urn for r in run.resources if r.type in DATABASES}
+    databases = {r.urn for r in run.resources if r.type in DATABASE_TYPES}
     for urn in stores.values():
         assert not databases & waits_for(run, urn), kind_and_name(run, urn)
     for record in run.resources:

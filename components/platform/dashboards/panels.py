@@ -12,7 +12,6 @@ namespace: one dashboard serves every namespace (branch stacks included) by pick
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -153,8 +152,3 @@ def prometheus_queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
 
     visit(dashboard.get("panels") or [])
     return found
-
-
-def loads(text: str) -> dict[str, Any]:
-    value: dict[str, Any] = json.loads(text)
-    return value
