@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+import pytest
+
 from components.azure.postgres import PASSWORD_PROPERTY
 from tests.support import records
 from tools.offline import StackRun, contains_secret, normalise
@@ -70,3 +72,13 @@ def test_the_flexible_server_logs_ddl_after_its_other_setting(staging: StackRun)
     assert (
         configurations["require_secure_transport"].urn in configurations["log_statement"].depends_on
     )
+
+
+def test_the_name_the_secrets_carry_is_the_one_azure_reports() -> None:
+    from components.azure.postgres import DNS_SUFFIX, _same_host
+
+    host = f"psql-webapp-staging-9182d4.{DNS_SUFFIX}"
+    assert _same_host(host, host) == host
+    assert _same_host(host, None) == host  # before the server exists (preview)
+    with pytest.raises(ValueError, match="public cloud"):
+        _same_host(host, "psql-webapp-staging-9182d4.postgres.database.chinacloudapi.cn")
