@@ -24,11 +24,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 venv: $(VENV)/.installed
 
 lint: venv
-	$(PY) -m ruff check components tools tests __main__.py
+	$(PY) -m ruff check components tools tests policy __main__.py
 
 typecheck: venv
 	@test -d .mypy_cache || echo "mypy: first run, reading the AWS and Azure SDKs' types (a few minutes); later runs use .mypy_cache"
-	$(PY) -m mypy components tools
+	$(PY) -m mypy components tools policy/webapp_policy
 
 test: lint typecheck
 	$(PY) -m pytest

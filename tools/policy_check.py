@@ -1,0 +1,169 @@
+"""Run the policy pack (policy/) over an offline run of a stack, as CrossGuard would.
+
+`check(run, config)` hands every custom resource the program declares to every resource policy,
+and all of them to every stack policy, through pulumi_policy's own argument types, so the pack's
+code runs exactly as under `pulumi preview --policy-pack policy`; only the engine is missing.
+Secret inputs are revealed (CrossGuard sees plaintext too).
+
+    python -m tools.policy_check production       # findings, exit 1 on a mandatory one
+    python -m tools.policy_check --all            # every shipped stack
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from pulumi_policy import (
+    EnforcementLevel,
+    Policy,
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from .offline import ROOT, Registered, StackRun, normalise, run_stack
+
+PACK = ROOT / "policy"
+CONFIG = PACK / "config"
+
+
+def policies() -> list[Policy]:
+    """The pack's policies, imported as the CLI's analyzer imports them (policy/ on the path)."""
+    if str(PACK) not in sys.path:
+        sys.path.insert(0, str(PACK))
+    from webapp_policy import POLICIES
+
+    return list(POLICIES)
+
+
+def config_file(stack: str) -> Path:
+    """policy/config/<stack>.json; branch stacks (feature-*) use the dev thresholds."""
+    name = "dev" if stack.startswith("feature-") else stack
+    return CONFIG / f"{name}.json"
+
+
+def load_config(stack: str) -> dict[str, Any]:
+    path = config_file(stack)
+    if not path.exists():
+        raise SystemExit(f"no policy config for stack {stack!r}: create {path.relative_to(ROOT)}")
+    return dict(json.loads(path.read_text()))
+
+
+@dataclass(frozen=True)
+class Finding:
+    policy: str
+    level: str
+    urn: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"[{self.level}] {self.policy}: {self.message}"
+
+
+def _level(policy: Policy, config: Mapping[str, Any]) -> str:
+    own = config.get(policy.name)
+    if isinstance(own, str):
+        return own
+    if isinstance(own, Mapping) and "enforcementLevel" in own:
+        return str(own["enforcementLevel"])
+    if isinstance(config.get("all"), str):
+        return str(config["all"])
+    return (policy.enforcement_level or EnforcementLevel.MANDATORY).value
+
+
+def _policy_config(policy: Policy, config: Mapping[str, Any]) -> dict[str, Any]:
+    own = config.get(policy.name)
+    if not isinstance(own, Mapping):
+        return {}
+    return {k: v for k, v in own.items() if k != "enforcementLevel"}
+
+
+def _options(resource: Registered) -> PolicyResourceOptions:
+    return PolicyResourceOptions(
+        protect=resource.protect,
+        ignore_changes=list(resource.ignore_changes),
+        delete_before_replace=None,
+        aliases=[],
+        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
+        additional_secret_outputs=[],
+        parent=resource.parent or None,
+    )
+
+
+def _checked(run: StackRun) -> list[Registered]:
+    # Providers and components carry no properties the rules read.
+    return [r for r in run.resources if r.custom and not r.type.startswith("pulumi:providers:")]
+
+
+def check(
+    run: StackRun, config: Mapping[str, Any], pack: Optional[list[Policy]] = None
+) -> list[Finding]:
+    findings: list[Finding] = []
+    resources = _checked(run)
+    props = {r.urn: normalise(r.inputs, reveal=True) for r in resources}
+    for policy in pack if pack is not None else policies():
+        level = _level(policy, config)
+        if level == "disabled":
+            continue
+        policy_config = _policy_config(policy, config)
+
+        def report(
+            message: str,
+            urn: Optional[str] = None,
+            *,
+            _p: Policy = policy,
+            _l: str = level,
+            _u: str = "",
+        ) -> None:
+            findings.append(Finding(_p.name, _l, urn or _u, message))
+
+        if isinstance(policy, ResourceValidationPolicy):
+            for r in resources:
+                args = ResourceValidationArgs(
+                    r.type, props[r.urn], r.urn, r.name, _options(r), None, policy_config
+                )
+
+                def on_resource(
+                    message: str, urn: Optional[str] = None, *, _r: Registered = r
+                ) -> None:
+                    report(message, urn or _r.urn)
+
+                policy.validate(args, on_resource)
+        elif isinstance(policy, StackValidationPolicy):
+            stack_resources = [
+                PolicyResource(r.type, props[r.urn], r.urn, r.name, _options(r), None, None, [], {})
+                for r in resources
+            ]
+            policy.validate(StackValidationArgs(stack_resources, policy_config), report)
+    return findings
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    from .golden import stacks
+
+    parser = argparse.ArgumentParser(description="run the policy pack over offline stack runs")
+    parser.add_argument("stacks", nargs="*")
+    parser.add_argument("--all", action="store_true", help="every shipped stack")
+    args = parser.parse_args(argv)
+    names = stacks() if args.all or not args.stacks else args.stacks
+    blocking = 0
+    for stack in names:
+        findings = check(run_stack(stack), load_config(stack))
+        print(f"stack {stack}: {len(findings)} finding(s)")
+        for finding in findings:
+            print(f"  {finding}")
+        blocking += sum(f.level == "mandatory" for f in findings)
+    return 1 if blocking else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
