@@ -15,6 +15,8 @@ Long names are cut and given a hash suffix, so two long branches never share a n
     python -m tools.branch up feature/Login-Page     # Pulumi.feature-login-page.yaml, pulumi up
     python -m tools.branch down feature/Login-Page   # pulumi destroy, stack rm, file removed
     python -m tools.branch config feature/Login-Page # prints the stack config only
+    python -m tools.branch url feature/Login-Page    # https://login-page.<staging domain>
+    python -m tools.branch up feature/x --policy-pack # with the policy pack, as CI runs it
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from components.config.parsing import parse_settings
 
 from .lock import current_lock
 from .offline import ROOT, load_stack_config
+from .policy_check import config_file
 
 PREFIX = "feature-"
 MAX_NAMESPACE = 63
@@ -161,6 +164,11 @@ def stack_file(branch: str) -> Path:
     return ROOT / f"Pulumi.{stack_name(branch)}.yaml"
 
 
+def policy_config(stack: str) -> Path:
+    """The policy thresholds a branch stack is held to (dev's), relative to the repository."""
+    return config_file(stack).relative_to(ROOT)
+
+
 def _pulumi(*args: str) -> None:
     print("+ pulumi " + " ".join(args), flush=True)
     subprocess.run(["pulumi", *args], cwd=ROOT, check=True)
@@ -168,8 +176,13 @@ def _pulumi(*args: str) -> None:
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="per-branch environments")
-    parser.add_argument("action", choices=("up", "down", "config"))
+    parser.add_argument("action", choices=("up", "down", "config", "url"))
     parser.add_argument("branch")
+    parser.add_argument(
+        "--policy-pack",
+        action="store_true",
+        help="run `pulumi up` with the policy pack (policy/, the dev thresholds), as CI does",
+    )
     args = parser.parse_args(argv)
     try:
         name = stack_name(args.branch)
@@ -183,11 +196,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.action == "config":
         print(text)
         return 0
+    if args.action == "url":
+        print(f"https://{config['webapp:domain']}")
+        return 0
     if args.action == "up":
         stack_file(args.branch).write_text(text)
         _pulumi("stack", "select", "--create", name)
-        _pulumi("up", "--yes", "--stack", name)
+        policy = ["--policy-pack", "policy", "--policy-pack-config", str(policy_config(name))]
+        _pulumi("up", "--yes", "--stack", name, *(policy if args.policy_pack else []))
         return 0
+    # The stack file is regenerated for the destroy: a CI runner that did not run `up` has none.
+    stack_file(args.branch).write_text(text)
     _pulumi("destroy", "--yes", "--stack", name)
     _pulumi("stack", "rm", "--yes", name)
     stack_file(args.branch).unlink(missing_ok=True)

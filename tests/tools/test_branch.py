@@ -81,10 +81,12 @@ def test_branch_stack_runs_and_validates(stack_run: Callable[..., StackRun]) -> 
     )
 
 
-def test_branch_config_command_prints_the_stack_file() -> None:
+def test_branch_config_command_prints_the_stack_file(capsys: pytest.CaptureFixture[str]) -> None:
     from tools.branch import main
 
     assert main(["config", "🚀"]) == 2
+    assert main(["url", "feature/Login-Page"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "https://login-page.staging.webapp.example.com"
     assert json.dumps(branch_config("feature/x"))  # serialisable
 
 
@@ -112,11 +114,15 @@ def test_branch_up_and_down_drive_the_pulumi_cli(
         written = yaml.safe_load(path.read_text())["config"]
         assert written == branch_config(branch)
         parse_settings(written, stack_name(branch))  # the file it writes is valid config
+        assert main(["up", branch, "--policy-pack"]) == 0
         assert main(["down", branch]) == 0
         assert not path.exists()
         assert log.read_text().splitlines() == [
             "stack select --create feature-test-branch-env",
             "up --yes --stack feature-test-branch-env",
+            "stack select --create feature-test-branch-env",
+            "up --yes --stack feature-test-branch-env --policy-pack policy "
+            "--policy-pack-config policy/config/dev.json",
             "destroy --yes --stack feature-test-branch-env",
             "stack rm --yes feature-test-branch-env",
         ]

@@ -1,0 +1,53 @@
+"""What the GitHub workflows need to know about a stack, read from its stack file (the same
+config the program reads), so the workflows hold no per-stack copies of it.
+
+    python -m tools.ci stack-info production >> "$GITHUB_OUTPUT"
+
+prints `key=value` lines: `cloud` (none, aws or azure: which login the job performs),
+`context` (the kubeconfig context the program uses), `aws_region` and `eks_cluster` (AWS),
+`policy_config` (the policy pack's thresholds for the stack).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Optional
+
+from .offline import ROOT, load_stack_config, require_stack_file
+from .policy_check import config_file
+
+CLOUDS = ("none", "aws", "azure")
+
+
+def stack_info(stack: str) -> dict[str, str]:
+    require_stack_file(stack)
+    config = load_stack_config(stack)
+    cloud = str(config.get("webapp:cloud") or "none")
+    if cloud not in CLOUDS:
+        raise SystemExit(f"stack {stack}: webapp:cloud is {cloud!r}; expected one of {', '.join(CLOUDS)}")
+    kubernetes: dict[str, Any] = config.get("webapp:kubernetes") or {}
+    aws: dict[str, Any] = config.get("webapp:aws") or {}
+    return {
+        "cloud": cloud,
+        "context": str(kubernetes.get("context") or ""),
+        "aws_region": str(aws.get("region") or "") if cloud == "aws" else "",
+        "eks_cluster": str(aws.get("clusterName") or "") if cloud == "aws" else "",
+        "policy_config": str(config_file(stack).relative_to(ROOT)),
+    }
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description="stack facts for the GitHub workflows")
+    parser.add_argument("command", choices=("stack-info",))
+    parser.add_argument("stack")
+    args = parser.parse_args(argv)
+    for key, value in stack_info(args.stack).items():
+        if "\n" in value:
+            raise SystemExit(f"stack {args.stack}: {key} holds a newline")
+        print(f"{key}={value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
