@@ -25,7 +25,9 @@ def stack_info(stack: str) -> dict[str, str]:
     config = load_stack_config(stack)
     cloud = str(config.get("webapp:cloud") or "none")
     if cloud not in CLOUDS:
-        raise SystemExit(f"stack {stack}: webapp:cloud is {cloud!r}; expected one of {', '.join(CLOUDS)}")
+        raise SystemExit(
+            f"stack {stack}: webapp:cloud is {cloud!r}; expected one of {', '.join(CLOUDS)}"
+        )
     kubernetes: dict[str, Any] = config.get("webapp:kubernetes") or {}
     aws: dict[str, Any] = config.get("webapp:aws") or {}
     return {

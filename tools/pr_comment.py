@@ -105,7 +105,11 @@ def from_events(lines: Iterable[str]) -> Report:
             old = meta.get("old") or {}
             detailed = meta.get("detailedDiff") or {}
             if kind == "replace":
-                forced = [p for p, d in detailed.items() if str(d.get("diffKind", "")).endswith("-replace")]
+                forced = [
+                    p
+                    for p, d in detailed.items()
+                    if str(d.get("diffKind", "")).endswith("-replace")
+                ]
                 paths = tuple(sorted(set(forced) | set(meta.get("keys") or [])))
             else:
                 paths = tuple(sorted(detailed or meta.get("diffs") or []))
@@ -121,7 +125,11 @@ def from_events(lines: Iterable[str]) -> Report:
                 )
         elif "policyEvent" in event:
             policy = event["policyEvent"]
-            where = _name_and_type(policy.get("resourceUrn") or "")[0] if policy.get("resourceUrn") else "stack"
+            where = (
+                _name_and_type(policy.get("resourceUrn") or "")[0]
+                if policy.get("resourceUrn")
+                else "stack"
+            )
             report.policy.append(
                 f"[{policy.get('enforcementLevel', '?')}] {policy.get('policyName', '?')} "
                 f"({where}): {' '.join(str(policy.get('message', '')).split())}"
@@ -146,7 +154,9 @@ def _git(*args: str) -> str:
 def golden_files(ref: str, stack: str) -> dict[str, str]:
     """{file name: text} of tests/golden/<stack>/ at `ref` (empty when the stack is new)."""
     folder = f"tests/golden/{stack}/"
-    names = [n for n in _git("ls-tree", "--name-only", ref, folder).splitlines() if n.endswith(".yaml")]
+    names = [
+        n for n in _git("ls-tree", "--name-only", ref, folder).splitlines() if n.endswith(".yaml")
+    ]
     return {Path(n).name: _git("show", f"{ref}:{n}") for n in names}
 
 
@@ -213,8 +223,8 @@ def diff_renders(base: dict[str, str], head: dict[str, str]) -> Report:
 
 def policy_findings(stack: str) -> list[str]:
     """The policy pack over an offline run of the checked-out program, as comment lines."""
-    from .policy_check import check, load_config
     from .offline import run_stack
+    from .policy_check import check, load_config
 
     return [
         f"[{f.level}] {f.policy} ({_name_and_type(f.urn)[0] if f.urn else 'stack'}): {f.message}"
@@ -243,7 +253,9 @@ def _line(entry: Entry) -> str:
     if entry.stateful:
         flags.append("**holds data**")
     why = _paths(entry.paths)
-    detail = "; ".join(x for x in (why and f"because of {why}" if entry.op == "replace" else why, *flags) if x)
+    detail = "; ".join(
+        x for x in (why and f"because of {why}" if entry.op == "replace" else why, *flags) if x
+    )
     return f"- `{entry.name}` ({entry.type})" + (f": {detail}" if detail else "")
 
 
@@ -261,40 +273,52 @@ def summary(report: Report) -> str:
     return text
 
 
+def _kept_whole(report: Report) -> list[str]:
+    """Errors, replacements and deletions, policy findings: never cut."""
+    lines: list[str] = []
+    if report.errors:
+        lines += ["#### Errors", *(f"- {e}" for e in report.errors), ""]
+    risky = [e for e in report.entries if e.op in ("replace", "delete")]
+    if risky:
+        lines.append("#### Replacements and deletions (read these first)")
+        for op in ("replace", "delete"):
+            chosen = sorted(
+                (e for e in risky if e.op == op), key=lambda e: (not e.stateful, e.type, e.name)
+            )
+            lines += [f"- **{TITLES[op].lower()}** " + _line(e)[2:] for e in chosen]
+        lines.append("")
+    if report.policy:
+        lines += ["#### Policy", *(f"- {p}" for p in sorted(report.policy)), ""]
+    return lines
+
+
+def _listed(op: str, entries: list[Entry], room: int) -> tuple[str, int]:
+    """A collapsed section of `entries` in at most `room` characters, and how many it left off."""
+    section = [f"<details><summary>{TITLES[op]} ({len(entries)})</summary>", ""]
+    closing = ["", "</details>", ""]
+    shown = 0
+    for entry in entries:
+        line = _line(entry)
+        if len("\n".join(section + [line] + closing)) + 200 > room:
+            break
+        section.append(line)
+        shown += 1
+    if shown < len(entries):
+        section.append(f"- ... {len(entries) - shown} more: see the full diff")
+    return "\n" + "\n".join(section + closing), len(entries) - shown
+
+
 def comment(stack: str, report: Report, footer: str = "", budget: int = BUDGET) -> str:
     """The whole comment, at most `budget` characters (plus the footer)."""
     head = [marker(stack), f"### `{stack}`: {summary(report)}", f"_Source: {report.source}._", ""]
-    first: list[str] = []
-    if report.errors:
-        first += ["#### Errors", *(f"- {e}" for e in report.errors), ""]
-    risky = [e for e in report.entries if e.op in ("replace", "delete")]
-    if risky:
-        first += ["#### Replacements and deletions (read these first)"]
-        for op in ("replace", "delete"):
-            for entry in sorted((e for e in risky if e.op == op), key=lambda e: (not e.stateful, e.type, e.name)):
-                first.append(f"- **{TITLES[op].lower()}** " + _line(entry)[2:])
-        first.append("")
-    if report.policy:
-        first += ["#### Policy", *(f"- {p}" for p in sorted(report.policy)), ""]
-    text = "\n".join(head + first)
+    text = "\n".join(head + _kept_whole(report))
     left_off = 0
     for op in ("update", "create", "import"):
         entries = sorted((e for e in report.entries if e.op == op), key=lambda e: (e.type, e.name))
-        if not entries:
-            continue
-        section = [f"<details><summary>{TITLES[op]} ({len(entries)})</summary>", ""]
-        closing = ["", "</details>", ""]
-        shown = 0
-        for entry in entries:
-            line = _line(entry)
-            if len(text) + len("\n".join(section + [line] + closing)) + 200 > budget:
-                break
-            section.append(line)
-            shown += 1
-        if shown < len(entries):
-            section.append(f"- ... {len(entries) - shown} more: see the full diff")
-            left_off += len(entries) - shown
-        text += "\n" + "\n".join(section + closing)
+        if entries:
+            section, missing = _listed(op, entries, budget - len(text))
+            text += section
+            left_off += missing
     if left_off:
         text += f"\n_{left_off} change(s) left off to fit the comment limit._\n"
     return text + (f"\n{footer}\n" if footer else "")
@@ -318,11 +342,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.source == "preview":
         if not args.events.exists():
-            report = Report(errors=[f"the preview wrote no event log ({args.events}): see the job log"])
+            report = Report(
+                errors=[f"the preview wrote no event log ({args.events}): see the job log"]
+            )
         else:
             report = from_events(args.events.read_text().splitlines())
     else:
-        report = diff_renders(golden_files(args.base, args.stack), golden_files(args.head, args.stack))
+        report = diff_renders(
+            golden_files(args.base, args.stack), golden_files(args.head, args.stack)
+        )
         if args.policy:
             report.policy = policy_findings(args.stack)
     text = comment(args.stack, report, args.footer)

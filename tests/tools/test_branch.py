@@ -86,7 +86,9 @@ def test_branch_config_command_prints_the_stack_file(capsys: pytest.CaptureFixtu
 
     assert main(["config", "🚀"]) == 2
     assert main(["url", "feature/Login-Page"]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == "https://login-page.staging.webapp.example.com"
+    assert (
+        capsys.readouterr().out.splitlines()[-1] == "https://login-page.staging.webapp.example.com"
+    )
     assert json.dumps(branch_config("feature/x"))  # serialisable
 
 
