@@ -13,7 +13,7 @@ export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_CONFIG_PASSPHRASE ?= webapp-dev-only
 endif
 
-.PHONY: test lint typecheck render golden bench timeline lock schemas up preview destroy kind venv clean branch-up branch-down rotate-db-password
+.PHONY: test lint typecheck render golden bench timeline lock schemas policy up preview destroy kind venv clean branch-up branch-down rotate-db-password
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ timeline: venv
 schemas: venv
 	@test -n "$(CLONES)" || { echo "usage: make schemas CLONES=\"owner/name=<git dir> ...\" (tools/schemas.py SOURCES lists the repositories)"; exit 2; }
 	$(PY) -m tools.schemas $(foreach clone,$(CLONES),--clone $(clone))
+
+# The policy pack (policy/) over STACK's resources, offline, with policy/config/STACK.json: what
+# `pulumi preview --policy-pack policy` would report (exit 1 on a mandatory violation).
+policy: venv
+	$(PY) -m tools.policy_check $(STACK)
 
 # Records STACK's data lock (webapp:dataLock) in its stack file. A change that would replace or
 # delete data is recorded only when named, after its safe procedure: ACCEPT=nats.storageClass.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import runpy
 from dataclasses import dataclass, field
@@ -392,6 +393,44 @@ def require_stack_file(stack: str, root: Path = ROOT) -> None:
         )
 
 
+ESC_EXPORT_ENV = "WEBAPP_ESC_CONFIG"
+"""A file holding what `esc env open <org>/<project>/<env> --format json` printed (for each
+environment the stack imports, merged in order): the offline tools cannot open environments."""
+
+
+def _esc_names(environment: Any) -> list[str]:
+    if isinstance(environment, dict):
+        environment = environment.get("imports")
+    if isinstance(environment, str):
+        return [environment]
+    return [str(e) for e in environment or []]
+
+
+def esc_config(stack_file: Path, environment: Any, project: str) -> dict[str, Any]:
+    """The stack configuration the ESC environments a stack file imports provide (their
+    `pulumiConfig`, keys without a namespace in the project's), read from ESC_EXPORT_ENV."""
+    names = _esc_names(environment)
+    if not names:
+        return {}
+    export = os.environ.get(ESC_EXPORT_ENV)
+    if not export:
+        raise StackFileError(
+            f"{stack_file.name} imports ESC environment(s) {', '.join(names)}, which the offline "
+            f"tools cannot open: run `esc env open {names[-1]} --format json > esc.json` "
+            f"(merged in order when there are several) and set {ESC_EXPORT_ENV}=esc.json"
+        )
+    try:
+        opened = json.loads(Path(export).read_text())
+    except (OSError, ValueError) as error:
+        raise StackFileError(
+            f"{ESC_EXPORT_ENV}={export}: not an `esc env open` JSON file ({error})"
+        ) from None
+    values = opened.get("pulumiConfig") if isinstance(opened, dict) else None
+    if not isinstance(values, dict):
+        raise StackFileError(f"{ESC_EXPORT_ENV}={export}: no pulumiConfig object in it")
+    return {key if ":" in key else f"{project}:{key}": value for key, value in values.items()}
+
+
 def load_stack_config(
     stack: str, overrides: Optional[Mapping[str, Any]] = None, root: Path = ROOT
 ) -> dict[str, Any]:
@@ -406,7 +445,11 @@ def load_stack_config(
             config[key if ":" in key else f"{name}:{key}"] = decl["default"]
     stack_file = root / f"Pulumi.{stack}.yaml"
     if stack_file.exists():
-        config.update((read_stack_file(stack_file) or {}).get("config") or {})
+        settings = read_stack_file(stack_file) or {}
+        # Pulumi ESC: the environments' `pulumiConfig` comes under the stack file's own config,
+        # as the CLI merges them (the stack file's values win).
+        config.update(esc_config(stack_file, settings.get("environment"), name))
+        config.update(settings.get("config") or {})
     for key, value in (overrides or {}).items():
         if value is None:
             config.pop(key, None)

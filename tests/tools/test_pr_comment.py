@@ -189,3 +189,12 @@ def test_cli_writes_the_comment(tmp_path: Path) -> None:
         == 0
     )
     assert "wrote no event log" in out.read_text()
+
+
+def test_readme_example_is_what_the_tool_writes() -> None:
+    """README "What a reviewer sees" is this fixture's comment, as the workflow would post it."""
+    from tools.offline import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    footer = "Full `pulumi preview --diff`: artifact preview-production of [this run](https://github.com/OWNER/REPO/actions/runs/RUN)."
+    assert "```markdown\n" + pc.comment("production", report(), footer) + "```" in readme
