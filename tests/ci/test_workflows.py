@@ -175,9 +175,10 @@ def test_action_inputs_are_those_of_the_pinned_commit() -> None:
                     for k, v in local[name]["inputs"].items()
                 }
             else:
-                pinned = INPUTS[name.lower()]
-                assert pinned["commit"] == ref, (
-                    f"{path.name}: {name} pinned to {ref}, inputs vendored for {pinned['commit']}"
+                pinned = INPUTS.get(name.lower(), {})
+                assert pinned.get("commit") == ref, (
+                    f"{path.name}: {name}@{ref} has no vendored inputs: run "
+                    f"python -m tools.action_pins --clone {name}=<git dir>"
                 )
                 assert pinned["runs"] == "node24", f"{name}: {pinned['runs']}"
                 inputs = pinned["inputs"]
@@ -188,6 +189,13 @@ def test_action_inputs_are_those_of_the_pinned_commit() -> None:
             assert required <= given or step.get("if"), (
                 f"{path.name}: {name} needs {sorted(required - given)}"
             )
+
+
+def test_vendored_inputs_are_exactly_the_pins() -> None:
+    from tools.action_pins import pins
+
+    assert {name: (e["commit"], e["tag"]) for name, e in INPUTS.items()} == pins()
+    assert all(e["source"].endswith(f"/blob/{e['commit']}/action.yml") for e in INPUTS.values())
 
 
 def test_no_long_lived_credentials() -> None:
