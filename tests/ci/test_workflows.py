@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 import yaml
@@ -83,17 +83,19 @@ def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
     assert "potentially untrusted" in out and "SC2086" in out
 
 
-def _run_scripts(doc: Any) -> list[str]:
-    found: list[str] = []
+def _mappings(doc: Any) -> Iterator[dict[str, Any]]:
+    """Every mapping in a loaded workflow or action, depth first."""
     if isinstance(doc, dict):
-        if isinstance(doc.get("run"), str):
-            found.append(doc["run"])
+        yield doc
         for value in doc.values():
-            found += _run_scripts(value)
+            yield from _mappings(value)
     elif isinstance(doc, list):
         for value in doc:
-            found += _run_scripts(value)
-    return found
+            yield from _mappings(value)
+
+
+def _run_scripts(doc: Any) -> list[str]:
+    return [m["run"] for m in _mappings(doc) if isinstance(m.get("run"), str)]
 
 
 @pytest.mark.parametrize(
@@ -151,16 +153,7 @@ INPUTS = json.loads((ROOT / "schemas" / "actions" / "inputs.json").read_text())
 
 
 def _steps(doc: Any) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    if isinstance(doc, dict):
-        if "uses" in doc:
-            found.append(doc)
-        for value in doc.values():
-            found += _steps(value)
-    elif isinstance(doc, list):
-        for value in doc:
-            found += _steps(value)
-    return found
+    return [m for m in _mappings(doc) if "uses" in m]
 
 
 def test_action_inputs_are_those_of_the_pinned_commit() -> None:
