@@ -126,3 +126,18 @@ def test_production_rules_applied_to_dev_sizing_are_blocked(stack_run: Any) -> N
         "stateful-resources-protected",
         "federated-credentials",
     } <= blocked
+
+
+def test_code_defaults_are_the_schema_defaults(stack_run: Any) -> None:
+    """Whether or not the CLI fills in a schema's defaults, a policy behaves the same: run with
+    no config and with every schema default spelled out, the pack finds the same on a stack that
+    breaks the defaults (dev's sizing on AWS)."""
+    run = stack_run("dev", {"webapp:cloud": "aws"})
+    spelled = {
+        p.name: {k: v["default"] for k, v in p.config_schema.properties.items() if "default" in v}
+        for p in policies()
+        if p.config_schema
+    }
+    assert all(spelled.values())
+    implicit = sorted(map(str, check(run, {})))
+    assert implicit and implicit == sorted(map(str, check(run, spelled)))
