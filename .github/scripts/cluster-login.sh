@@ -15,6 +15,12 @@ aws)
     aws eks update-kubeconfig --region "${3:?region}" --name "${4:?EKS cluster}" --alias "$context"
     ;;
 azure)
+    # Under `pulumi env run` (ESC azure-login with OIDC) the credentials are ARM_* variables.
+    if [ -n "${ARM_OIDC_TOKEN:-}" ] && ! az account show >/dev/null 2>&1; then
+        az login --service-principal --username "${ARM_CLIENT_ID:?}" --tenant "${ARM_TENANT_ID:?}" \
+            --federated-token "$ARM_OIDC_TOKEN" --only-show-errors >/dev/null
+        az account set --subscription "${ARM_SUBSCRIPTION_ID:?}"
+    fi
     command -v kubelogin >/dev/null || sudo az aks install-cli --only-show-errors >/dev/null
     az aks get-credentials --resource-group "${3:?AKS resource group}" --name "${4:?AKS cluster}" \
         --context "$context" --overwrite-existing --only-show-errors

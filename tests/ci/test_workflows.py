@@ -398,3 +398,22 @@ def test_comment_script_refuses_bad_input_and_cuts_long_bodies(tmp_path: Path) -
         and text.startswith("<!-- webapp-preview:dev -->")
         and "comment limit" in text
     )
+
+
+def test_esc_credentials_replace_the_login_actions() -> None:
+    """With `esc-environment` the cloud logins are skipped and the cluster login runs under
+    `pulumi env run`, so no job needs both."""
+    action = yaml.safe_load(ACTIONS[0].read_text())
+    steps = action["runs"]["steps"]
+    logins = [s for s in steps if str(s.get("uses", "")).startswith(("aws-actions/", "azure/"))]
+    assert len(logins) == 2 and all("inputs.esc-environment == ''" in s["if"] for s in logins)
+    (context,) = [s for s in steps if s.get("name") == "Cluster context"]
+    assert (
+        'pulumi env run "$ESC_ENVIRONMENT" -- bash .github/scripts/cluster-login.sh'
+        in context["run"]
+    )
+    for name in ("preview", "deploy", "drift", "review-stack"):
+        for job in load(name)["jobs"].values():
+            for setup in _steps_using(job, "./.github/actions/stack-setup"):
+                if setup["with"].get("pulumi-org"):
+                    assert setup["with"]["esc-environment"] == "${{ vars.ESC_ENVIRONMENT }}"
