@@ -3,7 +3,8 @@
 `check(run, config)` hands every custom resource the program declares to every resource policy,
 and all of them to every stack policy, through pulumi_policy's own argument types, so the pack's
 code runs exactly as under `pulumi preview --policy-pack policy`; only the engine is missing.
-Secret inputs are revealed (CrossGuard sees plaintext too).
+Secret inputs are revealed (CrossGuard sees plaintext too), and the properties are wrapped in
+pulumi_policy's unknown-checking proxies, as the analyzer wraps them.
 
     python -m tools.policy_check production       # findings, exit 1 on a mandatory one
     python -m tools.policy_check --all            # every shipped stack
@@ -29,6 +30,8 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+
+from pulumi_policy.proxy import unknown_checking_proxy
 
 from .offline import ROOT, Registered, StackRun, normalise, run_stack
 
@@ -109,7 +112,8 @@ def check(
 ) -> list[Finding]:
     findings: list[Finding] = []
     resources = _checked(run)
-    props = {r.urn: normalise(r.inputs, reveal=True) for r in resources}
+    # Wrapped as the analyzer wraps them: Mapping/Sequence proxies, not dict/list.
+    props = {r.urn: unknown_checking_proxy(normalise(r.inputs, reveal=True)) for r in resources}
     for policy in pack if pack is not None else policies():
         level = _level(policy, config)
         if level == "disabled":

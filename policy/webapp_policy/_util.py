@@ -1,5 +1,6 @@
-"""Reading Pulumi resource inputs as CrossGuard hands them over: plain dicts and lists in the
-engine's (camelCase) property names, IAM documents either as JSON text or already parsed.
+"""Reading Pulumi resource inputs as CrossGuard hands them over: read-only Mapping and Sequence
+proxies (not dict and list) in the engine's (camelCase) property names, IAM documents either as
+JSON text or already parsed.
 
 Nothing here imports the program: the pack checks what the platform promises from the outside,
 so it holds for any code that declares these resources.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any, Iterator, Mapping, Optional
 
 # Kinds whose pod template the platform's rules apply to, and where the template sits.
@@ -116,9 +118,13 @@ def document(value: Any) -> Optional[Mapping[str, Any]]:
 
 
 def as_list(value: Any) -> list[Any]:
+    """A value or a list of values as a list. CrossGuard hands lists over as read-only
+    Sequence proxies (pulumi_policy.proxy), not as `list`."""
     if value is None:
         return []
-    return list(value) if isinstance(value, (list, tuple)) else [value]
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        return list(value)
+    return [value]
 
 
 def statements(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -16,6 +16,8 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from pulumi_policy.proxy import unknown_checking_proxy
+
 from tools.policy_check import policies
 
 PACK = {p.name: p for p in policies()}
@@ -38,7 +40,7 @@ def violations(
     found: list[str] = []
     args = ResourceValidationArgs(
         typ,
-        copy.deepcopy(dict(props)),
+        unknown_checking_proxy(copy.deepcopy(dict(props))),
         f"urn:pulumi:t::p::{typ}::r",
         "r",
         _options(protect),
@@ -61,7 +63,7 @@ def stack_violations(
     items = [
         PolicyResource(
             typ,
-            copy.deepcopy(dict(props)),
+            unknown_checking_proxy(copy.deepcopy(dict(props))),
             f"urn:pulumi:t::p::{typ}::r{i}",
             f"r{i}",
             _options(),
