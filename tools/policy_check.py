@@ -30,7 +30,6 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-
 from pulumi_policy.proxy import unknown_checking_proxy
 
 from .offline import ROOT, Registered, StackRun, normalise, run_stack

@@ -15,7 +15,6 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-
 from pulumi_policy.proxy import unknown_checking_proxy
 
 from tools.policy_check import policies
