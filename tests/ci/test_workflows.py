@@ -417,3 +417,12 @@ def test_esc_credentials_replace_the_login_actions() -> None:
             for setup in _steps_using(job, "./.github/actions/stack-setup"):
                 if setup["with"].get("pulumi-org"):
                     assert setup["with"]["esc-environment"] == "${{ vars.ESC_ENVIRONMENT }}"
+
+
+def test_dependabot_watches_every_pin() -> None:
+    config = yaml.safe_load((GITHUB / "dependabot.yml").read_text())
+    watched = {(u["package-ecosystem"], d) for u in config["updates"] for d in u["directories"]}
+    actions = {("github-actions", "/")} | {
+        ("github-actions", f"/.github/actions/{p.parent.name}") for p in ACTIONS
+    }
+    assert actions | {("pip", "/"), ("pip", "/policy")} == watched
