@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from typing import Any, Iterator, Literal
+from typing import Any, Iterable, Iterator, Literal, Mapping
 
 from .offline import Registered, StackRun, normalise
 
@@ -128,11 +128,16 @@ def changed_paths(before: Registered, after: Registered) -> tuple[str, ...]:
     return tuple(sorted(path for path in paths if not _ignored(path, after.ignore_changes)))
 
 
-def replaces(record: Registered, paths: tuple[str, ...]) -> bool:
-    rules = REPLACE_ON_CHANGE.get(record.type, ())
-    if record.is_kubernetes_object:
+def replacing(typ: str, paths: Iterable[str]) -> tuple[str, ...]:
+    """The changed `paths` that make the engine replace a resource of type `typ`."""
+    rules = REPLACE_ON_CHANGE.get(typ, ())
+    if typ.startswith("kubernetes:") and not typ.startswith("kubernetes:helm.sh"):
         rules = (*rules, *KUBERNETES_IDENTITY)
-    return any(fnmatch.fnmatchcase(path, rule) for path in paths for rule in rules)
+    return tuple(p for p in paths if any(fnmatch.fnmatchcase(p, rule) for rule in rules))
+
+
+def replaces(record: Registered, paths: tuple[str, ...]) -> bool:
+    return bool(replacing(record.type, paths))
 
 
 def plan(before: StackRun, after: StackRun) -> list[Change]:
@@ -149,8 +154,13 @@ def plan(before: StackRun, after: StackRun) -> list[Change]:
     return sorted(changes, key=lambda change: (change.action, change.urn))
 
 
+def holds_data(typ: str, inputs: Mapping[str, Any]) -> bool:
+    """Whether replacing or deleting a resource of type `typ` with `inputs` loses data."""
+    if typ == "kubernetes:apps/v1:StatefulSet":
+        return bool((inputs.get("spec") or {}).get("volumeClaimTemplates"))
+    return typ in STATEFUL
+
+
 def loses_data(record: Registered) -> bool:
     """Whether replacing or deleting `record` loses data."""
-    if record.type == "kubernetes:apps/v1:StatefulSet":
-        return bool(record.inputs.get("spec", {}).get("volumeClaimTemplates"))
-    return record.type in STATEFUL
+    return holds_data(record.type, record.inputs)

@@ -9,8 +9,8 @@ Two sources, one format:
 - `offline`: the golden renders (tests/golden/<stack>/) at the base and head commits, for pull
   requests that get no cloud credentials (forks). The suite fails when a golden render differs
   from what the code renders, so on a green pull request the goldens are the code's manifests.
-  Replacement is judged by tools.changes' replace-on-change rules; only a real preview knows
-  the live state, so the comment says which source it is.
+  Replacement and data loss are judged by tools.changes (`replacing`, `holds_data`); only a
+  real preview knows the live state, so the comment says which source it is.
 
 The comment starts with a marker (`<!-- webapp-preview:<stack> -->`) so the workflow edits the
 stack's comment in place, and is cut to fit GitHub's 65,536-character limit: the summary,
@@ -24,7 +24,6 @@ listed until the budget runs out, the rest is counted and left to the full diff 
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import json
 import subprocess
 import sys
@@ -34,7 +33,7 @@ from typing import Any, Iterable, Optional
 
 import yaml
 
-from .changes import KUBERNETES_IDENTITY, REPLACE_ON_CHANGE, STATEFUL, flatten
+from .changes import flatten, holds_data, replacing
 from .offline import ROOT
 
 LIMIT = 65_536
@@ -80,13 +79,6 @@ def _name_and_type(urn: str) -> tuple[str, str]:
     return parts[-1], typ
 
 
-def _stateful(typ: str, state: Optional[dict[str, Any]]) -> bool:
-    if typ == "kubernetes:apps/v1:StatefulSet":
-        spec = ((state or {}).get("inputs") or {}).get("spec") or {}
-        return bool(spec.get("volumeClaimTemplates"))
-    return typ in STATEFUL
-
-
 def from_events(lines: Iterable[str]) -> Report:
     """A report from an engine event log (one JSON event per line)."""
     report = Report()
@@ -121,7 +113,9 @@ def from_events(lines: Iterable[str]) -> Report:
                     meta.get("type") or typ,
                     paths or (entry.paths if entry else ()),
                     protected=bool(old.get("protect")),
-                    stateful=_stateful(meta.get("type") or typ, old or meta.get("new")),
+                    stateful=holds_data(
+                        meta.get("type") or typ, (old or meta.get("new") or {}).get("inputs") or {}
+                    ),
                 )
         elif "policyEvent" in event:
             policy = event["policyEvent"]
@@ -187,13 +181,6 @@ def resources(files: dict[str, str]) -> dict[tuple[str, str], tuple[dict[str, An
     return found
 
 
-def _replacing(typ: str, paths: Iterable[str]) -> tuple[str, ...]:
-    rules = REPLACE_ON_CHANGE.get(typ, ())
-    if typ.startswith("kubernetes:") and not typ.startswith("kubernetes:helm.sh"):
-        rules = (*rules, *KUBERNETES_IDENTITY)
-    return tuple(p for p in paths if any(fnmatch.fnmatchcase(p, rule) for rule in rules))
-
-
 def diff_renders(base: dict[str, str], head: dict[str, str]) -> Report:
     report = Report(source="offline render (no cloud credentials)")
     old, new = resources(base), resources(head)
@@ -204,7 +191,7 @@ def diff_renders(base: dict[str, str], head: dict[str, str]) -> Report:
             report.entries.append(Entry("create", name, typ))
             continue
         if after is None and before is not None:
-            stateful = _stateful(typ, {"inputs": before[0]})
+            stateful = holds_data(typ, before[0])
             report.entries.append(Entry("delete", name, typ, (), before[1], stateful))
             continue
         assert before is not None and after is not None
@@ -212,8 +199,8 @@ def diff_renders(base: dict[str, str], head: dict[str, str]) -> Report:
         paths = tuple(sorted(p for p in a.keys() | b.keys() if a.get(p) != b.get(p)))
         if not paths:
             continue
-        forced = _replacing(typ, paths)
-        stateful = _stateful(typ, {"inputs": before[0]})
+        forced = replacing(typ, paths)
+        stateful = holds_data(typ, before[0])
         if forced:
             report.entries.append(Entry("replace", name, typ, forced, before[1], stateful))
         else:
