@@ -17,7 +17,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -25,6 +25,7 @@ from pulumi_policy import (
     PolicyCustomTimeouts,
     PolicyResource,
     PolicyResourceOptions,
+    ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     StackValidationArgs,
@@ -89,64 +90,66 @@ def _policy_config(policy: Policy, config: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in own.items() if k != "enforcementLevel"}
 
 
-def _options(resource: Registered) -> PolicyResourceOptions:
+def options(
+    protect: bool = False, ignore_changes: Sequence[str] = (), parent: Optional[str] = None
+) -> PolicyResourceOptions:
+    """The resource options CrossGuard hands a policy (no custom timeouts, aliases)."""
     return PolicyResourceOptions(
-        protect=resource.protect,
-        ignore_changes=list(resource.ignore_changes),
+        protect=protect,
+        ignore_changes=list(ignore_changes),
         delete_before_replace=None,
         aliases=[],
         custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
         additional_secret_outputs=[],
-        parent=resource.parent or None,
+        parent=parent,
     )
 
 
-def _checked(run: StackRun) -> list[Registered]:
+def _options(resource: Registered) -> PolicyResourceOptions:
+    return options(resource.protect, resource.ignore_changes, resource.parent or None)
+
+
+def checked(run: StackRun) -> list[Registered]:
     # Providers and components carry no properties the rules read.
     return [r for r in run.resources if r.custom and not r.type.startswith("pulumi:providers:")]
+
+
+def _reporter(
+    findings: list[Finding], policy: str, level: str, default_urn: str = ""
+) -> ReportViolation:
+    """A `report_violation` callback collecting into `findings` (the resource's URN by default)."""
+
+    def report(message: str, urn: Optional[str] = None) -> None:
+        findings.append(Finding(policy, level, urn or default_urn, message))
+
+    return report
 
 
 def check(
     run: StackRun, config: Mapping[str, Any], pack: Optional[list[Policy]] = None
 ) -> list[Finding]:
     findings: list[Finding] = []
-    resources = _checked(run)
+    resources = checked(run)
     # Wrapped as the analyzer wraps them: Mapping/Sequence proxies, not dict/list.
     props = {r.urn: unknown_checking_proxy(normalise(r.inputs, reveal=True)) for r in resources}
+    stack_resources = [
+        PolicyResource(r.type, props[r.urn], r.urn, r.name, _options(r), None, None, [], {})
+        for r in resources
+    ]
     for policy in pack if pack is not None else policies():
         level = _level(policy, config)
         if level == "disabled":
             continue
         policy_config = _policy_config(policy, config)
-
-        def report(
-            message: str,
-            urn: Optional[str] = None,
-            *,
-            _p: Policy = policy,
-            _l: str = level,
-            _u: str = "",
-        ) -> None:
-            findings.append(Finding(_p.name, _l, urn or _u, message))
-
         if isinstance(policy, ResourceValidationPolicy):
             for r in resources:
                 args = ResourceValidationArgs(
                     r.type, props[r.urn], r.urn, r.name, _options(r), None, policy_config
                 )
-
-                def on_resource(
-                    message: str, urn: Optional[str] = None, *, _r: Registered = r
-                ) -> None:
-                    report(message, urn or _r.urn)
-
-                policy.validate(args, on_resource)
+                policy.validate(args, _reporter(findings, policy.name, level, r.urn))
         elif isinstance(policy, StackValidationPolicy):
-            stack_resources = [
-                PolicyResource(r.type, props[r.urn], r.urn, r.name, _options(r), None, None, [], {})
-                for r in resources
-            ]
-            policy.validate(StackValidationArgs(stack_resources, policy_config), report)
+            args_stack = StackValidationArgs(stack_resources, policy_config)
+            policy.validate(args_stack, _reporter(findings, policy.name, level))
     return findings
 
 

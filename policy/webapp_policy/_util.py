@@ -39,7 +39,6 @@ SCALABLE = {
     "kubernetes:apps/v1:StatefulSet",
     "kubernetes:argoproj.io/v1alpha1:Rollout",
 }
-SCALE_TARGET_KINDS = {"Deployment": "apps", "StatefulSet": "apps", "Rollout": "argoproj.io"}
 
 
 def dig(value: Any, *path: str) -> Any:

@@ -449,12 +449,13 @@ def _replicas(args: StackValidationArgs, report: ReportViolation) -> None:
     config = args.get_config()
     minimum = int(config_value(config, "minReplicas", 1))
     exempt: Mapping[str, str] = config_value(config, "exempt", {})
+    objects = _objects(args)
     urns = {
         (_namespace(props), str(props.get("kind")), str(dig(props, "metadata", "name"))): urn
-        for typ, props, urn in _objects(args)
+        for typ, props, urn in objects
         if typ in SCALABLE
     }
-    for key, (replicas, why) in sorted(_min_replicas(_objects(args)).items()):
+    for key, (replicas, why) in sorted(_min_replicas(objects).items()):
         namespace, kind, name = key
         if key not in urns or replicas >= minimum:
             continue

@@ -7,9 +7,7 @@ from typing import Any, Mapping, Optional
 
 from pulumi_policy import (
     Policy,
-    PolicyCustomTimeouts,
     PolicyResource,
-    PolicyResourceOptions,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     StackValidationArgs,
@@ -17,13 +15,9 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import unknown_checking_proxy
 
-from tools.policy_check import policies
+from tools.policy_check import options, policies
 
 PACK = {p.name: p for p in policies()}
-
-
-def _options(protect: bool = False) -> PolicyResourceOptions:
-    return PolicyResourceOptions(protect, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
 
 
 def violations(
@@ -42,7 +36,7 @@ def violations(
         unknown_checking_proxy(copy.deepcopy(dict(props))),
         f"urn:pulumi:t::p::{typ}::r",
         "r",
-        _options(protect),
+        options(protect),
         None,
         dict(config or {}),
     )
@@ -65,7 +59,7 @@ def stack_violations(
             unknown_checking_proxy(copy.deepcopy(dict(props))),
             f"urn:pulumi:t::p::{typ}::r{i}",
             f"r{i}",
-            _options(),
+            options(),
             None,
             None,
             [],

@@ -14,7 +14,7 @@ from pulumi_policy import EnforcementLevel
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 from tools.offline import StackRun, normalise
-from tools.policy_check import config_file, policies
+from tools.policy_check import checked, config_file, policies
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 """The engine's sentinel for a value not known during preview."""
@@ -73,11 +73,7 @@ def analyze_stack(
 
 
 def custom(run: StackRun) -> list[tuple[str, str, Mapping[str, Any], bool]]:
-    return [
-        (r.type, r.urn, normalise(r.inputs, reveal=True), r.protect)
-        for r in run.resources
-        if r.custom and not r.type.startswith("pulumi:providers:")
-    ]
+    return [(r.type, r.urn, normalise(r.inputs, reveal=True), r.protect) for r in checked(run)]
 
 
 def test_shipped_stacks_pass_through_the_analyzer(stack_run: Any) -> None:

@@ -141,3 +141,14 @@ def test_code_defaults_are_the_schema_defaults(stack_run: Any) -> None:
     assert all(spelled.values())
     implicit = sorted(map(str, check(run, {})))
     assert implicit and implicit == sorted(map(str, check(run, spelled)))
+
+
+def test_protected_types_cover_what_the_change_planner_calls_data() -> None:
+    """The pack cannot import the program's tools (it runs in its own virtualenv), so its list
+    of data-holding types is its own; it must cover every type tools.changes says loses data."""
+    from tools.changes import STATEFUL
+
+    policies()  # puts policy/ on the path, as the CLI's analyzer does
+    from webapp_policy.protection import STATEFUL as PROTECTED
+
+    assert set(STATEFUL) <= set(PROTECTED)
