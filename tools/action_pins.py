@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -23,6 +22,7 @@ from typing import Any, Optional
 import yaml
 
 from .offline import ROOT
+from .schemas import git
 
 OUT = ROOT / "schemas" / "actions" / "inputs.json"
 PIN = re.compile(
@@ -43,16 +43,11 @@ def pins(root: Path = ROOT) -> dict[str, tuple[str, str]]:
     return found
 
 
-def entry(name: str, commit: str, tag: str, git_dir: str) -> dict[str, Any]:
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", f"--git-dir={git_dir}", *args], check=True, capture_output=True, text=True
-        ).stdout
-
-    tagged = git("rev-list", "-n1", tag).strip()
+def entry(name: str, commit: str, tag: str, git_dir: Path) -> dict[str, Any]:
+    tagged = git(git_dir, "rev-list", "-n1", tag).strip()
     if tagged != commit:
         raise SystemExit(f"{name}: {tag} is commit {tagged} in {git_dir}, the pin says {commit}")
-    meta = yaml.safe_load(git("show", f"{commit}:action.yml"))
+    meta = yaml.safe_load(git(git_dir, "show", f"{commit}:action.yml"))
     inputs = {
         key: {"required": bool((spec or {}).get("required")) and "default" not in (spec or {})}
         for key, spec in (meta.get("inputs") or {}).items()
@@ -78,7 +73,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     for name, (commit, tag) in sorted(wanted.items()):
         clone = next((d for n, d in clones.items() if n.lower() == name), None)
         if clone:
-            result[name] = entry(name, commit, tag, clone)
+            result[name] = entry(name, commit, tag, Path(clone))
         elif current.get(name, {}).get("commit") == commit:
             result[name] = current[name]
         else:

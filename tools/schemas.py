@@ -194,7 +194,7 @@ def _scalar(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
 _Loader.add_constructor("tag:yaml.org,2002:value", _scalar)
 
 
-def _git(git_dir: Path, *args: str) -> str:
+def git(git_dir: Path, *args: str) -> str:
     return subprocess.run(
         ["git", f"--git-dir={git_dir}", *args], capture_output=True, text=True, check=True
     ).stdout
@@ -227,8 +227,8 @@ def vendor(clones: Mapping[str, Path], out: Path = SCHEMAS) -> dict[str, dict[st
         if source.repo not in clones:
             raise SystemExit(f"--clone {source.repo}=<dir> is needed (tag {source.tag})")
         git_dir = clones[source.repo]
-        manifests = _manifests(_git(git_dir, "show", f"{source.tag}:{source.path}"))
-        commit = _git(git_dir, "rev-list", "-n", "1", source.tag).strip()
+        manifests = _manifests(git(git_dir, "show", f"{source.tag}:{source.path}"))
+        commit = git(git_dir, "rev-list", "-n", "1", source.tag).strip()
         for kind, version in source.kinds:
             manifest = manifests[kind]
             name = f"{manifest['spec']['group']}_{kind}_{version}.json"
@@ -250,14 +250,14 @@ def vendor_charts(clones: Mapping[str, Path], out: Path = CHARTS) -> dict[str, d
         if source.repo not in clones:
             raise SystemExit(f"--clone {source.repo}=<dir> is needed (tag {source.tag})")
         git_dir = clones[source.repo]
-        commit = _git(git_dir, "rev-list", "-n", "1", source.tag).strip()
+        commit = git(git_dir, "rev-list", "-n", "1", source.tag).strip()
         folder = out / source.chart / source.key if source.key else out / source.chart
         folder.mkdir(parents=True, exist_ok=True)
         files = [("values.yaml", source.values)]
         if source.schema:
             files.append(("values.schema.json", source.schema))
         for name, path in files:
-            (folder / name).write_text(_git(git_dir, "show", f"{source.tag}:{path}"))
+            (folder / name).write_text(git(git_dir, "show", f"{source.tag}:{path}"))
             provenance[str((folder / name).relative_to(out))] = {
                 "repo": source.repo,
                 "tag": source.tag,
