@@ -112,10 +112,11 @@ def has_object(run: StackRun, kind: str, name: str) -> bool:
 def pod_specs(
     objects: list[dict[str, Any]],
 ) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
-    """(workload name, pod spec, pod metadata) of every Deployment, StatefulSet and CronJob."""
+    """(workload name, pod spec, pod metadata) of every Deployment, Rollout, StatefulSet and
+    CronJob."""
     for obj in objects:
         kind = obj["kind"]
-        if kind in ("Deployment", "StatefulSet"):
+        if kind in ("Deployment", "Rollout", "StatefulSet"):
             template = obj["spec"]["template"]
         elif kind == "CronJob":
             template = obj["spec"]["jobTemplate"]["spec"]["template"]

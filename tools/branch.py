@@ -33,6 +33,7 @@ from typing import Any, Optional
 import yaml
 
 from components.config.parsing import parse_settings
+from components.config.settings import IN_CLUSTER_PROMETHEUS
 
 from .lock import current_lock
 from .offline import ROOT, load_stack_config
@@ -140,13 +141,21 @@ def branch_config(branch: str, base: Optional[dict[str, Any]] = None) -> dict[st
         "webapp:logLevel": "Debug",
         "webapp:kubernetes": base["webapp:kubernetes"],
         "webapp:database": {"mode": "in-cluster"},
-        "webapp:monitoring": {"enabled": False},
+        # No monitoring stack of its own; Rollout analysis (a service staging releases blue-green
+        # or canary) queries staging's Prometheus, which sees every namespace's pods.
+        "webapp:monitoring": {
+            "enabled": False,
+            "prometheusUrl": IN_CLUSTER_PROMETHEUS.format(namespace="monitoring"),
+        },
         "webapp:addons": {
             "certManager": "present",
             "gateway": "present",
             "monitoringStack": "present",
             "externalSecrets": "present",
             "reloader": "present",
+            "argoRollouts": "present",
+            "keda": "present",
+            "istio": "present",
         },
         "webapp:routing": _shared_routing(base),
         "webapp:services": base.get("webapp:services") or {},

@@ -36,6 +36,20 @@ class FreeForm:
 
 
 FREE_FORM: Mapping[str, Mapping[str, FreeForm]] = {
+    "argo-rollouts": {
+        "controller.resources": FreeForm(
+            "templates/controller/deployment.yaml passes it through with toYaml",
+            "ResourceRequirements",
+        )
+    },
+    "istiod": {
+        "env": FreeForm(
+            "istiod's environment (pilot feature flags), set on its container as given"
+        ),
+        "global.proxy.seccompProfile": FreeForm(
+            "the sidecar's seccompProfile, set on the injected container as given (default {})"
+        ),
+    },
     "cert-manager": {
         "config": FreeForm("the controller's ControllerConfiguration, written to a file as given")
     },
@@ -60,6 +74,8 @@ FREE_FORM: Mapping[str, Mapping[str, FreeForm]] = {
 }
 """Per chart: dotted paths whose subtree the chart passes through unchecked, and why."""
 
+ISTIO_DEFAULTS = "_internal_defaults_do_not_set"
+
 DOCUMENTED: Mapping[str, Mapping[str, str]] = {
     "reloader": {
         "reloader.podDisruptionBudget.maxUnavailable": "templates/poddisruptionbudget.yaml "
@@ -75,6 +91,9 @@ def defaults(chart: str) -> dict[str, Any]:
     only read them)."""
     folder = CHARTS / chart
     values: dict[str, Any] = yaml.safe_load((folder / "values.yaml").read_text()) or {}
+    # Istio's charts keep their defaults under this key and merge the given values over it in
+    # their templates (`_internal_defaults_do_not_set`); a caller sets them at the top level.
+    values = _merge(values.pop(ISTIO_DEFAULTS, None) or {}, values)
     for sub in sorted(path for path in folder.iterdir() if path.is_dir()):
         # Helm coalesces the parent's section over the subchart's own defaults.
         own = yaml.safe_load((sub / "values.yaml").read_text()) or {}

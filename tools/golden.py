@@ -26,6 +26,8 @@ URNS = GOLDEN / "urns"
 
 # The shapes each shipped stack is run in by the suite: as shipped, and with one option flipped, so
 # that an option only one shipped stack uses cannot rot unseen.
+EXTERNAL_PROMETHEUS = "http://prometheus.observability.svc.cluster.local:9090"
+"""The Prometheus a variant without the monitoring stack points analysis and KEDA at."""
 VARIANTS = ("as-shipped", "ingress", "monitoring-flipped", "cloud-none", "cloud-aws", "cloud-azure")
 
 
@@ -46,7 +48,12 @@ def variant_overrides(stack: str, variant: str) -> dict[str, Any]:
         routing = {
             k: v for k, v in (shipped.get("webapp:routing") or {}).items() if k != "branches"
         }
-        return {"webapp:routing": {**routing, "mode": "ingress"}}
+        routed: dict[str, Any] = {"webapp:routing": {**routing, "mode": "ingress"}}
+        if (shipped.get("webapp:mesh") or {}).get("enabled"):
+            # The mesh needs the Gateway (its proxies join it): an Ingress-routed stack splits a
+            # canary through the ingress controller instead.
+            routed["webapp:mesh"] = {**shipped["webapp:mesh"], "enabled": False}
+        return routed
     if variant.startswith("cloud-"):
         # Switching cloud is one key (every stack file carries the settings of every cloud), but
         # for credentials kept in the cloud store: `cloud: none` has none, so they come from
@@ -63,6 +70,9 @@ def variant_overrides(stack: str, variant: str) -> dict[str, Any]:
     if variant == "monitoring-flipped":
         monitoring = dict(shipped.get("webapp:monitoring") or {})
         monitoring["enabled"] = not monitoring.get("enabled", False)
+        if not monitoring["enabled"]:
+            # Analysis and KEDA's load triggers then query a Prometheus outside this program.
+            monitoring["prometheusUrl"] = EXTERNAL_PROMETHEUS
         return {"webapp:monitoring": monitoring}
     if variant == "as-shipped":
         return {}

@@ -34,9 +34,13 @@ import yaml
 
 from components.azure.delivery import CSI_DRIVER_VERSION
 from components.platform.addons import (
+    ARGO_ROLLOUTS,
+    ARGO_ROLLOUTS_APP,
     CERT_MANAGER,
     ENVOY_GATEWAY,
     EXTERNAL_SECRETS,
+    ISTIO_BASE,
+    KEDA,
     PROMETHEUS_STACK,
     RELOADER,
 )
@@ -65,6 +69,10 @@ ESO = "external-secrets/external-secrets"
 ESO_TAG = f"v{EXTERNAL_SECRETS['version']}"
 CM = "cert-manager/cert-manager"
 CSI = "kubernetes-sigs/secrets-store-csi-driver"
+ARGO = "argoproj/argo-rollouts"
+KEDA_REPO = "kedacore/keda"
+ISTIO = "istio/istio"
+ISTIO_CRDS = "manifests/charts/base/files/crd-all.gen.yaml"
 SOURCES = (
     Source(KPS, KPS_TAG, f"{KPS_CRDS}/crd-podmonitors.yaml", (("PodMonitor", "v1"),)),
     Source(KPS, KPS_TAG, f"{KPS_CRDS}/crd-servicemonitors.yaml", (("ServiceMonitor", "v1"),)),
@@ -125,6 +133,36 @@ SOURCES = (
         "charts/secrets-store-csi-driver/crds/secrets-store.csi.x-k8s.io_secretproviderclasses.yaml",
         (("SecretProviderClass", "v1"),),
     ),
+    Source(ARGO, ARGO_ROLLOUTS_APP, "manifests/crds/rollout-crd.yaml", (("Rollout", "v1alpha1"),)),
+    Source(
+        ARGO,
+        ARGO_ROLLOUTS_APP,
+        "manifests/crds/analysis-template-crd.yaml",
+        (("AnalysisTemplate", "v1alpha1"),),
+    ),
+    Source(
+        KEDA_REPO,
+        f"v{KEDA['version']}",
+        "config/crd/bases/keda.sh_scaledobjects.yaml",
+        (("ScaledObject", "v1alpha1"),),
+    ),
+    Source(
+        KEDA_REPO,
+        f"v{KEDA['version']}",
+        "config/crd/bases/keda.sh_triggerauthentications.yaml",
+        (("TriggerAuthentication", "v1alpha1"),),
+    ),
+    Source(
+        ISTIO,
+        ISTIO_BASE["version"],
+        ISTIO_CRDS,
+        (
+            ("VirtualService", "v1"),
+            ("DestinationRule", "v1"),
+            ("PeerAuthentication", "v1"),
+            ("AuthorizationPolicy", "v1"),
+        ),
+    ),
 )
 """Per CRD manifest: the repository, the tag of the pinned version, the path, what is taken."""
 
@@ -170,6 +208,23 @@ CHART_SOURCES = (
         "deployments/kubernetes/chart/reloader/values.schema.json",
     ),
     ChartSource("kube-prometheus-stack", KPS, KPS_TAG, "charts/kube-prometheus-stack/values.yaml"),
+    ChartSource(
+        "argo-rollouts",
+        "argoproj/argo-helm",
+        f"argo-rollouts-{ARGO_ROLLOUTS['version']}",
+        "charts/argo-rollouts/values.yaml",
+    ),
+    ChartSource("keda", "kedacore/charts", f"v{KEDA['version']}", "keda/values.yaml"),
+    ChartSource("istio-base", ISTIO, ISTIO_BASE["version"], "manifests/charts/base/values.yaml"),
+    ChartSource(
+        "istio-cni", ISTIO, ISTIO_BASE["version"], "manifests/charts/istio-cni/values.yaml"
+    ),
+    ChartSource(
+        "istiod",
+        ISTIO,
+        ISTIO_BASE["version"],
+        "manifests/charts/istio-control/istio-discovery/values.yaml",
+    ),
     ChartSource(
         "kube-prometheus-stack",
         "grafana/helm-charts",
@@ -218,14 +273,38 @@ def _manifests(text: str) -> dict[str, dict[str, Any]]:
     return found
 
 
+def _kept(
+    previous: Mapping[str, dict[str, str]], repo: str, tag: str, path: str
+) -> dict[str, dict[str, str]]:
+    """The files vendored from `repo`@`tag`:`path` before, when no clone of `repo` is given: a
+    source whose pin has not moved needs no clone (a moved pin does, and is refused without)."""
+    kept = {
+        name: origin
+        for name, origin in previous.items()
+        if (origin["repo"], origin["tag"], origin["path"]) == (repo, tag, path)
+    }
+    if not kept:
+        raise SystemExit(f"--clone {repo}=<dir> is needed (tag {tag})")
+    return kept
+
+
+def _previous(out: Path) -> dict[str, dict[str, str]]:
+    path = out / "PROVENANCE.json"
+    recorded: dict[str, dict[str, str]] = json.loads(path.read_text()) if path.exists() else {}
+    return recorded
+
+
 def vendor(clones: Mapping[str, Path], out: Path = SCHEMAS) -> dict[str, dict[str, str]]:
     provenance: dict[str, dict[str, str]] = {}
     out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob("*.json"):
-        stale.unlink()
+    previous = _previous(out)
+    keep: set[str] = set()
     for source in SOURCES:
         if source.repo not in clones:
-            raise SystemExit(f"--clone {source.repo}=<dir> is needed (tag {source.tag})")
+            kept = _kept(previous, source.repo, source.tag, source.path)
+            provenance.update(kept)
+            keep.update(kept)
+            continue
         git_dir = clones[source.repo]
         manifests = _manifests(git(git_dir, "show", f"{source.tag}:{source.path}"))
         commit = git(git_dir, "rev-list", "-n", "1", source.tag).strip()
@@ -239,6 +318,10 @@ def vendor(clones: Mapping[str, Path], out: Path = SCHEMAS) -> dict[str, dict[st
                 "commit": commit,
                 "path": source.path,
             }
+            keep.add(name)
+    for stale in out.glob("*.json"):
+        if stale.name != "PROVENANCE.json" and stale.name not in keep:
+            stale.unlink()
     (out / "PROVENANCE.json").write_text(json.dumps(provenance, indent=1, sort_keys=True) + "\n")
     return provenance
 
@@ -246,9 +329,13 @@ def vendor(clones: Mapping[str, Path], out: Path = SCHEMAS) -> dict[str, dict[st
 def vendor_charts(clones: Mapping[str, Path], out: Path = CHARTS) -> dict[str, dict[str, str]]:
     """Each chart's values.yaml (and values.schema.json) at its tag, under `out/<chart>/`."""
     provenance: dict[str, dict[str, str]] = {}
+    previous = _previous(out)
     for source in CHART_SOURCES:
         if source.repo not in clones:
-            raise SystemExit(f"--clone {source.repo}=<dir> is needed (tag {source.tag})")
+            for path in (source.values, source.schema):
+                if path:
+                    provenance.update(_kept(previous, source.repo, source.tag, path))
+            continue
         git_dir = clones[source.repo]
         commit = git(git_dir, "rev-list", "-n", "1", source.tag).strip()
         folder = out / source.chart / source.key if source.key else out / source.chart

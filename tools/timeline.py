@@ -51,6 +51,9 @@ DURATIONS: dict[str, int] = {
     "aws:iam/role:Role": 5,
     "aws:rds/parameterGroup:ParameterGroup": 5,
     "kubernetes:apps/v1:Deployment": 60,
+    # A Rollout's first deploy has no stable version: it goes to full size at once, without steps
+    # or analysis, as a Deployment does (its releases are `workloads.rollout.release_seconds`).
+    "kubernetes:argoproj.io/v1alpha1:Rollout": 60,
     "kubernetes:apps/v1:StatefulSet": 120,
     "kubernetes:external-secrets.io/v1:ExternalSecret": 10,
     "kubernetes:external-secrets.io/v1:ClusterSecretStore": 10,
@@ -63,6 +66,11 @@ RELEASES: dict[str, int] = {
     "external-secrets": 90,
     "kube-prometheus-stack": 300,
     "reloader": 30,
+    "argo-rollouts": 60,
+    "keda": 90,
+    "base": 30,
+    "cni": 60,
+    "istiod": 90,
 }
 DEFAULT_DURATION = 2
 """Everything else (a ConfigMap, a Service, an IAM policy): a couple of seconds."""
@@ -166,8 +174,10 @@ def _custom_dependencies(run: StackRun) -> dict[str, set[str]]:
     }
 
 
+ROLLOUT = "kubernetes:argoproj.io/v1alpha1:Rollout"
 WORKLOADS = (
     "kubernetes:apps/v1:Deployment",
+    ROLLOUT,
     "kubernetes:apps/v1:StatefulSet",
     "kubernetes:batch/v1:CronJob",
 )
@@ -235,7 +245,7 @@ def readiness_needs(run: StackRun) -> dict[str, set[str]]:
     checks."""
     found: dict[str, set[str]] = {}
     for record in run.resources:
-        if record.type != "kubernetes:apps/v1:Deployment":
+        if record.type not in ("kubernetes:apps/v1:Deployment", ROLLOUT):
             continue
         if DATABASE_SECRET in secrets_read(pod_template(record.inputs)):
             found[record.urn] = database(run, record.inputs["metadata"]["namespace"])

@@ -14,13 +14,14 @@ Creates (parented to the component):
 - one HttpService per catalogued service, and the Scheduler CronJob
 - SecretSync, with the CSI driver when alerts are routed (it keeps the receivers' Secret synced)
 - EdgeRouting (Gateway API or Ingress)
+- Mesh (Istio mTLS and AuthorizationPolicies mirroring the NetworkPolicies) when the mesh is on
 - Monitoring (alerts, dashboards) and PrometheusStack when monitoring is on
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence
+from typing import Collection, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -31,7 +32,7 @@ from components.aws.provider import stack_provider as aws_provider
 from components.aws.rds import rds_identifier
 from components.azure.postgres import server_id
 from components.azure.provider import stack_provider as azure_provider
-from components.config.catalogue import CATALOGUE, SCHEDULER_CALLS, AppService
+from components.config.catalogue import CATALOGUE, LOAD_TRIGGERS, SCHEDULER_CALLS, AppService
 from components.config.settings import GATEWAY_LABEL, Settings
 from components.data.nats import CLIENT_PORT as NATS_PORT
 from components.data.nats import READERS as NATS_READERS
@@ -44,6 +45,7 @@ from components.data.redis import READERS as REDIS_READERS
 from components.data.redis import InClusterRedis, InClusterRedisArgs
 from components.kube import objects as kx
 from components.platform.addons import (
+    GATEWAY_API_PLUGIN_NAME,
     GATEWAY_CLASS,
     ClusterAddons,
     ClusterAddonsArgs,
@@ -52,6 +54,7 @@ from components.platform.addons import (
 )
 from components.platform.dashboards import DashboardContext
 from components.platform.edge import EdgeRouting, EdgeRoutingArgs, Route, route_clusters
+from components.platform.mesh import Mesh, MeshArgs
 from components.platform.monitoring import (
     CERT_MANAGER,
     EXTERNAL_SECRETS,
@@ -63,6 +66,7 @@ from components.platform.monitoring import (
 from components.platform.namespace import NamespaceBaseline, NamespaceBaselineArgs
 from components.secrets import catalogue as cat
 from components.secrets.store import SecretAccess, SecretStore
+from components.workloads import rollout as ro
 from components.workloads.http_service import HttpService, HttpServiceArgs
 from components.workloads.nginx import Upstream, nginx_conf
 from components.workloads.scheduler import Scheduler, SchedulerArgs
@@ -86,12 +90,43 @@ def port_of(name: str) -> int:
     return next(service.port for service in CATALOGUE if service.name == name)
 
 
-def routes() -> tuple[Route, ...]:
-    """The public routes of the catalogue, longest prefix first."""
+def routes(canary: Collection[str] = ()) -> tuple[Route, ...]:
+    """The public routes of the catalogue, longest prefix first; the services in `canary` are
+    split by Argo Rollouts' Gateway API plugin."""
     return tuple(
-        Route(path=svc.route, service=svc.name, port=svc.port, websocket=svc.websocket)
+        Route(
+            path=svc.route,
+            service=svc.name,
+            port=svc.port,
+            websocket=svc.websocket,
+            canary=svc.name in canary,
+        )
         for svc in sorted(CATALOGUE, key=lambda route: -len(route.route or ""))
         if svc.route
+    )
+
+
+def traffic_routing(settings: Settings, svc: AppService) -> ro.Routing:
+    """How the service's canary traffic is split: Istio in the mesh; outside it, the HTTPRoute
+    (Gateway API plugin) or the Ingress (ingress-nginx's canary) of its public path; an unrouted
+    service by the ratio of its pods."""
+    if settings.services[svc.name].delivery != "canary":
+        return ro.Routing(router="none")
+    if settings.mesh.enabled:
+        return ro.Routing(router="istio")
+    if not svc.route:
+        return ro.Routing(router="none")
+    route = "webapp-websocket" if svc.websocket else "webapp"
+    router: ro.TrafficRouter = "gateway-api" if settings.routing.mode == "gateway" else "nginx"
+    return ro.Routing(
+        router=router, route=route, namespace=settings.namespace, plugin=GATEWAY_API_PLUGIN_NAME
+    )
+
+
+def gateway_canaries(settings: Settings) -> tuple[str, ...]:
+    """The services whose HTTPRoute backends the Gateway API plugin weighs."""
+    return tuple(
+        svc.name for svc in CATALOGUE if traffic_routing(settings, svc).router == "gateway-api"
     )
 
 
@@ -127,6 +162,8 @@ class WebApp(pulumi.ComponentResource):
             store.grant_read(namespace=settings.namespace, name=account)
         store.seal()
         prometheus_crds = self._prometheus(store, base)
+        self._ingress: dict[str, tuple[kx.Peer, ...]] = {}
+        """Per workload, what its NetworkPolicy admits (the mesh mirrors it)."""
         self._data_services(store, prometheus_crds, in_namespace)
         self._services(store, prometheus_crds, in_namespace)
         if SECRET_SYNC in self._readers:
@@ -153,6 +190,19 @@ class WebApp(pulumi.ComponentResource):
             opts=in_namespace,
         )
         edge = self._edge(addons, prometheus_crds, in_namespace)
+        if settings.mesh.enabled:
+            Mesh(
+                f"{name}-mesh",
+                MeshArgs(
+                    namespace=settings.namespace,
+                    instance=settings.stack,
+                    ingress=self._ingress,
+                    plaintext_namespace=self._monitoring_namespace,
+                    mesh_namespace=settings.mesh.namespace,
+                    crd_dependencies=self._delivery_providers,
+                ),
+                opts=in_namespace,
+            )
         self.url = edge.url
         self.namespace = baseline.namespace_name
         self.secret_names = pulumi.Output.from_input([spec.name for spec in cat.APP_SECRETS])
@@ -180,9 +230,14 @@ class WebApp(pulumi.ComponentResource):
                 external_secrets=settings.uses_external_secrets,
                 high_availability=settings.is_production,
                 protect=settings.protect,
+                rollouts=settings.progressive,
+                keda=settings.uses_keda,
+                mesh=settings.mesh.enabled,
+                mesh_namespace=settings.mesh.namespace,
             ),
             opts=base,
         )
+        self._delivery_providers = addons.delivery_providers
         baseline = NamespaceBaseline(
             f"{name}-namespace",
             NamespaceBaselineArgs(
@@ -192,11 +247,15 @@ class WebApp(pulumi.ComponentResource):
                 quota=settings.quota,
                 deleters=settings.namespace_deleters,
                 protect=settings.protect,
-                extra_labels=(
-                    {GATEWAY_LABEL: settings.routing.shared_gateway}
-                    if settings.routing.shared_gateway
-                    else {}
-                ),
+                extra_labels={
+                    **(
+                        {GATEWAY_LABEL: settings.routing.shared_gateway}
+                        if settings.routing.shared_gateway
+                        else {}
+                    ),
+                    # Istio injects a sidecar into every pod created here.
+                    **({"istio-injection": "enabled"} if settings.mesh.enabled else {}),
+                },
             ),
             opts=base,
         )
@@ -217,9 +276,10 @@ class WebApp(pulumi.ComponentResource):
                 instance=settings.stack,
                 domain=settings.domain,
                 routing=settings.routing,
-                routes=routes(),
+                routes=routes(gateway_canaries(settings)),
                 gateway_class=GATEWAY_CLASS,
                 crd_dependencies=addons.crd_providers,
+                mesh=settings.mesh.enabled,
             ),
             opts=in_namespace,
         )
@@ -344,7 +404,7 @@ class WebApp(pulumi.ComponentResource):
         """PostgreSQL (in-cluster mode), Redis and NATS."""
         settings, name = self._settings, self._name
         if settings.database.mode == "in-cluster":
-            InClusterPostgres(
+            postgres = InClusterPostgres(
                 f"{name}-postgres",
                 InClusterPostgresArgs(
                     namespace=settings.namespace,
@@ -360,7 +420,8 @@ class WebApp(pulumi.ComponentResource):
                 ),
                 opts=opts,
             )
-        InClusterRedis(
+            self._ingress.update(postgres.ingress)
+        redis = InClusterRedis(
             f"{name}-redis",
             InClusterRedisArgs(
                 namespace=settings.namespace,
@@ -373,7 +434,8 @@ class WebApp(pulumi.ComponentResource):
             ),
             opts=opts,
         )
-        InClusterNats(
+        self._ingress.update(redis.ingress)
+        nats = InClusterNats(
             f"{name}-nats",
             InClusterNatsArgs(
                 namespace=settings.namespace,
@@ -389,6 +451,7 @@ class WebApp(pulumi.ComponentResource):
             ),
             opts=opts,
         )
+        self._ingress.update(nats.ingress)
 
     def _secret_readers(self, store: SecretStore) -> dict[str, tuple[str, ...]]:
         """Every ServiceAccount whose pods read catalogued Secrets -> those Secrets (with the CSI
@@ -445,7 +508,8 @@ class WebApp(pulumi.ComponentResource):
             reads = self._readers.get(svc.name, ())
             wait = self._wait(store, svc.name) if reads else []
             timeout = store.database_create_timeout if cat.DATABASE.name in reads else None
-            self._service(svc, store, prometheus_crds, opts, wait, timeout)
+            service = self._service(svc, store, prometheus_crds, opts, wait, timeout)
+            self._ingress.update(service.ingress)
 
     def _egress(self, target: str, store: SecretStore) -> kx.Peer:
         if target == "postgres" and store.database_network is not None:
@@ -531,6 +595,10 @@ class WebApp(pulumi.ComponentResource):
                 secret_access=store.access(self._readers.get(svc.name, ())),
                 wait_for=wait_for,
                 create_timeout=create_timeout,
+                routing=traffic_routing(settings, svc),
+                prometheus_url=settings.prometheus_url,
+                load_trigger=LOAD_TRIGGERS.get(svc.name),
+                delivery_dependencies=self._delivery_providers,
             ),
             opts=opts,
         )

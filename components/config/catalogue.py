@@ -287,3 +287,34 @@ SCHEDULER_CALLS = ("api",)
 
 def service(name: str) -> AppService:
     return next(service for service in CATALOGUE if service.name == name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadTrigger:
+    """What a service scales out on under KEDA besides CPU and memory: a Prometheus query whose
+    value, divided by the per-replica threshold, is the replica count it needs."""
+
+    query: str
+    """PromQL with `{namespace}`: one series, the service's load."""
+    threshold: int
+    """Default per-replica value (`services.<name>.loadThreshold`)."""
+    unit: str
+
+
+LOAD_TRIGGERS: Mapping[str, LoadTrigger] = {
+    # Requests per second the api serves (its own http_requests_total, as the dashboards read).
+    "api": LoadTrigger(
+        query='sum(rate(http_requests_total{{namespace="{namespace}", service="api"}}[2m]))',
+        threshold=50,
+        unit="requests per second per replica",
+    ),
+    # The broadcaster consumes the todo events in a core NATS queue group (not a JetStream
+    # consumer, so there is no consumer lag to read): it scales on the messages per second
+    # entering NATS (the exporter's varz, `gnatsd_varz_in_msgs`), which it fans out.
+    "broadcaster": LoadTrigger(
+        query='sum(rate(gnatsd_varz_in_msgs{{namespace="{namespace}"}}[2m]))',
+        threshold=100,
+        unit="NATS messages per second per replica",
+    ),
+}
+"""The services with a KEDA load trigger (seed 002: KEDA for the request- and queue-driven)."""

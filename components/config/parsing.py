@@ -53,6 +53,7 @@ from components.config.settings import (
     DataServiceSettings,
     Environment,
     KubernetesSettings,
+    MeshSettings,
     MonitoringSettings,
     Profile,
     QuotaSettings,
@@ -149,6 +150,11 @@ KNOWN_TOP_LEVEL = (
     "credentials",
     "imagePullPolicy",
     "secretRotation",
+    "mesh",
+)
+PROMETHEUS_URL = Rule(
+    lambda value: bool(re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s]*)?", value)),
+    "an http(s) URL of a Prometheus, such as http://prometheus.monitoring.svc:9090",
 )
 ROTATION_LABEL = Rule(
     lambda value: bool(re.fullmatch(r"[A-Za-z0-9._-]{1,40}", value)),
@@ -268,6 +274,9 @@ def _addons(reader: Reader) -> AddonSettings:
         monitoring_stack=reader.choice("monitoringStack", "install", ADDON_MODES),
         external_secrets=reader.choice("externalSecrets", "install", ADDON_MODES),
         reloader=reader.choice("reloader", "install", ADDON_MODES),
+        argo_rollouts=reader.choice("argoRollouts", "install", ADDON_MODES),
+        keda=reader.choice("keda", "install", ADDON_MODES),
+        istio=reader.choice("istio", "install", ADDON_MODES),
     )
     reader.finish()
     return addons
@@ -282,6 +291,7 @@ def _monitoring(reader: Reader, profile: Profile) -> MonitoringSettings:
         ),
         storage_size=reader.text("storageSize", "50Gi", rule=STORAGE),
         storage_class=_storage_class(reader),
+        prometheus_url=reader.opt_text("prometheusUrl", rule=PROMETHEUS_URL),
         alerting=_alerting(reader.section("alerting")),
     )
     reader.finish()
@@ -295,6 +305,48 @@ def _alerting(reader: Reader) -> tuple[tuple[str, Receiver], ...]:
     )
     reader.finish()
     return found
+
+
+def _mesh(reader: Reader) -> MeshSettings:
+    mesh = MeshSettings(
+        enabled=reader.flag("enabled", False),
+        namespace=reader.text("namespace", "istio-system", rule=DNS_LABEL),
+    )
+    reader.finish()
+    return mesh
+
+
+def check_delivery(settings: Settings, problems: list[str]) -> None:
+    """What progressive delivery, KEDA and the mesh need from the rest of the stack."""
+    queries = [
+        f"webapp:services.{name}.delivery ({service.delivery}: its analysis)"
+        for name, service in settings.services.items()
+        if service.progressive
+    ] + [
+        f"webapp:services.{name}.autoscaler (keda: its load trigger)"
+        for name, service in settings.services.items()
+        if service.autoscaling and service.autoscaling.load_threshold is not None
+    ]
+    if queries and settings.prometheus_url is None:
+        problems.append(
+            f"{'; '.join(queries)} query Prometheus, and this stack has none: turn "
+            "webapp:monitoring.enabled on (the program installs kube-prometheus-stack), or set "
+            "webapp:monitoring.prometheusUrl to the Prometheus that scrapes the namespace"
+        )
+    mesh = settings.mesh
+    if mesh.enabled and settings.routing.mode != "gateway":
+        problems.append(
+            f"webapp:mesh.enabled: true needs webapp:routing.mode gateway, not "
+            f"{settings.routing.mode}: with mTLS STRICT only proxies in the mesh reach the pods, "
+            "and the Envoy Gateway proxies join it; an ingress controller outside it would be "
+            "refused"
+        )
+    if mesh.enabled and settings.routing.shared_gateway:
+        problems.append(
+            "webapp:mesh.enabled: true on a stack that uses another stack's Gateway "
+            f"(webapp:routing.sharedGateway {settings.routing.shared_gateway}): that Gateway's "
+            "proxies join the mesh only with the host stack's mesh; turn it on there"
+        )
 
 
 def check_alerting(settings: Settings, problems: list[str]) -> None:
@@ -412,6 +464,7 @@ def _read(reader: Reader, stack: str, secret_keys: Collection[str]) -> Settings:
         credentials=parse_credentials(reader, stack, environment, cloud, secret_keys),
         image_pull_policy=reader.choice("imagePullPolicy", "IfNotPresent", PULL_POLICIES),
         secret_rotation=reader.text("secretRotation", "", rule=ROTATION_LABEL),
+        mesh=_mesh(reader.section("mesh")),
         aws=parse_aws(reader.section("aws"), environment, required=cloud == "aws"),
         azure=parse_azure(
             reader.section("azure"), environment, stack, namespace, required=cloud == "azure"
@@ -458,6 +511,7 @@ def parse_settings(
     check_capacity(settings, problems)
     check_federated_credentials(settings, problems)
     check_alerting(settings, problems)
+    check_delivery(settings, problems)
     if recorded is not None and not isinstance(recorded, Mapping):
         reader.problem(LOCK_KEY, recorded, "a mapping of setting -> value (`make lock`)")
     elif check_data_lock and not problems:

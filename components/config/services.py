@@ -13,7 +13,15 @@ from typing import Optional
 from components.config import catalogue
 from components.config import quantities as q
 from components.config.reader import CPU, IMAGE, MEMORY, Reader
-from components.config.settings import Autoscaling, Environment, Profile, Resources, ServiceSettings
+from components.config.settings import (
+    AUTOSCALERS,
+    DELIVERIES,
+    Autoscaling,
+    Environment,
+    Profile,
+    Resources,
+    ServiceSettings,
+)
 
 
 def parse_resources(reader: Reader, default: Resources) -> Resources:
@@ -136,11 +144,50 @@ def _autoscaling(
                 f"{reader.key(bound)}: would be ignored while autoscaling is off; set replicas, "
                 "or autoscaling: true"
             )
+    autoscaler = reader.choice("autoscaler", "hpa", AUTOSCALERS)
+    threshold = _load_threshold(reader, contract, autoscaler)
     if not enabled:
+        if reader.has("autoscaler"):
+            reader.report(
+                f"{reader.key('autoscaler')}: would be ignored while autoscaling is off; set "
+                "autoscaling: true, or remove it"
+            )
         return replicas, None
     if high < low:
         reader.problem("maxReplicas", high, f"at least minReplicas ({low})")
-    return replicas, Autoscaling(min_replicas=low, max_replicas=max(low, high))
+    return replicas, Autoscaling(
+        min_replicas=low,
+        max_replicas=max(low, high),
+        autoscaler=autoscaler,
+        load_threshold=threshold,
+    )
+
+
+def _load_threshold(
+    reader: Reader, contract: catalogue.AppService, autoscaler: str
+) -> Optional[int]:
+    """`loadThreshold`: the per-replica value of the service's KEDA load trigger. Only KEDA reads
+    it: with the HPA, a second scaler on the same workload would fight the HPA over replicas
+    (KEDA scales through an HPA of its own), so setting it there is an error."""
+    trigger = catalogue.LOAD_TRIGGERS.get(contract.name)
+    if trigger is None:
+        if reader.has("loadThreshold"):
+            reader.report(
+                f"{reader.key('loadThreshold')}: {contract.name} has no load trigger (only "
+                f"{', '.join(sorted(catalogue.LOAD_TRIGGERS))} do); KEDA scales it on CPU and "
+                "memory"
+            )
+        return None
+    threshold = reader.integer("loadThreshold", trigger.threshold, minimum=1, maximum=1_000_000)
+    if autoscaler != "keda":
+        if reader.has("loadThreshold"):
+            reader.report(
+                f"{reader.key('loadThreshold')}: is a KEDA trigger, and autoscaler is hpa; an "
+                "HPA and a KEDA ScaledObject on one workload would fight over its replicas (KEDA "
+                "scales through an HPA of its own); set autoscaler: keda, or remove loadThreshold"
+            )
+        return None
+    return threshold
 
 
 def _service(
@@ -153,6 +200,7 @@ def _service(
     replicas, autoscaling = _autoscaling(reader, contract, profile, environment)
     resources = parse_resources(reader.section("resources"), profile.app_resources)
     env = _env(reader.section("env"), contract)
+    delivery = reader.choice("delivery", "rolling", DELIVERIES)
     reader.finish()
     return ServiceSettings(
         name=name,
@@ -161,6 +209,7 @@ def _service(
         autoscaling=autoscaling,
         resources=resources,
         env=env,
+        delivery=delivery,
     )
 
 

@@ -28,6 +28,13 @@ Issuer = Literal["selfsigned", "acme"]
 AddonMode = Literal["install", "present"]
 """`install`: this program installs the add-on; `present`: the cluster already has it."""
 SubjectKind = Literal["User", "Group", "ServiceAccount"]
+Delivery = Literal["rolling", "canary", "blue-green"]
+"""`rolling`: a Deployment; `canary` / `blue-green`: an Argo Rollout with analysis."""
+Autoscaler = Literal["hpa", "keda"]
+"""Who scales an autoscaled service: an HPA on CPU/memory, or a KEDA ScaledObject (CPU/memory and
+the service's load trigger). Never both: KEDA creates its own HPA for the workload."""
+DELIVERIES: tuple[Delivery, ...] = get_args(Delivery)
+AUTOSCALERS: tuple[Autoscaler, ...] = get_args(Autoscaler)
 
 ENVIRONMENTS: tuple[Environment, ...] = get_args(Environment)
 CLOUDS: tuple[Cloud, ...] = get_args(Cloud)
@@ -44,6 +51,10 @@ ISSUERS: tuple[Issuer, ...] = get_args(Issuer)
 ADDON_MODES: tuple[AddonMode, ...] = get_args(AddonMode)
 SUBJECT_KINDS: tuple[SubjectKind, ...] = get_args(SubjectKind)
 LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
+IN_CLUSTER_PROMETHEUS = "http://kube-prometheus-stack-prometheus.{namespace}.svc.cluster.local:9090"
+"""The Service kube-prometheus-stack 79.7.1 names `<fullname>-prometheus` (the release name
+`kube-prometheus-stack`, 21 characters, within its 26-character cut; templates/prometheus/
+service.yaml), on its default port."""
 
 
 class SettingsError(Exception):
@@ -80,12 +91,16 @@ class Resources:
 
 @dataclass(frozen=True, kw_only=True)
 class Autoscaling:
-    """HPA bounds; targets are 70% CPU / 80% memory (seed 000/003)."""
+    """HPA or KEDA bounds; targets are 70% CPU / 80% memory (seed 000/002/003)."""
 
     min_replicas: int
     max_replicas: int
     cpu_percent: int = 70
     memory_percent: int = 80
+    autoscaler: Autoscaler = "hpa"
+    load_threshold: Optional[int] = None
+    """KEDA only: the per-replica value of the service's load trigger (`catalogue.LOAD_TRIGGERS`)
+    above which it scales out; None when the service has no load trigger."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,6 +115,18 @@ class ServiceSettings:
     env: tuple[tuple[str, str], ...] = ()
     image_pull_policy: PullPolicy = "IfNotPresent"
     """The stack's `webapp:imagePullPolicy`, set on every container of the workload."""
+    delivery: Delivery = "rolling"
+    """How a new version replaces the running one: a rolling Deployment update, or an Argo
+    Rollout canary (traffic steps with analysis) or blue-green (preview, analysis, switch)."""
+
+    @property
+    def progressive(self) -> bool:
+        """Whether an Argo Rollout runs the pods (canary or blue-green)."""
+        return self.delivery != "rolling"
+
+    @property
+    def keda(self) -> bool:
+        return self.autoscaling is not None and self.autoscaling.autoscaler == "keda"
 
     @property
     def max_replicas(self) -> int:
@@ -219,6 +246,12 @@ class AddonSettings:
     external_secrets: AddonMode
     reloader: AddonMode = "install"
     """Stakater Reloader: rolls a workload when a Secret it reads changes (rotation)."""
+    argo_rollouts: AddonMode = "install"
+    """Argo Rollouts with the Gateway API plugin (used when a service is canary or blue-green)."""
+    keda: AddonMode = "install"
+    """KEDA (used when a service's autoscaler is keda)."""
+    istio: AddonMode = "install"
+    """Istio base + istiod (used when the mesh is on)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -229,6 +262,9 @@ class MonitoringSettings:
     retention: str
     storage_size: str
     storage_class: Optional[str]
+    prometheus_url: Optional[str] = None
+    """`monitoring.prometheusUrl`: the Prometheus that Rollout analysis and KEDA query when it is
+    not the one this program installs (None: the in-cluster kube-prometheus-stack)."""
     alerting: tuple[tuple[str, Receiver], ...] = (
         ("critical", "none"),
         ("warning", "none"),
@@ -245,6 +281,15 @@ class MonitoringSettings:
     def routes_alerts(self) -> bool:
         """Whether Alertmanager sends any severity anywhere (monitoring on, a receiver set)."""
         return self.enabled and any(receiver != "none" for _, receiver in self.alerting)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeshSettings:
+    """`webapp:mesh`: Istio sidecars in the namespace, mTLS STRICT, AuthorizationPolicies."""
+
+    enabled: bool = False
+    namespace: str = "istio-system"
+    """Where istiod runs (installed there by this program, or already)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -290,6 +335,8 @@ class Settings:
     credentials: CredentialSettings = PLACEHOLDERS
     image_pull_policy: PullPolicy = "IfNotPresent"
     """`webapp:imagePullPolicy`: every container this program declares pulls with it."""
+    mesh: MeshSettings = MeshSettings()
+    """`webapp:mesh`: off unless a stack turns it on."""
     secret_rotation: str = ""
     """`webapp:secretRotation`: a label (e.g. 2026-Q4); a new one renews the generated values
     that rotate by restart."""
@@ -304,6 +351,25 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def progressive(self) -> bool:
+        """Whether any service is delivered by an Argo Rollout."""
+        return any(service.progressive for service in self.services.values())
+
+    @property
+    def uses_keda(self) -> bool:
+        return any(service.keda for service in self.services.values())
+
+    @property
+    def prometheus_url(self) -> Optional[str]:
+        """The Prometheus analysis and KEDA query: the configured one, or the in-cluster stack's
+        (None when there is neither)."""
+        if self.monitoring.prometheus_url:
+            return self.monitoring.prometheus_url
+        if self.monitoring.enabled and self.addons.monitoring_stack == "install":
+            return IN_CLUSTER_PROMETHEUS.format(namespace=self.monitoring.namespace)
+        return None
 
     @property
     def uses_external_secrets(self) -> bool:

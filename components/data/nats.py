@@ -466,6 +466,8 @@ class InClusterNats(pulumi.ComponentResource):
         egress = [kx.Peer(app="nats", ports=(CLUSTER_PORT,))] if args.settings.replicas > 1 else []
         if args.monitoring_namespace:
             ingress.append(kx.Peer(namespace=args.monitoring_namespace, ports=(METRICS_PORT,)))
+        self.ingress: dict[str, tuple[kx.Peer, ...]] = {"nats": tuple(ingress)}
+        """What the NetworkPolicy admits (the mesh's AuthorizationPolicy mirrors it)."""
         k8s.networking.v1.NetworkPolicy(
             f"{self._name}-netpol",
             metadata=self._metadata(),

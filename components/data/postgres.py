@@ -266,6 +266,8 @@ class InClusterPostgres(pulumi.ComponentResource):
             clients.append(kx.Peer(namespace=args.monitoring_namespace, ports=(METRICS_PORT,)))
         if args.service_monitor:
             self._create_service_monitor()
+        self.ingress: dict[str, tuple[kx.Peer, ...]] = {"postgres": tuple(clients)}
+        """What the NetworkPolicy admits (the mesh's AuthorizationPolicy mirrors it)."""
         k8s.networking.v1.NetworkPolicy(
             f"{name}-netpol",
             metadata=kx.metadata("postgres", args.namespace, self._labels),

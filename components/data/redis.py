@@ -170,6 +170,8 @@ class InClusterRedis(pulumi.ComponentResource):
         }
         self._create_stateful_set(headless, conf)
         clients = [kx.Peer(app=client, ports=(PORT,)) for client in args.clients]
+        self.ingress: dict[str, tuple[kx.Peer, ...]] = {"redis": tuple(clients)}
+        """What the NetworkPolicy admits (the mesh's AuthorizationPolicy mirrors it)."""
         k8s.networking.v1.NetworkPolicy(
             f"{name}-netpol",
             metadata=kx.metadata("redis", args.namespace, self._labels),

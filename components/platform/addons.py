@@ -15,6 +15,9 @@ Creates (parented to the component):
   Release (hardened; rolls the workloads annotated with the Secrets they read); the `monitoring`
   Namespace when the Prometheus stack is installed (privileged Pod Security: node-exporter reads
   host metrics, unlike anything in the app namespace)
+- Argo Rollouts Release with the Gateway API traffic-router plugin (a service is canary or
+  blue-green), KEDA Release (a service scales with KEDA), Istio `base`, `cni` and `istiod`
+  Releases in `istio-system` (the mesh is on); each only when used
 - PrometheusStack: `kube-prometheus-stack` Release: Prometheus with retention and a persistent
   volume, Alertmanager, Grafana with its admin password from a Secret and the dashboard sidecar
   watching all namespaces; selectors opened so the app's ServiceMonitors and rules are picked up
@@ -50,6 +53,32 @@ PROMETHEUS_STACK = {
     "version": "79.7.1",
     "repo": "https://prometheus-community.github.io/helm-charts",
 }
+ARGO_ROLLOUTS = {
+    "chart": "argo-rollouts",
+    "version": "2.41.0",
+    "repo": "https://argoproj.github.io/argo-helm",
+}
+"""Argo Rollouts: Rollouts and AnalysisTemplates."""
+ARGO_ROLLOUTS_APP = "v1.9.0"
+"""The controller the chart runs (its appVersion): the CRDs' version."""
+GATEWAY_API_PLUGIN = "v0.15.0"
+"""Argo Rollouts' Gateway API traffic router (argoproj-labs/rollouts-plugin-trafficrouter-
+gatewayapi), copied from its image by an init container: nothing is downloaded at start."""
+GATEWAY_API_PLUGIN_IMAGE = (
+    f"ghcr.io/argoproj-labs/rollouts-plugin-trafficrouter-gatewayapi:{GATEWAY_API_PLUGIN}"
+)
+GATEWAY_API_PLUGIN_NAME = "argoproj-labs/gatewayAPI"
+KEDA = {"chart": "keda", "version": "2.20.2", "repo": "https://kedacore.github.io/charts"}
+"""KEDA (app v2.20.2): ScaledObjects, and the external metrics API their HPAs read."""
+ISTIO_REPO = "https://istio-release.storage.googleapis.com/charts"
+ISTIO_BASE = {"chart": "base", "version": "1.30.3", "repo": ISTIO_REPO}
+"""Istio's CRDs and cluster roles (installed before istiod, kept on uninstall by Helm's rules for
+CRDs in templates: the chart keeps them unless `base.enableCRDTemplates` is off)."""
+ISTIOD = {"chart": "istiod", "version": "1.30.3", "repo": ISTIO_REPO}
+ISTIO_CNI = {"chart": "cni", "version": "1.30.3", "repo": ISTIO_REPO}
+"""Istio's CNI node agent: it sets up each pod's traffic redirection, so injected pods need no
+`istio-init` container with NET_ADMIN/NET_RAW and still pass the namespace's `restricted` Pod
+Security (Istio docs, "Install Istio with the Istio CNI node agent")."""
 GATEWAY_CLASS = "envoy-gateway"
 
 
@@ -105,15 +134,25 @@ class ClusterAddonsArgs:
     protect: bool = False
     """Pulumi `protect` on the monitoring Namespace (production): deleting it would delete
     Prometheus' and Grafana's volumes. Default off."""
+    rollouts: bool = False
+    """Whether Argo Rollouts is needed (a service is canary or blue-green)."""
+    keda: bool = False
+    """Whether KEDA is needed (a service's autoscaler is keda)."""
+    mesh: bool = False
+    """Whether Istio is needed (the mesh is on)."""
+    mesh_namespace: str = "istio-system"
+    """Where istiod and the CNI agent run."""
 
 
-def reloader_values(high_availability: bool) -> dict[str, Any]:
+def reloader_values(high_availability: bool, rollouts: bool = False) -> dict[str, Any]:
     """Reloader watching the workloads that opt in by annotation (none is reloaded otherwise),
     restarting them through a pod-template annotation, which server-side apply leaves to it (no
     drift for Pulumi to revert); non-root, read-only root filesystem, no capabilities."""
     return {
         "reloader": {
             "autoReloadAll": False,
+            # Argo Rollouts annotated for reload are restarted like Deployments.
+            "isArgoRollouts": rollouts,
             "reloadStrategy": "annotations",
             "reloadOnCreate": False,
             "watchGlobally": True,
@@ -141,6 +180,95 @@ def reloader_values(high_availability: bool) -> dict[str, Any]:
                 {"enabled": True, "maxUnavailable": 1} if high_availability else {"enabled": False}
             ),
         }
+    }
+
+
+PLUGIN_DIR = "/plugins"
+
+
+def argo_rollouts_values(high_availability: bool) -> dict[str, Any]:
+    """The controller with the Gateway API plugin copied in by an init container (nothing is
+    fetched from the internet at start), RBAC only for the routers this program uses (Istio,
+    Gateway API; ingress-nginx needs only the core rules), no dashboard; the chart's hardened
+    security contexts (non-root, read-only root, no capabilities, RuntimeDefault seccomp)."""
+    providers = {
+        name: name in ("istio", "gatewayAPI")
+        for name in (
+            "istio",
+            "smi",
+            "ambassador",
+            "awsLoadBalancerController",
+            "awsAppMesh",
+            "traefik",
+            "apisix",
+            "contour",
+            "glooPlatform",
+            "gatewayAPI",
+        )
+    }
+    plugin = f"{PLUGIN_DIR}/rollouts-plugin-trafficrouter-gatewayapi"
+    return {
+        "installCRDs": True,
+        # Uninstalling the controller must not delete every Rollout (and its pods) with its CRDs.
+        "keepCRDs": True,
+        "controller": {
+            "replicas": 2 if high_availability else 1,
+            "pdb": {"enabled": high_availability, "maxUnavailable": 1},
+            "initContainers": [
+                {
+                    "name": "copy-gateway-api-plugin",
+                    "image": GATEWAY_API_PLUGIN_IMAGE,
+                    "command": ["/bin/sh", "-c"],
+                    "args": [f"cp /bin/rollouts-plugin-trafficrouter-gatewayapi {PLUGIN_DIR}"],
+                    "volumeMounts": [{"name": "gateway-api-plugin", "mountPath": PLUGIN_DIR}],
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 999,
+                        "allowPrivilegeEscalation": False,
+                        "readOnlyRootFilesystem": True,
+                        "capabilities": {"drop": ["ALL"]},
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "resources": {
+                        "requests": {"cpu": "10m", "memory": "32Mi"},
+                        "limits": {"cpu": "100m", "memory": "64Mi"},
+                    },
+                }
+            ],
+            "trafficRouterPlugins": [
+                {"name": GATEWAY_API_PLUGIN_NAME, "location": f"file://{plugin}"}
+            ],
+            "volumes": [{"name": "gateway-api-plugin", "emptyDir": {"sizeLimit": "64Mi"}}],
+            "volumeMounts": [{"name": "gateway-api-plugin", "mountPath": PLUGIN_DIR}],
+            "resources": {
+                "requests": {"cpu": "50m", "memory": "128Mi"},
+                "limits": {"cpu": "1", "memory": "512Mi"},
+            },
+        },
+        "dashboard": {"enabled": False},
+        "providerRBAC": {"enabled": True, "providers": providers},
+    }
+
+
+def keda_values(high_availability: bool) -> dict[str, Any]:
+    """KEDA with the chart's hardened defaults (non-root, read-only root, no capabilities,
+    RuntimeDefault seccomp); two operators in production (leader election), one metrics server
+    (the external metrics API serves from one)."""
+    return {
+        "image": {"pullPolicy": "IfNotPresent"},
+        "operator": {"replicaCount": 2 if high_availability else 1},
+    }
+
+
+def istiod_values(high_availability: bool) -> dict[str, Any]:
+    """istiod with the CNI agent (no privileged init container in the app's pods) and native
+    sidecars (a Job's pod completes; the proxy starts before the app and stops after it)."""
+    return {
+        "autoscaleEnabled": False,
+        "replicaCount": 2 if high_availability else 1,
+        "cni": {"enabled": True},
+        "env": {"ENABLE_NATIVE_SIDECARS": "true"},
+        "global": {"proxy": {"seccompProfile": {"type": "RuntimeDefault"}}},
     }
 
 
@@ -207,11 +335,50 @@ class ClusterAddons(pulumi.ComponentResource):
         self.reloader: Optional[k8s.helm.v3.Release] = None
         if args.addons.reloader == "install":
             self.reloader = self._addon(
-                "reloader", RELOADER, reloader_values(args.high_availability), child
+                "reloader", RELOADER, reloader_values(args.high_availability, args.rollouts), child
             )
         if args.monitoring and args.addons.monitoring_stack == "install":
             self.monitoring_namespace = self._create_monitoring_namespace(child)
+        self.rollouts: Optional[k8s.helm.v3.Release] = None
+        if args.rollouts and args.addons.argo_rollouts == "install":
+            self.rollouts = self._addon(
+                "argo-rollouts", ARGO_ROLLOUTS, argo_rollouts_values(args.high_availability), child
+            )
+        self.keda: Optional[k8s.helm.v3.Release] = None
+        if args.keda and args.addons.keda == "install":
+            self.keda = self._addon("keda", KEDA, keda_values(args.high_availability), child)
+        self.istio: list[k8s.helm.v3.Release] = []
+        if args.mesh and args.addons.istio == "install":
+            self.istio = self._create_istio(child)
         self.register_outputs({})
+
+    def _create_istio(self, child: pulumi.ResourceOptions) -> list[k8s.helm.v3.Release]:
+        """Istio's CRDs first (base), then the CNI agent and istiod: istiod's webhook validates
+        the mesh objects and injects the sidecars, so everything that uses them waits for it."""
+        namespace = self._args.mesh_namespace
+        base = pinned_release(
+            f"{self._name}-istio-base", "istio-base", ISTIO_BASE, namespace, {}, child
+        )
+        after_base = kx.child_options(self, self._opts, [base])
+        cni = pinned_release(
+            f"{self._name}-istio-cni",
+            "istio-cni",
+            ISTIO_CNI,
+            namespace,
+            {},
+            after_base,
+            create_namespace=False,
+        )
+        istiod = pinned_release(
+            f"{self._name}-istiod",
+            "istiod",
+            ISTIOD,
+            namespace,
+            istiod_values(self._args.high_availability),
+            kx.child_options(self, self._opts, [base, cni]),
+            create_namespace=False,
+        )
+        return [base, cni, istiod]
 
     def _addon(
         self,
@@ -275,6 +442,13 @@ class ClusterAddons(pulumi.ComponentResource):
     def crd_providers(self) -> list[pulumi.Resource]:
         """Releases that install CRDs the application's custom resources use."""
         return [release for release in (self.cert_manager, self.gateway) if release is not None]
+
+    @property
+    def delivery_providers(self) -> list[pulumi.Resource]:
+        """Releases behind Rollouts, ScaledObjects and the mesh objects (and the injection)."""
+        return [
+            release for release in (self.rollouts, self.keda, *self.istio) if release is not None
+        ]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -83,6 +83,8 @@ class EdgeRoutingArgs:
     """The GatewayClass the Gateway uses. Default envoy-gateway."""
     crd_dependencies: Sequence[pulumi.Resource] = ()
     """Add-on releases that install the CRDs used here (cert-manager, Envoy Gateway)."""
+    mesh: bool = False
+    """Istio is on: the Envoy proxies join the mesh; ACME solver pods stay out of it."""
 
 
 def route_groups(routes: Sequence[Route]) -> dict[str, list[Route]]:
@@ -143,10 +145,15 @@ class EdgeRouting(pulumi.ComponentResource):
         depends: Sequence[pulumi.Resource] = (),
         annotations: Optional[dict[str, str]] = None,
         timeouts: Optional[pulumi.CustomTimeouts] = None,
+        ignore: Sequence[str] = (),
     ) -> k8s.apiextensions.CustomResource:
         opts = pulumi.ResourceOptions.merge(
             self._crd_opts,
-            pulumi.ResourceOptions(depends_on=list(depends), custom_timeouts=timeouts),
+            pulumi.ResourceOptions(
+                depends_on=list(depends),
+                custom_timeouts=timeouts,
+                ignore_changes=list(ignore) or None,
+            ),
         )
         return k8s.apiextensions.CustomResource(
             f"{self._name}-{suffix}",
@@ -167,20 +174,23 @@ class EdgeRouting(pulumi.ComponentResource):
         else:
             solver: dict[str, Any]
             if routing.mode == "gateway":
-                solver = {
-                    "http01": {
-                        "gatewayHTTPRoute": {
-                            "parentRefs": [
-                                {
-                                    "name": "webapp",
-                                    "namespace": args.namespace,
-                                    "kind": "Gateway",
-                                    "sectionName": "http",
-                                }
-                            ]
+                http01: dict[str, Any] = {
+                    "parentRefs": [
+                        {
+                            "name": "webapp",
+                            "namespace": args.namespace,
+                            "kind": "Gateway",
+                            "sectionName": "http",
                         }
-                    }
+                    ]
                 }
+                if args.mesh:
+                    # The solver is cert-manager's pod, not ours: no sidecar (the proxies' own
+                    # sidecars then reach it in plain HTTP, as the challenge needs).
+                    http01["podTemplate"] = {
+                        "metadata": {"labels": {"sidecar.istio.io/inject": "false"}}
+                    }
+                solver = {"http01": {"gatewayHTTPRoute": http01}}
             else:
                 solver = {"http01": {"ingress": {"ingressClassName": routing.ingress_class}}}
             spec = {
@@ -287,7 +297,7 @@ class EdgeRouting(pulumi.ComponentResource):
             "EnvoyProxy",
             "webapp",
             envoy_proxy_spec(
-                args.namespace, routing.proxy_min_replicas, routing.proxy_max_replicas
+                args.namespace, routing.proxy_min_replicas, routing.proxy_max_replicas, args.mesh
             ),
         )
         gateway = self._cr(
@@ -346,6 +356,13 @@ class EdgeRouting(pulumi.ComponentResource):
                 "rules": [route_rule(route, websocket_timeout) for route in members],
             },
             depends=gateway,
+            # A canary's weights are the Rollout controller's (its Gateway API plugin).
+            ignore=[
+                f"spec.rules[{index}].backendRefs[{ref}].weight"
+                for index, route in enumerate(members)
+                if route.canary
+                for ref in (0, 1)
+            ],
         )
         target = [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": route_name}]
         policy: dict[str, Any] = {

@@ -38,6 +38,9 @@ class Route:
     service: str
     port: int
     websocket: bool = False
+    canary: bool = False
+    """Argo Rollouts' Gateway API plugin splits this route between the Service and its
+    `-canary` Service (weights 100 / 0 until a release; the plugin owns them after)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -153,12 +156,22 @@ def route_rule(route: Route, websocket_timeout: str) -> dict[str, Any]:
             "set": [{"name": key, "value": value} for key, value in SECURITY_HEADERS.items()]
         },
     }
+    backends = [{"name": route.service, "port": route.port, "kind": "Service", "group": ""}]
+    if route.canary:
+        backends[0]["weight"] = 100
+        backends.append(
+            {
+                "name": f"{route.service}-canary",
+                "port": route.port,
+                "kind": "Service",
+                "group": "",
+                "weight": 0,
+            }
+        )
     rule: dict[str, Any] = {
         "matches": [{"path": {"type": "PathPrefix", "value": route.path}}],
         "filters": [headers],
-        "backendRefs": [
-            {"name": route.service, "port": route.port, "kind": "Service", "group": ""}
-        ],
+        "backendRefs": backends,
     }
     if route.websocket:
         rule["timeouts"] = {"request": websocket_timeout}
@@ -188,7 +201,17 @@ def rate_limit(per_minute: int, proxies: int) -> dict[str, Any]:
     }
 
 
-def envoy_proxy_spec(namespace: str, minimum: int, maximum: int) -> dict[str, Any]:
+MESH_PROXY_LABELS = {"sidecar.istio.io/inject": "true"}
+MESH_PROXY_ANNOTATIONS = {
+    # Only the proxy's outbound traffic (to the Services) goes through the sidecar; what the
+    # load balancer sends in reaches Envoy as before.
+    "traffic.sidecar.istio.io/includeInboundPorts": ""
+}
+
+
+def envoy_proxy_spec(
+    namespace: str, minimum: int, maximum: int, mesh: bool = False
+) -> dict[str, Any]:
     """The Gateway's Envoy fleet: `minimum` pods (an HPA up to `maximum`), a disruption budget once
     there are two, spread over nodes and zones.
 
@@ -230,7 +253,15 @@ def envoy_proxy_spec(namespace: str, minimum: int, maximum: int) -> dict[str, An
         deployment["replicas"] = minimum
     if minimum >= 2:
         kubernetes["envoyPDB"] = {"maxUnavailable": 1}
-    return {"provider": {"type": "Kubernetes", "kubernetes": kubernetes}}
+    spec: dict[str, Any] = {"provider": {"type": "Kubernetes", "kubernetes": kubernetes}}
+    if mesh:
+        # In the mesh the proxies carry an Istio sidecar and send to the Service's address, not
+        # the pods' (`routingType: Service`): the sidecar then speaks mTLS to the pods (STRICT)
+        # and applies the VirtualServices, so a canary's weights hold for edge traffic too.
+        deployment["pod"]["labels"] = dict(MESH_PROXY_LABELS)
+        deployment["pod"]["annotations"] = dict(MESH_PROXY_ANNOTATIONS)
+        spec["routingType"] = "Service"
+    return spec
 
 
 def cors(domain: str) -> dict[str, Any]:

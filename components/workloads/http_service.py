@@ -4,13 +4,18 @@ Creates, all named `<name>` in the namespace and parented to the component:
 - ServiceAccount (token automount off unless `automount_token`)
 - ConfigMap `<name>` with the plain environment (none when there is none), and `<name>-files`
   with config files (nginx.conf)
-- Deployment: rolling update with zero unavailable, restricted security context, writable
-  emptyDir paths, requests/limits, startup/liveness/readiness probes, spread across nodes and
-  zones when replicated, preStop sleep + termination grace, config checksum annotation,
-  Prometheus scrape annotations when it exposes metrics
-- Service (http and, if any, metrics port)
-- HorizontalPodAutoscaler autoscaling/v2 when autoscaling is on (the Deployment then omits
-  `replicas`)
+- Deployment (delivery `rolling`): rolling update with zero unavailable, restricted security
+  context, writable emptyDir paths, requests/limits, startup/liveness/readiness probes, spread
+  across nodes and zones when replicated, preStop sleep + termination grace, config checksum
+  annotation, Prometheus scrape annotations when it exposes metrics
+- or, for `canary` / `blue-green`, an Argo Rollout `<name>` with the same pod template, its
+  AnalysisTemplate `<name>`, the `<name>-canary` or `<name>-preview` Service, and in the mesh
+  the VirtualService and DestinationRule `<name>` (`workloads.rollout`); the provider awaits the
+  Rollout's `Healthy` phase
+- Service (http and, if any, metrics port): the stable / active Service of a Rollout
+- HorizontalPodAutoscaler autoscaling/v2 (autoscaler `hpa`) or KEDA ScaledObject (`keda`: CPU,
+  memory and the service's load trigger) when autoscaling is on, aimed at the Deployment or the
+  Rollout; the workload's count then starts at the minimum and is left to the scaler
 - PodDisruptionBudget when more than one replica may run
 - NetworkPolicy allowing exactly the declared callers in and dependencies out
 - ServiceMonitor when monitoring is on and the service exposes metrics
@@ -19,17 +24,27 @@ Creates, all named `<name>` in the namespace and parented to the component:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config.catalogue import Probes
+from components.config.catalogue import LoadTrigger, Probes
 from components.config.quantities import image_tag
 from components.config.settings import ServiceSettings
 from components.kube import objects as kx
 from components.secrets.catalogue import SecretRef
 from components.secrets.store import NO_ACCESS, SecretAccess
+from components.workloads import rollout as ro
+
+ROLLOUT_API = "argoproj.io/v1alpha1"
+ISTIO_NETWORKING = "networking.istio.io/v1"
+KEDA_API = "keda.sh/v1alpha1"
+DELIVERY_ANNOTATION = "webapp.io/delivery"
+"""On the Service: the delivery it serves. A change of delivery changes it, so the Service is
+always applied anew then, and coming back to `rolling` restores the selector the Rollout
+controller had narrowed to its pods (with `pulumi.com/patchForce`, which takes the field back
+from the controller's field manager)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,6 +106,15 @@ class HttpServiceArgs:
     wait_for: Sequence[pulumi.Resource] = ()
     """What the Deployment waits for before it is created: the Secrets it reads (or what mounts
     them); the provider then awaits the rollout for its usual 10 minutes. Default: nothing."""
+    routing: ro.Routing = ro.Routing(router="none")
+    """How a canary's share of traffic is set (mesh, Gateway API plugin, ingress, pod ratio)."""
+    prometheus_url: Optional[str] = None
+    """The Prometheus the analysis and the KEDA load trigger query (required for either)."""
+    load_trigger: Optional[LoadTrigger] = None
+    """The service's KEDA load trigger (with `settings.autoscaling.load_threshold`)."""
+    delivery_dependencies: Sequence[pulumi.Resource] = ()
+    """What installs the CRDs of a Rollout and its routing (Argo Rollouts, Istio), and of a
+    ScaledObject (KEDA), when this program does."""
     create_timeout: Optional[str] = None
     """How long the provider awaits the first rollout (`customTimeouts.create`, e.g. `30m`), when
     the pods' readiness waits for something slower than 10 minutes that they do not wait for
@@ -245,11 +269,12 @@ class HttpService(pulumi.ComponentResource):
             automount=args.automount_token,
         )
         config_data = self._create_config(child)
-        self.deployment = self._create_deployment(
-            kx.checksum([config_data, dict(args.files)]), child
-        )
+        self._delivery_opts = kx.child_options(self, opts, args.delivery_dependencies)
         self.service = self._create_service(child)
+        self.workload = self._create_workload(kx.checksum([config_data, dict(args.files)]), child)
         self._create_scaling(child)
+        self.ingress: dict[str, tuple[kx.Peer, ...]] = {app: tuple(args.callers)}
+        """What the NetworkPolicy admits (the mesh's AuthorizationPolicy mirrors it)."""
         self.network_policy = k8s.networking.v1.NetworkPolicy(
             f"{name}-netpol",
             metadata=kx.metadata(app, args.namespace, self._labels),
@@ -303,9 +328,7 @@ class HttpService(pulumi.ComponentResource):
             self._config_objects.append(files)
         return config_data
 
-    def _create_deployment(
-        self, config_checksum: str, child: pulumi.ResourceOptions
-    ) -> k8s.apps.v1.Deployment:
+    def _pod_template(self, config_checksum: str) -> k8s.core.v1.PodTemplateSpecArgs:
         args, settings, name = self._args, self._args.settings, self._app
         volumes, mounts = _volumes(args)
         replicas_for_spread = settings.max_replicas
@@ -327,49 +350,170 @@ class HttpService(pulumi.ComponentResource):
             **dict(args.secret_access.pod_labels),
         }
         annotations = {"checksum/config": config_checksum, **_scrape_annotations(args)}
+        return k8s.core.v1.PodTemplateSpecArgs(
+            metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations=annotations), spec=pod
+        )
+
+    def _workload_options(self, child: pulumi.ResourceOptions) -> pulumi.ResourceOptions:
+        """What the pods read and run as exists before the first pod is created; under a scaler
+        the count is the scaler's after the first apply."""
+        args = self._args
+        return pulumi.ResourceOptions.merge(
+            child,
+            pulumi.ResourceOptions(
+                depends_on=[*self._config_objects, self.service_account, *args.wait_for],
+                ignore_changes=["spec.replicas"] if args.settings.autoscaling else None,
+            ),
+        )
+
+    def _replicas(self) -> int:
+        """A fixed count, or under a scaler its minimum for the first apply (a workload that
+        replaces another, as a Rollout replacing a Deployment, starts at full strength)."""
+        settings = self._args.settings
+        return settings.min_replicas
+
+    def _create_workload(
+        self, config_checksum: str, child: pulumi.ResourceOptions
+    ) -> pulumi.CustomResource:
+        args, settings, name = self._args, self._args.settings, self._app
+        template = self._pod_template(config_checksum)
+        selector = k8s.meta.v1.LabelSelectorArgs(match_labels=kx.selector(name, args.instance))
+        reload = kx.reload_on([ref.secret.name for ref in args.secret_env.values()])
+        if settings.progressive:
+            return self._create_rollout(template, selector, reload, child)
         return k8s.apps.v1.Deployment(
             f"{self._name}-deployment",
             # A rotated Secret rolls the pods (zero unavailable: maxUnavailable is 0).
-            metadata=kx.metadata(
-                name,
-                args.namespace,
-                self._workload_labels,
-                kx.reload_on([ref.secret.name for ref in args.secret_env.values()]),
-            ),
+            metadata=kx.metadata(name, args.namespace, self._workload_labels, reload),
             spec=k8s.apps.v1.DeploymentSpecArgs(
-                # When the HPA owns the count, leave it unset, or every `pulumi up` fights the HPA.
-                replicas=None if settings.autoscaling else settings.replicas,
+                replicas=self._replicas(),
                 revision_history_limit=5,
-                selector=k8s.meta.v1.LabelSelectorArgs(
-                    match_labels=kx.selector(name, args.instance)
-                ),
+                selector=selector,
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(
                     type="RollingUpdate",
                     rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
                         max_unavailable=0, max_surge=1
                     ),
                 ),
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations=annotations),
-                    spec=pod,
-                ),
+                template=template,
             ),
             opts=pulumi.ResourceOptions.merge(
-                # What the pods read and run as exists before the first pod is created.
-                child,
+                self._workload_options(child),
                 pulumi.ResourceOptions(
-                    depends_on=[*self._config_objects, self.service_account, *self._args.wait_for],
                     custom_timeouts=(
                         pulumi.CustomTimeouts(create=args.create_timeout)
                         if args.create_timeout
                         else None
+                    )
+                ),
+            ),
+        )
+
+    def _create_rollout(
+        self,
+        template: k8s.core.v1.PodTemplateSpecArgs,
+        selector: k8s.meta.v1.LabelSelectorArgs,
+        reload: Optional[dict[str, str]],
+        child: pulumi.ResourceOptions,
+    ) -> pulumi.CustomResource:
+        """The Rollout, what it routes and measures with, and the Service a release tests.
+
+        Moving from a Deployment: this up creates the Rollout at full strength (no steps on a
+        first deploy) and awaits it Healthy; the controller adopts the Service only once the
+        Rollout's pods are all available (Argo PR 1777); the engine deletes the Deployment last,
+        after every create and update. Until then both sets of pods carry the Service's labels,
+        so nothing stops serving. Moving back is the mirror image (the Deployment is awaited,
+        the Rollout deleted last)."""
+        args, settings, name = self._args, self._args.settings, self._app
+        delivery = settings.delivery
+        assert args.prometheus_url, "progressive delivery needs a Prometheus (config check)"
+        analysis = self._cr(
+            "analysis",
+            "AnalysisTemplate",
+            ro.analysis_spec(name, args.namespace, args.prometheus_url),
+        )
+        second = ro.canary_service(name) if delivery == "canary" else ro.preview_service(name)
+        tested = self._create_service(child, second)
+        routing = list(self._create_mesh_routing()) if args.routing.router == "istio" else []
+        annotations = {
+            **(reload or {}),
+            # Healthy: every step passed and the new pods are the stable ones. Aborted or
+            # Degraded never becomes Healthy, so the update fails at its timeout.
+            "pulumi.com/waitFor": "jsonpath={.status.phase}=Healthy",
+        }
+        spec: dict[str, Any] = {
+            "replicas": self._replicas(),
+            "revisionHistoryLimit": 5,
+            "selector": selector,
+            "template": template,
+            "progressDeadlineSeconds": ro.PROGRESS_DEADLINE,
+            "progressDeadlineAbort": True,
+            "strategy": ro.strategy(delivery, name, args.routing),
+        }
+        return k8s.apiextensions.CustomResource(
+            f"{self._name}-rollout",
+            api_version=ROLLOUT_API,
+            kind="Rollout",
+            metadata=kx.metadata(name, args.namespace, self._workload_labels, annotations),
+            spec=spec,
+            opts=pulumi.ResourceOptions.merge(
+                self._workload_options(self._delivery_opts),
+                pulumi.ResourceOptions(
+                    depends_on=[analysis, tested, self.service, *routing],
+                    custom_timeouts=pulumi.CustomTimeouts(
+                        create=args.create_timeout or "10m",
+                        update=ro.update_timeout(delivery, name),
                     ),
                 ),
             ),
         )
 
-    def _create_service(self, child: pulumi.ResourceOptions) -> k8s.core.v1.Service:
-        args = self._args
+    def _cr(
+        self,
+        suffix: str,
+        kind: str,
+        spec: dict[str, Any],
+        api_version: str = ROLLOUT_API,
+        ignore: Sequence[str] = (),
+    ) -> k8s.apiextensions.CustomResource:
+        return k8s.apiextensions.CustomResource(
+            f"{self._name}-{suffix}",
+            api_version=api_version,
+            kind=kind,
+            metadata=kx.metadata(self._app, self._args.namespace, self._labels),
+            spec=spec,
+            opts=pulumi.ResourceOptions.merge(
+                self._delivery_opts, pulumi.ResourceOptions(ignore_changes=list(ignore) or None)
+            ),
+        )
+
+    def _create_mesh_routing(self) -> tuple[pulumi.Resource, ...]:
+        """The VirtualService and DestinationRule a mesh canary is split by."""
+        args, name = self._args, self._app
+        return (
+            self._cr(
+                "virtualservice",
+                "VirtualService",
+                ro.virtual_service_spec(name, args.namespace, args.port),
+                ISTIO_NETWORKING,
+                ro.VIRTUAL_SERVICE_IGNORED,
+            ),
+            self._cr(
+                "destinationrule",
+                "DestinationRule",
+                ro.destination_rule_spec(name, args.namespace, kx.selector(name, args.instance)),
+                ISTIO_NETWORKING,
+                ro.DESTINATION_RULE_IGNORED,
+            ),
+        )
+
+    def _create_service(
+        self, child: pulumi.ResourceOptions, name: Optional[str] = None
+    ) -> k8s.core.v1.Service:
+        """The Service `name` (default: the app's). Under a Rollout the controller adds its
+        pod-template hash to the selector, so Pulumi leaves the selector to it then."""
+        args, settings = self._args, self._args.settings
+        service_name = name or self._app
         ports = [
             k8s.core.v1.ServicePortArgs(
                 name="http", port=args.port, target_port="http", protocol="TCP", app_protocol="http"
@@ -381,18 +525,33 @@ class HttpService(pulumi.ComponentResource):
                     name="metrics", port=args.metrics_port, target_port="metrics", protocol="TCP"
                 )
             )
+        suffix = "service" if name is None else f"service-{name.rsplit('-', 1)[-1]}"
+        annotations = {DELIVERY_ANNOTATION: settings.delivery, "pulumi.com/patchForce": "true"}
         return k8s.core.v1.Service(
-            f"{self._name}-service",
-            metadata=kx.metadata(self._app, args.namespace, self._labels),
+            f"{self._name}-{suffix}",
+            metadata=kx.metadata(service_name, args.namespace, self._labels, annotations),
             spec=k8s.core.v1.ServiceSpecArgs(
                 type="ClusterIP", selector=kx.selector(self._app, args.instance), ports=ports
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions.merge(
+                child,
+                pulumi.ResourceOptions(
+                    ignore_changes=["spec.selector"] if settings.progressive else None
+                ),
+            ),
         )
+
+    def _target(self) -> dict[str, str]:
+        """What the scaler scales: the Deployment, or the Rollout (its scale subresource)."""
+        if self._args.settings.progressive:
+            return {"apiVersion": ROLLOUT_API, "kind": "Rollout", "name": self._app}
+        return {"apiVersion": "apps/v1", "kind": "Deployment", "name": self._app}
 
     def _create_scaling(self, child: pulumi.ResourceOptions) -> None:
         args, settings, name = self._args, self._args.settings, self._app
-        if settings.autoscaling:
+        if settings.autoscaling and settings.keda:
+            self._create_scaled_object()
+        elif settings.autoscaling:
             hpa = settings.autoscaling
 
             def target(resource: str, percent: int) -> k8s.autoscaling.v2.MetricSpecArgs:
@@ -406,12 +565,13 @@ class HttpService(pulumi.ComponentResource):
                     ),
                 )
 
+            ref = self._target()
             k8s.autoscaling.v2.HorizontalPodAutoscaler(
                 f"{self._name}-hpa",
                 metadata=kx.metadata(name, args.namespace, self._labels),
                 spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
                     scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
-                        api_version="apps/v1", kind="Deployment", name=name
+                        api_version=ref["apiVersion"], kind=ref["kind"], name=ref["name"]
                     ),
                     min_replicas=hpa.min_replicas,
                     max_replicas=hpa.max_replicas,
@@ -440,6 +600,60 @@ class HttpService(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
+
+    def _create_scaled_object(self) -> None:
+        """KEDA's ScaledObject: CPU and memory as the HPA would (70 % / 80 %), and the service's
+        load trigger where it has one. KEDA creates and owns an HPA `keda-hpa-<name>` for it, so
+        the program never declares an HPA beside it."""
+        args, settings = self._args, self._args.settings
+        scaling = settings.autoscaling
+        assert scaling is not None
+        triggers: list[dict[str, Any]] = [
+            {
+                "type": "cpu",
+                "metricType": "Utilization",
+                "metadata": {"value": str(scaling.cpu_percent)},
+            },
+            {
+                "type": "memory",
+                "metricType": "Utilization",
+                "metadata": {"value": str(scaling.memory_percent)},
+            },
+        ]
+        if args.load_trigger is not None and scaling.load_threshold is not None:
+            assert args.prometheus_url, "a load trigger needs a Prometheus (config check)"
+            triggers.append(
+                {
+                    "type": "prometheus",
+                    "name": "load",
+                    "metadata": {
+                        "serverAddress": args.prometheus_url,
+                        "query": args.load_trigger.query.format(namespace=args.namespace),
+                        "threshold": str(scaling.load_threshold),
+                    },
+                }
+            )
+        self._cr(
+            "scaledobject",
+            "ScaledObject",
+            {
+                "scaleTargetRef": self._target(),
+                "minReplicaCount": scaling.min_replicas,
+                "maxReplicaCount": scaling.max_replicas,
+                "pollingInterval": 30,
+                "cooldownPeriod": 300,
+                "advanced": {
+                    "horizontalPodAutoscalerConfig": {
+                        "behavior": {
+                            "scaleUp": {"stabilizationWindowSeconds": 60},
+                            "scaleDown": {"stabilizationWindowSeconds": 300},
+                        }
+                    }
+                },
+                "triggers": triggers,
+            },
+            KEDA_API,
+        )
 
     def _create_service_monitor(self, child: pulumi.ResourceOptions) -> None:
         args = self._args

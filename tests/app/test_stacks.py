@@ -50,7 +50,7 @@ def test_every_object_validates_strictly(run: StackRun) -> None:
 def test_every_object_carries_the_recommended_labels(run: StackRun) -> None:
     """Every object carries the recommended labels; the version (the image tag) only workloads and
     their pods, so a release changes the workload alone."""
-    workloads = ("Deployment", "StatefulSet", "CronJob")
+    workloads = ("Deployment", "Rollout", "StatefulSet", "CronJob")
     patches = {
         r.inputs["metadata"]["name"] for r in run.resources if r.type.endswith("Patch")
     }  # a patch sets one field of an object another controller created
@@ -116,7 +116,7 @@ def test_every_secret_a_pod_reads_is_produced(run: StackRun) -> None:
     workloads = {
         o["metadata"]["name"]: o["metadata"]["namespace"]
         for o in objects
-        if o["kind"] in ("Deployment", "StatefulSet", "CronJob")
+        if o["kind"] in ("Deployment", "Rollout", "StatefulSet", "CronJob")
     }
     reads = 0
     for name, spec, _ in pod_specs(objects):
@@ -178,29 +178,43 @@ def test_no_secret_in_plain_text(run: StackRun) -> None:
         assert not any(p in text for p in passwords if p), f"output {key} leaks a secret"
 
 
-def test_autoscaled_deployments_leave_replicas_to_the_hpa(run: StackRun) -> None:
-    objects = run.kubernetes_objects()
-    hpas = {
-        o["spec"]["scaleTargetRef"]["name"]
-        for o in objects
-        if o["kind"] == "HorizontalPodAutoscaler"
-    }
-    for obj in objects:
-        if obj["kind"] == "Deployment":
-            name = obj["metadata"]["name"]
-            assert ("replicas" in obj["spec"]) == (name not in hpas), name
+def scaler_minimums(objects: list[dict[str, Any]]) -> dict[str, int]:
+    """Workload -> the floor its HPA or KEDA ScaledObject keeps."""
+    found = {}
+    for o in objects:
+        if o["kind"] == "HorizontalPodAutoscaler":
+            found[o["spec"]["scaleTargetRef"]["name"]] = o["spec"]["minReplicas"]
+        if o["kind"] == "ScaledObject":
+            found[o["spec"]["scaleTargetRef"]["name"]] = o["spec"]["minReplicaCount"]
+    return found
+
+
+def test_autoscaled_workloads_leave_replicas_to_their_scaler(run: StackRun) -> None:
+    """Under an HPA or KEDA the workload starts at the floor and Pulumi ignores the count after
+    (the scaler owns it); a fixed count is Pulumi's."""
+    scaled = scaler_minimums(run.kubernetes_objects())
+    checked = 0
+    for record in run.resources:
+        if record.type not in (
+            "kubernetes:apps/v1:Deployment",
+            "kubernetes:argoproj.io/v1alpha1:Rollout",
+        ):
+            continue
+        name = record.inputs["metadata"]["name"]
+        ignored = "spec.replicas" in record.ignore_changes
+        assert ignored == (name in scaled), name
+        if name in scaled:
+            assert record.inputs["spec"]["replicas"] == scaled[name], name
+            checked += 1
+    assert checked == len(scaled)
 
 
 def test_replicated_workloads_have_disruption_budgets(run: StackRun) -> None:
     objects = run.kubernetes_objects()
     pdbs = {o["metadata"]["name"] for o in objects if o["kind"] == "PodDisruptionBudget"}
-    hpa_min = {
-        o["spec"]["scaleTargetRef"]["name"]: o["spec"]["minReplicas"]
-        for o in objects
-        if o["kind"] == "HorizontalPodAutoscaler"
-    }
+    hpa_min = scaler_minimums(objects)
     for obj in objects:
-        if obj["kind"] in ("Deployment", "StatefulSet"):
+        if obj["kind"] in ("Deployment", "Rollout", "StatefulSet"):
             name = obj["metadata"]["name"]
             replicas = obj["spec"].get("replicas", hpa_min.get(name, 1))
             assert (name in pdbs) == (replicas > 1), name
@@ -266,7 +280,7 @@ def test_namespace_is_default_deny(run: StackRun) -> None:
     workloads = {
         o["metadata"]["name"]
         for o in run.kubernetes_objects()
-        if o["kind"] in ("Deployment", "StatefulSet", "CronJob")
+        if o["kind"] in ("Deployment", "Rollout", "StatefulSet", "CronJob")
     }
     assert workloads <= policed
 
@@ -344,6 +358,13 @@ def test_production_scales_as_specified(stack_run: Callable[..., StackRun]) -> N
         o["spec"]["scaleTargetRef"]["name"]: (o["spec"]["minReplicas"], o["spec"]["maxReplicas"])
         for o in objects
         if o["kind"] == "HorizontalPodAutoscaler"
+    } | {
+        o["spec"]["scaleTargetRef"]["name"]: (
+            o["spec"]["minReplicaCount"],
+            o["spec"]["maxReplicaCount"],
+        )
+        for o in objects
+        if o["kind"] == "ScaledObject"
     }
     assert bounds == {
         "frontend": (3, 10),
@@ -374,7 +395,7 @@ def test_staging_runs_two_replicas(stack_run: Callable[..., StackRun]) -> None:
     """Every service; the CSI sync pod serves nothing (the synced Secret outlives it)."""
     checked = 0
     for obj in stack_run("staging").kubernetes_objects():
-        if obj["kind"] == "Deployment" and obj["metadata"]["name"] != "secret-sync":
+        if obj["kind"] in ("Deployment", "Rollout") and obj["metadata"]["name"] != "secret-sync":
             assert obj["spec"]["replicas"] == 2, obj["metadata"]["name"]
             checked += 1
     assert checked == 5
@@ -451,7 +472,11 @@ def test_long_running_workloads_wait_for_their_service_account(run: StackRun) ->
     }
     checked = 0
     for record in run.resources:
-        if record.type not in ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"):
+        if record.type not in (
+            "kubernetes:apps/v1:Deployment",
+            "kubernetes:argoproj.io/v1alpha1:Rollout",
+            "kubernetes:apps/v1:StatefulSet",
+        ):
             continue
         meta = record.inputs["metadata"]
         account = record.inputs["spec"]["template"]["spec"]["serviceAccountName"]

@@ -227,14 +227,14 @@ def test_storage_grows_in_place(
         assert not stateful_set
 
 
-def test_a_release_of_one_service_changes_its_deployment_alone(
+def test_a_release_of_one_service_changes_its_workload_alone(
     stack_run: Callable[..., StackRun],
 ) -> None:
     _, changes = changes_of(
         {}, section("production", "services", api__image="r.example.com/api:1.1.0"), stack_run
     )
     assert [(c.action, c.urn.rsplit("::", 1)[1]) for c in changes] == [
-        ("update", "webapp-api-deployment")
+        ("update", "webapp-api-rollout")  # production releases api as a canary
     ]
 
 

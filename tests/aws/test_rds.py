@@ -91,7 +91,7 @@ def test_only_the_services_that_check_the_database_wait_for_it(production: Stack
         if r.is_kubernetes_object and rds in waits_for(production, r.urn)
     }
     assert waiting == {
-        ("Deployment", "api"),
+        ("Rollout", "api"),  # production releases api as a canary
         ("Deployment", "auth"),
         ("ExternalSecret", "webapp-database"),
     }

@@ -90,7 +90,7 @@ def test_pods_using_identity_service_accounts_carry_the_label(staging: StackRun)
     namespaces = {
         o["metadata"]["name"]: o["metadata"]["namespace"]
         for o in objects
-        if o["kind"] in ("Deployment", "StatefulSet", "CronJob")
+        if o["kind"] in ("Deployment", "Rollout", "StatefulSet", "CronJob")
     }
     checked = 0
     for name, spec, meta in pod_specs(objects):

@@ -57,7 +57,7 @@ def test_every_workload_names_the_secrets_it_reads(
     run = stack_run(stack, variant_overrides(stack, variant))
     checked = 0
     for obj in run.kubernetes_objects():
-        if obj["kind"] not in ("Deployment", "StatefulSet"):
+        if obj["kind"] not in ("Deployment", "Rollout", "StatefulSet"):
             continue
         read = secrets_read(pod_template(obj))
         annotations = obj["metadata"].get("annotations") or {}

@@ -12,7 +12,7 @@ from tools import chart_values, schemas
 from tools.golden import VARIANTS, variant_overrides
 from tools.offline import Registered, StackRun
 
-CHART_OF = {"gateway-helm": "envoy-gateway"}
+CHART_OF = {"gateway-helm": "envoy-gateway", "base": "istio-base", "cni": "istio-cni"}
 
 
 def releases(run: StackRun) -> list[Registered]:

@@ -1,0 +1,162 @@
+"""Mesh: the namespace's Istio policies, derived from the same connections as its NetworkPolicies.
+
+The namespace's pods get an Istio sidecar (NamespaceBaseline labels the namespace
+`istio-injection: enabled`; the CNI agent sets up their traffic, so they need no privileged init
+container and keep `restricted` Pod Security). Kubelet probes keep working: the injector rewrites
+HTTP probes to the sidecar's agent, which calls the app over localhost.
+
+Creates (parented to the component, each after Istio's CRDs and webhook):
+- PeerAuthentication `default`: mTLS STRICT for every pod of the namespace
+- PeerAuthentication `<app>-metrics` per workload that Prometheus scrapes: those ports PERMISSIVE
+  (Prometheus runs outside the mesh; the workload's NetworkPolicy still admits only the
+  monitoring namespace on them)
+- AuthorizationPolicy `deny-all` (an empty spec): nothing is allowed that no policy allows, as
+  the namespace's default-deny NetworkPolicy
+- AuthorizationPolicy `<app>` per workload with callers: exactly the callers and ports its
+  NetworkPolicy admits, each caller by its mTLS identity (`cluster.local/ns/<namespace>/sa/<app>`:
+  every workload runs as the ServiceAccount named after it) or its namespace (the Gateway's
+  proxies, in the mesh), and the scraped ports from any plain-text peer (no identity exists there)
+- NetworkPolicy `allow-istiod`: every pod's sidecar to istiod (xDS and certificates, 15012)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.kube import objects as kx
+
+SECURITY_API = "security.istio.io/v1"
+ISTIOD_PORT = 15012
+TRUST_DOMAIN = "cluster.local"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeshArgs:
+    namespace: str
+    """The application namespace (labelled for injection by NamespaceBaseline)."""
+    instance: str
+    """The stack name (labels, selectors)."""
+    ingress: Mapping[str, tuple[kx.Peer, ...]]
+    """Per workload (`app.kubernetes.io/name`): what its NetworkPolicy admits."""
+    plaintext_namespace: Optional[str] = None
+    """The namespace whose peers reach the pods without a sidecar (Prometheus'): their ports are
+    PERMISSIVE and admitted without an identity. None when monitoring is off."""
+    mesh_namespace: str = "istio-system"
+    """Where istiod runs."""
+    crd_dependencies: Sequence[pulumi.Resource] = ()
+    """The Istio releases, when this program installs them."""
+
+
+def principal(namespace: str, account: str) -> str:
+    return f"{TRUST_DOMAIN}/ns/{namespace}/sa/{account}"
+
+
+def _ports(peer: kx.Peer) -> list[dict[str, Any]]:
+    return [{"operation": {"ports": [str(port) for port in peer.ports]}}]
+
+
+def rule(peer: kx.Peer, namespace: str, plaintext: Optional[str]) -> dict[str, Any]:
+    """One NetworkPolicy ingress peer as an AuthorizationPolicy rule."""
+    if peer.app is not None:
+        source: dict[str, Any] = {"principals": [principal(namespace, peer.app)]}
+    elif peer.namespace is not None and peer.namespace == plaintext:
+        return {"to": _ports(peer)}
+    elif peer.namespace is not None:
+        source = {"namespaces": [peer.namespace]}
+    else:
+        assert peer.cidr is not None
+        source = {"ipBlocks": [peer.cidr]}
+        if peer.except_cidrs:
+            source["notIpBlocks"] = list(peer.except_cidrs)
+    return {"from": [{"source": source}], "to": _ports(peer)}
+
+
+def authorization_spec(
+    app: str, instance: str, namespace: str, peers: Sequence[kx.Peer], plaintext: Optional[str]
+) -> dict[str, Any]:
+    return {
+        "selector": {"matchLabels": kx.selector(app, instance)},
+        "action": "ALLOW",
+        "rules": [rule(peer, namespace, plaintext) for peer in peers],
+    }
+
+
+def plaintext_ports(peers: Sequence[kx.Peer], plaintext: Optional[str]) -> tuple[int, ...]:
+    return tuple(
+        sorted(
+            {
+                port
+                for peer in peers
+                if plaintext and peer.namespace == plaintext
+                for port in peer.ports
+            }
+        )
+    )
+
+
+class Mesh(pulumi.ComponentResource):
+    """The namespace's mTLS and authorization policies; see the module docstring."""
+
+    def __init__(self, name: str, args: MeshArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("webapp:platform:Mesh", name, None, opts)
+        self._name, self._args = name, args
+        self._labels = kx.labels("webapp-mesh", args.instance, "mesh", "v1")
+        self._opts = kx.child_options(self, opts, args.crd_dependencies)
+        self._cr("peer-default", "PeerAuthentication", "default", {"mtls": {"mode": "STRICT"}})
+        self._cr("deny-all", "AuthorizationPolicy", "deny-all", {})
+        for app, peers in sorted(args.ingress.items()):
+            ports = plaintext_ports(peers, args.plaintext_namespace)
+            if ports:
+                self._cr(
+                    f"peer-{app}",
+                    "PeerAuthentication",
+                    f"{app}-metrics",
+                    {
+                        "selector": {"matchLabels": kx.selector(app, args.instance)},
+                        "mtls": {"mode": "STRICT"},
+                        "portLevelMtls": {str(port): {"mode": "PERMISSIVE"} for port in ports},
+                    },
+                )
+            if peers:
+                self._cr(
+                    f"authz-{app}",
+                    "AuthorizationPolicy",
+                    app,
+                    authorization_spec(
+                        app, args.instance, args.namespace, peers, args.plaintext_namespace
+                    ),
+                )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-allow-istiod",
+            metadata=kx.metadata("allow-istiod", args.namespace, self._labels),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(),
+                policy_types=["Egress"],
+                egress=[
+                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                        to=[kx.Peer(namespace=args.mesh_namespace, ports=()).peer(args.instance)],
+                        ports=[
+                            k8s.networking.v1.NetworkPolicyPortArgs(
+                                protocol="TCP", port=ISTIOD_PORT
+                            )
+                        ],
+                    )
+                ],
+            ),
+            opts=kx.child_options(self, opts),
+        )
+        self.register_outputs({})
+
+    def _cr(self, suffix: str, kind: str, name: str, spec: dict[str, Any]) -> None:
+        k8s.apiextensions.CustomResource(
+            f"{self._name}-{suffix}",
+            api_version=SECURITY_API,
+            kind=kind,
+            metadata=kx.metadata(name, self._args.namespace, self._labels),
+            spec=spec,
+            opts=self._opts,
+        )
