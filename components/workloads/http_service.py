@@ -28,6 +28,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
+from pulumi import _types
 
 from components.config.catalogue import LoadTrigger, Probes
 from components.config.quantities import image_tag
@@ -36,10 +37,27 @@ from components.kube import objects as kx
 from components.secrets.catalogue import SecretRef
 from components.secrets.store import NO_ACCESS, SecretAccess
 from components.workloads import rollout as ro
+from components.workloads.release_gate import ReleaseGate, ReleaseGateArgs
 
 ROLLOUT_API = "argoproj.io/v1alpha1"
 ISTIO_NETWORKING = "networking.istio.io/v1"
 KEDA_API = "keda.sh/v1alpha1"
+SETTLED = "jsonpath={.status[?@ == 'Healthy' || @ == 'Degraded']}"
+"""RFC 9535 (the provider's JSONPath): a status field equal to Healthy or Degraded, the phase."""
+
+
+def plain(value: Any) -> Any:
+    """Typed Args as the plain dict the provider sends (for a digest of a pod template)."""
+    if _types.is_input_type(type(value)):
+        value = _types.input_type_to_dict(value)
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items() if item is not None}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    assert not isinstance(value, pulumi.Output), "a pod template digest needs plain values"
+    return value
+
+
 DELIVERY_ANNOTATION = "webapp.io/delivery"
 """On the Service: the delivery it serves. A change of delivery changes it, so the Service is
 always applied anew then, and coming back to `rolling` restores the selector the Rollout
@@ -437,9 +455,9 @@ class HttpService(pulumi.ComponentResource):
         routing = list(self._create_mesh_routing()) if args.routing.router == "istio" else []
         annotations = {
             **(reload or {}),
-            # Healthy: every step passed and the new pods are the stable ones. Aborted or
-            # Degraded never becomes Healthy, so the update fails at its timeout.
-            "pulumi.com/waitFor": "jsonpath={.status.phase}=Healthy",
+            # Settled: Healthy (every step passed, the new pods are the stable ones) or Degraded
+            # (aborted); the release gate turns which one into the update's result.
+            "pulumi.com/waitFor": SETTLED,
         }
         spec: dict[str, Any] = {
             "replicas": self._replicas(),
@@ -450,7 +468,7 @@ class HttpService(pulumi.ComponentResource):
             "progressDeadlineAbort": True,
             "strategy": ro.strategy(delivery, name, args.routing),
         }
-        return k8s.apiextensions.CustomResource(
+        rollout = k8s.apiextensions.CustomResource(
             f"{self._name}-rollout",
             api_version=ROLLOUT_API,
             kind="Rollout",
@@ -462,11 +480,25 @@ class HttpService(pulumi.ComponentResource):
                     depends_on=[analysis, tested, self.service, *routing],
                     custom_timeouts=pulumi.CustomTimeouts(
                         create=args.create_timeout or "10m",
-                        update=ro.update_timeout(delivery, name),
+                        update=f"{ro.update_seconds(delivery, name)}s",
                     ),
                 ),
             ),
         )
+        ReleaseGate(
+            f"{self._name}-release",
+            ReleaseGateArgs(
+                app=name,
+                namespace=args.namespace,
+                instance=args.instance,
+                revision=kx.checksum(plain(template)),
+                timeout_seconds=ro.update_seconds(delivery, name),
+                rollout=rollout,
+            ),
+            # Only its Job waits for the Rollout (its own depends_on); the rest is created at once.
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return rollout
 
     def _cr(
         self,

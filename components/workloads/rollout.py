@@ -122,11 +122,12 @@ POD_READY_SECONDS = 300
 5 minutes)."""
 
 
-def update_timeout(strategy: Delivery, app: str) -> str:
-    """`customTimeouts.update` of the Rollout: the whole healthy release (each canary step may
-    start new pods) plus margin; a Degraded or aborted release fails the update when it passes."""
+def update_seconds(strategy: Delivery, app: str) -> int:
+    """How long a release may take before it counts as failed (the Rollout's await and the
+    release gate's): the whole healthy release, each canary step allowed to start new pods, plus
+    five minutes."""
     steps = len(STEPS) if strategy == "canary" else 1
-    return f"{release_seconds(strategy, app) + steps * POD_READY_SECONDS + 300}s"
+    return release_seconds(strategy, app) + steps * POD_READY_SECONDS + 300
 
 
 def analysis_spec(app: str, namespace: str, prometheus: str) -> dict[str, Any]:

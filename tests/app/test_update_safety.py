@@ -234,7 +234,9 @@ def test_a_release_of_one_service_changes_its_workload_alone(
         {}, section("production", "services", api__image="r.example.com/api:1.1.0"), stack_run
     )
     assert [(c.action, c.urn.rsplit("::", 1)[1]) for c in changes] == [
-        ("update", "webapp-api-rollout")  # production releases api as a canary
+        # production releases api as a canary: the Rollout, and a new release gate Job
+        ("replace", "webapp-api-release-job"),
+        ("update", "webapp-api-rollout"),
     ]
 
 

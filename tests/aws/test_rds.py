@@ -92,6 +92,14 @@ def test_only_the_services_that_check_the_database_wait_for_it(production: Stack
     }
     assert waiting == {
         ("Rollout", "api"),  # production releases api as a canary
+        (
+            "Job",
+            next(
+                o["metadata"]["name"]
+                for o in production.kubernetes_objects()
+                if o["metadata"]["name"].startswith("api-release-")
+            ),
+        ),  # its release gate, after it
         ("Deployment", "auth"),
         ("ExternalSecret", "webapp-database"),
     }

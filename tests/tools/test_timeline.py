@@ -37,7 +37,11 @@ def test_production_takes_about_its_database(stack_run: Callable[..., StackRun])
     plan = timeline(stack_run("production"))
     assert plan.slowest.urn.endswith("aws:rds/instance:Instance::webapp-rds-instance")
     # api is a canary in production: its Rollout's first deploy is as long as a Deployment's.
-    assert plan.path[-1].rsplit("::", 1)[1] in ("webapp-api-rollout", "webapp-auth-deployment")
+    assert plan.path[-1].rsplit("::", 1)[1] in (
+        "webapp-api-rollout",
+        "webapp-api-release-job",  # the release gate: done once the Rollout is
+        "webapp-auth-deployment",
+    )
 
 
 def test_api_and_auth_start_while_a_flexible_server_is_created(
