@@ -164,3 +164,36 @@ def holds_data(typ: str, inputs: Mapping[str, Any]) -> bool:
 def loses_data(record: Registered) -> bool:
     """Whether replacing or deleting `record` loses data."""
     return holds_data(record.type, record.inputs)
+
+
+def _topological(run: StackRun) -> list[str]:
+    """URNs so that each comes after everything it depends on (ties by URN)."""
+    records = run.by_urn()
+    done: dict[str, None] = {}
+
+    def visit(urn: str) -> None:
+        if urn in done or urn not in records:
+            return
+        for dependency in sorted(records[urn].depends_on):
+            visit(dependency)
+        done[urn] = None
+
+    for urn in sorted(records):
+        visit(urn)
+    return list(done)
+
+
+def sequence(before: StackRun, after: StackRun) -> list[Change]:
+    """The order the engine applies `plan(before, after)` in: creates, updates and replacements as
+    their dependencies finish (the graph of `after`; a step waits for the await of each resource it
+    depends on), then the deletions of what the program no longer declares, dependents first. The
+    engine deletes a removed resource only after every other step of the update has finished, so
+    what replaces it is created, and awaited, before it goes."""
+    changes = {change.urn: change for change in plan(before, after)}
+    applied = [changes[urn] for urn in _topological(after) if urn in changes]
+    deleted = [
+        changes[urn]
+        for urn in reversed(_topological(before))
+        if urn in changes and changes[urn].action == "delete"
+    ]
+    return applied + deleted

@@ -171,7 +171,7 @@ def _load_threshold(
     (KEDA scales through an HPA of its own), so setting it there is an error."""
     trigger = catalogue.LOAD_TRIGGERS.get(contract.name)
     if trigger is None:
-        if reader.has("loadThreshold"):
+        if reader.value("loadThreshold") is not None:
             reader.report(
                 f"{reader.key('loadThreshold')}: {contract.name} has no load trigger (only "
                 f"{', '.join(sorted(catalogue.LOAD_TRIGGERS))} do); KEDA scales it on CPU and "
