@@ -203,3 +203,8 @@ def pod(run: StackRun) -> dict[str, Any]:
 
 def container(run: StackRun) -> dict[str, Any]:
     return pod(run)["containers"][0]
+
+
+SHIPPED_SECRETS = (*cat.APP_SECRETS, cat.GRAFANA)
+"""Every Secret the shipped stacks deliver: they run neither optional service (RabbitMQ,
+Elasticsearch; `tests/data/test_brokers.py` covers those)."""

@@ -28,7 +28,20 @@ URNS = GOLDEN / "urns"
 # that an option only one shipped stack uses cannot rot unseen.
 EXTERNAL_PROMETHEUS = "http://prometheus.observability.svc.cluster.local:9090"
 """The Prometheus a variant without the monitoring stack points analysis and KEDA at."""
-VARIANTS = ("as-shipped", "ingress", "monitoring-flipped", "cloud-none", "cloud-aws", "cloud-azure")
+VARIANTS = (
+    "as-shipped",
+    "ingress",
+    "monitoring-flipped",
+    "cloud-none",
+    "cloud-aws",
+    "cloud-azure",
+    "optional-services",
+)
+OPTIONAL_SERVICES = {
+    "webapp:rabbitmq": {"enabled": True, "replicas": 3, "clients": ["api", "broadcaster"]},
+    "webapp:elasticsearch": {"enabled": True, "clients": ["api"]},
+}
+"""RabbitMQ and Elasticsearch on (no shipped stack runs them)."""
 
 
 def stacks() -> list[str]:
@@ -67,6 +80,8 @@ def variant_overrides(stack: str, variant: str) -> dict[str, Any]:
                 credentials[group] = {key: f"offline-{group}-{key}" for key in KEYS[group]}
             overrides["webapp:credentials"] = SecretConfig(credentials)
         return overrides
+    if variant == "optional-services":
+        return dict(OPTIONAL_SERVICES)
     if variant == "monitoring-flipped":
         monitoring = dict(shipped.get("webapp:monitoring") or {})
         monitoring["enabled"] = not monitoring.get("enabled", False)

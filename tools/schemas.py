@@ -37,11 +37,13 @@ from components.platform.addons import (
     ARGO_ROLLOUTS,
     ARGO_ROLLOUTS_APP,
     CERT_MANAGER,
+    ECK,
     ENVOY_GATEWAY,
     EXTERNAL_SECRETS,
     ISTIO_BASE,
     KEDA,
     PROMETHEUS_STACK,
+    RABBITMQ_OPERATOR,
     RELOADER,
 )
 
@@ -73,6 +75,8 @@ ARGO = "argoproj/argo-rollouts"
 KEDA_REPO = "kedacore/keda"
 ISTIO = "istio/istio"
 ISTIO_CRDS = "manifests/charts/base/files/crd-all.gen.yaml"
+ELASTIC = "elastic/cloud-on-k8s"
+ECK_TAG = f"v{ECK['version']}"
 SOURCES = (
     Source(KPS, KPS_TAG, f"{KPS_CRDS}/crd-podmonitors.yaml", (("PodMonitor", "v1"),)),
     Source(KPS, KPS_TAG, f"{KPS_CRDS}/crd-servicemonitors.yaml", (("ServiceMonitor", "v1"),)),
@@ -163,6 +167,18 @@ SOURCES = (
             ("AuthorizationPolicy", "v1"),
         ),
     ),
+    Source(
+        "rabbitmq/cluster-operator",
+        RABBITMQ_OPERATOR,
+        "config/crd/bases/rabbitmq.com_rabbitmqclusters.yaml",
+        (("RabbitmqCluster", "v1beta1"),),
+    ),
+    Source(
+        ELASTIC,
+        ECK_TAG,
+        "config/crds/v1/resources/elasticsearch.k8s.elastic.co_elasticsearches.yaml",
+        (("Elasticsearch", "v1"),),
+    ),
 )
 """Per CRD manifest: the repository, the tag of the pinned version, the path, what is taken."""
 
@@ -216,6 +232,14 @@ CHART_SOURCES = (
     ),
     ChartSource("keda", "kedacore/charts", f"v{KEDA['version']}", "keda/values.yaml"),
     ChartSource("istio-base", ISTIO, ISTIO_BASE["version"], "manifests/charts/base/values.yaml"),
+    ChartSource("eck-operator", ELASTIC, ECK_TAG, "deploy/eck-operator/values.yaml"),
+    ChartSource(
+        "eck-operator",
+        ELASTIC,
+        ECK_TAG,
+        "deploy/eck-operator/charts/eck-operator-crds/values.yaml",
+        key="eck-operator-crds",
+    ),
     ChartSource(
         "istio-cni", ISTIO, ISTIO_BASE["version"], "manifests/charts/istio-cni/values.yaml"
     ),

@@ -34,6 +34,15 @@ from components.azure.postgres import server_id
 from components.azure.provider import stack_provider as azure_provider
 from components.config.catalogue import CATALOGUE, LOAD_TRIGGERS, SCHEDULER_CALLS, AppService
 from components.config.settings import GATEWAY_LABEL, Settings
+from components.data.brokers import (
+    AMQP_PORT,
+    ELASTICSEARCH,
+    HTTP_PORT,
+    RABBITMQ,
+    BrokerArgs,
+    InClusterElasticsearch,
+    InClusterRabbitmq,
+)
 from components.data.nats import CLIENT_PORT as NATS_PORT
 from components.data.nats import READERS as NATS_READERS
 from components.data.nats import InClusterNats, InClusterNatsArgs
@@ -45,6 +54,7 @@ from components.data.redis import READERS as REDIS_READERS
 from components.data.redis import InClusterRedis, InClusterRedisArgs
 from components.kube import objects as kx
 from components.platform.addons import (
+    ECK_NAMESPACE,
     GATEWAY_API_PLUGIN_NAME,
     GATEWAY_CLASS,
     ClusterAddons,
@@ -166,18 +176,10 @@ class WebApp(pulumi.ComponentResource):
         """Per workload, what its NetworkPolicy admits (the mesh mirrors it)."""
         self._data_services(store, prometheus_crds, in_namespace)
         self._services(store, prometheus_crds, in_namespace)
+        sync: list[pulumi.Resource] = []
         if SECRET_SYNC in self._readers:
-            SecretSync(
-                f"{name}-secret-sync",
-                SecretSyncArgs(
-                    namespace=settings.namespace,
-                    instance=settings.stack,
-                    secrets=self._readers[SECRET_SYNC],
-                    access=store.access(self._readers[SECRET_SYNC]),
-                    wait_for=self._wait(store, SECRET_SYNC),
-                ),
-                opts=in_namespace,
-            )
+            sync.append(self._secret_sync(store, in_namespace))
+        self._brokers(store, addons, sync, in_namespace)
         Scheduler(
             f"{name}-scheduler",
             SchedulerArgs(
@@ -205,7 +207,14 @@ class WebApp(pulumi.ComponentResource):
             )
         self.url = edge.url
         self.namespace = baseline.namespace_name
-        self.secret_names = pulumi.Output.from_input([spec.name for spec in cat.APP_SECRETS])
+        self.secret_names = pulumi.Output.from_input(
+            [
+                spec.name
+                for spec in cat.app_secrets(
+                    settings.rabbitmq.enabled, settings.elasticsearch.enabled
+                )
+            ]
+        )
         self.store_outputs = dict(store.outputs)
         self.register_outputs(
             {
@@ -215,6 +224,68 @@ class WebApp(pulumi.ComponentResource):
                 **self.store_outputs,
             }
         )
+
+    def _secret_sync(self, store: SecretStore, opts: pulumi.ResourceOptions) -> SecretSync:
+        settings = self._settings
+        return SecretSync(
+            f"{self._name}-secret-sync",
+            SecretSyncArgs(
+                namespace=settings.namespace,
+                instance=settings.stack,
+                secrets=self._readers[SECRET_SYNC],
+                access=store.access(self._readers[SECRET_SYNC]),
+                wait_for=self._wait(store, SECRET_SYNC),
+            ),
+            opts=opts,
+        )
+
+    def _brokers(
+        self,
+        store: SecretStore,
+        addons: ClusterAddons,
+        sync: Sequence[pulumi.Resource],
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        """RabbitMQ and Elasticsearch where the stack runs them, each once its Secret exists
+        (synced by the SecretSync pod with the CSI driver) and its operator runs."""
+        settings = self._settings
+        brokers = (
+            (
+                settings.rabbitmq,
+                InClusterRabbitmq,
+                cat.RABBITMQ,
+                "rabbitmq",
+                addons.rabbitmq_operator,
+            ),
+            (
+                settings.elasticsearch,
+                InClusterElasticsearch,
+                cat.ELASTICSEARCH,
+                "elasticsearch",
+                addons.eck,
+            ),
+        )
+        for broker, component, secret, suffix, operator in brokers:
+            if not broker.enabled:
+                continue
+            wait = (
+                list(sync)
+                if store.syncs_on_mount
+                else store.wait_for([secret.name], namespace=settings.namespace, name=suffix)
+            )
+            component(
+                f"{self._name}-{suffix}",
+                BrokerArgs(
+                    namespace=settings.namespace,
+                    instance=settings.stack,
+                    settings=broker,
+                    wait_for=wait,
+                    crd_dependencies=[operator] if operator is not None else [],
+                    operator_namespace=ECK_NAMESPACE,
+                    protect=settings.protect,
+                ),
+                opts=opts,
+            )
 
     def _platform(self, base: pulumi.ResourceOptions) -> tuple[ClusterAddons, NamespaceBaseline]:
         """The cluster add-ons and the application namespace's baseline."""
@@ -234,6 +305,8 @@ class WebApp(pulumi.ComponentResource):
                 keda=settings.uses_keda,
                 mesh=settings.mesh.enabled,
                 mesh_namespace=settings.mesh.namespace,
+                rabbitmq=settings.rabbitmq.enabled,
+                elasticsearch=settings.elasticsearch.enabled,
             ),
             opts=base,
         )
@@ -461,14 +534,27 @@ class WebApp(pulumi.ComponentResource):
                 sorted({ref.secret.name for ref in service_env(svc, self._settings)[1].values()})
             )
             for svc in CATALOGUE
-            if svc.reads_secrets
+            if service_env(svc, self._settings)[1]
         }
         if self._settings.database.mode == "in-cluster":
             readers.update(POSTGRES_READERS)
         readers.update(REDIS_READERS)
         readers.update(NATS_READERS)
-        if store.syncs_on_mount and self._settings.monitoring.routes_alerts:
-            readers[SECRET_SYNC] = (cat.ALERTING.name,)
+        if store.syncs_on_mount:
+            # What only a controller reads (Alertmanager's operator, the brokers' operators) is
+            # synced by the SecretSync pod's mount.
+            settings = self._settings
+            synced = [
+                spec.name
+                for spec, used in (
+                    (cat.ALERTING, settings.monitoring.routes_alerts),
+                    (cat.RABBITMQ, settings.rabbitmq.enabled),
+                    (cat.ELASTICSEARCH, settings.elasticsearch.enabled),
+                )
+                if used
+            ]
+            if synced:
+                readers[SECRET_SYNC] = tuple(synced)
         return readers
 
     def _wait(self, store: SecretStore, account: str) -> list[pulumi.Resource]:
@@ -531,6 +617,11 @@ class WebApp(pulumi.ComponentResource):
         if self._monitoring_namespace and svc.metrics_port:
             callers.append(kx.Peer(namespace=self._monitoring_namespace, ports=(svc.metrics_port,)))
         egress = [self._egress(target, store) for target in svc.calls]
+        settings = self._settings
+        if settings.rabbitmq.enabled and svc.name in settings.rabbitmq.clients:
+            egress.append(kx.Peer(app=RABBITMQ, ports=(AMQP_PORT,)))
+        if settings.elasticsearch.enabled and svc.name in settings.elasticsearch.clients:
+            egress.append(kx.Peer(app=ELASTICSEARCH, ports=(HTTP_PORT,)))
         if svc.internet_ports:
             egress.append(kx.internet(svc.internet_ports))
         return tuple(callers), tuple(egress)

@@ -40,4 +40,12 @@ def service_env(
     secret = {
         variable: cat.ref(ref.secret, ref.key) for variable, ref in service.all_secret_env.items()
     }
+    # The optional services' clients read their URL (ECK's CA is the Secret
+    # `elasticsearch-es-http-certs-public`).
+    for broker, variable, spec in (
+        (settings.rabbitmq, "RABBITMQ_URL", cat.RABBITMQ),
+        (settings.elasticsearch, "ELASTICSEARCH_URL", cat.ELASTICSEARCH),
+    ):
+        if broker.enabled and service.name in broker.clients:
+            secret[variable] = cat.SecretRef(secret=spec, key="url")
     return plain, secret

@@ -18,6 +18,7 @@ import pulumi
 from components.aws.store import AwsStore, AwsStoreArgs
 from components.azure.store import AzureStore, AzureStoreArgs
 from components.config.settings import Settings
+from components.data.brokers import ELASTICSEARCH_HTTP, RABBITMQ
 from components.secrets.generated import GeneratedStore
 from components.secrets.store import SecretStore, StoreArgs
 
@@ -44,6 +45,16 @@ def create_store(
         secret_rotation=settings.secret_rotation,
         monitoring_namespace=monitoring_namespace,
         webhook_url=settings.broadcaster_webhook_url,
+        rabbitmq_host=(
+            f"{RABBITMQ}.{settings.namespace}.svc.cluster.local"
+            if settings.rabbitmq.enabled
+            else None
+        ),
+        elasticsearch_host=(
+            f"{ELASTICSEARCH_HTTP}.{settings.namespace}.svc.cluster.local"
+            if settings.elasticsearch.enabled
+            else None
+        ),
         protect=settings.protect,
         crd_dependencies=secret_operator,
     )

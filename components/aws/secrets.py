@@ -48,7 +48,17 @@ from components.secrets.generated import (
     nats_passwords,
     passwords,
 )
-from components.secrets.values import database_templates, nats_templates, redis_templates
+from components.secrets.values import (
+    ELASTICSEARCH_FORMS,
+    ELASTICSEARCH_PORT,
+    ELASTICSEARCH_ROLES,
+    RABBITMQ_FORMS,
+    RABBITMQ_PORT,
+    broker_templates,
+    database_templates,
+    nats_templates,
+    redis_templates,
+)
 
 SERVICE_ACCOUNT = "external-secrets-aws"
 OAUTH_PARTS = ("client-id", "client-secret")
@@ -113,6 +123,10 @@ class AwsSecretStoreArgs:
     """
     webhook_url: Optional[str] = None
     """The broadcaster's webhook URL; None delivers to a discard address. Default None."""
+    rabbitmq_host: Optional[str] = None
+    """RabbitMQ's Service when the stack runs it (`rabbitmq/auth` is written then)."""
+    elasticsearch_host: Optional[str] = None
+    """Elasticsearch's HTTP Service when the stack runs it (`elasticsearch/auth`)."""
     protect: bool = False
     """Pulumi `protect` on the secrets (production). Default off."""
     crd_dependencies: Sequence[pulumi.Resource] = ()
@@ -179,6 +193,8 @@ class AwsSecretStore(pulumi.ComponentResource):
             webhook_url=args.webhook_url,
             grafana=args.monitoring_namespace is not None,
             credentials=args.credentials,
+            rabbitmq_host=args.rabbitmq_host,
+            elasticsearch_host=args.elasticsearch_host,
         )
         oauth = generated.get(cat.OAUTH.name)
         documents: dict[str, Optional[Document]] = {
@@ -197,6 +213,15 @@ class AwsSecretStore(pulumi.ComponentResource):
         }
         if args.monitoring_namespace:
             documents["grafana/admin"] = generated[cat.GRAFANA.name]
+        for spec, path in (
+            (cat.RABBITMQ, "rabbitmq/auth"),
+            (cat.ELASTICSEARCH, "elasticsearch/auth"),
+        ):
+            if spec.name in generated:
+                # The store keeps the credentials; the composed keys are templates over them.
+                documents[path] = {
+                    key: generated[spec.name][key] for key in ("username", "password")
+                }
         if args.managed_database is not None:
             # RDS holds the credentials in its own managed secret; only the address is ours.
             database = args.managed_database
@@ -368,6 +393,8 @@ class AwsSecretStore(pulumi.ComponentResource):
             cat.ALERTING.name: remote("alerting/receivers", *cat.ALERTING.keys),
             cat.BROADCASTER.name: remote("broadcaster/webhook", "webhook-url"),
             cat.GRAFANA.name: remote("grafana/admin", "admin-user", "admin-password"),
+            cat.RABBITMQ.name: remote("rabbitmq/auth", "username", "password"),
+            cat.ELASTICSEARCH.name: remote("elasticsearch/auth", "username", "password"),
         }
 
     def _create_external_secrets(self, prefix: str) -> None:
@@ -380,7 +407,22 @@ class AwsSecretStore(pulumi.ComponentResource):
             cat.REDIS.name: redis_templates(args.redis_host),
             cat.NATS.name: nats_templates(args.nats_host, list(NATS_USERS)),
         }
-        placed = [(spec, args.namespace) for spec in cat.APP_SECRETS]
+        if args.rabbitmq_host:
+            templates[cat.RABBITMQ.name] = broker_templates(
+                RABBITMQ_FORMS, args.rabbitmq_host, RABBITMQ_PORT
+            )
+        if args.elasticsearch_host:
+            templates[cat.ELASTICSEARCH.name] = {
+                **broker_templates(
+                    ELASTICSEARCH_FORMS, args.elasticsearch_host, ELASTICSEARCH_PORT
+                ),
+                "roles": ELASTICSEARCH_ROLES,
+            }
+        specs = cat.app_secrets(
+            rabbitmq=args.rabbitmq_host is not None,
+            elasticsearch=args.elasticsearch_host is not None,
+        )
+        placed = [(spec, args.namespace) for spec in specs]
         if args.monitoring_namespace:
             placed.append((cat.GRAFANA, args.monitoring_namespace))
         self.external_secrets = {}

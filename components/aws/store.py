@@ -96,6 +96,8 @@ class AwsStore(SecretStore):
                 managed_database=managed,
                 monitoring_namespace=args.store.monitoring_namespace,
                 webhook_url=args.store.webhook_url,
+                rabbitmq_host=args.store.rabbitmq_host,
+                elasticsearch_host=args.store.elasticsearch_host,
                 protect=args.store.protect,
                 crd_dependencies=args.store.crd_dependencies,
             ),

@@ -76,6 +76,10 @@ class KeyVaultStoreArgs:
     """`webapp:secretRotation`: a new label renews the rotated generated values. Default none."""
     webhook_url: Optional[str] = None
     """The broadcaster's webhook URL; None delivers to a discard address. Default None."""
+    rabbitmq_host: Optional[str] = None
+    """RabbitMQ's Service when the stack runs it (its vault secrets are written then)."""
+    elasticsearch_host: Optional[str] = None
+    """Elasticsearch's HTTP Service when the stack runs it."""
     protect: bool = False
     """Pulumi `protect` on the vault and its secrets (production). Default off."""
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -214,7 +218,12 @@ class KeyVaultStore(pulumi.ComponentResource):
         # The Grafana password exists whether or not Grafana reads it (so turning monitoring on
         # later adds a vault secret and no new generated value).
         values = generated_values(
-            password, webhook_url=args.webhook_url, grafana=True, credentials=args.credentials
+            password,
+            webhook_url=args.webhook_url,
+            grafana=True,
+            credentials=args.credentials,
+            rabbitmq_host=args.rabbitmq_host,
+            elasticsearch_host=args.elasticsearch_host,
         )
         values[cat.DATABASE.name] = dict(args.database)
         values[cat.REDIS.name] = redis_values(args.redis_host, password("redis-password"))

@@ -255,7 +255,7 @@ class AzureStore(SecretStore):
 
     def _vault_args(self, database: Mapping[str, pulumi.Input[str]]) -> KeyVaultStoreArgs:
         args, az = self._args, self._args.azure
-        specs = cat.APP_SECRETS + ((cat.GRAFANA,) if args.store.monitoring_namespace else ())
+        specs = args.store.specs + ((cat.GRAFANA,) if args.store.monitoring_namespace else ())
         return KeyVaultStoreArgs(
             instance=args.store.instance,
             vault_name=az.key_vault_name,
@@ -274,6 +274,8 @@ class AzureStore(SecretStore):
             credentials=args.store.credentials,
             secret_rotation=args.store.secret_rotation,
             webhook_url=args.store.webhook_url,
+            rabbitmq_host=args.store.rabbitmq_host,
+            elasticsearch_host=args.store.elasticsearch_host,
             protect=args.store.protect,
             tags=dict(az.tags),
             private_endpoint=az.key_vault_private,
@@ -282,7 +284,7 @@ class AzureStore(SecretStore):
     def _delivery(self) -> AzureSecretDelivery:
         args, az = self._args, self._args.azure
         namespaces: dict[str, tuple[cat.SecretSpec, ...]] = {
-            args.store.namespace: cat.APP_SECRETS,
+            args.store.namespace: args.store.specs,
             **(
                 {args.store.monitoring_namespace: (cat.GRAFANA,)}
                 if args.store.monitoring_namespace

@@ -12,6 +12,7 @@ import dataclasses
 import re
 from typing import Any, Collection, Mapping, Optional
 
+from components.config import catalogue
 from components.config import quantities as q
 from components.config.aws import parse_aws
 from components.config.azure import parse_azure
@@ -38,15 +39,18 @@ from components.config.settings import (
     DATA_RESOURCES,
     DATA_RESOURCES_PRODUCTION,
     DATABASE_MODES,
+    ELASTICSEARCH_VERSION,
     ENVIRONMENTS,
     LOG_LEVELS,
     NAMESPACE,
     PROFILES,
     PULL_POLICIES,
+    RABBITMQ_IMAGE,
     RECEIVERS,
     SUBJECT_KINDS,
     AddonSettings,
     BackupSettings,
+    BrokerSettings,
     Cloud,
     DatabaseMode,
     DatabaseSettings,
@@ -151,6 +155,8 @@ KNOWN_TOP_LEVEL = (
     "imagePullPolicy",
     "secretRotation",
     "mesh",
+    "rabbitmq",
+    "elasticsearch",
 )
 PROMETHEUS_URL = Rule(
     lambda value: bool(re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s]*)?", value)),
@@ -275,6 +281,8 @@ def _addons(reader: Reader) -> AddonSettings:
         external_secrets=reader.choice("externalSecrets", "install", ADDON_MODES),
         reloader=reader.choice("reloader", "install", ADDON_MODES),
         argo_rollouts=reader.choice("argoRollouts", "install", ADDON_MODES),
+        rabbitmq_operator=reader.choice("rabbitmqOperator", "install", ADDON_MODES),
+        eck=reader.choice("eck", "install", ADDON_MODES),
         keda=reader.choice("keda", "install", ADDON_MODES),
         istio=reader.choice("istio", "install", ADDON_MODES),
     )
@@ -305,6 +313,43 @@ def _alerting(reader: Reader) -> tuple[tuple[str, Receiver], ...]:
     )
     reader.finish()
     return found
+
+
+ES_VERSION = Rule(
+    lambda value: bool(re.fullmatch(r"(8|9)\.\d+\.\d+", value)),
+    "an Elasticsearch version ECK 3.5 runs, such as 9.1.0 (8.x or 9.x)",
+)
+
+
+def _broker(reader: Reader, version: str, rule: Rule, profile: Profile) -> BrokerSettings:
+    """`webapp:rabbitmq` / `webapp:elasticsearch`: one or three nodes on volumes, the callers."""
+    enabled = reader.flag("enabled", False)
+    replicas = reader.integer("replicas", 1, minimum=1, maximum=7)
+    if replicas % 2 == 0:
+        reader.problem("replicas", replicas, "an odd count (1, 3, 5, 7): a quorum needs a majority")
+    clients = []
+    for index, client in enumerate(reader.sequence("clients")):
+        if client not in catalogue.APP_SERVICES:
+            reader.problem(
+                f"clients[{index}]",
+                client,
+                f"a catalogued service ({', '.join(catalogue.APP_SERVICES)})",
+            )
+        else:
+            clients.append(client)
+    broker = BrokerSettings(
+        enabled=enabled,
+        replicas=replicas,
+        version=reader.text("version", version, rule=rule),
+        storage_size=reader.text("storageSize", "10Gi", rule=STORAGE),
+        storage_class=_storage_class(reader),
+        clients=tuple(sorted(set(clients))),
+        resources=parse_resources(reader.section("resources"), DATA_RESOURCES_PRODUCTION),
+    )
+    if enabled and not broker.clients:
+        reader.problem("clients", [], "at least one catalogued service that connects to it")
+    reader.finish()
+    return broker
 
 
 def _mesh(reader: Reader) -> MeshSettings:
@@ -465,6 +510,10 @@ def _read(reader: Reader, stack: str, secret_keys: Collection[str]) -> Settings:
         image_pull_policy=reader.choice("imagePullPolicy", "IfNotPresent", PULL_POLICIES),
         secret_rotation=reader.text("secretRotation", "", rule=ROTATION_LABEL),
         mesh=_mesh(reader.section("mesh")),
+        rabbitmq=_broker(reader.section("rabbitmq"), RABBITMQ_IMAGE, IMAGE, profile),
+        elasticsearch=_broker(
+            reader.section("elasticsearch"), ELASTICSEARCH_VERSION, ES_VERSION, profile
+        ),
         aws=parse_aws(reader.section("aws"), environment, required=cloud == "aws"),
         azure=parse_azure(
             reader.section("azure"), environment, stack, namespace, required=cloud == "azure"

@@ -252,6 +252,10 @@ class AddonSettings:
     """KEDA (used when a service's autoscaler is keda)."""
     istio: AddonMode = "install"
     """Istio base + istiod (used when the mesh is on)."""
+    rabbitmq_operator: AddonMode = "install"
+    """The RabbitMQ Cluster Operator (used when `rabbitmq.enabled`)."""
+    eck: AddonMode = "install"
+    """Elastic's ECK operator (used when `elasticsearch.enabled`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -281,6 +285,28 @@ class MonitoringSettings:
     def routes_alerts(self) -> bool:
         """Whether Alertmanager sends any severity anywhere (monitoring on, a receiver set)."""
         return self.enabled and any(receiver != "none" for _, receiver in self.alerting)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BrokerSettings:
+    """An optional stateful service run by its upstream operator (seed 004): RabbitMQ through
+    the RabbitMQ Cluster Operator, Elasticsearch through Elastic's ECK. Off by default."""
+
+    enabled: bool = False
+    replicas: int = 1
+    version: str = ""
+    """The RabbitMQ image, or the Elasticsearch version ECK runs."""
+    storage_size: str = "10Gi"
+    storage_class: Optional[str] = None
+    clients: tuple[str, ...] = ()
+    """The catalogued services that connect (NetworkPolicy, and the Secret they read)."""
+    resources: Optional[Resources] = None
+
+
+RABBITMQ_IMAGE = "rabbitmq:4.2.6-management"
+"""The image the RabbitMQ Cluster Operator v2.22.3 defaults to (cmd/main.go), pinned here."""
+ELASTICSEARCH_VERSION = "9.1.0"
+"""The Elasticsearch version ECK runs (ECK 3.5.0 supports 8.x and 9.x)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -337,6 +363,10 @@ class Settings:
     """`webapp:imagePullPolicy`: every container this program declares pulls with it."""
     mesh: MeshSettings = MeshSettings()
     """`webapp:mesh`: off unless a stack turns it on."""
+    rabbitmq: BrokerSettings = BrokerSettings()
+    """`webapp:rabbitmq`: off unless a stack turns it on."""
+    elasticsearch: BrokerSettings = BrokerSettings()
+    """`webapp:elasticsearch`: off unless a stack turns it on."""
     secret_rotation: str = ""
     """`webapp:secretRotation`: a label (e.g. 2026-Q4); a new one renews the generated values
     that rotate by restart."""

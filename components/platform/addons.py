@@ -18,6 +18,8 @@ Creates (parented to the component):
 - Argo Rollouts Release with the Gateway API traffic-router plugin (a service is canary or
   blue-green), KEDA Release (a service scales with KEDA), Istio `base`, `cni` and `istiod`
   Releases in `istio-system` (the mesh is on); each only when used
+- the RabbitMQ Cluster Operator (its release manifest, a `yaml.v2.ConfigFile`) and ECK (Release
+  `elastic-operator` in `elastic-system`) when the stack runs RabbitMQ or Elasticsearch
 - PrometheusStack: `kube-prometheus-stack` Release: Prometheus with retention and a persistent
   volume, Alertmanager, Grafana with its admin password from a Secret and the dashboard sidecar
   watching all namespaces; selectors opened so the app's ServiceMonitors and rules are picked up
@@ -79,6 +81,17 @@ ISTIO_CNI = {"chart": "cni", "version": "1.30.3", "repo": ISTIO_REPO}
 """Istio's CNI node agent: it sets up each pod's traffic redirection, so injected pods need no
 `istio-init` container with NET_ADMIN/NET_RAW and still pass the namespace's `restricted` Pod
 Security (Istio docs, "Install Istio with the Istio CNI node agent")."""
+RABBITMQ_OPERATOR = "v2.22.3"
+RABBITMQ_OPERATOR_MANIFEST = (
+    "https://github.com/rabbitmq/cluster-operator/releases/download/"
+    f"{RABBITMQ_OPERATOR}/cluster-operator.yml"
+)
+"""The RabbitMQ Cluster Operator's release manifest (CRDs, RBAC, the operator in
+`rabbitmq-system`): the project's only distribution; it has no Helm chart of its own."""
+ECK = {"chart": "eck-operator", "version": "3.5.0", "repo": "https://helm.elastic.co"}
+"""Elastic's ECK operator (CRDs through its eck-operator-crds subchart, a validating webhook)."""
+ECK_NAMESPACE = "elastic-system"
+"""Where ECK runs; its operator calls the Elasticsearch HTTP API from there."""
 GATEWAY_CLASS = "envoy-gateway"
 
 
@@ -142,6 +155,10 @@ class ClusterAddonsArgs:
     """Whether Istio is needed (the mesh is on)."""
     mesh_namespace: str = "istio-system"
     """Where istiod and the CNI agent run."""
+    rabbitmq: bool = False
+    """Whether the RabbitMQ Cluster Operator is needed (`rabbitmq.enabled`)."""
+    elasticsearch: bool = False
+    """Whether ECK is needed (`elasticsearch.enabled`)."""
 
 
 def reloader_values(high_availability: bool, rollouts: bool = False) -> dict[str, Any]:
@@ -339,18 +356,46 @@ class ClusterAddons(pulumi.ComponentResource):
             )
         if args.monitoring and args.addons.monitoring_stack == "install":
             self.monitoring_namespace = self._create_monitoring_namespace(child)
+        self._create_delivery(replicas, child)
+        self._create_brokers(replicas, child)
+        self.register_outputs({})
+
+    def _create_delivery(self, replicas: int, child: pulumi.ResourceOptions) -> None:
+        """Argo Rollouts, KEDA and Istio, each where the stack uses it."""
         self.rollouts: Optional[k8s.helm.v3.Release] = None
-        if args.rollouts and args.addons.argo_rollouts == "install":
+        if self._args.rollouts and self._args.addons.argo_rollouts == "install":
             self.rollouts = self._addon(
-                "argo-rollouts", ARGO_ROLLOUTS, argo_rollouts_values(args.high_availability), child
+                "argo-rollouts",
+                ARGO_ROLLOUTS,
+                argo_rollouts_values(self._args.high_availability),
+                child,
             )
         self.keda: Optional[k8s.helm.v3.Release] = None
-        if args.keda and args.addons.keda == "install":
-            self.keda = self._addon("keda", KEDA, keda_values(args.high_availability), child)
+        if self._args.keda and self._args.addons.keda == "install":
+            self.keda = self._addon("keda", KEDA, keda_values(self._args.high_availability), child)
         self.istio: list[k8s.helm.v3.Release] = []
-        if args.mesh and args.addons.istio == "install":
+        if self._args.mesh and self._args.addons.istio == "install":
             self.istio = self._create_istio(child)
-        self.register_outputs({})
+
+    def _create_brokers(self, replicas: int, child: pulumi.ResourceOptions) -> None:
+        """The RabbitMQ and Elasticsearch operators, where the stack runs either."""
+        self.rabbitmq_operator: Optional[pulumi.Resource] = None
+        if self._args.rabbitmq and self._args.addons.rabbitmq_operator == "install":
+            # Applied object by object (a ConfigFile): the CRDs and the operator's Deployment are
+            # awaited before anything that depends on this resource.
+            self.rabbitmq_operator = k8s.yaml.v2.ConfigFile(
+                f"{self._name}-rabbitmq-operator", file=RABBITMQ_OPERATOR_MANIFEST, opts=child
+            )
+        self.eck: Optional[k8s.helm.v3.Release] = None
+        if self._args.elasticsearch and self._args.addons.eck == "install":
+            self.eck = pinned_release(
+                f"{self._name}-eck",
+                "elastic-operator",
+                ECK,
+                ECK_NAMESPACE,
+                {"installCRDs": True, "replicaCount": replicas},
+                child,
+            )
 
     def _create_istio(self, child: pulumi.ResourceOptions) -> list[k8s.helm.v3.Release]:
         """Istio's CRDs first (base), then the CNI agent and istiod: istiod's webhook validates

@@ -137,6 +137,28 @@ GRAFANA = SecretSpec(
     owner="program",
 )
 
+RABBITMQ = SecretSpec(
+    name="webapp-rabbitmq",
+    category="rabbitmq",
+    refresh="1h",
+    # The operator reads `default_user.conf` (its `secretBackend.externalSecret` contract); the
+    # clients read the URL.
+    keys=("username", "password", "default_user.conf", "url"),
+    description="RabbitMQ default user, its rabbitmq.conf fragment and the AMQP URL",
+    owner="program",
+)
+ELASTICSEARCH = SecretSpec(
+    name="webapp-elasticsearch",
+    category="elasticsearch",
+    refresh="1h",
+    # ECK's user-provided file realm reads username, password and roles.
+    keys=("username", "password", "roles", "url"),
+    description="Elasticsearch application user (ECK file realm) and its URL",
+    owner="program",
+)
+OPTIONAL_SECRETS: tuple[SecretSpec, ...] = (RABBITMQ, ELASTICSEARCH)
+"""Delivered only where the stack runs the service (`app_secrets`)."""
+
 APP_SECRETS: tuple[SecretSpec, ...] = (
     DATABASE,
     REDIS,
@@ -147,7 +169,14 @@ APP_SECRETS: tuple[SecretSpec, ...] = (
     BROADCASTER,
     ALERTING,
 )
-ALL_SECRETS: tuple[SecretSpec, ...] = APP_SECRETS + (GRAFANA,)
+ALL_SECRETS: tuple[SecretSpec, ...] = APP_SECRETS + OPTIONAL_SECRETS + (GRAFANA,)
+
+
+def app_secrets(rabbitmq: bool = False, elasticsearch: bool = False) -> tuple[SecretSpec, ...]:
+    """The Secrets delivered to the app namespace: the catalogue's, and those of the optional
+    services the stack runs."""
+    extra = [spec for spec, on in ((RABBITMQ, rabbitmq), (ELASTICSEARCH, elasticsearch)) if on]
+    return APP_SECRETS + tuple(extra)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -23,7 +23,17 @@ from components.config.credentials import CredentialSettings
 from components.kube import objects as kx
 from components.secrets import catalogue as cat
 from components.secrets.store import GrafanaWiring, SecretStore, StoreArgs
-from components.secrets.values import database_values, nats_values, redis_values
+from components.secrets.values import (
+    ELASTICSEARCH_FORMS,
+    ELASTICSEARCH_PORT,
+    ELASTICSEARCH_ROLES,
+    RABBITMQ_FORMS,
+    RABBITMQ_PORT,
+    broker_values,
+    database_values,
+    nats_values,
+    redis_values,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +60,10 @@ class GeneratedSecretsArgs:
     """Where the Grafana admin Secret goes; None when this program does not install Grafana."""
     webhook_url: Optional[str] = None
     """Broadcaster webhook (a secret config value); defaults to a discard endpoint."""
+    rabbitmq_host: Optional[str] = None
+    """RabbitMQ's Service when the stack runs it (its Secret is written then)."""
+    elasticsearch_host: Optional[str] = None
+    """Elasticsearch's HTTP Service when the stack runs it."""
 
 
 # The broadcaster posts here when no webhook is configured: its own health endpoint, which
@@ -158,12 +172,42 @@ def nats_secret_values(host: str, password: Password) -> dict[str, pulumi.Input[
     return nats_values(host, users, generated["route-password"])
 
 
+BROKER_USER = "webapp"
+"""The application user of RabbitMQ and Elasticsearch."""
+
+
+def broker_secret_values(
+    password: Password, rabbitmq_host: Optional[str], elasticsearch_host: Optional[str]
+) -> dict[str, dict[str, pulumi.Input[str]]]:
+    """`webapp-rabbitmq` and `webapp-elasticsearch` for the optional services the stack runs.
+    Not rotated by `webapp:secretRotation`: RabbitMQ reads its default user on first boot only."""
+    found: dict[str, dict[str, pulumi.Input[str]]] = {}
+    if rabbitmq_host:
+        found[cat.RABBITMQ.name] = broker_values(
+            RABBITMQ_FORMS, rabbitmq_host, RABBITMQ_PORT, BROKER_USER, password("rabbitmq-password")
+        )
+    if elasticsearch_host:
+        found[cat.ELASTICSEARCH.name] = {
+            **broker_values(
+                ELASTICSEARCH_FORMS,
+                elasticsearch_host,
+                ELASTICSEARCH_PORT,
+                BROKER_USER,
+                password("elasticsearch-password"),
+            ),
+            "roles": ELASTICSEARCH_ROLES,
+        }
+    return found
+
+
 def generated_values(
     password: Password,
     *,
     webhook_url: Optional[str],
     grafana: bool,
     credentials: CredentialSettings,
+    rabbitmq_host: Optional[str] = None,
+    elasticsearch_host: Optional[str] = None,
 ) -> dict[str, dict[str, pulumi.Input[str]]]:
     """The values every store holds that are neither the database's nor Redis': generated, or taken
     from config. An external credential kept in the store (`store`) has no entry.
@@ -176,6 +220,7 @@ def generated_values(
         cat.JWT.name: {"secret-key": password("jwt-secret-key", 64)},
         **external_credentials(password, credentials),
         cat.BROADCASTER.name: {"webhook-url": webhook_url or DISCARD_WEBHOOK},
+        **broker_secret_values(password, rabbitmq_host, elasticsearch_host),
     }
     if grafana:
         found[cat.GRAFANA.name] = {
@@ -201,6 +246,8 @@ class GeneratedSecrets(pulumi.ComponentResource):
             webhook_url=args.webhook_url,
             grafana=args.monitoring_namespace is not None,
             credentials=args.credentials,
+            rabbitmq_host=args.rabbitmq_host,
+            elasticsearch_host=args.elasticsearch_host,
         )
         values[cat.DATABASE.name] = database_values(
             host=args.database_host,
@@ -213,7 +260,7 @@ class GeneratedSecrets(pulumi.ComponentResource):
         values[cat.NATS.name] = nats_secret_values(args.nats_host, password)
         self.secrets = {
             spec.name: self._secret(spec, args.namespace, args.instance, values[spec.name], child)
-            for spec in cat.APP_SECRETS
+            for spec in self._specs(args)
         }
         if args.monitoring_namespace:
             self.secrets[cat.GRAFANA.name] = self._secret(
@@ -223,8 +270,15 @@ class GeneratedSecrets(pulumi.ComponentResource):
                 values[cat.GRAFANA.name],
                 child,
             )
-        self.secret_names = pulumi.Output.from_input([spec.name for spec in cat.APP_SECRETS])
+        self.secret_names = pulumi.Output.from_input([spec.name for spec in self._specs(args)])
         self.register_outputs({"secret_names": self.secret_names})
+
+    @staticmethod
+    def _specs(args: GeneratedSecretsArgs) -> tuple[cat.SecretSpec, ...]:
+        return cat.app_secrets(
+            rabbitmq=args.rabbitmq_host is not None,
+            elasticsearch=args.elasticsearch_host is not None,
+        )
 
     def _secret(
         self,
@@ -270,6 +324,8 @@ class GeneratedStore(SecretStore):
                 secret_rotation=args.secret_rotation,
                 monitoring_namespace=args.monitoring_namespace,
                 webhook_url=args.webhook_url,
+                rabbitmq_host=args.rabbitmq_host,
+                elasticsearch_host=args.elasticsearch_host,
             ),
             opts,
         )

@@ -24,6 +24,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.config.credentials import CredentialSettings
+from components.secrets import catalogue as cat
 
 CSI_DRIVER = "secrets-store.csi.k8s.io"
 CSI_MOUNT_PATH = "/mnt/secrets-store"
@@ -115,6 +116,21 @@ class StoreArgs:
     """Where Grafana's admin Secret goes; None when this program does not install Grafana."""
     webhook_url: Optional[str] = None
     """The broadcaster's webhook URL; None delivers to a discard address. Default None."""
+    rabbitmq_host: Optional[str] = None
+    """The RabbitMQ Service's DNS name when the stack runs RabbitMQ (its Secret is delivered
+    then). Default None."""
+    elasticsearch_host: Optional[str] = None
+    """The Elasticsearch HTTP Service's DNS name when the stack runs Elasticsearch. Default
+    None."""
+
+    @property
+    def specs(self) -> tuple[cat.SecretSpec, ...]:
+        """The Secrets delivered to the app namespace (the optional services' when they run)."""
+        return cat.app_secrets(
+            rabbitmq=self.rabbitmq_host is not None,
+            elasticsearch=self.elasticsearch_host is not None,
+        )
+
     protect: bool = False
     """Pulumi `protect` on the store's stateful resources (production). Default off."""
     crd_dependencies: Sequence[pulumi.Resource] = ()

@@ -53,6 +53,41 @@ REDIS_FORMS: Mapping[str, str] = {
 """`webapp-redis` keys composed from host, port and password."""
 
 
+RABBITMQ_PORT = 5672
+ELASTICSEARCH_PORT = 9200
+RABBITMQ_FORMS: Mapping[str, str] = {
+    # rabbitmq.conf syntax (the operator mounts it as conf.d/11-default_user.conf).
+    "default_user.conf": "default_user = {username}\ndefault_pass = {password}",
+    "url": "amqp://{username!q}:{password!q}@{host}:{port}/",
+}
+"""`webapp-rabbitmq` keys composed from host, username and password."""
+ELASTICSEARCH_FORMS: Mapping[str, str] = {
+    # ECK serves HTTPS with its own CA (Secret `elasticsearch-es-http-certs-public`).
+    "url": "https://{username!q}:{password!q}@{host}:{port}"
+}
+"""`webapp-elasticsearch` keys composed from host, username and password."""
+ELASTICSEARCH_ROLES = "superuser"
+"""The application user's roles in ECK's file realm."""
+
+
+def broker_values(
+    forms: Mapping[str, str], host: str, port: int, username: str, password: pulumi.Input[str]
+) -> dict[str, pulumi.Input[str]]:
+    """Every key of `webapp-rabbitmq` or `webapp-elasticsearch`, where the program knows the
+    password."""
+    fields = {"host": host, "port": str(port), "username": username, "password": password}
+    return {"username": username, "password": password, **values(forms, fields)}
+
+
+def broker_templates(forms: Mapping[str, str], host: str, port: int) -> dict[str, str]:
+    """The same keys as templates over the store's `username` and `password`."""
+    return {
+        "username": "{{ .username }}",
+        "password": "{{ .password }}",
+        **go_templates(forms, {"host": host, "port": str(port)}),
+    }
+
+
 def ssl_fields(managed: bool) -> dict[str, str]:
     """The TLS mode for the connection string (Npgsql's spelling) and the URL.
 

@@ -26,6 +26,9 @@ STATEFUL = [
     "azure-native:keyvault:Secret",
     "kubernetes:core/v1:Namespace",
     "kubernetes:core/v1:PersistentVolumeClaim",
+    # Operator-run clusters: deleting one deletes (RabbitMQ) or may delete its volumes.
+    "kubernetes:rabbitmq.com/v1beta1:RabbitmqCluster",
+    "kubernetes:elasticsearch.k8s.elastic.co/v1:Elasticsearch",
 ]
 
 

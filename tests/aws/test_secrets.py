@@ -7,7 +7,7 @@ from typing import Callable
 
 from components.config.credentials import KEYS as CREDENTIAL_KEYS
 from components.secrets import catalogue as cat
-from tests.support import only, pod_specs, produced_secrets, records
+from tests.support import SHIPPED_SECRETS, only, pod_specs, produced_secrets, records
 from tools.offline import SecretConfig, StackRun, contains_secret, normalise
 
 # --- Secrets Manager and External Secrets -----------------------------------------------------
@@ -73,7 +73,7 @@ def test_refresh_intervals_follow_sensitivity(production: StackRun) -> None:
         for o in production.kubernetes_objects()
         if o["kind"] == "ExternalSecret"
     }
-    assert intervals == {s.name: s.refresh for s in cat.ALL_SECRETS}
+    assert intervals == {s.name: s.refresh for s in SHIPPED_SECRETS}
     assert intervals["webapp-database"] == "15m" and intervals["webapp-jwt"] == "24h"
 
 

@@ -10,7 +10,7 @@ from components.config.parsing import parse_settings
 from components.config.settings import SettingsError
 from components.secrets import catalogue as cat
 from tests.azure.support import ESO, ISSUER, credentials, identity_client_id
-from tests.support import pod_specs, produced_secrets, records, waits_for
+from tests.support import SHIPPED_SECRETS, pod_specs, produced_secrets, records, waits_for
 from tools.offline import StackRun, contains_secret, load_stack_config, normalise
 from tools.timeline import pod_template
 
@@ -162,12 +162,12 @@ def test_delivery_names_every_vault_secret_and_the_program_writes_all_but_operat
 ) -> None:
     run = staging if mode == "csi" else staging_eso
     in_vault = {r.inputs["secretName"] for r in records(run, "azure-native:keyvault:Secret")}
-    wanted = {f"{spec.name}-{key}" for spec in cat.ALL_SECRETS for key in spec.keys}
+    wanted = {f"{spec.name}-{key}" for spec in SHIPPED_SECRETS for key in spec.keys}
     # Staging keeps the OAuth, SMTP and alerting credentials in the vault (`store`): operators
     # write those.
     operators = {
         f"{spec.name}-{key}"
-        for spec in cat.ALL_SECRETS
+        for spec in SHIPPED_SECRETS
         if spec.owner == "operator"
         for key in spec.keys
     }
