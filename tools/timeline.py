@@ -2,6 +2,10 @@
 
     python -m tools.timeline production      # make timeline STACK=production
 
+Also each Rollout's release (a later up that changes its pod template): how long a healthy one
+takes, from its steps, pauses and analysis, against how long the Rollout and its release gate are
+awaited.
+
 The engine creates a resource once everything it depends on (explicitly or through its inputs;
 waiting on a component means waiting on all it contains) has finished, and finishes it after its
 typical create time (`DURATIONS`, with sources) including the provider's await. The report is the
@@ -363,6 +367,74 @@ def timeline(run: StackRun) -> Timeline:
     return Timeline(steps=steps, path=list(reversed(path)))
 
 
+@dataclass(frozen=True)
+class Release:
+    """A later `pulumi up` that changes a Rollout's pod template: how long a healthy release
+    takes, from the Rollout's own steps and analysis, against how long it is awaited."""
+
+    urn: str
+    strategy: str
+    healthy: int
+    """Seconds: every step's new pods, pause and analysis (canary), or the preview's pods, the
+    pre-promotion analysis and the scale-down delay (blue-green)."""
+    awaited: int
+    """The shorter of the Rollout's update timeout and its release gate Job's."""
+    detail: str
+
+
+def _analysis_seconds(run: StackRun, namespace: str, analysis: dict[str, Any]) -> int:
+    """The longest metric of the referenced AnalysisTemplates (they run side by side)."""
+    longest = 0
+    for template in analysis["templates"]:
+        spec = run.find("AnalysisTemplate", template["templateName"], namespace)["spec"]
+        for metric in spec["metrics"]:
+            longest = max(longest, _seconds(metric["interval"]) * (metric["count"] - 1))
+    return longest
+
+
+def _release(run: StackRun, record: Registered) -> Release:
+    spec, namespace = record.inputs["spec"], record.inputs["metadata"]["namespace"]
+    pods = DURATIONS["kubernetes:apps/v1:Deployment"]
+    if "canary" in spec["strategy"]:
+        steps = spec["strategy"]["canary"]["steps"]
+        weights = sum(1 for step in steps if "setWeight" in step)
+        pauses = sum(_seconds(step["pause"]["duration"]) for step in steps if "pause" in step)
+        analyses = sum(
+            _analysis_seconds(run, namespace, step["analysis"])
+            for step in steps
+            if "analysis" in step
+        )
+        healthy, strategy = weights * pods + pauses + analyses, "canary"
+        detail = (
+            f"{weights} steps: new pods {weights * pods} s, pauses {pauses} s, "
+            f"analysis {analyses} s"
+        )
+    else:
+        blue_green = spec["strategy"]["blueGreen"]
+        analysis = _analysis_seconds(run, namespace, blue_green["prePromotionAnalysis"])
+        delay = int(blue_green.get("scaleDownDelaySeconds", 30))
+        healthy, strategy = pods + analysis + delay, "blue-green"
+        detail = f"preview pods {pods} s, analysis {analysis} s, scale-down delay {delay} s"
+    gates = [
+        r
+        for r in run.resources
+        if r.type == "kubernetes:batch/v1:Job" and record.urn in r.depends_on
+    ]
+    timeouts = [_seconds(record.timeouts["update"])] + [
+        _seconds(g.timeouts["create"]) for g in gates
+    ]
+    return Release(record.urn, strategy, healthy, min(timeouts), detail)
+
+
+def releases(run: StackRun) -> list[Release]:
+    """Every Rollout's release, by URN."""
+    return [
+        _release(run, record)
+        for record in sorted(run.resources, key=lambda r: r.urn)
+        if record.type == ROLLOUT
+    ]
+
+
 def _name(urn: str) -> str:
     kind = urn.split("::")[-2].rsplit("$", 1)[-1]
     return f"{kind.rsplit(':', 1)[-1]} {urn.rsplit('::', 1)[-1]}"
@@ -380,6 +452,12 @@ def report(run: StackRun) -> str:
     for urn in plan.path:
         step = plan.steps[urn]
         lines.append(f"  {step.start:>5}s -> {step.finish:>5}s  {_name(urn)}")
+    for release in releases(run):
+        lines.append(
+            f"release of {_name(release.urn)} ({release.strategy}, a new pod template on a later "
+            f"up): healthy in about {release.healthy} s ({release.detail}), awaited up to "
+            f"{release.awaited} s"
+        )
     overruns = plan.overruns()
     lines.append(
         "awaits that could time out: "
@@ -394,7 +472,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     run = run_stack(args.stack)
     print(report(run))
-    return 1 if timeline(run).overruns() else 0
+    late = [release for release in releases(run) if release.healthy >= release.awaited]
+    return 1 if timeline(run).overruns() or late else 0
 
 
 if __name__ == "__main__":

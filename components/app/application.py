@@ -66,6 +66,7 @@ from components.platform.dashboards import DashboardContext
 from components.platform.edge import EdgeRouting, EdgeRoutingArgs, Route, route_clusters
 from components.platform.mesh import Mesh, MeshArgs
 from components.platform.monitoring import (
+    ARGO_ROLLOUTS,
     CERT_MANAGER,
     EXTERNAL_SECRETS,
     Monitoring,
@@ -402,6 +403,8 @@ class WebApp(pulumi.ComponentResource):
             targets.append(CERT_MANAGER)
         if settings.uses_external_secrets and settings.addons.external_secrets == "install":
             targets.append(EXTERNAL_SECRETS)
+        if settings.progressive and settings.addons.argo_rollouts == "install":
+            targets.append(ARGO_ROLLOUTS)
         return tuple(targets)
 
     def _create_providers(self) -> dict[str, pulumi.ProviderResource]:

@@ -42,10 +42,14 @@ def critical_rules(namespace: str, services: Sequence[str]) -> list[dict[str, An
     deployments = "|".join(services)
     return [
         # From kube-state-metrics, so it fires for services that expose no metrics of their own too.
+        # A service run by an Argo Rollout has no Deployment: its controller's metrics count its
+        # available pods (the Rollout's name, relabelled `deployment` so the alert reads alike).
         _alert(
             "WebappServiceDown",
             "sum by (namespace, deployment) (kube_deployment_status_replicas_available"
-            f'{{{ns}, deployment=~"{deployments}"}}) == 0',
+            f'{{{ns}, deployment=~"{deployments}"}}) == 0 or sum by (namespace, deployment) '
+            "(label_replace(rollout_info_replicas_available"
+            f'{{{ns}, name=~"{deployments}"}}, "deployment", "$1", "name", "(.*)")) == 0',
             "2m",
             "critical",
             "{{ $labels.deployment }} has no available replica",
@@ -76,6 +80,17 @@ def warning_rules(namespace: str) -> list[dict[str, Any]]:
     """Look at it today: saturation, restarts, a certificate about to expire, a stuck secret."""
     ns = f'namespace="{namespace}"'
     return [
+        # Argo Rollouts aborted a release (a failed analysis, a progress deadline): the stable
+        # version serves again, and the new one needs a look (README "How a canary proceeds").
+        _alert(
+            "WebappReleaseAborted",
+            "max by (namespace, name, phase) "
+            f'(rollout_info{{{ns}, phase=~"Abort|Timeout|Error"}}) == 1',
+            "1m",
+            "warning",
+            "{{ $labels.name }}'s release stopped ({{ $labels.phase }}); the stable version serves",
+            overview.UID,
+        ),
         _alert(
             "WebappHighCpu",
             "sum by (namespace, pod) "

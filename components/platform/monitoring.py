@@ -87,6 +87,18 @@ EXTERNAL_SECRETS = ScrapeTarget(
     honor_labels=True,
 )
 """External Secrets 0.19.2's controller (chart templates/deployment.yaml: port `metrics`)."""
+ARGO_ROLLOUTS = ScrapeTarget(
+    name="argo-rollouts",
+    namespace="argo-rollouts",
+    selector={
+        "app.kubernetes.io/name": "argo-rollouts",
+        "app.kubernetes.io/component": "rollouts-controller",
+    },
+    port="metrics",
+    honor_labels=True,
+)
+"""Argo Rollouts' controller (chart 2.41.0 templates/controller/deployment.yaml: port `metrics`,
+8090): `rollout_info*` per Rollout, labelled with the Rollout's own namespace."""
 
 
 @dataclass(frozen=True, kw_only=True)

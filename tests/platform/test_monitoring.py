@@ -66,6 +66,19 @@ def _expected(summary: str, uid: str, **labels: str) -> dict[str, Any]:
 ALERT_SERIES = [
     ("kube_deployment_status_replicas_available", {"deployment": "api"}, "0x40"),
     ("kube_deployment_status_replicas_available", {"deployment": "frontend"}, "3x40"),
+    # A Rollout-run service, as Argo Rollouts' controller publishes it.
+    ("rollout_info_replicas_available", {"name": "websocket"}, "0x40"),
+    ("rollout_info_replicas_available", {"name": "auth"}, "2x40"),
+    (
+        "rollout_info",
+        {"name": "auth", "phase": "Abort", "strategy": "canary", "traffic_router": "Istio"},
+        "1x40",
+    ),
+    (
+        "rollout_info",
+        {"name": "frontend", "phase": "Completed", "strategy": "canary", "traffic_router": "Istio"},
+        "1x40",
+    ),
     ("http_requests_total", {"service": "api", "status": "500"}, "0+10x40"),
     ("http_requests_total", {"service": "api", "status": "200"}, "0+90x40"),
     ("http_requests_total", {"service": "auth", "status": "500"}, "0+1x40"),
@@ -96,6 +109,27 @@ ALERT_CASES = [
                 severity="critical",
                 namespace=NS,
                 deployment="api",
+            ),
+            _expected(
+                "websocket has no available replica",
+                "webapp-overview",
+                severity="critical",
+                namespace=NS,
+                deployment="websocket",
+            ),
+        ],
+    ),
+    (
+        "5m",
+        "WebappReleaseAborted",
+        [
+            _expected(
+                "auth's release stopped (Abort); the stable version serves",
+                "webapp-overview",
+                severity="warning",
+                namespace=NS,
+                name="auth",
+                phase="Abort",
             )
         ],
     ),
@@ -208,7 +242,7 @@ def test_promtool_accepts_every_rule_and_each_links_its_dashboard(
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}))
     result = promtool("check", "rules", "rules.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "12 rules found" in result.stdout
+    assert "13 rules found" in result.stdout
     uids = {board["uid"] for board in dashboards_of(run).values()}
     tiers = {rule["labels"]["severity"] for rule in rules_of(run)}
     assert tiers == set(SEVERITIES)
@@ -535,11 +569,13 @@ def test_the_gateway_and_add_ons_are_scraped_where_this_program_runs_them(
         "webapp-envoy-webapp-production",
         "webapp-cert-manager",
         "webapp-external-secrets",
+        "webapp-argo-rollouts",  # its Rollouts' metrics (WebappServiceDown, WebappReleaseAborted)
     }
     envoy = production["webapp-envoy-webapp-production"]["spec"]
     assert envoy["podMetricsEndpoints"][0]["path"] == "/stats/prometheus"
     assert envoy["selector"]["matchLabels"]["gateway.envoyproxy.io/owning-gateway-namespace"] == NS
     assert production["webapp-external-secrets"]["spec"]["podMetricsEndpoints"][0]["honorLabels"]
+    assert production["webapp-argo-rollouts"]["spec"]["podMetricsEndpoints"][0]["honorLabels"]
     assert "webapp-external-secrets" not in monitors(stack_run("staging"))  # CSI delivery
     assert not monitors(stack_run("dev"))  # monitoring off
 

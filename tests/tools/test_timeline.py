@@ -10,7 +10,7 @@ import pytest
 from tests.support import STACKS
 from tools.golden import VARIANTS, variant_overrides
 from tools.offline import ROOT, StackRun
-from tools.timeline import report, timeline
+from tools.timeline import releases, report, timeline
 
 
 @pytest.mark.parametrize("stack,variant", [(s, v) for s in STACKS for v in VARIANTS])
@@ -88,3 +88,21 @@ def test_a_workload_declared_before_its_secrets_is_reported(
 def test_the_readme_shows_each_timeline(stack: str, stack_run: Callable[..., StackRun]) -> None:
     readme = (ROOT / "README.md").read_text()
     assert report(stack_run(stack)) in readme, f"README: run `make timeline STACK={stack}`"
+
+
+@pytest.mark.parametrize("stack,variant", [(s, v) for s in STACKS for v in VARIANTS])
+def test_a_healthy_release_finishes_within_its_awaits(
+    stack: str, variant: str, stack_run: Callable[..., StackRun]
+) -> None:
+    """The steps, pauses and analysis of every Rollout's release, with new pods at each step, end
+    well within the Rollout's and its release gate's timeouts (a margin for slow pulls)."""
+    found = releases(stack_run(stack, variant_overrides(stack, variant)))
+    for release in found:
+        assert release.healthy * 2 < release.awaited, release
+    if stack == "production" and variant == "as-shipped":
+        assert {(r.urn.rsplit("::", 1)[1], r.strategy) for r in found} == {
+            ("webapp-api-rollout", "canary"),
+            ("webapp-frontend-rollout", "canary"),
+        }
+        # 4 steps of new pods (60 s), a 30 s pause and a 60 s analysis each.
+        assert all(r.healthy == 4 * (60 + 30 + 60) for r in found)
