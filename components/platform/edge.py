@@ -353,10 +353,20 @@ class EdgeRouting(pulumi.ComponentResource):
             {
                 "parentRefs": parents,
                 "hostnames": [args.domain],
-                "rules": [route_rule(route, websocket_timeout) for route in members],
+                "rules": [
+                    route_rule(route, websocket_timeout, args.namespace if args.mesh else None)
+                    for route in members
+                ],
             },
             depends=gateway,
-            # A canary's weights are the Rollout controller's (its Gateway API plugin).
+            # A canary's weights are the Rollout controller's (its Gateway API plugin), which
+            # then owns the atomic `rules` list: a change of the route by Pulumi is forced
+            # (`workloads.rollout` says why that is safe) and the weights never cause one.
+            annotations=(
+                {"pulumi.com/patchForce": "true"}
+                if any(member.canary for member in members)
+                else None
+            ),
             ignore=[
                 f"spec.rules[{index}].backendRefs[{ref}].weight"
                 for index, route in enumerate(members)

@@ -148,8 +148,16 @@ def redirect_spec(domain: str, section: str = "http") -> dict[str, Any]:
     }
 
 
-def route_rule(route: Route, websocket_timeout: str) -> dict[str, Any]:
-    """One path prefix to its Service, with the security headers (and the websocket timeout)."""
+def route_rule(
+    route: Route, websocket_timeout: str, mesh_namespace: Optional[str] = None
+) -> dict[str, Any]:
+    """One path prefix to its Service, with the security headers (and the websocket timeout).
+
+    In the mesh (`mesh_namespace` set) the request's Host becomes the Service's name: the proxy's
+    sidecar routes by Host, and only a mesh host gets mTLS and the VirtualService's weights (a
+    public Host would fall through to plain-text passthrough, which STRICT refuses); Envoy keeps
+    the public one in `X-Forwarded-Host` (Envoy Gateway v1.7.0 route.go: appendXForwardedHost on a
+    host rewrite). The ingress-nginx equivalent in Istio's docs is `upstream-vhost`."""
     headers = {
         "type": "ResponseHeaderModifier",
         "responseHeaderModifier": {
@@ -168,9 +176,17 @@ def route_rule(route: Route, websocket_timeout: str) -> dict[str, Any]:
                 "weight": 0,
             }
         )
+    filters: list[dict[str, Any]] = [headers]
+    if mesh_namespace is not None:
+        filters.append(
+            {
+                "type": "URLRewrite",
+                "urlRewrite": {"hostname": f"{route.service}.{mesh_namespace}.svc.cluster.local"},
+            }
+        )
     rule: dict[str, Any] = {
         "matches": [{"path": {"type": "PathPrefix", "value": route.path}}],
-        "filters": [headers],
+        "filters": filters,
         "backendRefs": backends,
     }
     if route.websocket:

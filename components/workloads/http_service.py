@@ -508,11 +508,14 @@ class HttpService(pulumi.ComponentResource):
         api_version: str = ROLLOUT_API,
         ignore: Sequence[str] = (),
     ) -> k8s.apiextensions.CustomResource:
+        # What the controller also writes (ignored fields in atomic lists) is forced back when
+        # Pulumi changes the object (`workloads.rollout`).
+        annotations = {"pulumi.com/patchForce": "true"} if ignore else None
         return k8s.apiextensions.CustomResource(
             f"{self._name}-{suffix}",
             api_version=api_version,
             kind=kind,
-            metadata=kx.metadata(self._app, self._args.namespace, self._labels),
+            metadata=kx.metadata(self._app, self._args.namespace, self._labels, annotations),
             spec=spec,
             opts=pulumi.ResourceOptions.merge(
                 self._delivery_opts, pulumi.ResourceOptions(ignore_changes=list(ignore) or None)

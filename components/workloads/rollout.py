@@ -22,7 +22,15 @@ pods stay `SCALE_DOWN_DELAY` seconds for connections to drain.
 
 Fields the controller owns are left to it: the Services' selectors (it adds the
 `rollouts-pod-template-hash` key), the route weights and the DestinationRule's subset labels
-(`ignore_changes` on each), and the replica count under an HPA or KEDA.
+(`ignore_changes` on each), and the replica count under an HPA or KEDA. A change of those fields
+never makes Pulumi update the object. The weights and subset labels sit in lists the API treats
+as atomic (HTTPRoute `rules`, VirtualService `http`, DestinationRule `subsets`), so once the
+controller writes one it owns the whole list: when Pulumi does change such an object (a new
+route, a timeout), it applies with `pulumi.com/patchForce` and its declared values, which are the
+safe ones (all traffic to stable, both subsets on the service's pods), and the controller sets
+its weights again on its next reconcile of an unfinished release. The Services' selectors and the
+replica count are plain fields: server-side apply leaves them to the controller (the provider
+drops an ignored field another manager owns) until a change of delivery takes them back.
 """
 
 from __future__ import annotations

@@ -168,6 +168,20 @@ def test_the_gateway_proxies_join_the_mesh_and_route_to_services(
     assert pod["labels"] == {"sidecar.istio.io/inject": "true"}
     assert pod["annotations"] == {"traffic.sidecar.istio.io/includeInboundPorts": ""}
     assert proxy["routingType"] == "Service"
+    # The sidecar routes by Host: each rule sends its Service's mesh name (the public one stays
+    # in X-Forwarded-Host), so the request gets mTLS and the VirtualService's weights.
+    rules = [
+        rule
+        for route in production
+        if route["kind"] == "HTTPRoute"
+        and route["metadata"]["name"] in ("webapp", "webapp-websocket")
+        for rule in route["spec"]["rules"]
+    ]
+    assert rules
+    for rule in rules:
+        (service,) = [ref["name"] for ref in rule["backendRefs"]]
+        rewrites = [f["urlRewrite"] for f in rule["filters"] if f["type"] == "URLRewrite"]
+        assert rewrites == [{"hostname": f"{service}.{NS}.svc.cluster.local"}]
     issuer = next(o for o in production if o["kind"] == "ClusterIssuer")["spec"]
     solver = issuer["acme"]["solvers"][0]["http01"]["gatewayHTTPRoute"]
     assert solver["podTemplate"]["metadata"]["labels"] == {"sidecar.istio.io/inject": "false"}

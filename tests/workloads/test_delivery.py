@@ -94,6 +94,10 @@ def test_production_releases_frontend_and_api_as_mesh_canaries(
         "spec.subsets[0].labels",
         "spec.subsets[1].labels",
     ]
+    # Those lists are atomic: once the controller writes one, a change by Pulumi is forced.
+    for kind in ("VirtualService", "DestinationRule"):
+        annotations = find(run, kind, app)["metadata"]["annotations"]
+        assert annotations["pulumi.com/patchForce"] == "true"
 
 
 def test_stable_and_canary_services_select_the_rollout_pods_and_leave_the_selector(
@@ -297,6 +301,14 @@ def test_a_canary_outside_the_mesh_weighs_the_httproute_through_the_plugin(
         f"spec.rules[{index}].backendRefs[0].weight",
         f"spec.rules[{index}].backendRefs[1].weight",
     ]
+    assert route.inputs["metadata"]["annotations"]["pulumi.com/patchForce"] == "true"
+    # Without a canary on it, a route stays Pulumi's alone.
+    shipped = record(
+        stack_run("staging"), "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", "webapp"
+    )
+    assert "annotations" not in shipped.inputs["metadata"] and not shipped.ignore_changes
+    # Outside the mesh the Host is left as the client sent it.
+    assert all(f["type"] != "URLRewrite" for rule in rules for f in rule["filters"])
     # The other rules keep one backend and no weight.
     assert all(len(rule["backendRefs"]) == 1 for i, rule in enumerate(rules) if i != index)
 
