@@ -38,7 +38,16 @@ VARIANTS = (
     "optional-services",
 )
 OPTIONAL_SERVICES = {
-    "webapp:rabbitmq": {"enabled": True, "replicas": 3, "clients": ["api", "broadcaster"]},
+    "webapp:rabbitmq": {
+        "enabled": True,
+        "replicas": 3,
+        "clients": ["api", "broadcaster"],
+        # Small nodes, so three fit dev's quota too.
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "256Mi"},
+            "limits": {"cpu": "500m", "memory": "512Mi"},
+        },
+    },
     "webapp:elasticsearch": {"enabled": True, "clients": ["api"]},
 }
 """RabbitMQ and Elasticsearch on (no shipped stack runs them)."""

@@ -28,18 +28,36 @@ SECRET_SYNC = Resources(
 BACKUP_JOB = Resources(
     cpu_request="50m", memory_request="64Mi", cpu_limit="500m", memory_limit="256Mi"
 )
+RELEASE_GATE = Resources(
+    cpu_request="10m", memory_request="32Mi", cpu_limit="100m", memory_limit="128Mi"
+)
+"""A Rollout's release gate Job (`workloads.release_gate`)."""
+MESH_SIDECAR = Resources(
+    cpu_request="50m", memory_request="64Mi", cpu_limit="500m", memory_limit="256Mi"
+)
+"""Istio's sidecar in every pod of the namespace when the mesh is on (istiod's
+`global.proxy.resources`; Istio's own default limit of 2 CPUs per pod would not fit a quota)."""
 
 
 def _capacity_needed(settings: Settings) -> list[tuple[int, tuple[Resources, ...]]]:
     """(pod count, container sizes) of every pod the stack can run at once.
 
     Counted: each service at maxReplicas plus one rolling-update surge pod (`pulumi up` may roll
-    them all at once), NATS with its exporter sidecar, Redis, PostgreSQL with its exporter
-    sidecar and its backup Job, the scheduler Job, and the CSI sync pod where there is one.
+    them all at once), or twice maxReplicas under a Rollout (a canary at full weight or a
+    blue-green preview beside the stable pods) and its release gate Job; NATS with its exporter
+    sidecar, Redis, PostgreSQL with its exporter sidecar and its backup Job, the scheduler Job,
+    the CSI sync pod where there is one, RabbitMQ's and Elasticsearch's nodes where they run, and
+    with the mesh on, Istio's sidecar in every pod.
     """
-    pods: list[tuple[int, tuple[Resources, ...]]] = [
-        (service.max_replicas + 1, (service.resources,)) for service in settings.services.values()
-    ]
+    pods: list[tuple[int, tuple[Resources, ...]]] = []
+    for service in settings.services.values():
+        if service.progressive:
+            pods += [(2 * service.max_replicas, (service.resources,)), (1, (RELEASE_GATE,))]
+        else:
+            pods.append((service.max_replicas + 1, (service.resources,)))
+    for broker in (settings.rabbitmq, settings.elasticsearch):
+        if broker.enabled and broker.resources is not None:
+            pods.append((broker.replicas, (broker.resources,)))
     pods.append((settings.nats.replicas, (settings.nats.resources, EXPORTER)))
     pods.append((1, (settings.redis.resources,)))
     if settings.database.mode == "in-cluster":
@@ -52,6 +70,8 @@ def _capacity_needed(settings: Settings) -> list[tuple[int, tuple[Resources, ...
         and SECRET_SYNC_SERVICE_ACCOUNT in {name for _, name in key_vault_readers(settings)}
     ):
         pods.append((1, (SECRET_SYNC,)))
+    if settings.mesh.enabled:
+        pods = [(count, (*containers, MESH_SIDECAR)) for count, containers in pods]
     return pods
 
 

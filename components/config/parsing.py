@@ -39,6 +39,7 @@ from components.config.settings import (
     DATA_RESOURCES,
     DATA_RESOURCES_PRODUCTION,
     DATABASE_MODES,
+    ELASTICSEARCH_RESOURCES,
     ELASTICSEARCH_VERSION,
     ENVIRONMENTS,
     LOG_LEVELS,
@@ -321,7 +322,7 @@ ES_VERSION = Rule(
 )
 
 
-def _broker(reader: Reader, version: str, rule: Rule, profile: Profile) -> BrokerSettings:
+def _broker(reader: Reader, version: str, rule: Rule, resources: Resources) -> BrokerSettings:
     """`webapp:rabbitmq` / `webapp:elasticsearch`: one or three nodes on volumes, the callers."""
     enabled = reader.flag("enabled", False)
     replicas = reader.integer("replicas", 1, minimum=1, maximum=7)
@@ -344,7 +345,7 @@ def _broker(reader: Reader, version: str, rule: Rule, profile: Profile) -> Broke
         storage_size=reader.text("storageSize", "10Gi", rule=STORAGE),
         storage_class=_storage_class(reader),
         clients=tuple(sorted(set(clients))),
-        resources=parse_resources(reader.section("resources"), DATA_RESOURCES_PRODUCTION),
+        resources=parse_resources(reader.section("resources"), resources),
     )
     if enabled and not broker.clients:
         reader.problem("clients", [], "at least one catalogued service that connects to it")
@@ -510,9 +511,14 @@ def _read(reader: Reader, stack: str, secret_keys: Collection[str]) -> Settings:
         image_pull_policy=reader.choice("imagePullPolicy", "IfNotPresent", PULL_POLICIES),
         secret_rotation=reader.text("secretRotation", "", rule=ROTATION_LABEL),
         mesh=_mesh(reader.section("mesh")),
-        rabbitmq=_broker(reader.section("rabbitmq"), RABBITMQ_IMAGE, IMAGE, profile),
+        rabbitmq=_broker(
+            reader.section("rabbitmq"), RABBITMQ_IMAGE, IMAGE, DATA_RESOURCES_PRODUCTION
+        ),
         elasticsearch=_broker(
-            reader.section("elasticsearch"), ELASTICSEARCH_VERSION, ES_VERSION, profile
+            reader.section("elasticsearch"),
+            ELASTICSEARCH_VERSION,
+            ES_VERSION,
+            ELASTICSEARCH_RESOURCES,
         ),
         aws=parse_aws(reader.section("aws"), environment, required=cloud == "aws"),
         azure=parse_azure(

@@ -513,12 +513,14 @@ PROFILES: Mapping[Environment, Profile] = {
         issuer="acme",
         proxy_replicas=(2, 6),
         protect=True,
+        # Room for a canary at full weight beside the stable pods at maxReplicas, and a mesh
+        # sidecar in every pod (`config.capacity`).
         quota=QuotaSettings(
-            requests_cpu="24",
-            requests_memory="48Gi",
-            limits_cpu="80",
-            limits_memory="96Gi",
-            pods=100,
+            requests_cpu="36",
+            requests_memory="56Gi",
+            limits_cpu="150",
+            limits_memory="136Gi",
+            pods=120,
             persistent_volume_claims=20,
             requests_storage="500Gi",
         ),
@@ -531,3 +533,7 @@ DATA_RESOURCES = Resources(
 DATA_RESOURCES_PRODUCTION = Resources(
     cpu_request="500m", memory_request="512Mi", cpu_limit="1", memory_limit="1Gi"
 )
+ELASTICSEARCH_RESOURCES = Resources(
+    cpu_request="500m", memory_request="2Gi", cpu_limit="1", memory_limit="2Gi"
+)
+"""An Elasticsearch node: ECK's default 2Gi (it sizes the heap to half the container's memory)."""

@@ -33,6 +33,7 @@ from typing import Any, Mapping, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.config.capacity import MESH_SIDECAR
 from components.config.settings import AddonSettings, MonitoringSettings
 from components.kube import objects as kx
 from components.secrets.catalogue import GRAFANA
@@ -285,7 +286,13 @@ def istiod_values(high_availability: bool) -> dict[str, Any]:
         "replicaCount": 2 if high_availability else 1,
         "cni": {"enabled": True},
         "env": {"ENABLE_NATIVE_SIDECARS": "true"},
-        "global": {"proxy": {"seccompProfile": {"type": "RuntimeDefault"}}},
+        "global": {
+            "proxy": {
+                "seccompProfile": {"type": "RuntimeDefault"},
+                # The size the quota check counts for every pod (`config.capacity`).
+                "resources": MESH_SIDECAR.as_dict(),
+            }
+        },
     }
 
 

@@ -246,6 +246,30 @@ def test_quota_counts_surge_pods_sidecars_and_jobs() -> None:
     )
 
 
+def test_quota_counts_a_release_beside_the_stable_pods_and_mesh_sidecars() -> None:
+    """A canary at full weight (or a blue-green preview) doubles its service's pods, plus its
+    release gate Job; with the mesh on, every pod carries a sidecar (50m CPU requested)."""
+    canary = {
+        "webapp:services": {"api": {"delivery": "canary"}},
+        "webapp:monitoring": {"enabled": True},
+    }
+    # dev: 15 pods as above, api's 1 + 1 surge becomes 2 + its gate Job.
+    assert not any(
+        "quota.pods" in p for p in problems_or_none({**canary, "webapp:quota": {"pods": 16}})
+    )
+    assert any(
+        p.startswith("webapp:quota.pods: 15 is below the pods needed at maximum scale (16)")
+        for p in problems({**canary, "webapp:quota": {"pods": 15}})
+    )
+    # 15 pods' requests on dev sizes fit 2 CPUs without the mesh; 15 sidecars more do not.
+    quota = {"webapp:quota": {"requestsCpu": "1500m"}}
+    assert not any("requestsCpu" in p for p in problems_or_none(quota))
+    assert any(
+        p.startswith("webapp:quota.requestsCpu: '1500m' is below")
+        for p in problems({**quota, "webapp:mesh": {"enabled": True}})
+    )
+
+
 def problems_or_none(overrides: dict[str, Any]) -> list[str]:
     try:
         parse(overrides)
