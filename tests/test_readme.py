@@ -61,8 +61,24 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 def test_chart_versions_in_the_readme_match_the_code() -> None:
-    for chart in (addons.CERT_MANAGER, addons.ENVOY_GATEWAY, addons.PROMETHEUS_STACK):
+    for chart in (
+        addons.CERT_MANAGER,
+        addons.ENVOY_GATEWAY,
+        addons.PROMETHEUS_STACK,
+        addons.EXTERNAL_SECRETS,
+        addons.KEDA,
+        addons.ISTIO_BASE,
+        addons.ISTIOD,
+        addons.ISTIO_CNI,
+        addons.ECK,
+    ):
         assert f"| {chart['version']} |" in README, chart
+    # Argo Rollouts: the chart, the controller and the plugin in one cell.
+    assert (
+        f"| {addons.ARGO_ROLLOUTS['version']} (controller {addons.ARGO_ROLLOUTS_APP}) + "
+        f"Gateway API plugin {addons.GATEWAY_API_PLUGIN} |" in README
+    )
+    assert f"| {addons.RABBITMQ_OPERATOR} |" in README
 
 
 def test_every_path_the_readme_names_exists() -> None:

@@ -136,31 +136,56 @@ def elasticsearch_spec(args: BrokerArgs) -> dict[str, Any]:
     }
 
 
+def _declare(
+    component: pulumi.ComponentResource,
+    name: str,
+    args: BrokerArgs,
+    opts: Optional[pulumi.ResourceOptions],
+    kind: tuple[str, str, str],
+    labels: dict[str, str],
+    spec: dict[str, Any],
+    ingress: tuple[kx.Peer, ...],
+    egress: tuple[kx.Peer, ...],
+) -> None:
+    """The operator's custom resource `app` (`kind`: app, apiVersion, kind) and its
+    NetworkPolicy."""
+    app, api_version, kind_name = kind
+    k8s.apiextensions.CustomResource(
+        f"{name}-cluster",
+        api_version=api_version,
+        kind=kind_name,
+        metadata=kx.metadata(app, args.namespace, labels),
+        spec=spec,
+        opts=_options(component, opts, args),
+    )
+    k8s.networking.v1.NetworkPolicy(
+        f"{name}-netpol",
+        metadata=kx.metadata(app, args.namespace, kx.without_version(labels)),
+        spec=kx.network_policy_spec(app, args.instance, ingress, egress),
+        opts=kx.child_options(component, opts),
+    )
+
+
 class InClusterRabbitmq(pulumi.ComponentResource):
     """See the module docstring."""
 
     def __init__(self, name: str, args: BrokerArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("webapp:data:InClusterRabbitmq", name, None, opts)
-        labels = kx.labels(
-            RABBITMQ, args.instance, "messaging", args.settings.version.split(":")[-1]
-        )
-        k8s.apiextensions.CustomResource(
-            f"{name}-cluster",
-            api_version="rabbitmq.com/v1beta1",
-            kind="RabbitmqCluster",
-            metadata=kx.metadata(RABBITMQ, args.namespace, labels),
-            spec=rabbitmq_spec(args),
-            opts=_options(self, opts, args),
-        )
+        tag = args.settings.version.split(":")[-1]
         clients = [kx.Peer(app=client, ports=(AMQP_PORT,)) for client in args.settings.clients]
         peers = kx.Peer(app=RABBITMQ, ports=(EPMD_PORT, DISTRIBUTION_PORT))
         self.ingress: dict[str, tuple[kx.Peer, ...]] = {RABBITMQ: (*clients, peers)}
         """What the NetworkPolicy admits."""
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-netpol",
-            metadata=kx.metadata(RABBITMQ, args.namespace, kx.without_version(labels)),
-            spec=kx.network_policy_spec(RABBITMQ, args.instance, self.ingress[RABBITMQ], [peers]),
-            opts=kx.child_options(self, opts),
+        _declare(
+            self,
+            name,
+            args,
+            opts,
+            (RABBITMQ, "rabbitmq.com/v1beta1", "RabbitmqCluster"),
+            kx.labels(RABBITMQ, args.instance, "messaging", tag),
+            rabbitmq_spec(args),
+            self.ingress[RABBITMQ],
+            (peers,),
         )
         self.register_outputs({})
 
@@ -170,26 +195,20 @@ class InClusterElasticsearch(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: BrokerArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("webapp:data:InClusterElasticsearch", name, None, opts)
-        labels = kx.labels(ELASTICSEARCH, args.instance, "search", args.settings.version)
-        k8s.apiextensions.CustomResource(
-            f"{name}-cluster",
-            api_version="elasticsearch.k8s.elastic.co/v1",
-            kind="Elasticsearch",
-            metadata=kx.metadata(ELASTICSEARCH, args.namespace, labels),
-            spec=elasticsearch_spec(args),
-            opts=_options(self, opts, args),
-        )
         clients = [kx.Peer(app=client, ports=(HTTP_PORT,)) for client in args.settings.clients]
         nodes = kx.Peer(app=ELASTICSEARCH, ports=(TRANSPORT_PORT,))
         operator = kx.Peer(namespace=args.operator_namespace, ports=(HTTP_PORT,))
         self.ingress: dict[str, tuple[kx.Peer, ...]] = {ELASTICSEARCH: (*clients, nodes, operator)}
         """What the NetworkPolicy admits."""
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-netpol",
-            metadata=kx.metadata(ELASTICSEARCH, args.namespace, kx.without_version(labels)),
-            spec=kx.network_policy_spec(
-                ELASTICSEARCH, args.instance, self.ingress[ELASTICSEARCH], [nodes]
-            ),
-            opts=kx.child_options(self, opts),
+        _declare(
+            self,
+            name,
+            args,
+            opts,
+            (ELASTICSEARCH, "elasticsearch.k8s.elastic.co/v1", "Elasticsearch"),
+            kx.labels(ELASTICSEARCH, args.instance, "search", args.settings.version),
+            elasticsearch_spec(args),
+            self.ingress[ELASTICSEARCH],
+            (nodes,),
         )
         self.register_outputs({})

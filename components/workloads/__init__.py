@@ -1,5 +1,7 @@
 """The application's workloads: HttpService, the Deployment pattern every service shares
-(`http_service`), the scheduled job (`scheduler`), and the frontend's nginx.conf (`nginx`). Type
+(`http_service`), its progressive delivery (`rollout`: the Argo Rollout's strategy, analysis and
+mesh routing; `release_gate`: the Job that makes a failed release a failed `pulumi up`), the
+scheduled job (`scheduler`), and the frontend's nginx.conf (`nginx`). Type
 tokens `webapp:workloads:*`.
 
 Cloud-neutral: a workload reads Secrets by name and is wired by the `SecretStore` it is given.

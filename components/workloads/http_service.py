@@ -11,7 +11,8 @@ Creates, all named `<name>` in the namespace and parented to the component:
 - or, for `canary` / `blue-green`, an Argo Rollout `<name>` with the same pod template, its
   AnalysisTemplate `<name>`, the `<name>-canary` or `<name>-preview` Service, and in the mesh
   the VirtualService and DestinationRule `<name>` (`workloads.rollout`); the provider awaits the
-  Rollout's `Healthy` phase
+  Rollout until it settles, and a ReleaseGate Job per pod template fails the update when the
+  release does (`workloads.release_gate`)
 - Service (http and, if any, metrics port): the stable / active Service of a Rollout
 - HorizontalPodAutoscaler autoscaling/v2 (autoscaler `hpa`) or KEDA ScaledObject (`keda`: CPU,
   memory and the service's load trigger) when autoscaling is on, aimed at the Deployment or the

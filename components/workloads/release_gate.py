@@ -47,7 +47,7 @@ class ReleaseGateArgs:
     revision: str
     """A digest of the pod template: a new one is a new release and a new Job."""
     timeout_seconds: int
-    """How long the whole release may take (`workloads.rollout.update_timeout`)."""
+    """How long the whole release may take (`workloads.rollout.update_seconds`)."""
     rollout: pulumi.Resource
     """The Rollout; the Job starts once it is applied."""
 

@@ -9,9 +9,10 @@ What a release does, in time (a canary, steps `STEPS`):
    5xx ratio <= 5 %, as seed 002) on the canary pods; then 25, 50 and 75 % the same way, then
    100 %, and the stable ReplicaSet is scaled down.
 2. A failed analysis aborts: traffic returns to the stable pods, the canary is scaled down, and
-   the Rollout is `Degraded`. The provider awaits `status.phase == Healthy`
-   (`pulumi.com/waitFor`), so the update fails when its timeout (`update_timeout`, the whole
-   canary plus margin) passes instead of reporting "updated".
+   the Rollout is `Degraded`. The provider awaits the Rollout until it settles, Healthy or
+   Degraded (`pulumi.com/waitFor`), and its release gate Job (`workloads.release_gate`) then
+   fails the update on Degraded, so `pulumi up` reports a failed canary instead of "updated";
+   both allow `update_seconds` (the whole healthy canary plus margin).
 3. The first `pulumi up` of a Rollout has no stable version to compare with: the controller
    brings it to full size at once, without steps or analysis (Argo's initial deploy), so the
    first await is as long as a Deployment's.
