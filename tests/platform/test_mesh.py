@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 import pytest
 
+from components.data.brokers import ELASTICSEARCH, RABBITMQ
 from components.platform.mesh import principal
 from tests.support import STACKS, pod_specs
 from tools.golden import VARIANTS, variant_overrides
@@ -16,13 +17,14 @@ from tools.offline import StackRun
 NS = "webapp-production"
 APP = "app.kubernetes.io/name"
 SOLVER = "acme.cert-manager.io/http01-solver"
+OUT_OF_MESH = (RABBITMQ, ELASTICSEARCH)
 Edge = tuple[str, str, str, int]
 """(workload, source kind, source, port): one allowed connection into a workload."""
 
 
 def network_edges(objects: list[dict[str, Any]]) -> set[Edge]:
-    """What the NetworkPolicies of the mesh's workloads admit (cert-manager's solver pods stay out
-    of the mesh: they carry no sidecar)."""
+    """What the NetworkPolicies of the mesh's workloads admit (cert-manager's solver pods and the
+    operator-run RabbitMQ and Elasticsearch stay out of the mesh: they carry no sidecar)."""
     found: set[Edge] = set()
     for policy in objects:
         if policy["kind"] != "NetworkPolicy" or policy["metadata"]["namespace"] != NS:
@@ -31,6 +33,8 @@ def network_edges(objects: list[dict[str, Any]]) -> set[Edge]:
         if SOLVER in selected:
             continue
         target = selected.get(APP)
+        if target in OUT_OF_MESH:
+            continue
         for rule in policy["spec"].get("ingress") or []:
             assert target, policy["metadata"]["name"]
             for peer in rule["from"]:
@@ -92,19 +96,31 @@ def production(stack_run: Callable[..., StackRun]) -> list[dict[str, Any]]:
     return stack_run("production").kubernetes_objects()
 
 
+MESHED = [v for v in VARIANTS if v != "ingress"]
+"""Production's shapes with the mesh on (an Ingress-routed stack turns it off)."""
+
+
+@pytest.mark.parametrize("variant", MESHED)
 def test_the_mesh_allows_exactly_what_the_network_policies_allow(
-    production: list[dict[str, Any]],
+    variant: str, stack_run: Callable[..., StackRun]
 ) -> None:
-    network = network_edges(production)
+    objects = stack_run("production", variant_overrides("production", variant)).kubernetes_objects()
+    network = network_edges(objects)
     assert network  # the real set, not an empty comparison
-    assert mesh_edges(production, "monitoring") == network
+    assert mesh_edges(objects, "monitoring") == network
+    if variant == "cloud-none":  # the in-cluster PostgreSQL and its backup Job, by identity
+        assert ("postgres", "app", "postgres-backup", 5432) in network
 
 
-def test_every_pod_runs_as_the_account_its_identity_names(production: list[dict[str, Any]]) -> None:
+@pytest.mark.parametrize("variant", MESHED)
+def test_every_pod_runs_as_the_account_its_identity_names(
+    variant: str, stack_run: Callable[..., StackRun]
+) -> None:
     """The AuthorizationPolicies name callers by `sa/<app>`: each pod's ServiceAccount is its
     app's name, so the principal is the workload's."""
+    objects = stack_run("production", variant_overrides("production", variant)).kubernetes_objects()
     checked = 0
-    for name, spec, meta in pod_specs(production):
+    for name, spec, meta in pod_specs(objects):
         if meta.get("labels", {}).get(APP) is None:
             continue
         assert spec["serviceAccountName"] == meta["labels"][APP], name

@@ -9,9 +9,10 @@ from typing import Any, Callable
 import pytest
 
 from components.config.catalogue import LOAD_TRIGGERS
-from components.platform.addons import GATEWAY_API_PLUGIN_NAME
+from components.platform.addons import ARGO_ROLLOUTS_APP, GATEWAY_API_PLUGIN_NAME
 from components.workloads import rollout as ro
 from components.workloads.http_service import SETTLED
+from components.workloads.release_gate import STATUS_IMAGE
 from tests.support import STACKS
 from tools.changes import sequence
 from tools.golden import EXTERNAL_PROMETHEUS, VARIANTS, variant_overrides
@@ -421,3 +422,9 @@ def test_moving_an_autoscaled_service_keeps_its_strength(
     assert set(hpa.paths) == {"spec.scaleTargetRef.apiVersion", "spec.scaleTargetRef.kind"}
     assert find(canary, "Rollout", "frontend")["spec"]["replicas"] == 3
     assert record(canary, ROLLOUT, "frontend").ignore_changes == ["spec.replicas"]
+
+
+def test_the_gate_runs_the_controllers_cli_version() -> None:
+    """`kubectl argo rollouts status` reads the Rollout the way the controller writes it: the same
+    release (README "Upgrading an add-on" moves both)."""
+    assert STATUS_IMAGE == f"quay.io/argoproj/kubectl-argo-rollouts:{ARGO_ROLLOUTS_APP}"
