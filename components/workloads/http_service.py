@@ -465,7 +465,9 @@ class HttpService(pulumi.ComponentResource):
             "revisionHistoryLimit": 5,
             "selector": selector,
             "template": template,
-            "progressDeadlineSeconds": ro.PROGRESS_DEADLINE,
+            # A first rollout that waits for a database being created may take as long as its
+            # create timeout; the controller must not abort it before the provider would.
+            "progressDeadlineSeconds": ro.progress_deadline(args.create_timeout),
             "progressDeadlineAbort": True,
             "strategy": ro.strategy(delivery, name, args.routing),
         }

@@ -54,6 +54,18 @@ SCALE_DOWN_DELAY = 30
 """Seconds the previous pods stay after a switch (blue-green) or an abort, for draining."""
 PROGRESS_DEADLINE = 600
 """Seconds a ReplicaSet may take to become available before the Rollout aborts (Degraded)."""
+
+
+def progress_deadline(create_timeout: Optional[str]) -> int:
+    """Seconds the new pods may take to become available before the controller aborts:
+    `PROGRESS_DEADLINE`, or the first rollout's longer create timeout (`30m`) where the pods'
+    readiness waits for a database being created (they would be aborted before it answers)."""
+    if not create_timeout:
+        return PROGRESS_DEADLINE
+    units = {"s": 1, "m": 60, "h": 3600}
+    return max(PROGRESS_DEADLINE, int(create_timeout[:-1]) * units[create_timeout[-1]])
+
+
 CANARY_HASH = "canary-hash"
 """The analysis argument: the pod-template hash of the pods under test (their ReplicaSet's)."""
 

@@ -428,3 +428,21 @@ def test_the_gate_runs_the_controllers_cli_version() -> None:
     """`kubectl argo rollouts status` reads the Rollout the way the controller writes it: the same
     release (README "Upgrading an add-on" moves both)."""
     assert STATUS_IMAGE == f"quay.io/argoproj/kubectl-argo-rollouts:{ARGO_ROLLOUTS_APP}"
+
+
+def test_a_rollout_that_waits_for_a_new_database_is_not_aborted_before_it_answers(
+    stack_run: Callable[..., StackRun],
+) -> None:
+    """On Azure the api's first pods wait for the Flexible Server (up to 20 minutes): the
+    controller's progress deadline follows the first await (30 minutes), not its 10 minutes."""
+    azure = stack_run("production", variant_overrides("production", "cloud-azure"))
+    rollout = record(azure, ROLLOUT, "api")
+    assert rollout.timeouts["create"] == "30m"
+    assert rollout.inputs["spec"]["progressDeadlineSeconds"] == 1800
+    # With RDS the pods start after the database: the usual deadline.
+    shipped = record(stack_run("production"), ROLLOUT, "api")
+    assert shipped.inputs["spec"]["progressDeadlineSeconds"] == ro.PROGRESS_DEADLINE == 600
+    assert (
+        find(stack_run("production"), "Rollout", "frontend")["spec"]["progressDeadlineSeconds"]
+        == 600
+    )
