@@ -89,6 +89,8 @@ RABBITMQ_OPERATOR_MANIFEST = (
 )
 """The RabbitMQ Cluster Operator's release manifest (CRDs, RBAC, the operator in
 `rabbitmq-system`): the project's only distribution; it has no Helm chart of its own."""
+RABBITMQ_OPERATOR_NAMESPACE = "rabbitmq-system"
+"""The namespace the manifest creates and runs the operator in."""
 ECK = {"chart": "eck-operator", "version": "3.5.0", "repo": "https://helm.elastic.co"}
 """Elastic's ECK operator (CRDs through its eck-operator-crds subchart, a validating webhook)."""
 ECK_NAMESPACE = "elastic-system"
@@ -389,10 +391,16 @@ class ClusterAddons(pulumi.ComponentResource):
         self.rabbitmq_operator: Optional[pulumi.Resource] = None
         if self._args.rabbitmq and self._args.addons.rabbitmq_operator == "install":
             # Applied object by object (a ConfigFile): the CRDs and the operator's Deployment are
-            # awaited before anything that depends on this resource.
+            # awaited before anything that depends on this resource. Its webhook's certificate is
+            # cert-manager's (an Issuer and a Certificate in the manifest), so cert-manager first.
             self.rabbitmq_operator = k8s.yaml.v2.ConfigFile(
-                f"{self._name}-rabbitmq-operator", file=RABBITMQ_OPERATOR_MANIFEST, opts=child
+                f"{self._name}-rabbitmq-operator",
+                file=RABBITMQ_OPERATOR_MANIFEST,
+                opts=kx.child_options(
+                    self, self._opts, [self.cert_manager] if self.cert_manager else []
+                ),
             )
+            self._allow_rabbitmq_operator()
         self.eck: Optional[k8s.helm.v3.Release] = None
         if self._args.elasticsearch and self._args.addons.eck == "install":
             self.eck = pinned_release(
@@ -403,6 +411,56 @@ class ClusterAddons(pulumi.ComponentResource):
                 {"installCRDs": True, "replicaCount": replicas},
                 child,
             )
+
+    def _allow_rabbitmq_operator(self) -> None:
+        """The operator's pods, which its manifest leaves open: the API server in to its webhook
+        (9443), Prometheus to its metrics (8080); out only to the API server (it manages the
+        brokers through it, `kubectl exec` included) and DNS."""
+        assert self.rabbitmq_operator is not None
+        any_address = [
+            k8s.networking.v1.NetworkPolicyPeerArgs(
+                ip_block=k8s.networking.v1.IPBlockArgs(cidr="0.0.0.0/0")
+            )
+        ]
+
+        def ports(
+            *numbers: int, protocol: str = "TCP"
+        ) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
+            return [
+                k8s.networking.v1.NetworkPolicyPortArgs(protocol=protocol, port=number)
+                for number in numbers
+            ]
+
+        k8s.networking.v1.NetworkPolicy(
+            f"{self._name}-rabbitmq-operator-netpol",
+            metadata=kx.metadata(
+                "rabbitmq-cluster-operator",
+                RABBITMQ_OPERATOR_NAMESPACE,
+                kx.labels(
+                    "rabbitmq-cluster-operator", self._args.instance, "messaging", RABBITMQ_OPERATOR
+                ),
+            ),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(
+                    match_labels={"app.kubernetes.io/name": "rabbitmq-cluster-operator"}
+                ),
+                policy_types=["Ingress", "Egress"],
+                ingress=[
+                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                        from_=any_address, ports=ports(9443, 8080)
+                    )
+                ],
+                egress=[
+                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                        to=any_address, ports=ports(443, 6443)
+                    ),
+                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                        ports=[*ports(53, protocol="UDP"), *ports(53)]
+                    ),
+                ],
+            ),
+            opts=kx.child_options(self, self._opts, [self.rabbitmq_operator]),
+        )
 
     def _create_istio(self, child: pulumi.ResourceOptions) -> list[k8s.helm.v3.Release]:
         """Istio's CRDs first (base), then the CNI agent and istiod: istiod's webhook validates

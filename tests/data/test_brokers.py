@@ -190,3 +190,20 @@ def test_an_elasticsearch_version_eck_cannot_run_is_refused() -> None:
             check_data_lock=False,
         )
     assert any("webapp:elasticsearch.version: '7.17.0'" in p for p in info.value.problems)
+
+
+def test_the_rabbitmq_operator_is_fenced_and_follows_cert_manager(on: StackRun) -> None:
+    """Its manifest leaves the operator's pods open and gets the webhook's certificate from
+    cert-manager: a NetworkPolicy admits the API server (webhook 9443) and Prometheus (8080) only,
+    and the manifest is applied once cert-manager runs."""
+    (manifest,) = [r for r in on.resources if r.type == "kubernetes:yaml/v2:ConfigFile"]
+    cert_manager = next(r for r in on.resources if r.name == "webapp-addons-cert-manager")
+    assert cert_manager.urn in manifest.depends_on
+    policy = on.find("NetworkPolicy", "rabbitmq-cluster-operator", "rabbitmq-system")["spec"]
+    assert policy["podSelector"] == {
+        "matchLabels": {"app.kubernetes.io/name": "rabbitmq-cluster-operator"}
+    }
+    assert [p["port"] for p in policy["ingress"][0]["ports"]] == [9443, 8080]
+    assert [p["port"] for p in policy["egress"][0]["ports"]] == [443, 6443]
+    fence = next(r for r in on.resources if r.name == "webapp-addons-rabbitmq-operator-netpol")
+    assert manifest.urn in fence.depends_on
