@@ -162,8 +162,11 @@ class WebApp(pulumi.ComponentResource):
             settings.monitoring.namespace if settings.monitoring.enabled else None
         )
         addons, baseline = self._platform(base)
+        # In the mesh, what runs pods here also waits for istiod: a pod created before the
+        # injector's webhook runs gets no sidecar, and mTLS STRICT would refuse its callers until
+        # it was restarted. (The store does not: its cloud resources, RDS first, start at once.)
         in_namespace = pulumi.ResourceOptions.merge(
-            base, pulumi.ResourceOptions(depends_on=[baseline.namespace])
+            base, pulumi.ResourceOptions(depends_on=[baseline.namespace, *addons.istio])
         )
         store = self._store(addons, baseline, base)
         # Every grant, then the store's seal, before the first workload: each workload is created

@@ -10,7 +10,7 @@ import pytest
 
 from components.data.brokers import ELASTICSEARCH, RABBITMQ
 from components.platform.mesh import principal
-from tests.support import STACKS, pod_specs
+from tests.support import STACKS, pod_specs, waits_for
 from tools.golden import VARIANTS, variant_overrides
 from tools.offline import StackRun
 
@@ -234,3 +234,38 @@ def test_without_the_mesh_nothing_of_it_exists(
         r.inputs["name"] for r in run.resources if r.type == "kubernetes:helm.sh/v3:Release"
     }
     assert ("istiod" in releases) == on
+
+
+POD_MAKERS = (
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:argoproj.io/v1alpha1:Rollout",
+    "kubernetes:apps/v1:StatefulSet",
+    "kubernetes:batch/v1:CronJob",
+    "kubernetes:batch/v1:Job",
+    "kubernetes:gateway.networking.k8s.io/v1:Gateway",  # its Envoy proxies, which join the mesh
+)
+
+
+@pytest.mark.parametrize("variant", MESHED)
+def test_every_pod_is_created_after_the_injector_runs(
+    variant: str, stack_run: Callable[..., StackRun]
+) -> None:
+    """A pod created before istiod's webhook has no sidecar, and STRICT mTLS would refuse its
+    callers: everything that makes pods in the namespace waits for istiod; the store's cloud
+    resources (RDS) do not, so the first up is no longer."""
+    run = stack_run("production", variant_overrides("production", variant))
+    istiod = next(
+        r.urn
+        for r in run.resources
+        if r.type == "kubernetes:helm.sh/v3:Release" and r.inputs["name"] == "istiod"
+    )
+    makers = [
+        r
+        for r in run.resources
+        if r.type in POD_MAKERS and (r.inputs.get("metadata") or {}).get("namespace") == NS
+    ]
+    assert len(makers) >= 8
+    for record in makers:
+        assert istiod in waits_for(run, record.urn), record.name
+    rds = [r for r in run.resources if r.type == "aws:rds/instance:Instance"]
+    assert all(istiod not in waits_for(run, r.urn) for r in rds)
