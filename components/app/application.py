@@ -653,6 +653,7 @@ class WebApp(pulumi.ComponentResource):
                 dns_ip=settings.kubernetes.cluster_dns_ip,
                 upstreams=upstreams,
                 websocket_timeout_seconds=settings.routing.websocket_timeout_seconds,
+                mesh=settings.mesh.enabled,
             )
         }, "/etc/nginx"
 

@@ -33,9 +33,15 @@ class Upstream:
     websocket: bool = False
 
 
-def proxy_location(upstream: Upstream, namespace: str, websocket_timeout_seconds: int) -> str:
+def proxy_location(
+    upstream: Upstream, namespace: str, websocket_timeout_seconds: int, mesh: bool = False
+) -> str:
     """One reverse-proxy location. The upstream is a variable, so NGINX resolves the Service name
-    per request instead of once at start."""
+    per request instead of once at start.
+
+    In the mesh the sidecar routes by Host (api, websocket and auth share ports with the frontend),
+    so the request carries the upstream Service's name, and the public host, which the Gateway
+    sent as X-Forwarded-Host, is passed on as it came."""
     fqdn = f"{upstream.host}.{namespace}.svc.cluster.local"
     variable = f"${upstream.host.replace('-', '_')}_upstream"
     block = [
@@ -43,7 +49,14 @@ def proxy_location(upstream: Upstream, namespace: str, websocket_timeout_seconds
         f"            set {variable} http://{fqdn}:{upstream.port};",
         f"            proxy_pass {variable};",
         "            proxy_http_version 1.1;",
-        "            proxy_set_header Host $host;",
+        *(
+            [
+                f"            proxy_set_header Host {fqdn};",
+                "            proxy_set_header X-Forwarded-Host $http_x_forwarded_host;",
+            ]
+            if mesh
+            else ["            proxy_set_header Host $host;"]
+        ),
         "            proxy_set_header X-Real-IP $remote_addr;",
         "            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
         "            proxy_set_header X-Forwarded-Proto $scheme;",
@@ -72,10 +85,13 @@ def nginx_conf(
     upstreams: tuple[Upstream, ...],
     port: int = 8080,
     websocket_timeout_seconds: int = 3600,
+    mesh: bool = False,
 ) -> str:
-    """The whole nginx.conf (`TEMPLATE` filled in)."""
+    """The whole nginx.conf (`TEMPLATE` filled in); `mesh`: Istio's sidecar carries the proxied
+    requests (`proxy_location`)."""
     proxies = "\n\n".join(
-        proxy_location(upstream, namespace, websocket_timeout_seconds) for upstream in upstreams
+        proxy_location(upstream, namespace, websocket_timeout_seconds, mesh)
+        for upstream in upstreams
     )
     # add_header in a location replaces the server's set, so locations that add one repeat them all.
     headers = "\n".join(

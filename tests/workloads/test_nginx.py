@@ -43,3 +43,22 @@ def test_nginx_rejects_a_broken_config(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode != 0
+
+
+def test_in_the_mesh_each_proxied_request_names_its_upstream(
+    stack_run: Callable[..., StackRun],
+) -> None:
+    """The sidecar routes by Host and api, websocket and auth share the frontend's ports' space:
+    in the mesh (production) each location sends its upstream's mesh name and passes the public
+    host on in X-Forwarded-Host; outside it (staging) the client's Host goes through."""
+    meshed = config_file(stack_run("production"), "frontend-files", "nginx.conf")
+    ns = "webapp-production.svc.cluster.local"
+    for service in ("api", "websocket", "auth"):
+        location = next(
+            block for block in meshed.split("location ")[1:] if f"http://{service}.{ns}:" in block
+        )
+        assert f"proxy_set_header Host {service}.{ns};" in location
+        assert "proxy_set_header X-Forwarded-Host $http_x_forwarded_host;" in location
+    assert "proxy_set_header Host $host;" not in meshed
+    plain = config_file(stack_run("staging"), "frontend-files", "nginx.conf")
+    assert "proxy_set_header Host $host;" in plain and "X-Forwarded-Host" not in plain
