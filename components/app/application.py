@@ -206,6 +206,7 @@ class WebApp(pulumi.ComponentResource):
                     plaintext_namespace=self._monitoring_namespace,
                     mesh_namespace=settings.mesh.namespace,
                     crd_dependencies=self._delivery_providers,
+                    strict=settings.mesh.mtls == "strict",
                 ),
                 opts=in_namespace,
             )

@@ -43,6 +43,7 @@ from components.config.settings import (
     ELASTICSEARCH_VERSION,
     ENVIRONMENTS,
     LOG_LEVELS,
+    MTLS_MODES,
     NAMESPACE,
     PROFILES,
     PULL_POLICIES,
@@ -357,6 +358,7 @@ def _mesh(reader: Reader) -> MeshSettings:
     mesh = MeshSettings(
         enabled=reader.flag("enabled", False),
         namespace=reader.text("namespace", "istio-system", rule=DNS_LABEL),
+        mtls=reader.choice("mtls", "strict", MTLS_MODES),
     )
     reader.finish()
     return mesh

@@ -30,6 +30,8 @@ AddonMode = Literal["install", "present"]
 SubjectKind = Literal["User", "Group", "ServiceAccount"]
 Delivery = Literal["rolling", "canary", "blue-green"]
 """`rolling`: a Deployment; `canary` / `blue-green`: an Argo Rollout with analysis."""
+MtlsMode = Literal["strict", "permissive"]
+MTLS_MODES: tuple[MtlsMode, ...] = get_args(MtlsMode)
 Autoscaler = Literal["hpa", "keda"]
 """Who scales an autoscaled service: an HPA on CPU/memory, or a KEDA ScaledObject (CPU/memory and
 the service's load trigger). Never both: KEDA creates its own HPA for the workload."""
@@ -316,6 +318,10 @@ class MeshSettings:
     enabled: bool = False
     namespace: str = "istio-system"
     """Where istiod runs (installed there by this program, or already)."""
+    mtls: MtlsMode = "strict"
+    """`strict`: mTLS only, and AuthorizationPolicies; `permissive`: plain text still admitted and
+    no AuthorizationPolicies, the step for turning the mesh on in a running stack (its pods get
+    their sidecars only as they restart; README "The mesh")."""
 
 
 @dataclass(frozen=True, kw_only=True)

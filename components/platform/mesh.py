@@ -49,6 +49,9 @@ class MeshArgs:
     """Where istiod runs."""
     crd_dependencies: Sequence[pulumi.Resource] = ()
     """The Istio releases, when this program installs them."""
+    strict: bool = True
+    """mTLS STRICT with the AuthorizationPolicies; False: PERMISSIVE and none (a running stack
+    moving into the mesh, while its pods without sidecars still call)."""
 
 
 def principal(namespace: str, account: str) -> str:
@@ -106,7 +109,17 @@ class Mesh(pulumi.ComponentResource):
         self._name, self._args = name, args
         self._labels = kx.labels("webapp-mesh", args.instance, "mesh", "v1")
         self._opts = kx.child_options(self, opts, args.crd_dependencies)
-        self._cr("peer-default", "PeerAuthentication", "default", {"mtls": {"mode": "STRICT"}})
+        mode = "STRICT" if args.strict else "PERMISSIVE"
+        self._cr("peer-default", "PeerAuthentication", "default", {"mtls": {"mode": mode}})
+        if args.strict:
+            self._create_authorization()
+        self._allow_istiod(name, opts)
+        self.register_outputs({})
+
+    def _create_authorization(self) -> None:
+        """Deny by default, then per workload what its NetworkPolicy admits; the scraped ports
+        PERMISSIVE on their workloads."""
+        args = self._args
         self._cr("deny-all", "AuthorizationPolicy", "deny-all", {})
         for app, peers in sorted(args.ingress.items()):
             ports = plaintext_ports(peers, args.plaintext_namespace)
@@ -130,6 +143,9 @@ class Mesh(pulumi.ComponentResource):
                         app, args.instance, args.namespace, peers, args.plaintext_namespace
                     ),
                 )
+
+    def _allow_istiod(self, name: str, opts: Optional[pulumi.ResourceOptions]) -> None:
+        args = self._args
         k8s.networking.v1.NetworkPolicy(
             f"{name}-allow-istiod",
             metadata=kx.metadata("allow-istiod", args.namespace, self._labels),
@@ -149,7 +165,6 @@ class Mesh(pulumi.ComponentResource):
             ),
             opts=kx.child_options(self, opts),
         )
-        self.register_outputs({})
 
     def _cr(self, suffix: str, kind: str, name: str, spec: dict[str, Any]) -> None:
         k8s.apiextensions.CustomResource(

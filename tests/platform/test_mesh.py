@@ -269,3 +269,19 @@ def test_every_pod_is_created_after_the_injector_runs(
         assert istiod in waits_for(run, record.urn), record.name
     rds = [r for r in run.resources if r.type == "aws:rds/instance:Instance"]
     assert all(istiod not in waits_for(run, r.urn) for r in rds)
+
+
+def test_a_running_stack_moves_into_the_mesh_through_permissive(
+    stack_run: Callable[..., StackRun],
+) -> None:
+    """`mesh.mtls: permissive`: pods restart into their sidecars one by one while the others still
+    call in plain text, so mTLS admits both and no AuthorizationPolicy (which needs an identity)
+    refuses them; the NetworkPolicies keep allowing exactly the same."""
+    mesh = {"webapp:mesh": {"enabled": True, "mtls": "permissive"}}
+    objects = stack_run("production", mesh).kubernetes_objects()
+    peers = [o for o in objects if o["kind"] == "PeerAuthentication"]
+    assert [(p["metadata"]["name"], p["spec"]) for p in peers] == [
+        ("default", {"mtls": {"mode": "PERMISSIVE"}})
+    ]
+    assert not any(o["kind"] == "AuthorizationPolicy" for o in objects)
+    assert network_edges(objects) == network_edges(stack_run("production").kubernetes_objects())
