@@ -28,6 +28,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from components.config.quantities import seconds
+
 from .offline import Registered, StackRun, run_stack
 
 # Typical create times in seconds, with the await the provider adds. Sources: the providers' and
@@ -97,16 +99,11 @@ def duration(record: Registered) -> int:
     return DURATIONS.get(record.type, DEFAULT_DURATION)
 
 
-def _seconds(text: str) -> int:
-    units = {"s": 1, "m": 60, "h": 3600}
-    return int(float(text[:-1]) * units[text[-1]])
-
-
 def await_timeout(record: Registered) -> Optional[int]:
     """How long the provider waits for the resource before failing the update (None: it does not
     wait, or its wait is the resource's own API call)."""
     if "create" in record.timeouts:
-        return _seconds(record.timeouts["create"])
+        return seconds(record.timeouts["create"])
     if record.type == "kubernetes:helm.sh/v3:Release":
         return int(record.inputs.get("timeout") or HELM_TIMEOUT)
     if record.type in ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"):
@@ -388,7 +385,7 @@ def _analysis_seconds(run: StackRun, namespace: str, analysis: dict[str, Any]) -
     for template in analysis["templates"]:
         spec = run.find("AnalysisTemplate", template["templateName"], namespace)["spec"]
         for metric in spec["metrics"]:
-            longest = max(longest, _seconds(metric["interval"]) * (metric["count"] - 1))
+            longest = max(longest, seconds(metric["interval"]) * (metric["count"] - 1))
     return longest
 
 
@@ -398,7 +395,7 @@ def _release(run: StackRun, record: Registered) -> Release:
     if "canary" in spec["strategy"]:
         steps = spec["strategy"]["canary"]["steps"]
         weights = sum(1 for step in steps if "setWeight" in step)
-        pauses = sum(_seconds(step["pause"]["duration"]) for step in steps if "pause" in step)
+        pauses = sum(seconds(step["pause"]["duration"]) for step in steps if "pause" in step)
         analyses = sum(
             _analysis_seconds(run, namespace, step["analysis"])
             for step in steps
@@ -420,9 +417,7 @@ def _release(run: StackRun, record: Registered) -> Release:
         for r in run.resources
         if r.type == "kubernetes:batch/v1:Job" and record.urn in r.depends_on
     ]
-    timeouts = [_seconds(record.timeouts["update"])] + [
-        _seconds(g.timeouts["create"]) for g in gates
-    ]
+    timeouts = [seconds(record.timeouts["update"])] + [seconds(g.timeouts["create"]) for g in gates]
     return Release(record.urn, strategy, healthy, min(timeouts), detail)
 
 

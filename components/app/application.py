@@ -259,14 +259,14 @@ class WebApp(pulumi.ComponentResource):
                 settings.rabbitmq,
                 InClusterRabbitmq,
                 cat.RABBITMQ,
-                "rabbitmq",
+                RABBITMQ,
                 addons.rabbitmq_operator,
             ),
             (
                 settings.elasticsearch,
                 InClusterElasticsearch,
                 cat.ELASTICSEARCH,
-                "elasticsearch",
+                ELASTICSEARCH,
                 addons.eck,
             ),
         )
@@ -536,12 +536,11 @@ class WebApp(pulumi.ComponentResource):
     def _secret_readers(self, store: SecretStore) -> dict[str, tuple[str, ...]]:
         """Every ServiceAccount whose pods read catalogued Secrets -> those Secrets (with the CSI
         driver, the receivers' endpoints too: a pod must mount them for the operator to read)."""
+        secret_env = {svc.name: service_env(svc, self._settings)[1] for svc in CATALOGUE}
         readers = {
-            svc.name: tuple(
-                sorted({ref.secret.name for ref in service_env(svc, self._settings)[1].values()})
-            )
-            for svc in CATALOGUE
-            if service_env(svc, self._settings)[1]
+            name: tuple(sorted({ref.secret.name for ref in refs.values()}))
+            for name, refs in secret_env.items()
+            if refs
         }
         if self._settings.database.mode == "in-cluster":
             readers.update(POSTGRES_READERS)

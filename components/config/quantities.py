@@ -128,6 +128,13 @@ def is_duration(value: str) -> bool:
     return bool(_DURATION.match(value))
 
 
+def seconds(value: str) -> int:
+    """A duration of one unit (`30s`, `10m`, `1h`, as customTimeouts and Argo spell them) in
+    seconds."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    return int(float(value[:-1]) * units[value[-1]])
+
+
 def is_ip(value: str) -> bool:
     try:
         ipaddress.ip_address(value)

@@ -417,28 +417,19 @@ class ClusterAddons(pulumi.ComponentResource):
         (9443), Prometheus to its metrics (8080); out only to the API server (it manages the
         brokers through it, `kubectl exec` included) and DNS."""
         assert self.rabbitmq_operator is not None
-        any_address = [
-            k8s.networking.v1.NetworkPolicyPeerArgs(
-                ip_block=k8s.networking.v1.IPBlockArgs(cidr="0.0.0.0/0")
-            )
+        instance = self._args.instance
+        callers = kx.Peer(ports=(9443, 8080), cidr="0.0.0.0/0")
+        api_server = kx.Peer(ports=(443, 6443), cidr="0.0.0.0/0")
+        dns = [
+            k8s.networking.v1.NetworkPolicyPortArgs(protocol=protocol, port=53)
+            for protocol in ("UDP", "TCP")
         ]
-
-        def ports(
-            *numbers: int, protocol: str = "TCP"
-        ) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
-            return [
-                k8s.networking.v1.NetworkPolicyPortArgs(protocol=protocol, port=number)
-                for number in numbers
-            ]
-
         k8s.networking.v1.NetworkPolicy(
             f"{self._name}-rabbitmq-operator-netpol",
             metadata=kx.metadata(
                 "rabbitmq-cluster-operator",
                 RABBITMQ_OPERATOR_NAMESPACE,
-                kx.labels(
-                    "rabbitmq-cluster-operator", self._args.instance, "messaging", RABBITMQ_OPERATOR
-                ),
+                kx.labels("rabbitmq-cluster-operator", instance, "messaging", RABBITMQ_OPERATOR),
             ),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(
@@ -447,16 +438,14 @@ class ClusterAddons(pulumi.ComponentResource):
                 policy_types=["Ingress", "Egress"],
                 ingress=[
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        from_=any_address, ports=ports(9443, 8080)
+                        from_=[callers.peer(instance)], ports=callers.port_args()
                     )
                 ],
                 egress=[
                     k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                        to=any_address, ports=ports(443, 6443)
+                        to=[api_server.peer(instance)], ports=api_server.port_args()
                     ),
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                        ports=[*ports(53, protocol="UDP"), *ports(53)]
-                    ),
+                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=dns),
                 ],
             ),
             opts=kx.child_options(self, self._opts, [self.rabbitmq_operator]),

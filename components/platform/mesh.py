@@ -146,6 +146,7 @@ class Mesh(pulumi.ComponentResource):
 
     def _allow_istiod(self, name: str, opts: Optional[pulumi.ResourceOptions]) -> None:
         args = self._args
+        istiod = kx.Peer(namespace=args.mesh_namespace, ports=(ISTIOD_PORT,))
         k8s.networking.v1.NetworkPolicy(
             f"{name}-allow-istiod",
             metadata=kx.metadata("allow-istiod", args.namespace, self._labels),
@@ -154,12 +155,7 @@ class Mesh(pulumi.ComponentResource):
                 policy_types=["Egress"],
                 egress=[
                     k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                        to=[kx.Peer(namespace=args.mesh_namespace, ports=()).peer(args.instance)],
-                        ports=[
-                            k8s.networking.v1.NetworkPolicyPortArgs(
-                                protocol="TCP", port=ISTIOD_PORT
-                            )
-                        ],
+                        to=[istiod.peer(args.instance)], ports=istiod.port_args()
                     )
                 ],
             ),

@@ -43,8 +43,6 @@ from components.workloads.release_gate import ReleaseGate, ReleaseGateArgs
 ROLLOUT_API = "argoproj.io/v1alpha1"
 ISTIO_NETWORKING = "networking.istio.io/v1"
 KEDA_API = "keda.sh/v1alpha1"
-SETTLED = "jsonpath={.status[?@ == 'Healthy' || @ == 'Degraded']}"
-"""RFC 9535 (the provider's JSONPath): a status field equal to Healthy or Degraded, the phase."""
 
 
 def plain(value: Any) -> Any:
@@ -385,12 +383,6 @@ class HttpService(pulumi.ComponentResource):
             ),
         )
 
-    def _replicas(self) -> int:
-        """A fixed count, or under a scaler its minimum for the first apply (a workload that
-        replaces another, as a Rollout replacing a Deployment, starts at full strength)."""
-        settings = self._args.settings
-        return settings.min_replicas
-
     def _create_workload(
         self, config_checksum: str, child: pulumi.ResourceOptions
     ) -> pulumi.CustomResource:
@@ -405,7 +397,9 @@ class HttpService(pulumi.ComponentResource):
             # A rotated Secret rolls the pods (zero unavailable: maxUnavailable is 0).
             metadata=kx.metadata(name, args.namespace, self._workload_labels, reload),
             spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=self._replicas(),
+                # A fixed count, or under a scaler its floor for the first apply (a workload that
+                # replaces another starts at full strength); the scaler's after that.
+                replicas=settings.min_replicas,
                 revision_history_limit=5,
                 selector=selector,
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(
@@ -445,6 +439,7 @@ class HttpService(pulumi.ComponentResource):
         the Rollout deleted last)."""
         args, settings, name = self._args, self._args.settings, self._app
         delivery = settings.delivery
+        release = ro.update_seconds(delivery, name)
         assert args.prometheus_url, "progressive delivery needs a Prometheus (config check)"
         analysis = self._cr(
             "analysis",
@@ -458,10 +453,10 @@ class HttpService(pulumi.ComponentResource):
             **(reload or {}),
             # Settled: Healthy (every step passed, the new pods are the stable ones) or Degraded
             # (aborted); the release gate turns which one into the update's result.
-            "pulumi.com/waitFor": SETTLED,
+            "pulumi.com/waitFor": ro.SETTLED,
         }
         spec: dict[str, Any] = {
-            "replicas": self._replicas(),
+            "replicas": settings.min_replicas,
             "revisionHistoryLimit": 5,
             "selector": selector,
             "template": template,
@@ -482,8 +477,7 @@ class HttpService(pulumi.ComponentResource):
                 pulumi.ResourceOptions(
                     depends_on=[analysis, tested, self.service, *routing],
                     custom_timeouts=pulumi.CustomTimeouts(
-                        create=args.create_timeout or "10m",
-                        update=f"{ro.update_seconds(delivery, name)}s",
+                        create=args.create_timeout or "10m", update=f"{release}s"
                     ),
                 ),
             ),
@@ -495,7 +489,7 @@ class HttpService(pulumi.ComponentResource):
                 namespace=args.namespace,
                 instance=args.instance,
                 revision=kx.checksum(plain(template)),
-                timeout_seconds=ro.update_seconds(delivery, name),
+                timeout_seconds=release,
                 rollout=rollout,
             ),
             # Only its Job waits for the Rollout (its own depends_on); the rest is created at once.

@@ -39,6 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Optional
 
+from components.config.quantities import seconds
 from components.config.settings import Delivery
 
 TrafficRouter = Literal["istio", "gateway-api", "nginx", "none"]
@@ -62,10 +63,12 @@ def progress_deadline(create_timeout: Optional[str]) -> int:
     readiness waits for a database being created (they would be aborted before it answers)."""
     if not create_timeout:
         return PROGRESS_DEADLINE
-    units = {"s": 1, "m": 60, "h": 3600}
-    return max(PROGRESS_DEADLINE, int(create_timeout[:-1]) * units[create_timeout[-1]])
+    return max(PROGRESS_DEADLINE, seconds(create_timeout))
 
 
+SETTLED = "jsonpath={.status[?@ == 'Healthy' || @ == 'Degraded']}"
+"""The Rollout's await (`pulumi.com/waitFor`, RFC 9535 as the provider reads it): a status field
+equal to Healthy or Degraded, the phase; the release gate then says which it was."""
 CANARY_HASH = "canary-hash"
 """The analysis argument: the pod-template hash of the pods under test (their ReplicaSet's)."""
 

@@ -11,7 +11,6 @@ import pytest
 from components.config.catalogue import LOAD_TRIGGERS
 from components.platform.addons import ARGO_ROLLOUTS_APP, GATEWAY_API_PLUGIN_NAME
 from components.workloads import rollout as ro
-from components.workloads.http_service import SETTLED
 from components.workloads.release_gate import STATUS_IMAGE
 from tests.support import STACKS
 from tools.changes import sequence
@@ -150,7 +149,7 @@ def test_the_rollout_is_awaited_until_it_settles_and_the_gate_decides(
 ) -> None:
     run = stack_run("production")
     rollout = record(run, ROLLOUT, "api")
-    assert rollout.inputs["metadata"]["annotations"]["pulumi.com/waitFor"] == SETTLED
+    assert rollout.inputs["metadata"]["annotations"]["pulumi.com/waitFor"] == ro.SETTLED
     seconds = ro.update_seconds("canary", "api")
     # Created after RDS through its Secret, so its first await is the provider's 10 minutes.
     assert rollout.timeouts == {"create": "10m", "update": f"{seconds}s"}
@@ -178,7 +177,7 @@ def test_the_rollout_is_awaited_until_it_settles_and_the_gate_decides(
 def test_the_settled_expression_matches_healthy_and_degraded_only() -> None:
     """The RFC 9535 filter the provider evaluates, on Argo's status shapes (a status field that
     equals one of the two phases)."""
-    expression = SETTLED.removeprefix("jsonpath={").removesuffix("}")
+    expression = ro.SETTLED.removeprefix("jsonpath={").removesuffix("}")
     assert expression == ".status[?@ == 'Healthy' || @ == 'Degraded']"
 
     def matches(status: dict[str, Any]) -> bool:
