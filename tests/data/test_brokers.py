@@ -207,3 +207,39 @@ def test_the_rabbitmq_operator_is_fenced_and_follows_cert_manager(on: StackRun) 
     assert [p["port"] for p in policy["egress"][0]["ports"]] == [443, 6443]
     fence = next(r for r in on.resources if r.name == "webapp-addons-rabbitmq-operator-netpol")
     assert manifest.urn in fence.depends_on
+
+
+def test_a_storage_class_and_version_reach_the_clusters(stack_run: Callable[..., StackRun]) -> None:
+    run = stack_run(
+        "dev",
+        {
+            "webapp:rabbitmq": {"enabled": True, "clients": ["api"], "storageClass": "fast"},
+            "webapp:elasticsearch": {
+                "enabled": True,
+                "clients": ["api"],
+                "storageClass": "fast",
+                "version": "8.19.0",
+            },
+        },
+    )
+    assert run.find("RabbitmqCluster", "rabbitmq")["spec"]["persistence"] == {
+        "storage": "10Gi",
+        "storageClassName": "fast",
+    }
+    spec = run.find("Elasticsearch", "elasticsearch")["spec"]
+    assert spec["version"] == "8.19.0"
+    assert spec["nodeSets"][0]["volumeClaimTemplates"][0]["spec"]["storageClassName"] == "fast"
+
+
+def test_present_operators_are_not_installed(stack_run: Callable[..., StackRun]) -> None:
+    overrides = {
+        **variant_overrides("dev", OPTIONAL),
+        "webapp:addons": {"rabbitmqOperator": "present", "eck": "present"},
+    }
+    run = stack_run("dev", overrides)
+    assert not any(r.type == "kubernetes:yaml/v2:ConfigFile" for r in run.resources)
+    assert not any(
+        r.type == "kubernetes:helm.sh/v3:Release" and r.inputs["chart"] == "eck-operator"
+        for r in run.resources
+    )
+    assert len(brokers(run)) == 2

@@ -445,3 +445,42 @@ def test_a_rollout_that_waits_for_a_new_database_is_not_aborted_before_it_answer
         find(stack_run("production"), "Rollout", "frontend")["spec"]["progressDeadlineSeconds"]
         == 600
     )
+
+
+def test_present_add_ons_are_used_not_installed(stack_run: Callable[..., StackRun]) -> None:
+    """`addons.<name>: present`: the cluster runs Argo Rollouts, KEDA and Istio already; nothing
+    installs them, nothing waits for a release of them, and the objects are still declared."""
+    present = {"webapp:addons": {"argoRollouts": "present", "keda": "present", "istio": "present"}}
+    run = stack_run("production", present)
+    releases = {
+        r.inputs["name"] for r in run.resources if r.type == "kubernetes:helm.sh/v3:Release"
+    }
+    assert not releases & {"argo-rollouts", "keda", "istio-base", "istio-cni", "istiod"}
+    assert find(run, "Rollout", "api") and find(run, "ScaledObject", "api")
+    assert find(run, "PeerAuthentication", "default")
+    # No PodMonitor for a controller this program does not run.
+    monitors = {
+        o["metadata"]["name"] for o in run.kubernetes_objects() if o["kind"] == "PodMonitor"
+    }
+    assert "webapp-argo-rollouts" not in monitors
+    shipped = stack_run("production")
+    installed = {
+        r.inputs["name"] for r in shipped.resources if r.type == "kubernetes:helm.sh/v3:Release"
+    }
+    assert {"argo-rollouts", "keda", "istio-base", "istio-cni", "istiod"} <= installed
+
+
+def test_the_mesh_namespace_is_where_istio_goes_and_what_the_sidecars_reach(
+    stack_run: Callable[..., StackRun],
+) -> None:
+    run = stack_run("production", {"webapp:mesh": {"enabled": True, "namespace": "mesh-system"}})
+    istio = [
+        r
+        for r in run.resources
+        if r.type == "kubernetes:helm.sh/v3:Release" and r.inputs["name"].startswith("istio")
+    ]
+    assert istio and all(r.inputs["namespace"] == "mesh-system" for r in istio)
+    rule = find(run, "NetworkPolicy", "allow-istiod")["spec"]["egress"][0]
+    assert rule["to"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "mesh-system"
+    }
