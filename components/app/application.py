@@ -77,7 +77,7 @@ from components.platform.monitoring import (
 from components.platform.namespace import NamespaceBaseline, NamespaceBaselineArgs
 from components.secrets import catalogue as cat
 from components.secrets.store import SecretAccess, SecretStore
-from components.workloads import rollout as ro
+from components.workloads import traffic as tr
 from components.workloads.http_service import HttpService, HttpServiceArgs
 from components.workloads.nginx import Upstream, nginx_conf
 from components.workloads.scheduler import Scheduler, SchedulerArgs
@@ -117,19 +117,19 @@ def routes(canary: Collection[str] = ()) -> tuple[Route, ...]:
     )
 
 
-def traffic_routing(settings: Settings, svc: AppService) -> ro.Routing:
+def traffic_routing(settings: Settings, svc: AppService) -> tr.Routing:
     """How the service's canary traffic is split: Istio in the mesh; outside it, the HTTPRoute
     (Gateway API plugin) or the Ingress (ingress-nginx's canary) of its public path; an unrouted
     service by the ratio of its pods."""
     if settings.services[svc.name].delivery != "canary":
-        return ro.Routing(router="none")
+        return tr.Routing(router="none")
     if settings.mesh.enabled:
-        return ro.Routing(router="istio")
+        return tr.Routing(router="istio")
     if not svc.route:
-        return ro.Routing(router="none")
+        return tr.Routing(router="none")
     route = "webapp-websocket" if svc.websocket else "webapp"
-    router: ro.TrafficRouter = "gateway-api" if settings.routing.mode == "gateway" else "nginx"
-    return ro.Routing(
+    router: tr.TrafficRouter = "gateway-api" if settings.routing.mode == "gateway" else "nginx"
+    return tr.Routing(
         router=router, route=route, namespace=settings.namespace, plugin=GATEWAY_API_PLUGIN_NAME
     )
 
@@ -206,6 +206,7 @@ class WebApp(pulumi.ComponentResource):
                     plaintext_namespace=self._monitoring_namespace,
                     mesh_namespace=settings.mesh.namespace,
                     crd_dependencies=self._delivery_providers,
+                    monitoring_dependencies=list(prometheus_crds),
                     strict=settings.mesh.mtls == "strict",
                 ),
                 opts=in_namespace,
@@ -694,6 +695,7 @@ class WebApp(pulumi.ComponentResource):
                 wait_for=wait_for,
                 create_timeout=create_timeout,
                 routing=traffic_routing(settings, svc),
+                mesh=settings.mesh.enabled,
                 prometheus_url=settings.prometheus_url,
                 load_trigger=LOAD_TRIGGERS.get(svc.name),
                 delivery_dependencies=self._delivery_providers,

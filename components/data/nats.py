@@ -39,6 +39,11 @@ from components.secrets.catalogue import NATS
 from components.secrets.store import NO_ACCESS, SecretAccess
 
 CLIENT_PORT, CLUSTER_PORT, MONITOR_PORT, METRICS_PORT = 4222, 6222, 8222, 7777
+APP_PROTOCOLS = {"client": "tcp", "cluster": "tcp", "monitor": "http", "metrics": "http"}
+"""Each Service port's protocol, declared: NATS speaks first (the server sends INFO, the client
+waits), so a port Istio had to sniff would hang until the sniffing times out and then fail
+(istio 1.30.3 `pkg/config/kube/conversion.go`: without `appProtocol` or a protocol prefix in
+the name, the port is sniffed)."""
 NATS_UID = 10001
 """nats-server and its exporter need no user of the image: any UID above the host's (10000+)."""
 EXPORTER_IMAGE = "natsio/prometheus-nats-exporter:0.17.3"
@@ -359,7 +364,12 @@ class InClusterNats(pulumi.ComponentResource):
                 publish_not_ready_addresses=True if headless else None,
                 selector=self._selector,
                 ports=[
-                    k8s.core.v1.ServicePortArgs(name=port_name, port=port, target_port=port_name)
+                    k8s.core.v1.ServicePortArgs(
+                        name=port_name,
+                        port=port,
+                        target_port=port_name,
+                        app_protocol=APP_PROTOCOLS[port_name],
+                    )
                     for port_name, port in ports
                 ],
             ),

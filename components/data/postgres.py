@@ -306,10 +306,14 @@ class InClusterPostgres(pulumi.ComponentResource):
                         name="postgres",
                         port=PORT,
                         target_port="postgres",
-                        app_protocol="postgresql",
+                        # Istio knows no `postgresql`: it would sniff the port.
+                        app_protocol="tcp",
                     ),
                     k8s.core.v1.ServicePortArgs(
-                        name="metrics", port=METRICS_PORT, target_port="metrics"
+                        name="metrics",
+                        port=METRICS_PORT,
+                        target_port="metrics",
+                        app_protocol="http",
                     ),
                 ],
             ),
@@ -322,7 +326,9 @@ class InClusterPostgres(pulumi.ComponentResource):
                 cluster_ip="None",
                 selector=selector,
                 ports=[
-                    k8s.core.v1.ServicePortArgs(name="postgres", port=PORT, target_port="postgres")
+                    k8s.core.v1.ServicePortArgs(
+                        name="postgres", port=PORT, target_port="postgres", app_protocol="tcp"
+                    )
                 ],
             ),
             opts=child,

@@ -190,7 +190,11 @@ class InClusterRedis(pulumi.ComponentResource):
             spec=k8s.core.v1.ServiceSpecArgs(
                 cluster_ip="None" if headless else None,
                 selector=self._selector,
-                ports=[k8s.core.v1.ServicePortArgs(name="redis", port=PORT, target_port="redis")],
+                ports=[
+                    k8s.core.v1.ServicePortArgs(
+                        name="redis", port=PORT, target_port="redis", app_protocol="tcp"
+                    )
+                ],
             ),
             opts=self._child,
         )

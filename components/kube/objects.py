@@ -346,6 +346,48 @@ RETAIN_CLAIMS = k8s.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs(
 )
 
 
+SERVICE_RELABELING = {
+    "sourceLabels": ["__meta_kubernetes_pod_label_app_kubernetes_io_name"],
+    "targetLabel": "service",
+}
+"""A PodMonitor target's `service` label: the app's name (its pods' `app.kubernetes.io/name`).
+prometheus-operator gives a PodMonitor target no `service` label of its own (v0.86.x
+`pkg/prometheus/promcfg.go` `generatePodMonitorConfig`: namespace, container, pod, endpoint,
+job), and applies an endpoint's `relabelings` after its own."""
+
+
+def pod_monitor(
+    resource_name: str,
+    name: str,
+    instance: str,
+    namespace: str,
+    object_labels: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+    port: str,
+    path: str = "/metrics",
+    match_labels: Optional[Mapping[str, str]] = None,
+    relabelings: Sequence[Mapping[str, Any]] = (SERVICE_RELABELING,),
+) -> k8s.apiextensions.CustomResource:
+    """A PodMonitor `name` scraping the port named `port` of the pods of `name` (or of
+    `match_labels`) every 30 seconds: one target per pod, whatever Services select it (needs the
+    Prometheus operator's CRDs: `opts` waits for what installs them)."""
+    endpoint: dict[str, Any] = {"port": port, "path": path, "interval": "30s"}
+    if relabelings:
+        endpoint["relabelings"] = [dict(relabeling) for relabeling in relabelings]
+    return k8s.apiextensions.CustomResource(
+        resource_name,
+        api_version=MONITORING_API,
+        kind="PodMonitor",
+        metadata=metadata(name, namespace, object_labels),
+        spec={
+            "selector": {"matchLabels": dict(match_labels or selector(name, instance))},
+            "namespaceSelector": {"matchNames": [namespace]},
+            "podMetricsEndpoints": [endpoint],
+        },
+        opts=opts,
+    )
+
+
 def service_monitor(
     resource_name: str,
     app: str,

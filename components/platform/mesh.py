@@ -17,6 +17,14 @@ Creates (parented to the component, each after Istio's CRDs and webhook):
   every workload runs as the ServiceAccount named after it) or its namespace (the Gateway's
   proxies, in the mesh), and the scraped ports from any plain-text peer (no identity exists there)
 - NetworkPolicy `allow-istiod`: every pod's sidecar to istiod (xDS and certificates, 15012)
+- with monitoring: PodMonitor `istio-proxies`, every sidecar's own statistics (`http-envoy-prom`,
+  15090, `/stats/prometheus`, as Istio's prometheus-operator example scrapes them: istio 1.30.3
+  `samples/addons/extras/prometheus-operator.yaml`), and NetworkPolicy `allow-sidecar-metrics`
+  admitting the monitoring namespace on that port. `istio_requests_total{reporter="destination"}`
+  from them is each pod's count of the requests it answered, by response code: the analysis of a
+  release in the mesh reads it (`workloads.analysis`), for every service, the frontend's NGINX
+  included. The port is Envoy's own listener, outside the sidecar's inbound capture (the
+  injection template excludes 15090), so no mTLS or AuthorizationPolicy applies to the scrape.
 """
 
 from __future__ import annotations
@@ -31,6 +39,12 @@ from components.kube import objects as kx
 
 SECURITY_API = "security.istio.io/v1"
 ISTIOD_PORT = 15012
+SIDECAR_METRICS_PORT = 15090
+SIDECAR_METRICS_PORT_NAME = "http-envoy-prom"
+"""The sidecar container's metrics port and its name (istio 1.30.3
+`manifests/charts/istio-control/istio-discovery/files/injection-template.yaml`)."""
+SIDECAR_LABEL = {"security.istio.io/tlsMode": "istio"}
+"""What the injector labels every pod with a sidecar (the same template)."""
 TRUST_DOMAIN = "cluster.local"
 
 
@@ -49,6 +63,8 @@ class MeshArgs:
     """Where istiod runs."""
     crd_dependencies: Sequence[pulumi.Resource] = ()
     """The Istio releases, when this program installs them."""
+    monitoring_dependencies: Sequence[pulumi.Resource] = ()
+    """What installs the PodMonitor CRD (the monitoring add-on), when this program does."""
     strict: bool = True
     """mTLS STRICT with the AuthorizationPolicies; False: PERMISSIVE and none (a running stack
     moving into the mesh, while its pods without sidecars still call)."""
@@ -114,7 +130,41 @@ class Mesh(pulumi.ComponentResource):
         if args.strict:
             self._create_authorization()
         self._allow_istiod(name, opts)
+        if args.plaintext_namespace:
+            self._scrape_sidecars(name, opts, args.plaintext_namespace)
         self.register_outputs({})
+
+    def _scrape_sidecars(
+        self, name: str, opts: Optional[pulumi.ResourceOptions], monitoring: str
+    ) -> None:
+        """Prometheus reads every sidecar's statistics (module docstring)."""
+        args = self._args
+        kx.pod_monitor(
+            f"{name}-istio-proxies",
+            "istio-proxies",
+            args.instance,
+            args.namespace,
+            self._labels,
+            kx.child_options(self, opts, args.monitoring_dependencies),
+            port=SIDECAR_METRICS_PORT_NAME,
+            path="/stats/prometheus",
+            match_labels=SIDECAR_LABEL,
+        )
+        scraper = kx.Peer(namespace=monitoring, ports=(SIDECAR_METRICS_PORT,))
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-allow-sidecar-metrics",
+            metadata=kx.metadata("allow-sidecar-metrics", args.namespace, self._labels),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(),
+                policy_types=["Ingress"],
+                ingress=[
+                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                        from_=[scraper.peer(args.instance)], ports=scraper.port_args()
+                    )
+                ],
+            ),
+            opts=kx.child_options(self, opts),
+        )
 
     def _create_authorization(self) -> None:
         """Deny by default, then per workload what its NetworkPolicy admits; the scraped ports

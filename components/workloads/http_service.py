@@ -37,12 +37,20 @@ from components.config.settings import ServiceSettings
 from components.kube import objects as kx
 from components.secrets.catalogue import SecretRef
 from components.secrets.store import NO_ACCESS, SecretAccess
-from components.workloads import rollout as ro
-from components.workloads.release_gate import ReleaseGate, ReleaseGateArgs
+from components.workloads import analysis as an
+from components.workloads import traffic as tr
+from components.workloads.release import ROLLOUT_API, ReleaseArgs, custom_resource, declare_release
 
-ROLLOUT_API = "argoproj.io/v1alpha1"
-ISTIO_NETWORKING = "networking.istio.io/v1"
 KEDA_API = "keda.sh/v1alpha1"
+ROLLOUT_REVISION_LABEL = "rollouts-pod-template-hash"
+"""What a Rollout labels its pods' revision with (a Deployment's ReplicaSets use
+`pod-template-hash`; argo-rollouts v1.9.0 `pkg/apis/rollouts/v1alpha1/types.go`
+`DefaultRolloutUniqueLabelKey`)."""
+SMOKE_RESOURCES = {
+    "requests": {"cpu": "10m", "memory": "16Mi"},
+    "limits": {"cpu": "100m", "memory": "32Mi"},
+}
+"""The smoke Job's container (curl, a few requests)."""
 
 
 def plain(value: Any) -> Any:
@@ -123,7 +131,7 @@ class HttpServiceArgs:
     wait_for: Sequence[pulumi.Resource] = ()
     """What the Deployment waits for before it is created: the Secrets it reads (or what mounts
     them); the provider then awaits the rollout for its usual 10 minutes. Default: nothing."""
-    routing: ro.Routing = ro.Routing(router="none")
+    routing: tr.Routing = tr.Routing(router="none")
     """How a canary's share of traffic is set (mesh, Gateway API plugin, ingress, pod ratio)."""
     prometheus_url: Optional[str] = None
     """The Prometheus the analysis and the KEDA load trigger query (required for either)."""
@@ -132,6 +140,9 @@ class HttpServiceArgs:
     delivery_dependencies: Sequence[pulumi.Resource] = ()
     """What installs the CRDs of a Rollout and its routing (Argo Rollouts, Istio), and of a
     ScaledObject (KEDA), when this program does."""
+    mesh: bool = False
+    """Whether the pods run with Istio sidecars (their answers are counted by the sidecars, whose
+    PodMonitor the platform declares). Default False."""
     create_timeout: Optional[str] = None
     """How long the provider awaits the first rollout (`customTimeouts.create`, e.g. `30m`), when
     the pods' readiness waits for something slower than 10 minutes that they do not wait for
@@ -290,16 +301,20 @@ class HttpService(pulumi.ComponentResource):
         self.service = self._create_service(child)
         self.workload = self._create_workload(kx.checksum([config_data, dict(args.files)]), child)
         self._create_scaling(child)
-        self.ingress: dict[str, tuple[kx.Peer, ...]] = {app: tuple(args.callers)}
+        callers = tuple(args.callers)
+        if settings.progressive and self._subject().smoke:
+            # The release's smoke Job calls the tested pods (`workloads.analysis`).
+            callers += (kx.Peer(app=self._subject().smoke_app, ports=(args.port,)),)
+        self.ingress: dict[str, tuple[kx.Peer, ...]] = {app: callers}
         """What the NetworkPolicy admits (the mesh's AuthorizationPolicy mirrors it)."""
         self.network_policy = k8s.networking.v1.NetworkPolicy(
             f"{name}-netpol",
             metadata=kx.metadata(app, args.namespace, self._labels),
-            spec=kx.network_policy_spec(app, args.instance, args.callers, args.egress),
+            spec=kx.network_policy_spec(app, args.instance, callers, args.egress),
             opts=child,
         )
         if args.monitoring and args.metrics_port:
-            self._create_service_monitor(child)
+            self._create_pod_monitor()
 
         self.service_name = self.service.metadata.name
         self.service_account_name = self.service_account.metadata.name
@@ -355,7 +370,14 @@ class HttpService(pulumi.ComponentResource):
             enable_service_links=False,
             security_context=kx.pod_security(args.run_as_user),
             termination_grace_period_seconds=args.termination_grace_seconds,
-            topology_spread_constraints=kx.spread(name, args.instance, replicas_for_spread),
+            # Spread each revision on its own: a Rollout's pods carry their revision under
+            # another key than a Deployment's.
+            topology_spread_constraints=kx.spread(
+                name,
+                args.instance,
+                replicas_for_spread,
+                ROLLOUT_REVISION_LABEL if settings.progressive else "pod-template-hash",
+            ),
             affinity=kx.anti_affinity(name, args.instance, replicas_for_spread),
             # The pods read the environment ConfigMap only when there is one.
             containers=[_container(args, mounts, env_from_config=self.config_map is not None)],
@@ -429,7 +451,7 @@ class HttpService(pulumi.ComponentResource):
         reload: Optional[dict[str, str]],
         child: pulumi.ResourceOptions,
     ) -> pulumi.CustomResource:
-        """The Rollout, what it routes and measures with, and the Service a release tests.
+        """The Rollout and its release machinery (`workloads.release`).
 
         Moving from a Deployment: this up creates the Rollout at full strength (no steps on a
         first deploy) and awaits it Healthy; the controller adopts the Service only once the
@@ -437,106 +459,53 @@ class HttpService(pulumi.ComponentResource):
         after every create and update. Until then both sets of pods carry the Service's labels,
         so nothing stops serving. Moving back is the mirror image (the Deployment is awaited,
         the Rollout deleted last)."""
-        args, settings, name = self._args, self._args.settings, self._app
-        delivery = settings.delivery
-        release = ro.update_seconds(delivery, name)
+        args, settings = self._args, self._args.settings
         assert args.prometheus_url, "progressive delivery needs a Prometheus (config check)"
-        analysis = self._cr(
-            "analysis",
-            "AnalysisTemplate",
-            ro.analysis_spec(name, args.namespace, args.prometheus_url),
-        )
-        second = ro.canary_service(name) if delivery == "canary" else ro.preview_service(name)
-        tested = self._create_service(child, second)
-        routing = list(self._create_mesh_routing()) if args.routing.router == "istio" else []
-        annotations = {
-            **(reload or {}),
-            # Settled: Healthy (every step passed, the new pods are the stable ones) or Degraded
-            # (aborted); the release gate turns which one into the update's result.
-            "pulumi.com/waitFor": ro.SETTLED,
-        }
-        spec: dict[str, Any] = {
-            "replicas": settings.min_replicas,
-            "revisionHistoryLimit": 5,
-            "selector": selector,
-            "template": template,
-            # A first rollout that waits for a database being created may take as long as its
-            # create timeout; the controller must not abort it before the provider would.
-            "progressDeadlineSeconds": ro.progress_deadline(args.create_timeout),
-            "progressDeadlineAbort": True,
-            "strategy": ro.strategy(delivery, name, args.routing),
-        }
-        rollout = k8s.apiextensions.CustomResource(
-            f"{self._name}-rollout",
-            api_version=ROLLOUT_API,
-            kind="Rollout",
-            metadata=kx.metadata(name, args.namespace, self._workload_labels, annotations),
-            spec=spec,
-            opts=pulumi.ResourceOptions.merge(
-                self._workload_options(self._delivery_opts),
-                pulumi.ResourceOptions(
-                    depends_on=[analysis, tested, self.service, *routing],
-                    custom_timeouts=pulumi.CustomTimeouts(
-                        create=args.create_timeout or "10m", update=f"{release}s"
-                    ),
-                ),
-            ),
-        )
-        ReleaseGate(
-            f"{self._name}-release",
-            ReleaseGateArgs(
-                app=name,
-                namespace=args.namespace,
-                instance=args.instance,
+        services: list[pulumi.Resource] = [self.service]
+        subject = self._subject()
+        if subject.delivery == "blue-green" or args.routing.services:
+            services.append(self._create_service(child, subject.tested_service))
+        return declare_release(
+            self,
+            self._name,
+            ReleaseArgs(
+                subject=subject,
+                routing=args.routing,
+                prometheus=args.prometheus_url,
+                labels=self._labels,
+                workload_labels=self._workload_labels,
+                replicas=settings.min_replicas,
+                template=template,
+                selector=selector,
+                annotations=reload or {},
                 revision=kx.checksum(plain(template)),
-                timeout_seconds=release,
-                rollout=rollout,
+                services=services,
+                create_timeout=args.create_timeout,
             ),
-            # Only its Job waits for the Rollout (its own depends_on); the rest is created at once.
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        return rollout
-
-    def _cr(
-        self,
-        suffix: str,
-        kind: str,
-        spec: dict[str, Any],
-        api_version: str = ROLLOUT_API,
-        ignore: Sequence[str] = (),
-    ) -> k8s.apiextensions.CustomResource:
-        # What the controller also writes (ignored fields in atomic lists) is forced back when
-        # Pulumi changes the object (`workloads.rollout`).
-        annotations = {"pulumi.com/patchForce": "true"} if ignore else None
-        return k8s.apiextensions.CustomResource(
-            f"{self._name}-{suffix}",
-            api_version=api_version,
-            kind=kind,
-            metadata=kx.metadata(self._app, self._args.namespace, self._labels, annotations),
-            spec=spec,
-            opts=pulumi.ResourceOptions.merge(
-                self._delivery_opts, pulumi.ResourceOptions(ignore_changes=list(ignore) or None)
-            ),
+            child,
+            self._delivery_opts,
+            self._workload_options(self._delivery_opts),
         )
 
-    def _create_mesh_routing(self) -> tuple[pulumi.Resource, ...]:
-        """The VirtualService and DestinationRule a mesh canary is split by."""
-        args, name = self._args, self._app
-        return (
-            self._cr(
-                "virtualservice",
-                "VirtualService",
-                ro.virtual_service_spec(name, args.namespace, args.port),
-                ISTIO_NETWORKING,
-                ro.VIRTUAL_SERVICE_IGNORED,
-            ),
-            self._cr(
-                "destinationrule",
-                "DestinationRule",
-                ro.destination_rule_spec(name, args.namespace, kx.selector(name, args.instance)),
-                ISTIO_NETWORKING,
-                ro.DESTINATION_RULE_IGNORED,
-            ),
+    def _subject(self) -> an.Subject:
+        """What the release's analysis measures: the tested pods, and who counts their answers
+        (their sidecars in the mesh, else the service's own metrics, else nobody)."""
+        args, settings = self._args, self._args.settings
+        tested = (
+            tr.preview_service(self._app)
+            if settings.delivery == "blue-green"
+            else tr.canary_service(self._app)
+        )
+        return an.Subject(
+            app=self._app,
+            namespace=args.namespace,
+            instance=args.instance,
+            delivery=settings.delivery,
+            port=args.port,
+            tested_service=tested,
+            paths=tuple(dict.fromkeys((args.probes.readiness, "/"))),
+            requests="mesh" if args.mesh else ("app" if args.metrics_port else None),
+            resources=SMOKE_RESOURCES,
         )
 
     def _create_service(
@@ -554,7 +523,11 @@ class HttpService(pulumi.ComponentResource):
         if args.metrics_port:
             ports.append(
                 k8s.core.v1.ServicePortArgs(
-                    name="metrics", port=args.metrics_port, target_port="metrics", protocol="TCP"
+                    name="metrics",
+                    port=args.metrics_port,
+                    target_port="metrics",
+                    protocol="TCP",
+                    app_protocol="http",
                 )
             )
         suffix = "service" if name is None else f"service-{name.rsplit('-', 1)[-1]}"
@@ -665,9 +638,10 @@ class HttpService(pulumi.ComponentResource):
                     },
                 }
             )
-        self._cr(
-            "scaledobject",
+        custom_resource(
+            f"{self._name}-scaledobject",
             "ScaledObject",
+            kx.metadata(self._app, args.namespace, self._labels),
             {
                 "scaleTargetRef": self._target(),
                 "minReplicaCount": scaling.min_replicas,
@@ -684,18 +658,24 @@ class HttpService(pulumi.ComponentResource):
                 },
                 "triggers": triggers,
             },
+            self._delivery_opts,
             KEDA_API,
         )
 
-    def _create_service_monitor(self, child: pulumi.ResourceOptions) -> None:
+    def _create_pod_monitor(self) -> None:
+        """A PodMonitor on the pods' `metrics` port: every pod is one target whichever Services
+        select it (a Rollout's canary pods are behind `<app>-canary` only, its stable ones behind
+        both Services between releases; a ServiceMonitor would miss the first and scrape the
+        second twice). The target's `service` label is the app's name (from the pod label), as a
+        ServiceMonitor on the app's Service would have set it."""
         args = self._args
-        kx.service_monitor(
-            f"{self._name}-servicemonitor",
+        kx.pod_monitor(
+            f"{self._name}-podmonitor",
             self._app,
             args.instance,
             args.namespace,
             self._labels,
             kx.child_options(self, self._opts, args.crd_dependencies),
+            port="metrics",
             path=args.metrics_path,
-            scheme="http",
         )

@@ -1,13 +1,15 @@
-"""Progressive delivery for an HttpService: the Argo Rollout's strategy, its analysis, and the
-Istio objects a canary is split by in the mesh (pure builders; HttpService declares them).
+"""Progressive delivery for an HttpService: the Argo Rollout's strategy and its timing (pure
+builders; `workloads.release` declares the Rollout, `workloads.analysis` says what a release is
+judged by, `workloads.traffic` how its traffic is split).
 
 What a release does, in time (a canary, steps `STEPS`):
 1. `pulumi up` changes the Rollout's pod template; the controller starts a canary ReplicaSet and
    sets the canary's share of traffic to 10 % (Istio VirtualService weights in the mesh, the
    HTTPRoute's backendRef weights through the Gateway API plugin, or ingress-nginx's canary
-   Ingress), then pauses `PAUSE_SECONDS` and runs the AnalysisTemplate (pod-ready ratio >= 0.8,
-   5xx ratio <= 5 %, as seed 002) on the canary pods; then 25, 50 and 75 % the same way, then
-   100 %, and the stable ReplicaSet is scaled down.
+   Ingress, or the canary's share of the pods), then pauses `PAUSE_SECONDS` and runs the
+   AnalysisTemplate (pod-ready ratio >= 0.8, 5xx ratio <= 5 %, as seed 002) on the canary pods;
+   then 25, 50 and 75 % the same way, then 100 % to the canary Service, then the stable Service
+   switches to the new pods, the weight returns to it, and the old ReplicaSet is scaled down.
 2. A failed analysis aborts: traffic returns to the stable pods, the canary is scaled down, and
    the Rollout is `Degraded`. The provider awaits the Rollout until it settles, Healthy or
    Degraded (`pulumi.com/waitFor`), and its release gate Job (`workloads.release_gate`) then
@@ -22,30 +24,26 @@ them, and only then the active Service's selector moves to them (`autoPromotionE
 pods stay `SCALE_DOWN_DELAY` seconds for connections to drain.
 
 Fields the controller owns are left to it: the Services' selectors (it adds the
-`rollouts-pod-template-hash` key), the route weights and the DestinationRule's subset labels
-(`ignore_changes` on each), and the replica count under an HPA or KEDA. A change of those fields
-never makes Pulumi update the object. The weights and subset labels sit in lists the API treats
-as atomic (HTTPRoute `rules`, VirtualService `http`, DestinationRule `subsets`), so once the
-controller writes one it owns the whole list: when Pulumi does change such an object (a new
+`rollouts-pod-template-hash` key), the route weights (`ignore_changes` on each), and the replica
+count under an HPA or KEDA. A change of those fields never makes Pulumi update the object. The
+weights sit in lists the API treats as atomic (HTTPRoute `rules`, VirtualService `http`), so once
+the controller writes one it owns the whole list: when Pulumi does change such an object (a new
 route, a timeout), it applies with `pulumi.com/patchForce` and its declared values, which are the
-safe ones (all traffic to stable, both subsets on the service's pods), and the controller sets
-its weights again on its next reconcile of an unfinished release. The Services' selectors and the
+safe ones (all traffic to stable), and the controller sets its weights again on its next
+reconcile of an unfinished release. The Services' selectors and the
 replica count are plain fields: server-side apply leaves them to the controller (the provider
 drops an ignored field another manager owns) until a change of delivery takes them back.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal, Optional
+from typing import Any, Optional
 
 from components.config.quantities import seconds
 from components.config.settings import Delivery
 
-TrafficRouter = Literal["istio", "gateway-api", "nginx", "none"]
-"""How a canary's share of traffic is set: Istio (mesh on), Argo Rollouts' Gateway API plugin on
-the service's HTTPRoute, ingress-nginx's canary Ingress, or the ratio of pods (an unrouted
-service outside the mesh)."""
+from .analysis import Subject, analysis_seconds, analysis_step
+from .traffic import Routing, canary_service, preview_service, traffic_routing
 
 STEPS = (10, 25, 50, 75)
 """The canary's traffic share at each step, in percent (seed 002)."""
@@ -69,76 +67,14 @@ def progress_deadline(create_timeout: Optional[str]) -> int:
 SETTLED = "jsonpath={.status[?@ == 'Healthy' || @ == 'Degraded']}"
 """The Rollout's await (`pulumi.com/waitFor`, RFC 9535 as the provider reads it): a status field
 equal to Healthy or Degraded, the phase; the release gate then says which it was."""
-CANARY_HASH = "canary-hash"
-"""The analysis argument: the pod-template hash of the pods under test (their ReplicaSet's)."""
 
 
-@dataclass(frozen=True)
-class Metric:
-    """One analysis measurement (seed 002's AnalysisTemplate)."""
-
-    name: str
-    interval: int
-    """Seconds between measurements."""
-    count: int
-    success: str
-    failure_limit: int
-    query: str
-    """PromQL as Argo sends it, with `{{args.canary-hash}}` for Argo to fill."""
-
-    @property
-    def seconds(self) -> int:
-        """From the first measurement (at once) to the last."""
-        return self.interval * (self.count - 1)
-
-
-HASH_ARG = "{{args." + CANARY_HASH + "}}"
-
-
-def metrics(app: str, namespace: str = "") -> tuple[Metric, ...]:
-    # A Rollout's pods are named <rollout>-<pod-template-hash>-<suffix> (their ReplicaSet's).
-    pods = f'namespace="{namespace}", pod=~"{app}-{HASH_ARG}-.*"'
-    requests = f'http_requests_total{{{pods}, service="{app}"'
-    return (
-        Metric(
-            name="pod-ready-ratio",
-            interval=10,
-            count=3,
-            success="result[0] >= 0.8",
-            failure_limit=2,
-            # Every pod has one kube_pod_status_ready series per condition (true, false,
-            # unknown), so the sum over all conditions counts the pods.
-            query=(
-                f'(sum(kube_pod_status_ready{{condition="true", {pods}}}) or vector(0))'
-                f" / (sum(kube_pod_status_ready{{{pods}}}) or vector(1))"
-            ),
-        ),
-        Metric(
-            name="error-rate",
-            interval=30,
-            count=3,
-            success="result[0] <= 0.05",
-            failure_limit=1,
-            # No requests yet is a pass (0), never 0/0 = NaN, which fails every condition.
-            query=(
-                f'(sum(rate({requests}, status=~"5.."}}[2m])) or vector(0))'
-                f" / (sum(rate({requests}}}[2m])) > 0) or vector(0)"
-            ),
-        ),
-    )
-
-
-def analysis_seconds(app: str) -> int:
-    """How long one analysis run takes (its metrics run side by side)."""
-    return max(metric.seconds for metric in metrics(app))
-
-
-def release_seconds(strategy: Delivery, app: str) -> int:
+def release_seconds(subject: Subject) -> int:
     """How long a healthy release takes after its pods are ready: every step's pause and
     analysis (canary), or the pre-promotion analysis and the scale-down delay (blue-green)."""
-    if strategy == "canary":
-        return len(STEPS) * (PAUSE_SECONDS + analysis_seconds(app))
-    return analysis_seconds(app) + SCALE_DOWN_DELAY
+    if subject.delivery == "canary":
+        return len(STEPS) * (PAUSE_SECONDS + analysis_seconds(subject))
+    return analysis_seconds(subject) + SCALE_DOWN_DELAY
 
 
 POD_READY_SECONDS = 300
@@ -146,81 +82,12 @@ POD_READY_SECONDS = 300
 5 minutes)."""
 
 
-def update_seconds(strategy: Delivery, app: str) -> int:
+def update_seconds(subject: Subject) -> int:
     """How long a release may take before it counts as failed (the Rollout's await and the
     release gate's): the whole healthy release, each canary step allowed to start new pods, plus
     five minutes."""
-    steps = len(STEPS) if strategy == "canary" else 1
-    return release_seconds(strategy, app) + steps * POD_READY_SECONDS + 300
-
-
-def analysis_spec(app: str, namespace: str, prometheus: str) -> dict[str, Any]:
-    """The AnalysisTemplate `<app>`: both metrics on the pods of the tested template."""
-    return {
-        "args": [{"name": CANARY_HASH}],
-        "metrics": [
-            {
-                "name": metric.name,
-                "interval": f"{metric.interval}s",
-                "count": metric.count,
-                "successCondition": metric.success,
-                "failureLimit": metric.failure_limit,
-                "provider": {"prometheus": {"address": prometheus, "query": metric.query}},
-            }
-            for metric in metrics(app, namespace)
-        ],
-    }
-
-
-def _analysis(app: str) -> dict[str, Any]:
-    return {
-        "templates": [{"templateName": app}],
-        "args": [{"name": CANARY_HASH, "valueFrom": {"podTemplateHashValue": "Latest"}}],
-    }
-
-
-@dataclass(frozen=True, kw_only=True)
-class Routing:
-    """Where a canary's traffic share is set."""
-
-    router: TrafficRouter
-    route: Optional[str] = None
-    """The HTTPRoute (gateway-api) or Ingress (nginx) that carries the service's path."""
-    namespace: str = ""
-    """The HTTPRoute's namespace (gateway-api)."""
-    plugin: str = ""
-    """The name the controller knows the Gateway API plugin by (gateway-api)."""
-
-
-def canary_service(app: str) -> str:
-    return f"{app}-canary"
-
-
-def preview_service(app: str) -> str:
-    return f"{app}-preview"
-
-
-def _traffic(app: str, routing: Routing) -> Optional[dict[str, Any]]:
-    if routing.router == "istio":
-        return {
-            "istio": {
-                "virtualService": {"name": app, "routes": ["primary"]},
-                "destinationRule": {
-                    "name": app,
-                    "canarySubsetName": "canary",
-                    "stableSubsetName": "stable",
-                },
-            }
-        }
-    if routing.router == "gateway-api":
-        return {
-            "plugins": {
-                routing.plugin: {"httpRoute": routing.route, "namespace": routing.namespace}
-            }
-        }
-    if routing.router == "nginx":
-        return {"nginx": {"stableIngress": routing.route}}
-    return None
+    steps = len(STEPS) if subject.delivery == "canary" else 1
+    return release_seconds(subject) + steps * POD_READY_SECONDS + 300
 
 
 def strategy(delivery: Delivery, app: str, routing: Routing) -> dict[str, Any]:
@@ -230,7 +97,7 @@ def strategy(delivery: Delivery, app: str, routing: Routing) -> dict[str, Any]:
             "blueGreen": {
                 "activeService": app,
                 "previewService": preview_service(app),
-                "prePromotionAnalysis": _analysis(app),
+                "prePromotionAnalysis": analysis_step(app),
                 "autoPromotionEnabled": True,
                 "scaleDownDelaySeconds": SCALE_DOWN_DELAY,
             }
@@ -240,50 +107,13 @@ def strategy(delivery: Delivery, app: str, routing: Routing) -> dict[str, Any]:
         steps += [
             {"setWeight": weight},
             {"pause": {"duration": f"{PAUSE_SECONDS}s"}},
-            {"analysis": _analysis(app)},
+            {"analysis": analysis_step(app)},
         ]
-    canary: dict[str, Any] = {
-        "stableService": app,
-        "canaryService": canary_service(app),
-        "steps": steps,
-        "abortScaleDownDelaySeconds": SCALE_DOWN_DELAY,
-    }
-    traffic = _traffic(app, routing)
+    canary: dict[str, Any] = {"steps": steps, "abortScaleDownDelaySeconds": SCALE_DOWN_DELAY}
+    if routing.services:
+        canary["stableService"] = app
+        canary["canaryService"] = canary_service(app)
+    traffic = traffic_routing(app, routing)
     if traffic is not None:
         canary["trafficRouting"] = traffic
     return {"canary": canary}
-
-
-def virtual_service_spec(app: str, namespace: str, port: int) -> dict[str, Any]:
-    """Istio routing of the service's host, stable 100 / canary 0 until a release moves the
-    weights (the controller owns them: `ignore_changes`)."""
-    host = f"{app}.{namespace}.svc.cluster.local"
-    return {
-        "hosts": [host],
-        "http": [
-            {
-                "name": "primary",
-                "route": [
-                    {
-                        "destination": {"host": host, "subset": subset, "port": {"number": port}},
-                        "weight": weight,
-                    }
-                    for subset, weight in (("stable", 100), ("canary", 0))
-                ],
-            }
-        ],
-    }
-
-
-VIRTUAL_SERVICE_IGNORED = ("spec.http[0].route[0].weight", "spec.http[0].route[1].weight")
-DESTINATION_RULE_IGNORED = ("spec.subsets[0].labels", "spec.subsets[1].labels")
-
-
-def destination_rule_spec(app: str, namespace: str, selector: dict[str, str]) -> dict[str, Any]:
-    """The stable and canary subsets (the controller adds each one's pod-template hash to its
-    labels) with mesh mTLS to them."""
-    return {
-        "host": f"{app}.{namespace}.svc.cluster.local",
-        "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}},
-        "subsets": [{"name": name, "labels": dict(selector)} for name in ("stable", "canary")],
-    }
