@@ -385,7 +385,12 @@ def _analysis_seconds(run: StackRun, namespace: str, analysis: dict[str, Any]) -
     for template in analysis["templates"]:
         spec = run.find("AnalysisTemplate", template["templateName"], namespace)["spec"]
         for metric in spec["metrics"]:
-            longest = max(longest, seconds(metric["interval"]) * (metric["count"] - 1))
+            if "job" in metric["provider"]:
+                # A Job measurement lasts at most its deadline.
+                span = int(metric["provider"]["job"]["spec"]["activeDeadlineSeconds"])
+            else:
+                span = seconds(metric["interval"]) * (metric["count"] - 1)
+            longest = max(longest, span)
     return longest
 
 

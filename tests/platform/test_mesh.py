@@ -32,6 +32,10 @@ def network_edges(objects: list[dict[str, Any]]) -> set[Edge]:
         selected = policy["spec"]["podSelector"].get("matchLabels", {})
         if SOLVER in selected:
             continue
+        if policy["metadata"]["name"] == "allow-sidecar-metrics":
+            # The sidecars' own metrics port (15090) is Envoy's listener outside the inbound
+            # capture: no mTLS or AuthorizationPolicy applies to it (`platform.mesh`).
+            continue
         target = selected.get(APP)
         if target in OUT_OF_MESH:
             continue

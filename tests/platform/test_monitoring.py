@@ -570,7 +570,15 @@ def test_the_gateway_and_add_ons_are_scraped_where_this_program_runs_them(
         "webapp-cert-manager",
         "webapp-external-secrets",
         "webapp-argo-rollouts",  # its Rollouts' metrics (WebappServiceDown, WebappReleaseAborted)
+        # The application's own metrics, one target per pod (canary pods too), and in the mesh
+        # every sidecar's statistics (the analysis' request counts).
+        "api",
+        "broadcaster",
+        "istio-proxies",
     }
+    sidecars = production["istio-proxies"]["spec"]
+    assert sidecars["selector"] == {"matchLabels": {"security.istio.io/tlsMode": "istio"}}
+    assert sidecars["podMetricsEndpoints"][0]["port"] == "http-envoy-prom"
     envoy = production["webapp-envoy-webapp-production"]["spec"]
     assert envoy["podMetricsEndpoints"][0]["path"] == "/stats/prometheus"
     assert envoy["selector"]["matchLabels"]["gateway.envoyproxy.io/owning-gateway-namespace"] == NS
@@ -578,6 +586,7 @@ def test_the_gateway_and_add_ons_are_scraped_where_this_program_runs_them(
     assert production["webapp-argo-rollouts"]["spec"]["podMetricsEndpoints"][0]["honorLabels"]
     assert "webapp-external-secrets" not in monitors(stack_run("staging"))  # CSI delivery
     assert not monitors(stack_run("dev"))  # monitoring off
+    assert "istio-proxies" not in monitors(stack_run("staging"))  # no mesh
 
 
 # ----------------------------------------------------------------------------------------------

@@ -10,9 +10,10 @@ import pytest
 
 from components.config.catalogue import LOAD_TRIGGERS
 from components.platform.addons import ARGO_ROLLOUTS_APP, GATEWAY_API_PLUGIN_NAME
+from components.workloads import analysis
 from components.workloads import rollout as ro
 from components.workloads.release_gate import STATUS_IMAGE
-from tests.support import STACKS
+from tests.support import STACKS, has_object
 from tools.changes import sequence
 from tools.golden import EXTERNAL_PROMETHEUS, VARIANTS, variant_overrides
 from tools.offline import Registered, StackRun, load_stack_config
@@ -49,6 +50,7 @@ def test_production_releases_frontend_and_api_as_mesh_canaries(
     app: str, stack_run: Callable[..., StackRun]
 ) -> None:
     run = stack_run("production")
+    port = {"frontend": 8080, "api": 8080}[app]
     assert "Deployment" not in kinds_named(run, app)
     rollout = find(run, "Rollout", app)
     canary = rollout["spec"]["strategy"]["canary"]
@@ -63,41 +65,32 @@ def test_production_releases_frontend_and_api_as_mesh_canaries(
             {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}}
         ]
     assert (canary["stableService"], canary["canaryService"]) == (app, f"{app}-canary")
+    # Host-level splitting: the controller weighs two Services, each with its own endpoints
+    # (`workloads.traffic` says why a subset of the stable host would be empty).
     assert canary["trafficRouting"] == {
-        "istio": {
-            "virtualService": {"name": app, "routes": ["primary"]},
-            "destinationRule": {
-                "name": app,
-                "canarySubsetName": "canary",
-                "stableSubsetName": "stable",
-            },
-        }
+        "istio": {"virtualService": {"name": app, "routes": ["primary"]}}
     }
     assert rollout["spec"]["progressDeadlineAbort"] is True
     # The VirtualService starts all on stable; the controller owns the weights after.
     vs = find(run, "VirtualService", app)["spec"]
     host = f"{app}.webapp-production.svc.cluster.local"
     assert vs["hosts"] == [host]
-    assert [(r["destination"]["subset"], r["weight"]) for r in vs["http"][0]["route"]] == [
-        ("stable", 100),
-        ("canary", 0),
+    assert [(r["destination"], r["weight"]) for r in vs["http"][0]["route"]] == [
+        ({"host": host, "port": {"number": port}}, 100),
+        (
+            {"host": f"{app}-canary.webapp-production.svc.cluster.local", "port": {"number": port}},
+            0,
+        ),
     ]
-    dr = find(run, "DestinationRule", app)["spec"]
-    assert [s["name"] for s in dr["subsets"]] == ["stable", "canary"]
-    assert dr["trafficPolicy"] == {"tls": {"mode": "ISTIO_MUTUAL"}}
+    assert not has_object(run, "DestinationRule", app)
     typ = "kubernetes:networking.istio.io/v1:"
     assert record(run, f"{typ}VirtualService", app).ignore_changes == [
         "spec.http[0].route[0].weight",
         "spec.http[0].route[1].weight",
     ]
-    assert record(run, f"{typ}DestinationRule", app).ignore_changes == [
-        "spec.subsets[0].labels",
-        "spec.subsets[1].labels",
-    ]
     # Those lists are atomic: once the controller writes one, a change by Pulumi is forced.
-    for kind in ("VirtualService", "DestinationRule"):
-        annotations = find(run, kind, app)["metadata"]["annotations"]
-        assert annotations["pulumi.com/patchForce"] == "true"
+    annotations = find(run, "VirtualService", app)["metadata"]["annotations"]
+    assert annotations["pulumi.com/patchForce"] == "true"
 
 
 def test_stable_and_canary_services_select_the_rollout_pods_and_leave_the_selector(
@@ -150,7 +143,17 @@ def test_the_rollout_is_awaited_until_it_settles_and_the_gate_decides(
     run = stack_run("production")
     rollout = record(run, ROLLOUT, "api")
     assert rollout.inputs["metadata"]["annotations"]["pulumi.com/waitFor"] == ro.SETTLED
-    seconds = ro.update_seconds("canary", "api")
+    subject = analysis.Subject(
+        app="api",
+        namespace="webapp-production",
+        instance="production",
+        delivery="canary",
+        port=8080,
+        tested_service="api-canary",
+        paths=("/health/ready",),
+        requests="mesh",
+    )
+    seconds = ro.update_seconds(subject)
     # Created after RDS through its Secret, so its first await is the provider's 10 minutes.
     assert rollout.timeouts == {"create": "10m", "update": f"{seconds}s"}
     # The whole canary: four steps of pause and analysis, each allowed new pods, plus margin.
@@ -369,6 +372,11 @@ def test_moving_a_service_to_blue_green_creates_the_rollout_before_the_deploymen
         ("create", "webapp-frontend-release-role"),
         ("create", "webapp-frontend-release-sa"),
         ("create", "webapp-frontend-release-job"),
+        # The preview gets no traffic before promotion: a smoke Job judges it, and the frontend
+        # admits it.
+        ("create", "webapp-frontend-smoke-sa"),
+        ("create", "webapp-frontend-smoke-netpol"),
+        ("update", "webapp-frontend-netpol"),
     }, steps
     # What the Rollout refers to exists first; the gate runs after it; the Deployment goes last.
     rollout = names.index("webapp-frontend-rollout")
@@ -397,12 +405,13 @@ def test_moving_back_to_rolling_awaits_the_deployment_before_the_rollout_goes(
     blue_green = stack_run("staging")
     rolling = stack_run("staging", services("staging", frontend={"delivery": "rolling"}))
     steps = _steps(blue_green, rolling, "frontend")
-    assert set(steps[:2]) == {
+    assert set(steps[:3]) == {
         ("update", "webapp-frontend-service"),
         ("create", "webapp-frontend-deployment"),
+        ("update", "webapp-frontend-netpol"),  # the smoke Job's way in closes
     }
     deleted = [name for action, name in steps if action == "delete"]
-    assert steps[2:] == [("delete", name) for name in deleted]
+    assert steps[3:] == [("delete", name) for name in deleted]
     assert "webapp-frontend-rollout" in deleted
     deployment = record(rolling, "kubernetes:apps/v1:Deployment", "frontend")
     assert deployment.inputs["spec"]["replicas"] == 2

@@ -210,11 +210,20 @@ def test_metrics_port_gets_scrape_annotations_and_service_port(default_service: 
     assert ports == {"http": 8080, "metrics": 9091}
 
 
-def test_service_monitor_only_when_monitoring_is_on(default_service: StackRun) -> None:
-    assert not objects(default_service, "ServiceMonitor")
-    monitor = one(http_service(monitoring=True), "ServiceMonitor")
-    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
-    assert not objects(http_service(monitoring=True, metrics_port=None), "ServiceMonitor")
+def test_pod_monitor_only_when_monitoring_is_on(default_service: StackRun) -> None:
+    assert not objects(default_service, "PodMonitor")
+    monitor = one(http_service(monitoring=True), "PodMonitor")
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert endpoint["port"] == "metrics"
+    # The series keep the app's name as `service`, whichever Service reaches the pod.
+    assert endpoint["relabelings"] == [
+        {
+            "sourceLabels": ["__meta_kubernetes_pod_label_app_kubernetes_io_name"],
+            "targetLabel": "service",
+        }
+    ]
+    assert not objects(http_service(monitoring=True), "ServiceMonitor")
+    assert not objects(http_service(monitoring=True, metrics_port=None), "PodMonitor")
 
 
 def test_files_are_mounted_from_their_own_configmap() -> None:
