@@ -22,6 +22,12 @@ Edge = tuple[str, str, str, int]
 """(workload, source kind, source, port): one allowed connection into a workload."""
 
 
+def _outside_capture(policy: dict[str, Any]) -> bool:
+    """The sidecars' own metrics port (15090) is Envoy's listener outside the inbound capture: no
+    mTLS or AuthorizationPolicy applies to it (`platform.mesh`)."""
+    return bool(policy["metadata"]["name"] == "allow-sidecar-metrics")
+
+
 def network_edges(objects: list[dict[str, Any]]) -> set[Edge]:
     """What the NetworkPolicies of the mesh's workloads admit (cert-manager's solver pods and the
     operator-run RabbitMQ and Elasticsearch stay out of the mesh: they carry no sidecar)."""
@@ -30,14 +36,8 @@ def network_edges(objects: list[dict[str, Any]]) -> set[Edge]:
         if policy["kind"] != "NetworkPolicy" or policy["metadata"]["namespace"] != NS:
             continue
         selected = policy["spec"]["podSelector"].get("matchLabels", {})
-        if SOLVER in selected:
-            continue
-        if policy["metadata"]["name"] == "allow-sidecar-metrics":
-            # The sidecars' own metrics port (15090) is Envoy's listener outside the inbound
-            # capture: no mTLS or AuthorizationPolicy applies to it (`platform.mesh`).
-            continue
         target = selected.get(APP)
-        if target in OUT_OF_MESH:
+        if SOLVER in selected or target in OUT_OF_MESH or _outside_capture(policy):
             continue
         for rule in policy["spec"].get("ingress") or []:
             assert target, policy["metadata"]["name"]
