@@ -63,7 +63,13 @@ from components.platform.addons import (
     PrometheusStackArgs,
 )
 from components.platform.dashboards import DashboardContext
-from components.platform.edge import EdgeRouting, EdgeRoutingArgs, Route, route_clusters
+from components.platform.edge import (
+    EdgeRouting,
+    EdgeRoutingArgs,
+    Route,
+    canary_ingress,
+    route_clusters,
+)
 from components.platform.mesh import Mesh, MeshArgs
 from components.platform.monitoring import (
     ARGO_ROLLOUTS,
@@ -103,7 +109,7 @@ def port_of(name: str) -> int:
 
 def routes(canary: Collection[str] = ()) -> tuple[Route, ...]:
     """The public routes of the catalogue, longest prefix first; the services in `canary` are
-    split by Argo Rollouts' Gateway API plugin."""
+    split at the edge by Argo Rollouts (its Gateway API plugin, or ingress-nginx's canary)."""
     return tuple(
         Route(
             path=svc.route,
@@ -127,17 +133,25 @@ def traffic_routing(settings: Settings, svc: AppService) -> tr.Routing:
         return tr.Routing(router="istio")
     if not svc.route:
         return tr.Routing(router="none")
-    route = "webapp-websocket" if svc.websocket else "webapp"
     router: tr.TrafficRouter = "gateway-api" if settings.routing.mode == "gateway" else "nginx"
+    if router == "nginx":
+        # An Ingress of its own (`platform.edge`): the controller's canary Ingress copies whole
+        # rules of the stable one, so a shared Ingress would carry every service's paths.
+        route = canary_ingress(svc.name)
+    else:
+        route = "webapp-websocket" if svc.websocket else "webapp"
     return tr.Routing(
         router=router, route=route, namespace=settings.namespace, plugin=GATEWAY_API_PLUGIN_NAME
     )
 
 
-def gateway_canaries(settings: Settings) -> tuple[str, ...]:
-    """The services whose HTTPRoute backends the Gateway API plugin weighs."""
+def edge_canaries(settings: Settings) -> tuple[str, ...]:
+    """The services split at the edge: their HTTPRoute backends weighed by the Gateway API
+    plugin, or their own Ingress copied into ingress-nginx's canary."""
     return tuple(
-        svc.name for svc in CATALOGUE if traffic_routing(settings, svc).router == "gateway-api"
+        svc.name
+        for svc in CATALOGUE
+        if traffic_routing(settings, svc).router in ("gateway-api", "nginx")
     )
 
 
@@ -355,7 +369,7 @@ class WebApp(pulumi.ComponentResource):
                 instance=settings.stack,
                 domain=settings.domain,
                 routing=settings.routing,
-                routes=routes(gateway_canaries(settings)),
+                routes=routes(edge_canaries(settings)),
                 gateway_class=GATEWAY_CLASS,
                 crd_dependencies=addons.crd_providers,
                 mesh=settings.mesh.enabled,

@@ -302,9 +302,15 @@ class LoadTrigger:
 
 
 LOAD_TRIGGERS: Mapping[str, LoadTrigger] = {
-    # Requests per second the api serves (its own http_requests_total, as the dashboards read).
+    # Requests per second the api serves (its own http_requests_total), from every pod of its
+    # ReplicaSets (`api-<pod-template-hash>-<suffix>`): during a canary the new pods' share
+    # counts too, and the pod label is one every scraper sets (the in-cluster PodMonitor and an
+    # external Prometheus' annotation job alike), unlike `service`.
     "api": LoadTrigger(
-        query='sum(rate(http_requests_total{{namespace="{namespace}", service="api"}}[2m]))',
+        query=(
+            'sum(rate(http_requests_total{{namespace="{namespace}", '
+            'pod=~"api-[a-z0-9]+-[a-z0-9]+"}}[2m]))'
+        ),
         threshold=50,
         unit="requests per second per replica",
     ),

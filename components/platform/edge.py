@@ -32,8 +32,9 @@ to the shared Gateway's `branches-https` listener: no issuer, certificate, Envoy
 load balancer of its own.
 
 `mode: ingress` instead creates the ClusterIssuer (HTTP-01 through the IngressClass), a
-ConfigMap of security headers and two `networking.k8s.io/v1` Ingresses (main and websocket)
-with the same routing, TLS, rate limit, CORS and timeouts as ingress-nginx-family annotations.
+ConfigMap of security headers and `networking.k8s.io/v1` Ingresses (main and websocket, and
+`webapp-<service>` for each canary split by ingress-nginx: `ingress_groups`) with the same
+routing, TLS, rate limit, CORS and timeouts as ingress-nginx-family annotations.
 """
 
 from __future__ import annotations
@@ -94,6 +95,28 @@ def route_groups(routes: Sequence[Route]) -> dict[str, list[Route]]:
         "webapp": [route for route in routes if not route.websocket],
         "webapp-websocket": [route for route in routes if route.websocket],
     }
+
+
+def canary_ingress(service: str) -> str:
+    """The Ingress of a service that ingress-nginx splits (`ingress_groups`)."""
+    return f"webapp-{service}"
+
+
+def ingress_groups(routes: Sequence[Route]) -> dict[str, tuple[list[Route], bool]]:
+    """Ingress name -> its routes and whether they are websockets. A canary's routes have an
+    Ingress of their own: Argo Rollouts builds the canary Ingress from every rule of the stable
+    Ingress that has a path to the stable Service, whole rules with all their paths
+    (argo-rollouts v1.9.0 `rollout/trafficrouting/nginx/nginx.go` `buildCanaryIngress`), and
+    ingress-nginx applies one canary per host and path, so on a shared Ingress two canaries
+    would claim each other's paths and carry the other services' too."""
+    groups: dict[str, tuple[list[Route], bool]] = {
+        "webapp": ([r for r in routes if not r.websocket and not r.canary], False),
+        "webapp-websocket": ([r for r in routes if r.websocket and not r.canary], True),
+    }
+    for route in routes:
+        if route.canary:
+            groups[canary_ingress(route.service)] = ([route], route.websocket)
+    return groups
 
 
 def route_clusters(namespace: str, routes: Sequence[Route]) -> dict[str, str]:
@@ -428,17 +451,12 @@ class EdgeRouting(pulumi.ComponentResource):
             ),
         }
         timeout = str(routing.websocket_timeout_seconds)
-        groups = {
-            "webapp": ([route for route in args.routes if not route.websocket], {}),
-            "webapp-websocket": (
-                [route for route in args.routes if route.websocket],
-                {
-                    "nginx.ingress.kubernetes.io/proxy-read-timeout": timeout,
-                    "nginx.ingress.kubernetes.io/proxy-send-timeout": timeout,
-                },
-            ),
+        websocket = {
+            "nginx.ingress.kubernetes.io/proxy-read-timeout": timeout,
+            "nginx.ingress.kubernetes.io/proxy-send-timeout": timeout,
         }
-        for ingress_name, (members, extra) in groups.items():
+        for ingress_name, (members, is_websocket) in ingress_groups(args.routes).items():
+            extra = websocket if is_websocket else {}
             if members:
                 k8s.networking.v1.Ingress(
                     f"{self._name}-{ingress_name}",

@@ -39,8 +39,9 @@ class Route:
     port: int
     websocket: bool = False
     canary: bool = False
-    """Argo Rollouts' Gateway API plugin splits this route between the Service and its
-    `-canary` Service (weights 100 / 0 until a release; the plugin owns them after)."""
+    """Argo Rollouts splits this route at the edge: its Gateway API plugin between the Service
+    and its `-canary` Service (weights 100 / 0 until a release; the plugin owns them after), or
+    ingress-nginx's canary of the route's own Ingress (`edge.ingress_groups`)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -35,6 +35,7 @@ from .release_gate import ReleaseGate, ReleaseGateArgs
 
 ROLLOUT_API = "argoproj.io/v1alpha1"
 ISTIO_NETWORKING = "networking.istio.io/v1"
+PATCH_FORCE = {"pulumi.com/patchForce": "true"}
 
 
 def custom_resource(
@@ -46,15 +47,9 @@ def custom_resource(
     api_version: str = ROLLOUT_API,
     ignore: Sequence[str] = (),
 ) -> k8s.apiextensions.CustomResource:
-    """A custom resource; what the controller also writes (ignored fields in atomic lists) is
-    forced back when Pulumi changes the object (`workloads.rollout`)."""
-    if ignore:
-        metadata = k8s.meta.v1.ObjectMetaArgs(
-            name=metadata.name,
-            namespace=metadata.namespace,
-            labels=metadata.labels,
-            annotations={**(metadata.annotations or {}), "pulumi.com/patchForce": "true"},
-        )
+    """A custom resource; what the controller also writes (`ignore`: fields in atomic lists) is
+    forced back when Pulumi changes the object (`PATCH_FORCE` in its metadata,
+    `workloads.rollout`)."""
     return k8s.apiextensions.CustomResource(
         resource_name,
         api_version=api_version,
@@ -126,7 +121,7 @@ def declare_release(
             custom_resource(
                 f"{name}-virtualservice",
                 "VirtualService",
-                meta(app),
+                meta(app, PATCH_FORCE),
                 tr.virtual_service_spec(app, namespace, subject.port),
                 delivery_opts,
                 ISTIO_NETWORKING,

@@ -1,0 +1,34 @@
+"""`make rehearse STACK=<stack>`: every release of the stack rehearsed as the controllers would
+run it (`tools.rehearsal`): a step table per Rollout, then the problems; exit 1 on any.
+
+    python -m tools.rehearse production
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .offline import run_stack
+from .rehearsal import rehearse, table
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m tools.rehearse <stack>", file=sys.stderr)
+        return 2
+    run = run_stack(argv[0])
+    reports, problems = rehearse(run.kubernetes_objects())
+    for report in reports:
+        print(table(report))
+        print()
+    problems = [p for report in reports for p in report.problems] + problems
+    if not reports:
+        print(f"stack {argv[0]}: no Rollout (every service is a rolling Deployment)")
+    for problem in problems:
+        print(f"problem: {problem}")
+    print(f"stack {argv[0]}: {len(reports)} release(s) rehearsed, {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
