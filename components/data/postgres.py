@@ -50,7 +50,7 @@ ships nss_wrapper, and its entrypoint fakes a passwd entry for initdb under any 
 of the data already on the volume: PostgreSQL refuses a data directory not owned by its own UID
 (or one its group may write, which fsGroup's relabelling of a changed GID would make it), and the
 namespace's `restricted` Pod Security admits no root init container to chown it. Moving means a
-dump, a new volume and a restore (README "Runbooks")."""
+dump, a new volume and a restore (`pg-backup.sh restore`)."""
 BACKUP_UID = 65532
 """The backup job's UID and GID: it reads the server over TCP as the application's user, so it
 needs no passwd entry (libpq takes the user and password from PGUSER and PGPASSWORD), and the
