@@ -110,13 +110,15 @@ def has_object(run: StackRun, kind: str, name: str) -> bool:
 
 
 def pod_specs(
-    objects: list[dict[str, Any]],
+    objects: list[dict[str, Any]], jobs: bool = False
 ) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
     """(workload name, pod spec, pod metadata) of every Deployment, Rollout, StatefulSet and
-    CronJob."""
+    CronJob, and with `jobs` every Job and DaemonSet too (the release gates)."""
     for obj in objects:
         kind = obj["kind"]
-        if kind in ("Deployment", "Rollout", "StatefulSet"):
+        if kind in ("Deployment", "Rollout", "StatefulSet") or (
+            jobs and kind in ("Job", "DaemonSet")
+        ):
             template = obj["spec"]["template"]
         elif kind == "CronJob":
             template = obj["spec"]["jobTemplate"]["spec"]["template"]

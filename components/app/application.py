@@ -62,6 +62,7 @@ from components.platform.addons import (
     PrometheusStack,
     PrometheusStackArgs,
 )
+from components.platform.alerts import AlertLinks
 from components.platform.dashboards import DashboardContext
 from components.platform.edge import (
     EdgeRouting,
@@ -384,6 +385,10 @@ class WebApp(pulumi.ComponentResource):
                     instance=settings.stack,
                     services=tuple(service.name for service in CATALOGUE),
                     dashboards=self._dashboard_context(),
+                    links=AlertLinks(
+                        grafana_url=settings.monitoring.grafana_url,
+                        runbook_url=settings.monitoring.runbook_url,
+                    ),
                     scrape_targets=self._scrape_targets(),
                     receivers=settings.monitoring.receivers,
                     receiver_secret=cat.ALERTING.name,

@@ -319,8 +319,10 @@ class AzureStore(SecretStore):
         monitoring = args.store.monitoring_namespace
         if not monitoring:
             return
-        # Grafana's dashboard sidecar watches ConfigMaps, so this ServiceAccount keeps its API
-        # token.
+        # No API token from the ServiceAccount itself: Grafana's pod asks for one in its own spec
+        # (its dashboard sidecar watches ConfigMaps, `platform.addons.PrometheusStack`), and
+        # the Key Vault mount needs none: the workload identity webhook projects its own
+        # audience-bound token for Entra ID, which cannot call the Kubernetes API.
         grafana = service_account(
             f"{self._name}-grafana-service-account",
             GRAFANA_SERVICE_ACCOUNT,
@@ -328,7 +330,6 @@ class AzureStore(SecretStore):
             labels(GRAFANA_SERVICE_ACCOUNT, args.store.instance, "monitoring", "v1"),
             self._opts,
             annotations,
-            automount=True,
         )
         self._readers[f"{monitoring}-{GRAFANA_SERVICE_ACCOUNT}"] = (
             monitoring,

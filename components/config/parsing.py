@@ -164,6 +164,17 @@ PROMETHEUS_URL = Rule(
     lambda value: bool(re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s]*)?", value)),
     "an http(s) URL of a Prometheus, such as http://prometheus.monitoring.svc:9090",
 )
+HTTPS_URL = r"https://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s?#]*)?"
+GRAFANA_URL = Rule(
+    lambda value: bool(re.fullmatch(HTTPS_URL, value)),
+    "an https URL of Grafana's root as people open it, without query or fragment, such as "
+    "https://grafana.example.com",
+)
+RUNBOOK_URL = Rule(
+    lambda value: bool(re.fullmatch(HTTPS_URL, value)) and value.endswith(".md"),
+    "an https URL of this repository's README.md, without query or fragment, such as "
+    "https://github.com/<org>/<repo>/blob/main/README.md",
+)
 ROTATION_LABEL = Rule(
     lambda value: bool(re.fullmatch(r"[A-Za-z0-9._-]{1,40}", value)),
     "a label of letters, digits, '.', '_' or '-' (the rotation period, e.g. 2026-Q4)",
@@ -292,7 +303,11 @@ def _addons(reader: Reader) -> AddonSettings:
     return addons
 
 
-def _monitoring(reader: Reader, profile: Profile) -> MonitoringSettings:
+def _monitoring(reader: Reader, profile: Profile, domain: str) -> MonitoringSettings:
+    # Absolute links: an alert is read in Slack or PagerDuty, where a Grafana path means nothing.
+    # This program does not publish Grafana, so the default is a convention to follow (or
+    # override), never a route it creates.
+    grafana_url = reader.text("grafanaUrl", f"https://grafana.{domain}", rule=GRAFANA_URL)
     monitoring = MonitoringSettings(
         enabled=reader.flag("enabled", profile.monitoring),
         namespace=reader.text("namespace", "monitoring", rule=DNS_LABEL),
@@ -303,6 +318,8 @@ def _monitoring(reader: Reader, profile: Profile) -> MonitoringSettings:
         storage_class=_storage_class(reader),
         prometheus_url=reader.opt_text("prometheusUrl", rule=PROMETHEUS_URL),
         alerting=_alerting(reader.section("alerting")),
+        grafana_url=grafana_url.rstrip("/"),
+        runbook_url=reader.text("runbookUrl", MonitoringSettings.runbook_url, rule=RUNBOOK_URL),
     )
     reader.finish()
     return monitoring
@@ -486,12 +503,13 @@ def _read(reader: Reader, stack: str, secret_keys: Collection[str]) -> Settings:
     profile = PROFILES[environment]
     cloud = reader.choice("cloud", "none", CLOUDS)
     namespace = _namespace(reader, stack)
+    domain = _domain(reader)
     settings = Settings(
         stack=stack,
         environment=environment,
         cloud=cloud,
         namespace=namespace,
-        domain=_domain(reader),
+        domain=domain,
         log_level=reader.choice("logLevel", profile.log_level, LOG_LEVELS),
         kubernetes=_kubernetes(reader.section("kubernetes")),
         services=parse_services(
@@ -503,7 +521,7 @@ def _read(reader: Reader, stack: str, secret_keys: Collection[str]) -> Settings:
         nats=_nats(reader.section("nats"), environment, profile),
         routing=parse_routing(reader.section("routing"), profile, environment),
         addons=_addons(reader.section("addons")),
-        monitoring=_monitoring(reader.section("monitoring"), profile),
+        monitoring=_monitoring(reader.section("monitoring"), profile, domain),
         quota=_quota(reader.section("quota"), profile),
         namespace_deleters=_deleters(reader, environment),
         protect=reader.flag("protect", profile.protect),

@@ -278,6 +278,13 @@ class MonitoringSettings:
     )
     """`monitoring.alerting.<severity>`: the receiver of each severity (its endpoint is the
     `webapp-alerting` key of the same name). Default: none anywhere."""
+    grafana_url: str
+    """`monitoring.grafanaUrl`: Grafana's external root URL, https, no trailing slash: alerts link
+    their dashboards under it. Default: `https://grafana.<domain>`."""
+    runbook_url: str = "https://github.com/OWNER/REPO/blob/main/README.md"
+    """`monitoring.runbookUrl`: this repository's README.md as the team reads it, https: alerts
+    link their runbook sections in it (`#<alert name, lowercased>`). Default: a placeholder to
+    replace with the repository's own address."""
 
     @property
     def receivers(self) -> dict[str, Receiver]:

@@ -44,8 +44,18 @@ READERS: Mapping[str, tuple[str, ...]] = {
 }
 """The ServiceAccounts whose pods read Secrets, and which Secrets."""
 POSTGRES_UID = 70
-"""The `postgres` user of the official alpine image, the one UID below 10000: initdb must find
-its user in /etc/passwd, and the alpine image has no nss_wrapper to invent one for another UID."""
+"""The server's UID and GID: the `postgres` user of the official alpine image, the one UID at or
+below 10000 this program runs. Not for lack of support: the image (16.10-alpine on alpine 3.22)
+ships nss_wrapper, and its entrypoint fakes a passwd entry for initdb under any UID. Kept because
+of the data already on the volume: PostgreSQL refuses a data directory not owned by its own UID
+(or one its group may write, which fsGroup's relabelling of a changed GID would make it), and the
+namespace's `restricted` Pod Security admits no root init container to chown it. Moving means a
+dump, a new volume and a restore (`pg-backup.sh restore`)."""
+BACKUP_UID = 65532
+"""The backup job's UID and GID: it reads the server over TCP as the application's user, so it
+needs no passwd entry (libpq takes the user and password from PGUSER and PGPASSWORD), and the
+backups volume is shared through its fsGroup (the kubelet regroups backups written under an
+earlier one)."""
 
 
 def backup_script() -> str:
@@ -204,7 +214,7 @@ def _backup_container(
                 "limits": {"cpu": "500m", "memory": "256Mi"},
             }
         ),
-        security_context=kx.container_security(POSTGRES_UID),
+        security_context=kx.container_security(BACKUP_UID),
         volume_mounts=[
             k8s.core.v1.VolumeMountArgs(name="backups", mount_path="/backups"),
             k8s.core.v1.VolumeMountArgs(name="scripts", mount_path="/scripts", read_only=True),
@@ -438,7 +448,7 @@ class InClusterPostgres(pulumi.ComponentResource):
             restart_policy="Never",
             automount_service_account_token=False,
             enable_service_links=False,
-            security_context=kx.pod_security(POSTGRES_UID),
+            security_context=kx.pod_security(BACKUP_UID),
             containers=[_backup_container(settings, csi_mounts)],
             volumes=_backup_volumes(csi_volumes),
         )

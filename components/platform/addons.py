@@ -599,6 +599,11 @@ class PrometheusStack(pulumi.ComponentResource):
                 },
                 "grafana": {
                     **dict(args.grafana_values),
+                    # The chart's default, stated because the pod needs it: the dashboard sidecar
+                    # (kiwigrid/k8s-sidecar) lists and watches ConfigMaps in every namespace
+                    # through the API. Whichever ServiceAccount Grafana runs as keeps
+                    # automount off (the chart's own, and Azure's `grafana-key-vault`).
+                    "automountServiceAccountToken": True,
                     "admin": {
                         "existingSecret": GRAFANA.name,
                         "userKey": "admin-user",

@@ -1,8 +1,11 @@
 """The application's alert rules, in the three tiers of seed 000, scoped to one namespace.
 
 Pure module. Every alert carries `severity` (critical, warning, info: Alertmanager routes on it,
-`platform.monitoring`) and a `dashboard` annotation: the Grafana path of the dashboard that
-explains it, on the alert's namespace.
+`platform.monitoring`) and two absolute links under the conventional annotation names
+(`runbook_url` is the one kube-prometheus-stack's own rules carry): `dashboard_url`, the Grafana
+dashboard that explains it on the alert's namespace (`monitoring.grafanaUrl`), and
+`runbook_url`, the README's runbook section named after the alert (`monitoring.runbookUrl` +
+`#<alert name, lowercased>`).
 
 - critical (page): a service has no available replica, answers > 5 % 5xx, p95 latency > 1 s
 - warning (today): CPU or memory > 80 % of the limit, restarts, a certificate expiring in
@@ -13,6 +16,7 @@ explains it, on the alert's namespace.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 from .dashboards import infrastructure, overview, security
@@ -20,23 +24,55 @@ from .dashboards import infrastructure, overview, security
 SEVERITIES = ("critical", "warning", "info")
 
 
-def _alert(
-    name: str, expr: str, duration: str, severity: str, summary: str, dashboard: str
-) -> dict[str, Any]:
-    return {
-        "alert": name,
-        "expr": expr,
-        "for": duration,
-        "labels": {"severity": severity},
-        "annotations": {
-            "summary": summary,
-            "description": summary + " (namespace {{ $labels.namespace }})",
-            "dashboard": f"/d/{dashboard}?var-namespace={{{{ $labels.namespace }}}}",
-        },
-    }
+@dataclass(frozen=True, kw_only=True)
+class AlertLinks:
+    """Where an alert's links point: both absolute, so they work from Slack, PagerDuty or a
+    mail client, not only from inside Grafana or Alertmanager."""
+
+    grafana_url: str
+    """Grafana's external root URL, without a trailing slash (`monitoring.grafanaUrl`)."""
+    runbook_url: str
+    """The README.md holding a `Runbooks` section per alert (`monitoring.runbookUrl`)."""
+
+    def dashboard(self, uid: str) -> str:
+        """The dashboard `uid` on the alert's namespace (Prometheus fills in the template)."""
+        return f"{self.grafana_url}/d/{uid}?var-namespace={{{{ $labels.namespace }}}}"
+
+    def runbook(self, alert: str) -> str:
+        """The alert's runbook: the README heading that is the alert's name (GitHub's anchor for
+        a heading of letters and digits is the heading lowercased)."""
+        return f"{self.runbook_url}#{alert.lower()}"
 
 
-def critical_rules(namespace: str, services: Sequence[str]) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Alert:
+    """One alerting rule, before its links are known."""
+
+    name: str
+    expr: str
+    duration: str
+    severity: str
+    summary: str
+    dashboard: str
+    """The uid of the dashboard that explains it."""
+
+    def rule(self, links: AlertLinks) -> dict[str, Any]:
+        """The PrometheusRule entry, with absolute dashboard and runbook links."""
+        return {
+            "alert": self.name,
+            "expr": self.expr,
+            "for": self.duration,
+            "labels": {"severity": self.severity},
+            "annotations": {
+                "summary": self.summary,
+                "description": self.summary + " (namespace {{ $labels.namespace }})",
+                "dashboard_url": links.dashboard(self.dashboard),
+                "runbook_url": links.runbook(self.name),
+            },
+        }
+
+
+def critical_rules(namespace: str, services: Sequence[str]) -> list[Alert]:
     """Page someone: a service is down, failing or slow."""
     ns = f'namespace="{namespace}"'
     deployments = "|".join(services)
@@ -44,7 +80,7 @@ def critical_rules(namespace: str, services: Sequence[str]) -> list[dict[str, An
         # From kube-state-metrics, so it fires for services that expose no metrics of their own too.
         # A service run by an Argo Rollout has no Deployment: its controller's metrics count its
         # available pods (the Rollout's name, relabelled `deployment` so the alert reads alike).
-        _alert(
+        Alert(
             "WebappServiceDown",
             "sum by (namespace, deployment) (kube_deployment_status_replicas_available"
             f'{{{ns}, deployment=~"{deployments}"}}) == 0 or sum by (namespace, deployment) '
@@ -55,7 +91,7 @@ def critical_rules(namespace: str, services: Sequence[str]) -> list[dict[str, An
             "{{ $labels.deployment }} has no available replica",
             overview.UID,
         ),
-        _alert(
+        Alert(
             "WebappHighErrorRate",
             f'sum by (namespace, service) (rate(http_requests_total{{{ns}, status=~"5.."}}[5m])) / '
             f"sum by (namespace, service) (rate(http_requests_total{{{ns}}}[5m])) > 0.05",
@@ -64,7 +100,7 @@ def critical_rules(namespace: str, services: Sequence[str]) -> list[dict[str, An
             "{{ $labels.service }} answers more than 5% of requests with 5xx",
             overview.UID,
         ),
-        _alert(
+        Alert(
             "WebappHighLatency",
             "histogram_quantile(0.95, sum by (namespace, service, le) "
             f"(rate(http_request_duration_seconds_bucket{{{ns}}}[5m]))) > 1",
@@ -76,13 +112,13 @@ def critical_rules(namespace: str, services: Sequence[str]) -> list[dict[str, An
     ]
 
 
-def warning_rules(namespace: str) -> list[dict[str, Any]]:
+def warning_rules(namespace: str) -> list[Alert]:
     """Look at it today: saturation, restarts, a certificate about to expire, a stuck secret."""
     ns = f'namespace="{namespace}"'
     return [
         # Argo Rollouts aborted a release (a failed analysis, a progress deadline): the stable
         # version serves again, and the new one needs a look (README "How a canary proceeds").
-        _alert(
+        Alert(
             "WebappReleaseAborted",
             "max by (namespace, name, phase) "
             f'(rollout_info{{{ns}, phase=~"Abort|Timeout|Error"}}) == 1',
@@ -91,7 +127,7 @@ def warning_rules(namespace: str) -> list[dict[str, Any]]:
             "{{ $labels.name }}'s release stopped ({{ $labels.phase }}); the stable version serves",
             overview.UID,
         ),
-        _alert(
+        Alert(
             "WebappHighCpu",
             "sum by (namespace, pod) "
             f'(rate(container_cpu_usage_seconds_total{{{ns}, container!=""}}[5m])) / '
@@ -102,7 +138,7 @@ def warning_rules(namespace: str) -> list[dict[str, Any]]:
             "{{ $labels.pod }} uses more than 80% of its CPU limit",
             infrastructure.UID,
         ),
-        _alert(
+        Alert(
             "WebappHighMemory",
             f'sum by (namespace, pod) (container_memory_working_set_bytes{{{ns}, container!=""}}) '
             "/ sum by (namespace, pod) "
@@ -112,7 +148,7 @@ def warning_rules(namespace: str) -> list[dict[str, Any]]:
             "{{ $labels.pod }} uses more than 80% of its memory limit",
             infrastructure.UID,
         ),
-        _alert(
+        Alert(
             "WebappPodRestarts",
             f"increase(kube_pod_container_status_restarts_total{{{ns}}}[1h]) > 3",
             "0m",
@@ -120,7 +156,7 @@ def warning_rules(namespace: str) -> list[dict[str, Any]]:
             "{{ $labels.pod }} restarted more than 3 times in an hour",
             infrastructure.UID,
         ),
-        _alert(
+        Alert(
             "WebappCertificateExpiry",
             f"certmanager_certificate_expiration_timestamp_seconds{{{ns}}} - time() "
             "< 14 * 24 * 3600",
@@ -129,7 +165,7 @@ def warning_rules(namespace: str) -> list[dict[str, Any]]:
             "certificate {{ $labels.name }} expires in less than 14 days",
             security.UID,
         ),
-        _alert(
+        Alert(
             "WebappSecretSyncFailing",
             "sum by (namespace, name) "
             f"(increase(externalsecret_sync_calls_error{{{ns}}}[15m])) > 0",
@@ -141,13 +177,13 @@ def warning_rules(namespace: str) -> list[dict[str, Any]]:
     ]
 
 
-def info_rules(namespace: str) -> list[dict[str, Any]]:
+def info_rules(namespace: str) -> list[Alert]:
     """For the record (routed to a channel, never a page): deployments, scaling, rotations."""
     ns = f'namespace="{namespace}"'
     return [
         # A new spec (image, config checksum, a Reloader restart) that the controller has not
         # finished rolling out yet.
-        _alert(
+        Alert(
             "WebappRolloutStarted",
             "max by (namespace, deployment) (kube_deployment_spec_replicas"
             f"{{{ns}}}) > max by (namespace, deployment) ("
@@ -157,7 +193,7 @@ def info_rules(namespace: str) -> list[dict[str, Any]]:
             "{{ $labels.deployment }} is rolling out a new version",
             overview.UID,
         ),
-        _alert(
+        Alert(
             "WebappRolloutFinished",
             "max by (namespace, deployment) (changes("
             f"kube_deployment_status_observed_generation{{{ns}}}[10m])) > 0 and on "
@@ -169,7 +205,7 @@ def info_rules(namespace: str) -> list[dict[str, Any]]:
             "{{ $labels.deployment }} finished rolling out",
             overview.UID,
         ),
-        _alert(
+        Alert(
             "WebappScaled",
             "max by (namespace, horizontalpodautoscaler) (changes("
             f"kube_horizontalpodautoscaler_status_desired_replicas{{{ns}}}[10m])) > 0",
@@ -180,7 +216,7 @@ def info_rules(namespace: str) -> list[dict[str, Any]]:
         ),
         # Every delivery path (ExternalSecrets, the CSI driver's sync, the program itself)
         # ends in the Kubernetes Secret, whose resourceVersion kube-state-metrics reports.
-        _alert(
+        Alert(
             "WebappSecretRotated",
             "max by (namespace, secret) (changes("
             f'kube_secret_metadata_resource_version{{{ns}, secret=~"webapp-.*"}}[10m])) > 0',
@@ -192,10 +228,15 @@ def info_rules(namespace: str) -> list[dict[str, Any]]:
     ]
 
 
-def alert_rules(namespace: str, services: Sequence[str]) -> list[dict[str, Any]]:
-    """The seed 000 alerting rules, one group per tier."""
+def alert_rules(namespace: str, services: Sequence[str], links: AlertLinks) -> list[dict[str, Any]]:
+    """The seed 000 alerting rules, one group per tier, each alert linking its dashboard and
+    runbook."""
+    tiers = {
+        "critical": critical_rules(namespace, services),
+        "warning": warning_rules(namespace),
+        "info": info_rules(namespace),
+    }
     return [
-        {"name": "webapp.critical", "rules": critical_rules(namespace, services)},
-        {"name": "webapp.warning", "rules": warning_rules(namespace)},
-        {"name": "webapp.info", "rules": info_rules(namespace)},
+        {"name": f"webapp.{tier}", "rules": [alert.rule(links) for alert in alerts]}
+        for tier, alerts in tiers.items()
     ]

@@ -1,7 +1,8 @@
 """Monitoring: the application's alert rules, dashboards and the scrape targets they need.
 
 Creates (parented to the component):
-- PrometheusRule `webapp-alerts`: the critical, warning and info tiers (`platform.alerts`)
+- PrometheusRule `webapp-alerts`: the critical, warning and info tiers (`platform.alerts`), each
+  alert linking its Grafana dashboard and its README runbook (absolute URLs)
 - ConfigMap `webapp-dashboards` labelled `grafana_dashboard: "1"`: the six dashboards
   (`platform.dashboards`), which the Grafana sidecar of kube-prometheus-stack loads from every
   namespace
@@ -28,7 +29,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kube import objects as kx
-from components.platform.alerts import SEVERITIES, alert_rules
+from components.platform.alerts import SEVERITIES, AlertLinks, alert_rules
 from components.platform.dashboards import DashboardContext, render
 
 MONITORING_API = kx.MONITORING_API
@@ -111,6 +112,9 @@ class MonitoringArgs:
     """Services whose availability, errors and latency are alerted on."""
     dashboards: DashboardContext
     """What the dashboards need to know about the stack."""
+    links: AlertLinks
+    """Where the alerts' dashboard and runbook links point (`monitoring.grafanaUrl`,
+    `monitoring.runbookUrl`)."""
     scrape_targets: tuple[ScrapeTarget, ...] = ()
     """Pods in other namespaces to scrape (a PodMonitor each). Default none."""
     receivers: Mapping[str, str] = field(default_factory=dict)
@@ -141,9 +145,12 @@ REPEAT = {"critical": "1h", "warning": "4h", "info": "24h"}
 """How often an unresolved alert is sent again, per severity."""
 BLACKHOLE = "discard"
 SLACK_TEXT = (
-    "{{ range .Alerts }}{{ .Annotations.description }}\nDashboard: {{ .Annotations.dashboard }}\n"
+    "{{ range .Alerts }}{{ .Annotations.description }}\n"
+    "Dashboard: {{ .Annotations.dashboard_url }}\nRunbook: {{ .Annotations.runbook_url }}\n"
     "{{ end }}"
 )
+"""Each alert's description and its two links (`platform.alerts`: absolute, so Slack can open
+them)."""
 
 
 def _receiver(severity: str, kind: str, secret: str) -> dict[str, Any]:
@@ -199,7 +206,7 @@ class Monitoring(pulumi.ComponentResource):
             api_version=MONITORING_API,
             kind="PrometheusRule",
             metadata=kx.metadata("webapp-alerts", args.namespace, lbl),
-            spec={"groups": alert_rules(args.namespace, args.services)},
+            spec={"groups": alert_rules(args.namespace, args.services, args.links)},
             opts=crds,
         )
         k8s.core.v1.ConfigMap(

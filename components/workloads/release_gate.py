@@ -13,7 +13,8 @@ the update when one fails, so a failed canary is a failed `pulumi up`, with the 
 the Job's log.
 
 Creates (parented to the component; `<name>-release` everywhere):
-- ServiceAccount (with an API token: the gate reads the API), Role (read-only: rollouts,
+- ServiceAccount (no token automount: the Job's pod asks for its API token itself, as the gate
+  reads the API), Role (read-only: rollouts,
   replicasets, pods, analysisruns, experiments in this namespace) and RoleBinding
 - NetworkPolicy: egress to the Kubernetes API (TCP 443/6443; the API server's addresses are the
   cloud's, outside the cluster), nothing in
@@ -32,6 +33,9 @@ from components.kube import objects as kx
 
 STATUS_IMAGE = "quay.io/argoproj/kubectl-argo-rollouts:v1.9.0"
 """The CLI at the controller's version (Argo Rollouts' own image: distroless, user 999)."""
+GATE_UID = 65532
+"""The Job's UID and GID, above 10000 rather than the image's 999: the static CLI reads nothing
+owned by that user (its API credentials are the mounted token, readable by any UID)."""
 API_PORTS = (443, 6443)
 READS = ("rollouts", "replicasets", "pods", "analysisruns", "experiments")
 
@@ -62,9 +66,9 @@ class ReleaseGate(pulumi.ComponentResource):
         gate = f"{args.app}-release"
         labels = kx.labels(gate, args.instance, "delivery", "v1")
         child = kx.child_options(self, opts)
-        account = kx.service_account(
-            f"{name}-sa", gate, args.namespace, labels, child, automount=True
-        )
+        # The token is asked for by the Job's pod alone (below), not handed to anything else
+        # that might run as this ServiceAccount.
+        account = kx.service_account(f"{name}-sa", gate, args.namespace, labels, child)
         role = k8s.rbac.v1.Role(
             f"{name}-role",
             metadata=kx.metadata(gate, args.namespace, labels),
@@ -125,10 +129,11 @@ class ReleaseGate(pulumi.ComponentResource):
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=gate,
+                        # `kubectl argo rollouts status` watches the Rollout through the API.
                         automount_service_account_token=True,
                         enable_service_links=False,
                         restart_policy="Never",
-                        security_context=kx.pod_security(999),
+                        security_context=kx.pod_security(GATE_UID),
                         containers=[
                             k8s.core.v1.ContainerArgs(
                                 name="status",

@@ -494,7 +494,7 @@ def test_pods_run_above_uid_10000_and_long_running_containers_have_both_probes(
     for workload, pod, _ in pod_specs(run.kubernetes_objects()):
         kind, name = workload.split("/")
         uid = pod["securityContext"]["runAsUser"]
-        assert uid > 10000 or name in ("postgres", "postgres-backup"), f"{name}: {uid}"
+        assert uid > 10000 or name == "postgres", f"{name}: {uid}"
         if kind == "CronJob":
             continue
         for container in pod["containers"]:

@@ -207,6 +207,28 @@ BAD_INPUTS = [
     ),
     ({"webapp:cloud": "azure"}, "webapp:azure: missing; webapp:cloud is azure"),
     ({"webapp:cloud": "aws"}, "webapp:aws: missing; webapp:cloud is aws"),
+    (
+        {"webapp:monitoring": {"grafanaUrl": "http://grafana.example.com"}},
+        "webapp:monitoring.grafanaUrl: 'http://grafana.example.com' is not allowed; expected an "
+        "https URL of Grafana's root as people open it, without query or fragment",
+    ),
+    (
+        {"webapp:monitoring": {"grafanaUrl": "/grafana"}},
+        "webapp:monitoring.grafanaUrl: '/grafana' is not allowed; expected an https URL",
+    ),
+    (
+        {"webapp:monitoring": {"grafanaUrl": "https://grafana.example.com/?orgId=1"}},
+        "webapp:monitoring.grafanaUrl: 'https://grafana.example.com/?orgId=1' is not allowed",
+    ),
+    (
+        {"webapp:monitoring": {"runbookUrl": "https://github.com/acme/webapp-infra"}},
+        "webapp:monitoring.runbookUrl: 'https://github.com/acme/webapp-infra' is not allowed; "
+        "expected an https URL of this repository's README.md",
+    ),
+    (
+        {"webapp:monitoring": {"runbookUrl": "README.md"}},
+        "webapp:monitoring.runbookUrl: 'README.md' is not allowed; expected an https URL",
+    ),
 ]
 
 
@@ -366,3 +388,19 @@ def test_the_image_pull_policy_is_one_choice_per_stack() -> None:
     assert parse({}).nats.image_pull_policy == "IfNotPresent"
     (found,) = problems({"webapp:imagePullPolicy": "Sometimes"})
     assert found.startswith("webapp:imagePullPolicy: 'Sometimes' is not allowed; expected one of")
+
+
+def test_alert_links_default_to_the_domains_grafana_and_take_an_explicit_one() -> None:
+    settings = parse({})
+    assert settings.monitoring.grafana_url == f"https://grafana.{DEV['webapp:domain']}"
+    assert settings.monitoring.runbook_url.startswith("https://")
+    chosen = parse(
+        {
+            "webapp:monitoring": {
+                "grafanaUrl": "https://ops.example.com/grafana/",
+                "runbookUrl": "https://github.com/acme/webapp-infra/blob/main/README.md",
+            }
+        }
+    ).monitoring
+    assert chosen.grafana_url == "https://ops.example.com/grafana"  # no doubled slash in links
+    assert chosen.runbook_url == "https://github.com/acme/webapp-infra/blob/main/README.md"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -14,7 +15,7 @@ from typing import Any, Callable
 
 import pytest
 
-from tests.support import config_file, require
+from tests.support import config_file, program, require
 from tools.offline import StackRun
 
 # ----------------------------------------------------------------------------------------------
@@ -250,6 +251,59 @@ def test_failed_backup_leaves_nothing_behind(
     assert sorted(p.name for p in backups.iterdir()) == [keep.name], (
         "a failed backup must not prune or leave files"
     )
+
+
+def test_backup_runs_as_the_cronjobs_uid_with_no_passwd_entry(
+    postgres: Postgres, backup_script: Path, stack_run: Callable[..., StackRun]
+) -> None:
+    """The CronJob runs above UID 10000, a UID the postgres image has no passwd entry for, and
+    may meet backups an earlier UID (the image's 70) wrote: the kubelet hands the volume over
+    through fsGroup (group-owned, group-writable, setgid directory). The script backs up and
+    prunes the earlier UID's backup all the same."""
+    require(os.geteuid() == 0, "switching to the CronJob's UID needs root (CI runs as root)")
+    pod = stack_run("dev").find("CronJob", "postgres-backup")["spec"]["jobTemplate"]["spec"]
+    context = pod["template"]["spec"]["securityContext"]
+    uid, gid, fs_group = context["runAsUser"], context["runAsGroup"], context["fsGroup"]
+    assert uid > 10000 and gid > 10000 and fs_group > 10000
+    with pytest.raises(KeyError):
+        pwd.getpwuid(uid)  # like the image: no name for this UID
+    root = Path(tempfile.mkdtemp(prefix="webapp-backup-uid-"))
+    try:
+        root.chmod(0o755)
+        script = root / "pg-backup.sh"
+        shutil.copy(backup_script, script)
+        script.chmod(0o555)
+        backups = root / "backups"
+        backups.mkdir()
+        os.chown(backups, 0, fs_group)
+        backups.chmod(0o2770)
+        earlier = backups / "webapp-20000101T000000Z.dump"
+        earlier.write_bytes(b"an earlier UID's backup")
+        os.chown(earlier, 70, fs_group)
+        earlier.chmod(0o660)
+        stamp = time.time() - 30 * 86400
+        os.utime(earlier, (stamp, stamp))
+        env = {
+            k: v
+            for k, v in _script_env(postgres, backups).items()
+            if k not in ("HOME", "USER", "LOGNAME")
+        }
+        setpriv = program("setpriv")
+        result = subprocess.run(
+            [setpriv, f"--reuid={uid}", f"--regid={gid}", f"--groups={fs_group}", "--"]
+            + ["/bin/sh", str(script), "backup"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+        )
+        assert result.returncode == 0, result.stderr
+        dumps = list(backups.glob("webapp-2*.dump"))
+        assert len(dumps) == 1 and dumps[0].stat().st_uid == uid
+        assert dumps[0].read_bytes()[:5] == b"PGDMP"
+        assert not earlier.exists(), "the earlier UID's expired backup was not pruned"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_backup_cronjob_runs_the_same_script(stack_run: Callable[..., StackRun]) -> None:

@@ -5,9 +5,11 @@ as the exporters publish them (so a renamed metric fails here, not on an on-call
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -19,9 +21,9 @@ from components.platform import dashboards
 from components.platform.alerts import SEVERITIES
 from components.platform.dashboards.panels import prometheus_queries
 from components.platform.edge import route_clusters
-from tests.support import program
+from tests.support import STACKS, program
 from tools.golden import variant_overrides
-from tools.offline import StackRun
+from tools.offline import ROOT, StackRun
 
 NS = "webapp-production"
 IN_CLUSTER = variant_overrides("production", "cloud-none")
@@ -48,8 +50,20 @@ def dashboards_of(run: StackRun) -> dict[str, dict[str, Any]]:
 # ----------------------------------------------------------------------------------------------
 
 
+GRAFANA = "https://grafana.webapp.example.com"
+"""Production's Grafana (`monitoring.grafanaUrl` unset: `https://grafana.<domain>`)."""
+RUNBOOKS = "https://github.com/OWNER/REPO/blob/main/README.md"
+"""Production's README (`monitoring.runbookUrl` unset: the placeholder)."""
+
+
 def _dashboard(uid: str) -> str:
-    return f"/d/{uid}?var-namespace={NS}"
+    return f"{GRAFANA}/d/{uid}?var-namespace={NS}"
+
+
+def _with_runbook(alert: str, expected: dict[str, Any]) -> dict[str, Any]:
+    """An expected alert with its runbook link: the README section named after the alert."""
+    annotations = {**expected["exp_annotations"], "runbook_url": f"{RUNBOOKS}#{alert.lower()}"}
+    return {**expected, "exp_annotations": annotations}
 
 
 def _expected(summary: str, uid: str, **labels: str) -> dict[str, Any]:
@@ -58,7 +72,7 @@ def _expected(summary: str, uid: str, **labels: str) -> dict[str, Any]:
         "exp_annotations": {
             "summary": summary,
             "description": f"{summary} (namespace {NS})",
-            "dashboard": _dashboard(uid),
+            "dashboard_url": _dashboard(uid),
         },
     }
 
@@ -247,8 +261,75 @@ def test_promtool_accepts_every_rule_and_each_links_its_dashboard(
     tiers = {rule["labels"]["severity"] for rule in rules_of(run)}
     assert tiers == set(SEVERITIES)
     for rule in rules_of(run):
-        path = rule["annotations"]["dashboard"]
-        assert path.split("?")[0].removeprefix("/d/") in uids, rule["alert"]
+        link = rule["annotations"]["dashboard_url"]
+        assert link.split("?")[0].removeprefix(f"{GRAFANA}/d/") in uids, rule["alert"]
+
+
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading: lower case, punctuation dropped (letters,
+    digits, '_', '-' and spaces kept), each space a '-' (github/cmark-gfm's anchor filter, as
+    html-pipeline's TableOfContentsFilter applies it)."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def readme_sections(text: str) -> dict[str, str]:
+    """Anchor -> the `## ` section a README heading is in, for every heading outside code blocks;
+    a repeated anchor gets GitHub's `-1`, `-2` suffix."""
+    found: dict[str, str] = {}
+    fenced, section = False, ""
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+            continue
+        heading = re.match(r"(#{1,6}) (.+)", line)
+        if fenced or heading is None:
+            continue
+        if len(heading.group(1)) == 2:
+            section = heading.group(2)
+        anchor = base = github_anchor(heading.group(2))
+        count = 0
+        while anchor in found:
+            count += 1
+            anchor = f"{base}-{count}"
+        found[anchor] = section
+    return found
+
+
+README = (ROOT / "README.md").read_text()
+
+
+def test_the_anchor_rule_resolves_the_readmes_own_links() -> None:
+    """The README's links to its own sections were written against GitHub's rendering: the
+    anchor rule must resolve every one (and an invented one must not)."""
+    sections = readme_sections(README)
+    links = set(re.findall(r"\]\(#([^)]+)\)", README))
+    assert len(links) >= 5
+    assert sorted(link for link in links if link not in sections) == []
+    assert github_anchor("Deploying for real: `make up STACK=dev`") == (
+        "deploying-for-real-make-up-stackdev"
+    )
+    assert "webappnosuchalert" not in sections
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_alert_links_an_absolute_dashboard_and_a_runbook_that_exists(
+    stack: str, stack_run: Callable[..., StackRun]
+) -> None:
+    run = stack_run(stack, variant_overrides(stack, "monitoring-flipped"))
+    if not any(o["kind"] == "PrometheusRule" for o in run.kubernetes_objects()):
+        run = stack_run(stack)
+    sections = readme_sections(README)
+    rules = rules_of(run)
+    assert len(rules) == 13
+    for rule in rules:
+        annotations = rule["annotations"]
+        assert "dashboard" not in annotations, "the relative link is gone"
+        for key in ("dashboard_url", "runbook_url"):
+            url = urlsplit(annotations[key])
+            assert url.scheme == "https" and url.hostname, (rule["alert"], key, annotations[key])
+        runbook, _, anchor = annotations["runbook_url"].partition("#")
+        assert runbook.endswith("/README.md"), runbook
+        assert sections.get(anchor) == "Runbooks", f"{rule['alert']}: no runbook #{anchor}"
 
 
 def test_alerts_of_every_tier_fire_on_their_conditions(
@@ -264,7 +345,11 @@ def test_alerts_of_every_tier_fire_on_their_conditions(
                 "interval": "1m",
                 "input_series": [_series(*series) for series in ALERT_SERIES],
                 "alert_rule_test": [
-                    {"eval_time": at, "alertname": name, "exp_alerts": expected}
+                    {
+                        "eval_time": at,
+                        "alertname": name,
+                        "exp_alerts": [_with_runbook(name, alert) for alert in expected],
+                    }
                     for at, name, expected in ALERT_CASES
                 ],
             }
@@ -613,7 +698,8 @@ def test_each_severity_goes_to_its_receiver_with_its_endpoint_from_the_store(
     for severity in ("warning", "info"):
         (slack,) = receivers[severity]["slackConfigs"]
         assert slack["apiURL"] == {"name": "webapp-alerting", "key": severity}
-        assert "Annotations.dashboard" in slack["text"] and slack["sendResolved"]
+        assert "Annotations.dashboard_url" in slack["text"] and slack["sendResolved"]
+        assert "Annotations.runbook_url" in slack["text"]
     # The Secret is the store's (an ExternalSecret from Secrets Manager), written by operators.
     secret = stack_run("production").find("ExternalSecret", "webapp-alerting")
     assert {item["secretKey"] for item in secret["spec"]["data"]} == set(SEVERITIES)
