@@ -13,7 +13,7 @@ export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_CONFIG_PASSPHRASE ?= webapp-dev-only
 endif
 
-.PHONY: test lint typecheck render golden bench timeline lock schemas policy up preview destroy kind venv clean branch-up branch-down rotate-db-password
+.PHONY: test lint typecheck render golden bench timeline rehearse lock schemas policy up preview destroy kind venv clean branch-up branch-down rotate-db-password
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ golden: venv
 # every await that could time out (exit 1 if one could).
 timeline: venv
 	$(PY) -m tools.timeline $(STACK)
+
+# Every release of STACK rehearsed as the controllers would run it: a step table per Rollout
+# (weights, endpoints per destination, analysis verdicts), exit 1 on a problem.
+rehearse: venv
+	$(PY) -m tools.rehearse $(STACK)
 
 # Re-vendors the CRD schemas at the pinned versions into schemas/crds (PROVENANCE.json). CLONES
 # names a clone (or bare mirror) with tags per source repository, e.g.

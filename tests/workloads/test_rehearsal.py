@@ -448,4 +448,10 @@ def test_make_rehearse_prints_the_step_table_and_exits_on_problems() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "release of api (canary, istio)" in result.stdout
     assert "stack production: 2 release(s) rehearsed, 0 problem(s)" in result.stdout
-    assert "make rehearse STACK=production" in (ROOT / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert "make rehearse STACK=production" in readme
+    # The README's example is the tool's own output (its first step).
+    example = readme.split("One step of production's api:\n\n```text\n", 1)[1].split(
+        "\n  ...\n```", 1
+    )[0]
+    assert example in result.stdout
