@@ -32,6 +32,10 @@ RELEASE_GATE = Resources(
     cpu_request="10m", memory_request="32Mi", cpu_limit="100m", memory_limit="128Mi"
 )
 """A Rollout's release gate Job (`workloads.release_gate`)."""
+SMOKE_JOB = Resources(
+    cpu_request="10m", memory_request="16Mi", cpu_limit="100m", memory_limit="32Mi"
+)
+"""A release analysis' smoke Job (`workloads.analysis`): curl and a few requests."""
 MESH_SIDECAR = Resources(
     cpu_request="50m", memory_request="64Mi", cpu_limit="500m", memory_limit="256Mi"
 )
@@ -44,7 +48,9 @@ def _capacity_needed(settings: Settings) -> list[tuple[int, tuple[Resources, ...
 
     Counted: each service at maxReplicas plus one rolling-update surge pod (`pulumi up` may roll
     them all at once), or twice maxReplicas under a Rollout (a canary at full weight or a
-    blue-green preview beside the stable pods) and its release gate Job; NATS with its exporter
+    blue-green preview beside the stable pods), its release gate Job and its analysis' smoke Job
+    (counted for every Rollout: whether one runs depends on the mesh and the service's metrics);
+    NATS with its exporter
     sidecar, Redis, PostgreSQL with its exporter sidecar and its backup Job, the scheduler Job,
     the CSI sync pod where there is one, RabbitMQ's and Elasticsearch's nodes where they run, and
     with the mesh on, Istio's sidecar in every pod.
@@ -52,7 +58,11 @@ def _capacity_needed(settings: Settings) -> list[tuple[int, tuple[Resources, ...
     pods: list[tuple[int, tuple[Resources, ...]]] = []
     for service in settings.services.values():
         if service.progressive:
-            pods += [(2 * service.max_replicas, (service.resources,)), (1, (RELEASE_GATE,))]
+            pods += [
+                (2 * service.max_replicas, (service.resources,)),
+                (1, (RELEASE_GATE,)),
+                (1, (SMOKE_JOB,)),
+            ]
         else:
             pods.append((service.max_replicas + 1, (service.resources,)))
     for broker in (settings.rabbitmq, settings.elasticsearch):

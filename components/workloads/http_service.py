@@ -8,18 +8,18 @@ Creates, all named `<name>` in the namespace and parented to the component:
   context, writable emptyDir paths, requests/limits, startup/liveness/readiness probes, spread
   across nodes and zones when replicated, preStop sleep + termination grace, config checksum
   annotation, Prometheus scrape annotations when it exposes metrics
-- or, for `canary` / `blue-green`, an Argo Rollout `<name>` with the same pod template, its
-  AnalysisTemplate `<name>`, the `<name>-canary` or `<name>-preview` Service, and in the mesh
-  the VirtualService and DestinationRule `<name>` (`workloads.rollout`); the provider awaits the
-  Rollout until it settles, and a ReleaseGate Job per pod template fails the update when the
-  release does (`workloads.release_gate`)
-- Service (http and, if any, metrics port): the stable / active Service of a Rollout
-- HorizontalPodAutoscaler autoscaling/v2 (autoscaler `hpa`) or KEDA ScaledObject (`keda`: CPU,
-  memory and the service's load trigger) when autoscaling is on, aimed at the Deployment or the
-  Rollout; the workload's count then starts at the minimum and is left to the scaler
-- PodDisruptionBudget when more than one replica may run
-- NetworkPolicy allowing exactly the declared callers in and dependencies out
-- ServiceMonitor when monitoring is on and the service exposes metrics
+- or, for `canary` / `blue-green`, an Argo Rollout `<name>` with the same pod template and its
+  release machinery (`workloads.release`: the AnalysisTemplate, the VirtualService in the mesh,
+  the smoke Job's identity and NetworkPolicy, the ReleaseGate); its second Service
+  `<name>-canary` (a routed canary) or `<name>-preview` (blue-green)
+- Service (http and, if any, metrics port; every port declares its protocol): the stable /
+  active Service of a Rollout
+- its scaler and disruption budget (`workloads.scaling`): an HPA or a KEDA ScaledObject when
+  autoscaling is on, a PodDisruptionBudget when more than one replica may run
+- NetworkPolicy allowing exactly the declared callers in (and a release's smoke Job) and
+  dependencies out
+- PodMonitor when monitoring is on and the service exposes metrics (one target per pod, whichever
+  Service selects it)
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi import _types
 
+from components.config.capacity import SMOKE_JOB
 from components.config.catalogue import LoadTrigger, Probes
 from components.config.quantities import image_tag
 from components.config.settings import ServiceSettings
@@ -39,18 +40,13 @@ from components.secrets.catalogue import SecretRef
 from components.secrets.store import NO_ACCESS, SecretAccess
 from components.workloads import analysis as an
 from components.workloads import traffic as tr
-from components.workloads.release import ROLLOUT_API, ReleaseArgs, custom_resource, declare_release
+from components.workloads.release import ReleaseArgs, declare_release
+from components.workloads.scaling import ScalingArgs, declare_scaling
 
-KEDA_API = "keda.sh/v1alpha1"
 ROLLOUT_REVISION_LABEL = "rollouts-pod-template-hash"
 """What a Rollout labels its pods' revision with (a Deployment's ReplicaSets use
 `pod-template-hash`; argo-rollouts v1.9.0 `pkg/apis/rollouts/v1alpha1/types.go`
 `DefaultRolloutUniqueLabelKey`)."""
-SMOKE_RESOURCES = {
-    "requests": {"cpu": "10m", "memory": "16Mi"},
-    "limits": {"cpu": "100m", "memory": "32Mi"},
-}
-"""The smoke Job's container (curl, a few requests)."""
 
 
 def plain(value: Any) -> Any:
@@ -300,7 +296,20 @@ class HttpService(pulumi.ComponentResource):
         self._delivery_opts = kx.child_options(self, opts, args.delivery_dependencies)
         self.service = self._create_service(child)
         self.workload = self._create_workload(kx.checksum([config_data, dict(args.files)]), child)
-        self._create_scaling(child)
+        declare_scaling(
+            self._name,
+            ScalingArgs(
+                app=app,
+                namespace=args.namespace,
+                instance=args.instance,
+                labels=self._labels,
+                settings=settings,
+                load_trigger=args.load_trigger,
+                prometheus_url=args.prometheus_url,
+            ),
+            child,
+            self._delivery_opts,
+        )
         callers = tuple(args.callers)
         if settings.progressive and self._subject().smoke:
             # The release's smoke Job calls the tested pods (`workloads.analysis`).
@@ -505,7 +514,7 @@ class HttpService(pulumi.ComponentResource):
             tested_service=tested,
             paths=tuple(dict.fromkeys((args.probes.readiness, "/"))),
             requests="mesh" if args.mesh else ("app" if args.metrics_port else None),
-            resources=SMOKE_RESOURCES,
+            resources=SMOKE_JOB.as_dict(),
         )
 
     def _create_service(
@@ -544,122 +553,6 @@ class HttpService(pulumi.ComponentResource):
                     ignore_changes=["spec.selector"] if settings.progressive else None
                 ),
             ),
-        )
-
-    def _target(self) -> dict[str, str]:
-        """What the scaler scales: the Deployment, or the Rollout (its scale subresource)."""
-        if self._args.settings.progressive:
-            return {"apiVersion": ROLLOUT_API, "kind": "Rollout", "name": self._app}
-        return {"apiVersion": "apps/v1", "kind": "Deployment", "name": self._app}
-
-    def _create_scaling(self, child: pulumi.ResourceOptions) -> None:
-        args, settings, name = self._args, self._args.settings, self._app
-        if settings.autoscaling and settings.keda:
-            self._create_scaled_object()
-        elif settings.autoscaling:
-            hpa = settings.autoscaling
-
-            def target(resource: str, percent: int) -> k8s.autoscaling.v2.MetricSpecArgs:
-                return k8s.autoscaling.v2.MetricSpecArgs(
-                    type="Resource",
-                    resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
-                        name=resource,
-                        target=k8s.autoscaling.v2.MetricTargetArgs(
-                            type="Utilization", average_utilization=percent
-                        ),
-                    ),
-                )
-
-            ref = self._target()
-            k8s.autoscaling.v2.HorizontalPodAutoscaler(
-                f"{self._name}-hpa",
-                metadata=kx.metadata(name, args.namespace, self._labels),
-                spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
-                    scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
-                        api_version=ref["apiVersion"], kind=ref["kind"], name=ref["name"]
-                    ),
-                    min_replicas=hpa.min_replicas,
-                    max_replicas=hpa.max_replicas,
-                    metrics=[target("cpu", hpa.cpu_percent), target("memory", hpa.memory_percent)],
-                    behavior=k8s.autoscaling.v2.HorizontalPodAutoscalerBehaviorArgs(
-                        scale_up=k8s.autoscaling.v2.HPAScalingRulesArgs(
-                            stabilization_window_seconds=60
-                        ),
-                        scale_down=k8s.autoscaling.v2.HPAScalingRulesArgs(
-                            stabilization_window_seconds=300
-                        ),
-                    ),
-                ),
-                opts=child,
-            )
-        if settings.min_replicas > 1:
-            k8s.policy.v1.PodDisruptionBudget(
-                f"{self._name}-pdb",
-                metadata=kx.metadata(name, args.namespace, self._labels),
-                spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
-                    max_unavailable=1,
-                    selector=k8s.meta.v1.LabelSelectorArgs(
-                        match_labels=kx.selector(name, args.instance)
-                    ),
-                    unhealthy_pod_eviction_policy="AlwaysAllow",
-                ),
-                opts=child,
-            )
-
-    def _create_scaled_object(self) -> None:
-        """KEDA's ScaledObject: CPU and memory as the HPA would (70 % / 80 %), and the service's
-        load trigger where it has one. KEDA creates and owns an HPA `keda-hpa-<name>` for it, so
-        the program never declares an HPA beside it."""
-        args, settings = self._args, self._args.settings
-        scaling = settings.autoscaling
-        assert scaling is not None
-        triggers: list[dict[str, Any]] = [
-            {
-                "type": "cpu",
-                "metricType": "Utilization",
-                "metadata": {"value": str(scaling.cpu_percent)},
-            },
-            {
-                "type": "memory",
-                "metricType": "Utilization",
-                "metadata": {"value": str(scaling.memory_percent)},
-            },
-        ]
-        if args.load_trigger is not None and scaling.load_threshold is not None:
-            assert args.prometheus_url, "a load trigger needs a Prometheus (config check)"
-            triggers.append(
-                {
-                    "type": "prometheus",
-                    "name": "load",
-                    "metadata": {
-                        "serverAddress": args.prometheus_url,
-                        "query": args.load_trigger.query.format(namespace=args.namespace),
-                        "threshold": str(scaling.load_threshold),
-                    },
-                }
-            )
-        custom_resource(
-            f"{self._name}-scaledobject",
-            "ScaledObject",
-            kx.metadata(self._app, args.namespace, self._labels),
-            {
-                "scaleTargetRef": self._target(),
-                "minReplicaCount": scaling.min_replicas,
-                "maxReplicaCount": scaling.max_replicas,
-                "pollingInterval": 30,
-                "cooldownPeriod": 300,
-                "advanced": {
-                    "horizontalPodAutoscalerConfig": {
-                        "behavior": {
-                            "scaleUp": {"stabilizationWindowSeconds": 60},
-                            "scaleDown": {"stabilizationWindowSeconds": 300},
-                        }
-                    }
-                },
-                "triggers": triggers,
-            },
-            self._delivery_opts,
-            KEDA_API,
         )
 
     def _create_pod_monitor(self) -> None:
