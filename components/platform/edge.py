@@ -110,8 +110,11 @@ def ingress_groups(routes: Sequence[Route]) -> dict[str, tuple[list[Route], bool
     ingress-nginx applies one canary per host and path, so on a shared Ingress two canaries
     would claim each other's paths and carry the other services' too."""
     groups: dict[str, tuple[list[Route], bool]] = {
-        "webapp": ([r for r in routes if not r.websocket and not r.canary], False),
-        "webapp-websocket": ([r for r in routes if r.websocket and not r.canary], True),
+        "webapp": ([route for route in routes if not route.websocket and not route.canary], False),
+        "webapp-websocket": (
+            [route for route in routes if route.websocket and not route.canary],
+            True,
+        ),
     }
     for route in routes:
         if route.canary:

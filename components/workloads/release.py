@@ -69,6 +69,7 @@ class ReleaseArgs:
     subject: an.Subject
     """What the analysis measures (app, namespace, delivery, signals)."""
     routing: tr.Routing
+    """Where the canary's share of traffic is set."""
     prometheus: str
     """The Prometheus the analysis queries."""
     labels: Mapping[str, str]
@@ -76,8 +77,11 @@ class ReleaseArgs:
     workload_labels: Mapping[str, str]
     """The Rollout's labels (with the version)."""
     replicas: int
+    """The Rollout's count (the scaler's after the first apply)."""
     template: k8s.core.v1.PodTemplateSpecArgs
+    """The service's pod template."""
     selector: k8s.meta.v1.LabelSelectorArgs
+    """The Rollout's selector (the Service's labels; the controller adds the revision's hash)."""
     annotations: Mapping[str, str]
     """The Rollout's annotations besides its await (Reloader's)."""
     revision: str
@@ -100,36 +104,8 @@ def declare_release(
     subject = args.subject
     app, namespace = subject.app, subject.namespace
 
-    def meta(
-        object_name: str, annotations: Optional[Mapping[str, str]] = None
-    ) -> k8s.meta.v1.ObjectMetaArgs:
-        return kx.metadata(object_name, namespace, dict(args.labels), annotations)
-
     release = ro.update_seconds(subject)
-    before: list[pulumi.Resource] = [
-        custom_resource(
-            f"{name}-analysis",
-            "AnalysisTemplate",
-            meta(app),
-            an.analysis_spec(subject, args.prometheus),
-            delivery_opts,
-        ),
-        *args.services,
-    ]
-    if args.routing.router == "istio":
-        before.append(
-            custom_resource(
-                f"{name}-virtualservice",
-                "VirtualService",
-                meta(app, PATCH_FORCE),
-                tr.virtual_service_spec(app, namespace, subject.port),
-                delivery_opts,
-                ISTIO_NETWORKING,
-                tr.VIRTUAL_SERVICE_IGNORED,
-            )
-        )
-    if subject.smoke:
-        _declare_smoke(name, subject, dict(args.labels), child)
+    before = _declare_references(name, args, child, delivery_opts)
     annotations = {
         **args.annotations,
         # Settled: Healthy (every step passed, the new pods are the stable ones) or Degraded
@@ -177,6 +153,44 @@ def declare_release(
         opts=pulumi.ResourceOptions(parent=parent),
     )
     return rollout
+
+
+def _declare_references(
+    name: str,
+    args: ReleaseArgs,
+    child: pulumi.ResourceOptions,
+    delivery_opts: pulumi.ResourceOptions,
+) -> list[pulumi.Resource]:
+    """What the Rollout names (its AnalysisTemplate, Services and VirtualService), which must
+    exist before the controller reads it; and the smoke Job's identity where one runs."""
+    subject = args.subject
+    app, namespace = subject.app, subject.namespace
+    labels = dict(args.labels)
+    references: list[pulumi.Resource] = [
+        custom_resource(
+            f"{name}-analysis",
+            "AnalysisTemplate",
+            kx.metadata(app, namespace, labels),
+            an.analysis_spec(subject, args.prometheus),
+            delivery_opts,
+        ),
+        *args.services,
+    ]
+    if args.routing.router == "istio":
+        references.append(
+            custom_resource(
+                f"{name}-virtualservice",
+                "VirtualService",
+                kx.metadata(app, namespace, labels, PATCH_FORCE),
+                tr.virtual_service_spec(app, namespace, subject.port),
+                delivery_opts,
+                ISTIO_NETWORKING,
+                tr.VIRTUAL_SERVICE_IGNORED,
+            )
+        )
+    if subject.smoke:
+        _declare_smoke(name, subject, labels, child)
+    return references
 
 
 def _declare_smoke(

@@ -33,8 +33,11 @@ KEDA_API = "keda.sh/v1alpha1"
 @dataclass(frozen=True, kw_only=True)
 class ScalingArgs:
     app: str
+    """The workload's name (the scaler's target, the budget's selector)."""
     namespace: str
+    """The workload's namespace."""
     instance: str
+    """The stack name (the budget's selector)."""
     labels: Mapping[str, str]
     """Object labels (without the version)."""
     settings: ServiceSettings

@@ -319,17 +319,23 @@ def test_a_canary_outside_the_mesh_weighs_the_httproute_through_the_plugin(
 def test_a_canary_in_ingress_mode_uses_the_ingress_controllers_canary(
     stack_run: Callable[..., StackRun],
 ) -> None:
+    """Each canary has an Ingress of its own: the controller copies whole rules of the stable
+    Ingress into its canary (`platform.edge.ingress_groups`), so a shared one would give each
+    canary the other services' paths."""
     run = stack_run("production", variant_overrides("production", "ingress"))
+
+    def backends(name: str) -> set[str]:
+        return {
+            path["backend"]["service"]["name"]
+            for rule in find(run, "Ingress", name)["spec"]["rules"]
+            for path in rule["http"]["paths"]
+        }
+
     for app in ("frontend", "api"):
         canary = find(run, "Rollout", app)["spec"]["strategy"]["canary"]
-        assert canary["trafficRouting"] == {"nginx": {"stableIngress": "webapp"}}
-    ingress = find(run, "Ingress", "webapp")
-    backends = {
-        path["backend"]["service"]["name"]
-        for rule in ingress["spec"]["rules"]
-        for path in rule["http"]["paths"]
-    }
-    assert {"frontend", "api"} <= backends
+        assert canary["trafficRouting"] == {"nginx": {"stableIngress": f"webapp-{app}"}}
+        assert backends(f"webapp-{app}") == {app}
+    assert backends("webapp") == {"auth"}
 
 
 def test_an_unrouted_canary_outside_the_mesh_splits_by_pods(
