@@ -102,8 +102,8 @@ class Verdict:
 class Cluster:
     namespaces: dict[str, dict[str, str]]
     pods: list[Pod]
-    policies: list[dict[str, Any]]
-    authorization: list[dict[str, Any]] = field(default_factory=list)
+    policies: list[Mapping[str, Any]]
+    authorization: list[Mapping[str, Any]] = field(default_factory=list)
 
     def pod(self, namespace: str, app: str) -> Pod:
         for pod in self.pods:
@@ -361,7 +361,7 @@ ADDRESSES = {"internet": "93.184.215.14", "public-api-server": "20.50.2.14"}
 def platform_pods(settings: Settings, run_namespaces: Iterable[str]) -> list[Pod]:
     """The pods outside the program that make or take the stack's connections, by the labels
     their controllers put on them."""
-    from components.app.application import gateway_proxy_pods
+    from components.app.application import gateway_proxy_pods, managed_prometheus
 
     pods = [
         # kube-dns (CoreDNS on EKS and AKS keeps the kube-dns label for compatibility).
@@ -401,7 +401,7 @@ def platform_pods(settings: Settings, run_namespaces: Iterable[str]) -> list[Pod
             ),
             Pod("grafana", monitoring.namespace, {"app.kubernetes.io/name": "grafana"}),
         ]
-    if settings.cloud == "azure" and settings.azure.managed_prometheus:
+    if managed_prometheus(settings):
         pods.append(Pod("ama-metrics", AMA_METRICS_NAMESPACE, dict(AMA_METRICS_PODS)))
     pods += [
         Pod("argo-rollouts", "argo-rollouts", {"app.kubernetes.io/name": "argo-rollouts"}),
@@ -423,9 +423,9 @@ def _database(store_network: Optional[str]) -> Optional[Address]:
 def _database_network(settings: Settings) -> Optional[str]:
     if settings.database.mode != "managed":
         return None
-    if settings.cloud == "aws":
+    if settings.cloud == "aws" and settings.aws is not None:
         return settings.aws.vpc_cidr
-    if settings.cloud == "azure":
+    if settings.cloud == "azure" and settings.azure is not None:
         return settings.azure.vnet_cidr
     return None
 

@@ -113,7 +113,11 @@ GATEWAY_NAME = "webapp"
 
 def managed_prometheus(settings: Settings) -> bool:
     """Whether Azure Monitor's managed Prometheus agent scrapes the stack's pods."""
-    return settings.cloud == "azure" and settings.azure.managed_prometheus
+    return (
+        settings.cloud == "azure"
+        and settings.azure is not None
+        and settings.azure.managed_prometheus
+    )
 
 
 def port_of(name: str) -> int:
