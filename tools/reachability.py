@@ -423,11 +423,47 @@ def _database(store_network: Optional[str]) -> Optional[Address]:
 def _database_network(settings: Settings) -> Optional[str]:
     if settings.database.mode != "managed":
         return None
+    # The managed database's network: where the store says it is (its subnets when config gives
+    # their ranges); the probe below looks elsewhere in the VPC/VNet.
+    if settings.cloud == "aws" and settings.aws is not None:
+        return (settings.aws.private_subnet_cidrs or (settings.aws.vpc_cidr,))[0]
+    if settings.cloud == "azure" and settings.azure is not None:
+        return settings.azure.database_subnet_cidr or settings.azure.vnet_cidr
+    return None
+
+
+def _database_networks(settings: Settings) -> tuple[str, ...]:
+    if settings.cloud == "aws" and settings.aws is not None:
+        return settings.aws.private_subnet_cidrs or (settings.aws.vpc_cidr,)
+    first = _database_network(settings)
+    return (first,) if first else ()
+
+
+def _outside(networks: Sequence[str], wider: str) -> str:
+    """An address of `wider` in none of `networks` (any address of it when they cover it)."""
+    ranges = [ipaddress.ip_network(n) for n in networks]
+    whole = ipaddress.ip_network(wider)
+    for candidate in (whole[-2], whole[10]):
+        if not any(candidate in r for r in ranges):
+            return str(candidate)
+    return str(whole[10])
+
+
+def _wider_network(settings: Settings) -> Optional[str]:
+    """The VPC/VNet around the database's subnets, and whether config narrowed it to them."""
     if settings.cloud == "aws" and settings.aws is not None:
         return settings.aws.vpc_cidr
     if settings.cloud == "azure" and settings.azure is not None:
         return settings.azure.vnet_cidr
     return None
+
+
+def _narrowed(settings: Settings) -> bool:
+    if settings.cloud == "aws" and settings.aws is not None:
+        return bool(settings.aws.private_subnet_cidrs)
+    if settings.cloud == "azure" and settings.azure is not None:
+        return settings.azure.database_subnet_cidr is not None
+    return False
 
 
 def inventory(settings: Settings, cluster: Cluster) -> list[Connection]:
@@ -543,11 +579,15 @@ class _Inventory:
         ]
         for gate in self.gates()[:1]:
             probe.append((gate, self.internet, 443, "release gate -> Internet", GATE_GAP))
-        if self.network is not None:
-            host = Address("vnet-host", str(ipaddress.ip_network(self.network)[10]))
-            probe.append(
-                (app("api"), host, 5432, "api -> 5432 elsewhere in the network", DATABASE_GAP)
-            )
+        wider = _wider_network(self.settings)
+        if self.network is not None and wider is not None:
+            # An address of the VPC/VNet outside the database's subnets (or anywhere in it, as a
+            # known gap, when config does not give the subnets' ranges).
+            outside = _outside(_database_networks(self.settings), wider)
+            gap = "" if _narrowed(self.settings) else DATABASE_GAP
+            host = Address("network-host", str(outside))
+            probe.append((app("api"), host, 5432, "api -> 5432 outside the database subnets", gap))
+
         for source, destination, port, why, gap in probe:
             if source is not None and destination is not None:
                 self.found.append(Connection(source, destination, port, "TCP", False, why, gap))
@@ -559,8 +599,8 @@ GATE_GAP = (
     "to pass it a narrower peer"
 )
 DATABASE_GAP = (
-    "api and auth reach 5432 on the whole VPC/VNet: the database subnets' CIDRs are not in "
-    "config (only their ids)"
+    "api and auth reach 5432 on the whole VPC/VNet: set webapp:aws.privateSubnetCidrs / "
+    "webapp:azure.databaseSubnetCidr to narrow it to the database's subnets"
 )
 
 

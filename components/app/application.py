@@ -629,11 +629,11 @@ class WebApp(pulumi.ComponentResource):
             service = self._service(svc, store, prometheus_crds, opts, wait, timeout)
             self._ingress.update(service.ingress)
 
-    def _egress(self, target: str, store: SecretStore) -> kx.Peer:
-        if target == "postgres" and store.database_network is not None:
-            # The managed database lives in the VPC/VNet, not in the cluster.
-            return kx.Peer(cidr=store.database_network, ports=(POSTGRES_PORT,))
-        return kx.Peer(app=target, ports=(port_of(target),))
+    def _egress(self, target: str, store: SecretStore) -> list[kx.Peer]:
+        if target == "postgres" and store.database_networks:
+            # The managed database lives in the VPC/VNet's database subnets, not in the cluster.
+            return [kx.Peer(cidr=cidr, ports=(POSTGRES_PORT,)) for cidr in store.database_networks]
+        return [kx.Peer(app=target, ports=(port_of(target),))]
 
     def _network(
         self, svc: AppService, store: SecretStore
@@ -646,7 +646,7 @@ class WebApp(pulumi.ComponentResource):
             callers.append(self._proxies((svc.port,)))
         if svc.metrics_port:
             callers.extend(self._scrapers((svc.metrics_port,)))
-        egress = [self._egress(target, store) for target in svc.calls]
+        egress = [peer for target in svc.calls for peer in self._egress(target, store)]
         settings = self._settings
         if settings.rabbitmq.enabled and svc.name in settings.rabbitmq.clients:
             egress.append(kx.Peer(app=RABBITMQ, ports=(AMQP_PORT,)))

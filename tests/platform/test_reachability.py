@@ -224,3 +224,14 @@ def test_egress_and_ingress_must_both_allow() -> None:
     assert allowed(cluster(out), WEB, DB, 5432)
     assert not allowed(cluster(out, deny_db), WEB, DB, 5432)
     assert not allowed(cluster(out), WEB, OTHER, 80)
+
+
+def test_the_whole_vnet_on_5432_fails_the_probe_once_the_subnet_is_known(stack_run: Any) -> None:
+    def revert(objects: list[dict[str, Any]]) -> None:
+        for rule in _policy(objects, "api")["spec"]["egress"]:
+            for peer in rule.get("to") or []:
+                if peer.get("ipBlock", {}).get("cidr") == "10.41.8.0/24":
+                    peer["ipBlock"]["cidr"] = "10.41.0.0/16"
+
+    failing = _failing(_evaluated(stack_run, "staging", "as-shipped", revert))
+    assert failing == ["api -> 5432 outside the database subnets"]
