@@ -30,7 +30,7 @@ API server, the Internet) is modelled by the labels and addresses in `platform_p
 each from the controller that creates them (cited there).
 
 The mesh: `mesh_verdict` evaluates Istio's AuthorizationPolicies (istio/api v1.27
-security/v1/authorization_policy.proto: with any ALLOW policy selecting the workload, a request
+security/v1beta1/authorization_policy.proto, served as security.istio.io/v1: with any ALLOW policy selecting the workload, a request
 is allowed only if a rule of one matches; a rule's `from` sources and `to` operations are ANDed,
 the entries in each list ORed; a principal is `cluster.local/ns/<ns>/sa/<account>`, and a pod
 without a sidecar has none).
@@ -358,7 +358,7 @@ ADDRESSES = {"internet": "93.184.215.14", "public-api-server": "20.50.2.14"}
 """Stand-in public addresses (any public address would do: the policies never name one)."""
 
 
-def platform_pods(settings: Settings, run_namespaces: Iterable[str]) -> list[Pod]:
+def platform_pods(settings: Settings) -> list[Pod]:
     """The pods outside the program that make or take the stack's connections, by the labels
     their controllers put on them."""
     from components.app.application import gateway_proxy_pods, managed_prometheus
@@ -631,8 +631,7 @@ def evaluate(settings: Settings, cluster: Cluster) -> list[Row]:
 
 
 def stack_cluster(settings: Settings, objects: Sequence[Mapping[str, Any]]) -> Cluster:
-    namespaces = [o["metadata"]["name"] for o in objects if o.get("kind") == "Namespace"]
-    return cluster_of(objects, platform_pods(settings, namespaces))
+    return cluster_of(objects, platform_pods(settings))
 
 
 def _label(endpoint: Endpoint) -> str:
