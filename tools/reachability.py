@@ -31,9 +31,11 @@ each from the controller that creates them (cited there).
 
 The mesh: `mesh_verdict` evaluates Istio's AuthorizationPolicies (istio/api v1.27
 security/v1beta1/authorization_policy.proto, served as security.istio.io/v1: with any ALLOW
-policy selecting the workload, a request is allowed only if a rule of one matches; a rule's `from` sources and `to` operations are ANDed,
-the entries in each list ORed; a principal is `cluster.local/ns/<ns>/sa/<account>`, and a pod
-without a sidecar has none).
+policy selecting the workload, a request is allowed only if a rule of one matches; a rule's
+`from` sources and `to` operations are ANDed, the entries in each list ORed; a principal is
+`cluster.local/ns/<ns>/sa/<account>`, and a pod without a sidecar has none). Not modelled: mTLS
+modes themselves (a plain-text caller reaches a STRICT port only through a rule without `from`,
+which is how the program writes the PERMISSIVE scrape ports).
 """
 
 from __future__ import annotations
