@@ -102,6 +102,31 @@ def callers_of(target: str) -> tuple[str, ...]:
     return tuple(found)
 
 
+def gateway_proxy_pods(gateway_namespace: str) -> tuple[tuple[str, str], ...]:
+    """The labels Envoy Gateway puts on the proxy pods of the Gateway `webapp` in
+    `gateway_namespace`: `OwningGatewayNameLabel` and `OwningGatewayNamespaceLabel`
+    (envoyproxy/gateway v1.7.0, internal/gatewayapi/translator.go), which the controller sets on
+    the proxy Deployment and its pods, so another Gateway's proxies in the shared controller
+    namespace are not admitted."""
+    return (
+        ("gateway.envoyproxy.io/owning-gateway-name", GATEWAY_NAME),
+        ("gateway.envoyproxy.io/owning-gateway-namespace", gateway_namespace),
+    )
+
+
+GATEWAY_NAME = "webapp"
+"""The Gateway every stack routes through (its own, or a branch's shared one)."""
+
+
+def managed_prometheus(settings: Settings) -> bool:
+    """Whether Azure Monitor's managed Prometheus agent scrapes the stack's pods."""
+    return (
+        settings.cloud == "azure"
+        and settings.azure is not None
+        and settings.azure.managed_prometheus
+    )
+
+
 def port_of(name: str) -> int:
     if name in DATA_PORTS:
         return DATA_PORTS[name]
@@ -543,6 +568,7 @@ class WebApp(pulumi.ComponentResource):
                 settings=settings.nats,
                 clients=callers_of("nats"),
                 monitoring_namespace=self._monitoring_namespace,
+                managed_prometheus=managed_prometheus(settings),
                 service_monitor=settings.monitoring.enabled,
                 crd_dependencies=list(prometheus_crds),
                 secret_access=self._access(store, NATS_READERS),
@@ -623,11 +649,11 @@ class WebApp(pulumi.ComponentResource):
             service = self._service(svc, store, prometheus_crds, opts, wait, timeout)
             self._ingress.update(service.ingress)
 
-    def _egress(self, target: str, store: SecretStore) -> kx.Peer:
-        if target == "postgres" and store.database_network is not None:
-            # The managed database lives in the VPC/VNet, not in the cluster.
-            return kx.Peer(cidr=store.database_network, ports=(POSTGRES_PORT,))
-        return kx.Peer(app=target, ports=(port_of(target),))
+    def _egress(self, target: str, store: SecretStore) -> list[kx.Peer]:
+        if target == "postgres" and store.database_networks:
+            # The managed database lives in the VPC/VNet's database subnets, not in the cluster.
+            return [kx.Peer(cidr=cidr, ports=(POSTGRES_PORT,)) for cidr in store.database_networks]
+        return [kx.Peer(app=target, ports=(port_of(target),))]
 
     def _network(
         self, svc: AppService, store: SecretStore
@@ -637,12 +663,10 @@ class WebApp(pulumi.ComponentResource):
             kx.Peer(app=caller, ports=(svc.port,)) for caller in callers_of(svc.name)
         ]
         if svc.route:
-            callers.append(
-                kx.Peer(namespace=self._settings.routing.controller_namespace, ports=(svc.port,))
-            )
-        if self._monitoring_namespace and svc.metrics_port:
-            callers.append(kx.Peer(namespace=self._monitoring_namespace, ports=(svc.metrics_port,)))
-        egress = [self._egress(target, store) for target in svc.calls]
+            callers.append(self._proxies((svc.port,)))
+        if svc.metrics_port:
+            callers.extend(self._scrapers((svc.metrics_port,)))
+        egress = [peer for target in svc.calls for peer in self._egress(target, store)]
         settings = self._settings
         if settings.rabbitmq.enabled and svc.name in settings.rabbitmq.clients:
             egress.append(kx.Peer(app=RABBITMQ, ports=(AMQP_PORT,)))
@@ -651,6 +675,30 @@ class WebApp(pulumi.ComponentResource):
         if svc.internet_ports:
             egress.append(kx.internet(svc.internet_ports))
         return tuple(callers), tuple(egress)
+
+    def _proxies(self, ports: tuple[int, ...]) -> kx.Peer:
+        """The routing proxies that serve the public routes."""
+        routing = self._settings.routing
+        if routing.mode != "gateway":
+            # ingress mode: the cluster's own ingress-nginx-family controller, whose pod labels
+            # this program does not know (each distribution labels its pods its own way).
+            return kx.Peer(namespace=routing.controller_namespace, ports=ports)
+        return kx.Peer(
+            namespace=routing.controller_namespace,
+            pods=gateway_proxy_pods(routing.shared_gateway or self._settings.namespace),
+            ports=ports,
+        )
+
+    def _scrapers(self, ports: tuple[int, ...]) -> list[kx.Peer]:
+        """Who scrapes a metrics port: Prometheus, and Azure Monitor's agent where the stack
+        turns managed Prometheus on (it scrapes the annotated pods, `azure/monitor.py`)."""
+        settings = self._settings
+        found = []
+        if self._monitoring_namespace:
+            found.append(kx.prometheus(self._monitoring_namespace, ports))
+        if managed_prometheus(settings):
+            found.append(kx.ama_metrics(ports))
+        return found
 
     def _files(self, svc: AppService) -> tuple[dict[str, str], str]:
         """Config files mounted into the service, and where (the frontend's nginx.conf)."""

@@ -14,7 +14,7 @@ External Secrets reads Secrets Manager for the pods, so a pod needs no cloud ide
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Sequence
 
 import pulumi
 
@@ -37,7 +37,10 @@ class AwsStoreArgs:
 class AwsStore(SecretStore):
     def __init__(self, name: str, args: AwsStoreArgs, opts: pulumi.ResourceOptions):
         settings = args.aws
-        self._database_network = settings.vpc_cidr if args.store.managed_database else None
+        self._database_networks: tuple[str, ...] = ()
+        if args.store.managed_database:
+            # RDS places the instance in one of the subnet group's subnets (privateSubnetIds).
+            self._database_networks = settings.private_subnet_cidrs or (settings.vpc_cidr,)
         key = StackKey(
             f"{name}-kms",
             StackKeyArgs(
@@ -109,9 +112,9 @@ class AwsStore(SecretStore):
         )
 
     @property
-    def database_network(self) -> Optional[str]:
-        """The managed database is in the cluster's VPC; api and auth reach it there."""
-        return self._database_network
+    def database_networks(self) -> tuple[str, ...]:
+        """The RDS subnet group's subnets (or the whole VPC without `privateSubnetCidrs`)."""
+        return self._database_networks
 
     @property
     def grafana(self) -> GrafanaWiring:

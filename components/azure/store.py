@@ -70,7 +70,10 @@ class AzureStoreArgs:
 class AzureStore(SecretStore):
     def __init__(self, name: str, args: AzureStoreArgs, opts: pulumi.ResourceOptions):
         self._name, self._args, self._opts = name, args, opts
-        self._database_network = args.azure.vnet_cidr if args.store.managed_database else None
+        self._database_networks: tuple[str, ...] = ()
+        if args.store.managed_database:
+            # The flexible server lives in its delegated subnet.
+            self._database_networks = (args.azure.database_subnet_cidr or args.azure.vnet_cidr,)
         self._outputs: dict[str, pulumi.Input[Any]] = {}
         self._readers: dict[str, tuple[str, str]] = {}
         self._credentials: dict[str, pulumi.Resource] = {}
@@ -124,9 +127,9 @@ class AzureStore(SecretStore):
         )
 
     @property
-    def database_network(self) -> Optional[str]:
-        """The managed database is in the cluster's VNet; api and auth reach it there."""
-        return self._database_network
+    def database_networks(self) -> tuple[str, ...]:
+        """The delegated database subnet (or the whole VNet without `databaseSubnetCidr`)."""
+        return self._database_networks
 
     @property
     def syncs_on_mount(self) -> bool:

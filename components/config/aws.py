@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Union
 
 from components.config.reader import Reader, Rule
 
@@ -99,6 +99,10 @@ class AwsSettings:
     vpc_id: str
     vpc_cidr: str
     private_subnet_ids: tuple[str, ...]
+    private_subnet_cidrs: tuple[str, ...] = ()
+    """`privateSubnetCidrs`: the CIDR of each of `privateSubnetIds` (the RDS subnet group's
+    subnets), so api and auth reach 5432 there only. Default (): the whole `vpcCidr` (a subnet
+    id is not an address, and a NetworkPolicy matches addresses)."""
     cluster_security_group_id: str
     kms_key_arn: Optional[str]
     """Use this key instead of creating one for the stack."""
@@ -179,6 +183,7 @@ def parse_aws(reader: Reader, environment: str, required: bool) -> Optional[AwsS
         return None
     ids = _cluster_ids(reader)
     subnets = _subnets(reader)
+    subnet_cidrs = _subnet_cidrs(reader, ids["vpc_cidr"], subnets)
     recovery = reader.integer(
         "secretRecoveryWindowDays", 30 if environment == "production" else 7, minimum=7, maximum=30
     )
@@ -199,6 +204,7 @@ def parse_aws(reader: Reader, environment: str, required: bool) -> Optional[AwsS
         account_id=provider.split(":")[4],
         partition=provider.split(":")[1],
         private_subnet_ids=subnets,
+        private_subnet_cidrs=subnet_cidrs,
         secret_recovery_window_days=recovery,
         tags=tags,
         rds=rds,
@@ -242,6 +248,39 @@ def _subnets(reader: Reader) -> tuple[str, ...]:
     if len(set(subnets)) != len(subnets):
         reader.report(f"{key}: {subnets!r} lists a subnet twice")
     return tuple(subnets)
+
+
+Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+
+
+def _inside(small: Network, large: Network) -> bool:
+    return small.network_address in large and small.broadcast_address in large
+
+
+def _subnet_cidrs(
+    reader: Reader, vpc_cidr: Optional[str], subnets: tuple[str, ...]
+) -> tuple[str, ...]:
+    """`privateSubnetCidrs`: one private CIDR inside `vpcCidr` per private subnet id, in order
+    (checked against `vpcCidr` when that is valid)."""
+    key = reader.key("privateSubnetCidrs")
+    listed = reader.sequence("privateSubnetCidrs")
+    vpc = ipaddress.ip_network(vpc_cidr) if vpc_cidr else None
+    cidrs: list[str] = []
+    for index, cidr in enumerate(listed):
+        inside = isinstance(cidr, str) and _is_private_cidr(cidr)
+        if inside and (vpc is None or _inside(ipaddress.ip_network(cidr), vpc)):
+            cidrs.append(cidr)
+        else:
+            reader.report(
+                f"{key}[{index}]: {cidr!r} is not allowed; expected the CIDR of a private subnet "
+                f"inside vpcCidr {vpc_cidr}"
+            )
+    if listed and len(listed) != len(subnets):
+        reader.report(
+            f"{key}: {len(listed)} CIDR(s) is not allowed; expected one per privateSubnetIds "
+            f"entry ({len(subnets)}), in the same order"
+        )
+    return tuple(cidrs)
 
 
 def _tags(reader: Reader) -> tuple[tuple[str, str], ...]:

@@ -146,9 +146,11 @@ class AzureSettings:
     cluster_subnet_id: str
     database_subnet_id: str
     vnet_cidr: str
-    """Address space of the VNet (the database's delegated subnet is in it): api and auth may reach
-    5432 there.
-    """
+    """Address space of the VNet (the database's delegated subnet is in it)."""
+    database_subnet_cidr: Optional[str] = None
+    """`databaseSubnetCidr`: the address range of `databaseSubnetId`, so api and auth reach 5432
+    there only. Default None: the whole `vnetCidr` (a subnet id is not an address, and a
+    NetworkPolicy matches addresses)."""
     private_dns_zone_id: str
     allowed_ips: tuple[str, ...]
     delivery: Delivery
@@ -245,6 +247,24 @@ def _private_cidr(value: str) -> bool:
 VNET_CIDR = Rule(_private_cidr, "the VNet's private address space such as 10.1.0.0/16")
 
 
+def _inside(inner: str, outer: str) -> bool:
+    """Whether the range `inner` lies within `outer` (both valid CIDRs)."""
+    small, large = ipaddress.ip_network(inner), ipaddress.ip_network(outer)
+    return small.network_address in large and small.broadcast_address in large
+
+
+def _database_subnet_cidr(reader: Reader, vnet_cidr: Optional[str]) -> Optional[str]:
+    """`databaseSubnetCidr`: a private CIDR inside `vnetCidr`, or None."""
+    value = reader.opt_text("databaseSubnetCidr", rule=VNET_CIDR)
+    if value is not None and vnet_cidr is not None and not _inside(value, vnet_cidr):
+        reader.report(
+            f"{reader.key('databaseSubnetCidr')}: {value!r} is not allowed; expected the "
+            f"delegated database subnet's range inside vnetCidr {vnet_cidr}"
+        )
+        return None
+    return value
+
+
 def parse_azure(
     reader: Reader, environment: str, stack: str, namespace: str, required: bool
 ) -> Optional[AzureSettings]:
@@ -268,6 +288,7 @@ def parse_azure(
     tags = tuple(sorted((key, str(value)) for key, value in reader.section("tags").items()))
     database = _database(reader.section("database"), environment)
     create_group = reader.flag("createResourceGroup", False)
+    subnet_cidr = _database_subnet_cidr(reader, ids["vnet_cidr"])
     reader.finish()
     found = {key: value for key, value in ids.items() if value is not None}
     if len(found) < len(ids) or database is None:
@@ -282,6 +303,7 @@ def parse_azure(
         purge_protection=purge,
         key_vault_private=private,
         managed_prometheus=managed_prometheus,
+        database_subnet_cidr=subnet_cidr,
         tags=tags,
         database=database,
     )

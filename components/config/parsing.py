@@ -9,7 +9,9 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
+import urllib.parse
 from typing import Any, Collection, Mapping, Optional
 
 from components.config import catalogue
@@ -125,10 +127,43 @@ def _subject(reader: Reader, index: int, value: Any) -> Optional[Subject]:
 
 
 # Fixed sizes of the pods config does not size (kept equal to what the components declare).
-WEBHOOK_URL = Rule(
-    lambda value: value.startswith(("https://", "http://")),
-    "an http(s):// URL (set it as a secret)",
+WEBHOOK_ALLOWED = (
+    "an https:// URL on port 443 (or no port) to a public hostname or IP, the only destination "
+    "the broadcaster's NetworkPolicy lets it reach (TCP 443 outside the private ranges)"
 )
+# Names that resolve inside the cluster or the private network, never to a public address.
+PRIVATE_SUFFIXES = (".local", ".internal", ".svc", ".cluster.local", ".localdomain", ".lan")
+
+
+def webhook_url_problem(url: str) -> Optional[str]:
+    """What is wrong with a broadcaster webhook URL, or None.
+
+    The config is refused rather than the policy opened: a NetworkPolicy matches addresses, not
+    names, so "exactly the configured host" cannot be written for a hostname, and opening a private
+    range or another port would let the broadcaster reach in-cluster services the policy now keeps
+    it from. The message never repeats the URL (it carries a token)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "is not a URL"
+    if parts.scheme != "https":
+        return f"uses {parts.scheme or 'no'} scheme"
+    host = (parts.hostname or "").rstrip(".").lower()
+    if not host:
+        return "has no host"
+    if port not in (None, 443):
+        return f"uses port {port}"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if "." not in host or host == "localhost" or host.endswith(PRIVATE_SUFFIXES):
+            return f"names host {host!r}, which resolves inside the cluster or private network"
+        return None
+    if not address.is_global:
+        return f"names the non-public address {host}"
+    return None
+
 
 KNOWN_TOP_LEVEL = (
     LOCK_KEY,
@@ -486,8 +521,12 @@ def _domain(reader: Reader) -> str:
 
 def _webhook_url(reader: Reader, secret_keys: Collection[str]) -> Optional[str]:
     """`webapp:broadcasterWebhookUrl`: a URL that often carries a token, so a Pulumi secret."""
-    url = reader.opt_text("broadcasterWebhookUrl", rule=WEBHOOK_URL)
+    url = reader.opt_text("broadcasterWebhookUrl")
     key = reader.key("broadcasterWebhookUrl")
+    problem = webhook_url_problem(url) if url else None
+    if problem:
+        reader.report(f"{key}: the URL (not shown) {problem}; expected {WEBHOOK_ALLOWED}")
+        return None
     if url is not None and key not in secret_keys:
         reader.report(
             f"{key}: set in plain text (not shown); webhook URLs carry tokens, set it with "

@@ -171,6 +171,9 @@ class InClusterNatsArgs:
     """App names allowed to connect (NetworkPolicy ingress, on the service's port only)."""
     monitoring_namespace: Optional[str] = None
     """Namespace allowed to scrape 7777/8222; None when monitoring is off."""
+    managed_prometheus: bool = False
+    """Azure Monitor's managed Prometheus agent scrapes the exporter (its pods are annotated for
+    it): it is admitted on 7777 too. Default off."""
     service_monitor: bool = False
     """Create a ServiceMonitor (needs the Prometheus operator CRDs). Default off."""
     crd_dependencies: Sequence[pulumi.Resource] = ()
@@ -469,13 +472,16 @@ class InClusterNats(pulumi.ComponentResource):
             )
 
     def _create_network_policy(self) -> None:
-        """Clients on 4222, the peers on 6222, the monitoring namespace on 7777 (the exporter)."""
+        """Clients on 4222, the peers on 6222, Prometheus (and Azure Monitor's agent) on 7777 (the
+        exporter)."""
         args = self._args
         ingress = [kx.Peer(app=caller, ports=(CLIENT_PORT,)) for caller in args.clients]
         ingress.append(kx.Peer(app="nats", ports=(CLUSTER_PORT,)))
         egress = [kx.Peer(app="nats", ports=(CLUSTER_PORT,))] if args.settings.replicas > 1 else []
         if args.monitoring_namespace:
-            ingress.append(kx.Peer(namespace=args.monitoring_namespace, ports=(METRICS_PORT,)))
+            ingress.append(kx.prometheus(args.monitoring_namespace, (METRICS_PORT,)))
+        if args.managed_prometheus:
+            ingress.append(kx.ama_metrics((METRICS_PORT,)))
         self.ingress: dict[str, tuple[kx.Peer, ...]] = {"nats": tuple(ingress)}
         """What the NetworkPolicy admits (the mesh's AuthorizationPolicy mirrors it)."""
         k8s.networking.v1.NetworkPolicy(

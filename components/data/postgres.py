@@ -273,7 +273,7 @@ class InClusterPostgres(pulumi.ComponentResource):
             kx.Peer(app=client, ports=(PORT,)) for client in (*args.clients, "postgres-backup")
         ]
         if args.monitoring_namespace:
-            clients.append(kx.Peer(namespace=args.monitoring_namespace, ports=(METRICS_PORT,)))
+            clients.append(kx.prometheus(args.monitoring_namespace, (METRICS_PORT,)))
         if args.service_monitor:
             self._create_service_monitor()
         self.ingress: dict[str, tuple[kx.Peer, ...]] = {"postgres": tuple(clients)}

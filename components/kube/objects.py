@@ -161,16 +161,21 @@ def anti_affinity(name: str, instance: str, replicas: int) -> Optional[k8s.core.
 class Peer:
     """One side of an allowed connection.
 
-    `app` selects pods of that `app.kubernetes.io/name` in this namespace; `namespace` selects a
-    whole other namespace (e.g. the gateway's); `cidr` an address range outside the cluster
-    (with `except_cidrs` carved out). `ports` are the TCP ports the connection may use.
+    `app` selects pods of that `app.kubernetes.io/name` in this namespace; `namespace` selects
+    another namespace, and `pods` (labels) narrows that to the pods that make the connection (the
+    Gateway's proxies, Prometheus itself), never the whole namespace; `cidr` an address range
+    outside the cluster (with `except_cidrs` carved out). `ports` are the TCP ports the connection
+    may use. `outside_mesh`: the peer's pods run without an Istio sidecar (Prometheus, the Azure
+    Monitor agent), so the mesh admits them on these ports without an identity.
     """
 
     ports: tuple[int, ...]
     app: Optional[str] = None
     namespace: Optional[str] = None
+    pods: tuple[tuple[str, str], ...] = ()
     cidr: Optional[str] = None
     except_cidrs: tuple[str, ...] = ()
+    outside_mesh: bool = False
 
     def peer(self, instance: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
         if self.cidr is not None:
@@ -180,10 +185,14 @@ class Peer:
                 )
             )
         if self.namespace is not None:
+            # Both selectors in one peer: the pods matching `pods` in that namespace (AND).
             return k8s.networking.v1.NetworkPolicyPeerArgs(
                 namespace_selector=k8s.meta.v1.LabelSelectorArgs(
                     match_labels={NAMESPACE_LABEL: self.namespace}
-                )
+                ),
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(self.pods))
+                if self.pods
+                else None,
             )
         assert self.app is not None, "a Peer needs app, namespace or cidr"
         return k8s.networking.v1.NetworkPolicyPeerArgs(
@@ -206,6 +215,38 @@ PRIVATE_RANGES = (
     "169.254.0.0/16",
     "100.64.0.0/10",
 )
+
+
+# The pods that make the platform's connections into the namespace, by the labels their
+# controllers put on them (each cited where it is used in a Peer).
+PROMETHEUS_PODS = (("app.kubernetes.io/name", "prometheus"),)
+"""kube-prometheus-stack's Prometheus: the prometheus-operator labels every Prometheus server pod
+`app.kubernetes.io/name: prometheus` (and `operator.prometheus.io/name: <Prometheus>`; the
+operator's StatefulSet builder, prometheus-operator/prometheus-operator
+pkg/prometheus/server/statefulset.go), which Grafana, Alertmanager and the exporters in the same
+namespace do not carry."""
+AMA_METRICS_PODS = (("rsName", "ama-metrics"),)
+"""The Azure Monitor managed Prometheus agent's replica (the one that reads
+`ama-metrics-prometheus-config`): Azure/prometheus-collector,
+otelcollector/deploy/addon-chart/azure-monitor-metrics-addon/templates/ama-metrics-deployment.yaml
+labels its pods `rsName: ama-metrics` in kube-system."""
+AMA_METRICS_NAMESPACE = "kube-system"
+
+
+def prometheus(namespace: str, ports: Sequence[int]) -> Peer:
+    """Prometheus (kube-prometheus-stack in `namespace`) scraping `ports`; outside the mesh."""
+    return Peer(ports=tuple(ports), namespace=namespace, pods=PROMETHEUS_PODS, outside_mesh=True)
+
+
+def ama_metrics(ports: Sequence[int]) -> Peer:
+    """Azure Monitor's managed Prometheus agent scraping `ports` (annotated pods); outside the
+    mesh."""
+    return Peer(
+        ports=tuple(ports),
+        namespace=AMA_METRICS_NAMESPACE,
+        pods=AMA_METRICS_PODS,
+        outside_mesh=True,
+    )
 
 
 def internet(ports: Sequence[int]) -> Peer:

@@ -82,7 +82,7 @@ def rule(peer: kx.Peer, namespace: str, plaintext: Optional[str]) -> dict[str, A
     """One NetworkPolicy ingress peer as an AuthorizationPolicy rule."""
     if peer.app is not None:
         source: dict[str, Any] = {"principals": [principal(namespace, peer.app)]}
-    elif peer.namespace is not None and peer.namespace == plaintext:
+    elif peer.namespace is not None and (peer.namespace == plaintext or peer.outside_mesh):
         return {"to": _ports(peer)}
     elif peer.namespace is not None:
         source = {"namespaces": [peer.namespace]}
@@ -110,7 +110,7 @@ def plaintext_ports(peers: Sequence[kx.Peer], plaintext: Optional[str]) -> tuple
             {
                 port
                 for peer in peers
-                if plaintext and peer.namespace == plaintext
+                if peer.outside_mesh or (plaintext and peer.namespace == plaintext)
                 for port in peer.ports
             }
         )

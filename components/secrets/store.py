@@ -152,10 +152,11 @@ class SecretStore(abc.ABC):
         """Grafana's admin Secret: what to wait for and how to mount it."""
 
     @property
-    def database_network(self) -> Optional[str]:
-        """The CIDR the store's managed database is reached in (its VPC or VNet); None when the
-        database runs in the cluster. Default None."""
-        return None
+    def database_networks(self) -> tuple[str, ...]:
+        """The CIDRs the store's managed database is reached in (its subnets, or its VPC/VNet when
+        config does not give their ranges); () when the database runs in the cluster. Default
+        ()."""
+        return ()
 
     @property
     def syncs_on_mount(self) -> bool:

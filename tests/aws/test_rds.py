@@ -108,7 +108,10 @@ def test_only_the_services_that_check_the_database_wait_for_it(production: Stack
 def test_api_reaches_the_database_in_the_vpc_only(production: StackRun) -> None:
     policy = production.find("NetworkPolicy", "api", "webapp-production")
     blocks = [rule["to"][0].get("ipBlock") for rule in policy["spec"]["egress"]]
-    assert {"cidr": "10.30.0.0/16"} in blocks
+    # The RDS subnet group's subnets (`privateSubnetCidrs`), not the whole VPC 10.30.0.0/16.
+    subnets = [{"cidr": f"10.30.{third}.0/19"} for third in (0, 32, 64)]
+    assert all(subnet in blocks for subnet in subnets)
+    assert {"cidr": "10.30.0.0/16"} not in blocks
     assert not [
         o
         for o in production.kubernetes_objects()

@@ -55,6 +55,16 @@ def aws_problems(**changes: Any) -> list[str]:
         ({"region": "us-east-1"}, "belongs to another region than webapp:aws.region 'us-east-1'"),
         ({"vpcId": "vpc-xyz"}, "webapp:aws.vpcId: 'vpc-xyz' is not allowed; expected a VPC id"),
         (
+            {"privateSubnetCidrs": ["10.10.0.0/19", "10.99.0.0/19", "10.10.64.0/19"]},
+            "webapp:aws.privateSubnetCidrs[1]: '10.99.0.0/19' is not allowed; expected the CIDR "
+            "of a private subnet inside vpcCidr",
+        ),
+        (
+            {"privateSubnetCidrs": ["10.10.0.0/19"]},
+            "webapp:aws.privateSubnetCidrs: 1 CIDR(s) is not allowed; expected one per "
+            "privateSubnetIds entry (3)",
+        ),
+        (
             {"vpcCidr": "8.8.8.0/24"},
             "webapp:aws.vpcCidr: '8.8.8.0/24' is not allowed; expected the VPC's private CIDR block",
         ),

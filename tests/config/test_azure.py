@@ -69,6 +69,11 @@ from tools.offline import load_stack_config
             "webapp:azure.database.zoneRedundant: true is not allowed; expected false for the Burstable tier",
         ),
         (
+            {"databaseSubnetCidr": "10.99.8.0/24"},
+            "webapp:azure.databaseSubnetCidr: '10.99.8.0/24' is not allowed; expected the "
+            "delegated database subnet's range inside vnetCidr",
+        ),
+        (
             {"vnetCidr": "8.8.0.0/16"},
             "webapp:azure.vnetCidr: '8.8.0.0/16' is not allowed; expected the VNet's private address space",
         ),

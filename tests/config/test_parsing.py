@@ -203,7 +203,9 @@ BAD_INPUTS = [
     ),
     (
         {"webapp:broadcasterWebhookUrl": "ftp://x"},
-        "webapp:broadcasterWebhookUrl: 'ftp://x' is not allowed; expected an http(s):// URL",
+        # The URL is never repeated (it carries a token): what is wrong, and what is allowed.
+        "webapp:broadcasterWebhookUrl: the URL (not shown) uses ftp scheme; expected an https:// "
+        "URL on port 443",
     ),
     ({"webapp:cloud": "azure"}, "webapp:azure: missing; webapp:cloud is azure"),
     ({"webapp:cloud": "aws"}, "webapp:aws: missing; webapp:cloud is aws"),

@@ -42,11 +42,13 @@ def network_edges(objects: list[dict[str, Any]]) -> set[Edge]:
         for rule in policy["spec"].get("ingress") or []:
             assert target, policy["metadata"]["name"]
             for peer in rule["from"]:
-                if "podSelector" in peer:
-                    source = ("app", peer["podSelector"]["matchLabels"][APP])
-                elif "namespaceSelector" in peer:
+                # A namespace peer first: its podSelector (Prometheus', the proxies') only
+                # narrows it to the pods of that namespace that make the connection.
+                if "namespaceSelector" in peer:
                     labels = peer["namespaceSelector"]["matchLabels"]
                     source = ("namespace", labels["kubernetes.io/metadata.name"])
+                elif "podSelector" in peer:
+                    source = ("app", peer["podSelector"]["matchLabels"][APP])
                 else:
                     source = ("cidr", peer["ipBlock"]["cidr"])
                 for port in rule["ports"]:
