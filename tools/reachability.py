@@ -40,6 +40,7 @@ which is how the program writes the PERMISSIVE scrape ports).
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import sys
 from dataclasses import dataclass, field
@@ -164,6 +165,22 @@ def pods_of(obj: Mapping[str, Any], meshed_namespaces: Iterable[str] = ()) -> li
     ]
 
 
+def analysis_pods(obj: Mapping[str, Any], meshed_namespaces: Iterable[str] = ()) -> list[Pod]:
+    """The pods an AnalysisTemplate's job metrics run (Argo Rollouts creates each Job from the
+    metric's `provider.job.spec` in the template's namespace: argo-rollouts v1.9.0
+    `metricproviders/job/job.go`)."""
+    if obj.get("kind") != "AnalysisTemplate":
+        return []
+    found = []
+    for metric in (obj.get("spec") or {}).get("metrics") or []:
+        job = (metric.get("provider") or {}).get("job")
+        if job:
+            job_object = {"kind": "Job", "metadata": obj["metadata"], "spec": job["spec"]}
+            for pod in pods_of(job_object, meshed_namespaces):
+                found.append(dataclasses.replace(pod, name=f"{pod.name}-{metric['name']}"))
+    return found
+
+
 def cluster_of(objects: Sequence[Mapping[str, Any]], extra: Sequence[Pod] = ()) -> Cluster:
     """The rendered Namespaces, workloads' pods, NetworkPolicies and AuthorizationPolicies, plus
     `extra` pods the program does not declare (and their namespaces)."""
@@ -173,7 +190,7 @@ def cluster_of(objects: Sequence[Mapping[str, Any]], extra: Sequence[Pod] = ()) 
             name = obj["metadata"]["name"]
             namespaces[name] = {**(obj["metadata"].get("labels") or {}), NAMESPACE_LABEL: name}
     meshed = [n for n, labels in namespaces.items() if labels.get("istio-injection") == "enabled"]
-    pods = [pod for obj in objects for pod in pods_of(obj, meshed)]
+    pods = [pod for obj in objects for pod in (*pods_of(obj, meshed), *analysis_pods(obj, meshed))]
     for pod in (*pods, *extra):
         namespaces.setdefault(pod.namespace, {NAMESPACE_LABEL: pod.namespace})
     return Cluster(
@@ -473,6 +490,7 @@ def inventory(settings: Settings, cluster: Cluster) -> list[Connection]:
     must not have."""
     built = _Inventory(settings, cluster)
     built.services()
+    built.analysis()
     built.scrapes()
     built.platform()
     built.probes()
@@ -504,6 +522,17 @@ class _Inventory:
     ) -> None:
         if source is not None and destination is not None:
             self.found.append(Connection(source, destination, port, protocol, True, why))
+
+    def analysis(self) -> None:
+        """A release's smoke Job calls the tested service's HTTP port (`workloads.analysis`)."""
+        from components.workloads.analysis import SMOKE_SUFFIX
+
+        for pod in self.local:
+            name = pod.labels.get("app.kubernetes.io/name", "")
+            if name.endswith(f"-{SMOKE_SUFFIX}"):
+                target = self.app(name.removesuffix(f"-{SMOKE_SUFFIX}"))
+                if target is not None:
+                    self.need(pod, target, target.ports["http"], "a release's smoke requests")
 
     def services(self) -> None:
         """The catalogue's `calls`, third-party ports and public routes; the scheduler's call."""
@@ -545,7 +574,7 @@ class _Inventory:
             self.need(pod, coredns, 53, "DNS", "UDP")
             self.need(pod, coredns, 53, "DNS", "TCP")
             self.need(pod, istiod, 15012, "the sidecar's xDS and certificates")
-        api_server = Address("api-server", ADDRESSES["public-api-server"])
+        api_server = Address("api-server", _api_server_address(self.settings))
         for gate in self.gates():
             self.need(gate, api_server, 443, "the release gate reads its Rollout")
 
@@ -579,8 +608,10 @@ class _Inventory:
                 "",
             ),
         ]
+        public = _api_server_address(self.settings) == ADDRESSES["public-api-server"]
+        gap = GATE_GAP if public else ""
         for gate in self.gates()[:1]:
-            probe.append((gate, self.internet, 443, "release gate -> Internet", GATE_GAP))
+            probe.append((gate, self.internet, 443, "release gate -> Internet", gap))
         wider = _wider_network(self.settings)
         if self.network is not None and wider is not None:
             # An address of the VPC/VNet outside the database's subnets (or anywhere in it, as a
@@ -597,9 +628,21 @@ class _Inventory:
 
 GATE_GAP = (
     "the release gate's egress is 0.0.0.0/0 on 443/6443: the API server's address is the "
-    "cloud's, and the gate is built in components/workloads/http_service.py, which would have "
-    "to pass it a narrower peer"
+    "cloud's; set webapp:kubernetes.apiServerCidr to narrow it (on AWS the VPC is the default)"
 )
+
+
+def _api_server_address(settings: Settings) -> str:
+    """An address where the API server answers: inside the configured range (EKS: the control
+    plane's network interfaces in the VPC), else a public stand-in."""
+    from components.app.application import api_server_network
+
+    network = ipaddress.ip_network(api_server_network(settings))
+    if network.prefixlen == 0:
+        return ADDRESSES["public-api-server"]
+    return str(network[-2] if network.num_addresses > 2 else network[0])
+
+
 DATABASE_GAP = (
     "api and auth reach 5432 on the whole VPC/VNet: set webapp:aws.privateSubnetCidrs / "
     "webapp:azure.databaseSubnetCidr to narrow it to the database's subnets"

@@ -171,6 +171,17 @@ def traffic_routing(settings: Settings, svc: AppService) -> tr.Routing:
     )
 
 
+def api_server_network(settings: Settings) -> str:
+    """Where the API server answers the pods: `kubernetes.apiServerCidr`; else on AWS the VPC
+    (EKS's `kubernetes` endpoints are the control plane's network interfaces in the cluster's
+    subnets, whatever the public endpoint setting); else anywhere."""
+    if settings.kubernetes.api_server_cidr:
+        return settings.kubernetes.api_server_cidr
+    if settings.cloud == "aws" and settings.aws is not None and settings.aws.vpc_cidr:
+        return settings.aws.vpc_cidr
+    return "0.0.0.0/0"
+
+
 def edge_canaries(settings: Settings) -> tuple[str, ...]:
     """The services split at the edge: their HTTPRoute backends weighed by the Gateway API
     plugin, or their own Ingress copied into ingress-nginx's canary."""
@@ -763,6 +774,7 @@ class WebApp(pulumi.ComponentResource):
                 create_timeout=create_timeout,
                 routing=traffic_routing(settings, svc),
                 mesh=settings.mesh.enabled,
+                api_server=api_server_network(settings),
                 prometheus_url=settings.prometheus_url,
                 load_trigger=LOAD_TRIGGERS.get(svc.name),
                 delivery_dependencies=self._delivery_providers,

@@ -239,6 +239,14 @@ def _kubernetes(reader: Reader) -> KubernetesSettings:
         cluster_dns_ip=reader.text(
             "clusterDnsIp", "10.96.0.10", rule=Rule(q.is_ip, "an IP address")
         ),
+        api_server_cidr=reader.opt_text(
+            "apiServerCidr",
+            rule=Rule(
+                q.is_cidr,
+                "a CIDR range with its host bits zero, such as 20.50.2.14/32 (one address) or "
+                "10.30.0.0/16",
+            ),
+        ),
     )
     if not kubernetes.context and not reader.has("context"):
         reader.report(

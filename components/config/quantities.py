@@ -143,6 +143,15 @@ def is_ip(value: str) -> bool:
     return True
 
 
+def is_cidr(value: str) -> bool:
+    """An IPv4 or IPv6 network in CIDR notation, its host bits zero (`10.30.0.0/16`)."""
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        return False
+    return "/" in value
+
+
 def is_email(value: str) -> bool:
     local, _, domain = value.partition("@")
     return bool(local) and is_hostname(domain)

@@ -338,6 +338,10 @@ class KubernetesSettings:
     context: str
     kubeconfig: Optional[str]
     cluster_dns_ip: str
+    api_server_cidr: Optional[str] = None
+    """Where the API server answers the pods (`kubernetes.apiServerCidr`): the release gates may
+    reach only there. None: the VPC on AWS (EKS's API endpoints are network interfaces in the
+    cluster's subnets), anywhere elsewhere."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -136,6 +136,8 @@ class HttpServiceArgs:
     delivery_dependencies: Sequence[pulumi.Resource] = ()
     """What installs the CRDs of a Rollout and its routing (Argo Rollouts, Istio), and of a
     ScaledObject (KEDA), when this program does."""
+    api_server: str = "0.0.0.0/0"
+    """Where a release's gate Job may reach the API server. Default anywhere."""
     mesh: bool = False
     """Whether the pods run with Istio sidecars (their answers are counted by the sidecars, whose
     PodMonitor the platform declares). Default False."""
@@ -490,6 +492,7 @@ class HttpService(pulumi.ComponentResource):
                 revision=kx.checksum(plain(template)),
                 services=services,
                 create_timeout=args.create_timeout,
+                api_server=args.api_server,
             ),
             child,
             self._delivery_opts,

@@ -31,7 +31,7 @@ from components.kube import objects as kx
 from . import analysis as an
 from . import rollout as ro
 from . import traffic as tr
-from .release_gate import ReleaseGate, ReleaseGateArgs
+from .release_gate import ANYWHERE, ReleaseGate, ReleaseGateArgs
 
 ROLLOUT_API = "argoproj.io/v1alpha1"
 ISTIO_NETWORKING = "networking.istio.io/v1"
@@ -90,6 +90,8 @@ class ReleaseArgs:
     """The Services the Rollout names (stable/active, canary/preview)."""
     create_timeout: Optional[str] = None
     """The first apply's await, when the pods wait for something slow (`HttpServiceArgs`)."""
+    api_server: str = ANYWHERE
+    """Where the release gate may reach the API server (`ReleaseGateArgs`)."""
 
 
 def declare_release(
@@ -148,6 +150,7 @@ def declare_release(
             revision=args.revision,
             timeout_seconds=release,
             rollout=rollout,
+            api_server=args.api_server,
         ),
         # Only its Job waits for the Rollout (its own depends_on); the rest is created at once.
         opts=pulumi.ResourceOptions(parent=parent),

@@ -37,6 +37,9 @@ GATE_UID = 65532
 """The Job's UID and GID, above 10000 rather than the image's 999: the static CLI reads nothing
 owned by that user (its API credentials are the mounted token, readable by any UID)."""
 API_PORTS = (443, 6443)
+"""The `kubernetes` Service's port and the API server's own (kind, kubeadm): the policy sees the
+address and port after the Service's translation."""
+ANYWHERE = "0.0.0.0/0"
 READS = ("rollouts", "replicasets", "pods", "analysisruns", "experiments")
 
 
@@ -54,6 +57,9 @@ class ReleaseGateArgs:
     """How long the whole release may take (`workloads.rollout.update_seconds`)."""
     rollout: pulumi.Resource
     """The Rollout; the Job starts once it is applied."""
+    api_server: str = ANYWHERE
+    """Where the API server answers (the Job's only way out). Default anywhere: the cloud's
+    address is not known without `kubernetes.apiServerCidr`."""
 
 
 class ReleaseGate(pulumi.ComponentResource):
@@ -102,7 +108,7 @@ class ReleaseGate(pulumi.ComponentResource):
             f"{name}-netpol",
             metadata=kx.metadata(gate, args.namespace, labels),
             spec=kx.network_policy_spec(
-                gate, args.instance, [], [kx.Peer(ports=API_PORTS, cidr="0.0.0.0/0")]
+                gate, args.instance, [], [kx.Peer(ports=API_PORTS, cidr=args.api_server)]
             ),
             opts=child,
         )
