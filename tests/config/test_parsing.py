@@ -71,6 +71,14 @@ BAD_INPUTS = [
         "webapp:kubernetes.clusterDnsIp: '10.96.0' is not allowed; expected an IP address",
     ),
     (
+        {"webapp:kubernetes": {"context": "kind", "apiServerCidr": "20.50.2.14"}},
+        "webapp:kubernetes.apiServerCidr: '20.50.2.14' is not allowed; expected a CIDR range",
+    ),
+    (
+        {"webapp:kubernetes": {"context": "kind", "apiServerCidr": "10.30.0.1/16"}},
+        "webapp:kubernetes.apiServerCidr: '10.30.0.1/16' is not allowed; expected a CIDR range",
+    ),
+    (
         {"webapp:services": {"api": {"replicas": 0}}},
         "webapp:services.api.replicas: 0 is not allowed; expected a whole number from 1 to 100",
     ),
@@ -272,18 +280,19 @@ def test_quota_counts_surge_pods_sidecars_and_jobs() -> None:
 
 def test_quota_counts_a_release_beside_the_stable_pods_and_mesh_sidecars() -> None:
     """A canary at full weight (or a blue-green preview) doubles its service's pods, plus its
-    release gate Job; with the mesh on, every pod carries a sidecar (50m CPU requested)."""
+    release gate Job and its analysis' smoke Job; with the mesh on, every pod carries a sidecar
+    (50m CPU requested)."""
     canary = {
         "webapp:services": {"api": {"delivery": "canary"}},
         "webapp:monitoring": {"enabled": True},
     }
-    # dev: 15 pods as above, api's 1 + 1 surge becomes 2 + its gate Job.
+    # dev: 15 pods as above, api's 1 + 1 surge becomes 2 + its gate Job + its smoke Job.
     assert not any(
-        "quota.pods" in p for p in problems_or_none({**canary, "webapp:quota": {"pods": 16}})
+        "quota.pods" in p for p in problems_or_none({**canary, "webapp:quota": {"pods": 17}})
     )
     assert any(
-        p.startswith("webapp:quota.pods: 15 is below the pods needed at maximum scale (16)")
-        for p in problems({**canary, "webapp:quota": {"pods": 15}})
+        p.startswith("webapp:quota.pods: 16 is below the pods needed at maximum scale (17)")
+        for p in problems({**canary, "webapp:quota": {"pods": 16}})
     )
     # 15 pods' requests on dev sizes fit 2 CPUs without the mesh; 15 sidecars more do not.
     quota = {"webapp:quota": {"requestsCpu": "1500m"}}

@@ -455,3 +455,27 @@ def test_make_rehearse_prints_the_step_table_and_exits_on_problems() -> None:
         "\n  ...\n```", 1
     )[0]
     assert example in result.stdout
+
+
+# --- the release gate's way out ------------------------------------------------------------------
+
+
+def _gate_egress(run: StackRun, app: str) -> list[str]:
+    policy = run.find("NetworkPolicy", f"{app}-release")
+    return [peer["ipBlock"]["cidr"] for rule in policy["spec"]["egress"] for peer in rule["to"]]
+
+
+def test_the_release_gate_reaches_only_where_the_api_server_answers(
+    stack_run: Callable[..., StackRun],
+) -> None:
+    # AWS: EKS's `kubernetes` endpoints are the control plane's interfaces in the VPC.
+    assert _gate_egress(stack_run("production"), "api") == ["10.30.0.0/16"]
+    # Elsewhere the address is the cloud's: anywhere, unless config names it.
+    assert _gate_egress(stack_run("staging"), "frontend") == ["0.0.0.0/0"]
+    named = {
+        "webapp:kubernetes": {
+            **load_stack_config("staging")["webapp:kubernetes"],
+            "apiServerCidr": "20.50.2.14/32",
+        }
+    }
+    assert _gate_egress(stack_run("staging", named), "frontend") == ["20.50.2.14/32"]
