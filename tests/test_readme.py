@@ -90,8 +90,11 @@ def test_every_path_the_readme_names_exists() -> None:
 
 
 def test_the_branch_hostname_in_the_readme_is_the_one_the_code_builds() -> None:
-    from tools.branch import branch_config
+    from tools.branch import branch_config, stack_name
 
     host = branch_config("feature/login-page")["webapp:domain"]
+    assert f"namespace {stack_name('feature/login-page')}\n" in README
     assert f"`feature/login-page` -> `{host}`" in README
-    assert "`<slug>.staging.webapp.example.com`" in README and "<branch>.staging" not in README
+    assert (
+        "`<slug>-<hash>.staging.webapp.example.com`" in README and "<branch>.staging" not in README
+    )
