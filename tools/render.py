@@ -22,7 +22,7 @@ import os
 import sys
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import pulumi
 import yaml
@@ -194,6 +194,40 @@ def write(files: dict[str, str], out: Path) -> None:
     marker.write_text("".join(f"{name}\n" for name in sorted(files)))
 
 
+STACK_ERRORS = (SettingsError, StackFileError, pulumi.RunError)
+"""What a stack's config or file can be wrong with, as opposed to a defect of the program: a
+missing or unreadable stack file, YAML that does not parse, config the settings refuse."""
+
+
+def run_or_report(stack: str, overrides: Optional[Mapping[str, Any]] = None) -> Optional[StackRun]:
+    """The offline run of `stack`, or None after saying on stderr why there is none: each problem
+    on its own line, prefixed with the stack (the CLIs then exit 2). Shared by every tool that
+    runs a stack (render, timeline, policy, rehearse), so they all report a bad stack alike."""
+    try:
+        require_stack_file(stack)
+        return run_stack(stack, overrides)
+    except STACK_ERRORS as error:
+        print(f"stack {stack}: {error}", file=sys.stderr)
+        return None
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """`--set KEY=YAML` items as config overrides (a `null` value removes the key)."""
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, equals, value = item.partition("=")
+        if not equals or not key.startswith("webapp:"):
+            raise ValueError(
+                f"--set {item!r}: expected webapp:<key>=<YAML value>, e.g. "
+                "--set webapp:logLevel=Debug or --set 'webapp:routing={mode: ingress}'"
+            )
+        try:
+            overrides[key] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            raise ValueError(f"--set {key}: the value is not valid YAML ({error})") from None
+    return overrides
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--stack", required=True, help="stack name (Pulumi.<stack>.yaml)")
@@ -206,15 +240,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         help="override a config key, e.g. --set webapp:routing='{mode: ingress}'",
     )
     args = parser.parse_args(argv)
-    overrides = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        overrides[key] = yaml.safe_load(value)
     try:
-        require_stack_file(args.stack)
-        run = run_stack(args.stack, overrides)
-    except (SettingsError, StackFileError, pulumi.RunError) as error:
+        overrides = parse_set(args.set)
+    except ValueError as error:
         print(f"stack {args.stack}: {error}", file=sys.stderr)
+        return 2
+    run = run_or_report(args.stack, overrides)
+    if run is None:
         return 2
     skipped: list[str] = []
     # In CI a missing schema directory is a failure; elsewhere it is said, loudly, and not hidden.
