@@ -224,7 +224,8 @@ def parse_set(items: list[str]) -> dict[str, Any]:
         try:
             overrides[key] = yaml.safe_load(value)
         except yaml.YAMLError as error:
-            raise ValueError(f"--set {key}: the value is not valid YAML ({error})") from None
+            said = getattr(error, "problem", None) or str(error).splitlines()[0]
+            raise ValueError(f"--set {key}: the value is not valid YAML ({said})") from None
     return overrides
 
 

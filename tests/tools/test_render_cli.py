@@ -206,3 +206,58 @@ def test_a_secret_shows_its_coordinates_and_masks_its_credentials() -> None:
     assert database["stringData"]["port"] == "5432" and database["stringData"]["dbname"] == "webapp"
     for key in ("username", "password", "connection-string", "url"):
         assert database["stringData"][key] == "<secret>", key
+
+
+def test_set_overrides_a_key_for_one_render_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--set webapp:<key>=<YAML>`: a one-off render of another config, the stack file untouched."""
+    from tools.offline import ROOT
+
+    before = (ROOT / "Pulumi.dev.yaml").read_text()
+
+    def api_env(out: Path) -> dict[str, Any]:
+        api = yaml.safe_load_all((out / "webapp-api.yaml").read_text())
+        (config_map,) = [d for d in api if d["kind"] == "ConfigMap"]
+        return dict(config_map["data"])
+
+    assert main(["--stack", "dev", "--out", str(tmp_path / "as-is")]) == 0
+    assert (
+        main(
+            [
+                "--stack",
+                "dev",
+                "--out",
+                str(tmp_path / "set"),
+                "--set",
+                "webapp:logLevel=Warning",
+                "--set",
+                "webapp:routing={mode: ingress}",
+            ]
+        )
+        == 0
+    )
+    assert api_env(tmp_path / "as-is")["Logging__LogLevel__Default"] != "Warning"
+    assert api_env(tmp_path / "set")["Logging__LogLevel__Default"] == "Warning"
+    rendered = {p.name: p.read_text() for p in (tmp_path / "set").glob("*.yaml")}
+    assert any("kind: Ingress\n" in text for text in rendered.values())
+    assert not any("kind: HTTPRoute\n" in text for text in rendered.values())
+    assert (ROOT / "Pulumi.dev.yaml").read_text() == before
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    "item, said",
+    [
+        ("logLevel=Debug", "expected webapp:<key>=<YAML value>"),
+        ("webapp:logLevel", "expected webapp:<key>=<YAML value>"),
+        ("webapp:routing={mode: [", "the value is not valid YAML"),
+    ],
+)
+def test_a_malformed_set_is_one_line(
+    item: str, said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--stack", "dev", "--out", str(tmp_path / "out"), "--set", item]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("stack dev: --set ") and said in line
+    assert not (tmp_path / "out").exists()
