@@ -11,7 +11,8 @@ file that cannot be read, or an output directory it may not write), 1 invalid ma
 
 It writes only what it owns: a new or empty directory, or one it wrote before (it holds the
 `.webapp-render` marker listing the files written). There it replaces exactly those files; anything
-else in the directory is left alone, and nothing outside it is touched.
+else in the directory is left alone (a file of yours that a render would now write is refused,
+naming it), and nothing outside it is touched.
 """
 
 from __future__ import annotations
@@ -182,7 +183,16 @@ def write(files: dict[str, str], out: Path) -> None:
                 f"not write ({shown}) and no {MARKER} marker; name a new or empty directory "
                 "(OUT=...)"
             )
-        previous = marker.read_text().split() if marker.is_file() else []
+        previous = marker.read_text().splitlines() if marker.is_file() else []
+        # A file of yours that this render would now write (a component added since the last
+        # render shares its name) is not replaced: refused before anything is written.
+        theirs = sorted(name for name in files if (out / name).exists() and name not in previous)
+        if theirs:
+            raise OutputDirectoryError(
+                f"refusing to write into {out}: {', '.join(theirs)} would be replaced and "
+                f"{MARKER} does not list it as written by an earlier render; move it away, or "
+                "name another directory (OUT=...)"
+            )
         for name in previous:
             # Only plain file names the marker lists, never a path out of the directory.
             written = out / name
