@@ -34,7 +34,7 @@ test: lint typecheck
 	$(PY) -m pytest
 
 render: venv
-	$(PY) -m tools.render --stack $(STACK) --out $(OUT)
+	$(PY) -m tools.render --stack "$(STACK)" --out "$(OUT)"
 
 golden: venv
 	$(PY) -m tools.golden
@@ -69,7 +69,7 @@ lock: venv
 # Writes rendered/BENCHMARKS.md (git-ignored); `make bench BENCH_OUT=BENCHMARKS.md` updates the committed one.
 BENCH_OUT ?= rendered/BENCHMARKS.md
 bench: venv
-	$(PY) -m tools.bench --out $(BENCH_OUT)
+	$(PY) -m tools.bench --out "$(BENCH_OUT)"
 
 kind:
 	@command -v kind >/dev/null || { echo "this target needs kind (https://kind.sigs.k8s.io/)"; exit 1; }

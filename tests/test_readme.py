@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 import pytest
 
 from components.config.catalogue import APP_SERVICES
 from components.config.parsing import parse_settings
 from components.platform import addons as addons
-from tools.offline import ROOT, load_stack_config
+from tests.support import STACKS
+from tools.offline import ROOT, StackRun, load_stack_config
 
 README = (ROOT / "README.md").read_text()
 MAKEFILE = (ROOT / "Makefile").read_text()
@@ -90,8 +92,39 @@ def test_every_path_the_readme_names_exists() -> None:
 
 
 def test_the_branch_hostname_in_the_readme_is_the_one_the_code_builds() -> None:
-    from tools.branch import branch_config
+    from tools.branch import branch_config, stack_name
 
     host = branch_config("feature/login-page")["webapp:domain"]
+    assert f"namespace {stack_name('feature/login-page')}\n" in README
     assert f"`feature/login-page` -> `{host}`" in README
-    assert "`<slug>.staging.webapp.example.com`" in README and "<branch>.staging" not in README
+    assert (
+        "`<slug>-<hash>.staging.webapp.example.com`" in README and "<branch>.staging" not in README
+    )
+
+
+def test_the_rate_limit_table_is_what_each_stack_declares(
+    stack_run: Callable[..., StackRun],
+) -> None:
+    """Each row of "The rate limit a client gets": the limit each Envoy pod enforces, read from
+    the stack's BackendTrafficPolicies, and what a client gets between one pod and every pod at
+    the HPA maximum."""
+    section = README.split("### The rate limit a client gets", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (\w+) \| (\d+) \| (\d+)-(\d+) \| (\d+) \| ([^|]+) \|$", section, re.M)
+    assert sorted(row[0] for row in rows) == sorted(STACKS)
+    for stack, per_minute, low, high, per_pod, gets in rows:
+        routing = parse_settings(load_stack_config(stack), stack).routing
+        assert (routing.rate_limit_per_minute, routing.proxy_min_replicas) == (
+            int(per_minute),
+            int(low),
+        )
+        assert routing.proxy_max_replicas == int(high)
+        declared = {
+            rule["limit"]["requests"]
+            for obj in stack_run(stack).kubernetes_objects()
+            if obj["kind"] == "BackendTrafficPolicy" and "rateLimit" in obj["spec"]
+            for rule in obj["spec"]["rateLimit"]["local"]["rules"]
+        }
+        assert declared == {int(per_pod)}, stack
+        most = int(per_pod) * int(high)
+        expected = per_pod if most == int(per_pod) else f"{per_pod} to {most}"
+        assert gets.startswith(expected), (stack, gets)

@@ -1,21 +1,27 @@
-"""Per-branch environments (seed 001 feature branches): `make branch-up BRANCH=<git branch>` / `make
-branch-down`.
+"""Per-branch environments (one short-lived stack per pull request): `make branch-up
+BRANCH=<git branch>` / `make branch-down`.
 
-A branch gets its own stack `feature-<slug>` on the staging AKS cluster: namespace `feature-<slug>`,
-in-cluster PostgreSQL, its own Key Vault, identity and federated credentials, and its own hostname
-`<slug>.<staging domain>`. It shares the cluster add-ons that staging installed (declared present)
-and staging's Gateway, proxies and load balancer (its routes attach to the Gateway's `*.<staging
-domain>` listener, so one wildcard DNS record serves every branch), and leaves managed Prometheus
-and monitoring to staging.
+A branch gets its own stack `feature-<slug>-<hash>` on the staging AKS cluster: namespace of the
+same name, in-cluster PostgreSQL, its own Key Vault, identity and federated credentials, and its
+own hostname `<slug>-<hash>.<staging domain>`. It shares the cluster add-ons that staging installed
+(declared present) and staging's Gateway, proxies and load balancer (its routes attach to the
+Gateway's `*.<staging domain>` listener, so one wildcard DNS record serves every branch), and
+leaves managed Prometheus and monitoring to staging.
 
-`branch_slug` maps any branch name to a DNS-1123 label so that `feature-<slug>` is a valid namespace
-of at most 63 characters; a name that keeps no letter or digit is rejected with a clear message.
-Long names are cut and given a hash suffix, so two long branches never share a namespace.
+The name is injective: `<slug>` is the branch name made a readable DNS label (many branches share
+one: `feature/login-page`, `login-page` and `feat/Login_Page` all give `login-page`), and `<hash>`
+is a hash of the exact branch name, so two branches never share a stack, namespace or hostname.
+`feature-<slug>-<hash>` fits a namespace (63 characters) and `<slug>-<hash>` one DNS label.
 
-    python -m tools.branch up feature/Login-Page     # Pulumi.feature-login-page.yaml, pulumi up
+The stack records its branch in the backend (stack tag `webapp:branch`, set before the first up):
+`up` and `down` act only on a stack whose tag names exactly their branch, so closing one pull
+request can never destroy another's environment. The tag lives in the backend, not the stack
+file, because `down` regenerates the file (a CI runner that did not run `up` has none).
+
+    python -m tools.branch up feature/Login-Page     # Pulumi.feature-login-page-<hash>.yaml, up
     python -m tools.branch down feature/Login-Page   # pulumi destroy, stack rm, file removed
     python -m tools.branch config feature/Login-Page # prints the stack config only
-    python -m tools.branch url feature/Login-Page    # https://login-page.<staging domain>
+    python -m tools.branch url feature/Login-Page    # https://login-page-<hash>.<staging domain>
     python -m tools.branch up feature/x --policy-pack # with the policy pack, as CI runs it
 """
 
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import re
 import subprocess
 import sys
@@ -42,6 +49,11 @@ from .policy_check import config_file
 PREFIX = "feature-"
 MAX_NAMESPACE = 63
 BASE_STACK = "staging"
+HASH_LENGTH = 8
+"""Hex digits of the branch's hash in its names: 32 bits, so a collision between two open pull
+requests is about one in four billion (and `up` refuses a stack tagged for another branch)."""
+BRANCH_TAG = "webapp:branch"
+"""The stack tag that records which branch a stack was created for (`pulumi stack tag`)."""
 
 
 # Letters NFKD does not decompose into an ASCII base letter.
@@ -70,14 +82,25 @@ class BranchNameError(ValueError):
     pass
 
 
-def branch_slug(branch: str) -> str:
-    """`feature/Login_Page` -> `login-page`; the result fits `feature-<slug>` in 63 characters."""
+def _exact(branch: str) -> str:
+    """The branch as git names it: `refs/heads/x` and `x` are one branch."""
     if not isinstance(branch, str) or not branch.strip():
         raise BranchNameError(
             "branch name is empty; expected a git branch name such as feature/login-page"
         )
     name = branch.strip()
-    for prefix in ("refs/heads/", "feature/", "features/", "feat/"):
+    return name[len("refs/heads/") :] if name.startswith("refs/heads/") else name
+
+
+def branch_hash(branch: str) -> str:
+    """A hash of the exact branch name (case and punctuation count: they are other branches)."""
+    return hashlib.sha256(_exact(branch).encode()).hexdigest()[:HASH_LENGTH]
+
+
+def branch_slug(branch: str) -> str:
+    """`feature/Login_Page` -> `login-page`: readable, not unique (`label` adds the hash)."""
+    name = _exact(branch)
+    for prefix in ("feature/", "features/", "feat/"):
         if name.lower().startswith(prefix):
             name = name[len(prefix) :]
     # Accents become their base letter; everything else that is not [a-z0-9] becomes a hyphen.
@@ -89,15 +112,18 @@ def branch_slug(branch: str) -> str:
             f"branch name {branch!r} has no letter or digit to name a namespace after; "
             "rename the branch (e.g. feature/login-page)"
         )
-    room = MAX_NAMESPACE - len(PREFIX)
-    if len(slug) > room:
-        digest = hashlib.sha256(branch.encode()).hexdigest()[:7]
-        slug = f"{slug[: room - len(digest) - 1].rstrip('-')}-{digest}"
-    return slug
+    room = MAX_NAMESPACE - len(PREFIX) - len("-") - HASH_LENGTH
+    return slug[:room].rstrip("-")
+
+
+def label(branch: str) -> str:
+    """`<slug>-<hash>`: the branch's hostname label, unique per exact branch name."""
+    return f"{branch_slug(branch)}-{branch_hash(branch)}"
 
 
 def stack_name(branch: str) -> str:
-    return PREFIX + branch_slug(branch)
+    """`feature-<slug>-<hash>`: the stack and its namespace (at most 63 characters)."""
+    return PREFIX + label(branch)
 
 
 def _shared_routing(base: dict[str, Any]) -> dict[str, Any]:
@@ -124,8 +150,7 @@ def _shared_routing(base: dict[str, Any]) -> dict[str, Any]:
 def branch_config(branch: str, base: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     """The `config:` of the branch's stack file, derived from the staging stack."""
     base = dict(base if base is not None else load_stack_config(BASE_STACK))
-    slug = branch_slug(branch)
-    namespace = PREFIX + slug
+    namespace = stack_name(branch)
     azure = dict(base["webapp:azure"])
     # Purge protection would keep a destroyed branch's vault name for the retention period.
     azure.update(
@@ -137,7 +162,7 @@ def branch_config(branch: str, base: Optional[dict[str, Any]] = None) -> dict[st
         "webapp:environment": "dev",
         "webapp:cloud": "azure",
         "webapp:namespace": namespace,
-        "webapp:domain": f"{slug}.{base['webapp:domain']}",
+        "webapp:domain": f"{label(branch)}.{base['webapp:domain']}",
         "webapp:logLevel": "Debug",
         "webapp:kubernetes": base["webapp:kubernetes"],
         "webapp:database": {"mode": "in-cluster"},
@@ -183,9 +208,90 @@ def _pulumi(*args: str) -> None:
     subprocess.run(["pulumi", *args], cwd=ROOT, check=True)
 
 
+class NotThisBranch(Exception):
+    """The stack exists but was not created for this exact branch."""
+
+
+class PulumiError(Exception):
+    """The pulumi CLI failed (not logged in, no access): said in one line, never a traceback."""
+
+
+def recorded_branch(name: str) -> Optional[str]:
+    """The branch stack `name` was created for, None when there is no such stack.
+
+    Raises NotThisBranch for a stack without the tag (created before branches were tagged, or
+    not by this tool): nothing says whose it is, so nothing may touch it."""
+    found = subprocess.run(
+        ["pulumi", "stack", "tag", "ls", "--json", "--stack", name],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if found.returncode != 0:
+        said = (found.stderr.strip().splitlines() or [f"exit {found.returncode}"])[-1]
+        if "no stack named" in said:
+            return None
+        raise PulumiError(f"cannot read the tags of stack {name}: {said}")
+    tags = json.loads(found.stdout or "{}")
+    if BRANCH_TAG not in tags:
+        raise NotThisBranch(
+            f"stack {name} exists but has no {BRANCH_TAG} tag, so it was not created by "
+            "`make branch-up` for a branch; nothing was changed (README: Per-branch environments, "
+            "stacks of the old naming)"
+        )
+    return str(tags[BRANCH_TAG])
+
+
+def _owned(name: str, branch: str) -> Optional[str]:
+    """The stack's recorded branch when it is `branch`'s; NotThisBranch otherwise."""
+    recorded = recorded_branch(name)
+    if recorded is not None and recorded != _exact(branch):
+        raise NotThisBranch(
+            f"stack {name} was created for branch {recorded!r}, not {_exact(branch)!r}; "
+            "nothing was changed"
+        )
+    return recorded
+
+
+def write_stack_file(branch: str, config: dict[str, Any]) -> None:
+    """The stack file with `config`, keeping what the CLI wrote into an earlier one (a passphrase
+    backend's `encryptionsalt`, a `secretsprovider`): without them its secrets cannot be read."""
+    path = stack_file(branch)
+    earlier = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+    kept = {k: v for k, v in earlier.items() if k != "config"} if isinstance(earlier, dict) else {}
+    path.write_text(
+        "# Generated by `make branch-up`; removed by `make branch-down`.\n"
+        + yaml.safe_dump({**kept, "config": config}, sort_keys=False)
+    )
+
+
+def up(branch: str, name: str, config: dict[str, Any], policy_pack: bool) -> None:
+    new = _owned(name, branch) is None
+    write_stack_file(branch, config)
+    if new:
+        _pulumi("stack", "init", name)
+        # Tagged before anything is deployed: a first up that fails halfway still leaves a
+        # stack `down` recognises.
+        _pulumi("stack", "tag", "set", BRANCH_TAG, _exact(branch), "--stack", name)
+    policy = ["--policy-pack", "policy", "--policy-pack-config", str(policy_config(name))]
+    _pulumi("up", "--yes", "--stack", name, *(policy if policy_pack else []))
+
+
+def down(branch: str, name: str, config: dict[str, Any]) -> int:
+    if _owned(name, branch) is None:
+        print(f"branch {branch!r}: no stack {name}; nothing to destroy", file=sys.stderr)
+        return 0
+    # The stack file is regenerated for the destroy: a CI runner that did not run `up` has none.
+    write_stack_file(branch, config)
+    _pulumi("destroy", "--yes", "--stack", name)
+    _pulumi("stack", "rm", "--yes", name)
+    stack_file(branch).unlink(missing_ok=True)
+    return 0
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="per-branch environments")
-    parser.add_argument("action", choices=("up", "down", "config", "url"))
+    parser.add_argument("action", choices=("up", "down", "config", "url", "name"))
     parser.add_argument("branch")
     parser.add_argument(
         "--policy-pack",
@@ -208,18 +314,21 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.action == "url":
         print(f"https://{config['webapp:domain']}")
         return 0
-    if args.action == "up":
-        stack_file(args.branch).write_text(text)
-        _pulumi("stack", "select", "--create", name)
-        policy = ["--policy-pack", "policy", "--policy-pack-config", str(policy_config(name))]
-        _pulumi("up", "--yes", "--stack", name, *(policy if args.policy_pack else []))
+    if args.action == "name":
+        print(name)
         return 0
-    # The stack file is regenerated for the destroy: a CI runner that did not run `up` has none.
-    stack_file(args.branch).write_text(text)
-    _pulumi("destroy", "--yes", "--stack", name)
-    _pulumi("stack", "rm", "--yes", name)
-    stack_file(args.branch).unlink(missing_ok=True)
-    return 0
+    try:
+        if args.action == "up":
+            up(args.branch, name, config, args.policy_pack)
+            return 0
+        return down(args.branch, name, config)
+    except (NotThisBranch, PulumiError) as error:
+        print(f"branch {args.branch!r}: {error}", file=sys.stderr)
+        return 2
+    except subprocess.CalledProcessError as error:
+        # pulumi printed its own error above; this says which step stopped.
+        print(f"branch {args.branch!r}: `pulumi {' '.join(error.cmd[1:])}` failed", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -446,6 +446,11 @@ def load_stack_config(
     stack_file = root / f"Pulumi.{stack}.yaml"
     if stack_file.exists():
         settings = read_stack_file(stack_file) or {}
+        if not isinstance(settings, dict) or not isinstance(settings.get("config") or {}, dict):
+            raise StackFileError(
+                f"{stack_file.name}: expected a mapping with a `config:` mapping of "
+                "webapp:<key>: <value> (README: Config reference)"
+            )
         # Pulumi ESC: the environments' `pulumiConfig` comes under the stack file's own config,
         # as the CLI merges them (the stack file's values win).
         config.update(esc_config(stack_file, settings.get("environment"), name))

@@ -8,6 +8,10 @@ pulumi_policy's unknown-checking proxies, as the analyzer wraps them.
 
     python -m tools.policy_check production       # findings, exit 1 on a mandatory one
     python -m tools.policy_check --all            # every shipped stack
+
+A stack that cannot be run (no stack file, YAML that does not parse, config the settings refuse)
+or has no readable policy config is reported in one line per problem, as `make render` does, and
+the exit status is 2.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import unknown_checking_proxy
 
-from .offline import ROOT, Registered, StackRun, normalise, run_stack
+from .offline import ROOT, Registered, StackRun, normalise
 
 PACK = ROOT / "policy"
 CONFIG = PACK / "config"
@@ -54,11 +58,25 @@ def config_file(stack: str) -> Path:
     return CONFIG / f"{name}.json"
 
 
+class PolicyConfigError(Exception):
+    """A stack's policy config is missing or not a JSON object."""
+
+
 def load_config(stack: str) -> dict[str, Any]:
     path = config_file(stack)
+    shown = path.relative_to(ROOT)
     if not path.exists():
-        raise SystemExit(f"no policy config for stack {stack!r}: create {path.relative_to(ROOT)}")
-    return dict(json.loads(path.read_text()))
+        raise PolicyConfigError(
+            f"no policy config {shown}: copy policy/config/dev.json (or the shipped stack yours "
+            "is like) to it"
+        )
+    try:
+        loaded = json.loads(path.read_text())
+    except ValueError as error:
+        raise PolicyConfigError(f"{shown}: not valid JSON: {error}") from None
+    if not isinstance(loaded, dict):
+        raise PolicyConfigError(f"{shown}: expected a JSON object of policy names")
+    return dict(loaded)
 
 
 @dataclass(frozen=True)
@@ -155,20 +173,32 @@ def check(
 
 def main(argv: Optional[list[str]] = None) -> int:
     from .golden import stacks
+    from .render import run_or_report
 
     parser = argparse.ArgumentParser(description="run the policy pack over offline stack runs")
     parser.add_argument("stacks", nargs="*")
     parser.add_argument("--all", action="store_true", help="every shipped stack")
     args = parser.parse_args(argv)
     names = stacks() if args.all or not args.stacks else args.stacks
-    blocking = 0
+    blocking, broken = 0, 0
     for stack in names:
-        findings = check(run_stack(stack), load_config(stack))
+        # The stack's own problems first: they are the ones `pulumi preview` would stop at.
+        run = run_or_report(stack)
+        if run is None:
+            broken += 1
+            continue
+        try:
+            config = load_config(stack)
+        except PolicyConfigError as error:
+            print(f"stack {stack}: {error}", file=sys.stderr)
+            broken += 1
+            continue
+        findings = check(run, config)
         print(f"stack {stack}: {len(findings)} finding(s)")
         for finding in findings:
             print(f"  {finding}")
         blocking += sum(f.level == "mandatory" for f in findings)
-    return 1 if blocking else 0
+    return 2 if broken else 1 if blocking else 0
 
 
 if __name__ == "__main__":

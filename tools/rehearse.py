@@ -1,5 +1,6 @@
 """`make rehearse STACK=<stack>`: every release of the stack rehearsed as the controllers would
-run it (`tools.rehearsal`): a step table per Rollout, then the problems; exit 1 on any.
+run it (`tools.rehearsal`): a step table per Rollout, then the problems; exit 1 on any, 2 on a
+stack that cannot be run (missing file, bad YAML, refused config: one line each, as `make render`).
 
     python -m tools.rehearse production
 """
@@ -8,15 +9,17 @@ from __future__ import annotations
 
 import sys
 
-from .offline import run_stack
 from .rehearsal import rehearse, table
+from .render import run_or_report
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m tools.rehearse <stack>", file=sys.stderr)
         return 2
-    run = run_stack(argv[0])
+    run = run_or_report(argv[0])
+    if run is None:
+        return 2
     reports, problems = rehearse(run.kubernetes_objects())
     for report in reports:
         print(table(report))

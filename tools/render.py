@@ -11,7 +11,8 @@ file that cannot be read, or an output directory it may not write), 1 invalid ma
 
 It writes only what it owns: a new or empty directory, or one it wrote before (it holds the
 `.webapp-render` marker listing the files written). There it replaces exactly those files; anything
-else in the directory is left alone, and nothing outside it is touched.
+else in the directory is left alone (a file of yours that a render would now write is refused,
+naming it), and nothing outside it is touched.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import os
 import sys
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import pulumi
 import yaml
@@ -182,7 +183,16 @@ def write(files: dict[str, str], out: Path) -> None:
                 f"not write ({shown}) and no {MARKER} marker; name a new or empty directory "
                 "(OUT=...)"
             )
-        previous = marker.read_text().split() if marker.is_file() else []
+        previous = marker.read_text().splitlines() if marker.is_file() else []
+        # A file of yours that this render would now write (a component added since the last
+        # render shares its name) is not replaced: refused before anything is written.
+        theirs = sorted(name for name in files if (out / name).exists() and name not in previous)
+        if theirs:
+            raise OutputDirectoryError(
+                f"refusing to write into {out}: {', '.join(theirs)} would be replaced and "
+                f"{MARKER} does not list it as written by an earlier render; move it away, or "
+                "name another directory (OUT=...)"
+            )
         for name in previous:
             # Only plain file names the marker lists, never a path out of the directory.
             written = out / name
@@ -192,6 +202,41 @@ def write(files: dict[str, str], out: Path) -> None:
     for name, content in files.items():
         (out / name).write_text(content)
     marker.write_text("".join(f"{name}\n" for name in sorted(files)))
+
+
+STACK_ERRORS = (SettingsError, StackFileError, pulumi.RunError)
+"""What a stack's config or file can be wrong with, as opposed to a defect of the program: a
+missing or unreadable stack file, YAML that does not parse, config the settings refuse."""
+
+
+def run_or_report(stack: str, overrides: Optional[Mapping[str, Any]] = None) -> Optional[StackRun]:
+    """The offline run of `stack`, or None after saying on stderr why there is none: each problem
+    on its own line, prefixed with the stack (the CLIs then exit 2). Shared by every tool that
+    runs a stack (render, timeline, policy, rehearse), so they all report a bad stack alike."""
+    try:
+        require_stack_file(stack)
+        return run_stack(stack, overrides)
+    except STACK_ERRORS as error:
+        print(f"stack {stack}: {error}", file=sys.stderr)
+        return None
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """`--set KEY=YAML` items as config overrides (a `null` value removes the key)."""
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, equals, value = item.partition("=")
+        if not equals or not key.startswith("webapp:"):
+            raise ValueError(
+                f"--set {item!r}: expected webapp:<key>=<YAML value>, e.g. "
+                "--set webapp:logLevel=Debug or --set 'webapp:routing={mode: ingress}'"
+            )
+        try:
+            overrides[key] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            said = getattr(error, "problem", None) or str(error).splitlines()[0]
+            raise ValueError(f"--set {key}: the value is not valid YAML ({said})") from None
+    return overrides
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -206,15 +251,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         help="override a config key, e.g. --set webapp:routing='{mode: ingress}'",
     )
     args = parser.parse_args(argv)
-    overrides = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        overrides[key] = yaml.safe_load(value)
     try:
-        require_stack_file(args.stack)
-        run = run_stack(args.stack, overrides)
-    except (SettingsError, StackFileError, pulumi.RunError) as error:
+        overrides = parse_set(args.set)
+    except ValueError as error:
         print(f"stack {args.stack}: {error}", file=sys.stderr)
+        return 2
+    run = run_or_report(args.stack, overrides)
+    if run is None:
         return 2
     skipped: list[str] = []
     # In CI a missing schema directory is a failure; elsewhere it is said, loudly, and not hidden.

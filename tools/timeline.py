@@ -2,6 +2,9 @@
 
     python -m tools.timeline production      # make timeline STACK=production
 
+Exit status: 0, or 1 when an await could time out, or 2 when the stack cannot be run (no stack
+file, YAML that does not parse, config the settings refuse: one line each, as `make render`).
+
 Also each Rollout's release (a later up that changes its pod template): how long a healthy one
 takes, from its steps, pauses and analysis, against how long the Rollout and its release gate are
 awaited.
@@ -30,7 +33,8 @@ from typing import Any, Optional
 
 from components.config.quantities import seconds
 
-from .offline import Registered, StackRun, run_stack
+from .offline import Registered, StackRun
+from .render import run_or_report
 
 # Typical create times in seconds, with the await the provider adds. Sources: the providers' and
 # controllers' documentation and issue trackers, and what these resources take on EKS/AKS:
@@ -470,7 +474,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="the first `pulumi up` of a stack, in time")
     parser.add_argument("stack")
     args = parser.parse_args(argv)
-    run = run_stack(args.stack)
+    run = run_or_report(args.stack)
+    if run is None:
+        return 2
     print(report(run))
     late = [release for release in releases(run) if release.healthy >= release.awaited]
     return 1 if timeline(run).overruns() or late else 0

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping, Optional, Union
 
+from components.config import quantities as q
 from components.config.reader import Reader, Rule
 
 PARTITION = r"aws(-cn|-us-gov)?"
@@ -61,13 +62,16 @@ ENGINE_VERSION = Rule(
 
 
 def _is_private_cidr(value: str) -> bool:
+    # A bare address parses as a /32 network: refused, it is a host, not an address space.
     try:
-        return ipaddress.ip_network(value, strict=True).is_private
+        return "/" in value and ipaddress.ip_network(value, strict=True).is_private
     except ValueError:
         return False
 
 
-VPC_CIDR = Rule(_is_private_cidr, "the VPC's private CIDR block such as 10.0.0.0/16")
+VPC_CIDR = Rule(
+    _is_private_cidr, "the VPC's private CIDR block such as 10.0.0.0/16", q.cidr_problem
+)
 MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
 
 

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Mapping, Optional, get_args
 
+from components.config import quantities as q
 from components.config.catalogue import SECRET_READING_SERVICES
 from components.config.reader import Reader, Rule
 
@@ -238,13 +239,16 @@ REQUIRED = (
 
 
 def _private_cidr(value: str) -> bool:
+    # A bare address parses as a /32 network: refused, it is a host, not an address space.
     try:
-        return ipaddress.ip_network(value, strict=True).is_private
+        return "/" in value and ipaddress.ip_network(value, strict=True).is_private
     except ValueError:
         return False
 
 
-VNET_CIDR = Rule(_private_cidr, "the VNet's private address space such as 10.1.0.0/16")
+VNET_CIDR = Rule(
+    _private_cidr, "the VNet's private address space such as 10.1.0.0/16", q.cidr_problem
+)
 
 
 def _inside(inner: str, outer: str) -> bool:

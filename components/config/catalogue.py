@@ -56,6 +56,16 @@ ENV_FIELDS = (
     "aspnetcore_environment",
     "node_env",
 )
+ENV_FIELD_WORDS: Mapping[str, str] = {
+    "origin": "https://<webapp:domain>",
+    "log_level": "<webapp:logLevel>",
+    "log_level_lower": "<webapp:logLevel in lower case>",
+    "smtp_host": "<webapp:smtpHost>",
+    "aspnetcore_environment": "<Development, Staging or Production from webapp:environment>",
+    "node_env": "<development or production from webapp:environment>",
+}
+"""What each stack-wide template field is, in words: a refusal shows a template through these
+(and the service's own ports as numbers), never as a raw `{placeholder}`."""
 
 
 @dataclass(frozen=True, kw_only=True)

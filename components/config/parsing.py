@@ -76,7 +76,8 @@ from components.config.settings import (
 
 def _storage_class(reader: Reader) -> Optional[str]:
     return reader.opt_text(
-        "storageClass", rule=Rule(q.is_dns_label, "a StorageClass name (DNS-1123 label)")
+        "storageClass",
+        rule=Rule(q.is_dns_label, "a StorageClass name (DNS-1123 label)", q.dns_label_problem),
     )
 
 
@@ -112,7 +113,9 @@ def _subject(reader: Reader, index: int, value: Any) -> Optional[Subject]:
     name = sub.opt_text(
         "name", rule=Rule(lambda value: True, "a user, group or service account name")
     )
-    namespace = sub.opt_text("namespace", rule=Rule(q.is_dns_label, "a namespace name"))
+    namespace = sub.opt_text(
+        "namespace", rule=Rule(q.is_dns_label, "a namespace name", q.dns_label_problem)
+    )
     sub.finish()
     if kind is None or name is None:
         if kind is None and "kind" not in value:
@@ -237,7 +240,7 @@ def _kubernetes(reader: Reader) -> KubernetesSettings:
         context=reader.opt_text("context") or "",
         kubeconfig=reader.opt_text("kubeconfig"),
         cluster_dns_ip=reader.text(
-            "clusterDnsIp", "10.96.0.10", rule=Rule(q.is_ip, "an IP address")
+            "clusterDnsIp", "10.96.0.10", rule=Rule(q.is_ip, "an IP address", q.ip_problem)
         ),
         api_server_cidr=reader.opt_text(
             "apiServerCidr",

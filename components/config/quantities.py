@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from typing import Optional
 
 _CPU = re.compile(r"^(\d+(\.\d+)?)(m)?$")
 _MEMORY = re.compile(r"^(\d+(\.\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
@@ -155,3 +156,74 @@ def is_cidr(value: str) -> bool:
 def is_email(value: str) -> bool:
     local, _, domain = value.partition("@")
     return bool(local) and is_hostname(domain)
+
+
+# --- Why a value is refused ------------------------------------------------------------------
+# Each returns the reason a value fails its check, in words a user can act on, or None when it
+# has nothing more specific to say than the rule's "expected ...".
+
+_CRON_NAMES = ("minute", "hour", "day of month", "month", "day of week")
+
+
+def hostname_problem(value: str) -> Optional[str]:
+    if value != value.lower() and is_hostname(value.lower()):
+        return f"DNS names are lower case here: write {value.lower()!r}"
+    if value.endswith("."):
+        return "no trailing dot"
+    if value.startswith("*"):
+        return "a wildcard is not a host"
+    if "://" in value or "/" in value:
+        return "a host name only, without scheme or path"
+    if "." not in value:
+        return "at least two labels, such as app.example.com"
+    for part in value.split("."):
+        if len(part) > 63:
+            return f"label {part[:20]!r}... is {len(part)} characters, at most 63"
+        if not _HOSTNAME_LABEL.match(part.lower()):
+            return (
+                f"label {part!r} may hold only a-z, 0-9 and '-', and neither start nor end with '-'"
+            )
+    return None
+
+
+def cron_problem(value: str) -> Optional[str]:
+    fields = value.split()
+    if len(fields) != 5:
+        return f"{len(fields)} fields, not 5: {', '.join(_CRON_NAMES)}"
+    for name, field, (low, high) in zip(_CRON_NAMES, fields, _CRON_RANGES, strict=True):
+        if not _CRON_FIELD.match(field):
+            return f"{name} {field!r} is not a number, range, list or step; names are not read"
+        for number in re.findall(r"\d+", re.sub(r"/\d+", "", field)):
+            if not low <= int(number) <= high:
+                return f"{name} {number} is out of range {low}-{high}"
+    return None
+
+
+def ip_problem(value: str) -> Optional[str]:
+    address, slash, _ = value.partition("/")
+    if slash and is_ip(address):
+        return f"an address, not a CIDR block: write {address!r}"
+    return None
+
+
+def cidr_problem(value: str) -> Optional[str]:
+    if is_ip(value):
+        return "an address, not a block: give the whole block with its prefix length"
+    try:
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return None
+    if str(network) != value:
+        return f"host bits are set: the block of {value} is {network}"
+    if not network.is_private:
+        return f"{network} is not private: use 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16"
+    return None
+
+
+def dns_label_problem(value: str) -> Optional[str]:
+    if len(value) > 63:
+        return f"{len(value)} characters, at most 63"
+    if value != value.lower() or "_" in value:
+        fixed = re.sub(r"[^a-z0-9-]+", "-", value.lower()).strip("-")
+        return f"lower case, digits and '-' only: such as {fixed!r}"
+    return None

@@ -22,6 +22,9 @@ class Rule:
 
     check: Callable[[str], bool]
     expected: str
+    why: Optional[Callable[[str], Optional[str]]] = None
+    """Why a value fails, when there is more to say than `expected` (uppercase in a hostname, a
+    cron field out of range): appended to the problem in parentheses."""
 
 
 ANY_TEXT = Rule(lambda value: True, "a string")
@@ -29,9 +32,9 @@ CPU = Rule(q.is_cpu, "a CPU quantity such as 250m or 1")
 MEMORY = Rule(q.is_memory, "a memory quantity such as 256Mi or 1Gi")
 STORAGE = Rule(q.is_memory, "a storage quantity such as 10Gi")
 IMAGE = Rule(q.is_image, "an image reference such as registry.example.com/webapp-api:1.2.3")
-CRON = Rule(q.is_cron, "a five-field cron expression")
-DNS_LABEL = Rule(q.is_dns_label, "a DNS-1123 label of at most 63 characters")
-HOSTNAME = Rule(q.is_hostname, "a hostname such as app.example.com")
+CRON = Rule(q.is_cron, "a five-field cron expression", q.cron_problem)
+DNS_LABEL = Rule(q.is_dns_label, "a DNS-1123 label of at most 63 characters", q.dns_label_problem)
+HOSTNAME = Rule(q.is_hostname, "a hostname such as app.example.com", q.hostname_problem)
 IDENTIFIER = Rule(
     q.is_sql_identifier, "a PostgreSQL identifier (lower case, digits, underscore; at most 63)"
 )
@@ -138,7 +141,8 @@ class Reader:
             or (allowed is not None and value not in allowed)
             or not rule.check(value)
         ):
-            self.problem(name, value, expected)
+            why = rule.why(value) if isinstance(value, str) and rule.why else None
+            self.problem(name, value, expected + (f" ({why})" if why else ""))
             return None
         return value
 

@@ -59,6 +59,13 @@ SECRET_LIKE = re.compile(
 STANDIN_ENV = "WHOAMI_PORT_NUMBER"
 
 
+def _in_words(template: str, contract: catalogue.AppService) -> str:
+    """A catalogue env template as a reader understands it: the service's ports as numbers, the
+    stack-wide fields in words (the stack's values are not parsed yet)."""
+    ports = {"port": str(contract.port), "metrics_port": str(contract.metrics_port)}
+    return template.format(**catalogue.ENV_FIELD_WORDS, **ports)
+
+
 def _check_env_name(reader: Reader, contract: catalogue.AppService, key: str) -> bool:
     """Whether `env.<key>` may be set; the problem is reported otherwise (never the value: it may
     be a secret that must not reach a terminal or a CI log)."""
@@ -71,11 +78,13 @@ def _check_env_name(reader: Reader, contract: catalogue.AppService, key: str) ->
             "in env, where it would be a plain-text ConfigMap value"
         )
     elif key in owned or key == STANDIN_ENV:
-        template = owned.get(key, "the stand-in's port")
-        reader.report(
-            f"{where}: {key} is set by the program ({template}), which keeps the port, probes, "
-            "Service and NetworkPolicy in step; remove it from env"
-        )
+        template = owned.get(key, "{port}")
+        words = _in_words(template, contract)
+        if "port}" in template:
+            said = f"({words}), which keeps the port, probes, Service and NetworkPolicy in step"
+        else:
+            said = f"from the stack's settings ({words}), which are where to change it"
+        reader.report(f"{where}: {key} is set by the program {said}; remove it from env")
     elif SECRET_LIKE.search(re.sub(r"[_.]", "", key)):
         reader.report(
             f"{where}: {key} looks like a secret, and env becomes a plain-text ConfigMap; keep "

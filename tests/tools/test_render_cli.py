@@ -137,7 +137,9 @@ def test_a_missing_stack_file_is_named(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["--stack", "prod", "--out", str(tmp_path / "out")]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("stack prod: no stack file Pulumi.prod.yaml in ")
-    assert line.endswith("the stacks here are dev, production, staging")
+    # Every stack file here is listed (a user's own stacks too, so not exactly the shipped three).
+    listed = line.split("the stacks here are ", 1)[1].split(", ")
+    assert {"dev", "production", "staging"} <= set(listed) and listed == sorted(listed)
     assert not (tmp_path / "out").exists()
 
 
@@ -204,3 +206,118 @@ def test_a_secret_shows_its_coordinates_and_masks_its_credentials() -> None:
     assert database["stringData"]["port"] == "5432" and database["stringData"]["dbname"] == "webapp"
     for key in ("username", "password", "connection-string", "url"):
         assert database["stringData"][key] == "<secret>", key
+
+
+def test_set_overrides_a_key_for_one_render_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--set webapp:<key>=<YAML>`: a one-off render of another config, the stack file untouched."""
+    from tools.offline import ROOT
+
+    before = (ROOT / "Pulumi.dev.yaml").read_text()
+
+    def api_env(out: Path) -> dict[str, Any]:
+        api = yaml.safe_load_all((out / "webapp-api.yaml").read_text())
+        (config_map,) = [d for d in api if d["kind"] == "ConfigMap"]
+        return dict(config_map["data"])
+
+    assert main(["--stack", "dev", "--out", str(tmp_path / "as-is")]) == 0
+    assert (
+        main(
+            [
+                "--stack",
+                "dev",
+                "--out",
+                str(tmp_path / "set"),
+                "--set",
+                "webapp:logLevel=Warning",
+                "--set",
+                "webapp:routing={mode: ingress}",
+            ]
+        )
+        == 0
+    )
+    assert api_env(tmp_path / "as-is")["Logging__LogLevel__Default"] != "Warning"
+    assert api_env(tmp_path / "set")["Logging__LogLevel__Default"] == "Warning"
+    rendered = {p.name: p.read_text() for p in (tmp_path / "set").glob("*.yaml")}
+    assert any("kind: Ingress\n" in text for text in rendered.values())
+    assert not any("kind: HTTPRoute\n" in text for text in rendered.values())
+    assert (ROOT / "Pulumi.dev.yaml").read_text() == before
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    "item, said",
+    [
+        ("logLevel=Debug", "expected webapp:<key>=<YAML value>"),
+        ("webapp:logLevel", "expected webapp:<key>=<YAML value>"),
+        ("webapp:routing={mode: [", "the value is not valid YAML"),
+    ],
+)
+def test_a_malformed_set_is_one_line(
+    item: str, said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--stack", "dev", "--out", str(tmp_path / "out"), "--set", item]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("stack dev: --set ") and said in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_render_never_replaces_a_file_it_did_not_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In a directory it rendered before, a file of the user's that this render would write (the
+    marker does not list it: say a component added since shares its name) is refused, by name,
+    and nothing in the directory changes."""
+    out = tmp_path / "out"
+    assert main(["--stack", "dev", "--out", str(out)]) == 0
+    marker = out / ".webapp-render"
+    listed = marker.read_text().splitlines()
+    marker.write_text("".join(f"{name}\n" for name in listed if name != "webapp-api.yaml"))
+    (out / "webapp-api.yaml").write_text("the user's own notes")
+    before = {p.name: p.read_text() for p in out.iterdir()}
+    capsys.readouterr()
+    assert main(["--stack", "dev", "--out", str(out)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == (
+        f"stack dev: refusing to write into {out}: webapp-api.yaml would be replaced and "
+        ".webapp-render does not list it as written by an earlier render; move it away, or name "
+        "another directory (OUT=...)"
+    )
+    assert {p.name: p.read_text() for p in out.iterdir()} == before
+
+
+def test_paths_with_spaces(tmp_path: Path) -> None:
+    """OUT with a space, and the repository itself under a path with a space: the Makefile quotes
+    OUT, and the tools build paths, never shell strings."""
+    import shlex
+    import subprocess
+    import sys
+
+    from tests.support import program
+    from tools.offline import ROOT
+
+    dry = subprocess.run(
+        [program("make"), "-n", "render", "OUT=rendered/my dev"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    (command,) = [line for line in dry.splitlines() if "tools.render" in line]
+    assert shlex.split(command)[-2:] == ["--out", "rendered/my dev"]
+
+    copy = tmp_path / "my repo"
+    copy.mkdir()
+    archive = subprocess.run(
+        [program("git"), "archive", "HEAD"], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    subprocess.run([program("tar"), "-x", "-C", str(copy)], input=archive, check=True)
+    rendered = subprocess.run(
+        [sys.executable, "-m", "tools.render", "--stack", "dev", "--out", "my out"],
+        cwd=copy,
+        capture_output=True,
+        text=True,
+    )
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    assert (copy / "my out" / "webapp-api.yaml").is_file()
