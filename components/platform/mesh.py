@@ -151,20 +151,7 @@ class Mesh(pulumi.ComponentResource):
             match_labels=SIDECAR_LABEL,
         )
         scraper = kx.Peer(namespace=monitoring, ports=(SIDECAR_METRICS_PORT,))
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-allow-sidecar-metrics",
-            metadata=kx.metadata("allow-sidecar-metrics", args.namespace, self._labels),
-            spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(),
-                policy_types=["Ingress"],
-                ingress=[
-                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        from_=[scraper.peer(args.instance)], ports=scraper.port_args()
-                    )
-                ],
-            ),
-            opts=kx.child_options(self, opts),
-        )
+        self._namespace_policy(name, "allow-sidecar-metrics", "Ingress", scraper, opts)
 
     def _create_authorization(self) -> None:
         """Deny by default, then per workload what its NetworkPolicy admits; the scraped ports
@@ -195,19 +182,40 @@ class Mesh(pulumi.ComponentResource):
                 )
 
     def _allow_istiod(self, name: str, opts: Optional[pulumi.ResourceOptions]) -> None:
+        istiod = kx.Peer(namespace=self._args.mesh_namespace, ports=(ISTIOD_PORT,))
+        self._namespace_policy(name, "allow-istiod", "Egress", istiod, opts)
+
+    def _namespace_policy(
+        self,
+        name: str,
+        policy: str,
+        direction: str,
+        peer: kx.Peer,
+        opts: Optional[pulumi.ResourceOptions],
+    ) -> None:
+        """A NetworkPolicy `policy` for every pod of the namespace: `peer` in or out."""
         args = self._args
-        istiod = kx.Peer(namespace=args.mesh_namespace, ports=(ISTIOD_PORT,))
+        ingress = egress = None
+        if direction == "Ingress":
+            ingress = [
+                k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                    from_=[peer.peer(args.instance)], ports=peer.port_args()
+                )
+            ]
+        else:
+            egress = [
+                k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                    to=[peer.peer(args.instance)], ports=peer.port_args()
+                )
+            ]
         k8s.networking.v1.NetworkPolicy(
-            f"{name}-allow-istiod",
-            metadata=kx.metadata("allow-istiod", args.namespace, self._labels),
+            f"{name}-{policy}",
+            metadata=kx.metadata(policy, args.namespace, self._labels),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(),
-                policy_types=["Egress"],
-                egress=[
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                        to=[istiod.peer(args.instance)], ports=istiod.port_args()
-                    )
-                ],
+                policy_types=[direction],
+                ingress=ingress,
+                egress=egress,
             ),
             opts=kx.child_options(self, opts),
         )

@@ -55,6 +55,13 @@ class Target:
     exposes: frozenset[str]
     """`istio` (a sidecar's requests), `app` (the service's own metrics)."""
 
+    @classmethod
+    def of(
+        cls, pod: Pod, container: str, port: str, labels: Mapping[str, str], monitor: str
+    ) -> Target:
+        """A target of a container port: what it exposes follows from the container."""
+        return cls(pod, container, port, labels, monitor, _exposes(pod, container, port))
+
 
 def _exposes(pod: Pod, container: str, port: str) -> frozenset[str]:
     if container == SIDECAR:
@@ -83,16 +90,7 @@ def annotation_targets(cluster: Cluster) -> list[Target]:
             continue
         for container, port_name, port in pod.ports:
             if port == number:
-                found.append(
-                    Target(
-                        pod,
-                        container,
-                        port_name,
-                        labels,
-                        "kubernetes-pods",
-                        _exposes(pod, container, port_name),
-                    )
-                )
+                found.append(Target.of(pod, container, port_name, labels, "kubernetes-pods"))
     return found
 
 
@@ -142,16 +140,8 @@ def _pod_monitor_targets(cluster: Cluster) -> list[Target]:
                         "endpoint": port_name,
                     }
                     _relabel(labels, pod, endpoint.get("relabelings", []))
-                    found.append(
-                        Target(
-                            pod,
-                            container,
-                            port_name,
-                            labels,
-                            f"PodMonitor {meta['name']}",
-                            _exposes(pod, container, port_name),
-                        )
-                    )
+                    monitor_name = f"PodMonitor {meta['name']}"
+                    found.append(Target.of(pod, container, port_name, labels, monitor_name))
     return found
 
 
@@ -185,16 +175,8 @@ def _service_monitor_targets(cluster: Cluster) -> list[Target]:
                             "job": smeta["name"],
                             "endpoint": endpoint["port"],
                         }
-                        found.append(
-                            Target(
-                                pod,
-                                container,
-                                port_name,
-                                labels,
-                                f"ServiceMonitor {meta['name']}",
-                                _exposes(pod, container, port_name),
-                            )
-                        )
+                        monitor_name = f"ServiceMonitor {meta['name']}"
+                        found.append(Target.of(pod, container, port_name, labels, monitor_name))
     return found
 
 
