@@ -28,7 +28,7 @@ from typing import Any, Optional
 
 from . import analysis as an
 from . import argo
-from .cluster import CANARY, STABLE, Cluster, Pod, pods_of, static_pods
+from .cluster import CANARY, REVISION, STABLE, Cluster, Pod, pods_of, static_pods
 from .prometheus import (
     LOAD_PER_MINUTE,
     Target,
@@ -79,12 +79,10 @@ def _router(rollout: dict[str, Any]) -> str:
 
 
 def _set_phase(
-    cluster: Cluster,
-    base: list[Pod],
-    rollout: dict[str, Any],
-    phase: argo.Phase,
-    sick: bool = False,
+    cluster: Cluster, base: list[Pod], rollout: dict[str, Any], phase: argo.Phase
 ) -> None:
+    """The pods of each revision in `phase`, and the Services' selectors as the controller set
+    them."""
     namespace = rollout["metadata"]["namespace"]
     meshed = cluster.meshed(namespace)
     pods = list(base)
@@ -93,16 +91,14 @@ def _set_phase(
     cluster.pods = pods
     cluster.selectors = {}
     for service, revision in phase.selectors.items():
-        selector = (
-            dict(cluster.selector(namespace, service))
-            if cluster.find("Service", service, namespace)
-            else {}
-        )
-        if selector:
-            cluster.selectors[(namespace, service)] = {
-                **selector,
-                "rollouts-pod-template-hash": revision,
-            }
+        _point(cluster, namespace, service, revision)
+
+
+def _point(cluster: Cluster, namespace: str, service: str, revision: str) -> None:
+    """The controller's selector rewrite: the Service's own selector plus the revision's hash."""
+    if cluster.find("Service", service, namespace):
+        own = cluster.selector(namespace, service)
+        cluster.selectors[(namespace, service)] = {**own, REVISION: revision}
 
 
 def _route_problems(
@@ -321,13 +317,9 @@ def rehearse(objects: list[dict[str, Any]]) -> tuple[list[Rehearsal], list[str]]
     ]
     cluster.selectors = {}
     for rollout in rollouts:
-        namespace = rollout["metadata"]["namespace"]
         for service in argo.services(rollout):
-            if service and cluster.find("Service", service, namespace):
-                cluster.selectors[(namespace, service)] = {
-                    **cluster.selector(namespace, service),
-                    "rollouts-pod-template-hash": STABLE,
-                }
+            if service:
+                _point(cluster, rollout["metadata"]["namespace"], service, STABLE)
     problems = [
         *scraped_twice(scrape(cluster)),
         *shared_canary_paths(cluster, rollouts),
