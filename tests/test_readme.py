@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from components.config.catalogue import APP_SERVICES
 from components.config.parsing import parse_settings
 from components.platform import addons as addons
-from tests.support import STACKS
+from tests.support import STACKS, github_anchor, readme_sections
 from tools.offline import ROOT, StackRun, load_stack_config
 
 README = (ROOT / "README.md").read_text()
@@ -128,3 +129,59 @@ def test_the_rate_limit_table_is_what_each_stack_declares(
         most = int(per_pod) * int(high)
         expected = per_pod if most == int(per_pod) else f"{per_pod} to {most}"
         assert gets.startswith(expected), (stack, gets)
+
+
+SECTIONS = readme_sections(README)
+
+
+def test_the_anchor_rule_follows_github() -> None:
+    """GitHub's rule (github/cmark-gfm's anchor filter): lower case, punctuation but '-' and '_'
+    dropped, each space a '-', a repeated heading suffixed -1, -2."""
+    assert github_anchor("Deploying for real: `make up STACK=dev`") == (
+        "deploying-for-real-make-up-stackdev"
+    )
+    assert github_anchor("The data lock (`make lock`)") == "the-data-lock-make-lock"
+    assert set(readme_sections("# A\n## A\n```\n# A\n```\n### A\n")) == {"a", "a-1", "a-2"}
+    assert "webappnosuchalert" not in SECTIONS
+
+
+def test_every_link_in_the_readme_to_its_own_sections_resolves() -> None:
+    links = re.findall(r"\]\((?:README\.md)?#([^)\s]+)\)", README)
+    links += re.findall(r"README\.md#([\w-]+)", README)
+    assert len(links) >= 5
+    assert sorted({link for link in links if link not in SECTIONS}) == []
+
+
+def _references(text: str) -> list[str]:
+    """The README sections a file names: `README "Section"` (in comments, possibly wrapped over
+    two comment lines), `README: Section` (in messages) and `README.md#anchor` links."""
+    text = re.sub(r'"\s*\n\s*"', "", text)  # implicitly concatenated string literals
+    text = re.sub(r"\s*\n\s*(?:#|//)?\s*", " ", text)  # wrapped comments
+    names = re.findall(r'README "([^"]+)"', text)
+    names += re.findall(r"README: ([A-Z][^),;.\"]*)", text)
+    return [github_anchor(name) for name in names] + re.findall(r"README\.md#([\w-]+)", text)
+
+
+def referring_files() -> list[Path]:
+    found = [*ROOT.glob("Pulumi.*.yaml"), ROOT / "__main__.py", ROOT / "Makefile"]
+    for folder in ("components", "tools", "policy", ".github"):
+        found += [
+            path
+            for path in (ROOT / folder).rglob("*")
+            if path.is_file()
+            and path.suffix in {".py", ".yaml", ".yml", ".json", ".sh", ".js", ".md"}
+        ]
+    return found
+
+
+def test_every_reference_to_a_readme_section_resolves() -> None:
+    """Stack files, code, workflows and the policy pack point readers at README sections by
+    name or anchor: each must be a heading the README has."""
+    broken, seen = [], 0
+    for path in referring_files():
+        for anchor in _references(path.read_text()):
+            seen += 1
+            if anchor not in SECTIONS:
+                broken.append(f"{path.relative_to(ROOT)}: #{anchor}")
+    assert seen >= 10
+    assert broken == []
