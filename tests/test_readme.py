@@ -185,3 +185,28 @@ def test_every_reference_to_a_readme_section_resolves() -> None:
                 broken.append(f"{path.relative_to(ROOT)}: #{anchor}")
     assert seen >= 10
     assert broken == []
+
+
+def test_the_architecture_names_every_tool() -> None:
+    """The file tree's `tools/` entry names every module in tools/ (a new tool is listed)."""
+    tree = README.split("\n## Architecture", 1)[1].split("\n## ", 1)[0]
+    entry = re.search(r"^tools/ +(.*?)\n(?=\S)", tree, re.M | re.S)
+    assert entry, "no tools/ entry in the architecture's file tree"
+    named = set(re.findall(r"\w+", entry.group(1)))
+    modules = {
+        path.stem if path.is_file() else path.name
+        for path in (ROOT / "tools").iterdir()
+        if (path.suffix == ".py" or (path / "__init__.py").exists()) and path.stem != "__init__"
+    }
+    assert sorted(modules - named) == []
+
+
+def test_the_prerequisites_of_make_up_name_what_it_runs_on() -> None:
+    section = README.split("## Deploying for real", 1)[1].split("```", 1)[0]
+    for tool in ("Pulumi CLI", "kubectl", "kind", "Docker", "`make kind`"):
+        assert tool in section, tool
+
+
+def test_no_unexplained_seed_numbers() -> None:
+    """ "seed 003" means nothing to a reader: the README says what each earlier deployment was."""
+    assert re.findall(r"\bseeds?\b(?: \d+)?", README, re.I) == []
