@@ -210,3 +210,67 @@ def test_the_prerequisites_of_make_up_name_what_it_runs_on() -> None:
 def test_no_unexplained_seed_numbers() -> None:
     """ "seed 003" means nothing to a reader: the README says what each earlier deployment was."""
     assert re.findall(r"\bseeds?\b(?: \d+)?", README, re.I) == []
+
+
+def checklists() -> dict[str, str]:
+    """Each `### Checklist: <cloud>` of "From clone to production", by cloud."""
+    section = README.split("\n## From clone to production\n", 1)[1].split("\n## ", 1)[0]
+    parts = re.split(r"^### Checklist: (\w+)\n", section, flags=re.M)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def steps(checklist: str) -> list[tuple[int, str]]:
+    """The numbered steps, each with its continuation lines."""
+    found = re.findall(r"^(\d+)\. (.*?)(?=^\d+\. |^\S|\Z)", checklist, re.M | re.S)
+    return [(int(number), " ".join(text.split())) for number, text in found]
+
+
+def read_keys() -> set[str]:
+    return set().union(*(consulted_keys(stack) for stack in STACKS))
+
+
+def test_there_is_a_checklist_per_cloud_numbered_in_order() -> None:
+    lists = checklists()
+    assert set(lists) == {"AWS", "Azure"}
+    for cloud, checklist in lists.items():
+        numbered = steps(checklist)
+        assert [number for number, _ in numbered] == list(range(1, len(numbered) + 1)), cloud
+        assert len(numbered) >= 10, cloud
+        for number, text in numbered:
+            assert "`" in text, f"{cloud} step {number} names no command or config key"
+        texts = [text for _, text in numbered]
+        at = {
+            command: next(i for i, text in enumerate(texts) if f"`{command}" in text)
+            for command in ("make test", "make lock", "make preview", "make up STACK=production")
+        }
+        assert at["make test"] == 0 and at["make lock"] < at["make preview"], cloud
+        assert at["make preview"] < at["make up STACK=production"], cloud
+
+
+@pytest.mark.parametrize("cloud", ["AWS", "Azure"])
+def test_every_command_key_and_file_a_checklist_names_exists(cloud: str) -> None:
+    text = " ".join(text for _, text in steps(checklists()[cloud]))
+    targets = set(re.findall(r"\bmake ([a-z][\w-]*)", text))
+    assert {"test", "lock", "render", "policy", "preview", "up"} <= targets
+    assert sorted(t for t in targets if not re.search(rf"^{t}:", MAKEFILE, re.M)) == []
+    for module in re.findall(r"-m (tools(?:\.\w+)+)", text):
+        path = ROOT / module.replace(".", "/")
+        assert path.with_suffix(".py").exists() or (path / "__init__.py").exists(), module
+    keys = {key.rstrip(".") for key in re.findall(r"webapp:([A-Za-z][\w.<>]*)", text)}
+    assert len(keys) >= 15
+    read = read_keys()
+    unknown = sorted(
+        k for k in keys if k not in read and not any(r.startswith(k + ".") for r in read)
+    )
+    assert unknown == [], f"keys the program does not read: {unknown}"
+    # Files: a path under a top-level entry, or a file name with an extension, in the steps or
+    # the checklist's introduction.
+    top = {path.name for path in ROOT.iterdir()}
+    files = [
+        span
+        for span in re.findall(r"`([^`\s]+)`", checklists()[cloud])
+        if ("/" in span and span.split("/")[0] in top)
+        or re.fullmatch(r"[\w.-]+\.(?:yaml|json|py|md)", span)
+    ]
+    assert "Pulumi.production.yaml" in files
+    assert [f for f in files if not (ROOT / f).exists()] == []
