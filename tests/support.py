@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any, Iterator
@@ -210,3 +211,33 @@ def container(run: StackRun) -> dict[str, Any]:
 SHIPPED_SECRETS = (*cat.APP_SECRETS, cat.GRAFANA)
 """Every Secret the shipped stacks deliver: they run neither optional service (RabbitMQ,
 Elasticsearch; `tests/data/test_brokers.py` covers those)."""
+
+
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading: lower case, punctuation dropped (letters,
+    digits, '_', '-' and spaces kept), each space a '-' (github/cmark-gfm's anchor filter, as
+    html-pipeline's TableOfContentsFilter applies it)."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def readme_sections(text: str) -> dict[str, str]:
+    """Anchor -> the `## ` section a README heading is in, for every heading outside code blocks;
+    a repeated anchor gets GitHub's `-1`, `-2` suffix."""
+    found: dict[str, str] = {}
+    fenced, section = False, ""
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+            continue
+        heading = re.match(r"(#{1,6}) (.+)", line)
+        if fenced or heading is None:
+            continue
+        if len(heading.group(1)) == 2:
+            section = heading.group(2)
+        anchor = base = github_anchor(heading.group(2))
+        count = 0
+        while anchor in found:
+            count += 1
+            anchor = f"{base}-{count}"
+        found[anchor] = section
+    return found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from components.config.catalogue import APP_SERVICES
 from components.config.parsing import parse_settings
 from components.platform import addons as addons
-from tests.support import STACKS
+from tests.support import STACKS, github_anchor, readme_sections
 from tools.offline import ROOT, StackRun, load_stack_config
 
 README = (ROOT / "README.md").read_text()
@@ -128,3 +129,150 @@ def test_the_rate_limit_table_is_what_each_stack_declares(
         most = int(per_pod) * int(high)
         expected = per_pod if most == int(per_pod) else f"{per_pod} to {most}"
         assert gets.startswith(expected), (stack, gets)
+
+
+SECTIONS = readme_sections(README)
+
+
+def test_the_anchor_rule_follows_github() -> None:
+    """GitHub's rule (github/cmark-gfm's anchor filter): lower case, punctuation but '-' and '_'
+    dropped, each space a '-', a repeated heading suffixed -1, -2."""
+    assert github_anchor("Deploying for real: `make up STACK=dev`") == (
+        "deploying-for-real-make-up-stackdev"
+    )
+    assert github_anchor("The data lock (`make lock`)") == "the-data-lock-make-lock"
+    assert set(readme_sections("# A\n## A\n```\n# A\n```\n### A\n")) == {"a", "a-1", "a-2"}
+    assert "webappnosuchalert" not in SECTIONS
+
+
+def test_every_link_in_the_readme_to_its_own_sections_resolves() -> None:
+    links = re.findall(r"\]\((?:README\.md)?#([^)\s]+)\)", README)
+    links += re.findall(r"README\.md#([\w-]+)", README)
+    assert len(links) >= 5
+    assert sorted({link for link in links if link not in SECTIONS}) == []
+
+
+def _references(text: str) -> list[str]:
+    """The README sections a file names: `README "Section"` (in comments, possibly wrapped over
+    two comment lines), `README: Section` (in messages) and `README.md#anchor` links."""
+    text = re.sub(r'"\s*\n\s*"', "", text)  # implicitly concatenated string literals
+    text = re.sub(r"\s*\n\s*(?:#|//)?\s*", " ", text)  # wrapped comments
+    names = re.findall(r'README "([^"]+)"', text)
+    names += re.findall(r"README: ([A-Z][^),;.\"]*)", text)
+    return [github_anchor(name) for name in names] + re.findall(r"README\.md#([\w-]+)", text)
+
+
+def referring_files() -> list[Path]:
+    found = [*ROOT.glob("Pulumi.*.yaml"), ROOT / "__main__.py", ROOT / "Makefile"]
+    for folder in ("components", "tools", "policy", ".github", "tests"):
+        found += [
+            path
+            for path in (ROOT / folder).rglob("*")
+            if path.is_file()
+            and path.suffix in {".py", ".yaml", ".yml", ".json", ".sh", ".js", ".md"}
+        ]
+    return found
+
+
+def test_every_reference_to_a_readme_section_resolves() -> None:
+    """Stack files, code, workflows, the policy pack and the tests point readers at README
+    sections by name or anchor: each must be a heading the README has."""
+    broken, seen = [], 0
+    for path in referring_files():
+        if path == Path(__file__):
+            continue  # this module's docstrings show the forms
+        for anchor in _references(path.read_text()):
+            seen += 1
+            if anchor not in SECTIONS:
+                broken.append(f"{path.relative_to(ROOT)}: #{anchor}")
+    assert seen >= 10
+    assert broken == []
+
+
+def test_the_architecture_names_every_tool() -> None:
+    """The file tree's `tools/` entry names every module in tools/ (a new tool is listed)."""
+    tree = README.split("\n## Architecture", 1)[1].split("\n## ", 1)[0]
+    entry = re.search(r"^tools/ +(.*?)\n(?=\S)", tree, re.M | re.S)
+    assert entry, "no tools/ entry in the architecture's file tree"
+    named = set(re.findall(r"\w+", entry.group(1)))
+    modules = {
+        path.stem if path.is_file() else path.name
+        for path in (ROOT / "tools").iterdir()
+        if (path.suffix == ".py" or (path / "__init__.py").exists()) and path.stem != "__init__"
+    }
+    assert sorted(modules - named) == []
+
+
+def test_the_prerequisites_of_make_up_name_what_it_runs_on() -> None:
+    section = README.split("## Deploying for real", 1)[1].split("```", 1)[0]
+    for tool in ("Pulumi CLI", "kubectl", "kind", "Docker", "`make kind`"):
+        assert tool in section, tool
+
+
+def test_no_unexplained_seed_numbers() -> None:
+    """ "seed 003" means nothing to a reader: the README says what each earlier deployment was."""
+    assert re.findall(r"\bseeds?\b(?: \d+)?", README, re.I) == []
+
+
+def checklists() -> dict[str, str]:
+    """Each `### Checklist: <cloud>` of "From clone to production", by cloud."""
+    section = README.split("\n## From clone to production\n", 1)[1].split("\n## ", 1)[0]
+    parts = re.split(r"^### Checklist: (\w+)\n", section, flags=re.M)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def steps(checklist: str) -> list[tuple[int, str]]:
+    """The numbered steps, each with its continuation lines."""
+    found = re.findall(r"^(\d+)\. (.*?)(?=^\d+\. |^\S|\Z)", checklist, re.M | re.S)
+    return [(int(number), " ".join(text.split())) for number, text in found]
+
+
+def read_keys() -> set[str]:
+    return set().union(*(consulted_keys(stack) for stack in STACKS))
+
+
+def test_there_is_a_checklist_per_cloud_numbered_in_order() -> None:
+    lists = checklists()
+    assert set(lists) == {"AWS", "Azure"}
+    for cloud, checklist in lists.items():
+        numbered = steps(checklist)
+        assert [number for number, _ in numbered] == list(range(1, len(numbered) + 1)), cloud
+        assert len(numbered) >= 10, cloud
+        for number, text in numbered:
+            assert "`" in text, f"{cloud} step {number} names no command or config key"
+        texts = [text for _, text in numbered]
+        at = {
+            command: next(i for i, text in enumerate(texts) if f"`{command}" in text)
+            for command in ("make test", "make lock", "make preview", "make up STACK=production")
+        }
+        assert at["make test"] == 0 and at["make lock"] < at["make preview"], cloud
+        assert at["make preview"] < at["make up STACK=production"], cloud
+
+
+@pytest.mark.parametrize("cloud", ["AWS", "Azure"])
+def test_every_command_key_and_file_a_checklist_names_exists(cloud: str) -> None:
+    text = " ".join(text for _, text in steps(checklists()[cloud]))
+    targets = set(re.findall(r"\bmake ([a-z][\w-]*)", text))
+    assert {"test", "lock", "render", "policy", "preview", "up"} <= targets
+    assert sorted(t for t in targets if not re.search(rf"^{t}:", MAKEFILE, re.M)) == []
+    for module in re.findall(r"-m (tools(?:\.\w+)+)", text):
+        path = ROOT / module.replace(".", "/")
+        assert path.with_suffix(".py").exists() or (path / "__init__.py").exists(), module
+    keys = {key.rstrip(".") for key in re.findall(r"webapp:([A-Za-z][\w.<>]*)", text)}
+    assert len(keys) >= 15
+    read = read_keys()
+    unknown = sorted(
+        k for k in keys if k not in read and not any(r.startswith(k + ".") for r in read)
+    )
+    assert unknown == [], f"keys the program does not read: {unknown}"
+    # Files: a path under a top-level entry, or a file name with an extension, in the steps or
+    # the checklist's introduction.
+    top = {path.name for path in ROOT.iterdir()}
+    files = [
+        span
+        for span in re.findall(r"`([^`\s]+)`", checklists()[cloud])
+        if ("/" in span and span.split("/")[0] in top)
+        or re.fullmatch(r"[\w.-]+\.(?:yaml|json|py|md)", span)
+    ]
+    assert "Pulumi.production.yaml" in files
+    assert [f for f in files if not (ROOT / f).exists()] == []

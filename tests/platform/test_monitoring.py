@@ -5,7 +5,6 @@ as the exporters publish them (so a renamed metric fails here, not on an on-call
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 from pathlib import Path
 from typing import Any, Callable
@@ -21,7 +20,7 @@ from components.platform import dashboards
 from components.platform.alerts import SEVERITIES
 from components.platform.dashboards.panels import prometheus_queries
 from components.platform.edge import route_clusters
-from tests.support import STACKS, program
+from tests.support import STACKS, program, readme_sections
 from tools.golden import variant_overrides
 from tools.offline import ROOT, StackRun
 
@@ -265,50 +264,7 @@ def test_promtool_accepts_every_rule_and_each_links_its_dashboard(
         assert link.split("?")[0].removeprefix(f"{GRAFANA}/d/") in uids, rule["alert"]
 
 
-def github_anchor(heading: str) -> str:
-    """The anchor GitHub gives a Markdown heading: lower case, punctuation dropped (letters,
-    digits, '_', '-' and spaces kept), each space a '-' (github/cmark-gfm's anchor filter, as
-    html-pipeline's TableOfContentsFilter applies it)."""
-    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
-
-
-def readme_sections(text: str) -> dict[str, str]:
-    """Anchor -> the `## ` section a README heading is in, for every heading outside code blocks;
-    a repeated anchor gets GitHub's `-1`, `-2` suffix."""
-    found: dict[str, str] = {}
-    fenced, section = False, ""
-    for line in text.splitlines():
-        if line.startswith("```"):
-            fenced = not fenced
-            continue
-        heading = re.match(r"(#{1,6}) (.+)", line)
-        if fenced or heading is None:
-            continue
-        if len(heading.group(1)) == 2:
-            section = heading.group(2)
-        anchor = base = github_anchor(heading.group(2))
-        count = 0
-        while anchor in found:
-            count += 1
-            anchor = f"{base}-{count}"
-        found[anchor] = section
-    return found
-
-
 README = (ROOT / "README.md").read_text()
-
-
-def test_the_anchor_rule_resolves_the_readmes_own_links() -> None:
-    """The README's links to its own sections were written against GitHub's rendering: the
-    anchor rule must resolve every one (and an invented one must not)."""
-    sections = readme_sections(README)
-    links = set(re.findall(r"\]\(#([^)]+)\)", README))
-    assert len(links) >= 5
-    assert sorted(link for link in links if link not in sections) == []
-    assert github_anchor("Deploying for real: `make up STACK=dev`") == (
-        "deploying-for-real-make-up-stackdev"
-    )
-    assert "webappnosuchalert" not in sections
 
 
 @pytest.mark.parametrize("stack", STACKS)

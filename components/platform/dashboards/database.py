@@ -8,7 +8,7 @@ In-cluster PostgreSQL: postgres_exporter v0.20.1, the sidecar of the `postgres` 
 
 A managed database publishes to its platform instead, so the dashboard shows the platform's own
 metrics through the matching Grafana datasource, which an operator adds to Grafana (this program
-does not provision it; README "Dashboards"): RDS through CloudWatch (`AWS/RDS`, by
+does not provision it; README "Dashboards and alerts"): RDS through CloudWatch (`AWS/RDS`, by
 `DBInstanceIdentifier`), the Flexible Server through Azure Monitor
 (`Microsoft.DBforPostgreSQL/flexibleServers`). Those panels have no PromQL to check offline.
 """
