@@ -44,7 +44,10 @@ def condition(success: str, value: Optional[float]) -> bool:
     match = CONDITION.fullmatch(success)
     assert match, f"successCondition {success!r} is not of the form result[0] <op> <number>"
     if value is None:
-        return False  # an empty result is an error, never a success
+        # An empty result is an Error measurement: it does not count towards `count`, and once
+        # the consecutive errors pass the limit (4) the run errs and the Rollout aborts
+        # (`analysis/analysis.go`). Counted here as a failure: the same end, sooner.
+        return False
     return bool(OPERATORS[match[1]](value, float(match[2])))
 
 

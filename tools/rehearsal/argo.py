@@ -7,8 +7,9 @@ Read in argoproj/argo-rollouts at tag v1.9.0:
   (`reconcileStableAndCanaryService`), then sets the weights (`reconcileTrafficRouting`).
 - `rollout/service.go`: the stable Service selects the stable ReplicaSet's
   `rollouts-pod-template-hash`, the canary Service the new one's (once it has an available
-  pod), whatever the traffic router; without a traffic router an aborted canary's Service goes
-  back to the stable pods at once, with one after the weight returns.
+  pod), whatever the traffic router; on abort the canary Service goes back to the stable pods
+  (without a router in `reconcileStableAndCanaryService`; with one in `reconcileTrafficRouting`,
+  in the same reconcile that removes the managed routes and sets the weight to 0).
 - `rollout/trafficrouting.go` `reconcileTrafficRouting`: during the steps the weight is the
   current `setWeight` (the previous one until the canary ReplicaSet has its pods); after the last
   step it is `MaxTrafficWeight` (100) on the canary; once fully promoted (the stable ReplicaSet is

@@ -9,11 +9,14 @@ Read at the pinned tags:
   endpoints). Argo Rollouts sets the route's weights, matching a destination to its Services by
   the host's first label or to its subsets by name (argo-rollouts v1.9.0
   `rollout/trafficrouting/istio/istio.go` `processRoutes`, `getHost`) and adds each revision's
-  hash to the DestinationRule's subsets (`UpdateHash`).
+  hash to the DestinationRule's subsets (`UpdateHash`); any other destination of a managed route
+  gets weight 0 (`processRoutes`, deleted from the route).
 - Gateway API plugin, argoproj-labs/rollouts-plugin-trafficrouter-gatewayapi v0.15.0
   `pkg/plugin/httproute.go` `setHTTPRouteWeight`: in every rule of the named HTTPRoute, the
   backendRef named like the canary Service gets the weight, the one named like the stable
-  Service the rest; a route without both is an error.
+  Service the rest; a route with neither of them in any rule is an error. Gateway API weights are
+  relative within a rule (a rule's only backend gets all its traffic, whatever its weight); the
+  route's namespace defaults to the Rollout's.
 - ingress-nginx canary, argo-rollouts v1.9.0 `rollout/trafficrouting/nginx/nginx.go`
   `buildCanaryIngress`: the canary Ingress `<rollout>-<stable ingress>-canary` copies every rule
   of the stable Ingress that has a path to the stable Service (whole rules, every path of them),
@@ -93,7 +96,7 @@ def _istio(cluster: Cluster, rollout: dict[str, Any], phase: Phase) -> list[Dest
             elif host == stable_svc or (subset and subset == stable_subset):
                 weight, intended = 100 - phase.weight, phase.intended.get(stable_svc or "", STABLE)
             else:
-                weight, intended = int(item.get("weight", 0)), None
+                weight, intended = 0, None
             found.append(
                 Destination(
                     f"VirtualService {vs_name}",
@@ -109,23 +112,32 @@ def _istio(cluster: Cluster, rollout: dict[str, Any], phase: Phase) -> list[Dest
 def _gateway(cluster: Cluster, rollout: dict[str, Any], phase: Phase) -> list[Destination]:
     plugins = rollout["spec"]["strategy"]["canary"]["trafficRouting"]["plugins"]
     (config,) = plugins.values()
-    route = cluster.find("HTTPRoute", config["httpRoute"], config["namespace"])
+    namespace = config.get("namespace") or rollout["metadata"]["namespace"]
+    route = cluster.find("HTTPRoute", config["httpRoute"], namespace)
     assert route is not None, f"no HTTPRoute {config['httpRoute']}"
     stable_svc, canary_svc = services(rollout)
+    assert stable_svc and canary_svc, "the plugin weighs a stable and a canary Service"
     found: list[Destination] = []
     for rule in route["spec"]["rules"]:
         names = {ref["name"] for ref in rule.get("backendRefs", [])}
         if not {stable_svc, canary_svc} & names:
             continue
+        shares: list[tuple[str, int, str]] = []
         for ref in rule["backendRefs"]:
             if ref["name"] == canary_svc:
-                weight, intended = phase.weight, phase.intended.get(canary_svc or "", CANARY)
+                shares.append((canary_svc, phase.weight, phase.intended.get(canary_svc, CANARY)))
             elif ref["name"] == stable_svc:
-                weight, intended = 100 - phase.weight, phase.intended.get(stable_svc or "", STABLE)
-            else:
-                continue
+                shares.append(
+                    (stable_svc, 100 - phase.weight, phase.intended.get(stable_svc, STABLE))
+                )
+        total = sum(weight for _, weight, _ in shares)
+        for service, weight, intended in shares:
+            # Relative within the rule: a lone backend gets the rule's whole traffic.
+            share = round(100 * weight / total) if total else 0
             found.append(
-                Destination(f"HTTPRoute {config['httpRoute']}", ref["name"], weight, None, intended)
+                Destination(
+                    f"HTTPRoute {route['metadata']['name']}", service, share, None, intended
+                )
             )
     return found
 
