@@ -123,3 +123,19 @@ def test_make_lock_writes_a_missing_lock(project: Path) -> None:
     assert LOCK not in stack_file.read_text()
     assert lock_tool.main(["staging"], root=project) == 0
     assert stack_file.read_text() == text
+
+
+def test_accepting_a_key_the_lock_does_not_hold_is_refused_with_a_suggestion(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = (project / "Pulumi.staging.yaml").read_text()
+    assert lock_tool.main(["staging", "--accept", "redis.storageclass"], root=project) == 2
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith(
+        "ACCEPT=redis.storageclass: not a locked setting; did you mean redis.storageClass? "
+        "expected one of cloud, namespace,"
+    )
+    assert lock_tool.main(["staging", "--accept", "everything"], root=project) == 2
+    (line,) = capsys.readouterr().out.splitlines()
+    assert "did you mean" not in line and line.startswith("ACCEPT=everything: not a locked")
+    assert (project / "Pulumi.staging.yaml").read_text() == before
