@@ -228,8 +228,6 @@ def _service(
 ) -> ServiceSettings:
     contract = catalogue.service(name)
     image = _image(reader, contract, release_images)
-    if environment == "production" and q.image_tag(image) == "latest" and "@sha256:" not in image:
-        reader.problem("image", image, "a pinned tag or digest in production (not latest)")
     replicas, autoscaling = _autoscaling(reader, contract, profile, environment)
     resources = parse_resources(reader.section("resources"), profile.app_resources)
     env = _env(reader.section("env"), contract)

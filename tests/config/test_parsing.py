@@ -280,6 +280,30 @@ BAD_INPUTS = [
         "webapp:namespace: 'webapp-dev' is not allowed (also webapp:routing.controllerNamespace)",
     ),
     (
+        {"webapp:services": {"api": {"image": "registry.example.com/api"}}},
+        "webapp:services.api.image: 'registry.example.com/api' is not allowed; expected an image reference pinned to a version",
+    ),
+    (
+        {"webapp:services": {"frontend": {"image": "registry.example.com/frontend:latest"}}},
+        "webapp:services.frontend.image: 'registry.example.com/frontend:latest' is not allowed; expected an image reference pinned to a version",
+    ),
+    (
+        {"webapp:scheduler": {"image": "curlimages/curl"}},
+        "webapp:scheduler.image: 'curlimages/curl' is not allowed; expected an image reference pinned to a version",
+    ),
+    (
+        {"webapp:database": {"image": "postgres:latest"}},
+        "webapp:database.image: 'postgres:latest' is not allowed; expected an image reference pinned to a version",
+    ),
+    (
+        {"webapp:redis": {"image": "redis"}},
+        "webapp:redis.image: 'redis' is not allowed; expected an image reference pinned to a version",
+    ),
+    (
+        {"webapp:nats": {"image": "nats:latest"}},
+        "webapp:nats.image: 'nats:latest' is not allowed; expected an image reference pinned to a version",
+    ),
+    (
         {"webapp:routing": {"sharedGateway": "webapp-dev"}},
         "webapp:routing.sharedGateway: 'webapp-dev' is not allowed (it is this stack's own "
         "namespace, so no stack would declare the Gateway); expected the namespace of the stack",
