@@ -24,6 +24,7 @@ from components.config.lock import LOCK_KEY, LOCKED, lock_problems, lock_values
 from components.config.parsing import parse_settings
 from components.config.settings import NAMESPACE, Settings
 
+from . import stacks
 from .offline import ROOT, SecretConfig, load_stack_config
 
 BLOCK = re.compile(rf"^  {NAMESPACE}:{LOCK_KEY}:\n(?:    .*\n|\s*\n)*", re.MULTILINE)
@@ -115,6 +116,10 @@ def main(argv: Optional[list[str]] = None, root: Path = ROOT) -> int:
     if unknown:
         for key in unknown:
             print(accept_problem(key))
+        return 2
+    shared = stacks.problems(root)
+    if shared:
+        print("refused, nothing written:\n" + "\n".join(f"  - {problem}" for problem in shared))
         return 2
     config = load_stack_config(args.stack, root=root)
     settings = settings_without_lock(config, args.stack)
