@@ -18,12 +18,17 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from components.config.locked import LOCKED, Locked, flag
+from components.config.locked import REPLACING, Locked, flag
 from components.config.settings import Settings
+from components.config.volumes import SIZES, VERSIONS
 
 __all__ = ["LOCKED", "LOCK_KEY", "Locked", "check_lock", "lock_problems", "lock_values"]
 
 LOCK_KEY = "dataLock"
+
+LOCKED: tuple[Locked, ...] = (*REPLACING, *VERSIONS, *SIZES)
+"""Every setting whose change replaces or deletes data, changes the version a data service reads
+its data with, or shrinks a volume (`tests/app/test_lock_complete.py` derives them)."""
 
 
 def lock_values(settings: Settings) -> dict[str, str]:

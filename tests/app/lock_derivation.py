@@ -36,8 +36,17 @@ VERSION_PATHS: dict[str, str] = {
     "kubernetes:apps/v1:StatefulSet": r"spec\.template\.spec\.(initC|c)ontainers\[\d+\]\.image",
     "aws:rds/instance:Instance": r"engineVersion",
     "azure-native:dbforpostgresql:Server": r"version",
+    # The brokers' operators run the server on the cluster's volumes (components/data/brokers.py):
+    # the custom resource names its version. They are `retain_on_delete`, so not `loses_data`.
+    "kubernetes:rabbitmq.com/v1beta1:RabbitmqCluster": r"spec\.image",
+    "kubernetes:elasticsearch.k8s.elastic.co/v1:Elasticsearch": r"spec\.version",
 }
 """Per data-holding type: the inputs that say which version of the server reads the data."""
+OPERATED = {
+    "kubernetes:rabbitmq.com/v1beta1:RabbitmqCluster",
+    "kubernetes:elasticsearch.k8s.elastic.co/v1:Elasticsearch",
+}
+"""Data held through an operator's custom resource: its version counts, its deletion is retained."""
 
 NOT_CONFIG = {"stack"}
 """Settings fields that are no config key (the stack's name is the stack)."""
@@ -74,7 +83,7 @@ class Event:
     variant: str
     field: str
     """Dotted path in `Settings` (`services.api.image`, `aws.rds.engine_version`)."""
-    kind: Literal["loses", "version"]
+    kind: Literal["loses", "version", "retained"]
     detail: str
     before: Settings
     after: Settings
@@ -203,11 +212,14 @@ def touches_data(before: StackRun, after: StackRun) -> list[tuple[str, str]]:
     found = []
     for change in plan(before, after):
         record = records.get(change.urn)
-        if record is None or not loses_data(record):
+        if record is None or not (loses_data(record) or record.type in OPERATED):
             continue
         name = change.urn.rsplit("::", 1)[1]
         if change.action in ("replace", "delete"):
-            found.append(("loses", f"{change.action} {name}"))
+            # A retained resource loses nothing, but its going would hide the group's other
+            # changes to it: the group is split all the same.
+            kind = "loses" if loses_data(record) else "retained"
+            found.append((kind, f"{change.action} {name}"))
         elif change.action == "update":
             rule = VERSION_PATHS.get(record.type)
             paths = [p for p in change.paths if rule and re.fullmatch(rule, p)]
@@ -366,6 +378,8 @@ def problems(events: list[Event]) -> list[str]:
     found = []
     for event in events:
         key = config_key(event.field)
+        if event.kind == "retained":
+            continue
         if event.kind == "version":
             if key not in keys:
                 found.append(

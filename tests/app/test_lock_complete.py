@@ -3,7 +3,8 @@ the program (`tests/app/lock_derivation.py`), not listed, and each must be refus
 
 Three variants hold every kind of data the program declares: production as shipped (AWS: RDS,
 KMS, Secrets Manager, Redis and NATS on volumes, monitoring), on Azure (Flexible Server, Key
-Vault) and without a cloud (in-cluster PostgreSQL and its backups claim). Each derivation is
+Vault) and without a cloud (in-cluster PostgreSQL and its backups claim, RabbitMQ and
+Elasticsearch). Each derivation is
 run once per session.
 """
 
@@ -22,7 +23,11 @@ from tools.golden import variant_overrides
 VARIANTS: dict[str, Any] = {
     "aws": lambda: {},
     "azure": lambda: variant_overrides("production", "cloud-azure"),
-    "in-cluster": lambda: variant_overrides("production", "cloud-none"),
+    # With RabbitMQ and Elasticsearch on: their versions are data versions too.
+    "in-cluster": lambda: {
+        **variant_overrides("production", "cloud-none"),
+        **variant_overrides("production", "optional-services"),
+    },
 }
 
 
