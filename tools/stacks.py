@@ -82,7 +82,12 @@ def _namespace(config: Mapping[str, Any], stack: str) -> Optional[str]:
 
 def problems(root: Path = ROOT) -> list[str]:
     """Every cross-stack problem of the stack files in `root`."""
-    configs = {stack: load_stack_config(stack, root=root) for stack in stack_names(root)}
+    configs = {}
+    for stack in stack_names(root):
+        try:
+            configs[stack] = load_stack_config(stack, root=root)
+        except StackFileError:
+            continue  # its own runs report it; a broken scratch file must not block the others
     namespaces = {
         stack: namespace
         for stack, config in configs.items()

@@ -84,3 +84,11 @@ def test_make_lock_refuses_while_a_sibling_stack_disagrees(
     assert out.startswith("refused, nothing written:\n  - webapp:azure.vnetCidr: VNet vnet-webapp")
     assert (project / "Pulumi.staging.yaml").read_text() == before
     assert stacks.main(project) == 2
+
+
+def test_a_broken_sibling_stack_file_does_not_block_the_others(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "Pulumi.scratch.yaml").write_text("config:\n  webapp:redis: {a: 1\n")
+    assert stacks.problems(project) == []
+    assert lock_tool.main(["staging"], root=project) == 0
