@@ -12,6 +12,7 @@ The block is rewritten in place (comments elsewhere in the file stay as they are
 from __future__ import annotations
 
 import argparse
+import difflib
 import re
 import sys
 from pathlib import Path
@@ -19,10 +20,11 @@ from typing import Any, Mapping, Optional
 
 import yaml
 
-from components.config.lock import LOCK_KEY, lock_problems, lock_values
+from components.config.lock import LOCK_KEY, LOCKED, lock_problems, lock_values
 from components.config.parsing import parse_settings
 from components.config.settings import NAMESPACE, Settings
 
+from . import stacks
 from .offline import ROOT, SecretConfig, load_stack_config
 
 BLOCK = re.compile(rf"^  {NAMESPACE}:{LOCK_KEY}:\n(?:    .*\n|\s*\n)*", re.MULTILINE)
@@ -89,6 +91,17 @@ def write_lock(path: Path, values: Mapping[str, str]) -> None:
     path.write_text(text)
 
 
+LOCKABLE = tuple(entry.key for entry in LOCKED)
+
+
+def accept_problem(key: str) -> str:
+    """One line for `ACCEPT=<key>` naming no locked setting (a typo would otherwise record
+    nothing and leave the refusal standing, or worse, be read as accepted)."""
+    close = difflib.get_close_matches(key, LOCKABLE, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return f"ACCEPT={key}: not a locked setting; {hint}expected one of {', '.join(LOCKABLE)}"
+
+
 def main(argv: Optional[list[str]] = None, root: Path = ROOT) -> int:
     parser = argparse.ArgumentParser(description="record a stack's data lock")
     parser.add_argument("stack")
@@ -99,6 +112,15 @@ def main(argv: Optional[list[str]] = None, root: Path = ROOT) -> int:
         help="a setting whose data-losing change was prepared by its safe procedure",
     )
     args = parser.parse_args(argv)
+    unknown = [key for key in args.accept if key not in LOCKABLE]
+    if unknown:
+        for key in unknown:
+            print(accept_problem(key))
+        return 2
+    shared = stacks.problems(root)
+    if shared:
+        print("refused, nothing written:\n" + "\n".join(f"  - {problem}" for problem in shared))
+        return 2
     config = load_stack_config(args.stack, root=root)
     settings = settings_without_lock(config, args.stack)
     recorded = config.get(f"{NAMESPACE}:{LOCK_KEY}") or {}

@@ -16,199 +16,19 @@ recorded change fails at preview until they are unprotected (README "Changing a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Mapping, Optional
 
-from components.config.aws import AwsSettings
-from components.config.azure import AzureSettings
-from components.config.settings import DataServiceSettings, Settings
+from components.config.locked import REPLACING, Locked, flag
+from components.config.settings import Settings
+from components.config.volumes import SIZES, VERSIONS
+
+__all__ = ["LOCKED", "LOCK_KEY", "Locked", "check_lock", "lock_problems", "lock_values"]
 
 LOCK_KEY = "dataLock"
 
-
-@dataclass(frozen=True)
-class Locked:
-    key: str
-    """The setting's dotted key under `webapp:`."""
-    value: Callable[[Settings], Optional[str]]
-    """Its effective value (defaults resolved); None where it has no data behind it."""
-    loses: str
-    """What a change does to existing data."""
-    procedure: str
-    """How to make the change without losing it."""
-    safe: Callable[[str, str], bool] = lambda old, new: False
-    """Changes (old, new) that lose nothing."""
-
-
-def _flag(value: bool) -> str:
-    return "true" if value else "false"
-
-
-def _class(service: DataServiceSettings) -> Optional[str]:
-    return (service.storage_class or "default") if service.persistence else None
-
-
-def _volumes_on(old: str, new: str) -> bool:
-    return old == "false" and new == "true"
-
-
-def _on_aws(read: Callable[[AwsSettings], Optional[str]]) -> Callable[[Settings], Optional[str]]:
-    """A setting of `webapp:aws`, locked only on a stack that runs on AWS."""
-    return lambda settings: read(settings.aws) if settings.cloud == "aws" and settings.aws else None
-
-
-def _on_azure(
-    read: Callable[[AzureSettings], Optional[str]],
-) -> Callable[[Settings], Optional[str]]:
-    """A setting of `webapp:azure`, locked only on a stack that runs on Azure."""
-    return lambda settings: (
-        read(settings.azure) if settings.cloud == "azure" and settings.azure else None
-    )
-
-
-STORAGE_CLASS = (
-    "recreate its StatefulSet (an outage) while its existing claims keep the old class: a "
-    "StatefulSet's claim template cannot change, and Kubernetes re-adopts claims by name"
-)
-
-
-def _move_volumes(service: str, backup: str) -> str:
-    return (
-        f"{backup}; delete the StatefulSet and its claims (`kubectl delete statefulset {service}` "
-        f"and `kubectl delete pvc -l app.kubernetes.io/name={service}`); apply; restore"
-    )
-
-
-LOCKED: tuple[Locked, ...] = (
-    Locked(
-        "cloud",
-        lambda settings: settings.cloud,
-        "delete the managed database, the secret store and its keys, and create them empty on "
-        "the other cloud",
-        "a stack does not change cloud: create a stack for the new cloud, restore a backup into "
-        "it, move the traffic, then destroy this one",
-    ),
-    Locked(
-        "namespace",
-        lambda settings: settings.namespace,
-        "delete the namespace with every volume in it (and rename the store's resources named "
-        "after it)",
-        "deploy a new stack in the new namespace, restore a backup into it, then destroy this one",
-    ),
-    Locked(
-        "database.mode",
-        lambda settings: settings.database.mode,
-        "delete the database holding the data and create an empty one of the other kind",
-        "take a backup (the postgres-backup job's dump, or pg_dump of the managed server); apply; "
-        "restore the dump into the new database before traffic returns",
-    ),
-    Locked(
-        "database.name",
-        lambda settings: settings.database.name,
-        "replace the managed database (its name cannot change), or point the in-cluster "
-        "services at a database that does not exist",
-        "create the new database next to the old one and copy the data (pg_dump | pg_restore), "
-        "then change the name",
-    ),
-    Locked(
-        "database.storageClass",
-        lambda settings: (
-            (settings.database.storage_class or "default")
-            if settings.database.mode == "in-cluster"
-            else None
-        ),
-        f"{STORAGE_CLASS} (the backups claim is replaced too)",
-        _move_volumes(
-            "postgres", "take a backup (`kubectl create job --from=cronjob/postgres-backup`)"
-        ),
-    ),
-    Locked(
-        "redis.persistence",
-        lambda settings: _flag(settings.redis.persistence),
-        "recreate Redis without volumes: the append-only file and every key in it are gone",
-        "let sessions and caches expire or export them (redis-cli --rdb); apply",
-        _volumes_on,
-    ),
-    Locked(
-        "redis.storageClass",
-        lambda settings: _class(settings.redis),
-        STORAGE_CLASS,
-        _move_volumes("redis", "export the data (redis-cli --rdb)"),
-    ),
-    Locked(
-        "nats.persistence",
-        lambda settings: _flag(settings.nats.persistence),
-        "recreate NATS without volumes: JetStream streams and their messages are gone",
-        "drain the streams (stop publishers, let consumers catch up) or back them up "
-        "(`nats stream backup`); apply",
-        _volumes_on,
-    ),
-    Locked(
-        "nats.storageClass",
-        lambda settings: _class(settings.nats),
-        STORAGE_CLASS,
-        _move_volumes("nats", "back up the streams (`nats stream backup`)"),
-    ),
-    Locked(
-        "monitoring.enabled",
-        lambda settings: _flag(settings.monitoring.enabled),
-        "delete the monitoring namespace with Prometheus' history and Grafana's state",
-        "export the dashboards and history you need (promtool tsdb dump, Grafana's JSON "
-        "export); apply",
-        _volumes_on,
-    ),
-    Locked(
-        "aws.region",
-        _on_aws(lambda aws: aws.region),
-        "delete the RDS instance, the secrets and the KMS key and create them empty in the "
-        "other region",
-        "create a stack for the new region, restore an RDS snapshot copied there, move the "
-        "traffic, then destroy this one",
-    ),
-    Locked(
-        "aws.kmsKeyArn",
-        _on_aws(lambda aws: aws.kms_key_arn or "created"),
-        "replace the RDS instance (its encryption key cannot change) and re-encrypt the secrets",
-        "snapshot the instance, copy the snapshot with the new key, restore it as the new "
-        "instance, then apply",
-    ),
-    Locked(
-        "azure.subscriptionId",
-        _on_azure(lambda azure: azure.subscription_id),
-        "delete the Flexible Server and the Key Vault and create them empty elsewhere",
-        "create a stack for the new subscription, restore a backup into it, then destroy this one",
-    ),
-    Locked(
-        "azure.resourceGroup",
-        _on_azure(lambda azure: azure.resource_group),
-        "delete the Flexible Server and the Key Vault and create them empty in the other group",
-        "move the resources with `az resource move` and `pulumi import`, or create a new stack "
-        "and restore a backup into it",
-    ),
-    Locked(
-        "azure.location",
-        _on_azure(lambda azure: azure.location),
-        "delete the Flexible Server and the Key Vault and create them empty in the other region",
-        "create a stack for the new region, restore a geo-redundant backup there, then destroy "
-        "this one",
-    ),
-    Locked(
-        "azure.keyVault.name",
-        _on_azure(lambda azure: azure.key_vault_name),
-        "delete the Key Vault with the credentials operators wrote into it (soft-deleted, "
-        "recoverable for its retention days) and create it empty",
-        "copy every secret into the new vault first (az keyvault secret backup/restore), then "
-        "apply",
-    ),
-    Locked(
-        "azure.database.adminLogin",
-        _on_azure(lambda azure: azure.database.admin_login if azure.database else None),
-        "replace the Flexible Server (its administrator login cannot change)",
-        "keep the login: add another role with `CREATE ROLE` instead",
-    ),
-)
-"""Every setting whose change replaces or deletes data (`tests/app/test_update_safety.py`
-finds each such change in the table and checks it is one of these)."""
+LOCKED: tuple[Locked, ...] = (*REPLACING, *VERSIONS, *SIZES)
+"""Every setting whose change replaces or deletes data, changes the version a data service reads
+its data with, or shrinks a volume (`tests/app/test_lock_complete.py` derives them)."""
 
 
 def lock_values(settings: Settings) -> dict[str, str]:
@@ -219,7 +39,7 @@ def lock_values(settings: Settings) -> dict[str, str]:
 
 def _shown(value: Any) -> str:
     if isinstance(value, bool):
-        return _flag(value)
+        return flag(value)
     return str(value)
 
 

@@ -460,6 +460,62 @@ def check_delivery(settings: Settings, problems: list[str]) -> None:
         )
 
 
+RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+"""Kubernetes' own namespaces: a default-deny NetworkPolicy, a quota and the `restricted` Pod
+Security label on one of them break the cluster (CoreDNS, kube-proxy, the CNI run there)."""
+ADDON_NAMESPACES = (
+    "cert-manager",
+    "external-secrets",
+    "reloader",
+    "argo-rollouts",
+    "keda",
+    "envoy-gateway-system",
+    "rabbitmq-system",
+    "elastic-system",
+)
+"""Where the add-ons this program installs run (`components/platform/addons.py`: each release in
+the namespace named after it; `tests/config/test_namespaces.py` keeps the two in step)."""
+
+
+def namespace_problem(namespace: str, others: Mapping[str, str]) -> Optional[str]:
+    """Why the app namespace may not be `namespace`, or None. `others` maps the config key of
+    every other namespace this stack uses (monitoring, the mesh, the ingress controller) to its
+    value. Pure, so the tests call it directly."""
+    if namespace in RESERVED_NAMESPACES:
+        return "a Kubernetes system namespace"
+    if namespace in ADDON_NAMESPACES:
+        return "the namespace of an add-on this program installs"
+    for key, other in others.items():
+        if other == namespace:
+            return f"also {key}"
+    return None
+
+
+def check_namespaces(settings: Settings, problems: list[str]) -> None:
+    """The app namespace gets a default-deny NetworkPolicy, a quota and the `restricted` Pod
+    Security label, and is deleted with the stack: it must be this stack's alone."""
+    others = {
+        "webapp:monitoring.namespace": settings.monitoring.namespace,
+        "webapp:mesh.namespace": settings.mesh.namespace,
+        "webapp:routing.controllerNamespace": settings.routing.controller_namespace,
+    }
+    why = namespace_problem(settings.namespace, others)
+    if why:
+        problems.append(
+            f"webapp:namespace: {settings.namespace!r} is not allowed ({why}); expected a "
+            f"namespace of this stack's own, such as webapp-{settings.stack}, that is none of "
+            f"{', '.join(RESERVED_NAMESPACES + ADDON_NAMESPACES)} nor another namespace this "
+            "stack uses"
+        )
+    shared = settings.routing.shared_gateway
+    if shared is not None and shared == settings.namespace:
+        problems.append(
+            f"webapp:routing.sharedGateway: {shared!r} is not allowed (it is this stack's own "
+            "namespace, so no stack would declare the Gateway); expected the namespace of the "
+            "stack that hosts the branches' Gateway, such as webapp-staging"
+        )
+
+
 def check_alerting(settings: Settings, problems: list[str]) -> None:
     """A receiver needs a real endpoint in `webapp:credentials.alerting` (with monitoring off
     the receivers are kept and unused: turning monitoring off is one key)."""
@@ -635,6 +691,7 @@ def parse_settings(
     settings = _with_pull_policy(_read(reader, stack, secret_keys))
     check_capacity(settings, problems)
     check_federated_credentials(settings, problems)
+    check_namespaces(settings, problems)
     check_alerting(settings, problems)
     check_delivery(settings, problems)
     if recorded is not None and not isinstance(recorded, Mapping):

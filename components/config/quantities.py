@@ -93,6 +93,16 @@ def is_image(value: str) -> bool:
     return len(value) <= 255 and bool(_IMAGE.match(value))
 
 
+def is_pinned_image(value: str) -> bool:
+    """An image reference that names a version: a digest, or a tag other than `latest`."""
+    if not is_image(value):
+        return False
+    if "@sha256:" in value:
+        return True
+    last = value.rsplit("/", 1)[-1]
+    return ":" in last and last.split(":", 1)[1] != "latest"
+
+
 def image_tag(image: str) -> str:
     """The tag of an image reference ("latest" when none), usable as a label value."""
     name = image.split("@", 1)[0]

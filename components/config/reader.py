@@ -31,7 +31,14 @@ ANY_TEXT = Rule(lambda value: True, "a string")
 CPU = Rule(q.is_cpu, "a CPU quantity such as 250m or 1")
 MEMORY = Rule(q.is_memory, "a memory quantity such as 256Mi or 1Gi")
 STORAGE = Rule(q.is_memory, "a storage quantity such as 10Gi")
-IMAGE = Rule(q.is_image, "an image reference such as registry.example.com/webapp-api:1.2.3")
+# Pinned in every stack: the policy pack's `images-pinned` rule (policy/webapp_policy) is
+# mandatory everywhere, so an untagged image would pass here and block every `pulumi up`.
+IMAGE = Rule(
+    q.is_pinned_image,
+    "an image reference pinned to a version tag or digest, such as "
+    "registry.example.com/webapp-api:1.2.3 (no tag means :latest, which the policy pack's "
+    "images-pinned rule refuses in every stack)",
+)
 CRON = Rule(q.is_cron, "a five-field cron expression", q.cron_problem)
 DNS_LABEL = Rule(q.is_dns_label, "a DNS-1123 label of at most 63 characters", q.dns_label_problem)
 HOSTNAME = Rule(q.is_hostname, "a hostname such as app.example.com", q.hostname_problem)

