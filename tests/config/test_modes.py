@@ -4,6 +4,7 @@ have, so a typo in a component is found before any stack runs."""
 from __future__ import annotations
 
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 from typing import get_args
@@ -29,8 +30,10 @@ def mypy(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:
             "mypy",
             "--config-file",
             str(ROOT / "pyproject.toml"),
+            # A cache of its own per run: the two snippets have the same size and may share an
+            # mtime second, which mypy's incremental cache would take for an unchanged file.
             "--cache-dir",
-            str(tmp_path / "cache"),
+            tempfile.mkdtemp(dir=tmp_path),
             str(module),
         ],
         cwd=ROOT,
