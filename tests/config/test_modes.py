@@ -4,8 +4,8 @@ have, so a typo in a component is found before any stack runs."""
 from __future__ import annotations
 
 import subprocess
-import tempfile
 import sys
+import tempfile
 from pathlib import Path
 from typing import get_args
 
