@@ -4,6 +4,8 @@ Reads and validates the stack's settings (nothing is declared when they are wron
 application and exports what an operator needs. See README.md.
 """
 
+import os
+
 import pulumi
 
 from components.app.application import WebApp, WebAppArgs
@@ -11,9 +13,16 @@ from components.config.parsing import parse_settings
 from components.config.settings import SettingsError
 from components.config.source import read_secret_keys, read_stack_config
 
+# The offline tools (tools/offline.py) run the shipped stack files, placeholders and all; a real
+# preview or up of production refuses them.
+OFFLINE = os.environ.get("WEBAPP_OFFLINE") == "1"
+
 try:
     settings = parse_settings(
-        read_stack_config(), pulumi.get_stack(), secret_keys=read_secret_keys()
+        read_stack_config(),
+        pulumi.get_stack(),
+        secret_keys=read_secret_keys(),
+        refuse_placeholders=not OFFLINE,
     )
 except SettingsError as error:
     # RunError prints the message alone, without a Python traceback.

@@ -564,8 +564,12 @@ def run_stack(
     overrides: Optional[Mapping[str, Any]] = None,
     root: Path = ROOT,
     config: Optional[Mapping[str, Any]] = None,
+    offline: bool = True,
 ) -> StackRun:
     """Run `__main__.py` for `stack` under the mocks. Raises what the program raises.
+
+    `offline` tells the program it runs here (`WEBAPP_OFFLINE`), so the shipped production file's
+    placeholders pass; False runs it as a real preview would judge them.
 
     A value wrapped in `SecretConfig` is handed over as a secret (as `pulumi config set --secret`).
     """
@@ -592,7 +596,11 @@ def run_stack(
                 secret.add(key)
 
     def program() -> Any:
-        with mock.patch.object(pulumi, "export", lambda k, v: exports.__setitem__(k, v)):
+        with (
+            mock.patch.object(pulumi, "export", lambda k, v: exports.__setitem__(k, v)),
+            # The shipped stack files' placeholders are fine here (`parse_settings`).
+            mock.patch.dict(os.environ, {"WEBAPP_OFFLINE": "1" if offline else "0"}),
+        ):
             runpy.run_path(str(root / "__main__.py"), run_name="__main__")
         return collect()
 

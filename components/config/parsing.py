@@ -516,6 +516,51 @@ def check_namespaces(settings: Settings, problems: list[str]) -> None:
         )
 
 
+DOCUMENTATION_DOMAINS = ("example.com", "example.net", "example.org", "example")
+"""Names reserved for documentation (RFC 2606): the shipped stack files' placeholders."""
+
+
+def _placeholder_host(host: str) -> bool:
+    host = host.lower().rstrip(".")
+    return any(host == name or host.endswith(f".{name}") for name in DOCUMENTATION_DOMAINS)
+
+
+def check_placeholders(settings: Settings, problems: list[str]) -> None:
+    """Production runs for real only with its own hostname, ACME contact, images and runbook
+    address: the shipped file's `example.com` ones would publish nothing (a certificate for a
+    domain nobody owns, an image pull that fails) after creating the database, and the alerts
+    would link nowhere."""
+    if settings.environment != "production":
+        return
+    why = "is a placeholder (example.com and its kin are reserved for documentation, RFC 2606)"
+    if _placeholder_host(settings.domain):
+        problems.append(
+            f"webapp:domain: {settings.domain!r} {why}; production needs its real hostname "
+            "before its first `pulumi up`"
+        )
+    email = settings.routing.acme_email
+    if email and _placeholder_host(email.rpartition("@")[2]):
+        problems.append(
+            f"webapp:routing.acmeEmail: {email!r} {why}; set an address that receives "
+            "Let's Encrypt's expiry notices"
+        )
+    runbooks = settings.monitoring.runbook_url
+    if settings.monitoring.enabled and runbooks == MonitoringSettings.runbook_url:
+        problems.append(
+            f"webapp:monitoring.runbookUrl: {runbooks!r} is the shipped placeholder; set this "
+            "repository's README.md address so that every alert's runbook link opens"
+        )
+    images = {f"services.{name}.image": svc.image for name, svc in settings.services.items()}
+    if settings.scheduler.enabled:
+        images["scheduler.image"] = settings.scheduler.image
+    for key, image in sorted(images.items()):
+        registry = image.split("/", 1)[0] if "/" in image else ""
+        if registry and _placeholder_host(registry.split(":", 1)[0]):
+            problems.append(
+                f"webapp:{key}: {image!r} {why}; set the release image from your registry"
+            )
+
+
 def check_alerting(settings: Settings, problems: list[str]) -> None:
     """A receiver needs a real endpoint in `webapp:credentials.alerting` (with monitoring off
     the receivers are kept and unused: turning monitoring off is one key)."""
@@ -677,6 +722,7 @@ def parse_settings(
     consulted: Optional[set[str]] = None,
     secret_keys: Collection[str] = (),
     check_data_lock: bool = True,
+    refuse_placeholders: bool = False,
 ) -> Settings:
     """Parse decoded `webapp:*` config for `stack`. Raises SettingsError listing every problem.
 
@@ -684,6 +730,9 @@ def parse_settings(
     `secret_keys` are the full config keys (`webapp:credentials`) the runtime holds as secrets.
     `check_data_lock=False` skips the data lock (`config.lock`): only `make lock`, which writes
     it, and tests of other settings turn it off.
+    `refuse_placeholders`: a production stack must not carry the shipped `example.com`
+    placeholders (`check_placeholders`); `__main__.py` asks for it on every real preview and up,
+    the offline tools (which render the shipped templates) do not.
     """
     problems: list[str] = []
     reader = Reader(_project_values(raw), f"{NAMESPACE}:", problems, consulted)
@@ -694,6 +743,8 @@ def parse_settings(
     check_namespaces(settings, problems)
     check_alerting(settings, problems)
     check_delivery(settings, problems)
+    if refuse_placeholders:
+        check_placeholders(settings, problems)
     if recorded is not None and not isinstance(recorded, Mapping):
         reader.problem(LOCK_KEY, recorded, "a mapping of setting -> value (`make lock`)")
     elif check_data_lock and not problems:
