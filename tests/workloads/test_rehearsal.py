@@ -479,3 +479,33 @@ def test_the_release_gate_reaches_only_where_the_api_server_answers(
         }
     }
     assert _gate_egress(stack_run("staging", named), "frontend") == ["20.50.2.14/32"]
+
+
+# --- alerts see the canary ------------------------------------------------------------------------
+
+
+def test_the_error_rate_alert_counts_the_canary_share(production: Objects) -> None:
+    """At 25 %, a canary answering only 5xx makes a quarter of api's answers errors: the
+    WebappHighErrorRate alert's query reads the canary's series (the PodMonitor labels them
+    `service="api"` whichever Service reached them) and crosses its 5 % threshold."""
+    from tools.rehearsal import _answered, _set_phase, scrape
+    from tools.rehearsal.cluster import Cluster, static_pods
+    from tools.rehearsal.prometheus import series
+    from tools.rehearsal.routers import destinations
+
+    objects = copy.deepcopy(production)
+    cluster = Cluster(objects)
+    rollout = find(objects, "Rollout", "api")
+    phase = next(p for p in argo.phases(rollout) if p.name == "setWeight 25")
+    base = static_pods(objects, {"webapp-production": True})
+    _set_phase(cluster, base, rollout, phase)
+    found = [
+        (d, d.pods(cluster, "webapp-production")) for d in destinations(cluster, rollout, phase)
+    ]
+    rules = find(objects, "PrometheusRule", "webapp-alerts")["spec"]["groups"]
+    (alert,) = [r for g in rules for r in g["rules"] if r.get("alert") == "WebappHighErrorRate"]
+    # The alert's ratio, without its threshold, for api alone.
+    ratio = alert["expr"].rsplit(" > ", 1)[0]
+    query = f"({ratio}) and on(service) vector(1) * 0 + 1 or {ratio}"
+    values = evaluate([ratio], series(cluster, scrape(cluster), _answered(found, "sick")))
+    assert values[ratio] is not None and values[ratio] > 0.2, (query, values)
