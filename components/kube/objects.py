@@ -221,10 +221,10 @@ PRIVATE_RANGES = (
 # controllers put on them (each cited where it is used in a Peer).
 PROMETHEUS_PODS = (("app.kubernetes.io/name", "prometheus"),)
 """kube-prometheus-stack's Prometheus: the prometheus-operator labels every Prometheus server pod
-`app.kubernetes.io/name: prometheus` (and `operator.prometheus.io/name: <Prometheus>`; the
-operator's StatefulSet builder, prometheus-operator/prometheus-operator
-pkg/prometheus/server/statefulset.go), which Grafana, Alertmanager and the exporters in the same
-namespace do not carry."""
+`app.kubernetes.io/name: prometheus` (and `operator.prometheus.io/name: <Prometheus>`: its pod
+selector labels, prometheus-operator v0.86.2 pkg/prometheus/server/operator.go
+`makeSelectorLabels`, `applicationNameLabelValue = "prometheus"`), which Grafana, Alertmanager
+and the exporters in the same namespace do not carry."""
 AMA_METRICS_PODS = (("rsName", "ama-metrics"),)
 """The Azure Monitor managed Prometheus agent's replica (the one that reads
 `ama-metrics-prometheus-config`): Azure/prometheus-collector,
