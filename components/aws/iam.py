@@ -19,13 +19,34 @@ import pulumi
 import pulumi_aws as aws
 
 Statement = aws.iam.GetPolicyDocumentStatementArgs
+Condition = aws.iam.GetPolicyDocumentStatementConditionArgs
 
 
-def allow(sid: str, actions: Sequence[str], resources: Sequence[str]) -> Statement:
-    """An Allow statement on exact resources (the callers never pass a wildcard)."""
+def allow(
+    sid: str,
+    actions: Sequence[str],
+    resources: Sequence[str],
+    string_equals: Optional[dict[str, str]] = None,
+) -> Statement:
+    """An Allow statement on exact resources (the callers never pass a wildcard), under optional
+    `StringEquals` conditions."""
     return aws.iam.GetPolicyDocumentStatementArgs(
-        sid=sid, effect="Allow", actions=list(actions), resources=list(resources)
+        sid=sid,
+        effect="Allow",
+        actions=list(actions),
+        resources=list(resources),
+        conditions=_string_equals(string_equals),
     )
+
+
+def _string_equals(pairs: Optional[dict[str, str]]) -> Optional[list[Condition]]:
+    conditions = [
+        aws.iam.GetPolicyDocumentStatementConditionArgs(
+            test="StringEquals", variable=variable, values=[value]
+        )
+        for variable, value in (pairs or {}).items()
+    ]
+    return conditions or None
 
 
 def assume_role(
@@ -35,12 +56,6 @@ def assume_role(
     string_equals: Optional[dict[str, str]] = None,
 ) -> Statement:
     """A trust statement: who may assume the role, under which `StringEquals` conditions."""
-    conditions = [
-        aws.iam.GetPolicyDocumentStatementConditionArgs(
-            test="StringEquals", variable=variable, values=[value]
-        )
-        for variable, value in (string_equals or {}).items()
-    ]
     return aws.iam.GetPolicyDocumentStatementArgs(
         effect="Allow",
         actions=[action],
@@ -49,7 +64,7 @@ def assume_role(
                 type=principal_type, identifiers=list(identifiers)
             )
         ],
-        conditions=conditions or None,
+        conditions=_string_equals(string_equals),
     )
 
 

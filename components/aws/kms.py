@@ -3,12 +3,13 @@
 Creates (parented to the component), unless `webapp:aws.kmsKeyArn` names an existing key:
 - `aws.kms.Key` with yearly rotation and a 30-day deletion window, `protect`ed in production,
   and an explicit key policy (reviewable in the render, instead of the implicit default): the
-  account administers the key through IAM, and its principals may use it only through Secrets
-  Manager and RDS in the stack's region
+  account administers the key through IAM but cannot use it; its principals use it only through
+  Secrets Manager and RDS in the stack's region, and RDS may attach grants for its own resources
 - `aws.kms.Alias` `alias/webapp-<stack>`
 
 Encrypts the Secrets Manager secrets, the RDS storage, the RDS-managed master password and
-Performance Insights. The IRSA role of External Secrets gets `kms:Decrypt` on this key only.
+Performance Insights. The IRSA role of External Secrets gets `kms:Decrypt` on this key only,
+through Secrets Manager only.
 """
 
 from __future__ import annotations
@@ -41,29 +42,85 @@ class StackKeyArgs:
     """The region whose Secrets Manager and RDS may use the key."""
 
 
+ADMIN_ACTIONS = (
+    # The key-administrator actions of the AWS default key policy ("Allows key administrators to
+    # administer the KMS key",
+    # docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html) with one change:
+    # `kms:Create*` there also matches `kms:CreateGrant`, and a grant can give its grantee Decrypt
+    # outside any service (grants are not bound by the key policy's conditions), so
+    # administration here is `kms:CreateAlias` only and CreateGrant is RDS's, below.
+    "kms:CreateAlias",
+    "kms:Describe*",
+    "kms:Enable*",
+    "kms:List*",
+    "kms:Put*",
+    "kms:Update*",
+    "kms:Revoke*",
+    "kms:Disable*",
+    "kms:Get*",
+    "kms:Delete*",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+)
+"""What the account may do to the key directly: manage it, never encrypt or decrypt with it."""
+
 USE_ACTIONS = (
     "kms:Encrypt",
     "kms:Decrypt",
     "kms:ReEncrypt*",
     "kms:GenerateDataKey*",
-    "kms:CreateGrant",
     "kms:DescribeKey",
 )
+"""What Secrets Manager and RDS call on behalf of a principal ("How AWS Secrets Manager uses AWS
+KMS": GenerateDataKey to write a secret value, Decrypt to read it; "Amazon RDS and AWS KMS",
+docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Overview.Encryption.Keys.html: DescribeKey and
+CreateGrant by the principal that creates the instance)."""
+
+SERVICES = ("secretsmanager", "rds")
+
+
+def _condition(test: str, variable: str, values: list[str]) -> iam.Condition:
+    return aws.iam.GetPolicyDocumentStatementConditionArgs(
+        test=test, variable=variable, values=values
+    )
 
 
 def key_policy_statements(args: StackKeyArgs) -> list[iam.Statement]:
-    """In a key policy `*` is the key itself. The first statement is the one AWS would add by
-    default (without it nobody, the account included, could ever manage the key again)."""
+    """In a key policy `*` is the key itself, and the principal `<account>:root` means "the IAM
+    principals of this account whose own IAM policies allow it" (and the root user), not the root
+    user alone (docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html). So every
+    statement names the account, and what it allows is what an IAM policy can at most unlock:
+
+    1. administration only (without it nobody, the account included, could manage the key again);
+    2. cryptographic use only when `kms:ViaService` is the stack region's Secrets Manager or RDS,
+       i.e. only inside those services' own calls for the principal (the deployer writing secrets
+       and creating the instance, External Secrets reading, operators putting values): an IAM
+       policy with `kms:Decrypt` can no longer decrypt directly
+       (docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service);
+    3. `kms:CreateGrant` only through RDS and only for an AWS resource: RDS keeps a grant for the
+       instance, its snapshots and Performance Insights ("Amazon RDS and AWS KMS"); Secrets
+       Manager needs none.
+    """
     account = aws.iam.GetPolicyDocumentStatementPrincipalArgs(
         type="AWS", identifiers=[f"arn:{args.partition}:iam::{args.account_id}:root"]
     )
-    services = [f"{service}.{args.region}.amazonaws.com" for service in ("secretsmanager", "rds")]
+    caller = _condition("StringEquals", "kms:CallerAccount", [args.account_id])
+
+    def via(*services: str) -> iam.Condition:
+        return _condition(
+            "StringEquals",
+            "kms:ViaService",
+            [f"{service}.{args.region}.amazonaws.com" for service in services],
+        )
+
     return [
         aws.iam.GetPolicyDocumentStatementArgs(
             sid="AccountAdministersTheKeyThroughIam",
             effect="Allow",
             principals=[account],
-            actions=["kms:*"],
+            actions=list(ADMIN_ACTIONS),
             resources=["*"],
         ),
         aws.iam.GetPolicyDocumentStatementArgs(
@@ -72,13 +129,18 @@ def key_policy_statements(args: StackKeyArgs) -> list[iam.Statement]:
             principals=[account],
             actions=list(USE_ACTIONS),
             resources=["*"],
+            conditions=[caller, via(*SERVICES)],
+        ),
+        aws.iam.GetPolicyDocumentStatementArgs(
+            sid="RdsAttachesGrantsForItsResources",
+            effect="Allow",
+            principals=[account],
+            actions=["kms:CreateGrant"],
+            resources=["*"],
             conditions=[
-                aws.iam.GetPolicyDocumentStatementConditionArgs(
-                    test="StringEquals", variable="kms:CallerAccount", values=[args.account_id]
-                ),
-                aws.iam.GetPolicyDocumentStatementConditionArgs(
-                    test="StringEquals", variable="kms:ViaService", values=services
-                ),
+                caller,
+                via("rds"),
+                _condition("Bool", "kms:GrantIsForAWSResource", ["true"]),
             ],
         ),
     ]

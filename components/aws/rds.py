@@ -49,6 +49,8 @@ class RdsPostgresArgs:
     """Class, engine, storage, backups and the production safeguards (validated by the settings)."""
     partition: str
     """The AWS partition (aws, aws-cn, aws-us-gov), for the managed policy ARN."""
+    account_id: str
+    """The stack's account: only RDS acting for it may assume the monitoring role."""
     vpc_id: str
     """The cluster's VPC: the database security group lives in it."""
     private_subnet_ids: tuple[str, ...]
@@ -167,8 +169,18 @@ class RdsPostgres(pulumi.ComponentResource):
             f"{self._name}-monitoring",
             aws.iam.RoleArgs(
                 name=f"{self._identifier}-rds-monitoring",
+                # aws:SourceAccount: RDS assumes the role only for this account's instances
+                # (the confused-deputy guard of "Setting up and enabling Enhanced Monitoring",
+                # docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_Monitoring.OS.Enabling.html).
                 assume_role_policy=iam.policy_json(
-                    [iam.assume_role("Service", ["monitoring.rds.amazonaws.com"])], self
+                    [
+                        iam.assume_role(
+                            "Service",
+                            ["monitoring.rds.amazonaws.com"],
+                            string_equals={"aws:SourceAccount": self._args.account_id},
+                        )
+                    ],
+                    self,
                 ),
             ),
             opts=self._child,

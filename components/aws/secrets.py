@@ -251,7 +251,16 @@ class AwsSecretStore(pulumi.ComponentResource):
             return iam.policy_json(
                 [
                     iam.allow(sid, READ_ACTIONS, sorted(secret_arns)),
-                    iam.allow("DecryptWithStackKey", ["kms:Decrypt"], [key_arn]),
+                    # Only as Secrets Manager's GetSecretValue (the key policy allows no other
+                    # use either): the role cannot decrypt a ciphertext it got elsewhere.
+                    iam.allow(
+                        "DecryptWithStackKey",
+                        ["kms:Decrypt"],
+                        [key_arn],
+                        string_equals={
+                            "kms:ViaService": f"secretsmanager.{args.region}.amazonaws.com"
+                        },
+                    ),
                 ],
                 self,
             )

@@ -63,6 +63,7 @@ class AwsStore(SecretStore):
                     instance=args.store.instance,
                     settings=settings.rds,
                     partition=settings.partition,
+                    account_id=settings.account_id,
                     vpc_id=settings.vpc_id,
                     private_subnet_ids=settings.private_subnet_ids,
                     cluster_security_group_id=settings.cluster_security_group_id,

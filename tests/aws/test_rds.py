@@ -138,6 +138,8 @@ def test_enhanced_monitoring_role_trusts_only_rds_monitoring(production: StackRu
                 "Effect": "Allow",
                 "Action": "sts:AssumeRole",
                 "Principal": {"Service": "monitoring.rds.amazonaws.com"},
+                # RDS acting for this account's instances only (confused deputy).
+                "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}},
             }
         ],
     }
@@ -150,13 +152,25 @@ def test_kms_key_has_an_explicit_policy_and_ddl_is_logged(production: StackRun) 
     policy = json.loads(normalise(key, reveal=True)["policy"])
     statements = {s["Sid"]: s for s in policy["Statement"]}
     root = "arn:aws:iam::123456789012:root"
-    assert statements["AccountAdministersTheKeyThroughIam"]["Principal"] == {"AWS": root}
+    admin = statements["AccountAdministersTheKeyThroughIam"]
+    assert admin["Principal"] == {"AWS": root} and "Condition" not in admin
+    # Administration only: what the policy *allows* is evaluated in test_key_policy.py.
+    assert not {"kms:*", "kms:Create*", "kms:CreateGrant", "kms:Decrypt"} & set(admin["Action"])
     use = statements["UseOnlyThroughSecretsManagerAndRds"]
     assert "kms:*" not in use["Action"] and "kms:Decrypt" in use["Action"]
     assert use["Condition"]["StringEquals"]["kms:ViaService"] == [
         "secretsmanager.eu-central-1.amazonaws.com",
         "rds.eu-central-1.amazonaws.com",
     ]
+    grants = statements["RdsAttachesGrantsForItsResources"]
+    assert grants["Action"] == "kms:CreateGrant"
+    assert grants["Condition"]["StringEquals"]["kms:ViaService"] == "rds.eu-central-1.amazonaws.com"
+    assert grants["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
+    assert set(statements) == {
+        "AccountAdministersTheKeyThroughIam",
+        "UseOnlyThroughSecretsManagerAndRds",
+        "RdsAttachesGrantsForItsResources",
+    }
     parameters = only(production, "aws:rds/parameterGroup:ParameterGroup").inputs["parameters"]
     assert {"name": "log_statement", "value": "ddl"} in [
         {"name": p["name"], "value": p["value"]} for p in parameters
