@@ -44,7 +44,7 @@ from components.config.settings import IN_CLUSTER_PROMETHEUS
 
 from .lock import current_lock
 from .offline import ROOT, load_stack_config
-from .policy_check import config_file
+from .policy_config import config_file
 
 PREFIX = "feature-"
 MAX_NAMESPACE = 63

@@ -15,7 +15,7 @@ import sys
 from typing import Any, Optional
 
 from .offline import ROOT, load_stack_config, require_stack_file
-from .policy_check import config_file
+from .policy_config import config_file
 
 CLOUDS = ("none", "aws", "azure")
 

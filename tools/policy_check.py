@@ -20,7 +20,6 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 from pulumi_policy import (
@@ -38,9 +37,8 @@ from pulumi_policy import (
 from pulumi_policy.proxy import unknown_checking_proxy
 
 from .offline import ROOT, Registered, StackRun, normalise
-
-PACK = ROOT / "policy"
-CONFIG = PACK / "config"
+from .policy_config import CONFIG as CONFIG  # re-exported: the tests read it here
+from .policy_config import PACK, config_file
 
 
 def policies() -> list[Policy]:
@@ -50,12 +48,6 @@ def policies() -> list[Policy]:
     from webapp_policy import POLICIES
 
     return list(POLICIES)
-
-
-def config_file(stack: str) -> Path:
-    """policy/config/<stack>.json; branch stacks (feature-*) use the dev thresholds."""
-    name = "dev" if stack.startswith("feature-") else stack
-    return CONFIG / f"{name}.json"
 
 
 class PolicyConfigError(Exception):

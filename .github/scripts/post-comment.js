@@ -2,6 +2,7 @@
 // marker tools/pr_comment.py puts on its first line, so each stack has exactly one comment and a
 // new push updates it instead of adding another. Used from actions/github-script.
 const LIMIT = 65536; // GitHub's limit on a comment body, in characters
+const AUTHOR = 'github-actions[bot]'; // who a workflow's GITHUB_TOKEN comments as
 
 module.exports = async ({ github, context, issueNumber, stack, body }) => {
   if (!/^[a-z0-9][a-z0-9-]*$/.test(stack)) throw new Error(`not a stack name: ${JSON.stringify(stack)}`);
@@ -15,7 +16,9 @@ module.exports = async ({ github, context, issueNumber, stack, body }) => {
   const comments = await github.paginate(github.rest.issues.listComments, {
     owner, repo, issue_number: issueNumber, per_page: 100,
   });
-  const mine = comments.find((c) => c.user && c.user.type === 'Bot' && (c.body || '').startsWith(marker));
+  // Only comments this repository's workflows posted (GITHUB_TOKEN's author): another app or bot
+  // that copies the marker must not be able to have its comment taken over, or ours replaced.
+  const mine = comments.find((c) => c.user && c.user.login === AUTHOR && (c.body || '').startsWith(marker));
   if (mine) {
     await github.rest.issues.updateComment({ owner, repo, comment_id: mine.id, body: text });
     return { action: 'updated', id: mine.id };

@@ -263,13 +263,15 @@ def test_previews_and_drift_cover_every_shared_stack_and_offline_every_stack() -
 
 def test_deploy_promotes_dev_staging_production_with_approval() -> None:
     jobs = _jobs("deploy")
-    assert list(jobs) == ["dev", "staging", "production"]
+    assert list(jobs) == ["dev", "staging", "production-plan", "production"]
     assert (
         "needs" not in jobs["dev"]
         and jobs["staging"]["needs"] == "dev"
-        and jobs["production"]["needs"] == "staging"
+        and jobs["production-plan"]["needs"] == "staging"
+        and jobs["production"]["needs"] == "production-plan"
     )
-    for stack, job in jobs.items():
+    for stack in ("dev", "staging", "production"):
+        job = jobs[stack]
         assert job["environment"] == stack
         assert job["concurrency"] == {"group": f"deploy-{stack}", "cancel-in-progress": False}
         (setup,) = _steps_using(job, "./.github/actions/stack-setup")
@@ -375,8 +377,12 @@ def test_comment_script_creates_then_edits_in_place(tmp_path: Path) -> None:
     ]
     others = [
         {"id": 1, "user": {"type": "User"}, "body": body},  # a person quoting it is not ours
-        {"id": 2, "user": {"type": "Bot"}, "body": "<!-- webapp-preview:staging -->\nx"},
-        {"id": 3, "user": {"type": "Bot"}, "body": body + " (old)"},
+        {
+            "id": 2,
+            "user": {"login": "github-actions[bot]"},
+            "body": "<!-- webapp-preview:staging -->\nx",
+        },
+        {"id": 3, "user": {"login": "github-actions[bot]"}, "body": body + " (old)"},
     ]
     second = run_post_comment(tmp_path, others, issueNumber=7, stack="production", body=body)
     assert second["result"] == {"action": "updated", "id": 3}
@@ -426,3 +432,363 @@ def test_dependabot_watches_every_pin() -> None:
         ("github-actions", f"/.github/actions/{p.parent.name}") for p in ACTIONS
     }
     assert actions | {("pip", "/"), ("pip", "/policy")} == watched
+
+
+# --- zizmor ------------------------------------------------------------------------------------
+
+ZIZMOR_CONFIG = GITHUB / "zizmor.yml"
+
+
+def _zizmor(target: Path, cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [tool("zizmor"), "--offline", "--no-progress", "--format", "plain", *extra, str(target)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+    )
+
+
+def test_zizmor_offline_has_no_unexplained_findings() -> None:
+    """Workflows, the composite action and dependabot.yml; the accepted findings are the ones
+    `.github/zizmor.yml` ignores, each with its reason."""
+    result = _zizmor(ROOT, ROOT, "--config", str(ZIZMOR_CONFIG))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings to report" in result.stdout + result.stderr
+
+
+def test_zizmor_accepts_only_the_explained_findings() -> None:
+    """A new ignore is a decision: it is listed here, and the config says why (a comment)."""
+    config = yaml.safe_load(ZIZMOR_CONFIG.read_text())
+    assert {rule: entry["ignore"] for rule, entry in config["rules"].items()} == {
+        "dangerous-triggers": ["offline-comment.yml"],
+        "self-repository": ["deploy.yml", "drift.yml", "preview.yml", "review-stack.yml"],
+    }
+    text = ZIZMOR_CONFIG.read_text()
+    for rule in config["rules"]:
+        block = re.search(rf"^  {rule}:\n((?:    .*\n|\s*\n)*)", text, re.M)
+        assert block and re.search(r"^\s+# \S", block.group(1), re.M), f"{rule}: no reason given"
+
+
+def test_zizmor_catches_a_broken_workflow(tmp_path: Path) -> None:
+    """The check is real: template injection and a dangerous trigger are reported."""
+    bad = tmp_path / ".github" / "workflows" / "bad.yml"
+    bad.parent.mkdir(parents=True)
+    bad.write_text(
+        "on: pull_request_target\npermissions: {}\njobs:\n  x:\n    runs-on: ubuntu-24.04\n"
+        "    steps:\n      - run: echo ${{ github.event.pull_request.title }}\n"
+    )
+    result = _zizmor(tmp_path, tmp_path)
+    assert result.returncode != 0
+    assert "template-injection" in result.stdout and "dangerous-triggers" in result.stdout
+
+
+# --- supply chain in the jobs that hold credentials ----------------------------------------------
+
+CREDENTIALED = {
+    ("deploy", "staging"),
+    ("deploy", "production-plan"),
+    ("deploy", "production"),
+    ("preview", "preview"),
+    ("drift", "drift"),
+    ("review-stack", "review-stack"),
+}
+"""The jobs that hold `id-token: write` (Pulumi Cloud tokens and cloud credentials)."""
+STACK_SETUP = yaml.safe_load((GITHUB / "actions" / "stack-setup" / "action.yml").read_text())
+DEV_ONLY_MODULES = (
+    "pytest",
+    "xdist",
+    "kubernetes_validate",
+    "jsonschema",
+    "celpy",
+    "ruff",
+    "mypy",
+    "pulumi_policy",
+    "zizmor",
+)
+"""Import names of requirements-dev.txt's own packages: none may be needed where credentials are."""
+
+
+def _credentialed_scripts(workflow: str, job: dict[str, Any]) -> list[str]:
+    scripts = _run_scripts(job)
+    if _steps_using(job, "./.github/actions/stack-setup"):
+        scripts += _run_scripts(STACK_SETUP)
+    return [s.replace("\\\n", " ") for s in scripts]
+
+
+def test_exactly_these_jobs_hold_id_token_write() -> None:
+    holding = {
+        (name, job_name)
+        for name in WORKFLOWS
+        for job_name, job in _jobs(name).items()
+        if (job.get("permissions") or {}).get("id-token") == "write"
+    }
+    assert holding == CREDENTIALED
+
+
+def _installs(script: str) -> list[str]:
+    return re.findall(r"^.*\b(?:pip install|make venv|make \w+|uv pip).*$", script, re.M)
+
+
+@pytest.mark.parametrize("workflow, job_name", sorted(CREDENTIALED))
+def test_credentialed_jobs_install_the_runtime_from_hashed_locks(
+    workflow: str, job_name: str
+) -> None:
+    scripts = _credentialed_scripts(workflow, _jobs(workflow)[job_name])
+    installs = [line for s in scripts for line in _installs(s)]
+    assert installs, f"{workflow}.{job_name}: installs nothing?"
+    for line in installs:
+        assert "make " not in line, f"{workflow}.{job_name}: {line.strip()} (the dev venv)"
+        assert "requirements-dev" not in line, line
+        assert re.search(
+            r"pip install .*--require-hashes .*-r (?:policy/)?requirements\.lock", line
+        ), f"{workflow}.{job_name}: {line.strip()} does not install from a hashed lock"
+        assert "--no-deps" in line, line
+    assert not any("requirements-dev" in s for s in scripts)
+
+
+@pytest.mark.parametrize("workflow, job_name", sorted(CREDENTIALED))
+def test_credentialed_jobs_run_only_tools_that_need_no_dev_package(
+    workflow: str, job_name: str
+) -> None:
+    """The tools the job runs from the runtime-only .venv import with every dev package absent."""
+    scripts = " ".join(_credentialed_scripts(workflow, _jobs(workflow)[job_name]))
+    modules = sorted(set(re.findall(r"\.venv/bin/python -m (tools\.\w+)", scripts)))
+    if not modules:
+        return
+    blocked = "; ".join(f"sys.modules[{m!r}] = None" for m in DEV_ONLY_MODULES)
+    code = f"import sys, importlib; {blocked}; " + "; ".join(
+        f"importlib.import_module({m!r})" for m in modules
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, f"{workflow}.{job_name}: {modules}\n{result.stderr}"
+
+
+def _pins(path: Path) -> dict[str, str]:
+    found = re.findall(r"^([A-Za-z0-9_.-]+)==([^\s\\#;]+)", path.read_text(), re.M)
+    return {re.sub(r"[-_.]+", "-", name).lower(): version for name, version in found}
+
+
+def _lock(path: Path) -> dict[str, tuple[str, int]]:
+    entries: dict[str, tuple[str, int]] = {}
+    for block in re.split(r"\n(?=[A-Za-z0-9])", path.read_text()):
+        found = re.match(r"([A-Za-z0-9_.-]+)==(\S+)", block)
+        if found:
+            name = re.sub(r"[-_.]+", "-", found.group(1)).lower()
+            entries[name] = (found.group(2), len(re.findall(r"--hash=sha256:[0-9a-f]{64}", block)))
+    return entries
+
+
+LOCKS = {
+    ROOT / "requirements.txt": ROOT / "requirements.lock",
+    ROOT / "policy" / "requirements.txt": ROOT / "policy" / "requirements.lock",
+}
+
+
+@pytest.mark.parametrize("requirements", sorted(LOCKS), ids=lambda p: str(p.relative_to(ROOT)))
+def test_lock_covers_every_pin_with_hashes(requirements: Path) -> None:
+    lock = _lock(LOCKS[requirements])
+    pins = _pins(requirements)
+    assert pins and lock
+    for name, version in pins.items():
+        assert name in lock, f"{LOCKS[requirements].name}: no {name} (regenerate the lock)"
+        assert lock[name][0] == version, f"{name}: lock has {lock[name][0]}, pin is {version}"
+    assert all(hashes for _, hashes in lock.values()), {n for n, (_, h) in lock.items() if not h}
+    text = re.sub(r"(?m)^#.*\n", "", LOCKS[requirements].read_text())
+    assert "--find-links" not in text and "--index-url" not in text and "-e " not in text
+
+
+@pytest.mark.parametrize("requirements", sorted(LOCKS), ids=lambda p: str(p.relative_to(ROOT)))
+def test_lock_is_closed_under_dependencies(requirements: Path) -> None:
+    """Every dependency (Python 3.11, this platform's markers) of a locked package is locked,
+    read from the installed distribution's metadata where the installed version is the locked
+    one (pip's --require-hashes refuses an unlocked dependency at install time anyway)."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    lock = _lock(LOCKS[requirements])
+    checked = 0
+    for name, (version, _) in lock.items():
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        if dist.version != version:
+            continue
+        checked += 1
+        for spec in dist.requires or []:
+            req = Requirement(spec)
+            if req.marker and not req.marker.evaluate({"extra": ""}):
+                continue
+            dep = re.sub(r"[-_.]+", "-", req.name).lower()
+            assert dep in lock, f"{name} {version} needs {req}, not in the lock"
+            assert req.specifier.contains(lock[dep][0], prereleases=True), (
+                f"{name} needs {req}, the lock has {lock[dep][0]}"
+            )
+    assert checked >= len(lock) // 2, "too few locked versions installed to check"
+
+
+def _version_script() -> str:
+    (step,) = [s for s in STACK_SETUP["runs"]["steps"] if s.get("id") == "version"]
+    return str(step["run"])
+
+
+@pytest.mark.parametrize(
+    "pin, accepted",
+    [
+        ("pulumi==3.272.0", True),
+        ("pulumi==3.272.0  # the SDK", True),
+        ("pulumi>=3.272.0", False),
+        ("pulumi==3.272", False),
+        ("pulumi==3.272.0rc1", False),
+        ("pulumi==latest", False),
+        ("pulumi-kubernetes==4.34.2", False),
+        ("", False),
+    ],
+)
+def test_cli_version_is_the_sdk_pin_as_x_y_z_or_the_job_fails(
+    tmp_path: Path, pin: str, accepted: bool
+) -> None:
+    (tmp_path / "requirements.txt").write_text(f"PyYAML==6.0.3\n{pin}\n")
+    output = tmp_path / "output"
+    output.touch()
+    result = subprocess.run(
+        ["bash", "-e", "-c", _version_script()],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "GITHUB_OUTPUT": str(output)},
+    )
+    if accepted:
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert output.read_text() == "pulumi=3.272.0\n"
+    else:
+        assert result.returncode != 0 and "not X.Y.Z" in result.stdout, pin
+        assert "pulumi=" not in output.read_text()
+
+
+def test_the_shipped_pin_passes_the_cli_version_check(tmp_path: Path) -> None:
+    output = tmp_path / "output"
+    result = subprocess.run(
+        ["bash", "-e", "-c", _version_script()],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "GITHUB_OUTPUT": str(output)},
+    )
+    assert (
+        result.returncode == 0
+        and output.read_text() == f"pulumi={_pins(ROOT / 'requirements.txt')['pulumi']}\n"
+    )
+
+
+CLUSTER_LOGIN = GITHUB / "scripts" / "cluster-login.sh"
+
+
+def test_kubectl_and_kubelogin_are_pinned_with_checksums() -> None:
+    text = CLUSTER_LOGIN.read_text()
+    for tool_name in ("KUBECTL", "KUBELOGIN"):
+        assert re.search(rf"^{tool_name}_VERSION=v\d+\.\d+\.\d+$", text, re.M), tool_name
+        assert re.search(rf"^{tool_name}_SHA256=[0-9a-f]{{64}}$", text, re.M), tool_name
+        (call,) = re.findall(rf"fetch \"[^\"]*\${tool_name}_VERSION[^\"]*\"[^\n]*\n?[^\n]*", text)
+        assert f'"${tool_name}_SHA256"' in call, call
+    # Every download goes through fetch (which checks the sha256); nothing unpinned is installed.
+    assert len(re.findall(r"\bcurl\b", text)) == 1
+    assert re.search(
+        r'fetch\(\) \{\n\s+curl [^\n]*"\$1"\n\s+echo "\$2  \$3" \| sha256sum --check', text
+    )
+    code = re.sub(r"(?m)^\s*#.*$", "", text)
+    for unpinned in ("install-cli", "latest", "stable.txt", "apt-get", "brew "):
+        assert unpinned not in code, unpinned
+    assert "cluster-login.sh" in " ".join(_run_scripts(STACK_SETUP))
+    assert "install-cli" not in (GITHUB / "actions" / "stack-setup" / "action.yml").read_text()
+
+
+def test_cluster_login_refuses_a_download_whose_checksum_differs(tmp_path: Path) -> None:
+    """A tampered kubectl (what a fake curl serves) is never installed nor run."""
+    bin_dir = tmp_path / "fakebin"
+    bin_dir.mkdir()
+    ran = tmp_path / "kubectl-ran"
+    (bin_dir / "curl").write_text(
+        '#!/bin/bash\nwhile [ $# -gt 0 ]; do [ "$1" = --output ] && out=$2; shift; done\n'
+        'echo "not kubectl" > "$out"\n'
+    )
+    (bin_dir / "kubectl").write_text(f"#!/bin/bash\ntouch {ran}\n")
+    for fake in bin_dir.iterdir():
+        fake.chmod(0o755)
+    result = subprocess.run(
+        ["bash", str(CLUSTER_LOGIN), "none", "kind-webapp"],
+        capture_output=True,
+        text=True,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "RUNNER_TEMP": str(tmp_path)},
+    )
+    assert result.returncode != 0
+    assert not ran.exists(), "kubectl ran after a failed checksum"
+    assert not list(tmp_path.glob("cluster-tools.*/bin/kubectl"))
+
+
+# --- the production plan hand-off ------------------------------------------------------------------
+
+
+def test_production_is_approved_on_a_saved_plan_and_applies_exactly_it() -> None:
+    jobs = _jobs("deploy")
+    plan, deploy = jobs["production-plan"], jobs["production"]
+    plan_scripts = "\n".join(s.replace("\\\n", " ") for s in _run_scripts(plan))
+    (preview,) = re.findall(r"^\s*pulumi preview [^\n]*", plan_scripts, re.M)
+    saved = re.search(r"--save-plan (\S+)", preview)
+    assert saved and "--stack production" in preview
+    assert "--policy-pack policy --policy-pack-config" in preview
+    assert "GITHUB_STEP_SUMMARY" in plan_scripts
+    (upload,) = _steps_using(plan, "actions/upload-artifact")
+    assert saved.group(1) in upload["with"]["path"].split()
+    assert upload["with"].get("if-no-files-found") == "error"
+    # The plan is made with the read-only identity; the reviewers are on the deploy job, which
+    # starts (and so asks for its approval) only after the plan exists.
+    assert plan["environment"] == "production-preview"
+    assert deploy["environment"] == "production"
+    assert deploy["needs"] == "production-plan" or "production-plan" in deploy["needs"]
+    assert not any(
+        j.get("environment") == "production" for n, j in jobs.items() if n != "production"
+    )
+    (download,) = _steps_using(deploy, "actions/download-artifact")
+    assert download["with"]["name"] == upload["with"]["name"]
+    deploy_scripts = "\n".join(s.replace("\\\n", " ") for s in _run_scripts(deploy))
+    (up,) = re.findall(r"^\s*pulumi up [^\n]*", deploy_scripts, re.M)
+    applied = re.search(r"--plan (\S+)", up)
+    assert applied and applied.group(1) == f"{download['with']['path']}/{saved.group(1)}"
+    assert "--stack production" in up and "pulumi preview" not in deploy_scripts
+    steps = deploy["steps"]
+    assert steps.index(download) < next(
+        i for i, s in enumerate(steps) if "pulumi up" in str(s.get("run"))
+    )
+
+
+# --- offline-comment and the comment script ------------------------------------------------------
+
+
+def test_offline_comment_posts_only_stacks_no_live_preview_comments_on() -> None:
+    (job,) = load("offline-comment")["jobs"].values()
+    script = _steps_using(job, "actions/github-script")[0]["with"]["script"]
+    found = re.search(r"const STACKS = \[([^\]]*)\]", script)
+    assert found
+    stacks = set(re.findall(r"'([^']+)'", found.group(1)))
+    assert stacks == {"dev"}
+    assert not stacks & set(_jobs("preview")["preview"]["strategy"]["matrix"]["stack"])
+    (download,) = _steps_using(job, "actions/download-artifact")
+    assert download["with"]["pattern"] == "offline-diff-dev"
+
+
+def test_comment_script_takes_over_only_github_actions_comments(tmp_path: Path) -> None:
+    body = "<!-- webapp-preview:dev -->\n### `dev`: no changes"
+    other_bot = [{"id": 5, "user": {"login": "some-app[bot]", "type": "Bot"}, "body": body}]
+    result = run_post_comment(tmp_path, other_bot, issueNumber=7, stack="dev", body=body)
+    assert result["result"] == {"action": "created", "id": 99}
+    ours = [{"id": 6, "user": {"login": "github-actions[bot]", "type": "Bot"}, "body": body}]
+    result = run_post_comment(tmp_path, ours, issueNumber=7, stack="dev", body=body)
+    assert result["result"] == {"action": "updated", "id": 6}
+
+
+def test_dependabot_waits_a_week_before_proposing_a_release() -> None:
+    config = yaml.safe_load((GITHUB / "dependabot.yml").read_text())
+    for update in config["updates"]:
+        assert update.get("cooldown", {}).get("default-days", 0) >= 7, update["package-ecosystem"]
