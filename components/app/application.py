@@ -87,6 +87,7 @@ from components.secrets.store import SecretAccess, SecretStore
 from components.workloads import traffic as tr
 from components.workloads.http_service import HttpService, HttpServiceArgs
 from components.workloads.nginx import Upstream, nginx_conf
+from components.workloads.release_gate import ANYWHERE
 from components.workloads.scheduler import Scheduler, SchedulerArgs
 from components.workloads.secret_sync import NAME as SECRET_SYNC
 from components.workloads.secret_sync import SecretSync, SecretSyncArgs
@@ -179,7 +180,7 @@ def api_server_network(settings: Settings) -> str:
         return settings.kubernetes.api_server_cidr
     if settings.cloud == "aws" and settings.aws is not None and settings.aws.vpc_cidr:
         return settings.aws.vpc_cidr
-    return "0.0.0.0/0"
+    return ANYWHERE
 
 
 def edge_canaries(settings: Settings) -> tuple[str, ...]:

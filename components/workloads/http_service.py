@@ -41,6 +41,7 @@ from components.secrets.store import NO_ACCESS, SecretAccess
 from components.workloads import analysis as an
 from components.workloads import traffic as tr
 from components.workloads.release import ReleaseArgs, declare_release
+from components.workloads.release_gate import ANYWHERE
 from components.workloads.scaling import ScalingArgs, declare_scaling
 
 ROLLOUT_REVISION_LABEL = "rollouts-pod-template-hash"
@@ -136,7 +137,7 @@ class HttpServiceArgs:
     delivery_dependencies: Sequence[pulumi.Resource] = ()
     """What installs the CRDs of a Rollout and its routing (Argo Rollouts, Istio), and of a
     ScaledObject (KEDA), when this program does."""
-    api_server: str = "0.0.0.0/0"
+    api_server: str = ANYWHERE
     """Where a release's gate Job may reach the API server. Default anywhere."""
     mesh: bool = False
     """Whether the pods run with Istio sidecars (their answers are counted by the sidecars, whose
@@ -296,6 +297,9 @@ class HttpService(pulumi.ComponentResource):
         )
         config_data = self._create_config(child)
         self._delivery_opts = kx.child_options(self, opts, args.delivery_dependencies)
+        # What a release is judged by (progressive delivery only): the Rollout's analysis and the
+        # smoke Job's way in both read it.
+        self._release: Optional[an.Subject] = self._subject() if settings.progressive else None
         self.service = self._create_service(child)
         self.workload = self._create_workload(kx.checksum([config_data, dict(args.files)]), child)
         declare_scaling(
@@ -313,9 +317,9 @@ class HttpService(pulumi.ComponentResource):
             self._delivery_opts,
         )
         callers = tuple(args.callers)
-        if settings.progressive and self._subject().smoke:
+        if self._release is not None and self._release.smoke:
             # The release's smoke Job calls the tested pods (`workloads.analysis`).
-            callers += (kx.Peer(app=self._subject().smoke_app, ports=(args.port,)),)
+            callers += (kx.Peer(app=self._release.smoke_app, ports=(args.port,)),)
         self.ingress: dict[str, tuple[kx.Peer, ...]] = {app: callers}
         """What the NetworkPolicy admits (the mesh's AuthorizationPolicy mirrors it)."""
         self.network_policy = k8s.networking.v1.NetworkPolicy(
@@ -473,7 +477,8 @@ class HttpService(pulumi.ComponentResource):
         args, settings = self._args, self._args.settings
         assert args.prometheus_url, "progressive delivery needs a Prometheus (config check)"
         services: list[pulumi.Resource] = [self.service]
-        subject = self._subject()
+        subject = self._release
+        assert subject is not None, "a Rollout is declared for progressive delivery only"
         if subject.delivery == "blue-green" or args.routing.services:
             services.append(self._create_service(child, subject.tested_service))
         return declare_release(

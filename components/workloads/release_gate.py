@@ -16,8 +16,9 @@ Creates (parented to the component; `<name>-release` everywhere):
 - ServiceAccount (no token automount: the Job's pod asks for its API token itself, as the gate
   reads the API), Role (read-only: rollouts,
   replicasets, pods, analysisruns, experiments in this namespace) and RoleBinding
-- NetworkPolicy: egress to the Kubernetes API (TCP 443/6443; the API server's addresses are the
-  cloud's, outside the cluster), nothing in
+- NetworkPolicy: egress to the Kubernetes API only (TCP 443/6443 to `api_server`: the range where
+  it answers the pods, `kubernetes.apiServerCidr` or on AWS the VPC; anywhere when neither is
+  known), nothing in
 - Job `<name>-release-<revision>` (backoffLimit 0), after the Rollout
 """
 
