@@ -23,6 +23,20 @@ file, because `down` regenerates the file (a CI runner that did not run `up` has
     python -m tools.branch config feature/Login-Page # prints the stack config only
     python -m tools.branch url feature/Login-Page    # https://login-page-<hash>.<staging domain>
     python -m tools.branch up feature/x --policy-pack # with the policy pack, as CI runs it
+
+Review stacks (one per pull request, run by the workflows) are named by the pull request's number:
+`feature-pr-<N>`, hostname `pr-<N>.<staging domain>`, tagged `pull/<N>`. Their namespace is
+created beforehand by a base-branch job with the `review-admin` identity (`namespace`), because
+the `review` identity that runs the pull request's program may not create or label namespaces
+(components/platform/review_access.py); the stack reads it (`webapp:namespaceProvided`).
+
+    python -m tools.branch namespace --pr 42         # Namespace + RoleBinding manifests (admin)
+    python -m tools.branch up --pr 42 --policy-pack policy   # the review stack, as CI runs it
+    python -m tools.branch down --pr 42              # destroy it, whatever the pull request holds
+    python -m tools.branch sweep --open 41,43 feature-pr-40 feature-pr-41 ...
+                                                     # destroy the stacks of closed pull requests
+    python -m tools.branch stale --open 41,43 feature-pr-40 feature-pr-41 ...
+                                                     # print the names of closed pull requests
 """
 
 from __future__ import annotations
@@ -34,6 +48,7 @@ import re
 import subprocess
 import sys
 import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -41,6 +56,8 @@ import yaml
 
 from components.config.parsing import parse_settings
 from components.config.settings import IN_CLUSTER_PROMETHEUS
+from components.platform.namespace import stack_namespace_labels
+from components.platform.review_access import deployer_binding
 
 from .lock import current_lock
 from .offline import ROOT, load_stack_config
@@ -126,6 +143,35 @@ def stack_name(branch: str) -> str:
     return PREFIX + label(branch)
 
 
+PR_PREFIX = f"{PREFIX}pr-"
+PR_NAME = re.compile(rf"{re.escape(PR_PREFIX)}([1-9][0-9]{{0,8}})")
+"""A review stack's name: `feature-pr-<N>`, N a pull request's number."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One branch environment: a developer's branch, or a pull request's review stack."""
+
+    name: str
+    """The stack and its namespace."""
+    label: str
+    """The hostname's first label."""
+    owner: str
+    """The stack tag's value: the exact branch, or `pull/<N>` for a pull request."""
+    provided: bool
+    """The namespace is created by the review-admin job (pull requests), not by the stack."""
+
+
+def branch_target(branch: str) -> Target:
+    return Target(stack_name(branch), label(branch), _exact(branch), provided=False)
+
+
+def pr_target(number: int) -> Target:
+    if not 0 < number < 10**9:
+        raise BranchNameError(f"pull request number {number} is not allowed; expected 1 or more")
+    return Target(f"{PR_PREFIX}{number}", f"pr-{number}", f"pull/{number}", provided=True)
+
+
 def _shared_routing(base: dict[str, Any]) -> dict[str, Any]:
     """Routing onto staging's Gateway: its namespace, and the size of its Envoy fleet (each proxy
     enforces its share of the rate limit, so the branch divides by the same count)."""
@@ -149,11 +195,27 @@ def _shared_routing(base: dict[str, Any]) -> dict[str, Any]:
 
 def branch_config(branch: str, base: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     """The `config:` of the branch's stack file, derived from the staging stack."""
+    return target_config(branch_target(branch), base)
+
+
+def _review_group(base: dict[str, Any]) -> str:
+    """staging's `routing.branches.resourceGroup`: where review stacks' cloud resources go."""
+    settings = parse_settings(base, BASE_STACK)
+    assert settings.routing.branches is not None  # _shared_routing said so first
+    return settings.routing.branches.resource_group
+
+
+def target_config(target: Target, base: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """The `config:` of a branch environment's stack file, derived from the staging stack."""
     base = dict(base if base is not None else load_stack_config(BASE_STACK))
-    namespace = stack_name(branch)
+    namespace = target.name
+    routing = _shared_routing(base)
     azure = dict(base["webapp:azure"])
     # Purge protection would keep a destroyed branch's vault name for the retention period.
     azure.update(
+        # Never staging's group: the review identity is Contributor on this one only.
+        resourceGroup=_review_group(base),
+        createResourceGroup=False,
         managedPrometheus=False,
         secretDelivery="csi",
         keyVault={"purgeProtection": False, "softDeleteRetentionDays": 7},
@@ -162,7 +224,7 @@ def branch_config(branch: str, base: Optional[dict[str, Any]] = None) -> dict[st
         "webapp:environment": "dev",
         "webapp:cloud": "azure",
         "webapp:namespace": namespace,
-        "webapp:domain": f"{label(branch)}.{base['webapp:domain']}",
+        "webapp:domain": f"{target.label}.{base['webapp:domain']}",
         "webapp:logLevel": "Debug",
         "webapp:kubernetes": base["webapp:kubernetes"],
         "webapp:database": {"mode": "in-cluster"},
@@ -182,20 +244,25 @@ def branch_config(branch: str, base: Optional[dict[str, Any]] = None) -> dict[st
             "keda": "present",
             "istio": "present",
         },
-        "webapp:routing": _shared_routing(base),
+        "webapp:routing": routing,
         "webapp:services": base.get("webapp:services") or {},
         "webapp:scheduler": {**(base.get("webapp:scheduler") or {}), "enabled": False},
         "webapp:azure": azure,
     }
     # A branch environment is disposable (its database is in-cluster test data): each
     # `branch-up` records the lock anew, so a change from staging never blocks it.
-    name = stack_name(branch)
-    config["webapp:dataLock"] = current_lock(load_stack_config(name, config), name)
+    if target.provided:
+        config["webapp:namespaceProvided"] = True
+    config["webapp:dataLock"] = current_lock(load_stack_config(namespace, config), namespace)
     return config
 
 
 def stack_file(branch: str) -> Path:
-    return ROOT / f"Pulumi.{stack_name(branch)}.yaml"
+    return target_file(branch_target(branch))
+
+
+def target_file(target: Target) -> Path:
+    return ROOT / f"Pulumi.{target.name}.yaml"
 
 
 def policy_config(stack: str) -> Path:
@@ -242,92 +309,178 @@ def recorded_branch(name: str) -> Optional[str]:
     return str(tags[BRANCH_TAG])
 
 
-def _owned(name: str, branch: str) -> Optional[str]:
-    """The stack's recorded branch when it is `branch`'s; NotThisBranch otherwise."""
+def _owned(name: str, owner: str) -> Optional[str]:
+    """The stack's recorded owner when it is `owner`; NotThisBranch otherwise."""
     recorded = recorded_branch(name)
-    if recorded is not None and recorded != _exact(branch):
+    if recorded is not None and recorded != owner:
         raise NotThisBranch(
-            f"stack {name} was created for branch {recorded!r}, not {_exact(branch)!r}; "
-            "nothing was changed"
+            f"stack {name} was created for branch {recorded!r}, not {owner!r}; nothing was changed"
         )
     return recorded
 
 
-def write_stack_file(branch: str, config: dict[str, Any]) -> None:
+HEADER = "# Generated by `make branch-up`; removed by `make branch-down`.\n"
+
+
+def write_stack_file(target: Target, config: dict[str, Any]) -> None:
     """The stack file with `config`, keeping what the CLI wrote into an earlier one (a passphrase
     backend's `encryptionsalt`, a `secretsprovider`): without them its secrets cannot be read."""
-    path = stack_file(branch)
+    path = target_file(target)
     earlier = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
     kept = {k: v for k, v in earlier.items() if k != "config"} if isinstance(earlier, dict) else {}
-    path.write_text(
-        "# Generated by `make branch-up`; removed by `make branch-down`.\n"
-        + yaml.safe_dump({**kept, "config": config}, sort_keys=False)
-    )
+    path.write_text(HEADER + yaml.safe_dump({**kept, "config": config}, sort_keys=False))
 
 
-def up(branch: str, name: str, config: dict[str, Any], policy_pack: bool) -> None:
-    new = _owned(name, branch) is None
-    write_stack_file(branch, config)
+def pack_arguments(name: str, pack: Optional[str]) -> list[str]:
+    """`--policy-pack <pack> --policy-pack-config <pack>/config/<dev>.json`, or nothing. CI passes
+    the base branch's pack (`base/policy`), so a pull request cannot loosen the rules it is held
+    to."""
+    if pack is None:
+        return []
+    config = Path(pack) / config_file(name).relative_to(ROOT / "policy")
+    return ["--policy-pack", pack, "--policy-pack-config", str(config)]
+
+
+def up(target: Target, config: dict[str, Any], pack: Optional[str]) -> None:
+    name = target.name
+    new = _owned(name, target.owner) is None
+    write_stack_file(target, config)
     if new:
         _pulumi("stack", "init", name)
         # Tagged before anything is deployed: a first up that fails halfway still leaves a
         # stack `down` recognises.
-        _pulumi("stack", "tag", "set", BRANCH_TAG, _exact(branch), "--stack", name)
-    policy = ["--policy-pack", "policy", "--policy-pack-config", str(policy_config(name))]
-    _pulumi("up", "--yes", "--stack", name, *(policy if policy_pack else []))
+        _pulumi("stack", "tag", "set", BRANCH_TAG, target.owner, "--stack", name)
+    _pulumi("up", "--yes", "--stack", name, *pack_arguments(name, pack))
 
 
-def down(branch: str, name: str, config: dict[str, Any]) -> int:
-    if _owned(name, branch) is None:
-        print(f"branch {branch!r}: no stack {name}; nothing to destroy", file=sys.stderr)
+def down(target: Target, config: dict[str, Any]) -> int:
+    name = target.name
+    if _owned(name, target.owner) is None:
+        print(f"{target.owner}: no stack {name}; nothing to destroy", file=sys.stderr)
         return 0
     # The stack file is regenerated for the destroy: a CI runner that did not run `up` has none.
-    write_stack_file(branch, config)
+    write_stack_file(target, config)
     _pulumi("destroy", "--yes", "--stack", name)
     _pulumi("stack", "rm", "--yes", name)
-    stack_file(branch).unlink(missing_ok=True)
+    target_file(target).unlink(missing_ok=True)
     return 0
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def stale(names: list[str], open_numbers: set[int]) -> list[str]:
+    """The review stacks or namespaces among `names` whose pull request is not open."""
+    # `pulumi stack ls` may print `org/project/name`; the name is the last part.
+    short = [name.rsplit("/", 1)[-1] for name in names]
+    return [
+        name
+        for name in short
+        if (found := PR_NAME.fullmatch(name)) is not None and int(found[1]) not in open_numbers
+    ]
+
+
+def sweep(names: list[str], open_numbers: set[int]) -> int:
+    """Destroy the review stacks of closed pull requests (the nightly sweep: a close event that
+    never ran, or failed, leaves nothing behind for more than a day)."""
+    failed = 0
+    for name in stale(names, open_numbers):
+        target = pr_target(int(PR_NAME.fullmatch(name)[1]))  # type: ignore[index]
+        try:
+            down(target, target_config(target))
+        except (NotThisBranch, PulumiError, subprocess.CalledProcessError) as error:
+            print(f"{name}: not swept: {error}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
+def namespace_manifests(target: Target, base: Optional[dict[str, Any]] = None) -> str:
+    """The review namespace (the program's labels for it, Pod Security `restricted`) and the
+    RoleBinding that gives the review identity `webapp-review-deployer` in it, for `kubectl
+    apply` by the review-admin job."""
+    base = dict(base if base is not None else load_stack_config(BASE_STACK))
+    hosting = parse_settings(base, BASE_STACK).routing.branches
+    if hosting is None:
+        raise SystemExit(f"the {BASE_STACK} stack does not host branch environments")
+    settings = parse_settings(target_config(target, base), target.name)
+    namespace = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": target.name, "labels": stack_namespace_labels(settings)},
+    }
+    binding = deployer_binding(target.name, hosting.deployers)
+    return yaml.safe_dump_all([namespace, binding], sort_keys=False)
+
+
+def _target(args: argparse.Namespace) -> Target:
+    if (args.branch is None) == (args.pr is None):
+        raise BranchNameError("give a branch name or --pr <number>, not both")
+    return pr_target(args.pr) if args.pr is not None else branch_target(args.branch)
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="per-branch environments")
-    parser.add_argument("action", choices=("up", "down", "config", "url", "name"))
-    parser.add_argument("branch")
+    parser.add_argument(
+        "action", choices=("up", "down", "config", "url", "name", "namespace", "sweep", "stale")
+    )
+    parser.add_argument("branch", nargs="?", help="a git branch (developers' branch stacks)")
+    parser.add_argument("names", nargs="*", help="sweep, stale: stack or namespace names")
+    parser.add_argument("--pr", type=int, help="a pull request's number (review stacks)")
+    parser.add_argument(
+        "--open", default="", help="sweep, stale: the open pull requests' numbers, comma-separated"
+    )
     parser.add_argument(
         "--policy-pack",
-        action="store_true",
-        help="run `pulumi up` with the policy pack (policy/, the dev thresholds), as CI does",
+        nargs="?",
+        const="policy",
+        default=None,
+        help="run `pulumi up` with this policy pack directory (default policy/; CI gives the base "
+        "branch's) and its dev thresholds",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _list_action(args: argparse.Namespace) -> int:
+    names = ([args.branch] if args.branch else []) + list(args.names)
+    numbers = {int(number) for number in args.open.split(",") if number.strip()}
+    if args.action == "stale":
+        print("\n".join(stale(names, numbers)))
+        return 0
+    return sweep(names, numbers)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.action in ("sweep", "stale"):
+        return _list_action(args)
     try:
-        name = stack_name(args.branch)
-        config = branch_config(args.branch)
+        target = _target(args)
+        config = target_config(target)
     except BranchNameError as error:
-        print(f"branch {args.branch!r}: {error}", file=sys.stderr)
+        print(f"branch {args.branch or args.pr!r}: {error}", file=sys.stderr)
         return 2
-    text = "# Generated by `make branch-up`; removed by `make branch-down`.\n" + yaml.safe_dump(
-        {"config": config}, sort_keys=False
-    )
     if args.action == "config":
-        print(text)
+        print(HEADER + yaml.safe_dump({"config": config}, sort_keys=False))
         return 0
-    if args.action == "url":
-        print(f"https://{config['webapp:domain']}")
-        return 0
-    if args.action == "name":
-        print(name)
+    if args.action in ("url", "name", "namespace"):
+        print(
+            f"https://{config['webapp:domain']}"
+            if args.action == "url"
+            else target.name
+            if args.action == "name"
+            else namespace_manifests(target)
+        )
         return 0
     try:
         if args.action == "up":
-            up(args.branch, name, config, args.policy_pack)
+            up(target, config, args.policy_pack)
             return 0
-        return down(args.branch, name, config)
+        return down(target, config)
     except (NotThisBranch, PulumiError) as error:
-        print(f"branch {args.branch!r}: {error}", file=sys.stderr)
+        print(f"branch {target.owner!r}: {error}", file=sys.stderr)
         return 2
     except subprocess.CalledProcessError as error:
         # pulumi printed its own error above; this says which step stopped.
-        print(f"branch {args.branch!r}: `pulumi {' '.join(error.cmd[1:])}` failed", file=sys.stderr)
+        print(
+            f"branch {target.owner!r}: `pulumi {' '.join(error.cmd[1:])}` failed", file=sys.stderr
+        )
         return 1
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any, Optional
 
 from .offline import ROOT, load_stack_config, require_stack_file
@@ -20,7 +21,9 @@ from .policy_config import config_file
 CLOUDS = ("none", "aws", "azure")
 
 
-def stack_info(stack: str) -> dict[str, str]:
+def stack_info(stack: str, pack: str = "policy") -> dict[str, str]:
+    """The stack's facts; `policy_config` is the thresholds file inside the policy pack `pack`
+    (the base branch's, `base/policy`, in jobs that run a pull request's code)."""
     require_stack_file(stack)
     config = load_stack_config(stack)
     cloud = str(config.get("webapp:cloud") or "none")
@@ -35,7 +38,7 @@ def stack_info(stack: str) -> dict[str, str]:
         "context": str(kubernetes.get("context") or ""),
         "aws_region": str(aws.get("region") or "") if cloud == "aws" else "",
         "eks_cluster": str(aws.get("clusterName") or "") if cloud == "aws" else "",
-        "policy_config": str(config_file(stack).relative_to(ROOT)),
+        "policy_config": str(Path(pack) / config_file(stack).relative_to(ROOT / "policy")),
     }
 
 
@@ -43,8 +46,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="stack facts for the GitHub workflows")
     parser.add_argument("command", choices=("stack-info",))
     parser.add_argument("stack")
+    parser.add_argument("--policy-pack", default="policy", help="the policy pack's directory")
     args = parser.parse_args(argv)
-    for key, value in stack_info(args.stack).items():
+    for key, value in stack_info(args.stack, args.policy_pack).items():
         if "\n" in value:
             raise SystemExit(f"stack {args.stack}: {key} holds a newline")
         print(f"{key}={value}")

@@ -33,7 +33,7 @@ from components.aws.rds import rds_identifier
 from components.azure.postgres import server_id
 from components.azure.provider import stack_provider as azure_provider
 from components.config.catalogue import CATALOGUE, LOAD_TRIGGERS, SCHEDULER_CALLS, AppService
-from components.config.settings import GATEWAY_LABEL, Settings
+from components.config.settings import Settings
 from components.data.brokers import (
     AMQP_PORT,
     ELASTICSEARCH,
@@ -81,7 +81,12 @@ from components.platform.monitoring import (
     ScrapeTarget,
     envoy_target,
 )
-from components.platform.namespace import NamespaceBaseline, NamespaceBaselineArgs
+from components.platform.namespace import (
+    NamespaceBaseline,
+    NamespaceBaselineArgs,
+    stack_namespace_labels,
+)
+from components.platform.review_access import ReviewAccess, ReviewAccessArgs
 from components.secrets import catalogue as cat
 from components.secrets.store import SecretAccess, SecretStore
 from components.workloads import traffic as tr
@@ -378,15 +383,8 @@ class WebApp(pulumi.ComponentResource):
                 quota=settings.quota,
                 deleters=settings.namespace_deleters,
                 protect=settings.protect,
-                extra_labels={
-                    **(
-                        {GATEWAY_LABEL: settings.routing.shared_gateway}
-                        if settings.routing.shared_gateway
-                        else {}
-                    ),
-                    # Istio injects a sidecar into every pod created here.
-                    **({"istio-injection": "enabled"} if settings.mesh.enabled else {}),
-                },
+                labels=stack_namespace_labels(settings),
+                provided=settings.namespace_provided,
             ),
             opts=base,
         )
@@ -414,6 +412,12 @@ class WebApp(pulumi.ComponentResource):
             ),
             opts=in_namespace,
         )
+        if settings.routing.branches is not None:
+            ReviewAccess(
+                f"{name}-review-access",
+                ReviewAccessArgs(instance=settings.stack, admins=settings.routing.branches.admins),
+                opts=in_namespace,
+            )
         if settings.monitoring.enabled:
             Monitoring(
                 f"{name}-monitoring",

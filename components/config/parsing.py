@@ -51,7 +51,6 @@ from components.config.settings import (
     PULL_POLICIES,
     RABBITMQ_IMAGE,
     RECEIVERS,
-    SUBJECT_KINDS,
     AddonSettings,
     BackupSettings,
     BrokerSettings,
@@ -72,6 +71,7 @@ from components.config.settings import (
     SettingsError,
     Subject,
 )
+from components.config.subjects import parse_subjects
 
 
 def _storage_class(reader: Reader) -> Optional[str]:
@@ -101,32 +101,6 @@ def _data_service(
     )
     reader.finish()
     return settings
-
-
-def _subject(reader: Reader, index: int, value: Any) -> Optional[Subject]:
-    key = f"{reader.key('namespaceDeleters')}[{index}]"
-    if not isinstance(value, Mapping):
-        reader.report(f"{key}: {value!r} is not allowed; expected an object with kind and name")
-        return None
-    sub = reader.nested(value, key)
-    kind = sub.opt_choice("kind", SUBJECT_KINDS)
-    name = sub.opt_text(
-        "name", rule=Rule(lambda value: True, "a user, group or service account name")
-    )
-    namespace = sub.opt_text(
-        "namespace", rule=Rule(q.is_dns_label, "a namespace name", q.dns_label_problem)
-    )
-    sub.finish()
-    if kind is None or name is None:
-        if kind is None and "kind" not in value:
-            reader.report(f"{key}.kind: missing; expected one of {', '.join(SUBJECT_KINDS)}")
-        if name is None and "name" not in value:
-            reader.report(f"{key}.name: missing; expected a name")
-        return None
-    if kind == "ServiceAccount" and namespace is None:
-        reader.report(f"{key}.namespace: missing; a ServiceAccount subject needs its namespace")
-        return None
-    return Subject(kind=kind, name=name, namespace=namespace)
 
 
 # Fixed sizes of the pods config does not size (kept equal to what the components declare).
@@ -186,6 +160,7 @@ KNOWN_TOP_LEVEL = (
     "monitoring",
     "quota",
     "namespaceDeleters",
+    "namespaceProvided",
     "protect",
     "smtpHost",
     "broadcasterWebhookUrl",
@@ -594,13 +569,21 @@ def _quota(reader: Reader, profile: Profile) -> QuotaSettings:
     return quota
 
 
+def _namespace_provided(reader: Reader, environment: Environment) -> bool:
+    """`webapp:namespaceProvided`: never in production (its namespace is protected and guarded
+    by the program's deletion RBAC, which it can only declare on a namespace it owns)."""
+    provided = reader.flag("namespaceProvided", False)
+    if provided and environment == "production":
+        reader.report(
+            "webapp:namespaceProvided: true is not allowed in production; production's namespace "
+            "is the program's own (protected, with its deletion guard)"
+        )
+    return provided
+
+
 def _deleters(reader: Reader, environment: Environment) -> tuple[Subject, ...]:
     """`webapp:namespaceDeleters`: who may delete the namespace (required in production)."""
-    deleters = tuple(
-        subject
-        for index, value in enumerate(reader.sequence("namespaceDeleters"))
-        if (subject := _subject(reader, index, value)) is not None
-    )
+    deleters = parse_subjects(reader, "namespaceDeleters")
     if environment == "production" and not deleters and not reader.has("namespaceDeleters"):
         reader.report(
             "webapp:namespaceDeleters: missing; production needs the identity allowed to delete "
@@ -675,6 +658,7 @@ def _read(reader: Reader, stack: str, secret_keys: Collection[str]) -> Settings:
         monitoring=_monitoring(reader.section("monitoring"), profile, domain),
         quota=_quota(reader.section("quota"), profile),
         namespace_deleters=_deleters(reader, environment),
+        namespace_provided=_namespace_provided(reader, environment),
         protect=reader.flag("protect", profile.protect),
         smtp_host=reader.text("smtpHost", "smtp.example.com", rule=HOSTNAME),
         broadcaster_webhook_url=_webhook_url(reader, secret_keys),

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Optional
 
 from components.config import quantities as q
+from components.config.azure import RESOURCE_GROUP
 from components.config.reader import DNS_LABEL, Reader, Rule
 from components.config.settings import (
     ISSUERS,
@@ -27,6 +28,7 @@ from components.config.settings import (
     RoutingMode,
     RoutingSettings,
 )
+from components.config.subjects import parse_subjects
 
 ACME_SERVER = Rule(lambda value: value.startswith("https://"), "an https:// ACME directory URL")
 OBJECT_NAME = Rule(q.is_dns_subdomain, "a Kubernetes object name (DNS subdomain)")
@@ -44,9 +46,13 @@ def _branches(
     listener = BranchListener(
         issuer=section.opt_text("issuer", rule=OBJECT_NAME),
         secret_name=section.opt_text("secretName", rule=OBJECT_NAME),
+        resource_group=section.opt_text("resourceGroup", rule=RESOURCE_GROUP) or "",
+        deployers=parse_subjects(section, "deployers"),
+        admins=parse_subjects(section, "admins"),
     )
-    section.finish()
     key = reader.key("branches")
+    _check_review_identities(section, key, listener)
+    section.finish()
     given = [name for name in ("issuer", "secretName") if section.has(name)]
     if len(given) != 1:
         reader.report(
@@ -61,6 +67,30 @@ def _branches(
             f"{key}: not in production; branch environments share the staging cluster's Gateway"
         )
     return listener
+
+
+def _check_review_identities(section: Reader, key: str, listener: BranchListener) -> None:
+    """Review stacks run pull-request code: they need a resource group of their own and the two
+    identities the namespace RBAC is built from (README "Review stacks")."""
+    if not section.has("resourceGroup"):
+        section.report(
+            f"{key}.resourceGroup: missing; review stacks need a resource group of their own "
+            "(the review identity may write there only), e.g. rg-webapp-review"
+        )
+    for name, who in (
+        (
+            "deployers",
+            "the review identity (the `review` environment's), which runs pull-request code",
+        ),
+        (
+            "admins",
+            "the identity of the base-branch job that creates review namespaces (`review-admin`)",
+        ),
+    ):
+        if not getattr(listener, name) and not section.value(name):
+            section.report(
+                f"{key}.{name}: missing; expected [{{kind: User, name: <object id>}}]: {who}"
+            )
 
 
 def _shared_gateway(reader: Reader, mode: RoutingMode, environment: Environment) -> Optional[str]:

@@ -207,6 +207,16 @@ class BranchListener:
     """An existing ClusterIssuer that can issue the wildcard certificate (ACME DNS-01)."""
     secret_name: Optional[str] = None
     """Or an existing TLS Secret in this namespace holding a `*.<domain>` certificate."""
+    resource_group: str = ""
+    """`resourceGroup`: the Azure resource group the review stacks' cloud resources live in, their
+    own and not this stack's, so that the review identity (which runs pull-request code) can write
+    there and nowhere else."""
+    deployers: tuple[Subject, ...] = ()
+    """`deployers`: the review identity as Kubernetes knows it; each review namespace binds it to
+    the ClusterRole `webapp-review-deployer` (rights in that namespace only)."""
+    admins: tuple[Subject, ...] = ()
+    """`admins`: the identity of the base-branch job that creates and deletes review namespaces
+    (ClusterRole `webapp-review-admin`); it never runs pull-request code."""
 
 
 GATEWAY_LABEL = "webapp.io/gateway"
@@ -372,6 +382,10 @@ class Settings:
     monitoring: MonitoringSettings
     quota: QuotaSettings
     namespace_deleters: tuple[Subject, ...]
+    namespace_provided: bool = False
+    """`webapp:namespaceProvided`: the namespace exists already, created and labelled by someone
+    else (a review stack's, by the review workflow's base-branch job); the program reads it and
+    never creates, relabels or deletes it. Default false: the program owns its namespace."""
     protect: bool
     smtp_host: str
     broadcaster_webhook_url: Optional[str] = field(default=None, repr=False)

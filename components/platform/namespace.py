@@ -5,6 +5,9 @@ Creates (parented to the component):
 - ResourceQuota sized per stack (CPU, memory, pods, PVCs, storage)
 - LimitRange giving containers default requests/limits and a per-container maximum
 - NetworkPolicy `default-deny` (all ingress and egress) and `allow-dns` (egress to kube-dns only)
+- with `provided` (a review stack's namespace, created and labelled by the review workflow's
+  base-branch job with `namespace_labels`): no Namespace; the existing one is read (`get`), so the
+  identity running the stack needs no right to create or relabel namespaces
 - when `deleters` are given (production): a ClusterRole allowing `delete` on this namespace only and
   a ClusterRoleBinding to exactly those identities (seed 001's deprovisioning identity); the
   Namespace itself is then also `protect`ed and retained by Pulumi, so `pulumi destroy` cannot
@@ -19,7 +22,7 @@ from typing import Mapping, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config.settings import Environment, QuotaSettings, Subject
+from components.config.settings import GATEWAY_LABEL, Environment, QuotaSettings, Settings, Subject
 from components.kube import objects as kx
 
 PSS_VERSION = "v1.32"
@@ -39,11 +42,54 @@ class NamespaceBaselineArgs:
     """Identities allowed to delete the namespace; non-empty turns on deletion protection."""
     protect: bool = False
     """Pulumi `protect` + `retain_on_delete` on the Namespace."""
-    pod_security: str = "restricted"
-    """Pod Security Standard enforced; lowering it is an explicit, reviewable choice."""
-    extra_labels: Mapping[str, str] = field(default_factory=dict)
-    """More Namespace labels (a branch's `webapp.io/gateway`, which admits its routes to the
-    shared Gateway). Default none."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """The Namespace's labels, Pod Security Standards included (`stack_namespace_labels`; the
+    review workflow labels a provided namespace with the same function). Default: the program's
+    own labels with `restricted` enforced."""
+    provided: bool = False
+    """The namespace exists (`webapp:namespaceProvided`): read it, never create or label it."""
+
+
+def namespace_labels(
+    namespace: str,
+    instance: str,
+    environment: str,
+    pod_security: str = "restricted",
+    extra: Optional[Mapping[str, str]] = None,
+) -> dict[str, str]:
+    """The Namespace's labels: the program's own, Pod Security Standards (enforced, audited and
+    warned at PSS_VERSION) and `extra`. One function for the program and for the review
+    workflow's job that creates a review namespace (`tools.branch namespace`)."""
+    pss = {
+        f"pod-security.kubernetes.io/{mode}": pod_security for mode in ("enforce", "audit", "warn")
+    }
+    pss.update(
+        {
+            f"pod-security.kubernetes.io/{mode}-version": PSS_VERSION
+            for mode in ("enforce", "audit", "warn")
+        }
+    )
+    return {
+        **kx.labels(namespace, instance, "namespace", "v1"),
+        **pss,
+        "webapp.io/environment": environment,
+        **(extra or {}),
+    }
+
+
+def stack_namespace_labels(settings: Settings) -> dict[str, str]:
+    """Every label of the stack's namespace, from its settings."""
+    extra = {
+        # Admits the namespace's routes to the shared Gateway's listener (branch stacks).
+        **(
+            {GATEWAY_LABEL: settings.routing.shared_gateway}
+            if settings.routing.shared_gateway
+            else {}
+        ),
+        # Istio injects a sidecar into every pod created here.
+        **({"istio-injection": "enabled"} if settings.mesh.enabled else {}),
+    }
+    return namespace_labels(settings.namespace, settings.stack, settings.environment, extra=extra)
 
 
 class NamespaceBaseline(pulumi.ComponentResource):
@@ -56,31 +102,23 @@ class NamespaceBaseline(pulumi.ComponentResource):
         ns = args.namespace
         labels = kx.labels(ns, args.instance, "namespace", "v1")
         child = kx.child_options(self, opts)
-        pss = {
-            f"pod-security.kubernetes.io/{mode}": args.pod_security
-            for mode in ("enforce", "audit", "warn")
-        }
-        pss.update(
-            {
-                f"pod-security.kubernetes.io/{mode}-version": PSS_VERSION
-                for mode in ("enforce", "audit", "warn")
-            }
-        )
-        self.namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=ns,
-                labels={
-                    **labels,
-                    **pss,
-                    "webapp.io/environment": args.environment,
-                    **args.extra_labels,
-                },
-            ),
-            opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(protect=args.protect, retain_on_delete=args.protect)
-            ),
-        )
+        if args.provided:
+            # A read, not a resource: the namespace and its labels (Pod Security above all) stay
+            # with whoever created it; destroying this stack leaves it.
+            self.namespace = k8s.core.v1.Namespace.get(f"{name}-namespace", ns, opts=child)
+        else:
+            self.namespace = k8s.core.v1.Namespace(
+                f"{name}-namespace",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=ns,
+                    labels=dict(args.labels)
+                    or namespace_labels(ns, args.instance, args.environment),
+                ),
+                opts=pulumi.ResourceOptions.merge(
+                    child,
+                    pulumi.ResourceOptions(protect=args.protect, retain_on_delete=args.protect),
+                ),
+            )
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
         self._create_limits(name, args, labels, in_namespace)
         self._create_network_baseline(name, args, labels, in_namespace)

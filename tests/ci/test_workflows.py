@@ -41,6 +41,8 @@ def test_the_pipeline_has_its_workflows() -> None:
         "preview",
         "deploy",
         "review-stack",
+        "review-admin",
+        "review-sweep",
         "drift",
         "offline-diff",
         "offline-comment",
@@ -100,13 +102,13 @@ def _run_scripts(doc: Any) -> list[str]:
 
 @pytest.mark.parametrize(
     "script",
-    [*sorted((GITHUB / "scripts").glob("*.sh")), *ACTIONS],
-    ids=lambda p: p.name if p.suffix == ".sh" else p.parent.name,
+    [*sorted((GITHUB / "scripts").glob("*.sh")), GITHUB / "scripts" / "esc" / "pulumi", *ACTIONS],
+    ids=lambda p: p.parent.name if p.name == "action.yml" else p.name,
 )
 def test_scripts_outside_workflows_pass_shellcheck(tmp_path: Path, script: Path) -> None:
     """actionlint checks the workflows' `run:` scripts; the composite action's and the script
     files are checked here the same way (expressions become placeholders, as actionlint does)."""
-    if script.suffix == ".sh":
+    if script.name != "action.yml":
         texts = [script.read_text()]
     else:
         texts = [
@@ -222,8 +224,9 @@ def test_permissions_are_explicit_and_minimal(name: str) -> None:
         granted = job.get("permissions", {})
         assert "write-all" not in str(granted)
         logs_in = any(
-            s.get("with", {}).get("pulumi-org")
+            s.get("with", {}).get(key)
             for s in _steps_using(job, "./.github/actions/stack-setup")
+            for key in ("pulumi-org", "aws-role-arn", "azure-client-id")
         )
         assert (granted.get("id-token") == "write") == logs_in, (
             f"{name}.{job_name}: id-token only where OIDC logins happen"
@@ -244,12 +247,16 @@ def _pulumi_commands(name: str) -> list[str]:
     return [m for s in scripts for m in re.findall(r"^\s*pulumi (?:preview|up) [^\n]*", s, re.M)]
 
 
+PACK_OF = {"preview": "base/policy", "deploy": "policy", "drift": "policy"}
+"""The pack each workflow runs: pull-request code is held to the base branch's."""
+
+
 @pytest.mark.parametrize("name", ["preview", "deploy", "drift"])
 def test_every_preview_and_up_runs_the_policy_pack(name: str) -> None:
     commands = _pulumi_commands(name)
     assert commands
     for command in commands:
-        assert "--policy-pack policy --policy-pack-config" in command, command
+        assert f"--policy-pack {PACK_OF[name]} --policy-pack-config" in command, command
 
 
 def test_previews_and_drift_cover_every_shared_stack_and_offline_every_stack() -> None:
@@ -282,25 +289,28 @@ def test_deploy_promotes_dev_staging_production_with_approval() -> None:
 
 def test_review_stack_follows_the_pull_request() -> None:
     workflow = load("review-stack")
-    assert workflow["on"]["pull_request"]["types"] == [
-        "opened",
-        "synchronize",
-        "reopened",
-        "closed",
-    ]
+    assert workflow["on"]["pull_request"]["types"] == ["opened", "synchronize", "reopened"]
     job = workflow["jobs"]["review-stack"]
     assert "head.repo.full_name == github.repository" in job["if"]
-    assert job["concurrency"]["cancel-in-progress"] is False
+    assert "dependabot[bot]" in job["if"]
+    assert job["environment"] == "review"
+    assert job["concurrency"] == {
+        "group": "review-stack-${{ github.event.pull_request.number }}",
+        "cancel-in-progress": False,
+    }
     steps = {s.get("name"): s for s in job["steps"]}
-    up, down = steps["Create or update the review stack"], steps["Destroy the review stack"]
-    assert (
-        up["if"] == "github.event.action != 'closed'"
-        and 'tools.branch up "$BRANCH" --policy-pack' in up["run"]
-    )
-    assert (
-        down["if"] == "github.event.action == 'closed'"
-        and 'tools.branch down "$BRANCH"' in down["run"]
-    )
+    up = steps["Create or update the review stack"]
+    assert 'tools.branch up --pr "$NUMBER" --policy-pack base/policy' in up["run"]
+    names = list(steps)
+    assert names.index("Wait for the namespace (review-admin.yml creates it and binds this identity)") < names.index("Create or update the review stack")
+    # Closing is review-admin's, from the base branch, in the same concurrency group.
+    admin = load("review-admin")
+    assert admin["on"] == {"pull_request_target": {"types": ["opened", "reopened", "closed"]}}
+    destroy = admin["jobs"]["destroy"]
+    assert destroy["concurrency"]["group"] == job["concurrency"]["group"]
+    assert "github.event.action == 'closed'" in destroy["if"]
+    assert any('tools.branch down --pr "$NUMBER"' in str(s.get("run")) for s in destroy["steps"])
+    assert admin["jobs"]["release"]["needs"] == "destroy"
 
 
 def test_drift_is_nightly_refreshed_and_loud() -> None:
@@ -460,8 +470,16 @@ def test_zizmor_accepts_only_the_explained_findings() -> None:
     """A new ignore is a decision: it is listed here, and the config says why (a comment)."""
     config = yaml.safe_load(ZIZMOR_CONFIG.read_text())
     assert {rule: entry["ignore"] for rule, entry in config["rules"].items()} == {
-        "dangerous-triggers": ["offline-comment.yml"],
-        "self-repository": ["deploy.yml", "drift.yml", "preview.yml", "review-stack.yml"],
+        "dangerous-triggers": ["offline-comment.yml", "review-admin.yml"],
+        "github-env": ["action.yml"],
+        "self-repository": [
+            "deploy.yml",
+            "drift.yml",
+            "preview.yml",
+            "review-stack.yml",
+            "review-admin.yml",
+            "review-sweep.yml",
+        ],
     }
     text = ZIZMOR_CONFIG.read_text()
     for rule in config["rules"]:
@@ -491,6 +509,11 @@ CREDENTIALED = {
     ("preview", "preview"),
     ("drift", "drift"),
     ("review-stack", "review-stack"),
+    ("review-admin", "namespace"),
+    ("review-admin", "destroy"),
+    ("review-admin", "release"),
+    ("review-sweep", "stacks"),
+    ("review-sweep", "namespaces"),
 }
 """The jobs that hold `id-token: write` (Pulumi Cloud tokens and cloud credentials)."""
 STACK_SETUP = yaml.safe_load((GITHUB / "actions" / "stack-setup" / "action.yml").read_text())
@@ -540,7 +563,7 @@ def test_credentialed_jobs_install_the_runtime_from_hashed_locks(
         assert "make " not in line, f"{workflow}.{job_name}: {line.strip()} (the dev venv)"
         assert "requirements-dev" not in line, line
         assert re.search(
-            r"pip install .*--require-hashes .*-r (?:policy/)?requirements\.lock", line
+            r'pip install .*--require-hashes .*-r (?:"\$PACK/)?requirements\.lock', line
         ), f"{workflow}.{job_name}: {line.strip()} does not install from a hashed lock"
         assert "--no-deps" in line, line
     assert not any("requirements-dev" in s for s in scripts)
@@ -744,7 +767,7 @@ def test_production_is_approved_on_a_saved_plan_and_applies_exactly_it() -> None
     assert upload["with"].get("if-no-files-found") == "error"
     # The plan is made with the read-only identity; the reviewers are on the deploy job, which
     # starts (and so asks for its approval) only after the plan exists.
-    assert plan["environment"] == "production-preview"
+    assert plan["environment"] == "production-read"
     assert deploy["environment"] == "production"
     assert deploy["needs"] == "production-plan" or "production-plan" in deploy["needs"]
     assert not any(
