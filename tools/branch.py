@@ -447,7 +447,7 @@ def _list_action(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser().parse_intermixed_args(argv)
     if args.action in ("sweep", "stale"):
         return _list_action(args)
     try:

@@ -153,8 +153,9 @@ def table() -> str:
         "|---|---|---|---|---|---|",
     ]
     for environment in ENVIRONMENTS:
+        branches = "main" if environment.branches == "main" else "any branch"
         lines.append(
-            f"| `{environment.name}` | {'main' if environment.branches == 'main' else 'any branch'} "
+            f"| `{environment.name}` | {branches} "
             f"| {'required' if environment.reviewers else '-'} "
             f"| {f'`{environment.team}`' if environment.team else '-'} "
             f"| {environment.reach} | {environment.purpose} |"

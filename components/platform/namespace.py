@@ -124,7 +124,10 @@ class NamespaceBaseline(pulumi.ComponentResource):
         self._create_network_baseline(name, args, labels, in_namespace)
         if args.deleters:
             self._create_deletion_guard(name, args, labels, child)
-        self.namespace_name = self.namespace.metadata.name
+        # A provided namespace's name is known; waiting on its read keeps dependents after it.
+        self.namespace_name = (
+            self.namespace.id.apply(lambda _: ns) if args.provided else self.namespace.metadata.name
+        )
         self.register_outputs({"namespace_name": self.namespace_name})
 
     def _create_limits(

@@ -72,7 +72,7 @@ DEPLOYER_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("", ("pods", "pods/log", "events", "endpoints", "namespaces"), READ),
     ("apps", ("replicasets", "controllerrevisions"), READ),
     ("discovery.k8s.io", ("endpointslices",), READ),
-    ("argoproj.io", ("analysisruns",), READ),
+    ("argoproj.io", ("analysisruns", "experiments"), READ),
 )
 """The deployer's rules. `namespaces` is read-only: a RoleBinding in namespace N lets its subject
 `get` the Namespace N itself (the API server's request info names a namespace's own path as in that

@@ -112,9 +112,7 @@ def test_pull_request_target_jobs_never_touch_the_pull_requests_code() -> None:
             )
             for script in _run_scripts(job):
                 assert "${{" not in script, script  # event text only through env
-            values = [
-                str(v) for step in job["steps"] for v in (step.get("env") or {}).values()
-            ]
+            values = [str(v) for step in job["steps"] for v in (step.get("env") or {}).values()]
             assert all(
                 v == "${{ github.event.pull_request.number }}" for v in values if "event" in v
             ), values
@@ -181,9 +179,7 @@ def test_base_branch_policy_pack_for_pull_request_code() -> None:
     for name in ("preview", "review-stack"):
         for job in load(name)["jobs"].values():
             base = [
-                c
-                for c in _steps_using(job, "actions/checkout")
-                if c["with"].get("path") == "base"
+                c for c in _steps_using(job, "actions/checkout") if c["with"].get("path") == "base"
             ]
             assert base and base[0]["with"]["ref"] == "${{ github.event.pull_request.base.sha }}"
             (setup,) = _steps_using(job, SETUP)

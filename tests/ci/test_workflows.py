@@ -302,7 +302,9 @@ def test_review_stack_follows_the_pull_request() -> None:
     up = steps["Create or update the review stack"]
     assert 'tools.branch up --pr "$NUMBER" --policy-pack base/policy' in up["run"]
     names = list(steps)
-    assert names.index("Wait for the namespace (review-admin.yml creates it and binds this identity)") < names.index("Create or update the review stack")
+    assert names.index(
+        "Wait for the namespace (review-admin.yml creates it and binds this identity)"
+    ) < names.index("Create or update the review stack")
     # Closing is review-admin's, from the base branch, in the same concurrency group.
     admin = load("review-admin")
     assert admin["on"] == {"pull_request_target": {"types": ["opened", "reopened", "closed"]}}

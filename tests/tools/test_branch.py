@@ -287,3 +287,61 @@ def test_branches_need_a_staging_that_hosts_them() -> None:
     routing = {k: v for k, v in base["webapp:routing"].items() if k != "branches"}
     with pytest.raises(SystemExit, match="does not host branch environments"):
         branch_config("feature/x", {**base, "webapp:routing": routing})
+
+
+def test_review_stacks_are_named_by_pull_request_and_driven_from_the_base_pack(
+    fake_pulumi: tuple[Path, Path],
+) -> None:
+    """`up --pr` / `down --pr` (the workflows'): the stack `feature-pr-<N>`, tagged `pull/<N>`,
+    held to the pack directory it is given (the base branch's in CI)."""
+    from tools.branch import main, pr_target, target_file
+
+    log, tags = fake_pulumi
+    target = pr_target(42)
+    try:
+        assert main(["up", "--pr", "42", "--policy-pack", "base/policy"]) == 0
+        assert json.loads((tags / "feature-pr-42").read_text())["webapp:branch"] == "pull/42"
+        assert main(["down", "--pr", "42"]) == 0
+        assert log.read_text().splitlines() == [
+            "stack tag ls --json --stack feature-pr-42",
+            "stack init feature-pr-42",
+            "stack tag set webapp:branch pull/42 --stack feature-pr-42",
+            "up --yes --stack feature-pr-42 --policy-pack base/policy "
+            "--policy-pack-config base/policy/config/dev.json",
+            "stack tag ls --json --stack feature-pr-42",
+            "destroy --yes --stack feature-pr-42",
+            "stack rm --yes feature-pr-42",
+        ]
+    finally:
+        target_file(target).unlink(missing_ok=True)
+
+
+def test_the_sweep_takes_only_closed_pull_requests_stacks(
+    fake_pulumi: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tools.branch import main, stale
+
+    names = ["feature-pr-1", "org/webapp/feature-pr-2", "feature-pr-3", "staging", "feature-x-1"]
+    assert stale(names, {2}) == ["feature-pr-1", "feature-pr-3"]
+    assert main(["stale", "--open", "2,3", *names]) == 0
+    assert capsys.readouterr().out.split() == ["feature-pr-1"]
+    log, tags = fake_pulumi
+    (tags / "feature-pr-1").write_text(json.dumps({"webapp:branch": "pull/1"}))
+    (tags / "feature-pr-3").write_text(json.dumps({"webapp:branch": "someone-else"}))
+    assert main(["sweep", "--open", "2", *names]) == 1  # feature-pr-3 is not a review stack's
+    calls = log.read_text().splitlines()
+    assert "destroy --yes --stack feature-pr-1" in calls
+    assert not any("--stack feature-pr-3" in c and not c.startswith("stack tag ls") for c in calls)
+    assert not any("staging" in c or "feature-pr-2" in c for c in calls)
+
+
+def test_a_target_is_a_branch_or_a_pull_request_not_both(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tools.branch import main
+
+    assert main(["name", "feature/x", "--pr", "4"]) == 2
+    assert main(["name", "--pr", "0"]) == 2
+    assert "not allowed" in capsys.readouterr().err
+    assert main(["name", "--pr", "7"]) == 0
+    assert capsys.readouterr().out.strip() == "feature-pr-7"
