@@ -3,8 +3,9 @@
 Creates (parented to the component), unless `webapp:aws.kmsKeyArn` names an existing key:
 - `aws.kms.Key` with yearly rotation and a 30-day deletion window, `protect`ed in production,
   and an explicit key policy (reviewable in the render, instead of the implicit default): the
-  account administers the key through IAM but cannot use it; its principals use it only through
-  Secrets Manager and RDS in the stack's region, and RDS may attach grants for its own resources
+  account administers the key through IAM but cannot use it; the listed roles (External Secrets'
+  and `webapp:aws.keyUsers`) use it only through Secrets Manager and RDS in the stack's region,
+  and RDS may attach grants for their resources
 - `aws.kms.Alias` `alias/webapp-<stack>`
 
 Encrypts the Secrets Manager secrets, the RDS storage, the RDS-managed master password and
@@ -40,6 +41,9 @@ class StackKeyArgs:
     """The AWS partition of the account's ARN. Default aws."""
     region: str = ""
     """The region whose Secrets Manager and RDS may use the key."""
+    users: tuple[str, ...] = ()
+    """The IAM roles that may use the key (through Secrets Manager and RDS only): External
+    Secrets' role and `webapp:aws.keyUsers`. Nobody else, whatever their own IAM policy says."""
 
 
 ADMIN_ACTIONS = (
@@ -94,7 +98,8 @@ def key_policy_statements(args: StackKeyArgs) -> list[iam.Statement]:
     statement names the account, and what it allows is what an IAM policy can at most unlock:
 
     1. administration only (without it nobody, the account included, could manage the key again);
-    2. cryptographic use only when `kms:ViaService` is the stack region's Secrets Manager or RDS,
+    2. cryptographic use only by the listed roles (`users`), and only when `kms:ViaService` is
+       the stack region's Secrets Manager or RDS,
        i.e. only inside those services' own calls for the principal (the deployer writing secrets
        and creating the instance, External Secrets reading, operators putting values): an IAM
        policy with `kms:Decrypt` can no longer decrypt directly
@@ -107,6 +112,10 @@ def key_policy_statements(args: StackKeyArgs) -> list[iam.Statement]:
         type="AWS", identifiers=[f"arn:{args.partition}:iam::{args.account_id}:root"]
     )
     caller = _condition("StringEquals", "kms:CallerAccount", [args.account_id])
+    # `aws:PrincipalArn` is a role session's role ARN: only these roles, and no other principal
+    # of the account however wide its own IAM policy (a condition, not a Principal element, so
+    # the key can be created before External Secrets' role exists).
+    users = _condition("ArnEquals", "aws:PrincipalArn", sorted(set(args.users)))
 
     def via(*services: str) -> iam.Condition:
         return _condition(
@@ -129,7 +138,7 @@ def key_policy_statements(args: StackKeyArgs) -> list[iam.Statement]:
             principals=[account],
             actions=list(USE_ACTIONS),
             resources=["*"],
-            conditions=[caller, via(*SERVICES)],
+            conditions=[caller, users, via(*SERVICES)],
         ),
         aws.iam.GetPolicyDocumentStatementArgs(
             sid="RdsAttachesGrantsForItsResources",
@@ -139,6 +148,7 @@ def key_policy_statements(args: StackKeyArgs) -> list[iam.Statement]:
             resources=["*"],
             conditions=[
                 caller,
+                users,
                 via("rds"),
                 _condition("Bool", "kms:GrantIsForAWSResource", ["true"]),
             ],

@@ -135,6 +135,11 @@ class AwsSecretStoreArgs:
     """
 
 
+def external_secrets_role_name(instance: str) -> str:
+    """External Secrets' IRSA role: known before it exists (the stack key's policy names it)."""
+    return f"webapp-{instance}-external-secrets"
+
+
 class AwsSecretStore(pulumi.ComponentResource):
     secret_arns: pulumi.Output[list[str]]
     role_arn: pulumi.Output[str]
@@ -278,7 +283,7 @@ class AwsSecretStore(pulumi.ComponentResource):
 
     @property
     def role_name(self) -> str:
-        return f"webapp-{self._args.instance}-external-secrets"
+        return external_secrets_role_name(self._args.instance)
 
     @property
     def store_name(self) -> str:

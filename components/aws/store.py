@@ -18,9 +18,15 @@ from typing import Sequence
 
 import pulumi
 
+from components.aws.irsa import role_arn
 from components.aws.kms import StackKey, StackKeyArgs
 from components.aws.rds import RdsPostgres, RdsPostgresArgs
-from components.aws.secrets import AwsSecretStore, AwsSecretStoreArgs, ManagedDatabase
+from components.aws.secrets import (
+    AwsSecretStore,
+    AwsSecretStoreArgs,
+    ManagedDatabase,
+    external_secrets_role_name,
+)
 from components.config.aws import AwsSettings
 from components.secrets import catalogue as cat
 from components.secrets.store import GrafanaWiring, SecretStore, StoreArgs
@@ -50,6 +56,14 @@ class AwsStore(SecretStore):
                 account_id=settings.account_id,
                 partition=settings.partition,
                 region=settings.region,
+                users=(
+                    role_arn(
+                        settings.partition,
+                        settings.account_id,
+                        external_secrets_role_name(args.store.instance),
+                    ),
+                    *settings.key_users,
+                ),
             ),
             opts=opts,
         )

@@ -110,6 +110,11 @@ class AwsSettings:
     cluster_security_group_id: str
     kms_key_arn: Optional[str]
     """Use this key instead of creating one for the stack."""
+    key_users: tuple[str, ...] = ()
+    """`keyUsers`: the IAM roles (besides External Secrets' own) that may use the stack's key,
+    and only through Secrets Manager and RDS: the deploy role, the read (preview, drift) roles,
+    the operators' role that writes operator-owned values. Required when the program creates
+    the key; an IAM policy elsewhere in the account that allows kms:Decrypt gets nothing."""
     secret_recovery_window_days: int
     tags: tuple[tuple[str, str], ...]
     rds: RdsSettings
@@ -196,6 +201,7 @@ def parse_aws(reader: Reader, environment: str, required: bool) -> Optional[AwsS
     if required:
         _check_required(reader)
     _check_ids(reader, ids)
+    key_users = _key_users(reader, ids, required)
     reader.finish()
     kms_key_arn = ids.pop("kms_key_arn")  # optional: without it the stack creates its key
     found = {key: value for key, value in ids.items() if value is not None}
@@ -205,6 +211,7 @@ def parse_aws(reader: Reader, environment: str, required: bool) -> Optional[AwsS
     return AwsSettings(
         **found,
         kms_key_arn=kms_key_arn,
+        key_users=key_users,
         account_id=provider.split(":")[4],
         partition=provider.split(":")[1],
         private_subnet_ids=subnets,
@@ -315,6 +322,38 @@ def _check_required(reader: Reader) -> None:
             f"{reader.key('privateSubnetIds')}: missing; webapp:cloud is aws, so list the "
             "cluster's private subnets"
         )
+
+
+ROLE_ARN = re.compile(rf"arn:{PARTITION}:iam::(?P<account>\d{{12}}):role/[\w+=,.@/-]{{1,512}}")
+
+
+def _key_users(reader: Reader, ids: Mapping[str, Optional[str]], required: bool) -> tuple[str, ...]:
+    """`keyUsers`: role ARNs of the cluster's account; required when the program makes the key."""
+    key = reader.key("keyUsers")
+    provider = ids["oidc_provider_arn"]
+    account = provider.split(":")[4] if provider else None
+    users: list[str] = []
+    for index, arn in enumerate(reader.sequence("keyUsers")):
+        found = ROLE_ARN.fullmatch(arn) if isinstance(arn, str) else None
+        if found is None:
+            reader.report(
+                f"{key}[{index}]: {arn!r} is not allowed; expected an IAM role ARN such as "
+                "arn:aws:iam::123456789012:role/webapp-production-deploy"
+            )
+        elif account is not None and found["account"] != account:
+            reader.report(
+                f"{key}[{index}]: {arn!r} is not allowed; expected a role of the cluster's "
+                f"account {account} (the key's)"
+            )
+        elif arn not in users:
+            users.append(arn)
+    if required and not users and ids["kms_key_arn"] is None:
+        reader.report(
+            f"{key}: missing; the stack's key is usable only by the roles listed here (through "
+            "Secrets Manager and RDS): list the deploy role, the read roles of previews and "
+            "drift, and the operators' role (README \"The stack key's policy\")"
+        )
+    return tuple(users)
 
 
 def _check_ids(reader: Reader, ids: Mapping[str, Optional[str]]) -> None:

@@ -71,7 +71,8 @@ def _branches(
 
 def _check_review_identities(section: Reader, key: str, listener: BranchListener) -> None:
     """Review stacks run pull-request code: they need a resource group of their own and the two
-    identities the namespace RBAC is built from (README "Review stacks: what pull-request code can reach")."""
+    identities the namespace RBAC is built from (README "Review stacks: what pull-request code
+    can reach")."""
     if not section.has("resourceGroup"):
         section.report(
             f"{key}.resourceGroup: missing; review stacks need a resource group of their own "

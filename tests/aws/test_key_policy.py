@@ -20,6 +20,8 @@ RDS = {"kms:ViaService": "rds.eu-central-1.amazonaws.com"}
 Key = tuple[dict[str, Any], str]
 """A rendered key policy and the key's ARN."""
 CRYPTO = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom")
+DEPLOYER = f"arn:aws:iam::{ACCOUNT}:role/webapp-production-deploy"
+"""A role `webapp:aws.keyUsers` of the production stack file lists."""
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +74,31 @@ def test_an_iam_policy_with_decrypt_cannot_decrypt_outside_the_services(key: Key
             [mine],
             **{"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"},
         )
-        assert can(key, role("anyone"), action, [mine], **SECRETS_MANAGER)
-        assert can(key, role("anyone"), action, [mine], **RDS)
+        # Not even through the services: only the listed roles use the key (next test).
+        assert not can(key, role("anyone"), action, [mine], **SECRETS_MANAGER)
+        assert not can(key, role("anyone"), action, [mine], **RDS)
+        # A listed role, with the same IAM policy: through the services only.
+        assert can(key, DEPLOYER, action, [mine], **SECRETS_MANAGER)
+        assert can(key, DEPLOYER, action, [mine], **RDS)
+        assert not can(key, DEPLOYER, action, [mine])
+
+
+def test_only_the_listed_roles_use_the_key(key: Key, production: StackRun) -> None:
+    """`webapp:aws.keyUsers` and External Secrets' role, by `aws:PrincipalArn`: a role with
+    another name, another account's role of the same name, or the account's root get nothing."""
+    from tools.offline import load_stack_config
+
+    listed = load_stack_config("production")["webapp:aws"]["keyUsers"]
+    reader = role("webapp-production-external-secrets")
+    wide = [identity("kms:*")]
+    for who in [*listed, reader]:
+        assert can(key, who, "kms:Decrypt", wide, **SECRETS_MANAGER), who
+    for who in (
+        role("webapp-production-deploy-2"),
+        "arn:aws:iam::210987654321:role/webapp-production-deploy",
+        ROOT,
+    ):
+        assert not can(key, who, "kms:Decrypt", wide, **SECRETS_MANAGER), who
 
 
 def test_even_an_administrator_cannot_decrypt_or_grant_itself_decrypt(key: Key) -> None:
@@ -91,13 +116,17 @@ def test_even_an_administrator_cannot_decrypt_or_grant_itself_decrypt(key: Key) 
         **{"kms:GrantIsForAWSResource": "true"},
     )
     assert not can(key, role("admin"), "kms:CreateGrant", [admin], **RDS)
-    assert can(
+    # Not through RDS either: RDS attaches grants for the roles that create its resources.
+    assert not can(
         key,
         role("admin"),
         "kms:CreateGrant",
         [admin],
         **RDS,
         **{"kms:GrantIsForAWSResource": "true"},
+    )
+    assert can(
+        key, DEPLOYER, "kms:CreateGrant", [admin], **RDS, **{"kms:GrantIsForAWSResource": "true"}
     )
 
 
@@ -195,7 +224,7 @@ def test_the_deployer_creates_secrets_and_the_encrypted_instance(key: Key) -> No
     instance, and RDS's managed master secret is written through Secrets Manager ("Amazon RDS and
     AWS KMS"); Pulumi reads and updates the key and its alias itself."""
     deployer = [identity("kms:*")]
-    who = role("webapp-deploy")
+    who = DEPLOYER
     assert can(key, who, "kms:GenerateDataKey", deployer, **SECRETS_MANAGER)
     assert can(key, who, "kms:Decrypt", deployer, **SECRETS_MANAGER)
     assert can(key, who, "kms:DescribeKey", deployer, **RDS)

@@ -54,6 +54,17 @@ def aws_problems(**changes: Any) -> list[str]:
         ),
         ({"region": "us-east-1"}, "belongs to another region than webapp:aws.region 'us-east-1'"),
         ({"vpcId": "vpc-xyz"}, "webapp:aws.vpcId: 'vpc-xyz' is not allowed; expected a VPC id"),
+        ({"keyUsers": []}, "webapp:aws.keyUsers: missing; the stack's key is usable only by"),
+        (
+            {"keyUsers": ["arn:aws:iam::123456789012:user/alice"]},
+            "webapp:aws.keyUsers[0]: 'arn:aws:iam::123456789012:user/alice' is not allowed; "
+            "expected an IAM role ARN",
+        ),
+        (
+            {"keyUsers": ["arn:aws:iam::210987654321:role/webapp-production-deploy"]},
+            "webapp:aws.keyUsers[0]: 'arn:aws:iam::210987654321:role/webapp-production-deploy' "
+            "is not allowed; expected a role of the cluster's account 123456789012",
+        ),
         (
             {"privateSubnetCidrs": ["10.10.0.0/19", "10.99.0.0/19", "10.10.64.0/19"]},
             "webapp:aws.privateSubnetCidrs[1]: '10.99.0.0/19' is not allowed; expected the CIDR "
