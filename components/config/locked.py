@@ -100,6 +100,14 @@ REPLACING: tuple[Locked, ...] = (
         "deploy a new stack in the new namespace, restore a backup into it, then destroy this one",
     ),
     Locked(
+        "namespaceProvided",
+        lambda settings: flag(settings.namespace_provided),
+        "delete the program's Namespace with every volume in it (false -> true: the program stops "
+        "declaring it), or try to create a namespace that already exists (true -> false)",
+        "a stack keeps who owns its namespace: create a new stack with the other setting, restore "
+        "a backup into it, then destroy this one",
+    ),
+    Locked(
         "database.mode",
         lambda settings: settings.database.mode,
         "delete the database holding the data and create an empty one of the other kind",
