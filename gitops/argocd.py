@@ -11,8 +11,9 @@ Creates (parented to the component):
   in this cluster, only `pulumi.com/Stack` objects, no cluster-scoped kinds
 - ApplicationSet `webapp-<gitops stack>`: one Application per handed-over environment, syncing
   `gitops/stacks/<gitops stack>/<environment>` with automated sync, prune and self-heal; deleting
-  the ApplicationSet keeps the Stack objects (`preserveResourcesOnDeletion`), and no Application
-  carries the cascading-delete finalizer
+  the ApplicationSet keeps the Stack objects (`preserveResourcesOnDeletion`); removing an
+  environment (or `handOver: false`) deletes its Application and Stack object, which never
+  destroys the environment (`destroyOnFinalize` off)
 
 Order: the AppProject and ApplicationSet wait for the Argo CD Release (their CRDs) and for the
 operator component (the Stack CRD, the workspace ServiceAccounts and Secrets).
@@ -68,6 +69,7 @@ def application_set_spec(settings: GitopsSettings, project: str) -> dict[str, An
     elements = [
         {"stack": environment.stack, "path": repository_path(settings, environment.stack)}
         for environment in settings.environments
+        if environment.stack in settings.handed_over
     ]
     return {
         "goTemplate": True,
@@ -78,6 +80,10 @@ def application_set_spec(settings: GitopsSettings, project: str) -> dict[str, An
             "metadata": {
                 "name": "webapp-{{.stack}}",
                 "labels": {"webapp.example.com/environment": "{{.stack}}"},
+                # Removing an environment (or turning handOver off) deletes its Application and,
+                # through this finalizer, its Stack object: the operator then only drops its own
+                # finalizer (destroyOnFinalize is off), and CI can deploy the stack again.
+                "finalizers": ["resources-finalizer.argocd.argoproj.io"],
             },
             "spec": {
                 "project": project,

@@ -128,6 +128,10 @@ class GitopsSettings:
     """`gitops:resyncMinutes`: how often each stack is refreshed and re-applied (drift)."""
     high_availability: bool = False
     """`gitops:highAvailability`: two replicas of each controller that supports it."""
+    hand_over: bool = False
+    """`gitops:handOver`: Argo CD syncs the environments' Stack objects (the operator deploys
+    them, and the `deploy` workflow stops applying them). Off: everything is installed and
+    prepared, nothing is reconciled, and CI keeps deploying."""
     repository: Repository
     pulumi: PulumiService
     environments: tuple[Environment, ...]
@@ -136,6 +140,11 @@ class GitopsSettings:
     @property
     def stacks(self) -> tuple[str, ...]:
         return tuple(environment.stack for environment in self.environments)
+
+    @property
+    def handed_over(self) -> tuple[str, ...]:
+        """The stacks the operator deploys (none until `handOver` is on)."""
+        return self.stacks if self.hand_over else ()
 
 
 def _repository(reader: Reader) -> Repository:
@@ -253,6 +262,7 @@ def parse_gitops(config: Mapping[str, Any], stack: str) -> GitopsSettings:
             why="drift is corrected within this bound; below 5 a slow update overlaps the next",
         ),
         high_availability=reader.flag("highAvailability", False),
+        hand_over=reader.flag("handOver", False),
         repository=_repository(reader),
         pulumi=_pulumi(reader),
         environments=_environments(reader),

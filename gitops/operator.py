@@ -2,7 +2,7 @@
 
 Creates (parented to the component):
 - Namespace `<namespace>` (restricted Pod Security) holding the Stack objects and their
-  workspaces; retained on delete, so removing this project never deletes the Stack objects with it
+  workspaces; protected and retained on delete, so removing this project never deletes the Stack objects with it
 - the operator Release (pinned chart, or nothing when `present`), hardened: read-only root
   filesystem with an emptyDir at /tmp, RuntimeDefault seccomp, requests and limits
 - ExternalSecrets syncing the Git token (`webapp-gitops-git`) and the Pulumi access token
@@ -87,7 +87,9 @@ class Operator(pulumi.ComponentResource):
             ),
             # Deleting the namespace would delete every Stack object in it; nothing would be
             # destroyed (destroyOnFinalize is off), but the environments would stop reconciling.
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(retain_on_delete=True)),
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(retain_on_delete=True, protect=True)
+            ),
         )
         self.release = self._create_release(name, settings, child)
         in_namespace = pulumi.ResourceOptions.merge(

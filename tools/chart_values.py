@@ -36,6 +36,12 @@ class FreeForm:
 
 
 FREE_FORM: Mapping[str, Mapping[str, FreeForm]] = {
+    "argo-cd": {
+        "configs.cm": FreeForm(
+            "the argocd-cm ConfigMap's entries (resource health checks), written as given by "
+            "templates/argocd-configs/argocd-cm.yaml"
+        )
+    },
     "argo-rollouts": {
         "controller.resources": FreeForm(
             "templates/controller/deployment.yaml passes it through with toYaml",
