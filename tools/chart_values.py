@@ -36,6 +36,12 @@ class FreeForm:
 
 
 FREE_FORM: Mapping[str, Mapping[str, FreeForm]] = {
+    "pulumi-kubernetes-operator": {
+        "securityContext": FreeForm(
+            "templates/deployment.yaml passes it to the operator container with toYaml",
+            "SecurityContext",
+        )
+    },
     "argo-cd": {
         "configs.cm": FreeForm(
             "the argocd-cm ConfigMap's entries (resource health checks), written as given by "
