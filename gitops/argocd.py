@@ -119,9 +119,7 @@ class ArgoCdArgs:
 
 
 class ArgoCd(pulumi.ComponentResource):
-    def __init__(
-        self, name: str, args: ArgoCdArgs, opts: Optional[pulumi.ResourceOptions] = None
-    ):
+    def __init__(self, name: str, args: ArgoCdArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("webapp:gitops:ArgoCd", name, None, opts)
         settings = args.settings
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
@@ -162,8 +160,7 @@ class ArgoCd(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(name=project, namespace=ARGOCD_NAMESPACE),
             spec=application_set_spec(settings, project),
             opts=pulumi.ResourceOptions.merge(
-                after_release,
-                pulumi.ResourceOptions(depends_on=[app_project, *args.operator]),
+                after_release, pulumi.ResourceOptions(depends_on=[app_project, *args.operator])
             ),
         )
         self.register_outputs({"project": project})

@@ -30,9 +30,11 @@ HTTPS_GIT = Rule(
     "Argo CD authenticate with a token over HTTPS)",
 )
 BRANCH = Rule(
-    lambda value: re.fullmatch(r"[A-Za-z0-9._/-]+", value) is not None
-    and not value.startswith(("/", "-"))
-    and ".." not in value,
+    lambda value: (
+        re.fullmatch(r"[A-Za-z0-9._/-]+", value) is not None
+        and not value.startswith(("/", "-"))
+        and ".." not in value
+    ),
     "a branch name such as main",
 )
 SERVICE_BACKEND = Rule(
@@ -46,13 +48,15 @@ STORE_KEY = Rule(
     "the name of an entry in the secret store, such as webapp/gitops/git-token",
 )
 ROLE_ARN = Rule(
-    lambda value: re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,64}", value)
-    is not None,
+    lambda value: (
+        re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,64}", value) is not None
+    ),
     "an IAM role ARN such as arn:aws:iam::123456789012:role/webapp-production-deployer",
 )
 GUID = Rule(
-    lambda value: re.fullmatch(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", value)
-    is not None,
+    lambda value: (
+        re.fullmatch(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", value) is not None
+    ),
     "a client id (GUID) of a user-assigned managed identity",
 )
 SECRETS_PROVIDER = Rule(
@@ -230,7 +234,9 @@ def _environments(reader: Reader) -> tuple[Environment, ...]:
                 "(the operator's prerequisites name a Stack in the same namespace)"
             )
         if environment.after == environment.stack:
-            section.report(f"{section.key(environment.stack)}.after: a stack cannot wait for itself")
+            section.report(
+                f"{section.key(environment.stack)}.after: a stack cannot wait for itself"
+            )
     order = {stack: index for index, stack in enumerate(MAIN_STACKS)}
     return tuple(sorted(found, key=lambda environment: order[environment.stack]))
 
@@ -238,9 +244,7 @@ def _environments(reader: Reader) -> tuple[Environment, ...]:
 def parse_gitops(config: Mapping[str, Any], stack: str) -> GitopsSettings:
     """`gitops:*` config -> settings, or SettingsError listing every problem."""
     problems: list[str] = []
-    values = {
-        key[len(PREFIX) :]: value for key, value in config.items() if key.startswith(PREFIX)
-    }
+    values = {key[len(PREFIX) :]: value for key, value in config.items() if key.startswith(PREFIX)}
     reader = Reader(values, PREFIX, problems)
     kubernetes = reader.section("kubernetes")
     context = kubernetes.opt_text("context")

@@ -2,7 +2,8 @@
 
 Creates (parented to the component):
 - Namespace `<namespace>` (restricted Pod Security) holding the Stack objects and their
-  workspaces; protected and retained on delete, so removing this project never deletes the Stack objects with it
+  workspaces; protected and retained on delete, so removing this project never deletes the
+  Stack objects with it
 - the operator Release (pinned chart, or nothing when `present`), hardened: read-only root
   filesystem with an emptyDir at /tmp, RuntimeDefault seccomp, requests and limits
 - ExternalSecrets syncing the Git token (`webapp-gitops-git`) and the Pulumi access token
@@ -102,7 +103,10 @@ class Operator(pulumi.ComponentResource):
                 (PULUMI_SECRET, settings.pulumi.token_key),
             )
         ]
-        self.accounts = [self._workspace_account(name, settings, env, in_namespace) for env in settings.environments]
+        self.accounts = [
+            self._workspace_account(name, settings, env, in_namespace)
+            for env in settings.environments
+        ]
         self.register_outputs({"namespace": settings.namespace})
 
     def _create_release(
@@ -172,11 +176,17 @@ class Operator(pulumi.ComponentResource):
                 name=f"{settings.namespace}:{account}:system:auth-delegator"
             ),
             role_ref=k8s.rbac.v1.RoleRefArgs(
-                api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="system:auth-delegator"
+                api_group="rbac.authorization.k8s.io",
+                kind="ClusterRole",
+                name="system:auth-delegator",
             ),
             subjects=[
-                k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=account, namespace=settings.namespace)
+                k8s.rbac.v1.SubjectArgs(
+                    kind="ServiceAccount", name=account, namespace=settings.namespace
+                )
             ],
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[service_account])),
+            opts=pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(depends_on=[service_account])
+            ),
         )
         return service_account

@@ -11,11 +11,10 @@ import json
 from typing import Any, Mapping, Optional
 
 import pulumi
-import pulumi_kubernetes as k8s
 import pulumi.runtime.config as runtime_config
+import pulumi_kubernetes as k8s
 
 from components.config.settings import SettingsError
-
 from tools.offline import load_stack_config, stack_names
 
 from .argocd import ArgoCd, ArgoCdArgs
@@ -38,10 +37,7 @@ def build(settings: GitopsSettings) -> dict[str, Any]:
     """Declare everything; returns the stack outputs."""
     provider = k8s.Provider("gitops-cluster", context=settings.context)
     operator = Operator("gitops-operator", OperatorArgs(settings=settings, provider=provider))
-    ArgoCd(
-        "gitops-argocd",
-        ArgoCdArgs(settings=settings, operator=[operator], provider=provider),
-    )
+    ArgoCd("gitops-argocd", ArgoCdArgs(settings=settings, operator=[operator], provider=provider))
     return {
         "stacks": {
             environment.stack: {

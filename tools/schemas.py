@@ -46,7 +46,6 @@ from components.platform.addons import (
     RABBITMQ_OPERATOR,
     RELOADER,
 )
-
 from gitops.pins import ARGO_CD, ARGO_CD_APP, PULUMI_OPERATOR_TAG
 
 from .offline import ROOT

@@ -31,23 +31,59 @@ ENVIRONMENTS = "gitops:environments"
 @pytest.mark.parametrize(
     "overrides, expected",
     [
-        ({"gitops:resyncMinutes": 1}, "gitops:resyncMinutes: 1 is not allowed; expected a whole number from 5 to 1440"),
-        ({"gitops:operator": "helm"}, "gitops:operator: 'helm' is not allowed; expected one of install, present"),
+        (
+            {"gitops:resyncMinutes": 1},
+            "gitops:resyncMinutes: 1 is not allowed; expected a whole number from 5 to 1440",
+        ),
+        (
+            {"gitops:operator": "helm"},
+            "gitops:operator: 'helm' is not allowed; expected one of install, present",
+        ),
         (
             {"gitops:repository": {"url": "git@github.com:example/x.git", "tokenKey": "k"}},
             "gitops:repository.url: 'git@github.com:example/x.git' is not allowed; expected an https:// Git URL",
         ),
-        ({"gitops:repository": {"url": "https://github.com/example/x.git"}}, "gitops:repository.tokenKey: required"),
         (
-            {"gitops:pulumi": {"organization": "example", "tokenKey": "k", "policyGroup": "g", "backend": "s3://state"}},
+            {"gitops:repository": {"url": "https://github.com/example/x.git"}},
+            "gitops:repository.tokenKey: required",
+        ),
+        (
+            {
+                "gitops:pulumi": {
+                    "organization": "example",
+                    "tokenKey": "k",
+                    "policyGroup": "g",
+                    "backend": "s3://state",
+                }
+            },
             "gitops:pulumi.backend: 's3://state' is not allowed; expected a Pulumi Cloud URL",
         ),
-        ({"gitops:pulumi": {"organization": "example", "tokenKey": "k"}}, "gitops:pulumi.policyGroup: required"),
-        ({ENVIRONMENTS: {"dev": {"cloud": "aws"}}}, "gitops:environments.dev.roleArn: required for cloud aws"),
-        ({ENVIRONMENTS: {"dev": {"cloud": "azure", "clientId": "nope"}}}, "gitops:environments.dev.clientId: 'nope' is not allowed"),
-        ({ENVIRONMENTS: {"dev": {"cloud": "gcp"}}}, "gitops:environments.dev.cloud: 'gcp' is not allowed; expected one of aws, azure"),
         (
-            {ENVIRONMENTS: {"dev": {"cloud": "aws", "roleArn": "arn:aws:iam::123456789012:role/r", "after": "staging"}}},
+            {"gitops:pulumi": {"organization": "example", "tokenKey": "k"}},
+            "gitops:pulumi.policyGroup: required",
+        ),
+        (
+            {ENVIRONMENTS: {"dev": {"cloud": "aws"}}},
+            "gitops:environments.dev.roleArn: required for cloud aws",
+        ),
+        (
+            {ENVIRONMENTS: {"dev": {"cloud": "azure", "clientId": "nope"}}},
+            "gitops:environments.dev.clientId: 'nope' is not allowed",
+        ),
+        (
+            {ENVIRONMENTS: {"dev": {"cloud": "gcp"}}},
+            "gitops:environments.dev.cloud: 'gcp' is not allowed; expected one of aws, azure",
+        ),
+        (
+            {
+                ENVIRONMENTS: {
+                    "dev": {
+                        "cloud": "aws",
+                        "roleArn": "arn:aws:iam::123456789012:role/r",
+                        "after": "staging",
+                    }
+                }
+            },
             "gitops:environments.dev.after: 'staging' is not handed over here",
         ),
         ({ENVIRONMENTS: {"qa": {"cloud": "aws"}}}, "gitops:environments.qa: unknown key"),
@@ -57,11 +93,15 @@ ENVIRONMENTS = "gitops:environments"
         ({"gitops:destroyOnFinalize": True}, "gitops:destroyOnFinalize: unknown key"),
     ],
 )
-def test_a_bad_value_is_named_with_what_is_allowed(overrides: dict[str, Any], expected: str) -> None:
+def test_a_bad_value_is_named_with_what_is_allowed(
+    overrides: dict[str, Any], expected: str
+) -> None:
     found = problems("dev", overrides)
     assert any(problem.startswith(expected) for problem in found), found
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    found = problems("dev", {"gitops:resyncMinutes": 0, "gitops:argocd": "yes", "gitops:secretStore": None})
+    found = problems(
+        "dev", {"gitops:resyncMinutes": 0, "gitops:argocd": "yes", "gitops:secretStore": None}
+    )
     assert len(found) == 3

@@ -22,7 +22,9 @@ from tests.support import program
 
 def lua_literal(value: Any) -> str:
     if isinstance(value, dict):
-        return "{" + ", ".join(f"[{json.dumps(k)}] = {lua_literal(v)}" for k, v in value.items()) + "}"
+        return (
+            "{" + ", ".join(f"[{json.dumps(k)}] = {lua_literal(v)}" for k, v in value.items()) + "}"
+        )
     if isinstance(value, list):
         return "{" + ", ".join(lua_literal(v) for v in value) + "}"
     if isinstance(value, bool):
@@ -64,7 +66,10 @@ STALLED = [
 WAITING = [
     condition("Ready", "False", "NotReadyInProgress"),
     condition(
-        "Reconciling", "True", "PrerequisiteNotSatisfied", 'prerequisite not satisfied for "webapp-staging"'
+        "Reconciling",
+        "True",
+        "PrerequisiteNotSatisfied",
+        'prerequisite not satisfied for "webapp-staging"',
     ),
 ]
 
@@ -77,13 +82,23 @@ WAITING = [
         ({"conditions": IN_PROGRESS}, "Progressing"),
         ({"conditions": WAITING, "lastUpdate": {"state": "succeeded"}}, "Progressing"),
         # A mandatory policy violation fails the update: Argo CD shows it at once.
-        ({"conditions": RETRYING, "lastUpdate": {"state": "failed", "message": "policy"}}, "Degraded"),
+        (
+            {"conditions": RETRYING, "lastUpdate": {"state": "failed", "message": "policy"}},
+            "Degraded",
+        ),
         ({"conditions": STALLED, "lastUpdate": {"state": "failed"}}, "Degraded"),
-        ({"conditions": [condition("Stalled", "True", "SourceUnavailable", "no such branch")]}, "Degraded"),
+        (
+            {"conditions": [condition("Stalled", "True", "SourceUnavailable", "no such branch")]},
+            "Degraded",
+        ),
     ],
 )
 def test_a_failed_reconcile_shows_as_degraded(status: Any, expected: str) -> None:
-    obj: dict[str, Any] = {"apiVersion": "pulumi.com/v1", "kind": "Stack", "metadata": {"name": "s"}}
+    obj: dict[str, Any] = {
+        "apiVersion": "pulumi.com/v1",
+        "kind": "Stack",
+        "metadata": {"name": "s"},
+    }
     if status is not None:
         obj["status"] = status
     found, message = health(obj)

@@ -58,14 +58,16 @@ def test_an_application_the_set_generates_validates_strictly(
     gitops_run: Callable[..., StackRun],
 ) -> None:
     """The ApplicationSet's template filled in as its list generator does (goTemplate)."""
-    application_set = gitops_run("production", HAND_OVER).find("ApplicationSet", "webapp-production")
+    application_set = gitops_run("production", HAND_OVER).find(
+        "ApplicationSet", "webapp-production"
+    )
     spec = application_set["spec"]
     elements = spec["generators"][0]["list"]["elements"]
     assert [element["stack"] for element in elements] == ["staging", "production"]
     for element in elements:
         text = yaml.safe_dump(spec["template"])
         for key, value in element.items():
-            text = text.replace("{{.%s}}" % key, value)
+            text = text.replace("{{." + key + "}}", value)
         template = yaml.safe_load(text)
         application = {
             "apiVersion": "argoproj.io/v1alpha1",
@@ -74,7 +76,9 @@ def test_an_application_the_set_generates_validates_strictly(
             "spec": template["spec"],
         }
         validate_object(application)
-        assert application["spec"]["source"]["path"] == f"gitops/stacks/production/{element['stack']}"
+        assert (
+            application["spec"]["source"]["path"] == f"gitops/stacks/production/{element['stack']}"
+        )
         assert application["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
 
 
@@ -107,7 +111,9 @@ def test_the_releases_set_only_what_their_charts_read(
         assert chart in schemas.GITOPS_CHARTS
         assert tags[chart].endswith(release.inputs["version"])
         assert chart_values.check(chart, release.inputs["values"]) == []
-    assert {PULUMI_OPERATOR["version"], ARGO_CD["version"]} == {r.inputs["version"] for r in releases}
+    assert {PULUMI_OPERATOR["version"], ARGO_CD["version"]} == {
+        r.inputs["version"] for r in releases
+    }
 
 
 def test_argo_cd_carries_the_stack_health_check(gitops_run: Callable[..., StackRun]) -> None:
@@ -135,7 +141,9 @@ def test_the_policy_pack_sees_the_gitops_resources(gitops_run: Callable[..., Sta
         findings = policy_check.check(run, policy_check.load_config("production"))
     finally:
         namespace.protect = True
-    assert [f.policy for f in findings if f.level == "mandatory"] == ["stateful-resources-protected"]
+    assert [f.policy for f in findings if f.level == "mandatory"] == [
+        "stateful-resources-protected"
+    ]
 
 
 @pytest.mark.parametrize("stack", GITOPS_STACKS)

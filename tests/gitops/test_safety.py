@@ -40,7 +40,9 @@ def operator_action(stack_object: dict[str, Any], deleted: bool) -> Action:
 
 def test_the_model_destroys_only_with_destroy_on_finalize() -> None:
     assert operator_action({"spec": {"destroyOnFinalize": True}}, deleted=True) == "destroy"
-    assert operator_action({"spec": {"destroyOnFinalize": True, "preview": True}}, True) == "release"
+    assert (
+        operator_action({"spec": {"destroyOnFinalize": True, "preview": True}}, True) == "release"
+    )
     assert operator_action({"spec": {}}, deleted=True) == "release"
     assert operator_action({"spec": {"destroyOnFinalize": True}}, deleted=False) == "up"
 
@@ -89,10 +91,17 @@ CHANGES: list[tuple[str, dict[str, Any]]] = [
         "cloud moved",
         environments(
             STACK,
-            production={"cloud": "azure", "roleArn": None, "clientId": "0" * 8 + "-0000-0000-0000-" + "0" * 12},
+            production={
+                "cloud": "azure",
+                "roleArn": None,
+                "clientId": "0" * 8 + "-0000-0000-0000-" + "0" * 12,
+            },
         ),
     ),
-    ("deploy role", environments(STACK, production={"roleArn": "arn:aws:iam::123456789012:role/x"})),
+    (
+        "deploy role",
+        environments(STACK, production={"roleArn": "arn:aws:iam::123456789012:role/x"}),
+    ),
 ]
 
 
