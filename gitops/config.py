@@ -241,11 +241,14 @@ def _environments(reader: Reader) -> tuple[Environment, ...]:
     return tuple(sorted(found, key=lambda environment: order[environment.stack]))
 
 
-def parse_gitops(config: Mapping[str, Any], stack: str) -> GitopsSettings:
-    """`gitops:*` config -> settings, or SettingsError listing every problem."""
+def parse_gitops(
+    config: Mapping[str, Any], stack: str, consulted: Optional[set[str]] = None
+) -> GitopsSettings:
+    """`gitops:*` config -> settings, or SettingsError listing every problem; `consulted`
+    collects every key read (the README reference is checked against it)."""
     problems: list[str] = []
     values = {key[len(PREFIX) :]: value for key, value in config.items() if key.startswith(PREFIX)}
-    reader = Reader(values, PREFIX, problems)
+    reader = Reader(values, PREFIX, problems, consulted)
     kubernetes = reader.section("kubernetes")
     context = kubernetes.opt_text("context")
     if context is None:

@@ -37,6 +37,9 @@ WORKSPACE_RESOURCES = {
 }
 """A workspace runs the Python program and the providers (the main program's `make bench` peaks
 under 1 GiB; the AWS and Kubernetes providers add theirs)."""
+PREREQUISITE_WINDOW = "5m"
+"""How recent the prerequisite's success must be (shorter than any update, so production nearly
+always makes staging run the current branch head first)."""
 AZURE_USE_LABEL = "azure.workload.identity/use"
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 AZURE_CLIENT_ANNOTATION = "azure.workload.identity/client-id"
@@ -95,13 +98,14 @@ def stack_manifest(settings: GitopsSettings, environment: Environment) -> dict[s
         spec["secretsProvider"] = environment.secrets_provider
     if environment.after:
         # The operator checks that the prerequisite's last update succeeded at its current
-        # generation, and, with succeededWithinDuration, recently: an older success makes it
-        # re-run the prerequisite first (it fetches the branch head), so production runs after
-        # staging has run the same branch (isRequirementSatisfied, stack_controller.go@v2.9.0).
+        # generation and, with succeededWithinDuration, recently; an older success makes it
+        # re-run the prerequisite first, which fetches the branch head (isRequirementSatisfied,
+        # stack_controller.go@v2.9.0). It does not compare commits: the short window is what
+        # makes production run after staging has run the branch as it is now.
         spec["prerequisites"] = [
             {
                 "name": stack_object_name(environment.after),
-                "requirement": {"succeededWithinDuration": f"{settings.resync_minutes}m"},
+                "requirement": {"succeededWithinDuration": PREREQUISITE_WINDOW},
             }
         ]
     return {

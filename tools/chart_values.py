@@ -42,12 +42,6 @@ FREE_FORM: Mapping[str, Mapping[str, FreeForm]] = {
             "SecurityContext",
         )
     },
-    "argo-cd": {
-        "configs.cm": FreeForm(
-            "the argocd-cm ConfigMap's entries (resource health checks), written as given by "
-            "templates/argocd-configs/argocd-cm.yaml"
-        )
-    },
     "argo-rollouts": {
         "controller.resources": FreeForm(
             "templates/controller/deployment.yaml passes it through with toYaml",
@@ -89,10 +83,16 @@ FREE_FORM: Mapping[str, Mapping[str, FreeForm]] = {
 ISTIO_DEFAULTS = "_internal_defaults_do_not_set"
 
 DOCUMENTED: Mapping[str, Mapping[str, str]] = {
+    "argo-cd": {
+        "configs.cm.resource.customizations.health.pulumi.com_Stack": "templates/_helpers.tpl "
+        "(argo-cd.config.cm) writes every configs.cm entry but create and annotations into "
+        "argocd-cm (values.yaml sets resource.customizations.ignoreResourceUpdates.* the same "
+        "way); the key is Argo CD's `resource.customizations.health.<group_kind>`"
+    },
     "reloader": {
         "reloader.podDisruptionBudget.maxUnavailable": "templates/poddisruptionbudget.yaml "
         "reads it; values.yaml documents it commented out"
-    }
+    },
 }
 """Per chart: keys its templates read that its values.yaml documents only in comments."""
 
