@@ -39,17 +39,41 @@ HEALTH_CHECK = (Path(__file__).parent / "files" / "stack-health.lua").read_text(
 REPOSITORY_SECRET = "webapp-gitops-repository"
 
 
+ARGOCD_RESOURCES = {
+    "controller": (("250m", "512Mi"), ("2", "2Gi")),
+    "server": (("50m", "128Mi"), ("500m", "512Mi")),
+    "repoServer": (("100m", "256Mi"), ("1", "1Gi")),
+    "applicationSet": (("50m", "64Mi"), ("500m", "256Mi")),
+    "redis": (("50m", "64Mi"), ("500m", "256Mi")),
+}
+"""Requests and limits (cpu, memory) per component: the chart sets none. The application
+controller holds the cluster cache; it manages a few objects here, so 2Gi is headroom."""
+
+
 def argocd_values(high_availability: bool) -> dict[str, Any]:
+    """The chart's hardened security contexts (non-root, read-only root, no capabilities,
+    RuntimeDefault seccomp: its defaults), requests and limits everywhere, no Dex or
+    notifications, CRDs kept, the Stack health check; two replicas of the stateless parts in
+    high availability."""
     replicas = 2 if high_availability else 1
-    return {
+    sized = {
+        component: {
+            "resources": {
+                "requests": {"cpu": requests[0], "memory": requests[1]},
+                "limits": {"cpu": limits[0], "memory": limits[1]},
+            }
+        }
+        for component, (requests, limits) in ARGOCD_RESOURCES.items()
+    }
+    return sized | {
         # Uninstalling Argo CD must not delete every Application (and what they manage) with it.
         "crds": {"keep": True},
         "dex": {"enabled": False},
         "notifications": {"enabled": False},
         "configs": {"cm": {HEALTH_KEY: HEALTH_CHECK}},
-        "server": {"replicas": replicas},
-        "repoServer": {"replicas": replicas},
-        "applicationSet": {"replicas": replicas},
+        "server": {**sized["server"], "replicas": replicas},
+        "repoServer": {**sized["repoServer"], "replicas": replicas},
+        "applicationSet": {**sized["applicationSet"], "replicas": replicas},
     }
 
 

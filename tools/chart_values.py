@@ -36,6 +36,13 @@ class FreeForm:
 
 
 FREE_FORM: Mapping[str, Mapping[str, FreeForm]] = {
+    "argo-cd": {
+        f"{component}.resources": FreeForm(
+            "the component's container resources, passed through with toYaml (default {})",
+            "ResourceRequirements",
+        )
+        for component in ("controller", "server", "repoServer", "applicationSet", "redis")
+    },
     "pulumi-kubernetes-operator": {
         "securityContext": FreeForm(
             "templates/deployment.yaml passes it to the operator container with toYaml",

@@ -5,7 +5,7 @@ timeline has no await that could time out."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 import yaml
@@ -159,3 +159,42 @@ def test_the_timeline_orders_the_first_sync_after_what_it_needs(
     for name in needed:
         assert steps[name].finish <= application_set.start, name
     assert plan.overruns() == []
+
+
+def _merged(chart: str, values: dict[str, Any]) -> dict[str, Any]:
+    return chart_values._merge(chart_values.defaults(chart), values)
+
+
+def test_argo_cd_runs_hardened_with_requests_and_limits(
+    gitops_run: Callable[..., StackRun],
+) -> None:
+    """What the release installs (the chart's defaults under our values), per container."""
+    release = next(
+        r for r in gitops_run("production").resources if r.inputs.get("chart") == "argo-cd"
+    )
+    merged = _merged("argo-cd", release.inputs["values"])
+    for component in ("controller", "server", "repoServer", "applicationSet", "redis"):
+        context = merged[component]["containerSecurityContext"]
+        assert context["readOnlyRootFilesystem"] and not context["allowPrivilegeEscalation"]
+        assert context["capabilities"] == {"drop": ["ALL"]}
+        resources = merged[component]["resources"]
+        assert set(resources) == {"requests", "limits"}, component
+    assert merged["dex"]["enabled"] is False and merged["crds"]["keep"] is True
+
+
+def test_the_operator_runs_hardened(gitops_run: Callable[..., StackRun]) -> None:
+    release = next(
+        r
+        for r in gitops_run("production").resources
+        if "pulumi-kubernetes-operator" in str(r.inputs.get("chart"))
+    )
+    merged = _merged("pulumi-kubernetes-operator", release.inputs["values"])
+    assert merged["podSecurityContext"]["runAsNonRoot"] is True
+    assert merged["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+        "capabilities": {"drop": ["ALL"]},
+    }
+    assert {"/tmp"} == {mount["mountPath"] for mount in merged["extraVolumeMounts"]}
+    assert set(merged["resources"]) == {"requests", "limits"}
