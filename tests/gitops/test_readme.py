@@ -70,3 +70,22 @@ def test_the_named_files_and_commands_exist() -> None:
     assert "python -m gitops.manifests" in flat and "python -m tools.ci handed-over <stack>" in flat
     for status in ("Healthy", "Progressing", "Degraded"):
         assert status in flat
+
+
+def test_the_change_table_names_every_change_the_safety_test_makes() -> None:
+    from tests.gitops.test_safety import CHANGES
+
+    table = SECTION.split("### Changing the GitOps project", 1)[1]
+    flat = " ".join(table.split())
+    for _, change in CHANGES:
+        for key, value in change.items():
+            if isinstance(value, dict) and key == "gitops:environments":
+                continue  # per environment: the rows name gitops:environments.<stack>.<field>
+            if isinstance(value, dict):
+                base = key.split(":", 1)[1]
+                fields = [f for f in value if f"`gitops:{base}." in flat and f in flat]
+                assert fields, key
+            else:
+                assert f"`{key}`" in flat, key
+    for field in ("secretsProvider", "after", "cloud", "roleArn", "clientId"):
+        assert field in flat
