@@ -89,7 +89,13 @@ def project_spec(settings: GitopsSettings) -> dict[str, Any]:
 
 def application_set_spec(settings: GitopsSettings, project: str) -> dict[str, Any]:
     """One Application per environment; the template's `{{.stack}}`/`{{.path}}` are filled from
-    the list generator (goTemplate, missing keys an error)."""
+    the list generator (goTemplate, missing keys an error).
+
+    No progressive sync (`strategy: RollingSync`) orders the environments: it is experimental and
+    "will force all generated Applications to have autosync disabled" (argo-cd v3.4.4,
+    docs/operator-manual/applicationset/Progressive-Syncs.md), which would end self-heal. Each
+    Application holds one object, so sync waves inside it order nothing; production waits for
+    staging through the operator's prerequisite instead (`manifests.stack_manifest`)."""
     elements = [
         {"stack": environment.stack, "path": repository_path(settings, environment.stack)}
         for environment in settings.environments
