@@ -36,6 +36,19 @@ class FreeForm:
 
 
 FREE_FORM: Mapping[str, Mapping[str, FreeForm]] = {
+    "argo-cd": {
+        f"{component}.resources": FreeForm(
+            "the component's container resources, passed through with toYaml (default {})",
+            "ResourceRequirements",
+        )
+        for component in ("controller", "server", "repoServer", "applicationSet", "redis")
+    },
+    "pulumi-kubernetes-operator": {
+        "securityContext": FreeForm(
+            "templates/deployment.yaml passes it to the operator container with toYaml",
+            "SecurityContext",
+        )
+    },
     "argo-rollouts": {
         "controller.resources": FreeForm(
             "templates/controller/deployment.yaml passes it through with toYaml",
@@ -77,10 +90,16 @@ FREE_FORM: Mapping[str, Mapping[str, FreeForm]] = {
 ISTIO_DEFAULTS = "_internal_defaults_do_not_set"
 
 DOCUMENTED: Mapping[str, Mapping[str, str]] = {
+    "argo-cd": {
+        "configs.cm.resource.customizations.health.pulumi.com_Stack": "templates/_helpers.tpl "
+        "(argo-cd.config.cm) writes every configs.cm entry but create and annotations into "
+        "argocd-cm (values.yaml sets resource.customizations.ignoreResourceUpdates.* the same "
+        "way); the key is Argo CD's `resource.customizations.health.<group_kind>`"
+    },
     "reloader": {
         "reloader.podDisruptionBudget.maxUnavailable": "templates/poddisruptionbudget.yaml "
         "reads it; values.yaml documents it commented out"
-    }
+    },
 }
 """Per chart: keys its templates read that its values.yaml documents only in comments."""
 

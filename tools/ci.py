@@ -6,6 +6,13 @@ config the program reads), so the workflows hold no per-stack copies of it.
 prints `key=value` lines: `cloud` (none, aws or azure: which login the job performs),
 `context` (the kubeconfig context the program uses), `aws_region` and `eks_cluster` (AWS),
 `policy_config` (the policy pack's thresholds for the stack).
+
+    python -m tools.ci handed-over production      # prints true or false
+
+says whether a GitOps stack (`gitops/Pulumi.<name>.yaml`: `gitops:handOver` on, the stack in
+`gitops:environments`) hands the stack
+over to the Pulumi Kubernetes Operator: then the `deploy` workflow previews it but does not apply
+it (README "GitOps").
 """
 
 from __future__ import annotations
@@ -42,12 +49,23 @@ def stack_info(stack: str, pack: str = "policy") -> dict[str, str]:
     }
 
 
+def handed_over(stack: str) -> bool:
+    """Whether any GitOps stack file hands `stack` over (its config parsed and validated)."""
+    from gitops.program import gitops_stacks, load_settings
+
+    require_stack_file(stack)
+    return any(stack in load_settings(name).handed_over for name in gitops_stacks())
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="stack facts for the GitHub workflows")
-    parser.add_argument("command", choices=("stack-info",))
+    parser.add_argument("command", choices=("stack-info", "handed-over"))
     parser.add_argument("stack")
     parser.add_argument("--policy-pack", default="policy", help="the policy pack's directory")
     args = parser.parse_args(argv)
+    if args.command == "handed-over":
+        print("true" if handed_over(args.stack) else "false")
+        return 0
     for key, value in stack_info(args.stack, args.policy_pack).items():
         if "\n" in value:
             raise SystemExit(f"stack {args.stack}: {key} holds a newline")

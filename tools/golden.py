@@ -23,6 +23,9 @@ from .render import render, validate_run, write
 
 GOLDEN = ROOT / "tests" / "golden"
 URNS = GOLDEN / "urns"
+GITOPS_GOLDEN = GOLDEN / "gitops"
+"""The GitOps project's renders (`gitops/`), one folder per GitOps stack, handed over."""
+GITOPS_HAND_OVER = {"gitops:handOver": True}
 
 # The shapes each shipped stack is run in by the suite: as shipped, and with one option flipped, so
 # that an option only one shipped stack uses cannot rot unseen.
@@ -115,6 +118,29 @@ def urn_file(stack: str, variant: str) -> Path:
     return URNS / f"{stack}-{variant}.txt"
 
 
+def gitops_run(stack: str) -> StackRun:
+    """A GitOps stack, handed over (what it declares once a team turns it on)."""
+    from gitops.program import GITOPS
+
+    config = {**load_stack_config(stack, root=GITOPS), **GITOPS_HAND_OVER}
+    return run_stack(stack, root=GITOPS, config=config)
+
+
+def _write_gitops() -> int:
+    from gitops.program import gitops_stacks
+
+    for stack in gitops_stacks():
+        run = gitops_run(stack)
+        problems = validate_run(run)
+        if problems:
+            print(f"gitops stack {stack}: {len(problems)} invalid object(s)", file=sys.stderr)
+            print("\n".join(f"  - {p}" for p in problems), file=sys.stderr)
+            return 1
+        write(render(run), GITOPS_GOLDEN / stack)
+        print(f"gitops stack {stack}: golden render written to {GITOPS_GOLDEN.relative_to(ROOT)}/")
+    return 0
+
+
 def main() -> int:
     for stack in stacks():
         run = run_stack(stack)
@@ -129,6 +155,8 @@ def main() -> int:
         out: Path = GOLDEN / stack
         write(render(run), out)
         print(f"stack {stack}: golden render written to {out.relative_to(ROOT)}/")
+    if _write_gitops() != 0:
+        return 1
     URNS.mkdir(parents=True, exist_ok=True)
     for stack in stacks():
         for variant in VARIANTS:

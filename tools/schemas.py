@@ -46,6 +46,7 @@ from components.platform.addons import (
     RABBITMQ_OPERATOR,
     RELOADER,
 )
+from gitops.pins import ARGO_CD, ARGO_CD_APP, PULUMI_OPERATOR_TAG
 
 from .offline import ROOT
 
@@ -77,6 +78,8 @@ ISTIO = "istio/istio"
 ISTIO_CRDS = "manifests/charts/base/files/crd-all.gen.yaml"
 ELASTIC = "elastic/cloud-on-k8s"
 ECK_TAG = f"v{ECK['version']}"
+PKO = "pulumi/pulumi-kubernetes-operator"
+ARGO_CD_REPO = "argoproj/argo-cd"
 SOURCES = (
     Source(KPS, KPS_TAG, f"{KPS_CRDS}/crd-podmonitors.yaml", (("PodMonitor", "v1"),)),
     Source(KPS, KPS_TAG, f"{KPS_CRDS}/crd-servicemonitors.yaml", (("ServiceMonitor", "v1"),)),
@@ -179,6 +182,16 @@ SOURCES = (
         "config/crds/v1/resources/elasticsearch.k8s.elastic.co_elasticsearches.yaml",
         (("Elasticsearch", "v1"),),
     ),
+    # The GitOps project (gitops/): the operator's Stack, and Argo CD's kinds.
+    Source(PKO, PULUMI_OPERATOR_TAG, "deploy/crds/pulumi.com_stacks.yaml", (("Stack", "v1"),)),
+    *(
+        Source(ARGO_CD_REPO, ARGO_CD_APP, f"manifests/crds/{name}-crd.yaml", ((kind, "v1alpha1"),))
+        for kind, name in (
+            ("Application", "application"),
+            ("ApplicationSet", "applicationset"),
+            ("AppProject", "appproject"),
+        )
+    ),
 )
 """Per CRD manifest: the repository, the tag of the pinned version, the path, what is taken."""
 
@@ -256,9 +269,23 @@ CHART_SOURCES = (
         "charts/grafana/values.yaml",
         key="grafana",
     ),
+    ChartSource(
+        "pulumi-kubernetes-operator",
+        PKO,
+        PULUMI_OPERATOR_TAG,
+        "deploy/helm/pulumi-operator/values.yaml",
+    ),
+    ChartSource(
+        "argo-cd",
+        "argoproj/argo-helm",
+        f"argo-cd-{ARGO_CD['version']}",
+        "charts/argo-cd/values.yaml",
+    ),
 )
 """The pinned charts' default values: an unknown key in a release's values is an error
 (`tools.chart_values`)."""
+GITOPS_CHARTS = ("pulumi-kubernetes-operator", "argo-cd")
+"""The charts only the GitOps project (gitops/) installs: tests/gitops checks their pins."""
 
 
 class _Loader(yaml.SafeLoader):

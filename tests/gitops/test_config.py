@@ -1,0 +1,107 @@
+"""The GitOps config: the shipped stack files parse; every bad value is named with what is allowed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.config.settings import SettingsError
+from gitops.config import parse_gitops
+from tests.gitops.conftest import GITOPS_STACKS, gitops_config
+
+
+@pytest.mark.parametrize("stack", GITOPS_STACKS)
+def test_the_shipped_stack_files_parse(stack: str) -> None:
+    settings = parse_gitops(gitops_config(stack), stack)
+    assert settings.environments and settings.resync_minutes == 15
+    # Shipped prepared, not active: CI keeps deploying until a team turns hand-over on.
+    assert settings.handed_over == ()
+
+
+def problems(stack: str, overrides: dict[str, Any]) -> list[str]:
+    with pytest.raises(SettingsError) as raised:
+        parse_gitops(gitops_config(stack, overrides), stack)
+    return raised.value.problems
+
+
+ENVIRONMENTS = "gitops:environments"
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (
+            {"gitops:resyncMinutes": 1},
+            "gitops:resyncMinutes: 1 is not allowed; expected a whole number from 5 to 1440",
+        ),
+        (
+            {"gitops:operator": "helm"},
+            "gitops:operator: 'helm' is not allowed; expected one of install, present",
+        ),
+        (
+            {"gitops:repository": {"url": "git@github.com:example/x.git", "tokenKey": "k"}},
+            "gitops:repository.url: 'git@github.com:example/x.git' is not allowed; expected an https:// Git URL",
+        ),
+        (
+            {"gitops:repository": {"url": "https://github.com/example/x.git"}},
+            "gitops:repository.tokenKey: required",
+        ),
+        (
+            {
+                "gitops:pulumi": {
+                    "organization": "example",
+                    "tokenKey": "k",
+                    "policyGroup": "g",
+                    "backend": "s3://state",
+                }
+            },
+            "gitops:pulumi.backend: 's3://state' is not allowed; expected a Pulumi Cloud URL",
+        ),
+        (
+            {"gitops:pulumi": {"organization": "example", "tokenKey": "k"}},
+            "gitops:pulumi.policyGroup: required",
+        ),
+        (
+            {ENVIRONMENTS: {"dev": {"cloud": "aws"}}},
+            "gitops:environments.dev.roleArn: required for cloud aws",
+        ),
+        (
+            {ENVIRONMENTS: {"dev": {"cloud": "azure", "clientId": "nope"}}},
+            "gitops:environments.dev.clientId: 'nope' is not allowed",
+        ),
+        (
+            {ENVIRONMENTS: {"dev": {"cloud": "gcp"}}},
+            "gitops:environments.dev.cloud: 'gcp' is not allowed; expected one of aws, azure",
+        ),
+        (
+            {
+                ENVIRONMENTS: {
+                    "dev": {
+                        "cloud": "aws",
+                        "roleArn": "arn:aws:iam::123456789012:role/r",
+                        "after": "staging",
+                    }
+                }
+            },
+            "gitops:environments.dev.after: 'staging' is not handed over here",
+        ),
+        ({ENVIRONMENTS: {"qa": {"cloud": "aws"}}}, "gitops:environments.qa: unknown key"),
+        ({ENVIRONMENTS: {}}, "gitops:environments: at least one of dev, staging, production"),
+        ({"gitops:kubernetes": None}, "gitops:kubernetes.context: required"),
+        ({"gitops:secretStore": None}, "gitops:secretStore: required"),
+        ({"gitops:destroyOnFinalize": True}, "gitops:destroyOnFinalize: unknown key"),
+    ],
+)
+def test_a_bad_value_is_named_with_what_is_allowed(
+    overrides: dict[str, Any], expected: str
+) -> None:
+    found = problems("dev", overrides)
+    assert any(problem.startswith(expected) for problem in found), found
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    found = problems(
+        "dev", {"gitops:resyncMinutes": 0, "gitops:argocd": "yes", "gitops:secretStore": None}
+    )
+    assert len(found) == 3

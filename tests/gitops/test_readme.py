@@ -1,0 +1,91 @@
+"""README "GitOps" stays true: its sections exist, every `gitops:` key the project reads is in its
+reference, and the versions, defaults, names and commands it states are the project's."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from gitops import manifests
+from gitops.config import parse_gitops
+from gitops.pins import ARGO_CD, ARGO_CD_APP, PULUMI_OPERATOR
+from tests.gitops.conftest import GITOPS_STACKS, gitops_config
+from tests.support import readme_sections
+from tools.offline import ROOT
+
+README = (ROOT / "README.md").read_text()
+SECTION = README.split("\n## GitOps\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_section_covers_what_a_team_needs() -> None:
+    anchors = readme_sections(README)
+    for heading in (
+        "bootstrap-one-command",
+        "how-a-commit-reaches-production",
+        "drift",
+        "rollback",
+        "pausing-reconciliation-in-an-incident",
+        "taking-a-stack-back-to-workstation-or-ci-deployment",
+    ):
+        assert anchors.get(heading) == "GitOps", heading
+    for link in re.findall(r"\]\(#([\w-]+)\)", SECTION):
+        assert link in anchors, link
+
+
+@pytest.mark.parametrize("stack", GITOPS_STACKS)
+def test_every_key_read_is_in_the_reference(stack: str) -> None:
+    consulted: set[str] = set()
+    config = gitops_config(stack, {"gitops:handOver": True})
+    parse_gitops(config, stack, consulted)
+    documented = set(re.findall(r"`(gitops:[\w.<>]+)`", SECTION))
+    for key in consulted:
+        key = re.sub(
+            r"^gitops:environments\.(dev|staging|production)", "gitops:environments.<stack>", key
+        )
+        parents = {entry.rsplit(".", 1)[0] for entry in documented}
+        assert key in documented or key in parents, key
+
+
+def test_the_stated_versions_and_defaults_are_the_project_s() -> None:
+    flat = " ".join(SECTION.split())
+    assert f"v2** (chart {PULUMI_OPERATOR['version']})" in flat
+    assert f"(chart {ARGO_CD['version']}, Argo CD {ARGO_CD_APP})" in flat
+    settings = parse_gitops(gitops_config("production"), "production")
+    assert f"| `gitops:resyncMinutes` | `{settings.resync_minutes}` |" in flat
+    assert f"| `gitops:namespace` | `{settings.namespace}` |" in flat
+    assert "`gitops:handOver: false`" in flat and settings.hand_over is False
+    window = int(manifests.PREREQUISITE_WINDOW.removesuffix("m"))
+    assert f"within the last {window} minutes" in flat
+    subject = manifests.identity_subject(settings.namespace, "<stack>")
+    assert f"(`{subject}`)" in flat
+
+
+def test_the_named_files_and_commands_exist() -> None:
+    flat = SECTION.replace("\n", " ")
+    for path in re.findall(r"`((?:gitops|tests)/[\w./]+\.(?:py|lua|yaml))`", flat):
+        assert (ROOT / path).exists(), path
+    for stack in re.findall(r"pulumi -C gitops up --stack (\w+)", flat):
+        assert stack in GITOPS_STACKS
+    assert "python -m gitops.manifests" in flat and "python -m tools.ci handed-over <stack>" in flat
+    for status in ("Healthy", "Progressing", "Degraded"):
+        assert status in flat
+
+
+def test_the_change_table_names_every_change_the_safety_test_makes() -> None:
+    from tests.gitops.test_safety import CHANGES
+
+    table = SECTION.split("### Changing the GitOps project", 1)[1]
+    flat = " ".join(table.split())
+    for _, change in CHANGES:
+        for key, value in change.items():
+            if isinstance(value, dict) and key == "gitops:environments":
+                continue  # per environment: the rows name gitops:environments.<stack>.<field>
+            if isinstance(value, dict):
+                base = key.split(":", 1)[1]
+                fields = [f for f in value if f"`gitops:{base}." in flat and f in flat]
+                assert fields, key
+            else:
+                assert f"`{key}`" in flat, key
+    for field in ("secretsProvider", "after", "cloud", "roleArn", "clientId"):
+        assert field in flat
