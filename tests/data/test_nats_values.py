@@ -38,7 +38,7 @@ def generated(rng: random.Random, count: int) -> list[str]:
     """Values shaped as pulumi-random's RandomPassword makes them for `generated_password` (32
     letters and digits, at least 2 lower, 2 upper, 2 digits); every other one forced to begin with
     a digit, the case nats-server misreads (about 1 in 6 real values)."""
-    found = []
+    found: list[str] = []
     while len(found) < count:
         value = "".join(rng.choice(ALPHABET) for _ in range(32))
         if len(found) % 2:
