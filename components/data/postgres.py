@@ -11,7 +11,9 @@ Creates (parented to the component, named from it):
 - ServiceMonitor on that port when monitoring is on
 - ConfigMap `postgres-backup` holding `pg-backup.sh` (backup / verify / restore / prune)
 - PersistentVolumeClaim `postgres-backups` and CronJob `postgres-backup` (daily 02:00 by
-  default, Forbid concurrency, compressed custom-format dump, verified, 7-day retention)
+  default, Forbid concurrency; prunes expired backups and interrupted runs' partial files first,
+  then a compressed custom-format dump, kept only once it restores into a scratch database;
+  7-day retention, the newest backup always kept)
 - NetworkPolicies: the database admits exactly the declared clients on 5432 (and the monitoring
   namespace on 9187); the backup job may reach only the database
 """
