@@ -34,13 +34,14 @@ REDIS_UID = 10001
 above 10000, clear of the host's users. /data is writable through the pod's fsGroup."""
 
 
-FORK_SHARE = 0.3
+FORK_SHARE = 0.25
 """`maxmemory` as a share of the container's memory limit when Redis persists: an AOF rewrite or
 RDB save forks, and under writes the child's copy-on-write pages grow towards the parent's whole
 resident memory ("Redis may use up to 2 times the memory normally used", redis/redis-doc
-`docs/management/admin.md`, Memory). Twice the dataset is 60% of the limit; the rest covers both
-copies' allocator overhead (jemalloc size classes: 16 KiB values take 20 KiB), client and AOF
-buffers and the server itself (about 11 MiB resident when empty)."""
+`docs/management/admin.md`, Memory). The parent's resident memory is more than the dataset: under
+eviction churn jemalloc keeps 1.4-1.6 times `used_memory` resident (measured by
+`tests/data/test_redis_server.py`), plus the server itself (about 11 MiB) and buffers Redis does
+not count against `maxmemory` (the AOF buffer). A quarter keeps twice that under the limit."""
 NO_FORK_SHARE = 0.7
 """`maxmemory` as a share of the limit when nothing forks (no AOF, no RDB saves): 30% is left for
 the allocator's fragmentation, client buffers and the server itself."""
