@@ -432,9 +432,11 @@ class InClusterPostgres(pulumi.ComponentResource):
                     requests={"storage": settings.backup.storage_size}
                 ),
             ),
-            # Backups must survive `pulumi destroy` of the app; they are what you restore from.
-            # And `protect`ed where the stack protects its data: a change that would replace it (a
-            # storage class) is refused at preview.
+            # Retained by Pulumi: `pulumi destroy` leaves it, and its backups, as long as the
+            # namespace stays (production's is protected); where the namespace goes too (dev),
+            # the cluster deletes the claim with it (README "Destroy safety"). And `protect`ed
+            # where the stack protects its data: a change that would replace it (a storage
+            # class) is refused at preview.
             opts=pulumi.ResourceOptions.merge(
                 child, pulumi.ResourceOptions(retain_on_delete=True, protect=self._args.protect)
             ),
