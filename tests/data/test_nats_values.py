@@ -21,8 +21,16 @@ import pytest
 from components.config.catalogue import NatsPermissions
 from components.data.nats import nats_conf, password_variable
 from components.secrets.generated import nats_literal
-from tests.data.test_nats_server import free_port, login, on_ports, talk, wait_for_port
-from tests.support import program
+from tests.data.test_nats_server import (
+    free_port,
+    login,
+    on_ports,
+    server_environment,
+    talk,
+    wait_for_port,
+)
+from tests.support import config_file, program
+from tools import offline
 
 ALPHABET = string.ascii_letters + string.digits
 
@@ -116,3 +124,24 @@ def test_a_live_server_takes_each_value_verbatim(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_the_stack_stores_and_nats_server_reads_values_that_begin_with_a_digit(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """End to end through the program: every RandomPassword made to begin with a digit (the
+    failing shape `3e9X...`); dev's `webapp-nats` then holds each NATS value in the form
+    nats-server reads, and nats-server accepts the rendered config with the pod's environment."""
+
+    def digit_first(name: str, length: int) -> str:
+        return ("3e9X" + name.replace("-", ""))[:length].ljust(length, "7")
+
+    monkeypatch.setattr(offline, "mock_password", digit_first)
+    run = offline.run_stack("dev")
+    env = server_environment(run)
+    passwords = {name: value for name, value in env.items() if name.endswith("PASSWORD")}
+    assert len(passwords) >= 4
+    assert all(value.startswith("je9X") for value in passwords.values()), passwords
+    conf = config_file(run, "nats", "nats.conf")
+    result = check(conf, env, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
