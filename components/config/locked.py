@@ -150,7 +150,7 @@ REPLACING: tuple[Locked, ...] = (
     Locked(
         "nats.persistence",
         lambda settings: flag(settings.nats.persistence),
-        "recreate NATS without volumes: JetStream streams and their messages are gone",
+        "recreate NATS without its volumes (JetStream is off: they hold no messages today)",
         "drain the streams (stop publishers, let consumers catch up) or back them up "
         "(`nats stream backup`); apply",
         _volumes_on,

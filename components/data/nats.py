@@ -5,8 +5,14 @@ Creates (parented to the component):
 - ConfigMap `nats` with nats.conf (checked by `nats-server -t` in the tests)
 - Services `nats` (client 4222), `nats-headless` (4222/6222/8222, for clustering) and
   `nats-metrics` (7777, Prometheus annotations)
-- StatefulSet `nats`: server + `prometheus-nats-exporter` sidecar; one replica without persistence
-  in dev, a clustered JetStream-enabled set with a volume per replica where the stack asks for it
+- StatefulSet `nats`: server + `prometheus-nats-exporter` sidecar; one replica in dev, a cluster
+  of 3 (or 5, 7) in production; a volume per replica where the stack asks for it (`persistence`)
+
+Delivery is at-most-once, and JetStream is off (`JETSTREAM`): the applications use core NATS only
+(api publishes `todos.events`, the broadcaster takes them in a core queue group, the websocket
+service subscribes), so no stream would hold anything for them, and an event published while no
+subscriber listens is gone. Readiness is the server's plain messaging (`READY_PATH`), so a member
+stays in the Service while it accepts clients, whatever the others do.
 - ServiceAccount `nats` (no API token)
 - PodDisruptionBudget when clustered; NetworkPolicy admitting clients on 4222, the peers on 6222
   and the monitoring namespace on 7777 (the exporter; the server's own monitoring port 8222, which
@@ -50,6 +56,19 @@ EXPORTER_IMAGE = "natsio/prometheus-nats-exporter:0.17.3"
 ROUTE_USER = "route"
 READERS: Mapping[str, tuple[str, ...]] = {"nats": (NATS.name,)}
 """The ServiceAccounts whose pods read Secrets, and which Secrets."""
+JETSTREAM = False
+"""JetStream stays off: no application uses it (README "NATS delivery"). Turning it on means
+streams declared with the cluster's replication, the clients' `$JS.API` permissions, consumers
+in the applications, and `max_mem_store` (JetStream otherwise sizes its memory store from the
+node's memory, not the container's), not just this flag."""
+READY_PATH = "/healthz?js-server-only=true"
+"""The probes' check: the server accepts client connections, and nothing more (nats-server v2.11.8
+`server/monitor.go` `healthz`, lines 3411-3428: `js-server-only` returns after
+`readyForConnections`, before any JetStream, meta-leader or stream check). A member whose peers
+are down, or that cannot route to them, still serves its clients core NATS."""
+MEMORY_LIMIT_SHARE = 0.9
+"""GOMEMLIMIT as a share of the container's memory limit: the Go runtime collects harder near it
+instead of growing into the OOM kill (https://pkg.go.dev/runtime, "GOMEMLIMIT")."""
 
 
 def password_variable(user: str) -> str:
@@ -97,15 +116,8 @@ def nats_conf(
         "pid_file: /tmp/nats.pid",
         *_users(users),
     ]
-    if persistence:
-        # Leave 20% of the volume for compaction and metadata.
-        max_file = int(memory_bytes(storage_size) * 0.8)
-        lines += [
-            "jetstream {",
-            "  store_dir: /data/jetstream",
-            f"  max_file_store: {max_file}",
-            "}",
-        ]
+    # No `jetstream` block: JetStream is off (`JETSTREAM`), whatever `persistence` says.
+    del persistence, storage_size
     if replicas > 1:
         # A route authenticates with the cluster's user; its URL carries the credentials.
         routes = "\n".join(f"    ${route_variable(index)}" for index in range(replicas))
@@ -195,18 +207,17 @@ def _server_container(
     env: list[k8s.core.v1.EnvVarArgs],
     csi: list[k8s.core.v1.VolumeMountArgs],
 ) -> k8s.core.v1.ContainerArgs:
-    """nats-server: JetStream-aware health checks, lame-duck drain before the pod stops."""
-    healthz = k8s.core.v1.HTTPGetActionArgs(path="/healthz", port="monitor")
-    jetstream_healthz = k8s.core.v1.HTTPGetActionArgs(
-        path="/healthz?js-enabled-only=true", port="monitor"
-    )
+    """nats-server: health checks of its plain messaging (`READY_PATH`), a Go memory limit under
+    the container's, lame-duck drain before the pod stops."""
+    healthz = k8s.core.v1.HTTPGetActionArgs(path=READY_PATH, port="monitor")
+    memory_limit = int(memory_bytes(settings.resources.memory_limit) * MEMORY_LIMIT_SHARE)
     ports = (("client", CLIENT_PORT), ("cluster", CLUSTER_PORT), ("monitor", MONITOR_PORT))
     return k8s.core.v1.ContainerArgs(
         name="nats",
         image=settings.image,
         image_pull_policy=settings.image_pull_policy,
         args=["--config", "/etc/nats/nats.conf"],
-        env=env,
+        env=[*env, k8s.core.v1.EnvVarArgs(name="GOMEMLIMIT", value=str(memory_limit))],
         ports=[
             k8s.core.v1.ContainerPortArgs(name=port_name, container_port=port)
             for port_name, port in ports
@@ -214,10 +225,10 @@ def _server_container(
         resources=kx.resources(settings.resources.as_dict()),
         security_context=kx.container_security(NATS_UID),
         startup_probe=k8s.core.v1.ProbeArgs(
-            http_get=jetstream_healthz, period_seconds=5, failure_threshold=60
+            http_get=healthz, period_seconds=5, failure_threshold=60
         ),
         liveness_probe=k8s.core.v1.ProbeArgs(
-            http_get=jetstream_healthz, period_seconds=30, failure_threshold=3
+            http_get=healthz, period_seconds=30, failure_threshold=3
         ),
         readiness_probe=k8s.core.v1.ProbeArgs(
             http_get=healthz, period_seconds=10, failure_threshold=3
@@ -248,7 +259,6 @@ def _exporter_container(settings: DataServiceSettings) -> k8s.core.v1.ContainerA
             "-connz",
             "-routez",
             "-subz",
-            *(["-jsz=all"] if settings.persistence else []),
             "-port",
             str(METRICS_PORT),
             f"http://localhost:{MONITOR_PORT}",
@@ -262,9 +272,10 @@ def _exporter_container(settings: DataServiceSettings) -> k8s.core.v1.ContainerA
             period_seconds=30,
             failure_threshold=3,
         ),
-        # Ready once it serves metrics (it reads the server over localhost).
+        # Ready once it listens: not on a scrape of the server, so an exporter that cannot read
+        # the server (or answers slowly) never takes the NATS member out of its Services.
         readiness_probe=k8s.core.v1.ProbeArgs(
-            http_get=k8s.core.v1.HTTPGetActionArgs(path="/metrics", port="metrics"),
+            tcp_socket=k8s.core.v1.TCPSocketActionArgs(port="metrics"),
             period_seconds=10,
             failure_threshold=3,
         ),
@@ -272,7 +283,7 @@ def _exporter_container(settings: DataServiceSettings) -> k8s.core.v1.ContainerA
 
 
 def _volumes(persistence: bool, csi: list[k8s.core.v1.VolumeArgs]) -> list[k8s.core.v1.VolumeArgs]:
-    """Config, /tmp, and /data as an emptyDir when the stack keeps no JetStream volume."""
+    """Config, /tmp, and /data as an emptyDir when the stack keeps no volume."""
     volumes = [
         k8s.core.v1.VolumeArgs(
             name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name="nats")
@@ -433,8 +444,9 @@ class InClusterNats(pulumi.ComponentResource):
         ]
         stateful_set = k8s.apps.v1.StatefulSet(
             f"{self._name}-statefulset",
-            # Passwords apply at start: a changed `webapp-nats` rolls the members one by one
-            # (the PDB keeps a quorum), in lame-duck mode, so clients move over.
+            # Passwords apply at start: a changed `webapp-nats` rolls the members one by one (the
+            # StatefulSet controller waits for each to be Ready again; it does not consult the
+            # PDB, which guards drains), in lame-duck mode, so clients move over.
             metadata=kx.metadata(
                 "nats", self._args.namespace, self._workload_labels, kx.reload_on(READERS["nats"])
             ),

@@ -11,7 +11,9 @@ Creates (parented to the component, named from it):
 - ServiceMonitor on that port when monitoring is on
 - ConfigMap `postgres-backup` holding `pg-backup.sh` (backup / verify / restore / prune)
 - PersistentVolumeClaim `postgres-backups` and CronJob `postgres-backup` (daily 02:00 by
-  default, Forbid concurrency, compressed custom-format dump, verified, 7-day retention)
+  default, Forbid concurrency; prunes expired backups and interrupted runs' partial files first,
+  then a compressed custom-format dump, kept only once it restores into a scratch database;
+  7-day retention, the newest backup always kept)
 - NetworkPolicies: the database admits exactly the declared clients on 5432 (and the monitoring
   namespace on 9187); the backup job may reach only the database
 """
@@ -430,9 +432,11 @@ class InClusterPostgres(pulumi.ComponentResource):
                     requests={"storage": settings.backup.storage_size}
                 ),
             ),
-            # Backups must survive `pulumi destroy` of the app; they are what you restore from.
-            # And `protect`ed where the stack protects its data: a change that would replace it (a
-            # storage class) is refused at preview.
+            # Retained by Pulumi: `pulumi destroy` leaves it, and its backups, as long as the
+            # namespace stays (production's is protected); where the namespace goes too (dev),
+            # the cluster deletes the claim with it (README "Destroy safety"). And `protect`ed
+            # where the stack protects its data: a change that would replace it (a storage
+            # class) is refused at preview.
             opts=pulumi.ResourceOptions.merge(
                 child, pulumi.ResourceOptions(retain_on_delete=True, protect=self._args.protect)
             ),

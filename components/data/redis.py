@@ -2,7 +2,9 @@
 
 Creates (parented to the component):
 - ConfigMap `redis` with redis.conf (no password in it: it `include`s a file written at start
-  from the Secret, so the password is neither in the ConfigMap nor in the process arguments)
+  from the Secret, so the password is neither in the ConfigMap nor in the process arguments);
+  `maxmemory` from the container's memory limit, with room for the persistence fork
+  (`maxmemory_bytes`), so Redis evicts before it is OOM-killed
 - ServiceAccount `redis` (no token automount; workload identity when asked)
 - Service `redis` and headless Service `redis-headless`
 - StatefulSet `redis`: restricted security context, `redis-cli ping` probes (auth via
@@ -18,7 +20,7 @@ from typing import Mapping, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config.quantities import image_tag
+from components.config.quantities import image_tag, memory_bytes
 from components.config.settings import DataServiceSettings
 from components.kube import objects as kx
 from components.secrets.catalogue import REDIS
@@ -32,7 +34,28 @@ REDIS_UID = 10001
 above 10000, clear of the host's users. /data is writable through the pod's fsGroup."""
 
 
-def redis_conf(persistence: bool) -> str:
+FORK_SHARE = 0.25
+"""`maxmemory` as a share of the container's memory limit when Redis persists: an AOF rewrite or
+RDB save forks, and under writes the child's copy-on-write pages grow towards the parent's whole
+resident memory ("Redis may use up to 2 times the memory normally used", redis/redis-doc
+`docs/management/admin.md`, Memory). The parent's resident memory is more than the dataset: under
+eviction churn jemalloc keeps 1.4-1.6 times `used_memory` resident (measured by
+`tests/data/test_redis_server.py`), plus the server itself (about 11 MiB) and buffers Redis does
+not count against `maxmemory` (the AOF buffer). A quarter keeps twice that under the limit."""
+NO_FORK_SHARE = 0.7
+"""`maxmemory` as a share of the limit when nothing forks (no AOF, no RDB saves): 30% is left for
+the allocator's fragmentation, client buffers and the server itself."""
+
+
+def maxmemory_bytes(memory_limit: str, persistence: bool) -> int:
+    """The dataset's ceiling (`maxmemory`) for a container limited to `memory_limit`: Redis evicts
+    (`allkeys-lru`) there, before the kernel's OOM killer acts at the limit. `maxmemory` counts
+    Redis' own allocations (`used_memory`), not a fork's copy-on-write pages, hence the share."""
+    share = FORK_SHARE if persistence else NO_FORK_SHARE
+    return int(memory_bytes(memory_limit) * share)
+
+
+def redis_conf(persistence: bool, memory_limit: str) -> str:
     lines = [
         "bind 0.0.0.0",
         f"port {PORT}",
@@ -41,6 +64,8 @@ def redis_conf(persistence: bool) -> str:
         f"appendonly {'yes' if persistence else 'no'}",
         "appendfsync everysec",
         'save ""' if not persistence else "save 900 1 300 10 60 10000",
+        # Without a ceiling allkeys-lru never evicts: Redis grows to the limit and is killed.
+        f"maxmemory {maxmemory_bytes(memory_limit, persistence)}",
         "maxmemory-policy allkeys-lru",
         # Dangerous admin commands are renamed away; the app never needs them.
         'rename-command FLUSHALL ""',
@@ -149,7 +174,7 @@ class InClusterRedis(pulumi.ComponentResource):
         self._labels = kx.without_version(self._workload_labels)
         self._selector = kx.selector("redis", args.instance)
         self._child = kx.child_options(self, opts)
-        conf = redis_conf(args.settings.persistence)
+        conf = redis_conf(args.settings.persistence, args.settings.resources.memory_limit)
         k8s.core.v1.ConfigMap(
             f"{name}-config",
             metadata=kx.metadata("redis", args.namespace, self._labels),

@@ -9,7 +9,7 @@ dashboard that explains it on the alert's namespace (`monitoring.grafanaUrl`), a
 
 - critical (page): a service has no available replica, answers > 5 % 5xx, p95 latency > 1 s
 - warning (today): CPU or memory > 80 % of the limit, restarts, a certificate expiring in
-  < 14 days, an ExternalSecret failing to sync
+  < 14 days, an ExternalSecret failing to sync, a database backup failed or missed
 - info (for the record): a rollout started or finished, an HPA scaled, a Secret's value changed
   (a rotation reaching the cluster)
 """
@@ -22,6 +22,8 @@ from typing import Any, Sequence
 from .dashboards import infrastructure, overview, security
 
 SEVERITIES = ("critical", "warning", "info")
+BACKUP_SCHEDULED = 'kube_cronjob_status_last_schedule_time{{{ns}, cronjob="postgres-backup"}}'
+BACKUP_SUCCEEDED = 'kube_cronjob_status_last_successful_time{{{ns}, cronjob="postgres-backup"}}'
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,6 +167,7 @@ def warning_rules(namespace: str) -> list[Alert]:
             "certificate {{ $labels.name }} expires in less than 14 days",
             security.UID,
         ),
+        *backup_rules(ns),
         Alert(
             "WebappSecretSyncFailing",
             "sum by (namespace, name) "
@@ -173,6 +176,40 @@ def warning_rules(namespace: str) -> list[Alert]:
             "warning",
             "ExternalSecret {{ $labels.name }} fails to sync from the store",
             security.UID,
+        ),
+    ]
+
+
+def backup_rules(ns: str) -> list[Alert]:
+    """The in-cluster database's backup CronJob (quiet where there is none), from
+    kube-state-metrics' CronJob series (v2.17.0 `internal/store/cronjob.go`: the last schedule and
+    last success times exist once set; the next schedule time is computed from the last
+    schedule). `ns` is the namespace matcher."""
+    scheduled, succeeded = BACKUP_SCHEDULED.format(ns=ns), BACKUP_SUCCEEDED.format(ns=ns)
+    return [
+        # The latest scheduled run has not succeeded within the Job's hour
+        # (`activeDeadlineSeconds`), or none ever did (README "Restoring PostgreSQL").
+        Alert(
+            "WebappBackupFailed",
+            f"(max by (namespace, cronjob) ({scheduled}) > max by (namespace, cronjob) "
+            f"({succeeded}) or max by (namespace, cronjob) ({scheduled}) unless on (namespace, "
+            f"cronjob) {succeeded}) and on (namespace, cronjob) (time() - max by (namespace, "
+            f"cronjob) ({scheduled}) > 3600)",
+            "5m",
+            "warning",
+            "the latest backup of {{ $labels.cronjob }} did not succeed",
+            infrastructure.UID,
+        ),
+        # A run that should have started more than an hour ago did not (past its
+        # startingDeadlineSeconds the controller skips it): the schedule is not being kept.
+        Alert(
+            "WebappBackupMissing",
+            "time() - max by (namespace, cronjob) (kube_cronjob_next_schedule_time"
+            f'{{{ns}, cronjob="postgres-backup"}}) > 3600',
+            "5m",
+            "warning",
+            "{{ $labels.cronjob }} missed its scheduled backup",
+            infrastructure.UID,
         ),
     ]
 

@@ -126,9 +126,35 @@ NATS_PASSWORD_KEYS = (*(f"{user}-password" for user in NATS_USERS), "route-passw
 """The generated keys of `webapp-nats`: a password per NATS user, and the routes'."""
 
 
+LEADING_DIGIT_AS_LETTER = "ghijklmnop"
+"""The letter that replaces a NATS value's leading digit 0-9 (`nats_literal`)."""
+
+
+def nats_literal(value: str) -> str:
+    """`value` (letters and digits, as `generated_password` makes them) in a form nats-server reads
+    back literally: beginning with a letter.
+
+    nats-server resolves `$NATS_<USER>_PASSWORD` by parsing `<key>=<value>` as config syntax
+    (nats-server v2.11.8 `conf/parse.go` `lookupVariable`, lines 455-465), so a value beginning
+    with a digit is lexed as a number, a size or a date (`conf/lex.go` `lexValue`): `1234...`
+    becomes an integer, `3e9X...` and `9MB0...` fail to parse and the server refuses its config.
+    A value beginning with a letter is an unquoted string up to the first space or `,;]}`
+    (`lexString`), read verbatim unless it is exactly a boolean word (`isBool`: true, false, on,
+    off, yes, no), which no value of 4 characters or more is. Only a leading digit is changed (to
+    a letter, `LEADING_DIGIT_AS_LETTER`), so a value that already worked is kept as it is.
+    """
+    if not value or not all(char.isascii() and char.isalnum() for char in value):
+        raise ValueError("a NATS value is letters and digits only")
+    if len(value) < 4:
+        raise ValueError("a NATS value has 4 characters or more (shorter ones may read as true/on)")
+    first = value[0]
+    return (LEADING_DIGIT_AS_LETTER[int(first)] + value[1:]) if first.isdigit() else value
+
+
 def nats_passwords(password: Password) -> dict[str, pulumi.Output[str]]:
-    """Every key of `NATS_PASSWORD_KEYS`, generated as `nats-<key>`."""
-    return {key: password(f"nats-{key}") for key in NATS_PASSWORD_KEYS}
+    """Every key of `NATS_PASSWORD_KEYS`, generated as `nats-<key>`, in the form nats-server reads
+    literally (`nats_literal`; the clients get the same value from the same Secret)."""
+    return {key: password(f"nats-{key}").apply(nats_literal) for key in NATS_PASSWORD_KEYS}
 
 
 def _placeholders(password: Password) -> dict[str, dict[str, pulumi.Input[str]]]:

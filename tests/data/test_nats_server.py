@@ -66,9 +66,9 @@ def test_nats_server_accepts_the_config(
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_production_nats_is_a_jetstream_cluster(stack_run: Callable[..., StackRun]) -> None:
+def test_production_nats_is_a_cluster_without_jetstream(stack_run: Callable[..., StackRun]) -> None:
     conf = config_file(stack_run("production"), "nats", "nats.conf")
-    assert "jetstream {" in conf and "cluster {" in conf
+    assert "jetstream" not in conf and "cluster {" in conf
     assert len(re.findall(r"\$NATS_ROUTE_\d", conf)) == 3 and "authorization {user: route" in conf
 
 

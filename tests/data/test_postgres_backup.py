@@ -1,4 +1,5 @@
-"""The backup script against a real PostgreSQL: dump, verify, prune, restore and compare; tampering refused."""
+"""The backup script against a real PostgreSQL: dump, verify by a real restore, prune, restore and
+compare; a corrupted dump is caught before it counts, a tampered one is refused at restore."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -133,7 +135,9 @@ def postgres() -> Iterator[Postgres]:
     server = Postgres(root)
     server.start()
     try:
-        server.psql("CREATE ROLE webapp LOGIN PASSWORD 'apppass'")
+        # CREATEDB: the verification restores into a scratch database (in the cluster the user is
+        # the server's superuser, the postgres image's POSTGRES_USER).
+        server.psql("CREATE ROLE webapp LOGIN CREATEDB PASSWORD 'apppass'")
         server.psql("CREATE DATABASE webapp OWNER webapp")
         server.psql("CREATE DATABASE restored OWNER webapp")
         server.psql(
@@ -237,20 +241,92 @@ def test_tampered_backup_is_not_restored(
     assert "checksum mismatch" in result.stderr
 
 
-def test_failed_backup_leaves_nothing_behind(
+def test_failed_backup_leaves_nothing_behind_and_keeps_the_newest(
     postgres: Postgres, backup_script: Path, tmp_path: Path
 ) -> None:
+    """Pruning runs first (a full volume never blocks the next backup), but never takes the
+    newest backup, however old: after days of failures it may be the only one left."""
     backups = tmp_path / "backups"
     backups.mkdir()
-    keep = backups / "webapp-20000101T000000Z.dump"
-    keep.write_bytes(b"old")
-    stamp = time.time() - 30 * 86400
-    os.utime(keep, (stamp, stamp))
+    older, keep = (backups / f"webapp-2000010{day}T000000Z.dump" for day in (1, 2))
+    for path in (older, keep):
+        path.write_bytes(b"old")
+        stamp = time.time() - 30 * 86400
+        os.utime(path, (stamp, stamp))
     result = _run(backup_script, _script_env(postgres, backups, password="wrong"), "backup")
     assert result.returncode != 0
     assert sorted(p.name for p in backups.iterdir()) == [keep.name], (
-        "a failed backup must not prune or leave files"
+        "a failed backup must leave no files and keep the newest backup"
     )
+
+
+def test_interrupted_runs_partial_files_are_pruned(
+    postgres: Postgres, backup_script: Path, tmp_path: Path
+) -> None:
+    """A run killed mid-dump (its deadline, an OOM kill) leaves `.partial`: the next run removes
+    it once it is older than a run may last, never a younger one (a run in progress)."""
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    stale, live = backups / ".webapp-1.dump.partial", backups / ".webapp-2.dump.partial"
+    for path, age in ((stale, 2 * 3600), (live, 60)):
+        path.write_bytes(b"x" * 1024)
+        os.utime(path, (time.time() - age, time.time() - age))
+    assert _run(backup_script, _script_env(postgres, backups), "backup").returncode == 0
+    assert not stale.exists() and live.exists()
+
+
+def _corrupt(path: Path) -> None:
+    """64 bytes flipped three quarters into the archive: in the data, past the table of contents."""
+    data = bytearray(path.read_bytes())
+    start = len(data) * 3 // 4
+    data[start : start + 64] = bytes(byte ^ 0xFF for byte in data[start : start + 64])
+    path.write_bytes(bytes(data))
+
+
+def test_a_corrupted_dump_fails_verification(
+    postgres: Postgres, backup_script: Path, tmp_path: Path
+) -> None:
+    """The table of contents of a corrupted dump still reads (`pg_restore --list`, the old check,
+    passes), the real restore does not: `verify` says so."""
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    env = _script_env(postgres, backups)
+    assert _run(backup_script, env, "backup").returncode == 0
+    dump = next(backups.glob("webapp-*.dump"))
+    assert _run(backup_script, env, "verify", str(dump)).returncode == 0
+    _corrupt(dump)
+    listing = subprocess.run(
+        [str(postgres.bindir / "pg_restore"), "--list", str(dump)], capture_output=True, timeout=60
+    )
+    assert listing.returncode == 0, "the table of contents alone would have passed"
+    result = _run(backup_script, env, "verify", str(dump))
+    assert result.returncode != 0 and "verification failed" in result.stderr, result.stderr
+    assert "webapp_verify" not in postgres.psql("SELECT string_agg(datname, ',') FROM pg_database")
+
+
+def test_a_backup_whose_dump_is_corrupted_is_not_kept(
+    postgres: Postgres, backup_script: Path, tmp_path: Path
+) -> None:
+    """End to end: a pg_dump whose output is damaged on its way to the volume (a stand-in that
+    runs the real pg_dump, then flips 64 bytes) fails the backup, which keeps nothing of it."""
+    backups, bin_dir = tmp_path / "backups", tmp_path / "bin"
+    backups.mkdir()
+    bin_dir.mkdir()
+    wrapper = bin_dir / "pg_dump"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'"{postgres.bindir / "pg_dump"}" "$@" || exit $?\n'
+        'for arg in "$@"; do case "$arg" in --file=*) file="${arg#--file=}" ;; esac; done\n'
+        f'"{sys.executable}" -c "import sys; from tests.data.test_postgres_backup import _corrupt; '
+        '_corrupt(__import__(\'pathlib\').Path(sys.argv[1]))" "$file"\n'
+    )
+    wrapper.chmod(0o755)
+    env = _script_env(postgres, backups)
+    env["PATH"] = f"{bin_dir}:{env['PATH']}"
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    result = _run(backup_script, env, "backup")
+    assert result.returncode != 0 and "verification failed" in result.stderr, result.stderr
+    assert list(backups.iterdir()) == []
 
 
 def test_backup_runs_as_the_cronjobs_uid_with_no_passwd_entry(
@@ -277,12 +353,14 @@ def test_backup_runs_as_the_cronjobs_uid_with_no_passwd_entry(
         backups.mkdir()
         os.chown(backups, 0, fs_group)
         backups.chmod(0o2770)
-        earlier = backups / "webapp-20000101T000000Z.dump"
-        earlier.write_bytes(b"an earlier UID's backup")
-        os.chown(earlier, 70, fs_group)
-        earlier.chmod(0o660)
-        stamp = time.time() - 30 * 86400
-        os.utime(earlier, (stamp, stamp))
+        # Two expired backups of the earlier UID: pruning (before the dump) keeps the newest.
+        earlier, newest = (backups / f"webapp-2000010{day}T000000Z.dump" for day in (1, 2))
+        for path in (earlier, newest):
+            path.write_bytes(b"an earlier UID's backup")
+            os.chown(path, 70, fs_group)
+            path.chmod(0o660)
+            stamp = time.time() - 30 * 86400
+            os.utime(path, (stamp, stamp))
         env = {
             k: v
             for k, v in _script_env(postgres, backups).items()
@@ -298,7 +376,7 @@ def test_backup_runs_as_the_cronjobs_uid_with_no_passwd_entry(
             env=env,
         )
         assert result.returncode == 0, result.stderr
-        dumps = list(backups.glob("webapp-2*.dump"))
+        dumps = [dump for dump in backups.glob("webapp-2*.dump") if dump != newest]
         assert len(dumps) == 1 and dumps[0].stat().st_uid == uid
         assert dumps[0].read_bytes()[:5] == b"PGDMP"
         assert not earlier.exists(), "the earlier UID's expired backup was not pruned"

@@ -255,7 +255,7 @@ def test_promtool_accepts_every_rule_and_each_links_its_dashboard(
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}))
     result = promtool("check", "rules", "rules.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "13 rules found" in result.stdout
+    assert "15 rules found" in result.stdout
     uids = {board["uid"] for board in dashboards_of(run).values()}
     tiers = {rule["labels"]["severity"] for rule in rules_of(run)}
     assert tiers == set(SEVERITIES)
@@ -276,7 +276,7 @@ def test_every_alert_links_an_absolute_dashboard_and_a_runbook_that_exists(
         run = stack_run(stack)
     sections = readme_sections(README)
     rules = rules_of(run)
-    assert len(rules) == 13
+    assert len(rules) == 15
     for rule in rules:
         annotations = rule["annotations"]
         assert "dashboard" not in annotations, "the relative link is gone"
@@ -319,6 +319,90 @@ def test_alerts_of_every_tier_fire_on_their_conditions(
         if rule["alert"] in fired
     }
     assert severities == set(SEVERITIES)
+    result = promtool("test", "rules", "tests.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _backup_test(
+    series: list[tuple[str, str]], cases: list[tuple[str, str, bool]]
+) -> dict[str, Any]:
+    """A promtool test of the backup alerts over kube-state-metrics' CronJob series (v2.17.0
+    `internal/store/cronjob.go`: `namespace` and `cronjob` labels, Unix-time values; the last
+    schedule and last success series exist only once set). promtool's clock starts at 0."""
+    cronjob = {"cronjob": "postgres-backup"}
+    summaries = {
+        "WebappBackupFailed": "the latest backup of postgres-backup did not succeed",
+        "WebappBackupMissing": "postgres-backup missed its scheduled backup",
+    }
+    return {
+        "interval": "1m",
+        "input_series": [_series(name, cronjob, values) for name, values in series],
+        "alert_rule_test": [
+            {
+                "eval_time": at,
+                "alertname": name,
+                "exp_alerts": [
+                    _with_runbook(
+                        name,
+                        _expected(
+                            summaries[name],
+                            "webapp-infrastructure",
+                            severity="warning",
+                            namespace=NS,
+                            cronjob="postgres-backup",
+                        ),
+                    )
+                ]
+                if fires
+                else [],
+            }
+            for at, name, fires in cases
+        ],
+    }
+
+
+def test_backup_alerts_fire_on_a_failed_a_missed_and_a_never_successful_backup(
+    stack_run: Callable[..., StackRun], tmp_path: Path
+) -> None:
+    groups = stack_run("production").find("PrometheusRule", "webapp-alerts")["spec"]["groups"]
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}))
+    failed_then_fixed = _backup_test(
+        [
+            # Scheduled at 10m (600 s); the previous success at 0; a manual run succeeds at 90m.
+            ("kube_cronjob_status_last_schedule_time", "600x120"),
+            ("kube_cronjob_status_last_successful_time", "0x89 5400x30"),
+            # The controller scheduled it: the next run is a day later.
+            ("kube_cronjob_next_schedule_time", "87000x120"),
+        ],
+        [
+            ("40m", "WebappBackupFailed", False),  # still within its hour
+            ("80m", "WebappBackupFailed", True),
+            ("100m", "WebappBackupFailed", False),  # the manual run succeeded
+            ("80m", "WebappBackupMissing", False),
+        ],
+    )
+    never = _backup_test(
+        [
+            ("kube_cronjob_status_last_schedule_time", "600x120"),
+            ("kube_cronjob_next_schedule_time", "87000x120"),
+        ],
+        [("80m", "WebappBackupFailed", True)],
+    )
+    missed = _backup_test(
+        # Never scheduled: the next run, due at 10m, stays in the past.
+        [("kube_cronjob_next_schedule_time", "600x120")],
+        [
+            ("40m", "WebappBackupMissing", False),
+            ("80m", "WebappBackupMissing", True),
+            ("80m", "WebappBackupFailed", False),
+        ],
+    )
+    tests = {
+        "rule_files": ["rules.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [failed_then_fixed, never, missed],
+    }
+    (tmp_path / "tests.yaml").write_text(yaml.safe_dump(tests))
     result = promtool("test", "rules", "tests.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
