@@ -40,6 +40,31 @@ class AwsStoreArgs:
     """The validated `webapp:aws` section; the store hands each component only what it reads."""
 
 
+def _stack_key(name: str, args: AwsStoreArgs, opts: pulumi.ResourceOptions) -> StackKey:
+    """The stack's key, usable by External Secrets' role and `webapp:aws.keyUsers` only."""
+    settings = args.aws
+    return StackKey(
+        f"{name}-kms",
+        StackKeyArgs(
+            instance=args.store.instance,
+            existing_key_arn=settings.kms_key_arn,
+            protect=args.store.protect,
+            account_id=settings.account_id,
+            partition=settings.partition,
+            region=settings.region,
+            users=(
+                role_arn(
+                    settings.partition,
+                    settings.account_id,
+                    external_secrets_role_name(args.store.instance),
+                ),
+                *settings.key_users,
+            ),
+        ),
+        opts=opts,
+    )
+
+
 class AwsStore(SecretStore):
     def __init__(self, name: str, args: AwsStoreArgs, opts: pulumi.ResourceOptions):
         settings = args.aws
@@ -47,26 +72,7 @@ class AwsStore(SecretStore):
         if args.store.managed_database:
             # RDS places the instance in one of the subnet group's subnets (privateSubnetIds).
             self._database_networks = settings.private_subnet_cidrs or (settings.vpc_cidr,)
-        key = StackKey(
-            f"{name}-kms",
-            StackKeyArgs(
-                instance=args.store.instance,
-                existing_key_arn=settings.kms_key_arn,
-                protect=args.store.protect,
-                account_id=settings.account_id,
-                partition=settings.partition,
-                region=settings.region,
-                users=(
-                    role_arn(
-                        settings.partition,
-                        settings.account_id,
-                        external_secrets_role_name(args.store.instance),
-                    ),
-                    *settings.key_users,
-                ),
-            ),
-            opts=opts,
-        )
+        key = _stack_key(name, args, opts)
         managed = None
         if args.store.managed_database:
             # Not a dependency of any workload: pods read webapp-database by name, so the 15-minute

@@ -3,6 +3,7 @@ its own namespace; the admin can create namespaces and bind that one role, nothi
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable
 
 import yaml
@@ -108,7 +109,8 @@ def test_the_admin_creates_the_namespace_the_program_would_have_labelled() -> No
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
     assert labels["webapp.io/gateway"] == "webapp-staging"  # admits its routes to the listener
     # The same labels a program-owned namespace of this stack gets.
-    owned = {**target_config(target), "webapp:namespaceProvided": False}
+    owned = target_config(dataclasses.replace(target, provided=False))  # its own lock
+    assert "webapp:namespaceProvided" not in owned
     run = run_stack(target.name, config=owned)
     (declared,) = objects(run, "Namespace")
     assert declared["metadata"]["labels"] == labels
