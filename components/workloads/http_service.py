@@ -484,7 +484,7 @@ class HttpService(pulumi.ComponentResource):
         services: list[pulumi.Resource] = [self.service]
         subject = self._release
         assert subject is not None, "a Rollout is declared for progressive delivery only"
-        if subject.delivery == "blue-green" or args.routing.services:
+        if subject.delivery == "blue-green" or args.routing.services or subject.smoke:
             services.append(self._create_service(child, subject.tested_service))
         return declare_release(
             self,
