@@ -195,9 +195,7 @@ def edge_canaries(settings: Settings) -> tuple[str, ...]:
     )
 
 
-def request_signals(
-    settings: Settings, clusters: Mapping[str, str]
-) -> tuple[RequestSignal, ...]:
+def request_signals(settings: Settings, clusters: Mapping[str, str]) -> tuple[RequestSignal, ...]:
     """Where each service's requests are counted (`dashboards.requests.resolve`): its image's
     metrics contract, else its sidecars, else the stack's own Gateway's route to it."""
     own_gateway = settings.routing.mode == "gateway" and not settings.routing.shared_gateway
@@ -214,7 +212,6 @@ def request_signals(
 
 
 @dataclass(frozen=True, kw_only=True)
-
 class WebAppArgs:
     settings: Settings
     """The whole validated stack settings: the composition reads them all and hands each
@@ -471,6 +468,7 @@ class WebApp(pulumi.ComponentResource):
             rollouts=tuple(name for name, svc in settings.services.items() if svc.progressive),
             requests=request_signals(settings, clusters),
             native_sidecars=settings.mesh.enabled,
+            external_secrets=settings.uses_external_secrets,
             route_clusters=clusters,
             database=database,
             database_resource=resource,

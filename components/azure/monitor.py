@@ -27,7 +27,6 @@ import yaml
 
 from components.kube import objects as kx
 
-
 SERVICE_LABEL = "__meta_kubernetes_pod_label_app_kubernetes_io_name"
 """The pod label the `service` target label is copied from, as the in-cluster PodMonitors do
 (`kube.objects.SERVICE_RELABELING`): the dashboards' `service=` matchers and `by (service)` read

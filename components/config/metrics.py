@@ -173,3 +173,7 @@ def parse_metrics(reader: Reader) -> MetricsSettings:
         chosen[name] = value
     reader.finish(("requests",))
     return MetricsSettings(requests=chosen)
+
+
+SHIPPED = MetricsSettings()
+"""The contract as shipped (no `webapp:metrics` set)."""

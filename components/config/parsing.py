@@ -21,6 +21,7 @@ from components.config.azure import parse_azure
 from components.config.capacity import check_capacity, check_federated_credentials
 from components.config.credentials import parse_credentials
 from components.config.lock import LOCK_KEY, check_lock
+from components.config.metrics import PRESETS, parse_metrics
 from components.config.reader import (
     CPU,
     CRON,
@@ -33,7 +34,6 @@ from components.config.reader import (
     Reader,
     Rule,
 )
-from components.config.metrics import PRESETS, parse_metrics
 from components.config.routing import parse_routing
 from components.config.services import parse_resources, parse_services, release_images
 from components.config.settings import (

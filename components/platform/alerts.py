@@ -9,9 +9,13 @@ dashboard that explains it on the alert's namespace (`monitoring.grafanaUrl`), a
 
 - critical (page): a service has no available replica, answers > 5 % 5xx, p95 latency > 1 s
 - warning (today): CPU or memory > 80 % of the limit, restarts, a certificate expiring in
-  < 14 days, an ExternalSecret failing to sync
-- info (for the record): a release (a Deployment's or a Rollout's) started or finished, an HPA scaled, a Secret's value changed
-  (a rotation reaching the cluster)
+  < 14 days, an ExternalSecret failing to sync, a release aborted
+- info (for the record): a release (a Deployment's or a Rollout's) started or finished, an HPA
+  scaled, a Secret's value changed (a rotation reaching the cluster)
+
+A rule on series a stack cannot have is left out there: the request alerts where nobody counts
+any service's requests, the aborted release without Rollouts, the sync failure without External
+Secrets.
 """
 
 from __future__ import annotations
@@ -99,7 +103,7 @@ def critical_rules(namespace: str, context: DashboardContext) -> list[Alert]:
             "critical",
             "{{ $labels.deployment }} has no available replica",
             overview.UID,
-        ),
+        )
     ]
     if not context.requests:
         return found  # nobody counts any service's requests (`dashboards.requests`)
@@ -129,23 +133,12 @@ def warning_rules(namespace: str, context: DashboardContext) -> list[Alert]:
     """Look at it today: saturation, restarts, a certificate about to expire, a stuck secret."""
     ns = f'namespace="{namespace}"'
     native = context.native_sidecars
-    return [
-        # Argo Rollouts aborted a release (a failed analysis, a progress deadline): the stable
-        # version serves again, and the new one needs a look (README "How a canary proceeds").
-        Alert(
-            "WebappReleaseAborted",
-            "max by (namespace, name, phase) "
-            f'(rollout_info{{{ns}, phase=~"Abort|Timeout|Error"}}) == 1',
-            "1m",
-            "warning",
-            "{{ $labels.name }}'s release stopped ({{ $labels.phase }}); the stable version serves",
-            overview.UID,
-        ),
+    found = [
         Alert(
             "WebappHighCpu",
             "sum by (namespace, pod) "
             f'(rate(container_cpu_usage_seconds_total{{{ns}, container!=""}}[5m])) / '
-            f'{pod_resource("limits", ns, "cpu", native)} > 0.8',
+            f"{pod_resource('limits', ns, 'cpu', native)} > 0.8",
             "15m",
             "warning",
             "{{ $labels.pod }} uses more than 80% of its CPU limit",
@@ -154,7 +147,7 @@ def warning_rules(namespace: str, context: DashboardContext) -> list[Alert]:
         Alert(
             "WebappHighMemory",
             f'sum by (namespace, pod) (container_memory_working_set_bytes{{{ns}, container!=""}}) '
-            f'/ {pod_resource("limits", ns, "memory", native)} > 0.8',
+            f"/ {pod_resource('limits', ns, 'memory', native)} > 0.8",
             "15m",
             "warning",
             "{{ $labels.pod }} uses more than 80% of its memory limit",
@@ -177,16 +170,37 @@ def warning_rules(namespace: str, context: DashboardContext) -> list[Alert]:
             "certificate {{ $labels.name }} expires in less than 14 days",
             security.UID,
         ),
-        Alert(
-            "WebappSecretSyncFailing",
-            "sum by (namespace, name) "
-            f"(increase(externalsecret_sync_calls_error{{{ns}}}[15m])) > 0",
-            "15m",
-            "warning",
-            "ExternalSecret {{ $labels.name }} fails to sync from the store",
-            security.UID,
-        ),
     ]
+    if context.rollouts:
+        # Argo Rollouts aborted a release (a failed analysis, a progress deadline): the stable
+        # version serves again, and the new one needs a look (README "How a canary proceeds").
+        found.insert(
+            0,
+            Alert(
+                "WebappReleaseAborted",
+                "max by (namespace, name, phase) "
+                f'(rollout_info{{{ns}, phase=~"Abort|Timeout|Error"}}) == 1',
+                "1m",
+                "warning",
+                "{{ $labels.name }}'s release stopped ({{ $labels.phase }}); the stable version "
+                "serves",
+                overview.UID,
+            ),
+        )
+    if context.external_secrets:
+        # Only where External Secrets delivers the Secrets (its controller's series).
+        found.append(
+            Alert(
+                "WebappSecretSyncFailing",
+                "sum by (namespace, name) "
+                f"(increase(externalsecret_sync_calls_error{{{ns}}}[15m])) > 0",
+                "15m",
+                "warning",
+                "ExternalSecret {{ $labels.name }} fails to sync from the store",
+                security.UID,
+            )
+        )
+    return found
 
 
 def _release_started(ns: str, context: DashboardContext) -> str:

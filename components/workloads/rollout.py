@@ -90,9 +90,7 @@ def update_seconds(subject: Subject) -> int:
     return release_seconds(subject) + steps * POD_READY_SECONDS + 300
 
 
-def strategy(
-    delivery: Delivery, app: str, routing: Routing, smoke: bool = False
-) -> dict[str, Any]:
+def strategy(delivery: Delivery, app: str, routing: Routing, smoke: bool = False) -> dict[str, Any]:
     """The Rollout's `spec.strategy`. `smoke`: the analysis calls the canary pods alone, so even
     the pod ratio (one Service over both ReplicaSets) gets a canary Service, which only the smoke
     Job calls (Argo Rollouts points a `canaryService` at the canary pods with or without traffic

@@ -13,11 +13,11 @@ from typing import Any, Callable
 
 import pytest
 
+from components.config.metrics import SHIPPED, MetricsSettings
 from components.workloads.analysis import SMOKE_SCRIPT
 from tests.support import STACKS, program
 from tools.golden import VARIANTS, variant_overrides
 from tools.offline import ROOT, StackRun, load_stack_config
-from components.config.metrics import MetricsSettings
 from tools.rehearsal import Rehearsal, argo, rehearse
 from tools.rehearsal import analysis as an
 from tools.rehearsal.prometheus import evaluate
@@ -58,7 +58,7 @@ def objects_of(
 
 
 def all_problems(
-    objects: Objects, contract: MetricsSettings = MetricsSettings()
+    objects: Objects, contract: MetricsSettings = SHIPPED
 ) -> tuple[list[Rehearsal], list[str]]:
     reports, problems = rehearse(copy.deepcopy(objects), contract)
     return reports, [p for r in reports for p in r.problems] + problems

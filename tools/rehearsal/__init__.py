@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from components.config.metrics import MESH, PRESETS, MetricsSettings
+from components.config.metrics import MESH, PRESETS, SHIPPED, MetricsSettings
 
 from . import analysis as an
 from . import argo
@@ -301,7 +301,7 @@ def _template(cluster: Cluster, rollout: dict[str, Any]) -> dict[str, Any]:
 
 
 def rehearse(
-    objects: list[dict[str, Any]], contract: MetricsSettings = MetricsSettings()
+    objects: list[dict[str, Any]], contract: MetricsSettings = SHIPPED
 ) -> tuple[list[Rehearsal], list[str]]:
     """Every Rollout's rehearsal, and the stack-wide problems. `contract`: the stack's
     `webapp:metrics` (what each image publishes; default the shipped one)."""

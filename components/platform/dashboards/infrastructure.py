@@ -3,8 +3,9 @@
 Metrics: cAdvisor through the kubelet (`container_cpu_usage_seconds_total`,
 `container_memory_working_set_bytes`, `container_cpu_cfs_throttled_periods_total` /
 `container_cpu_cfs_periods_total`), kube-state-metrics (`kube_pod_container_resource_requests`,
-`..._limits`, and with native sidecars `kube_pod_init_container_resource_*` of the init containers
-whose `kube_pod_init_container_info` says `restart_policy="Always"`, `kube_pod_container_status_restarts_total`,
+`..._limits`, and with native sidecars `kube_pod_init_container_resource_*` of the init
+containers whose `kube_pod_init_container_info` says `restart_policy="Always"`,
+`kube_pod_container_status_restarts_total`,
 `kube_horizontalpodautoscaler_status_current_replicas` / `..._desired_replicas`) and the
 kubelet's volume stats (`kubelet_volume_stats_used_bytes` / `..._capacity_bytes`) for the NATS,
 Redis and PostgreSQL claims and Prometheus' own.

@@ -20,9 +20,7 @@ UID = "webapp-overview"
 NAMESPACE_VALUE = "$namespace"
 
 
-def _per_service(
-    context: DashboardContext, build: Callable[[RequestSignal, str, str], str]
-) -> str:
+def _per_service(context: DashboardContext, build: Callable[[RequestSignal, str, str], str]) -> str:
     """One query of every counted service, each labelled `service`."""
     return union(
         [

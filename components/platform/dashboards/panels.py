@@ -48,6 +48,8 @@ class DashboardContext:
     requests: tuple[RequestSignal, ...] = ()
     """Where each service's requests are counted (`requests.resolve`); a service absent from it
     has no request panels."""
+    external_secrets: bool = True
+    """Whether External Secrets delivers the stack's Secrets (its metrics exist only then)."""
     native_sidecars: bool = False
     """Whether the pods carry Istio's proxy as a native sidecar (an init container with
     `restartPolicy: Always`), whose requests and limits kube-state-metrics reports apart."""

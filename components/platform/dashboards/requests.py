@@ -29,6 +29,7 @@ from components.config.metrics import EDGE, MESH, RequestSeries
 
 Source = Literal["app", "mesh", "edge"]
 
+
 @dataclass(frozen=True)
 class RequestSignal:
     """Where one service's requests are counted."""
@@ -53,10 +54,7 @@ class RequestSignal:
 
 
 def resolve(
-    service: str,
-    published: Optional[RequestSeries],
-    mesh: bool,
-    cluster: Optional[str],
+    service: str, published: Optional[RequestSeries], mesh: bool, cluster: Optional[str]
 ) -> Optional[RequestSignal]:
     """The service's request signal (module docstring), or None where nobody counts them."""
     if published is not None:
