@@ -272,17 +272,17 @@ APPLICATION = {name: request_exporter(series) for name, series in PRESETS.items(
 
 
 def published(
-    exporter: Exporter, name: str, target: Mapping[str, str], values: str, **labels: str
+    exporter: Exporter, metric: str, target: Mapping[str, str], values: str, **labels: str
 ) -> dict[str, str]:
-    """A promtool input series of `name` as `exporter` publishes it, with the target labels the
+    """A promtool input series of `metric` as `exporter` publishes it, with the target labels the
     scrape adds; refuses a family or a label the exporter does not publish, or a value it never
     takes."""
-    family = exporter.family(name)
-    assert family is not None, f"{exporter.name} publishes no {name} ({exporter.source})"
+    family = exporter.family(metric)
+    assert family is not None, f"{exporter.name} publishes no {metric} ({exporter.source})"
     for key, value in labels.items():
-        assert key in family.labels, f"{exporter.name}'s {name} has no label {key}"
+        assert key in family.labels, f"{exporter.name}'s {metric} has no label {key}"
         allowed = family.labels[key]
-        assert allowed is None or value in allowed, f"{name}{{{key}={value!r}}}: not {allowed}"
+        assert allowed is None or value in allowed, f"{metric}{{{key}={value!r}}}: not {allowed}"
     merged = {**target, **labels}
     text = ", ".join(f'{key}="{value}"' for key, value in merged.items())
-    return {"series": f"{name}{{{text}}}", "values": values}
+    return {"series": f"{metric}{{{text}}}", "values": values}
