@@ -25,12 +25,13 @@ from typing import Any, Callable, Mapping, Optional
 import pytest
 import yaml
 
-from components.config.metrics import MetricsSettings
+from components.config.catalogue import CATALOGUE
+from components.config.metrics import DEFAULTS, PRESETS, MetricsSettings
 from components.config.parsing import parse_settings
 from components.platform.dashboards.panels import prometheus_queries
 from tests.platform import exporters as ex
 from tools.golden import variant_overrides
-from tools.offline import StackRun, load_stack_config
+from tools.offline import ROOT, StackRun, load_stack_config
 
 CANARY_HASH = "6c9d8f7b5d"
 ANY = ex.ANY
@@ -419,3 +420,28 @@ def test_managed_prometheus_without_the_service_label_is_caught(
     )
     problems = [p for _, expr in queries for p in problems_of(expr, unlabelled)]
     assert any('service="api"' in p for p in problems), problems
+
+
+# --- the README states the contract ---------------------------------------------------------------
+
+
+def test_the_readme_states_the_contract_the_program_reads() -> None:
+    """README "Metrics contract": one row per preset with its series and labels, the metrics
+    ports, and the defaults, as `config.metrics` and the catalogue have them."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Metrics contract", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`"):
+            preset, counter, histogram, labels = (cell.replace("`", "") for cell in cells)
+            rows[preset] = (counter, histogram, tuple(labels.split(", ")))
+    assert rows == {
+        name: (series.counter, series.bucket.removesuffix("_bucket"), series.labels)
+        for name, series in PRESETS.items()
+    }
+    ports = {service.name: service.metrics_port for service in CATALOGUE if service.metrics_port}
+    for name, port in ports.items():
+        assert f"{name} `{port}`" in section, name
+    assert "the api's\n  default" in section and DEFAULTS == {"api": "prometheus-net"}
+    assert "`webapp:metrics.requests.<name>`" in section

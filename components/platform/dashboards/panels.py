@@ -172,7 +172,7 @@ def available_replicas(namespace: str, context: DashboardContext) -> str:
     Rollout has no Deployment; `rollout_info_replicas_available{namespace, name}`, argo-rollouts
     v1.9.0 `controller/metrics/prommetrics.go`), relabelled `deployment` so both read alike."""
     ns = f'namespace="{namespace}"'
-    deployments = "|".join(s for s in context.services if s not in context.rollouts)
+    deployments = "|".join(name for name in context.services if name not in context.rollouts)
     parts = []
     if deployments:
         parts.append(
