@@ -23,7 +23,8 @@ library (the series names and labels are that library's, read from its source):
 A service that publishes none gets its request signals from the mesh (its sidecars'
 `istio_requests_total`, `reporter="destination"`) when the stack runs one, else from the edge
 (Envoy Gateway's statistics of its route's cluster) when the stack's own Gateway routes to it;
-`platform.requests` resolves that, and the README's "Metrics contract" tells the application teams.
+`platform.dashboards.requests` resolves that, and the README's "Metrics contract" tells the
+application teams.
 """
 
 from __future__ import annotations
