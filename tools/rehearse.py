@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import sys
 
+from components.config.parsing import parse_settings
+
+from .offline import load_stack_config
 from .rehearsal import rehearse, table
 from .render import run_or_report
 
@@ -20,7 +23,8 @@ def main(argv: list[str]) -> int:
     run = run_or_report(argv[0])
     if run is None:
         return 2
-    reports, problems = rehearse(run.kubernetes_objects())
+    settings = parse_settings(load_stack_config(argv[0]), argv[0], check_data_lock=False)
+    reports, problems = rehearse(run.kubernetes_objects(), settings.metrics)
     for report in reports:
         print(table(report))
         print()

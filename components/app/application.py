@@ -30,6 +30,7 @@ from components.app.environment import service_env
 from components.app.stores import create_store
 from components.aws.provider import stack_provider as aws_provider
 from components.aws.rds import rds_identifier
+from components.azure.monitor import AddonScrape
 from components.azure.postgres import server_id
 from components.azure.provider import stack_provider as azure_provider
 from components.config.catalogue import CATALOGUE, LOAD_TRIGGERS, SCHEDULER_CALLS, AppService
@@ -64,6 +65,7 @@ from components.platform.addons import (
 )
 from components.platform.alerts import AlertLinks
 from components.platform.dashboards import DashboardContext
+from components.platform.dashboards.requests import RequestSignal, resolve
 from components.platform.edge import (
     EdgeRouting,
     EdgeRoutingArgs,
@@ -196,6 +198,22 @@ def edge_canaries(settings: Settings) -> tuple[str, ...]:
         for svc in CATALOGUE
         if traffic_routing(settings, svc).router in ("gateway-api", "nginx")
     )
+
+
+def request_signals(settings: Settings, clusters: Mapping[str, str]) -> tuple[RequestSignal, ...]:
+    """Where each service's requests are counted (`dashboards.requests.resolve`): its image's
+    metrics contract, else its sidecars, else the stack's own Gateway's route to it."""
+    own_gateway = settings.routing.mode == "gateway" and not settings.routing.shared_gateway
+    found = (
+        resolve(
+            service.name,
+            settings.metrics.published(service.name),
+            settings.mesh.enabled,
+            clusters.get(service.name) if own_gateway else None,
+        )
+        for service in CATALOGUE
+    )
+    return tuple(signal for signal in found if signal is not None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -424,7 +442,6 @@ class WebApp(pulumi.ComponentResource):
                 MonitoringArgs(
                     namespace=settings.namespace,
                     instance=settings.stack,
-                    services=tuple(service.name for service in CATALOGUE),
                     dashboards=self._dashboard_context(),
                     links=AlertLinks(
                         grafana_url=settings.monitoring.grafana_url,
@@ -447,11 +464,16 @@ class WebApp(pulumi.ComponentResource):
             database, resource, region = "rds", rds_identifier(settings.stack), settings.aws.region
         elif managed and settings.cloud == "azure" and settings.azure is not None:
             database, resource = "flexible-server", server_id(settings.azure, settings.stack)
+        clusters = route_clusters(settings.namespace, routes())
         return DashboardContext(
             namespace=settings.namespace,
             monitoring_namespace=settings.monitoring.namespace,
             services=tuple(service.name for service in CATALOGUE),
-            route_clusters=route_clusters(settings.namespace, routes()),
+            rollouts=tuple(name for name, svc in settings.services.items() if svc.progressive),
+            requests=request_signals(settings, clusters),
+            native_sidecars=settings.mesh.enabled,
+            external_secrets=settings.uses_external_secrets,
+            route_clusters=clusters,
             database=database,
             database_resource=resource,
             region=region,
@@ -514,6 +536,18 @@ class WebApp(pulumi.ComponentResource):
             grafana_namespace,
             addons.secret_operator,
             pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(depends_on=depends)),
+            scrape_addons=tuple(
+                AddonScrape(
+                    name=target.name,
+                    namespace=target.namespace,
+                    selector=target.selector,
+                    port=target.port,
+                    path=target.path,
+                    honor_labels=target.honor_labels,
+                    pod_labels=target.pod_labels,
+                )
+                for target in self._scrape_targets()
+            ),
         )
 
     def _prometheus(
@@ -779,6 +813,7 @@ class WebApp(pulumi.ComponentResource):
                 create_timeout=create_timeout,
                 routing=traffic_routing(settings, svc),
                 mesh=settings.mesh.enabled,
+                published=settings.metrics.published(svc.name),
                 api_server=api_server_network(settings),
                 prometheus_url=settings.prometheus_url,
                 load_trigger=LOAD_TRIGGERS.get(svc.name),

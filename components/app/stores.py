@@ -16,6 +16,7 @@ from typing import Optional, Sequence
 import pulumi
 
 from components.aws.store import AwsStore, AwsStoreArgs
+from components.azure.monitor import AddonScrape
 from components.azure.store import AzureStore, AzureStoreArgs
 from components.config.settings import Settings
 from components.data.brokers import ELASTICSEARCH_HTTP, RABBITMQ
@@ -29,6 +30,7 @@ def create_store(
     monitoring_namespace: Optional[str],
     secret_operator: Sequence[pulumi.Resource],
     opts: pulumi.ResourceOptions,
+    scrape_addons: tuple[AddonScrape, ...] = (),
 ) -> SecretStore:
     """Declare the stack's store. `monitoring_namespace` is set when Grafana (installed by this
     program) needs its admin Secret there; `secret_operator` installs the External Secrets CRDs."""
@@ -63,5 +65,9 @@ def create_store(
         return AwsStore(name, AwsStoreArgs(store=store, aws=settings.aws), opts)
     if settings.cloud == "azure":
         assert settings.azure is not None, "the settings require webapp:azure for cloud azure"
-        return AzureStore(name, AzureStoreArgs(store=store, azure=settings.azure), opts)
+        return AzureStore(
+            name,
+            AzureStoreArgs(store=store, azure=settings.azure, scrape_addons=scrape_addons),
+            opts,
+        )
     return GeneratedStore(f"{name}-secrets", store, opts)

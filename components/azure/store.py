@@ -39,7 +39,11 @@ from components.azure.identity import (
     WorkloadIdentityArgs,
 )
 from components.azure.key_vault import KeyVaultStore, KeyVaultStoreArgs
-from components.azure.monitor import ManagedPrometheusConfig, ManagedPrometheusConfigArgs
+from components.azure.monitor import (
+    AddonScrape,
+    ManagedPrometheusConfig,
+    ManagedPrometheusConfigArgs,
+)
 from components.azure.postgres import FlexiblePostgres, FlexiblePostgresArgs, server_name
 from components.azure.workload_identity import CLIENT_ID_ANNOTATION, TENANT_ID_ANNOTATION, USE_LABEL
 from components.config.azure import ESO_SERVICE_ACCOUNT, GRAFANA_SERVICE_ACCOUNT, AzureSettings
@@ -65,6 +69,9 @@ class AzureStoreArgs:
     azure: AzureSettings
     """The validated `webapp:azure` section; the store hands each component only what it
     reads."""
+    scrape_addons: tuple[AddonScrape, ...] = ()
+    """With `azure.managedPrometheus`: the add-ons' pods the managed Prometheus scrapes too (what
+    the in-cluster PodMonitors scrape). Default none."""
 
 
 class AzureStore(SecretStore):
@@ -104,7 +111,9 @@ class AzureStore(SecretStore):
             ManagedPrometheusConfig(
                 f"{name}-managed-prometheus",
                 ManagedPrometheusConfigArgs(
-                    namespace=args.store.namespace, instance=args.store.instance
+                    namespace=args.store.namespace,
+                    instance=args.store.instance,
+                    addons=args.scrape_addons,
                 ),
                 opts=opts,
             )

@@ -305,30 +305,36 @@ class LoadTrigger:
     value, divided by the per-replica threshold, is the replica count it needs."""
 
     query: str
-    """PromQL with `{namespace}`: one series, the service's load."""
+    """PromQL with `{namespace}` (and `{requests}`, the request counter of the service's pods
+    named `pods`, as its metrics contract or its sidecars publish it): one series, the load."""
     threshold: int
     """Default per-replica value (`services.<name>.loadThreshold`)."""
     unit: str
+    pods: str = ""
+    """Set when the query counts requests: the regex of the service's pod names."""
 
 
 LOAD_TRIGGERS: Mapping[str, LoadTrigger] = {
-    # Requests per second the api serves (its own http_requests_total), from every pod of its
-    # ReplicaSets (`api-<pod-template-hash>-<suffix>`): during a canary the new pods' share
-    # counts too, and the pod label is one every scraper sets (the in-cluster PodMonitor and an
-    # external Prometheus' annotation job alike), unlike `service`.
+    # Requests per second the api serves (its image's request counter, `webapp:metrics.requests
+    # .api`, else its sidecars'), from every pod of its ReplicaSets
+    # (`api-<pod-template-hash>-<suffix>`): during a canary the new pods' share counts too, and
+    # the pod label is one every scraper sets (the in-cluster PodMonitor and an external
+    # Prometheus' annotation job alike), unlike `service`.
     "api": LoadTrigger(
-        query=(
-            'sum(rate(http_requests_total{{namespace="{namespace}", '
-            'pod=~"api-[a-z0-9]+-[a-z0-9]+"}}[2m]))'
-        ),
+        query="sum(rate({requests}[2m]))",
         threshold=50,
         unit="requests per second per replica",
+        pods="api-[a-z0-9]+-[a-z0-9]+",
     ),
     # The broadcaster consumes the todo events in a core NATS queue group (not a JetStream
-    # consumer, so there is no consumer lag to read): it scales on the messages per second
-    # entering NATS (the exporter's varz, `gnatsd_varz_in_msgs`), which it fans out.
+    # consumer, so there is no consumer lag to read): it scales on the messages per second the
+    # clients publish. The exporter's `-connz` sums its server's client connections
+    # (`gnatsd_connz_in_msgs{server_id}`, prometheus-nats-exporter v0.17.3
+    # `collector/connz.go`: the `/connz` endpoint lists client connections only), where
+    # `gnatsd_varz_in_msgs` also counts what the other servers route to it and the system
+    # account's messages, which would overstate the load.
     "broadcaster": LoadTrigger(
-        query='sum(rate(gnatsd_varz_in_msgs{{namespace="{namespace}"}}[2m]))',
+        query='sum(rate(gnatsd_connz_in_msgs{{namespace="{namespace}"}}[2m]))',
         threshold=100,
         unit="NATS messages per second per replica",
     ),

@@ -21,6 +21,7 @@ from components.config.azure import parse_azure
 from components.config.capacity import check_capacity, check_federated_credentials
 from components.config.credentials import parse_credentials
 from components.config.lock import LOCK_KEY, check_lock
+from components.config.metrics import PRESETS, parse_metrics
 from components.config.reader import (
     CPU,
     CRON,
@@ -172,6 +173,7 @@ KNOWN_TOP_LEVEL = (
     "mesh",
     "rabbitmq",
     "elasticsearch",
+    "metrics",
 )
 PROMETHEUS_URL = Rule(
     lambda value: bool(re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s]*)?", value)),
@@ -419,6 +421,18 @@ def check_delivery(settings: Settings, problems: list[str]) -> None:
             "webapp:monitoring.enabled on (the program installs kube-prometheus-stack), or set "
             "webapp:monitoring.prometheusUrl to the Prometheus that scrapes the namespace"
         )
+    for name, service in settings.services.items():
+        trigger = catalogue.LOAD_TRIGGERS.get(name)
+        scaling = service.autoscaling
+        if not (trigger and trigger.pods and scaling and scaling.load_threshold is not None):
+            continue
+        if settings.metrics.published(name) is None and not settings.mesh.enabled:
+            problems.append(
+                f"webapp:services.{name}.autoscaler: keda scales {name} on its requests, and "
+                f"nothing counts them: webapp:metrics.requests.{name} is none and "
+                "webapp:mesh.enabled is off; name the metrics its image publishes "
+                f"({', '.join(PRESETS)}), turn the mesh on, or use autoscaler hpa"
+            )
     mesh = settings.mesh
     if mesh.enabled and settings.routing.mode != "gateway":
         problems.append(
@@ -675,6 +689,7 @@ def _read(reader: Reader, stack: str, secret_keys: Collection[str]) -> Settings:
             ES_VERSION,
             ELASTICSEARCH_RESOURCES,
         ),
+        metrics=parse_metrics(reader.section("metrics")),
         aws=parse_aws(reader.section("aws"), environment, required=cloud == "aws"),
         azure=parse_azure(
             reader.section("azure"), environment, stack, namespace, required=cloud == "azure"

@@ -12,6 +12,7 @@ from typing import Literal, Mapping, Optional, Sequence, get_args
 from components.config.aws import AwsSettings
 from components.config.azure import AzureSettings
 from components.config.credentials import PLACEHOLDERS, CredentialSettings
+from components.config.metrics import MetricsSettings
 
 NAMESPACE = "webapp"
 
@@ -398,6 +399,8 @@ class Settings:
     """`webapp:rabbitmq`: off unless a stack turns it on."""
     elasticsearch: BrokerSettings = BrokerSettings()
     """`webapp:elasticsearch`: off unless a stack turns it on."""
+    metrics: MetricsSettings = MetricsSettings()
+    """`webapp:metrics`: the request metrics each service's image publishes (`config.metrics`)."""
     secret_rotation: str = ""
     """`webapp:secretRotation`: a label (e.g. 2026-Q4); a new one renews the generated values
     that rotate by restart."""

@@ -9,21 +9,30 @@ dashboard that explains it on the alert's namespace (`monitoring.grafanaUrl`), a
 
 - critical (page): a service has no available replica, answers > 5 % 5xx, p95 latency > 1 s
 - warning (today): CPU or memory > 80 % of the limit, restarts, a certificate expiring in
-  < 14 days, an ExternalSecret failing to sync, a database backup failed or missed
-- info (for the record): a rollout started or finished, an HPA scaled, a Secret's value changed
-  (a rotation reaching the cluster)
+  < 14 days, an ExternalSecret failing to sync, a release aborted, a database backup failed or
+  missed
+- info (for the record): a release (a Deployment's or a Rollout's) started or finished, an HPA
+  scaled, a Secret's value changed (a rotation reaching the cluster)
+
+A rule on series a stack cannot have is left out there: the request alerts where nobody counts
+any service's requests, the aborted release without Rollouts, the sync failure without External
+Secrets, the backup alerts without the in-cluster database.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable
 
 from .dashboards import infrastructure, overview, security
+from .dashboards.panels import DashboardContext, available_replicas, pod_resource
+from .dashboards.requests import RequestSignal, error_ratio, p95_seconds, tag, union
 
 SEVERITIES = ("critical", "warning", "info")
 BACKUP_SCHEDULED = 'kube_cronjob_status_last_schedule_time{{{ns}, cronjob="postgres-backup"}}'
 BACKUP_SUCCEEDED = 'kube_cronjob_status_last_successful_time{{{ns}, cronjob="postgres-backup"}}'
+Measure = Callable[[RequestSignal, str, str], str]
+"""A per-service query of `dashboards.requests` (signal, namespace, window)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,29 +83,39 @@ class Alert:
         }
 
 
-def critical_rules(namespace: str, services: Sequence[str]) -> list[Alert]:
+def _per_service(context: DashboardContext, namespace: str, build: Measure) -> str:
+    """One query of every counted service, each labelled `namespace` and `service` (the edge's
+    series carry neither: `dashboards.requests`)."""
+    return union(
+        [
+            tag(build(signal, namespace, "5m"), service=signal.service, namespace=namespace)
+            for signal in context.requests
+        ]
+    )
+
+
+def critical_rules(namespace: str, context: DashboardContext) -> list[Alert]:
     """Page someone: a service is down, failing or slow."""
-    ns = f'namespace="{namespace}"'
-    deployments = "|".join(services)
-    return [
-        # From kube-state-metrics, so it fires for services that expose no metrics of their own too.
-        # A service run by an Argo Rollout has no Deployment: its controller's metrics count its
-        # available pods (the Rollout's name, relabelled `deployment` so the alert reads alike).
+    found = [
+        # From kube-state-metrics and Argo Rollouts' controller, so it fires for services that
+        # expose no metrics of their own too (`dashboards.panels.available_replicas`).
         Alert(
             "WebappServiceDown",
-            "sum by (namespace, deployment) (kube_deployment_status_replicas_available"
-            f'{{{ns}, deployment=~"{deployments}"}}) == 0 or sum by (namespace, deployment) '
-            "(label_replace(rollout_info_replicas_available"
-            f'{{{ns}, name=~"{deployments}"}}, "deployment", "$1", "name", "(.*)")) == 0',
+            f"({available_replicas(namespace, context)}) == 0",
             "2m",
             "critical",
             "{{ $labels.deployment }} has no available replica",
             overview.UID,
-        ),
+        )
+    ]
+    if not context.requests:
+        return found  # nobody counts any service's requests (`dashboards.requests`)
+    return found + [
+        # Each service's requests where they are counted: its own metrics (the metrics
+        # contract), its sidecars, or the Gateway's route (`dashboards.requests`).
         Alert(
             "WebappHighErrorRate",
-            f'sum by (namespace, service) (rate(http_requests_total{{{ns}, status=~"5.."}}[5m])) / '
-            f"sum by (namespace, service) (rate(http_requests_total{{{ns}}}[5m])) > 0.05",
+            f"({_per_service(context, namespace, error_ratio)}) > 0.05",
             "5m",
             "critical",
             "{{ $labels.service }} answers more than 5% of requests with 5xx",
@@ -104,8 +123,7 @@ def critical_rules(namespace: str, services: Sequence[str]) -> list[Alert]:
         ),
         Alert(
             "WebappHighLatency",
-            "histogram_quantile(0.95, sum by (namespace, service, le) "
-            f"(rate(http_request_duration_seconds_bucket{{{ns}}}[5m]))) > 1",
+            f"({_per_service(context, namespace, p95_seconds)}) > 1",
             "10m",
             "critical",
             "{{ $labels.service }} p95 latency is above 1 s",
@@ -114,27 +132,16 @@ def critical_rules(namespace: str, services: Sequence[str]) -> list[Alert]:
     ]
 
 
-def warning_rules(namespace: str) -> list[Alert]:
+def warning_rules(namespace: str, context: DashboardContext) -> list[Alert]:
     """Look at it today: saturation, restarts, a certificate about to expire, a stuck secret."""
     ns = f'namespace="{namespace}"'
-    return [
-        # Argo Rollouts aborted a release (a failed analysis, a progress deadline): the stable
-        # version serves again, and the new one needs a look (README "How a canary proceeds").
-        Alert(
-            "WebappReleaseAborted",
-            "max by (namespace, name, phase) "
-            f'(rollout_info{{{ns}, phase=~"Abort|Timeout|Error"}}) == 1',
-            "1m",
-            "warning",
-            "{{ $labels.name }}'s release stopped ({{ $labels.phase }}); the stable version serves",
-            overview.UID,
-        ),
+    native = context.native_sidecars
+    found = [
         Alert(
             "WebappHighCpu",
             "sum by (namespace, pod) "
             f'(rate(container_cpu_usage_seconds_total{{{ns}, container!=""}}[5m])) / '
-            "sum by (namespace, pod) "
-            f'(kube_pod_container_resource_limits{{{ns}, resource="cpu"}}) > 0.8',
+            f"{pod_resource('limits', ns, 'cpu', native)} > 0.8",
             "15m",
             "warning",
             "{{ $labels.pod }} uses more than 80% of its CPU limit",
@@ -143,8 +150,7 @@ def warning_rules(namespace: str) -> list[Alert]:
         Alert(
             "WebappHighMemory",
             f'sum by (namespace, pod) (container_memory_working_set_bytes{{{ns}, container!=""}}) '
-            "/ sum by (namespace, pod) "
-            f'(kube_pod_container_resource_limits{{{ns}, resource="memory"}}) > 0.8',
+            f"/ {pod_resource('limits', ns, 'memory', native)} > 0.8",
             "15m",
             "warning",
             "{{ $labels.pod }} uses more than 80% of its memory limit",
@@ -167,17 +173,40 @@ def warning_rules(namespace: str) -> list[Alert]:
             "certificate {{ $labels.name }} expires in less than 14 days",
             security.UID,
         ),
-        *backup_rules(ns),
-        Alert(
-            "WebappSecretSyncFailing",
-            "sum by (namespace, name) "
-            f"(increase(externalsecret_sync_calls_error{{{ns}}}[15m])) > 0",
-            "15m",
-            "warning",
-            "ExternalSecret {{ $labels.name }} fails to sync from the store",
-            security.UID,
-        ),
     ]
+    if context.rollouts:
+        # Argo Rollouts aborted a release (a failed analysis, a progress deadline): the stable
+        # version serves again, and the new one needs a look (README "How a canary proceeds").
+        found.insert(
+            0,
+            Alert(
+                "WebappReleaseAborted",
+                "max by (namespace, name, phase) "
+                f'(rollout_info{{{ns}, phase=~"Abort|Timeout|Error"}}) == 1',
+                "1m",
+                "warning",
+                "{{ $labels.name }}'s release stopped ({{ $labels.phase }}); the stable version "
+                "serves",
+                overview.UID,
+            ),
+        )
+    if context.database == "in-cluster":
+        # The backup CronJob exists only with the in-cluster database.
+        found.extend(backup_rules(ns))
+    if context.external_secrets:
+        # Only where External Secrets delivers the Secrets (its controller's series).
+        found.append(
+            Alert(
+                "WebappSecretSyncFailing",
+                "sum by (namespace, name) "
+                f"(increase(externalsecret_sync_calls_error{{{ns}}}[15m])) > 0",
+                "15m",
+                "warning",
+                "ExternalSecret {{ $labels.name }} fails to sync from the store",
+                security.UID,
+            )
+        )
+    return found
 
 
 def backup_rules(ns: str) -> list[Alert]:
@@ -214,17 +243,54 @@ def backup_rules(ns: str) -> list[Alert]:
     ]
 
 
-def info_rules(namespace: str) -> list[Alert]:
-    """For the record (routed to a channel, never a page): deployments, scaling, rotations."""
+def _release_started(ns: str, context: DashboardContext) -> str:
+    """A Deployment with a new spec not fully rolled out, or a Rollout progressing (or paused
+    between steps): `rollout_info` carries only the current phase (argo-rollouts v1.9.0
+    `controller/metrics/rollouts.go`)."""
+    deployments = (
+        f"max by (namespace, deployment) (kube_deployment_spec_replicas{{{ns}}}) > "
+        f"max by (namespace, deployment) (kube_deployment_status_replicas_updated{{{ns}}})"
+    )
+    if not context.rollouts:
+        return deployments
+    rollouts = (
+        f"max by (namespace, deployment) (label_replace(rollout_info{{{ns}, "
+        f'phase=~"Progressing|Paused"}}, "deployment", "$1", "name", "(.*)")) == 1'
+    )
+    return f"({deployments}) or ({rollouts})"
+
+
+def _release_finished(ns: str, context: DashboardContext) -> str:
+    """A Deployment whose generation changed and is fully rolled out, or a Rollout completed
+    that was progressing in the last 10 minutes."""
+    deployments = (
+        "max by (namespace, deployment) (changes("
+        f"kube_deployment_status_observed_generation{{{ns}}}[10m])) > 0 and on "
+        "(namespace, deployment) max by (namespace, deployment) (kube_deployment_spec_replicas"
+        f"{{{ns}}}) == max by (namespace, deployment) ("
+        f"kube_deployment_status_replicas_updated{{{ns}}})"
+    )
+    if not context.rollouts:
+        return deployments
+    completed = f'rollout_info{{{ns}, phase="Completed"}}'
+    progressed = f'max_over_time(rollout_info{{{ns}, phase=~"Progressing|Paused"}}[10m])'
+    rollouts = (
+        f'max by (namespace, deployment) (label_replace({completed}, "deployment", "$1", '
+        '"name", "(.*)")) and on (namespace, deployment) max by (namespace, deployment) '
+        f'(label_replace({progressed}, "deployment", "$1", "name", "(.*)"))'
+    )
+    return f"({deployments}) or ({rollouts})"
+
+
+def info_rules(namespace: str, context: DashboardContext) -> list[Alert]:
+    """For the record (routed to a channel, never a page): releases, scaling, rotations."""
     ns = f'namespace="{namespace}"'
     return [
         # A new spec (image, config checksum, a Reloader restart) that the controller has not
-        # finished rolling out yet.
+        # finished rolling out yet; a Rollout's release, step by step.
         Alert(
             "WebappRolloutStarted",
-            "max by (namespace, deployment) (kube_deployment_spec_replicas"
-            f"{{{ns}}}) > max by (namespace, deployment) ("
-            f"kube_deployment_status_replicas_updated{{{ns}}})",
+            _release_started(ns, context),
             "0m",
             "info",
             "{{ $labels.deployment }} is rolling out a new version",
@@ -232,11 +298,7 @@ def info_rules(namespace: str) -> list[Alert]:
         ),
         Alert(
             "WebappRolloutFinished",
-            "max by (namespace, deployment) (changes("
-            f"kube_deployment_status_observed_generation{{{ns}}}[10m])) > 0 and on "
-            "(namespace, deployment) max by (namespace, deployment) (kube_deployment_spec_replicas"
-            f"{{{ns}}}) == max by (namespace, deployment) ("
-            f"kube_deployment_status_replicas_updated{{{ns}}})",
+            _release_finished(ns, context),
             "0m",
             "info",
             "{{ $labels.deployment }} finished rolling out",
@@ -265,13 +327,15 @@ def info_rules(namespace: str) -> list[Alert]:
     ]
 
 
-def alert_rules(namespace: str, services: Sequence[str], links: AlertLinks) -> list[dict[str, Any]]:
+def alert_rules(
+    namespace: str, context: DashboardContext, links: AlertLinks
+) -> list[dict[str, Any]]:
     """The seed 000 alerting rules, one group per tier, each alert linking its dashboard and
     runbook."""
     tiers = {
-        "critical": critical_rules(namespace, services),
-        "warning": warning_rules(namespace),
-        "info": info_rules(namespace),
+        "critical": critical_rules(namespace, context),
+        "warning": warning_rules(namespace, context),
+        "info": info_rules(namespace, context),
     }
     return [
         {"name": f"webapp.{tier}", "rules": [alert.rule(links) for alert in alerts]}

@@ -108,10 +108,9 @@ class MonitoringArgs:
     """The namespace the alerts and dashboards are scoped to."""
     instance: str
     """The stack name (labels)."""
-    services: tuple[str, ...]
-    """Services whose availability, errors and latency are alerted on."""
     dashboards: DashboardContext
-    """What the dashboards need to know about the stack."""
+    """What the dashboards and the alerts need to know about the stack (its services, where
+    their requests are counted, which run as Rollouts)."""
     links: AlertLinks
     """Where the alerts' dashboard and runbook links point (`monitoring.grafanaUrl`,
     `monitoring.runbookUrl`)."""
@@ -206,7 +205,7 @@ class Monitoring(pulumi.ComponentResource):
             api_version=MONITORING_API,
             kind="PrometheusRule",
             metadata=kx.metadata("webapp-alerts", args.namespace, lbl),
-            spec={"groups": alert_rules(args.namespace, args.services, args.links)},
+            spec={"groups": alert_rules(args.namespace, args.dashboards, args.links)},
             opts=crds,
         )
         k8s.core.v1.ConfigMap(

@@ -10,8 +10,10 @@ whatever Service they are reached through. The measurements (seed 002):
 - `error-rate` <= 5 % of the requests the tested pods answered, where their answers are counted:
   in the mesh by their own sidecars (`istio_requests_total`, `reporter="destination"`, scraped by
   the namespace's PodMonitor `istio-proxies`, `platform.monitoring`), which every service has,
-  the frontend's NGINX included; outside it by the service's own metrics
-  (`http_requests_total{status}`, its PodMonitor). No requests yet is a pass (0), never 0/0.
+  the frontend's NGINX included; outside it by the service's own metrics as its image's metrics
+  contract names them (`webapp:metrics.requests.<service>`, `config.metrics.PRESETS`: e.g.
+  prometheus-net's `http_requests_received_total{code}`; its PodMonitor). No requests yet is a
+  pass (0), never 0/0.
 - `smoke`: a Job (Argo's job provider) that sends `SMOKE_REQUESTS` requests to each probe path of
   the tested Service and fails on any 5xx or refused connection. Where the tested pods receive no
   user traffic (a blue-green preview: nothing routes to it before promotion) or nothing counts
@@ -30,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
+from components.config.metrics import RequestSeries
 from components.config.settings import Delivery
 
 CANARY_HASH = "canary-hash"
@@ -85,6 +88,8 @@ class Subject:
     """Where the smoke requests go (the service's probe paths)."""
     requests: Optional[Signal]
     """Who counts the tested pods' answers; None where nobody does."""
+    published: Optional[RequestSeries] = None
+    """`app` only: the request series the service's image publishes (its metrics contract)."""
     resources: dict[str, Any] = field(default_factory=dict)
     """The smoke container's requests and limits (the namespace quota requires them)."""
 
@@ -134,7 +139,9 @@ def error_query(subject: Subject) -> str:
         series = f'istio_requests_total{{reporter="destination", {pods}'
         errors = 'response_code=~"5.."'
     else:
-        series, errors = f"http_requests_total{{{pods}", 'status=~"5.."'
+        assert subject.published is not None, "an app signal names its metrics contract"
+        series = f"{subject.published.counter}{{{pods}"
+        errors = subject.published.errors
     # No requests yet is a pass (0), never 0/0 = NaN, which fails every condition.
     return (
         f"(sum(rate({series}, {errors}}}[2m])) or vector(0))"

@@ -33,6 +33,7 @@ from pulumi import _types
 
 from components.config.capacity import SMOKE_JOB
 from components.config.catalogue import LoadTrigger, Probes
+from components.config.metrics import MESH, RequestSeries
 from components.config.quantities import image_tag
 from components.config.settings import ServiceSettings
 from components.kube import objects as kx
@@ -139,6 +140,9 @@ class HttpServiceArgs:
     ScaledObject (KEDA), when this program does."""
     api_server: str = ANYWHERE
     """Where a release's gate Job may reach the API server. Default anywhere."""
+    published: Optional[RequestSeries] = None
+    """The request series the image publishes on its metrics port (`webapp:metrics.requests`,
+    `config.metrics`); None: none. Default None."""
     mesh: bool = False
     """Whether the pods run with Istio sidecars (their answers are counted by the sidecars, whose
     PodMonitor the platform declares). Default False."""
@@ -311,6 +315,7 @@ class HttpService(pulumi.ComponentResource):
                 labels=self._labels,
                 settings=settings,
                 load_trigger=args.load_trigger,
+                requests=args.published or (MESH if args.mesh else None),
                 prometheus_url=args.prometheus_url,
             ),
             child,
@@ -479,7 +484,7 @@ class HttpService(pulumi.ComponentResource):
         services: list[pulumi.Resource] = [self.service]
         subject = self._release
         assert subject is not None, "a Rollout is declared for progressive delivery only"
-        if subject.delivery == "blue-green" or args.routing.services:
+        if subject.delivery == "blue-green" or args.routing.services or subject.smoke:
             services.append(self._create_service(child, subject.tested_service))
         return declare_release(
             self,
@@ -521,7 +526,8 @@ class HttpService(pulumi.ComponentResource):
             port=args.port,
             tested_service=tested,
             paths=tuple(dict.fromkeys((args.probes.readiness, "/"))),
-            requests="mesh" if args.mesh else ("app" if args.metrics_port else None),
+            requests="mesh" if args.mesh else ("app" if args.published else None),
+            published=args.published,
             resources=SMOKE_JOB.as_dict(),
         )
 

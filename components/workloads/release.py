@@ -123,7 +123,7 @@ def declare_release(
         # create timeout; the controller must not abort it before the provider would.
         "progressDeadlineSeconds": ro.progress_deadline(args.create_timeout),
         "progressDeadlineAbort": True,
-        "strategy": ro.strategy(subject.delivery, app, args.routing),
+        "strategy": ro.strategy(subject.delivery, app, args.routing, subject.smoke),
     }
     rollout = k8s.apiextensions.CustomResource(
         f"{name}-rollout",

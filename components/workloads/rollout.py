@@ -90,8 +90,11 @@ def update_seconds(subject: Subject) -> int:
     return release_seconds(subject) + steps * POD_READY_SECONDS + 300
 
 
-def strategy(delivery: Delivery, app: str, routing: Routing) -> dict[str, Any]:
-    """The Rollout's `spec.strategy`."""
+def strategy(delivery: Delivery, app: str, routing: Routing, smoke: bool = False) -> dict[str, Any]:
+    """The Rollout's `spec.strategy`. `smoke`: the analysis calls the canary pods alone, so even
+    the pod ratio (one Service over both ReplicaSets) gets a canary Service, which only the smoke
+    Job calls (Argo Rollouts points a `canaryService` at the canary pods with or without traffic
+    routing)."""
     if delivery == "blue-green":
         return {
             "blueGreen": {
@@ -112,6 +115,8 @@ def strategy(delivery: Delivery, app: str, routing: Routing) -> dict[str, Any]:
     canary: dict[str, Any] = {"steps": steps, "abortScaleDownDelaySeconds": SCALE_DOWN_DELAY}
     if routing.services:
         canary["stableService"] = app
+        canary["canaryService"] = canary_service(app)
+    elif smoke:
         canary["canaryService"] = canary_service(app)
     traffic = traffic_routing(app, routing)
     if traffic is not None:

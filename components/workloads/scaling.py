@@ -22,6 +22,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.config.catalogue import LoadTrigger
+from components.config.metrics import RequestSeries
 from components.config.settings import ServiceSettings
 from components.kube import objects as kx
 
@@ -44,6 +45,9 @@ class ScalingArgs:
     """The autoscaling bounds, the scaler and the delivery (what is scaled)."""
     load_trigger: Optional[LoadTrigger] = None
     """The service's KEDA load trigger (with `settings.autoscaling.load_threshold`)."""
+    requests: Optional[RequestSeries] = None
+    """Who counts the pods' requests (their image's metrics contract, or their sidecars), for a
+    trigger on requests. Default: nobody."""
     prometheus_url: Optional[str] = None
     """The Prometheus a load trigger queries."""
 
@@ -140,13 +144,18 @@ def _scaled_object(name: str, args: ScalingArgs, delivery_opts: pulumi.ResourceO
     ]
     if args.load_trigger is not None and scaling.load_threshold is not None:
         assert args.prometheus_url, "a load trigger needs a Prometheus (config check)"
+        trigger = args.load_trigger
+        requests = ""
+        if trigger.pods:
+            assert args.requests, "a request trigger needs a request count (config check)"
+            requests = args.requests.of_pods(args.namespace, trigger.pods)
         triggers.append(
             {
                 "type": "prometheus",
                 "name": "load",
                 "metadata": {
                     "serverAddress": args.prometheus_url,
-                    "query": args.load_trigger.query.format(namespace=args.namespace),
+                    "query": trigger.query.format(namespace=args.namespace, requests=requests),
                     "threshold": str(scaling.load_threshold),
                 },
             }

@@ -9,6 +9,7 @@ from typing import Any, Callable
 import pytest
 
 from components.config.catalogue import LOAD_TRIGGERS
+from components.config.metrics import PRESETS
 from components.platform.addons import ARGO_ROLLOUTS_APP, GATEWAY_API_PLUGIN_NAME
 from components.workloads import analysis
 from components.workloads import rollout as ro
@@ -231,7 +232,13 @@ def test_scalers_aim_at_the_rollout(stack_run: Callable[..., StackRun]) -> None:
     assert triggers["memory"]["metadata"] == {"value": "80"}
     assert triggers["prometheus"]["metadata"] == {
         "serverAddress": PROMETHEUS,
-        "query": LOAD_TRIGGERS["api"].query.format(namespace="webapp-production"),
+        # The api's own request counter (the metrics contract's prometheus-net preset).
+        "query": LOAD_TRIGGERS["api"].query.format(
+            namespace="webapp-production",
+            requests=PRESETS["prometheus-net"].of_pods(
+                "webapp-production", LOAD_TRIGGERS["api"].pods
+            ),
+        ),
         "threshold": "50",
     }
     broadcaster = find(run, "ScaledObject", "broadcaster")["spec"]

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import pytest
 
+from components.config.metrics import SHIPPED, MetricsSettings
 from components.workloads.analysis import SMOKE_SCRIPT
 from tests.support import STACKS, program
 from tools.golden import VARIANTS, variant_overrides
@@ -56,8 +57,10 @@ def objects_of(
     return stack_run(stack, overrides).kubernetes_objects()
 
 
-def all_problems(objects: Objects) -> tuple[list[Rehearsal], list[str]]:
-    reports, problems = rehearse(copy.deepcopy(objects))
+def all_problems(
+    objects: Objects, contract: MetricsSettings = SHIPPED
+) -> tuple[list[Rehearsal], list[str]]:
+    reports, problems = rehearse(copy.deepcopy(objects), contract)
     return reports, [p for r in reports for p in r.problems] + problems
 
 
@@ -231,8 +234,8 @@ def test_an_analysis_on_the_stable_service_label_cannot_fail(production: Objects
     template = find(objects, "AnalysisTemplate", "api")
     metric = next(m for m in template["spec"]["metrics"] if m["name"] == "error-rate")
     metric["provider"]["prometheus"]["query"] = (
-        f'(sum(rate(http_requests_total{{{pods}, status=~"5.."}}[2m])) or vector(0))'
-        f" / (sum(rate(http_requests_total{{{pods}}}[2m])) > 0) or vector(0)"
+        f'(sum(rate(http_requests_received_total{{{pods}, code=~"5.."}}[2m])) or vector(0))'
+        f" / (sum(rate(http_requests_received_total{{{pods}}}[2m])) > 0) or vector(0)"
     )
     _, problems = all_problems(objects)
     assert any(
@@ -248,7 +251,7 @@ def test_a_keda_trigger_that_misses_the_canary_is_caught(production: Objects) ->
     load = next(t for t in scaled["spec"]["triggers"] if t["type"] == "prometheus")
     # Only the stable pods' series (as a query through the stable Service's label would read).
     load["metadata"]["query"] = (
-        'sum(rate(http_requests_total{namespace="webapp-production", service="api", '
+        'sum(rate(http_requests_received_total{namespace="webapp-production", service="api", '
         'pod!~"api-7f4b9c6d84-.*"}[2m]))'
     )
     _, problems = all_problems(objects)
@@ -259,8 +262,11 @@ def test_an_unrouted_canary_with_its_own_services_gets_no_traffic(
     stack_run: Callable[..., StackRun],
 ) -> None:
     """With a stable Service and no router, Argo narrows the Service callers use to the stable
-    pods: the canary would answer nothing, so a sick one passes."""
+    pods: the canary would answer nothing, so a sick one passes (a broadcaster whose image
+    counts its requests, so that its analysis reads their errors rather than a smoke Job)."""
     stack, overrides = EXTRA["staging-pod-ratio"]
+    counted = {"requests": {"api": "prometheus-net", "broadcaster": "status"}}
+    overrides = {**overrides, "webapp:metrics": counted}
     objects = copy.deepcopy(objects_of(stack_run, stack, overrides))
     rollout = find(objects, "Rollout", "broadcaster")
     rollout["spec"]["strategy"]["canary"] |= {
@@ -270,7 +276,7 @@ def test_an_unrouted_canary_with_its_own_services_gets_no_traffic(
     canary = copy.deepcopy(find(objects, "Service", "broadcaster"))
     canary["metadata"]["name"] = "broadcaster-canary"
     objects.append(canary)
-    _, problems = all_problems(objects)
+    _, problems = all_problems(objects, MetricsSettings(requests=counted["requests"]))
     assert any(
         p.startswith("Rollout broadcaster, setWeight 10: the analysis cannot fail")
         for p in problems

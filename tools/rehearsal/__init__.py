@@ -26,6 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from components.config.metrics import MESH, PRESETS, SHIPPED, MetricsSettings
+
 from . import analysis as an
 from . import argo
 from .cluster import CANARY, REVISION, STABLE, Cluster, Pod, pods_of, static_pods
@@ -41,6 +43,8 @@ from .prometheus import (
 from .protocols import spread_keys, undeclared_ports
 from .routers import Destination, destinations, shared_canary_paths
 
+REQUEST_COUNTERS = tuple(series.counter for series in (*PRESETS.values(), MESH))
+"""Every request counter a load trigger may read (the contract's presets, the sidecars')."""
 SCENARIOS = ("healthy", "idle", "sick")
 HEALTHY_ERRORS = 0.005
 
@@ -262,7 +266,9 @@ def _load_trigger(
             continue
         for trigger in scaled["spec"]["triggers"]:
             query = trigger["metadata"].get("query", "")
-            if trigger["type"] != "prometheus" or "http_requests_total" not in query:
+            if trigger["type"] != "prometheus" or not any(
+                counter in query for counter in REQUEST_COUNTERS
+            ):
                 continue
             _set_phase(cluster, base, rollout, phase)
             found = [(d, d.pods(cluster, namespace)) for d in destinations(cluster, rollout, phase)]
@@ -294,9 +300,12 @@ def _template(cluster: Cluster, rollout: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
-def rehearse(objects: list[dict[str, Any]]) -> tuple[list[Rehearsal], list[str]]:
-    """Every Rollout's rehearsal, and the stack-wide problems."""
-    cluster = Cluster(objects)
+def rehearse(
+    objects: list[dict[str, Any]], contract: MetricsSettings = SHIPPED
+) -> tuple[list[Rehearsal], list[str]]:
+    """Every Rollout's rehearsal, and the stack-wide problems. `contract`: the stack's
+    `webapp:metrics` (what each image publishes; default the shipped one)."""
+    cluster = Cluster(objects, contract=contract)
     meshed = {
         obj["metadata"]["name"]: cluster.meshed(obj["metadata"]["name"])
         for obj in cluster.of_kind("Namespace")

@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
 
+from components.config.metrics import MetricsSettings
+
 REVISION = "rollouts-pod-template-hash"
 STABLE = "6c9d8f7b5d"
 """The running revision's pod-template hash (any value of Argo's form)."""
@@ -64,6 +66,8 @@ class Cluster:
     pods: list[Pod] = field(default_factory=list)
     selectors: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     """(namespace, Service) -> its selector as the controller rewrote it."""
+    contract: MetricsSettings = field(default_factory=MetricsSettings)
+    """What each service's image publishes (the stack's `webapp:metrics`)."""
 
     def find(self, kind: str, name: str, namespace: str) -> Optional[dict[str, Any]]:
         for obj in self.objects:

@@ -20,8 +20,10 @@ What the targets expose:
   ServiceMonitor), so `namespace` and `pod` are the pod's.
 - An Istio sidecar (`reporter="destination"`): `istio_requests_total{response_code, ...}`, the
   requests its pod answered (Istio's standard metrics, istio 1.30.3 telemetry v2).
-- An application's metrics port: `http_requests_total{status}`, the metrics contract the README
-  states for the services' images.
+- An application's metrics port: the request counter its image's metrics contract names
+  (`config.metrics`: the stack's `webapp:metrics.requests.<service>` preset, e.g. prometheus-net's
+  `http_requests_received_total{code}`, read from prometheus-net v8.2.0's source), none for a
+  service whose image publishes none.
 
 The values come from the real `promtool`, evaluating each query as Argo sends it (with the
 analysis argument filled) on those series.
@@ -203,7 +205,8 @@ def series(
     cluster: Cluster, found: list[Target], answered: Mapping[str, tuple[float, float]]
 ) -> list[dict[str, str]]:
     """The input series: readiness of every pod, and request counters where a target exposes
-    them. `answered`: pod -> (good, failed) requests a minute (a pod absent answered none)."""
+    them (an image's as the stack's metrics contract names them, `cluster.contract`).
+    `answered`: pod -> (good, failed) requests a minute (a pod absent answered none)."""
     out: list[dict[str, str]] = []
     for pod in cluster.pods:
         for condition in ("true", "false", "unknown"):
@@ -222,8 +225,9 @@ def series(
         families = []
         if "istio" in target.exposes:
             families.append(("istio_requests_total", "response_code", {"reporter": "destination"}))
-        if "app" in target.exposes:
-            families.append(("http_requests_total", "status", {}))
+        published = cluster.contract.published(target.pod.labels.get("app.kubernetes.io/name", ""))
+        if "app" in target.exposes and published is not None:
+            families.append((published.counter, published.code, {}))
         for name, code, extra in families:
             for status, rate in (("200", good), ("500", failed)):
                 labels = {**target.labels, **extra, code: status}

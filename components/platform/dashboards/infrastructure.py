@@ -3,7 +3,9 @@
 Metrics: cAdvisor through the kubelet (`container_cpu_usage_seconds_total`,
 `container_memory_working_set_bytes`, `container_cpu_cfs_throttled_periods_total` /
 `container_cpu_cfs_periods_total`), kube-state-metrics (`kube_pod_container_resource_requests`,
-`..._limits`, `kube_pod_container_status_restarts_total`,
+`..._limits`, and with native sidecars `kube_pod_init_container_resource_*` of the init
+containers whose `kube_pod_init_container_info` says `restart_policy="Always"`,
+`kube_pod_container_status_restarts_total`,
 `kube_horizontalpodautoscaler_status_current_replicas` / `..._desired_replicas`) and the
 kubelet's volume stats (`kubelet_volume_stats_used_bytes` / `..._capacity_bytes`) for the NATS,
 Redis and PostgreSQL claims and Prometheus' own.
@@ -13,25 +15,20 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as gd
 
-from .panels import NAMESPACE, RATE, DashboardContext, Query, board, graph
+from .panels import NAMESPACE, RATE, DashboardContext, Query, board, graph, pod_resource
 
 UID = "webapp-infrastructure"
 CONTAINERS = f'{NAMESPACE}, container!=""'
 
 
-def _against(used: str, resource: str) -> tuple[Query, Query, Query]:
+def _against(used: str, resource: str, context: DashboardContext) -> tuple[Query, Query, Query]:
+    """Usage (cAdvisor: every running container, a native sidecar included) against the pods'
+    requests and limits counted the same way (`panels.pod_resource`)."""
+    native = context.native_sidecars
     return (
         Query(f"sum by (pod) ({used})", "{{pod}} used"),
-        Query(
-            "sum by (pod) (kube_pod_container_resource_requests"
-            f'{{{NAMESPACE}, resource="{resource}"}})',
-            "{{pod}} request",
-        ),
-        Query(
-            "sum by (pod) (kube_pod_container_resource_limits"
-            f'{{{NAMESPACE}, resource="{resource}"}})',
-            "{{pod}} limit",
-        ),
+        Query(pod_resource("requests", NAMESPACE, resource, native), "{{pod}} request"),
+        Query(pod_resource("limits", NAMESPACE, resource, native), "{{pod}} limit"),
     )
 
 
@@ -49,8 +46,8 @@ def build(context: DashboardContext) -> gd.Dashboard:
     return (
         board(UID, "WebApp Infrastructure", context, "CPU, memory, throttling, scaling, volumes.")
         .with_row(gd.Row("Pods against their requests and limits"))
-        .with_panel(graph("CPU", "cores", *_against(cpu, "cpu")))
-        .with_panel(graph("Memory", "bytes", *_against(memory, "memory")))
+        .with_panel(graph("CPU", "cores", *_against(cpu, "cpu", context)))
+        .with_panel(graph("Memory", "bytes", *_against(memory, "memory", context)))
         .with_panel(
             graph(
                 "CPU throttling",

@@ -1,8 +1,9 @@
 """NATS and broadcaster: is the message bus carrying `todos.events` (seed 001).
 
 Metrics: prometheus-nats-exporter 0.17.3 beside each server (`gnatsd_varz_connections`,
-`gnatsd_varz_in_msgs`, `gnatsd_varz_out_msgs`, `gnatsd_varz_slow_consumers`; with JetStream,
-`jetstream_server_total_message_bytes` and `jetstream_server_max_storage`), and the broadcaster's
+`gnatsd_varz_in_msgs`, `gnatsd_varz_out_msgs`, `gnatsd_varz_slow_consumers`, and `-connz`'s
+`gnatsd_connz_in_msgs`, the client connections' only; no JetStream panel: JetStream is off and
+the exporter runs without `-jsz`, README "NATS delivery"), and the broadcaster's
 own (`broadcaster_messages_processed_total`, `broadcaster_webhook_requests_total` with `status`,
 `broadcaster_nats_connected`).
 """
@@ -31,8 +32,14 @@ def build(context: DashboardContext) -> gd.Dashboard:
             graph(
                 "Messages per second",
                 "ops",
-                Query(f"sum(rate(gnatsd_varz_in_msgs{{{NAMESPACE}}}[{RATE}]))", "in"),
-                Query(f"sum(rate(gnatsd_varz_out_msgs{{{NAMESPACE}}}[{RATE}]))", "out"),
+                # varz counts what the servers route to each other too; connz only what the
+                # clients publish (the broadcaster's KEDA trigger reads that).
+                Query(f"sum(rate(gnatsd_varz_in_msgs{{{NAMESPACE}}}[{RATE}]))", "in (all)"),
+                Query(f"sum(rate(gnatsd_varz_out_msgs{{{NAMESPACE}}}[{RATE}]))", "out (all)"),
+                Query(
+                    f"sum(rate(gnatsd_connz_in_msgs{{{NAMESPACE}}}[{RATE}]))",
+                    "published by clients",
+                ),
             )
         )
         .with_panel(
@@ -40,17 +47,6 @@ def build(context: DashboardContext) -> gd.Dashboard:
                 "Slow consumers",
                 "short",
                 Query(f"sum by (pod) (gnatsd_varz_slow_consumers{{{NAMESPACE}}})", "{{pod}}"),
-            )
-        )
-        .with_panel(
-            graph(
-                "JetStream storage used",
-                "percentunit",
-                Query(
-                    f"sum by (pod) (jetstream_server_total_message_bytes{{{NAMESPACE}}}) / "
-                    f"sum by (pod) (jetstream_server_max_storage{{{NAMESPACE}}})",
-                    "{{pod}}",
-                ),
             )
         )
         .with_row(gd.Row("Broadcaster"))

@@ -23,6 +23,8 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
 
+from .requests import RequestSignal
+
 PROMETHEUS = common.DataSourceRef(type_val="prometheus", uid="${datasource}")
 NAMESPACE = 'namespace="$namespace"'
 """The label matcher every query of the application's metrics carries."""
@@ -40,7 +42,17 @@ class DashboardContext:
     monitoring_namespace: str
     """Where Prometheus runs (its own volume claims are there)."""
     services: tuple[str, ...]
-    """The application's services (Deployments)."""
+    """The application's services."""
+    rollouts: tuple[str, ...] = ()
+    """The services run by an Argo Rollout (the rest are Deployments)."""
+    requests: tuple[RequestSignal, ...] = ()
+    """Where each service's requests are counted (`requests.resolve`); a service absent from it
+    has no request panels."""
+    external_secrets: bool = True
+    """Whether External Secrets delivers the stack's Secrets (its metrics exist only then)."""
+    native_sidecars: bool = False
+    """Whether the pods carry Istio's proxy as a native sidecar (an init container with
+    `restartPolicy: Always`), whose requests and limits kube-state-metrics reports apart."""
     route_clusters: dict[str, str] = field(default_factory=dict)
     """Service -> the Envoy cluster of its Gateway route (`httproute/<ns>/<route>/rule/<n>`)."""
     database: str = "in-cluster"
@@ -152,3 +164,44 @@ def prometheus_queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
 
     visit(dashboard.get("panels") or [])
     return found
+
+
+def available_replicas(namespace: str, context: DashboardContext) -> str:
+    """Available replicas of every service, labelled `namespace` and `deployment`: kube-state-
+    metrics' for a Deployment, Argo Rollouts' controller's for a Rollout (a service run by a
+    Rollout has no Deployment; `rollout_info_replicas_available{namespace, name}`, argo-rollouts
+    v1.9.0 `controller/metrics/prommetrics.go`), relabelled `deployment` so both read alike."""
+    ns = f'namespace="{namespace}"'
+    deployments = "|".join(name for name in context.services if name not in context.rollouts)
+    parts = []
+    if deployments:
+        parts.append(
+            "sum by (namespace, deployment) (kube_deployment_status_replicas_available"
+            f'{{{ns}, deployment=~"{deployments}"}})'
+        )
+    if context.rollouts:
+        parts.append(
+            "sum by (namespace, deployment) (label_replace(rollout_info_replicas_available"
+            f'{{{ns}, name=~"{"|".join(context.rollouts)}"}}, "deployment", "$1", "name", "(.*)"))'
+        )
+    return " or ".join(parts)
+
+
+def pod_resource(kind: str, matcher: str, resource: str, native_sidecars: bool) -> str:
+    """Each pod's `kind` (`requests` or `limits`) of `resource`, labelled `namespace`, `pod`.
+
+    kube-state-metrics v2.17.0 reports an init container's under
+    `kube_pod_init_container_resource_<kind>` (`internal/store/pod.go`), and Istio's native
+    sidecar is one (`restartPolicy: Always`, which `kube_pod_init_container_info` carries as
+    `restart_policy`), while cAdvisor's usage counts it like any running container: with native
+    sidecars the sidecar's share is added, and only theirs (a run-once init container is not
+    running beside the others)."""
+    containers = f'kube_pod_container_resource_{kind}{{{matcher}, resource="{resource}"}}'
+    if not native_sidecars:
+        return f"sum by (namespace, pod) ({containers})"
+    sidecars = (
+        f'kube_pod_init_container_resource_{kind}{{{matcher}, resource="{resource}"}}'
+        " * on (namespace, pod, container) group_left () max by (namespace, pod, container) "
+        f'(kube_pod_init_container_info{{{matcher}, restart_policy="Always"}})'
+    )
+    return f"sum by (namespace, pod) ({containers} or {sidecars})"

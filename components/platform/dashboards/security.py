@@ -8,7 +8,8 @@ Metrics, each from the component that really publishes it:
   (`envoy_http_local_rate_limit_rate_limited`), per Gateway (the proxies' owning-gateway labels);
 - certificate expiry: cert-manager (`certmanager_certificate_expiration_timestamp_seconds`);
 - secret sync: External Secrets (`externalsecret_sync_calls_error`,
-  `externalsecret_status_condition`), empty where the stack delivers Secrets otherwise.
+  `externalsecret_status_condition`), only where it delivers the stack's Secrets (a stack that
+  mounts them with the CSI driver runs no External Secrets, whose series would never exist).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def _cluster(context: DashboardContext, service: str) -> str:
 
 def build(context: DashboardContext) -> gd.Dashboard:
     auth = _cluster(context, "auth")
-    return (
+    builder = (
         board(
             UID, "WebApp Security", context, "Refused logins, rate limits, certificates, secrets."
         )
@@ -69,19 +70,23 @@ def build(context: DashboardContext) -> gd.Dashboard:
                 ),
             )
         )
-        .with_panel(
-            graph(
-                "ExternalSecret sync errors (1 h)",
-                "short",
-                Query(
-                    f"sum by (name) (increase(externalsecret_sync_calls_error{{{NAMESPACE}}}[1h]))",
-                    "{{name}}",
-                ),
-                Query(
-                    "sum by (name) (externalsecret_status_condition"
-                    f'{{{NAMESPACE}, condition="Ready", status="False"}})',
-                    "{{name}} not ready",
-                ),
-            )
+    )
+    return _secret_sync(builder) if context.external_secrets else builder
+
+
+def _secret_sync(builder: gd.Dashboard) -> gd.Dashboard:
+    return builder.with_panel(
+        graph(
+            "ExternalSecret sync errors (1 h)",
+            "short",
+            Query(
+                f"sum by (name) (increase(externalsecret_sync_calls_error{{{NAMESPACE}}}[1h]))",
+                "{{name}}",
+            ),
+            Query(
+                "sum by (name) (externalsecret_status_condition"
+                f'{{{NAMESPACE}, condition="Ready", status="False"}})',
+                "{{name}} not ready",
+            ),
         )
     )
