@@ -448,7 +448,7 @@ class TestMinReplicas:
             stack_violations(
                 self.NAME,
                 [(DEPLOYMENT, deployment(replicas=1))],
-                {"minReplicas": 3, "exempt": {"api": "why"}},
+                {"minReplicas": 3, "exempt": {"web/api": "why"}},
             )
             == []
         )
