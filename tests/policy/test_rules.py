@@ -977,3 +977,46 @@ class TestStatefulProtected:
         sts = {"spec": {"volumeClaimTemplates": [{"metadata": {"name": "data"}}]}}
         assert len(violations(self.NAME, STATEFULSET, sts)) == 1
         assert violations(self.NAME, STATEFULSET, sts, protect=True) == []
+
+
+GATEWAY = "kubernetes:gateway.networking.k8s.io/v1:Gateway"
+
+
+def gateway(name: str) -> dict[str, Any]:
+    return {"kind": "Gateway", "metadata": {"name": name, "namespace": "web"}, "spec": {}}
+
+
+class TestGateways:
+    NAME = "gateways-one-entry"
+
+    def test_passes_one_gateway(self) -> None:
+        assert stack_violations(self.NAME, [(GATEWAY, gateway("webapp"))]) == []
+
+    def test_flags_a_second_gateway(self) -> None:
+        found = stack_violations(self.NAME, [(GATEWAY, gateway("webapp")), (GATEWAY, gateway("x"))])
+        assert len(found) == 2 and "2 Gateways" in found[0]
+
+
+def namespace(labels: dict[str, str], name: str = "web") -> dict[str, Any]:
+    return {"kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+
+
+class TestNamespacePodSecurity:
+    NAME = "namespaces-pod-security"
+    ENFORCE = "pod-security.kubernetes.io/enforce"
+    NS = "kubernetes:core/v1:Namespace"
+
+    def test_passes_restricted_and_exempted_privileged(self) -> None:
+        assert violations(self.NAME, self.NS, namespace({self.ENFORCE: "restricted"})) == []
+        privileged = namespace({self.ENFORCE: "privileged"}, "monitoring")
+        assert violations(self.NAME, self.NS, privileged, {"privileged": {"monitoring": "x"}}) == []
+
+    @pytest.mark.parametrize("labels", [{}, {ENFORCE: "privileged"}])
+    def test_flags_unlabelled_or_privileged(self, labels: dict[str, str]) -> None:
+        found = violations(self.NAME, self.NS, namespace(labels))
+        assert len(found) == 1 and "Namespace web" in found[0], found
+
+    def test_flags_a_patch_lowering_the_level(self) -> None:
+        patch = namespace({self.ENFORCE: "privileged"})
+        assert violations(self.NAME, "kubernetes:core/v1:NamespacePatch", patch)
+        assert violations(self.NAME, "kubernetes:core/v1:NamespacePatch", namespace({})) == []
