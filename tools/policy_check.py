@@ -1,7 +1,9 @@
 """Run the policy pack (policy/) over an offline run of a stack, as CrossGuard would.
 
-`check(run, config)` hands every custom resource the program declares to every resource policy,
-and all of them to every stack policy, through pulumi_policy's own argument types, so the pack's
+`check(run, config)` hands every custom resource the program declares (and the objects of every
+yaml ConfigFile/ConfigGroup, which the engine sees as that component's children; a manifest it
+cannot read is itself a mandatory finding) to every resource policy, and all of them to every
+stack policy, through pulumi_policy's own argument types, so the pack's
 code runs exactly as under `pulumi preview --policy-pack policy`; only the engine is missing.
 Secret inputs are revealed (CrossGuard sees plaintext too), and the properties are wrapped in
 pulumi_policy's unknown-checking proxies, as the analyzer wraps them.
@@ -22,6 +24,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
+import yaml
 from pulumi_policy import (
     EnforcementLevel,
     Policy,
@@ -48,6 +51,14 @@ def policies() -> list[Policy]:
     from webapp_policy import POLICIES
 
     return list(POLICIES)
+
+
+OUTPUTS_NOTE = (
+    "offline, every policy reads the inputs the program declares; in `pulumi preview` and `up` "
+    "stack policies read each resource's outputs instead (provider and API server defaults "
+    "filled in, values unknown until created), so a default the program leaves out is judged "
+    "here by what the rule assumes for an absent field"
+)
 
 
 class PolicyConfigError(Exception):
@@ -119,9 +130,82 @@ def _options(resource: Registered) -> PolicyResourceOptions:
     return options(resource.protect, resource.ignore_changes, resource.parent or None)
 
 
-def checked(run: StackRun) -> list[Registered]:
-    # Providers and components carry no properties the rules read.
-    return [r for r in run.resources if r.custom and not r.type.startswith("pulumi:providers:")]
+# yaml/v2 (and v1) ConfigFile and ConfigGroup: components whose objects the provider creates
+# as their children, which an offline run never sees. The runner reads the objects itself: a
+# local file, inline `yaml`/`objs`, or for a URL the vendored copy named here.
+MANIFEST_COMPONENTS = {
+    "kubernetes:yaml/v2:ConfigFile",
+    "kubernetes:yaml/v2:ConfigGroup",
+    "kubernetes:yaml:ConfigFile",
+    "kubernetes:yaml:ConfigGroup",
+}
+VENDORED_MANIFESTS = {
+    "https://github.com/rabbitmq/cluster-operator/releases/download/v2.22.3/cluster-operator.yml": (
+        ROOT / "schemas" / "manifests" / "rabbitmq-cluster-operator-v2.22.3.yaml"
+    )
+}
+
+
+class UnseenManifest(Exception):
+    """A ConfigFile/ConfigGroup whose objects the runner cannot read (a URL nothing vendors)."""
+
+
+def _manifest_texts(inputs: Mapping[str, Any]) -> list[str]:
+    files = [inputs["file"]] if inputs.get("file") else list(inputs.get("files") or [])
+    texts = []
+    for name in files:
+        name = str(name)
+        if name in VENDORED_MANIFESTS:
+            texts.append(VENDORED_MANIFESTS[name].read_text())
+        elif "://" in name:
+            raise UnseenManifest(
+                f"{name}: no vendored copy in tools/policy_check.py VENDORED_MANIFESTS"
+            )
+        else:
+            texts.append((ROOT / name).read_text())
+    inline = inputs.get("yaml")
+    texts += [inline] if isinstance(inline, str) else [str(t) for t in inline or []]
+    return texts
+
+
+def manifest_children(component: Registered) -> list[Registered]:
+    """The objects a ConfigFile/ConfigGroup applies, as the resources the provider would
+    register under it (`kubernetes:<group>/<version>:<Kind>`, parented to the component)."""
+    inputs = normalise(component.inputs, reveal=True)
+    objects = [o for text in _manifest_texts(inputs) for o in yaml.safe_load_all(text) if o]
+    objects += [o for o in inputs.get("objs") or [] if o]
+    children = []
+    for obj in objects:
+        version = str(obj.get("apiVersion", ""))
+        group = version if "/" in version else f"core/{version}"
+        meta = obj.get("metadata") or {}
+        name = f"{component.name}:{meta.get('namespace', '')}/{meta.get('name', '')}"
+        typ = f"kubernetes:{group}:{obj.get('kind')}"
+        urn = f"{component.urn}${typ}::{name}"
+        # protect is inherited from the parent (pulumi SDK resource.py: "Infer protection from
+        # parent"), as the component's children are registered with it as their parent.
+        children.append(
+            Registered(typ, name, urn, component.urn, True, dict(obj), protect=component.protect)
+        )
+    return children
+
+
+def checked(run: StackRun, unseen: Optional[list[str]] = None) -> list[Registered]:
+    """The custom resources the engine would hand the pack, the objects of every
+    ConfigFile/ConfigGroup included; what cannot be read is added to `unseen`."""
+    found = []
+    for resource in run.resources:
+        if resource.type in MANIFEST_COMPONENTS:
+            try:
+                found += manifest_children(resource)
+            except UnseenManifest as error:
+                if unseen is None:
+                    raise
+                unseen.append(f"{resource.name}: {error}")
+        # Providers and components carry no properties the rules read.
+        elif resource.custom and not resource.type.startswith("pulumi:providers:"):
+            found.append(resource)
+    return found
 
 
 def _reporter(
@@ -139,7 +223,10 @@ def check(
     run: StackRun, config: Mapping[str, Any], pack: Optional[list[Policy]] = None
 ) -> list[Finding]:
     findings: list[Finding] = []
-    resources = checked(run)
+    unseen: list[str] = []
+    resources = checked(run, unseen)
+    # Not seen is not passed: a manifest the pack cannot read blocks like a violation.
+    findings += [Finding("offline-runner", "mandatory", "", f"cannot see {u}") for u in unseen]
     # Wrapped as the analyzer wraps them: Mapping/Sequence proxies, not dict/list.
     props = {r.urn: unknown_checking_proxy(normalise(r.inputs, reveal=True)) for r in resources}
     stack_resources = [
@@ -187,6 +274,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             continue
         findings = check(run, config)
         print(f"stack {stack}: {len(findings)} finding(s)")
+        print(f"  ({OUTPUTS_NOTE})")
         for finding in findings:
             print(f"  {finding}")
         blocking += sum(f.level == "mandatory" for f in findings)

@@ -18,8 +18,9 @@ Creates (parented to the component):
 - Argo Rollouts Release with the Gateway API traffic-router plugin (a service is canary or
   blue-green), KEDA Release (a service scales with KEDA), Istio `base`, `cni` and `istiod`
   Releases in `istio-system` (the mesh is on); each only when used
-- the RabbitMQ Cluster Operator (its release manifest, a `yaml.v2.ConfigFile`) and ECK (Release
-  `elastic-operator` in `elastic-system`) when the stack runs RabbitMQ or Elasticsearch
+- the RabbitMQ Cluster Operator (its release manifest, a `yaml.v2.ConfigFile`, protected with the
+  stack's data; a NamespacePatch giving its Namespace the restricted Pod Security labels) and ECK
+  (Release `elastic-operator` in `elastic-system`) when the stack runs RabbitMQ or Elasticsearch
 - PrometheusStack: `kube-prometheus-stack` Release: Prometheus with retention and a persistent
   volume, Alertmanager, Grafana with its admin password from a Secret and the dashboard sidecar
   watching all namespaces; selectors opened so the app's ServiceMonitors and rules are picked up
@@ -36,6 +37,7 @@ import pulumi_kubernetes as k8s
 from components.config.capacity import MESH_SIDECAR
 from components.config.settings import AddonSettings, MonitoringSettings
 from components.kube import objects as kx
+from components.platform.namespace import PSS_VERSION
 from components.secrets.catalogue import GRAFANA
 
 CERT_MANAGER = {"chart": "cert-manager", "version": "v1.19.1", "repo": "https://charts.jetstack.io"}
@@ -393,14 +395,20 @@ class ClusterAddons(pulumi.ComponentResource):
             # Applied object by object (a ConfigFile): the CRDs and the operator's Deployment are
             # awaited before anything that depends on this resource. Its webhook's certificate is
             # cert-manager's (an Issuer and a Certificate in the manifest), so cert-manager first.
+            # `protect` (production) reaches the manifest's objects as their parent's: its
+            # Namespace, like every namespace the program declares, is not deleted by a destroy.
             self.rabbitmq_operator = k8s.yaml.v2.ConfigFile(
                 f"{self._name}-rabbitmq-operator",
                 file=RABBITMQ_OPERATOR_MANIFEST,
-                opts=kx.child_options(
-                    self, self._opts, [self.cert_manager] if self.cert_manager else []
+                opts=pulumi.ResourceOptions.merge(
+                    kx.child_options(
+                        self, self._opts, [self.cert_manager] if self.cert_manager else []
+                    ),
+                    pulumi.ResourceOptions(protect=self._args.protect),
                 ),
             )
             self._allow_rabbitmq_operator()
+            self._restrict_rabbitmq_operator_namespace()
         self.eck: Optional[k8s.helm.v3.Release] = None
         if self._args.elasticsearch and self._args.addons.eck == "install":
             self.eck = pinned_release(
@@ -411,6 +419,30 @@ class ClusterAddons(pulumi.ComponentResource):
                 {"installCRDs": True, "replicaCount": replicas},
                 child,
             )
+
+    def _restrict_rabbitmq_operator_namespace(self) -> None:
+        """The manifest's Namespace carries no Pod Security labels (config/namespace/base/
+        namespace.yaml at the pinned tag), so the cluster's default (privileged) would admit any
+        pod there. A server-side apply patch adds `restricted`, which the operator's own pod meets
+        (config/manager/manager.yaml: non-root, RuntimeDefault seccomp, all capabilities
+        dropped). It waits for the manifest (the Namespace must exist); the operator pod created
+        before it is already restricted, and a destroy removes the labels before the Namespace."""
+        assert self.rabbitmq_operator is not None
+        pss = {
+            f"pod-security.kubernetes.io/{mode}": "restricted"
+            for mode in ("enforce", "audit", "warn")
+        }
+        pss.update(
+            {
+                f"pod-security.kubernetes.io/{mode}-version": PSS_VERSION
+                for mode in ("enforce", "audit", "warn")
+            }
+        )
+        k8s.core.v1.NamespacePatch(
+            f"{self._name}-rabbitmq-operator-namespace",
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=RABBITMQ_OPERATOR_NAMESPACE, labels=pss),
+            opts=kx.child_options(self, self._opts, [self.rabbitmq_operator]),
+        )
 
     def _allow_rabbitmq_operator(self) -> None:
         """The operator's pods, which its manifest leaves open: the API server in to its webhook

