@@ -22,7 +22,7 @@ file, because `down` regenerates the file (a CI runner that did not run `up` has
     python -m tools.branch down feature/Login-Page   # pulumi destroy, stack rm, file removed
     python -m tools.branch config feature/Login-Page # prints the stack config only
     python -m tools.branch url feature/Login-Page    # https://login-page-<hash>.<staging domain>
-    python -m tools.branch up feature/x --policy-pack # with the policy pack, as CI runs it
+    python -m tools.branch up feature/x --policy-pack ../base/policy # the base branch's pack
 """
 
 from __future__ import annotations
@@ -265,7 +265,10 @@ def write_stack_file(branch: str, config: dict[str, Any]) -> None:
     )
 
 
-def up(branch: str, name: str, config: dict[str, Any], policy_pack: bool) -> None:
+def up(branch: str, name: str, config: dict[str, Any], policy_pack: str = "policy") -> None:
+    """`pulumi up` of the branch's stack, always with a policy pack: `policy_pack` is its
+    directory (a review stack passes the base branch's checkout, so a pull request cannot bring
+    its own pack), held to that pack's dev thresholds."""
     new = _owned(name, branch) is None
     write_stack_file(branch, config)
     if new:
@@ -273,8 +276,10 @@ def up(branch: str, name: str, config: dict[str, Any], policy_pack: bool) -> Non
         # Tagged before anything is deployed: a first up that fails halfway still leaves a
         # stack `down` recognises.
         _pulumi("stack", "tag", "set", BRANCH_TAG, _exact(branch), "--stack", name)
-    policy = ["--policy-pack", "policy", "--policy-pack-config", str(policy_config(name))]
-    _pulumi("up", "--yes", "--stack", name, *(policy if policy_pack else []))
+    pack = Path(policy_pack)
+    thresholds = pack / policy_config(name).relative_to("policy")
+    policy = ["--policy-pack", str(pack), "--policy-pack-config", str(thresholds)]
+    _pulumi("up", "--yes", "--stack", name, *policy)
 
 
 def down(branch: str, name: str, config: dict[str, Any]) -> int:
@@ -295,8 +300,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("branch")
     parser.add_argument(
         "--policy-pack",
-        action="store_true",
-        help="run `pulumi up` with the policy pack (policy/, the dev thresholds), as CI does",
+        nargs="?",
+        const="policy",
+        default="policy",
+        metavar="DIR",
+        help="the policy pack `pulumi up` runs (always one; default policy/, with its dev "
+        "thresholds); CI passes the base branch's checkout",
     )
     args = parser.parse_args(argv)
     try:

@@ -165,3 +165,41 @@ def test_protected_types_cover_what_the_change_planner_calls_data() -> None:
     from webapp_policy.protection import STATEFUL as PROTECTED
 
     assert set(STATEFUL) <= set(PROTECTED)
+
+
+@pytest.mark.parametrize(
+    "target,stack,pack,config",
+    [
+        ("preview", "production", "policy", "policy/config/production.json"),
+        ("up", "staging", "policy", "policy/config/staging.json"),
+        ("up", "feature-login", "../base/policy", "../base/policy/config/dev.json"),
+    ],
+)
+def test_make_preview_and_up_run_the_pack(target: str, stack: str, pack: str, config: str) -> None:
+    """Every way the Makefile applies or previews a stack passes a pack and its thresholds;
+    POLICY_PACK is how CI points it at the base branch's checkout."""
+    import subprocess
+
+    shown = subprocess.run(
+        ["make", "-n", target, f"STACK={stack}", f"POLICY_PACK={pack}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    (command,) = [line for line in shown if line.startswith(f"pulumi {target} ")]
+    assert command.endswith(f"--policy-pack {pack} --policy-pack-config {config}")
+    assert f"test -f {config}" in "\n".join(shown)
+
+
+def test_make_branch_up_runs_the_pack() -> None:
+    import subprocess
+
+    shown = subprocess.run(
+        ["make", "-n", "branch-up", "BRANCH=feature/x", "POLICY_PACK=../base/policy"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert 'tools.branch up "feature/x" --policy-pack ../base/policy' in shown
