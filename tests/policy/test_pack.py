@@ -203,3 +203,37 @@ def test_make_branch_up_runs_the_pack() -> None:
         check=True,
     ).stdout
     assert 'tools.branch up "feature/x" --policy-pack ../base/policy' in shown
+
+
+def _owners(path: str) -> list[str]:
+    """The owners CODEOWNERS gives `path` (anchored patterns, a trailing / for a directory;
+    the last matching line wins, as on GitHub)."""
+    owners: list[str] = []
+    for line in (ROOT / ".github" / "CODEOWNERS").read_text().splitlines():
+        fields = line.split("#", 1)[0].split()
+        if not fields:
+            continue
+        pattern = fields[0].lstrip("/")
+        if path == pattern or (pattern.endswith("/") and path.startswith(pattern)):
+            owners = fields[1:]
+    return owners
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "policy/webapp_policy/kubernetes.py",
+        "policy/config/production.json",
+        "policy/PulumiPolicy.yaml",
+        "tests/policy/test_bypasses.py",
+        "tools/policy_check.py",
+        "tools/policy_config.py",
+        "schemas/manifests/rabbitmq-cluster-operator-v2.22.3.yaml",
+        "Makefile",
+        ".github/workflows/preview.yml",
+        ".github/CODEOWNERS",
+    ],
+)
+def test_codeowners_guard_the_pack(path: str) -> None:
+    assert (ROOT / path).exists(), path
+    assert _owners(path), f"{path} has no code owner"
