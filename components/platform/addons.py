@@ -9,6 +9,8 @@ hooks, and the webhooks would reject the first custom resources. The preview dif
 shows the chart version and values, which is what a reviewer needs to see.
 
 Creates (parented to the component):
+- for each namespace a release has Helm create, a NamespacePatch with its Pod Security labels
+  (`baseline` enforced; `privileged` for Istio's, whose CNI node agent needs the host)
 - ClusterAddons: External Secrets Operator Release (when a cloud store is used); `cert-manager`
   Release (CRDs on and kept, Gateway API support on); Envoy Gateway Release (brings the Gateway
   API standard CRDs and its policy CRDs) and GatewayClass `envoy-gateway`; Stakater Reloader
@@ -109,9 +111,11 @@ def pinned_release(
     opts: pulumi.ResourceOptions,
     create_namespace: bool = True,
     timeout: Optional[int] = None,
+    pod_security: str = "baseline",
 ) -> k8s.helm.v3.Release:
-    """A Helm release at a pinned chart version that rolls back on failure (`atomic`)."""
-    return k8s.helm.v3.Release(
+    """A Helm release at a pinned chart version that rolls back on failure (`atomic`). The
+    namespace Helm creates for it (`create_namespace`) gets the `pod_security` level's labels."""
+    release = k8s.helm.v3.Release(
         resource_name,
         k8s.helm.v3.ReleaseArgs(
             name=release,
@@ -128,6 +132,36 @@ def pinned_release(
             values=dict(values),
         ),
         opts=opts,
+    )
+    if create_namespace:
+        label_namespace(f"{resource_name}-namespace", namespace, pod_security, opts, release)
+    return release
+
+
+def label_namespace(
+    resource_name: str,
+    namespace: str,
+    level: str,
+    opts: pulumi.ResourceOptions,
+    after: pulumi.Resource,
+) -> k8s.core.v1.NamespacePatch:
+    """Pod Security labels (`level` enforced, audited and warned) on a namespace the program
+    does not declare itself: Helm's `createNamespace` and the RabbitMQ operator's manifest make
+    theirs unlabelled, which the cluster's default admits as privileged. A server-side apply
+    patch after `after` (which creates the namespace): the pods it started are not evicted,
+    every pod created later is admitted at `level`. A destroy removes the patch first, then the
+    labels' owner."""
+    labels = {f"pod-security.kubernetes.io/{mode}": level for mode in ("enforce", "audit", "warn")}
+    labels.update(
+        {
+            f"pod-security.kubernetes.io/{mode}-version": PSS_VERSION
+            for mode in ("enforce", "audit", "warn")
+        }
+    )
+    return k8s.core.v1.NamespacePatch(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=namespace, labels=labels),
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[after])),
     )
 
 
@@ -422,26 +456,16 @@ class ClusterAddons(pulumi.ComponentResource):
 
     def _restrict_rabbitmq_operator_namespace(self) -> None:
         """The manifest's Namespace carries no Pod Security labels (config/namespace/base/
-        namespace.yaml at the pinned tag), so the cluster's default (privileged) would admit any
-        pod there. A server-side apply patch adds `restricted`, which the operator's own pod meets
+        namespace.yaml at the pinned tag): `restricted`, which the operator's own pod meets
         (config/manager/manager.yaml: non-root, RuntimeDefault seccomp, all capabilities
-        dropped). It waits for the manifest (the Namespace must exist); the operator pod created
-        before it is already restricted, and a destroy removes the labels before the Namespace."""
+        dropped, no privilege escalation)."""
         assert self.rabbitmq_operator is not None
-        pss = {
-            f"pod-security.kubernetes.io/{mode}": "restricted"
-            for mode in ("enforce", "audit", "warn")
-        }
-        pss.update(
-            {
-                f"pod-security.kubernetes.io/{mode}-version": PSS_VERSION
-                for mode in ("enforce", "audit", "warn")
-            }
-        )
-        k8s.core.v1.NamespacePatch(
+        label_namespace(
             f"{self._name}-rabbitmq-operator-namespace",
-            metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=RABBITMQ_OPERATOR_NAMESPACE, labels=pss),
-            opts=kx.child_options(self, self._opts, [self.rabbitmq_operator]),
+            RABBITMQ_OPERATOR_NAMESPACE,
+            "restricted",
+            kx.child_options(self, self._opts),
+            self.rabbitmq_operator,
         )
 
     def _allow_rabbitmq_operator(self) -> None:
@@ -487,8 +511,15 @@ class ClusterAddons(pulumi.ComponentResource):
         """Istio's CRDs first (base), then the CNI agent and istiod: istiod's webhook validates
         the mesh objects and injects the sidecars, so everything that uses them waits for it."""
         namespace = self._args.mesh_namespace
+        # istio-cni's node agent runs privileged with the host's network and CNI paths.
         base = pinned_release(
-            f"{self._name}-istio-base", "istio-base", ISTIO_BASE, namespace, {}, child
+            f"{self._name}-istio-base",
+            "istio-base",
+            ISTIO_BASE,
+            namespace,
+            {},
+            child,
+            pod_security="privileged",
         )
         after_base = kx.child_options(self, self._opts, [base])
         cni = pinned_release(

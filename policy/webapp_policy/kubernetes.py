@@ -808,8 +808,14 @@ network_policies = StackValidationPolicy(
 
 def _effective_labels(args: StackValidationArgs) -> dict[Any, tuple[dict[str, Any], str]]:
     """Namespace name -> its labels once every NamespacePatch has applied its own over the
-    Namespace's (server-side apply: a patch sets the fields it names), and the URN to report."""
+    Namespace's or the Helm-created one's (server-side apply: a patch sets the fields it
+    names), and the URN to report."""
     found: dict[Any, tuple[dict[str, Any], str]] = {}
+    # A Helm release with createNamespace makes its namespace with no labels at all.
+    for resource in args.resources:
+        props = plain(resource.props)
+        if kind(resource.resource_type) in HELM and props.get("createNamespace") is True:
+            found.setdefault(props.get("namespace") or "default", ({}, resource.urn))
     for patches in (False, True):
         for resource in args.resources:
             token = canonical(resource.resource_type)
@@ -841,8 +847,8 @@ def _namespace_labels(args: StackValidationArgs, report: ReportViolation) -> Non
 
 namespace_labels = StackValidationPolicy(
     name="namespaces-pod-security",
-    description="Every Namespace the program declares or patches (its labels after every "
-    "NamespacePatch) enforces the restricted (or baseline) Pod Security Standard; a namespace "
+    description="Every Namespace the program declares, patches or has Helm create (its labels "
+    "after every NamespacePatch) enforces the restricted (or baseline) Pod Security Standard; a namespace "
     "that must run privileged pods is exempted by name with the reason.",
     enforcement_level=EnforcementLevel.MANDATORY,
     config_schema=PolicyConfigSchema(

@@ -1025,6 +1025,14 @@ class TestNamespacePodSecurity:
         found = stack_violations(self.NAME, [(self.NS, namespace(labels))])
         assert len(found) == 1 and "Namespace web" in found[0], found
 
+    def test_flags_a_namespace_helm_creates_unlabelled(self) -> None:
+        release = {"name": "x", "namespace": "addons", "createNamespace": True}
+        helm = "kubernetes:helm.sh/v3:Release"
+        found = stack_violations(self.NAME, [(helm, release)])
+        assert len(found) == 1 and "Namespace addons" in found[0]
+        labelled = namespace({self.ENFORCE: "baseline"}, "addons")
+        assert stack_violations(self.NAME, [(helm, release), (self.PATCH, labelled)]) == []
+
     def test_flags_a_patch_lowering_the_level(self) -> None:
         resources = [
             (self.NS, namespace({self.ENFORCE: "restricted"})),
