@@ -141,7 +141,7 @@ def has_unknown(value: Any) -> bool:
         return True
     if isinstance(value, Mapping):
         return any(has_unknown(v) for v in value.values())
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return any(has_unknown(v) for v in value)
     return False
 

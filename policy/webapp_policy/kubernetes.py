@@ -848,8 +848,8 @@ def _namespace_labels(args: StackValidationArgs, report: ReportViolation) -> Non
 namespace_labels = StackValidationPolicy(
     name="namespaces-pod-security",
     description="Every Namespace the program declares, patches or has Helm create (its labels "
-    "after every NamespacePatch) enforces the restricted (or baseline) Pod Security Standard; a namespace "
-    "that must run privileged pods is exempted by name with the reason.",
+    "after every NamespacePatch) enforces the restricted (or baseline) Pod Security Standard; "
+    "a namespace that must run privileged pods is exempted by name with the reason.",
     enforcement_level=EnforcementLevel.MANDATORY,
     config_schema=PolicyConfigSchema(
         properties={

@@ -441,3 +441,36 @@ def test_15_persistent_volume_with_delete() -> None:
     assert violations("stateful-resources-protected", typ, deleting)
     retained = {"spec": {"persistentVolumeReclaimPolicy": "Retain"}}
     assert violations("stateful-resources-protected", typ, retained) == []
+
+
+def test_2_an_unknown_pdb_or_workload_is_a_note_not_a_lost_violation() -> None:
+    """One workload with an unknown name and one PDB with an unknown spec are left out (one
+    advisory note); the other PDB's violation (maxUnavailable 0) is still mandatory."""
+    from pulumi.runtime import proto
+
+    unknown = deployment()
+    unknown["metadata"]["name"] = UNKNOWN
+    pdb_type = "kubernetes:policy/v1:PodDisruptionBudget"
+    blocking = {
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": "a", "namespace": "web"},
+        "spec": {"maxUnavailable": 0},
+    }
+    hidden = {
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": "b", "namespace": "web"},
+        "spec": UNKNOWN,
+    }
+    resources = [
+        (DEPLOYMENT, "urn:a::d", unknown, False),
+        (pdb_type, "urn:a::p1", hidden, False),
+        (pdb_type, "urn:a::p2", blocking, False),
+    ]
+    found = [
+        (d.enforcementLevel, d.message)
+        for d in analyze_stack(servicer("production"), resources)
+        if d.policyName == "pdb-allows-disruption"
+    ]
+    levels = sorted(level for level, _ in found)
+    assert levels == sorted([proto.MANDATORY, proto.ADVISORY]), found
+    assert any("maxUnavailable 0" in m for level, m in found if level == proto.MANDATORY)
