@@ -115,7 +115,7 @@ def pinned_release(
 ) -> k8s.helm.v3.Release:
     """A Helm release at a pinned chart version that rolls back on failure (`atomic`). The
     namespace Helm creates for it (`create_namespace`) gets the `pod_security` level's labels."""
-    release = k8s.helm.v3.Release(
+    helm_release = k8s.helm.v3.Release(
         resource_name,
         k8s.helm.v3.ReleaseArgs(
             name=release,
@@ -134,8 +134,8 @@ def pinned_release(
         opts=opts,
     )
     if create_namespace:
-        label_namespace(f"{resource_name}-namespace", namespace, pod_security, opts, release)
-    return release
+        label_namespace(f"{resource_name}-namespace", namespace, pod_security, opts, helm_release)
+    return helm_release
 
 
 def label_namespace(
