@@ -10,6 +10,7 @@ pulumi_policy's unknown-checking proxies, as the analyzer wraps them.
 
     python -m tools.policy_check production       # findings, exit 1 on a mandatory one
     python -m tools.policy_check --all            # every shipped stack
+    python -m tools.policy_check --all --pack ../base/policy   # judged by another checkout's pack
 
 A stack that cannot be run (no stack file, YAML that does not parse, config the settings refuse)
 or has no readable policy config is reported in one line per problem, as `make render` does, and
@@ -22,6 +23,7 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 import yaml
@@ -44,10 +46,11 @@ from .policy_config import CONFIG as CONFIG  # re-exported: the tests read it he
 from .policy_config import PACK, config_file
 
 
-def policies() -> list[Policy]:
-    """The pack's policies, imported as the CLI's analyzer imports them (policy/ on the path)."""
-    if str(PACK) not in sys.path:
-        sys.path.insert(0, str(PACK))
+def policies(pack: Path = PACK) -> list[Policy]:
+    """The pack's policies, imported as the CLI's analyzer imports them (the pack's directory on
+    the path). One pack per process: `webapp_policy` is imported once."""
+    if str(pack) not in sys.path:
+        sys.path.insert(0, str(pack))
     from webapp_policy import POLICIES
 
     return list(POLICIES)
@@ -65,9 +68,9 @@ class PolicyConfigError(Exception):
     """A stack's policy config is missing or not a JSON object."""
 
 
-def load_config(stack: str) -> dict[str, Any]:
-    path = config_file(stack)
-    shown = path.relative_to(ROOT)
+def load_config(stack: str, pack: Path = PACK) -> dict[str, Any]:
+    path = pack / config_file(stack).relative_to(PACK)
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
     if not path.exists():
         raise PolicyConfigError(
             f"no policy config {shown}: copy policy/config/dev.json (or the shipped stack yours "
@@ -257,7 +260,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="run the policy pack over offline stack runs")
     parser.add_argument("stacks", nargs="*")
     parser.add_argument("--all", action="store_true", help="every shipped stack")
+    parser.add_argument(
+        "--pack",
+        type=Path,
+        default=PACK,
+        help="the pack's directory (CI: the base branch's checkout, so a change is judged by "
+        "the pack it cannot edit); default policy/",
+    )
     args = parser.parse_args(argv)
+    pack = policies(args.pack.resolve())
     names = stacks() if args.all or not args.stacks else args.stacks
     blocking, broken = 0, 0
     for stack in names:
@@ -267,12 +278,12 @@ def main(argv: Optional[list[str]] = None) -> int:
             broken += 1
             continue
         try:
-            config = load_config(stack)
+            config = load_config(stack, args.pack.resolve())
         except PolicyConfigError as error:
             print(f"stack {stack}: {error}", file=sys.stderr)
             broken += 1
             continue
-        findings = check(run, config)
+        findings = check(run, config, pack)
         print(f"stack {stack}: {len(findings)} finding(s)")
         print(f"  ({OUTPUTS_NOTE})")
         for finding in findings:

@@ -58,3 +58,18 @@ def test_an_unreadable_manifest_blocks() -> None:
         f for f in check(run_of(remote), load_config("production")) if f.policy == "offline-runner"
     ]
     assert finding.level == "mandatory" and "https://example.com/operator.yml" in finding.message
+
+
+def test_the_runner_judges_by_another_checkout_s_pack(tmp_path: Any, capsys: Any) -> None:
+    """`--pack DIR` (CI: the base branch's checkout) takes the thresholds from that pack: a
+    copy whose dev config is production's blocks dev."""
+    import shutil
+
+    from tools.policy_check import PACK, main
+
+    copy = tmp_path / "policy"
+    shutil.copytree(PACK, copy, ignore=shutil.ignore_patterns(".venv", "__pycache__"))
+    shutil.copy(copy / "config" / "production.json", copy / "config" / "dev.json")
+    assert main(["dev", "--pack", str(copy)]) == 1
+    assert "workloads-min-replicas" in capsys.readouterr().out
+    assert main(["dev"]) == 0
