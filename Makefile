@@ -79,7 +79,7 @@ schemas: venv
 # The policy pack (policy/) over STACK's resources, offline, with policy/config/STACK.json: what
 # `pulumi preview --policy-pack policy` would report (exit 1 on a mandatory violation).
 policy: venv
-	$(PY) -m tools.policy_check $(STACK)
+	$(PY) -m tools.policy_check $(STACK) --pack $(POLICY_PACK)
 
 # Records STACK's data lock (webapp:dataLock) in its stack file. A change that would replace or
 # delete data is recorded only when named, after its safe procedure: ACCEPT=nats.storageClass.
