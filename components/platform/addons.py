@@ -112,9 +112,13 @@ def pinned_release(
     create_namespace: bool = True,
     timeout: Optional[int] = None,
     pod_security: str = "baseline",
+    instance: Optional[str] = None,
 ) -> k8s.helm.v3.Release:
     """A Helm release at a pinned chart version that rolls back on failure (`atomic`). The
-    namespace Helm creates for it (`create_namespace`) gets the `pod_security` level's labels."""
+    namespace Helm creates for it (`create_namespace`) gets the `pod_security` level's labels
+    and the recommended ones (`instance`: the stack name, required then)."""
+    if create_namespace and instance is None:
+        raise ValueError(f"{resource_name}: a release that creates its namespace needs `instance`")
     helm_release = k8s.helm.v3.Release(
         resource_name,
         k8s.helm.v3.ReleaseArgs(
@@ -134,7 +138,9 @@ def pinned_release(
         opts=opts,
     )
     if create_namespace:
-        label_namespace(f"{resource_name}-namespace", namespace, pod_security, opts, helm_release)
+        label_namespace(
+            f"{resource_name}-namespace", namespace, pod_security, str(instance), opts, helm_release
+        )
     return helm_release
 
 
@@ -142,6 +148,7 @@ def label_namespace(
     resource_name: str,
     namespace: str,
     level: str,
+    instance: str,
     opts: pulumi.ResourceOptions,
     after: pulumi.Resource,
 ) -> k8s.core.v1.NamespacePatch:
@@ -151,7 +158,10 @@ def label_namespace(
     patch after `after` (which creates the namespace): the pods it started are not evicted,
     every pod created later is admitted at `level`. A destroy removes the patch first, then the
     labels' owner."""
-    labels = {f"pod-security.kubernetes.io/{mode}": level for mode in ("enforce", "audit", "warn")}
+    labels = kx.labels(namespace, instance, "namespace", "v1")
+    labels.update(
+        {f"pod-security.kubernetes.io/{mode}": level for mode in ("enforce", "audit", "warn")}
+    )
     labels.update(
         {
             f"pod-security.kubernetes.io/{mode}-version": PSS_VERSION
@@ -452,6 +462,7 @@ class ClusterAddons(pulumi.ComponentResource):
                 ECK_NAMESPACE,
                 {"installCRDs": True, "replicaCount": replicas},
                 child,
+                instance=self._args.instance,
             )
 
     def _restrict_rabbitmq_operator_namespace(self) -> None:
@@ -464,6 +475,7 @@ class ClusterAddons(pulumi.ComponentResource):
             f"{self._name}-rabbitmq-operator-namespace",
             RABBITMQ_OPERATOR_NAMESPACE,
             "restricted",
+            self._args.instance,
             kx.child_options(self, self._opts),
             self.rabbitmq_operator,
         )
@@ -520,6 +532,7 @@ class ClusterAddons(pulumi.ComponentResource):
             {},
             child,
             pod_security="privileged",
+            instance=self._args.instance,
         )
         after_base = kx.child_options(self, self._opts, [base])
         cni = pinned_release(
@@ -550,7 +563,15 @@ class ClusterAddons(pulumi.ComponentResource):
         child: pulumi.ResourceOptions,
     ) -> k8s.helm.v3.Release:
         """A pinned add-on, its release and namespace named after it."""
-        return pinned_release(f"{self._name}-{release}", release, chart, release, values, child)
+        return pinned_release(
+            f"{self._name}-{release}",
+            release,
+            chart,
+            release,
+            values,
+            child,
+            instance=self._args.instance,
+        )
 
     def _create_gateway(self, replicas: int, child: pulumi.ResourceOptions) -> k8s.helm.v3.Release:
         """Envoy Gateway and the GatewayClass its controller serves (after its CRDs exist)."""
@@ -561,6 +582,7 @@ class ClusterAddons(pulumi.ComponentResource):
             "envoy-gateway-system",
             {"deployment": {"replicas": replicas}},
             child,
+            instance=self._args.instance,
         )
         k8s.apiextensions.CustomResource(
             f"{self._name}-gatewayclass",
