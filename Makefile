@@ -79,7 +79,7 @@ schemas: venv
 # The policy pack (policy/) over STACK's resources, offline, with policy/config/STACK.json: what
 # `pulumi preview --policy-pack policy` would report (exit 1 on a mandatory violation).
 policy: venv
-	$(PY) -m tools.policy_check $(STACK)
+	$(PY) -m tools.policy_check $(STACK) --pack $(POLICY_PACK)
 
 # Records STACK's data lock (webapp:dataLock) in its stack file. A change that would replace or
 # delete data is recorded only when named, after its safe procedure: ACCEPT=nats.storageClass.
@@ -101,13 +101,25 @@ define need_pulumi
 	pulumi stack select --create $(STACK)
 endef
 
+# Every preview and up runs the policy pack with STACK's thresholds (branch stacks: dev's, as
+# tools/policy_config.py says); CI points POLICY_PACK at the base branch's checkout, so a change
+# cannot loosen the pack it is judged by.
+POLICY_PACK ?= policy
+POLICY_CONFIG = $(POLICY_PACK)/config/$(if $(filter feature-%,$(STACK)),dev,$(STACK)).json
+POLICY = --policy-pack $(POLICY_PACK) --policy-pack-config $(POLICY_CONFIG)
+define need_policy
+	@test -f $(POLICY_CONFIG) || { echo "no policy config $(POLICY_CONFIG): copy policy/config/dev.json to it (README, A stack of your own)"; exit 1; }
+endef
+
 preview: venv
 	$(need_pulumi)
-	pulumi preview --stack $(STACK) --diff
+	$(need_policy)
+	pulumi preview --stack $(STACK) --diff $(POLICY)
 
 up: venv
 	$(need_pulumi)
-	pulumi up --stack $(STACK)
+	$(need_policy)
+	pulumi up --stack $(STACK) $(POLICY)
 
 destroy: venv
 	$(need_pulumi)
@@ -117,7 +129,7 @@ destroy: venv
 branch-up: venv
 	@test -n "$(BRANCH)" || { echo "usage: make branch-up BRANCH=<git branch>"; exit 2; }
 	@command -v pulumi >/dev/null || { echo "this target needs the Pulumi CLI"; exit 1; }
-	$(PY) -m tools.branch up "$(BRANCH)"
+	$(PY) -m tools.branch up "$(BRANCH)" --policy-pack $(POLICY_PACK)
 
 branch-down: venv
 	@test -n "$(BRANCH)" || { echo "usage: make branch-down BRANCH=<git branch>"; exit 2; }

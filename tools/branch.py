@@ -22,7 +22,7 @@ file, because `down` regenerates the file (a CI runner that did not run `up` has
     python -m tools.branch down feature/Login-Page   # pulumi destroy, stack rm, file removed
     python -m tools.branch config feature/Login-Page # prints the stack config only
     python -m tools.branch url feature/Login-Page    # https://login-page-<hash>.<staging domain>
-    python -m tools.branch up feature/x --policy-pack # with the policy pack, as CI runs it
+    python -m tools.branch up feature/x --policy-pack ../base/policy # the base branch's pack
 
 Review stacks (one per pull request, run by the workflows) are named by the pull request's number:
 `feature-pr-<N>`, hostname `pr-<N>.<staging domain>`, tagged `pull/<N>`. Their namespace is
@@ -331,17 +331,15 @@ def write_stack_file(target: Target, config: dict[str, Any]) -> None:
     path.write_text(HEADER + yaml.safe_dump({**kept, "config": config}, sort_keys=False))
 
 
-def pack_arguments(name: str, pack: Optional[str]) -> list[str]:
-    """`--policy-pack <pack> --policy-pack-config <pack>/config/<dev>.json`, or nothing. CI passes
-    the base branch's pack (`base/policy`), so a pull request cannot loosen the rules it is held
-    to."""
-    if pack is None:
-        return []
+def pack_arguments(name: str, pack: str = "policy") -> list[str]:
+    """`--policy-pack <pack> --policy-pack-config <pack>/config/<dev>.json`: every branch and
+    review stack runs a pack; CI passes the base branch's (`base/policy`), so a pull request
+    cannot bring its own."""
     config = Path(pack) / config_file(name).relative_to(ROOT / "policy")
     return ["--policy-pack", pack, "--policy-pack-config", str(config)]
 
 
-def up(target: Target, config: dict[str, Any], pack: Optional[str]) -> None:
+def up(target: Target, config: dict[str, Any], pack: str = "policy") -> None:
     name = target.name
     new = _owned(name, target.owner) is None
     write_stack_file(target, config)
@@ -430,9 +428,10 @@ def _parser() -> argparse.ArgumentParser:
         "--policy-pack",
         nargs="?",
         const="policy",
-        default=None,
-        help="run `pulumi up` with this policy pack directory (default policy/; CI gives the base "
-        "branch's) and its dev thresholds",
+        default="policy",
+        metavar="DIR",
+        help="the policy pack `pulumi up` runs (always one; default policy/, with its dev "
+        "thresholds); CI passes the base branch's checkout",
     )
     return parser
 

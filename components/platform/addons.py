@@ -9,6 +9,8 @@ hooks, and the webhooks would reject the first custom resources. The preview dif
 shows the chart version and values, which is what a reviewer needs to see.
 
 Creates (parented to the component):
+- for each namespace a release has Helm create, a NamespacePatch with its Pod Security labels
+  (`baseline` enforced; `privileged` for Istio's, whose CNI node agent needs the host)
 - ClusterAddons: External Secrets Operator Release (when a cloud store is used); `cert-manager`
   Release (CRDs on and kept, Gateway API support on); Envoy Gateway Release (brings the Gateway
   API standard CRDs and its policy CRDs) and GatewayClass `envoy-gateway`; Stakater Reloader
@@ -18,8 +20,9 @@ Creates (parented to the component):
 - Argo Rollouts Release with the Gateway API traffic-router plugin (a service is canary or
   blue-green), KEDA Release (a service scales with KEDA), Istio `base`, `cni` and `istiod`
   Releases in `istio-system` (the mesh is on); each only when used
-- the RabbitMQ Cluster Operator (its release manifest, a `yaml.v2.ConfigFile`) and ECK (Release
-  `elastic-operator` in `elastic-system`) when the stack runs RabbitMQ or Elasticsearch
+- the RabbitMQ Cluster Operator (its release manifest, a `yaml.v2.ConfigFile`, protected with the
+  stack's data; a NamespacePatch giving its Namespace the restricted Pod Security labels) and ECK
+  (Release `elastic-operator` in `elastic-system`) when the stack runs RabbitMQ or Elasticsearch
 - PrometheusStack: `kube-prometheus-stack` Release: Prometheus with retention and a persistent
   volume, Alertmanager, Grafana with its admin password from a Secret and the dashboard sidecar
   watching all namespaces; selectors opened so the app's ServiceMonitors and rules are picked up
@@ -36,6 +39,7 @@ import pulumi_kubernetes as k8s
 from components.config.capacity import MESH_SIDECAR
 from components.config.settings import AddonSettings, MonitoringSettings
 from components.kube import objects as kx
+from components.platform.namespace import PSS_VERSION
 from components.secrets.catalogue import GRAFANA
 
 CERT_MANAGER = {"chart": "cert-manager", "version": "v1.19.1", "repo": "https://charts.jetstack.io"}
@@ -107,9 +111,15 @@ def pinned_release(
     opts: pulumi.ResourceOptions,
     create_namespace: bool = True,
     timeout: Optional[int] = None,
+    pod_security: str = "baseline",
+    instance: Optional[str] = None,
 ) -> k8s.helm.v3.Release:
-    """A Helm release at a pinned chart version that rolls back on failure (`atomic`)."""
-    return k8s.helm.v3.Release(
+    """A Helm release at a pinned chart version that rolls back on failure (`atomic`). The
+    namespace Helm creates for it (`create_namespace`) gets the `pod_security` level's labels
+    and the recommended ones (`instance`: the stack name, required then)."""
+    if create_namespace and instance is None:
+        raise ValueError(f"{resource_name}: a release that creates its namespace needs `instance`")
+    helm_release = k8s.helm.v3.Release(
         resource_name,
         k8s.helm.v3.ReleaseArgs(
             name=release,
@@ -126,6 +136,42 @@ def pinned_release(
             values=dict(values),
         ),
         opts=opts,
+    )
+    if create_namespace:
+        label_namespace(
+            f"{resource_name}-namespace", namespace, pod_security, str(instance), opts, helm_release
+        )
+    return helm_release
+
+
+def label_namespace(
+    resource_name: str,
+    namespace: str,
+    level: str,
+    instance: str,
+    opts: pulumi.ResourceOptions,
+    after: pulumi.Resource,
+) -> k8s.core.v1.NamespacePatch:
+    """Pod Security labels (`level` enforced, audited and warned) on a namespace the program
+    does not declare itself: Helm's `createNamespace` and the RabbitMQ operator's manifest make
+    theirs unlabelled, which the cluster's default admits as privileged. A server-side apply
+    patch after `after` (which creates the namespace): the pods it started are not evicted,
+    every pod created later is admitted at `level`. A destroy removes the patch first, then the
+    labels' owner."""
+    labels = kx.labels(namespace, instance, "namespace", "v1")
+    labels.update(
+        {f"pod-security.kubernetes.io/{mode}": level for mode in ("enforce", "audit", "warn")}
+    )
+    labels.update(
+        {
+            f"pod-security.kubernetes.io/{mode}-version": PSS_VERSION
+            for mode in ("enforce", "audit", "warn")
+        }
+    )
+    return k8s.core.v1.NamespacePatch(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=namespace, labels=labels),
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[after])),
     )
 
 
@@ -393,14 +439,20 @@ class ClusterAddons(pulumi.ComponentResource):
             # Applied object by object (a ConfigFile): the CRDs and the operator's Deployment are
             # awaited before anything that depends on this resource. Its webhook's certificate is
             # cert-manager's (an Issuer and a Certificate in the manifest), so cert-manager first.
+            # `protect` (production) reaches the manifest's objects as their parent's: its
+            # Namespace, like every namespace the program declares, is not deleted by a destroy.
             self.rabbitmq_operator = k8s.yaml.v2.ConfigFile(
                 f"{self._name}-rabbitmq-operator",
                 file=RABBITMQ_OPERATOR_MANIFEST,
-                opts=kx.child_options(
-                    self, self._opts, [self.cert_manager] if self.cert_manager else []
+                opts=pulumi.ResourceOptions.merge(
+                    kx.child_options(
+                        self, self._opts, [self.cert_manager] if self.cert_manager else []
+                    ),
+                    pulumi.ResourceOptions(protect=self._args.protect),
                 ),
             )
             self._allow_rabbitmq_operator()
+            self._restrict_rabbitmq_operator_namespace()
         self.eck: Optional[k8s.helm.v3.Release] = None
         if self._args.elasticsearch and self._args.addons.eck == "install":
             self.eck = pinned_release(
@@ -410,7 +462,23 @@ class ClusterAddons(pulumi.ComponentResource):
                 ECK_NAMESPACE,
                 {"installCRDs": True, "replicaCount": replicas},
                 child,
+                instance=self._args.instance,
             )
+
+    def _restrict_rabbitmq_operator_namespace(self) -> None:
+        """The manifest's Namespace carries no Pod Security labels (config/namespace/base/
+        namespace.yaml at the pinned tag): `restricted`, which the operator's own pod meets
+        (config/manager/manager.yaml: non-root, RuntimeDefault seccomp, all capabilities
+        dropped, no privilege escalation)."""
+        assert self.rabbitmq_operator is not None
+        label_namespace(
+            f"{self._name}-rabbitmq-operator-namespace",
+            RABBITMQ_OPERATOR_NAMESPACE,
+            "restricted",
+            self._args.instance,
+            kx.child_options(self, self._opts),
+            self.rabbitmq_operator,
+        )
 
     def _allow_rabbitmq_operator(self) -> None:
         """The operator's pods, which its manifest leaves open: the API server in to its webhook
@@ -455,8 +523,16 @@ class ClusterAddons(pulumi.ComponentResource):
         """Istio's CRDs first (base), then the CNI agent and istiod: istiod's webhook validates
         the mesh objects and injects the sidecars, so everything that uses them waits for it."""
         namespace = self._args.mesh_namespace
+        # istio-cni's node agent runs privileged with the host's network and CNI paths.
         base = pinned_release(
-            f"{self._name}-istio-base", "istio-base", ISTIO_BASE, namespace, {}, child
+            f"{self._name}-istio-base",
+            "istio-base",
+            ISTIO_BASE,
+            namespace,
+            {},
+            child,
+            pod_security="privileged",
+            instance=self._args.instance,
         )
         after_base = kx.child_options(self, self._opts, [base])
         cni = pinned_release(
@@ -487,7 +563,15 @@ class ClusterAddons(pulumi.ComponentResource):
         child: pulumi.ResourceOptions,
     ) -> k8s.helm.v3.Release:
         """A pinned add-on, its release and namespace named after it."""
-        return pinned_release(f"{self._name}-{release}", release, chart, release, values, child)
+        return pinned_release(
+            f"{self._name}-{release}",
+            release,
+            chart,
+            release,
+            values,
+            child,
+            instance=self._args.instance,
+        )
 
     def _create_gateway(self, replicas: int, child: pulumi.ResourceOptions) -> k8s.helm.v3.Release:
         """Envoy Gateway and the GatewayClass its controller serves (after its CRDs exist)."""
@@ -498,6 +582,7 @@ class ClusterAddons(pulumi.ComponentResource):
             "envoy-gateway-system",
             {"deployment": {"replicas": replicas}},
             child,
+            instance=self._args.instance,
         )
         k8s.apiextensions.CustomResource(
             f"{self._name}-gatewayclass",

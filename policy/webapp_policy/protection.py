@@ -5,6 +5,8 @@ stack cannot recreate is `protect`ed, so neither a config change that would repl
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
@@ -13,11 +15,12 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
-from ._util import config_value, dig
+from ._util import canonical, config_value, dig, kind, plain
 
 STATEFUL = [
     "aws:rds/instance:Instance",
     "aws:rds/cluster:Cluster",
+    "aws:rds/clusterInstance:ClusterInstance",
     "aws:kms/key:Key",
     "aws:secretsmanager/secret:Secret",
     "azure-native:dbforpostgresql:Server",
@@ -26,21 +29,33 @@ STATEFUL = [
     "azure-native:keyvault:Secret",
     "kubernetes:core/v1:Namespace",
     "kubernetes:core/v1:PersistentVolumeClaim",
+    "kubernetes:core/v1:PersistentVolume",
     # Operator-run clusters: deleting one deletes (RabbitMQ) or may delete its volumes.
     "kubernetes:rabbitmq.com/v1beta1:RabbitmqCluster",
     "kubernetes:elasticsearch.k8s.elastic.co/v1:Elasticsearch",
 ]
 
 
+def _holds_data(token: str, props: Mapping[str, Any], extra: list[str]) -> bool:
+    """Whether the resource holds data, whatever API version declares it. A StatefulSet with
+    volume claim templates owns its volumes; a PersistentVolume whose reclaim policy is Delete
+    (the default of dynamically provisioned ones) takes its disk with it, one with Retain keeps
+    the disk when the object goes."""
+    canonical_kind = kind(token)
+    if canonical_kind == "kubernetes:apps:StatefulSet":
+        return bool(dig(props, "spec", "volumeClaimTemplates"))
+    if canonical_kind == "kubernetes:core:PersistentVolume":
+        return dig(props, "spec", "persistentVolumeReclaimPolicy") != "Retain"
+    return canonical_kind in {kind(t) for t in [*STATEFUL, *extra]}
+
+
 def _protected(args: ResourceValidationArgs, report: ReportViolation) -> None:
     config = args.get_config()
-    if not config_value(config, "required", True):
+    if not config_value(config, "required", True) or canonical(args.resource_type).patch:
         return
-    stateful = args.resource_type in config_value(config, "types", STATEFUL)
-    # A StatefulSet with volume claim templates owns its volumes' lifecycle.
-    if args.resource_type == "kubernetes:apps/v1:StatefulSet":
-        stateful = bool(dig(args.props, "spec", "volumeClaimTemplates"))
-    if stateful and not args.opts.protect:
+    # `types` adds to the built-in list: a stack's config cannot take a type off it.
+    extra = list(config_value(config, "types", []))
+    if _holds_data(args.resource_type, plain(args.props), extra) and not args.opts.protect:
         report(
             f"{args.name} ({args.resource_type}) holds data but is not protected: "
             "a replace or destroy would delete it",
@@ -55,7 +70,12 @@ protected = ResourceValidationPolicy(
     config_schema=PolicyConfigSchema(
         properties={
             "required": {"type": "boolean", "default": True},
-            "types": {"type": "array", "items": {"type": "string"}, "default": STATEFUL},
+            "types": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": [],
+                "description": "more data-holding types, added to the built-in list",
+            },
         }
     ),
     validate=_protected,

@@ -109,7 +109,7 @@ def test_a_violation_is_mandatory_with_the_policy_description() -> None:
     ]
     (only,) = diagnostics
     assert only.enforcementLevel == proto.MANDATORY
-    assert only.message.startswith("Every container image names a version tag or a digest")
+    assert only.message.startswith("Every container image names a release tag")
     assert "uses the latest tag" in only.message
 
 

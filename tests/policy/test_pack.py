@@ -101,12 +101,22 @@ def test_trusted_issuers_are_the_stack_clusters(stack: str) -> None:
     assert issuers == expected
 
 
+# Advisory findings on objects of an upstream manifest the program applies as released (the
+# RabbitMQ operator's, schemas/manifests/): its container writes its root filesystem
+# (config/manager/manager.yaml at v2.22.3 sets no readOnlyRootFilesystem). Advisory only; no
+# mandatory finding is ever accepted here.
+UPSTREAM_ADVISORIES = {
+    "[advisory] containers-read-only-root: Deployment rabbitmq-system/rabbitmq-cluster-operator: "
+    "containers[operator]: root filesystem is writable"
+}
+
+
 @pytest.mark.parametrize("stack,variant", [(s, v) for s in STACKS for v in VARIANTS])
 def test_shipped_stacks_pass_the_whole_pack(stack_run: Any, stack: str, variant: str) -> None:
     findings = check(
         stack_run(stack, variant_overrides(stack, variant) or None), load_config(stack)
     )
-    assert [str(f) for f in findings] == []
+    assert [str(f) for f in findings if str(f) not in UPSTREAM_ADVISORIES] == []
 
 
 def test_production_without_protect_is_blocked(stack_run: Any) -> None:
@@ -155,3 +165,75 @@ def test_protected_types_cover_what_the_change_planner_calls_data() -> None:
     from webapp_policy.protection import STATEFUL as PROTECTED
 
     assert set(STATEFUL) <= set(PROTECTED)
+
+
+@pytest.mark.parametrize(
+    "target,stack,pack,config",
+    [
+        ("preview", "production", "policy", "policy/config/production.json"),
+        ("up", "staging", "policy", "policy/config/staging.json"),
+        ("up", "feature-login", "../base/policy", "../base/policy/config/dev.json"),
+    ],
+)
+def test_make_preview_and_up_run_the_pack(target: str, stack: str, pack: str, config: str) -> None:
+    """Every way the Makefile applies or previews a stack passes a pack and its thresholds;
+    POLICY_PACK is how CI points it at the base branch's checkout."""
+    import subprocess
+
+    shown = subprocess.run(
+        ["make", "-n", target, f"STACK={stack}", f"POLICY_PACK={pack}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    (command,) = [line for line in shown if line.startswith(f"pulumi {target} ")]
+    assert command.endswith(f"--policy-pack {pack} --policy-pack-config {config}")
+    assert f"test -f {config}" in "\n".join(shown)
+
+
+def test_make_branch_up_runs_the_pack() -> None:
+    import subprocess
+
+    shown = subprocess.run(
+        ["make", "-n", "branch-up", "BRANCH=feature/x", "POLICY_PACK=../base/policy"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert 'tools.branch up "feature/x" --policy-pack ../base/policy' in shown
+
+
+def _owners(path: str) -> list[str]:
+    """The owners CODEOWNERS gives `path` (anchored patterns, a trailing / for a directory;
+    the last matching line wins, as on GitHub)."""
+    owners: list[str] = []
+    for line in (ROOT / ".github" / "CODEOWNERS").read_text().splitlines():
+        fields = line.split("#", 1)[0].split()
+        if not fields:
+            continue
+        pattern = fields[0].lstrip("/")
+        if path == pattern or (pattern.endswith("/") and path.startswith(pattern)):
+            owners = fields[1:]
+    return owners
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "policy/webapp_policy/kubernetes.py",
+        "policy/config/production.json",
+        "policy/PulumiPolicy.yaml",
+        "tests/policy/test_bypasses.py",
+        "tools/policy_check.py",
+        "tools/policy_config.py",
+        "schemas/manifests/rabbitmq-cluster-operator-v2.22.3.yaml",
+        "Makefile",
+        ".github/workflows/preview.yml",
+        ".github/CODEOWNERS",
+    ],
+)
+def test_codeowners_guard_the_pack(path: str) -> None:
+    assert (ROOT / path).exists(), path
+    assert _owners(path), f"{path} has no code owner"

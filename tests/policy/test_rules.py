@@ -448,7 +448,7 @@ class TestMinReplicas:
             stack_violations(
                 self.NAME,
                 [(DEPLOYMENT, deployment(replicas=1))],
-                {"minReplicas": 3, "exempt": {"api": "why"}},
+                {"minReplicas": 3, "exempt": {"web/api": "why"}},
             )
             == []
         )
@@ -977,3 +977,66 @@ class TestStatefulProtected:
         sts = {"spec": {"volumeClaimTemplates": [{"metadata": {"name": "data"}}]}}
         assert len(violations(self.NAME, STATEFULSET, sts)) == 1
         assert violations(self.NAME, STATEFULSET, sts, protect=True) == []
+
+
+GATEWAY = "kubernetes:gateway.networking.k8s.io/v1:Gateway"
+
+
+def gateway(name: str) -> dict[str, Any]:
+    return {"kind": "Gateway", "metadata": {"name": name, "namespace": "web"}, "spec": {}}
+
+
+class TestGateways:
+    NAME = "gateways-one-entry"
+
+    def test_passes_one_gateway(self) -> None:
+        assert stack_violations(self.NAME, [(GATEWAY, gateway("webapp"))]) == []
+
+    def test_flags_a_second_gateway(self) -> None:
+        found = stack_violations(self.NAME, [(GATEWAY, gateway("webapp")), (GATEWAY, gateway("x"))])
+        assert len(found) == 2 and "2 Gateways" in found[0]
+
+
+def namespace(labels: dict[str, str], name: str = "web") -> dict[str, Any]:
+    return {"kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+
+
+class TestNamespacePodSecurity:
+    NAME = "namespaces-pod-security"
+    ENFORCE = "pod-security.kubernetes.io/enforce"
+    NS = "kubernetes:core/v1:Namespace"
+    PATCH = "kubernetes:core/v1:NamespacePatch"
+
+    def test_passes_restricted_and_exempted_privileged(self) -> None:
+        assert (
+            stack_violations(self.NAME, [(self.NS, namespace({self.ENFORCE: "restricted"}))]) == []
+        )
+        privileged = namespace({self.ENFORCE: "privileged"}, "monitoring")
+        exempt = {"privileged": {"monitoring": "x"}}
+        assert stack_violations(self.NAME, [(self.NS, privileged)], exempt) == []
+
+    def test_passes_a_patch_that_labels_an_unlabelled_namespace(self) -> None:
+        labelled = namespace({self.ENFORCE: "restricted"})
+        resources = [(self.PATCH, labelled), (self.NS, namespace({}))]
+        assert stack_violations(self.NAME, resources) == []
+
+    @pytest.mark.parametrize("labels", [{}, {ENFORCE: "privileged"}])
+    def test_flags_unlabelled_or_privileged(self, labels: dict[str, str]) -> None:
+        found = stack_violations(self.NAME, [(self.NS, namespace(labels))])
+        assert len(found) == 1 and "Namespace web" in found[0], found
+
+    def test_flags_a_namespace_helm_creates_unlabelled(self) -> None:
+        release = {"name": "x", "namespace": "addons", "createNamespace": True}
+        helm = "kubernetes:helm.sh/v3:Release"
+        found = stack_violations(self.NAME, [(helm, release)])
+        assert len(found) == 1 and "Namespace addons" in found[0]
+        labelled = namespace({self.ENFORCE: "baseline"}, "addons")
+        assert stack_violations(self.NAME, [(helm, release), (self.PATCH, labelled)]) == []
+
+    def test_flags_a_patch_lowering_the_level(self) -> None:
+        resources = [
+            (self.NS, namespace({self.ENFORCE: "restricted"})),
+            (self.PATCH, namespace({self.ENFORCE: "privileged"})),
+        ]
+        assert stack_violations(self.NAME, resources)
+        assert stack_violations(self.NAME, [(self.PATCH, namespace({}))])

@@ -179,16 +179,22 @@ def test_branch_up_and_down_drive_the_pulumi_cli(fake_pulumi: tuple[Path, Path])
         parse_settings(written, name)  # the file it writes is valid config
         assert json.loads((tags / name).read_text())["webapp:branch"] == branch
         assert main(["up", branch, "--policy-pack"]) == 0
+        assert main(["up", branch, "--policy-pack", "base/policy"]) == 0
         assert main(["down", branch]) == 0
         assert not path.exists()
         assert log.read_text().splitlines() == [
             f"stack tag ls --json --stack {name}",
             f"stack init {name}",
             f"stack tag set webapp:branch feature/Test-Branch-Env --stack {name}",
-            f"up --yes --stack {name}",
+            # Always with a pack: policy/ by default, the base branch's when CI names it.
+            f"up --yes --stack {name} --policy-pack policy "
+            "--policy-pack-config policy/config/dev.json",
             f"stack tag ls --json --stack {name}",  # exists and is this branch's: no init
             f"up --yes --stack {name} --policy-pack policy "
             "--policy-pack-config policy/config/dev.json",
+            f"stack tag ls --json --stack {name}",
+            f"up --yes --stack {name} --policy-pack base/policy "
+            "--policy-pack-config base/policy/config/dev.json",
             f"stack tag ls --json --stack {name}",
             f"destroy --yes --stack {name}",
             f"stack rm --yes {name}",
