@@ -12,6 +12,7 @@ from typing import Literal, Mapping, Optional, Sequence, get_args
 from components.config.aws import AwsSettings
 from components.config.azure import AzureSettings
 from components.config.credentials import PLACEHOLDERS, CredentialSettings
+from components.config.rotation import SecretRotation
 
 NAMESPACE = "webapp"
 
@@ -384,9 +385,9 @@ class Settings:
     """`webapp:rabbitmq`: off unless a stack turns it on."""
     elasticsearch: BrokerSettings = BrokerSettings()
     """`webapp:elasticsearch`: off unless a stack turns it on."""
-    secret_rotation: str = ""
-    """`webapp:secretRotation`: a label (e.g. 2026-Q4); a new one renews the generated values
-    that rotate by restart."""
+    secret_rotation: SecretRotation = SecretRotation()
+    """`webapp:secretRotation`: the two generations of the rotated credentials and the one clients
+    use (`config.rotation`)."""
     """Where the external credentials (OAuth, SMTP) come from (`webapp:credentials`)."""
     aws: Optional[AwsSettings] = None
     """The EKS cluster and RDS settings; always parsed when present, required when cloud is aws."""
