@@ -41,21 +41,21 @@ LABEL = Rule(
 class SecretRotation:
     """The generations of the rotated credentials (`webapp:secretRotation`)."""
 
-    a: str = ""
-    """Label of generation a; a new one renews its values. Default none (the first values)."""
-    b: Optional[str] = None
-    """Label of generation b; None: there is no generation b (the servers accept a alone)."""
+    label_a: str = ""
+    """`a`: label of generation a; a new one renews its values. Default none (the first values)."""
+    label_b: Optional[str] = None
+    """`b`: label of generation b; None: there is no generation b (the servers accept a alone)."""
     use: Generation = "a"
     """The generation the clients use. Default a."""
 
     @property
     def accepted(self) -> tuple[Generation, ...]:
         """The generations the servers accept: both once b exists."""
-        return GENERATIONS if self.b is not None else ("a",)
+        return GENERATIONS if self.label_b is not None else ("a",)
 
     def label(self, generation: Generation) -> str:
         """The label that renews `generation`'s values ("" for the first ones)."""
-        return self.a if generation == "a" else (self.b or "")
+        return self.label_a if generation == "a" else (self.label_b or "")
 
     @property
     def standby(self) -> Optional[Generation]:
@@ -68,24 +68,24 @@ def parse_rotation(reader: Reader) -> SecretRotation:
     raw: Any = reader.value(KEY)
     if raw is None or raw == "" or isinstance(raw, str):
         label = reader.text(KEY, "", rule=LABEL)
-        return SecretRotation(a=label)
+        return SecretRotation(label_a=label)
     if not isinstance(raw, dict):
         reader.problem(
             KEY, raw, "a label, or a mapping {a: <label>, b: <label>, use: a|b} (README: Rotation)"
         )
         return SecretRotation()
     section = reader.section(KEY)
-    a = section.text("a", "", rule=LABEL)
-    b = section.opt_text("b", rule=LABEL)
+    first = section.text("a", "", rule=LABEL)
+    second = section.opt_text("b", rule=LABEL)
     use = section.choice("use", "a", GENERATIONS)
     section.finish()
-    if use == "b" and b is None:
+    if use == "b" and second is None:
         section.report(
             f"{section.key('use')}: 'b' is not allowed; expected a while {section.key('b')} is "
             "unset (set b first: the servers must accept a generation before clients use it)"
         )
-        return SecretRotation(a=a, b=b)
-    return SecretRotation(a=a, b=b, use=use)
+        return SecretRotation(label_a=first, label_b=second)
+    return SecretRotation(label_a=first, label_b=second, use=use)
 
 
 def nats_username(user: str, generation: Generation) -> str:
