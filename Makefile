@@ -13,7 +13,7 @@ export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_CONFIG_PASSPHRASE ?= webapp-dev-only
 endif
 
-.PHONY: test lint typecheck render golden bench timeline rehearse lock schemas policy up preview destroy kind venv clean branch-up branch-down rotate-db-password
+.PHONY: test lint typecheck render golden bench timeline rehearse rehearse-rotation lock schemas policy up preview destroy kind venv clean branch-up branch-down rotate-db-password
 
 # --no-compile: pip would byte-compile all ~11,000 modules of the AWS and Azure SDKs (two thirds of
 # a first install's time); Python compiles the few the program imports when it first imports them.
@@ -68,6 +68,12 @@ timeline: venv
 # (weights, endpoints per destination, analysis verdicts), exit 1 on a problem.
 rehearse: venv
 	$(PY) -m tools.rehearse $(STACK)
+
+# Two rotations of every shared credential of STACK as the controllers would run them: per
+# `pulumi up` of the procedure, what each client holds and each server accepts at each phase, the
+# window and total per credential; exit 1 on a refused value (README: Rotation).
+rehearse-rotation: venv
+	$(PY) -m tools.rehearse_rotation $(STACK)
 
 # Re-vendors the CRD schemas at the pinned versions into schemas/crds (PROVENANCE.json). CLONES
 # names a clone (or bare mirror) with tags per source repository, e.g.

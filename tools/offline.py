@@ -89,9 +89,13 @@ class StackRun:
         raise KeyError(f"no {kind} {namespace}/{name}")
 
 
-def mock_password(name: str, length: int) -> str:
-    """The value the mocks give a RandomPassword: recognisable, so a test can look for leaks."""
-    return ("mock" + name.replace("-", ""))[:length].ljust(length, "x")
+def mock_password(name: str, length: int, keepers: Optional[Mapping[str, Any]] = None) -> str:
+    """The value the mocks give a RandomPassword: recognisable, so a test can look for leaks, and
+    distinct per resource and per `keepers` (a new rotation label is a new value, as the provider
+    gives), whatever the truncation to `length` leaves of the name."""
+    seed = name + (json.dumps(dict(keepers), sort_keys=True) if keepers else "")
+    digest = hashlib.sha256(seed.encode()).hexdigest()[:6]
+    return ("mock" + digest + name.replace("-", ""))[:length].ljust(length, "x")
 
 
 class UnknownInvokeError(Exception):
@@ -127,7 +131,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             "random:index/randomString:RandomString",
         ):
             length = int(state.get("length", 16))
-            state["result"] = mock_password(name, length)
+            state["result"] = mock_password(name, length, state.get("keepers"))
         elif typ == "random:index/randomId:RandomId":
             state["hex"] = digest[: 2 * int(state.get("byteLength", 4))]
         elif typ.startswith("kubernetes:") and isinstance(state.get("metadata"), dict):

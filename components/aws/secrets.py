@@ -33,6 +33,7 @@ from components.aws import iam
 from components.aws.irsa import ROLE_ANNOTATION, IrsaRole, IrsaRoleArgs, role_arn
 from components.config.catalogue import NATS_USERS
 from components.config.credentials import CredentialSettings
+from components.config.rotation import SecretRotation, nats_username
 from components.kube import objects as kx
 from components.secrets import catalogue as cat
 from components.secrets.external import (
@@ -45,6 +46,7 @@ from components.secrets.generated import (
     NATS_PASSWORD_KEYS,
     OAUTH_PROVIDERS,
     generated_values,
+    generations,
     nats_passwords,
     passwords,
 )
@@ -54,6 +56,7 @@ from components.secrets.values import (
     ELASTICSEARCH_ROLES,
     RABBITMQ_FORMS,
     RABBITMQ_PORT,
+    REDIS_GENERATION_KEYS,
     broker_templates,
     database_templates,
     nats_templates,
@@ -109,8 +112,9 @@ class AwsSecretStoreArgs:
     """The in-cluster NATS Service's DNS name (the NATS users' URLs point at it)."""
     credentials: CredentialSettings
     """Where the OAuth and SMTP values come from (`store`: no version is declared for them)."""
-    secret_rotation: str = ""
-    """`webapp:secretRotation`: a new label renews the rotated generated values. Default none."""
+    secret_rotation: SecretRotation = SecretRotation()
+    """`webapp:secretRotation`: the generations of the rotated values and the one clients use.
+    Default: generation a alone."""
     in_cluster_database_host: Optional[str] = None
     """Set for `database.mode: in-cluster`: credentials are then generated here."""
     managed_database: Optional[ManagedDatabase] = None
@@ -195,6 +199,7 @@ class AwsSecretStore(pulumi.ComponentResource):
 
         generated = generated_values(
             password,
+            args.secret_rotation,
             webhook_url=args.webhook_url,
             grafana=args.monitoring_namespace is not None,
             credentials=args.credentials,
@@ -203,8 +208,18 @@ class AwsSecretStore(pulumi.ComponentResource):
         )
         oauth = generated.get(cat.OAUTH.name)
         documents: dict[str, Optional[Document]] = {
-            "redis/auth": {"password": password("redis-password")},
-            "nats/auth": nats_passwords(password),
+            # Each JSON document holds every generation with the value clients use, so an
+            # ExternalSecret reads one consistent version of them.
+            "redis/auth": {
+                "password": password("redis-password"),
+                **{
+                    f"password-{generation}": value
+                    for generation, value in generations(
+                        password, args.secret_rotation, "redis-password"
+                    ).items()
+                },
+            },
+            "nats/auth": nats_passwords(password, args.secret_rotation),
             "auth/jwt-secret": generated[cat.JWT.name],
             "email/smtp": generated.get(cat.SMTP.name),
             "alerting/receivers": generated.get(cat.ALERTING.name),
@@ -396,12 +411,15 @@ class AwsSecretStore(pulumi.ComponentResource):
                 **remote("database/connection", "host", "port", "dbname"),
                 **credentials,
             },
-            cat.REDIS.name: remote("redis/auth", "password"),
+            cat.REDIS.name: {
+                key.replace("-", "_"): Remote(key=f"{prefix}/redis/auth", property=key)
+                for key in ("password", *REDIS_GENERATION_KEYS)
+            },
             cat.NATS.name: {
                 key.replace("-", "_"): Remote(key=f"{prefix}/nats/auth", property=key)
                 for key in NATS_PASSWORD_KEYS
             },
-            cat.JWT.name: remote("auth/jwt-secret", "secret-key"),
+            cat.JWT.name: remote("auth/jwt-secret", *cat.JWT.keys),
             cat.OAUTH.name: oauth,
             cat.SMTP.name: remote("email/smtp", "username", "password"),
             cat.ALERTING.name: remote("alerting/receivers", *cat.ALERTING.keys),
@@ -419,7 +437,11 @@ class AwsSecretStore(pulumi.ComponentResource):
         templates = {
             cat.DATABASE.name: database_templates(managed=args.managed_database is not None),
             cat.REDIS.name: redis_templates(args.redis_host),
-            cat.NATS.name: nats_templates(args.nats_host, list(NATS_USERS)),
+            cat.NATS.name: nats_templates(
+                args.nats_host,
+                NATS_PASSWORD_KEYS,
+                {user: nats_username(user, args.secret_rotation.use) for user in NATS_USERS},
+            ),
         }
         if args.rabbitmq_host:
             templates[cat.RABBITMQ.name] = broker_templates(

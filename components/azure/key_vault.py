@@ -28,10 +28,15 @@ import pulumi_azure_native as azure
 from components.azure.identity import KEY_VAULT_SECRETS_OFFICER, role_definition
 from components.config.azure import VaultPrivateEndpoint
 from components.config.credentials import CredentialSettings
+from components.config.rotation import SecretRotation
 from components.kube import objects as kx
 from components.secrets import catalogue as cat
-from components.secrets.generated import generated_values, nats_secret_values, passwords
-from components.secrets.values import redis_values
+from components.secrets.generated import (
+    generated_values,
+    nats_secret_values,
+    passwords,
+    redis_secret_values,
+)
 
 
 def vault_secret_name(spec: cat.SecretSpec, key: str) -> str:
@@ -72,8 +77,9 @@ class KeyVaultStoreArgs:
     """The catalogued Secrets written to the vault, one vault secret per key."""
     credentials: CredentialSettings
     """Where the OAuth and SMTP values come from (`store`: the vault secrets are the operators')."""
-    secret_rotation: str = ""
-    """`webapp:secretRotation`: a new label renews the rotated generated values. Default none."""
+    secret_rotation: SecretRotation = SecretRotation()
+    """`webapp:secretRotation`: the generations of the rotated values and the one clients use.
+    Default: generation a alone."""
     webhook_url: Optional[str] = None
     """The broadcaster's webhook URL; None delivers to a discard address. Default None."""
     rabbitmq_host: Optional[str] = None
@@ -219,6 +225,7 @@ class KeyVaultStore(pulumi.ComponentResource):
         # later adds a vault secret and no new generated value).
         values = generated_values(
             password,
+            args.secret_rotation,
             webhook_url=args.webhook_url,
             grafana=True,
             credentials=args.credentials,
@@ -226,8 +233,10 @@ class KeyVaultStore(pulumi.ComponentResource):
             elasticsearch_host=args.elasticsearch_host,
         )
         values[cat.DATABASE.name] = dict(args.database)
-        values[cat.REDIS.name] = redis_values(args.redis_host, password("redis-password"))
-        values[cat.NATS.name] = nats_secret_values(args.nats_host, password)
+        values[cat.REDIS.name] = redis_secret_values(
+            args.redis_host, password, args.secret_rotation
+        )
+        values[cat.NATS.name] = nats_secret_values(args.nats_host, password, args.secret_rotation)
         self.secrets: dict[str, list[azure.keyvault.Secret]] = {}
         for spec in args.specs:
             self.secrets[spec.name] = []

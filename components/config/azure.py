@@ -156,6 +156,13 @@ class AzureSettings:
     allowed_ips: tuple[str, ...]
     delivery: Delivery
     """csi: Secrets Store CSI driver; external-secrets: External Secrets Operator (azurekv)."""
+    csi_rotation_poll_seconds: Optional[int] = None
+    """`csiRotationPollInterval`: how often the cluster's Key Vault provider (the AKS add-on
+    `azure-keyvault-secrets-provider`) re-reads the vault, with its secret rotation on
+    (`--enable-secret-rotation --rotation-poll-interval <this>`). Required with `secretDelivery:
+    csi`: the driver's rotation is off by default, and then no Key Vault change ever reaches a
+    synced Secret. The rotation rehearsal counts it in every rotation's duration. None with
+    External Secrets (its refresh interval is the program's)."""
     key_vault_name: str
     soft_delete_retention_days: int
     purge_protection: bool
@@ -285,6 +292,7 @@ def parse_azure(
     ips = _allowed_ips(reader)
     _check_ids(reader, ids)
     delivery = reader.choice("secretDelivery", "csi", DELIVERY_MODES)
+    poll = _csi_rotation(reader, delivery)
     vault_name, retention, purge, private = _key_vault(
         reader.section("keyVault"), environment, stack, namespace, ids["cluster_subnet_id"]
     )
@@ -302,6 +310,7 @@ def parse_azure(
         create_resource_group=create_group,
         allowed_ips=ips,
         delivery=delivery,
+        csi_rotation_poll_seconds=poll,
         key_vault_name=vault_name,
         soft_delete_retention_days=retention,
         purge_protection=purge,
@@ -311,6 +320,34 @@ def parse_azure(
         tags=tags,
         database=database,
     )
+
+
+CSI_POLL = Rule(
+    lambda value: bool(re.fullmatch(r"[1-9][0-9]*[smh]", value)) and 10 <= q.seconds(value) <= 3600,
+    "the add-on's rotation poll interval, 10s to 1h, such as 2m (the AKS default); secret rotation "
+    "cannot be off: `az aks addon update -g <rg> -n <aks> --addon azure-keyvault-secrets-provider "
+    "--enable-secret-rotation --rotation-poll-interval 2m`",
+)
+
+
+def _csi_rotation(reader: Reader, delivery: Delivery) -> Optional[int]:
+    """`csiRotationPollInterval` in seconds; required with the CSI driver (None otherwise)."""
+    key = "csiRotationPollInterval"
+    if delivery != "csi":
+        stated = reader.value(key)
+        if stated not in (None, ""):
+            reader.problem(key, stated, "unset: secretDelivery is not csi")
+        return None
+    if not reader.has(key):
+        reader.report(
+            f"{reader.key(key)}: missing; secretDelivery is csi, whose driver rotates nothing "
+            "unless its secret rotation is on: turn it on (`az aks addon update -g <rg> -n <aks> "
+            "--addon azure-keyvault-secrets-provider --enable-secret-rotation "
+            "--rotation-poll-interval 2m`) and set this key to that interval (such as 2m)"
+        )
+        return None
+    found = reader.opt_text(key, rule=CSI_POLL)
+    return None if found is None else q.seconds(found)
 
 
 def _cluster_ids(reader: Reader, required: bool) -> dict[str, Optional[str]]:

@@ -221,6 +221,13 @@ CATALOGUE: tuple[AppService, ...] = (
             ),
             "Redis__ConnectionString": SecretEnv(secret="webapp-redis", key="connection-string"),
             "JwtSettings__SecretKey": SecretEnv(secret="webapp-jwt", key="secret-key"),
+            # Tokens signed with either generation's key verify (README: Rotation).
+            "JwtSettings__VerificationKeys__0": SecretEnv(
+                secret="webapp-jwt", key="verification-key-a"
+            ),
+            "JwtSettings__VerificationKeys__1": SecretEnv(
+                secret="webapp-jwt", key="verification-key-b"
+            ),
             "Email__SmtpUsername": SecretEnv(secret="webapp-smtp", key="username"),
             "Email__SmtpPassword": SecretEnv(secret="webapp-smtp", key="password"),
         },
@@ -256,6 +263,8 @@ CATALOGUE: tuple[AppService, ...] = (
         env={"PUBLIC_URL": "{origin}", "OAUTH_CALLBACK_BASE": "{origin}/auth"},
         secret_env={
             "JWT_SECRET": SecretEnv(secret="webapp-jwt", key="secret-key"),
+            "JWT_VERIFICATION_KEY_A": SecretEnv(secret="webapp-jwt", key="verification-key-a"),
+            "JWT_VERIFICATION_KEY_B": SecretEnv(secret="webapp-jwt", key="verification-key-b"),
             **_database(("DATABASE_URL", "url")),
             "REDIS_URL": SecretEnv(secret="webapp-redis", key="url"),
             **_oauth(),

@@ -34,6 +34,7 @@ from components.config.reader import (
     Reader,
     Rule,
 )
+from components.config.rotation import parse_rotation
 from components.config.routing import parse_routing
 from components.config.services import parse_resources, parse_services, release_images
 from components.config.settings import (
@@ -189,10 +190,6 @@ RUNBOOK_URL = Rule(
     lambda value: bool(re.fullmatch(HTTPS_URL, value)) and value.endswith(".md"),
     "an https URL of this repository's README.md, without query or fragment, such as "
     "https://github.com/<org>/<repo>/blob/main/README.md",
-)
-ROTATION_LABEL = Rule(
-    lambda value: bool(re.fullmatch(r"[A-Za-z0-9._-]{1,40}", value)),
-    "a label of letters, digits, '.', '_' or '-' (the rotation period, e.g. 2026-Q4)",
 )
 
 # --- one function per section, in the order the parser reads them ------------------------------
@@ -678,7 +675,7 @@ def _read(reader: Reader, stack: str, secret_keys: Collection[str]) -> Settings:
         broadcaster_webhook_url=_webhook_url(reader, secret_keys),
         credentials=parse_credentials(reader, stack, environment, cloud, secret_keys),
         image_pull_policy=reader.choice("imagePullPolicy", "IfNotPresent", PULL_POLICIES),
-        secret_rotation=reader.text("secretRotation", "", rule=ROTATION_LABEL),
+        secret_rotation=parse_rotation(reader),
         mesh=_mesh(reader.section("mesh")),
         rabbitmq=_broker(
             reader.section("rabbitmq"), RABBITMQ_IMAGE, IMAGE, DATA_RESOURCES_PRODUCTION

@@ -13,6 +13,7 @@ from components.config.aws import AwsSettings
 from components.config.azure import AzureSettings
 from components.config.credentials import PLACEHOLDERS, CredentialSettings
 from components.config.metrics import MetricsSettings
+from components.config.rotation import SecretRotation
 
 NAMESPACE = "webapp"
 
@@ -401,9 +402,9 @@ class Settings:
     """`webapp:elasticsearch`: off unless a stack turns it on."""
     metrics: MetricsSettings = MetricsSettings()
     """`webapp:metrics`: the request metrics each service's image publishes (`config.metrics`)."""
-    secret_rotation: str = ""
-    """`webapp:secretRotation`: a label (e.g. 2026-Q4); a new one renews the generated values
-    that rotate by restart."""
+    secret_rotation: SecretRotation = SecretRotation()
+    """`webapp:secretRotation`: the two generations of the rotated credentials and the one clients
+    use (`config.rotation`)."""
     """Where the external credentials (OAuth, SMTP) come from (`webapp:credentials`)."""
     aws: Optional[AwsSettings] = None
     """The EKS cluster and RDS settings; always parsed when present, required when cloud is aws."""

@@ -19,9 +19,12 @@ stays in the Service while it accepts clients, whatever the others do.
   NATS cannot put behind a login, is read only inside the pod)
 
 Authentication: every client is a user of its own (`catalogue.NATS_USERS`: a user per service that
-calls NATS, with publish and subscribe permissions limited to its subjects), and the routes
-between cluster members authenticate too; nothing connects anonymously. The passwords come from
-the catalogued Secret `webapp-nats` by reference: nats-server resolves `$NATS_<USER>_PASSWORD` from
+calls NATS, with publish and subscribe permissions limited to its subjects; two users per client,
+`<user>` and `<user>_b`, one per generation of its password, so a rotation never refuses a client:
+`config.rotation`), and the routes between cluster members authenticate too (one route password,
+which does not rotate: nats-server takes a single route user); nothing connects anonymously. The
+passwords come from the catalogued Secret `webapp-nats` by reference: nats-server resolves
+`$NATS_<USER>_PASSWORD_<A|B>` from
 the environment, and each route URL is composed by Kubernetes from `$(NATS_ROUTE_PASSWORD)`, so
 neither the ConfigMap nor the pod spec holds one.
 - ServiceMonitor on the metrics Service when monitoring is on
@@ -39,6 +42,7 @@ import pulumi_kubernetes as k8s
 from components.config.capacity import EXPORTER
 from components.config.catalogue import NATS_USERS, NatsPermissions
 from components.config.quantities import image_tag, memory_bytes
+from components.config.rotation import GENERATIONS, Generation, nats_username
 from components.config.settings import DataServiceSettings
 from components.kube import objects as kx
 from components.secrets.catalogue import NATS
@@ -71,9 +75,10 @@ MEMORY_LIMIT_SHARE = 0.9
 instead of growing into the OOM kill (https://pkg.go.dev/runtime, "GOMEMLIMIT")."""
 
 
-def password_variable(user: str) -> str:
-    """The environment variable holding a user's password (nats-server resolves `$<name>`)."""
-    return f"NATS_{user.upper().replace('-', '_')}_PASSWORD"
+def password_variable(user: str, generation: Generation = "a") -> str:
+    """The environment variable holding a user's password of `generation` (nats-server resolves
+    `$<name>`)."""
+    return f"NATS_{user.upper().replace('-', '_')}_PASSWORD_{generation.upper()}"
 
 
 def route_variable(index: int) -> str:
@@ -81,7 +86,8 @@ def route_variable(index: int) -> str:
 
 
 def _users(users: Mapping[str, NatsPermissions]) -> list[str]:
-    """The `authorization` block: one user per client, allowed exactly its subjects."""
+    """The `authorization` block: per client one user per generation (`config.rotation`: a client
+    on either is accepted while pods roll), each allowed exactly the client's subjects."""
 
     def allow(subjects: tuple[str, ...]) -> str:
         return "{allow: " + json.dumps(list(subjects)) + "}" if subjects else '{deny: [">"]}'
@@ -89,10 +95,12 @@ def _users(users: Mapping[str, NatsPermissions]) -> list[str]:
     lines = ["authorization {", "  users = ["]
     for user, permissions in users.items():
         publish, subscribe = allow(permissions.publish), allow(permissions.subscribe)
-        lines.append(
-            f"    {{user: {user}, password: ${password_variable(user)}, permissions: "
+        lines += [
+            f"    {{user: {nats_username(user, generation)}, "
+            f"password: ${password_variable(user, generation)}, permissions: "
             f"{{publish: {publish}, subscribe: {subscribe}}}}}"
-        )
+            for generation in GENERATIONS
+        ]
     return [*lines, "  ]", "}"]
 
 
@@ -155,7 +163,11 @@ def server_env(
     env = [
         k8s.core.v1.EnvVarArgs(name="POD_NAME", value_from=pod_name),
         secret("NATS_ROUTE_PASSWORD", "route-password"),
-        *(secret(password_variable(user), f"{user}-password") for user in users),
+        *(
+            secret(password_variable(user, generation), f"{user}-password-{generation}")
+            for user in users
+            for generation in GENERATIONS
+        ),
     ]
     if replicas > 1:
         env += [

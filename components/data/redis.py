@@ -34,6 +34,11 @@ REDIS_UID = 10001
 above 10000, clear of the host's users. /data is writable through the pod's fsGroup."""
 
 
+ACL_LINE = "user default on resetpass >%s >%s ~* &* +@all"
+"""The `default` user written at start (printf, the two generations' passwords): every key,
+channel and command, as the default user had with `requirepass`."""
+
+
 FORK_SHARE = 0.25
 """`maxmemory` as a share of the container's memory limit when Redis persists: an AOF rewrite or
 RDB save forks, and under writes the child's copy-on-write pages grow towards the parent's whole
@@ -97,14 +102,20 @@ class InClusterRedisArgs:
 def _redis_container(
     settings: DataServiceSettings, extra_mounts: Sequence[k8s.core.v1.VolumeMountArgs]
 ) -> k8s.core.v1.ContainerArgs:
-    """redis-server. The password goes from the Secret into a 0600 file on a memory volume, so it
-    is never in argv (visible in `ps`) nor in the ConfigMap."""
+    """redis-server. The passwords go from the Secret into a 0600 file on a memory volume, so they
+    are never in argv (visible in `ps`) nor in the ConfigMap: the `default` ACL user with the
+    password of each generation (Redis 7 ACL: a user holds several passwords, `>` adds one and
+    `resetpass` first drops the `nopass` the default user starts with), so clients on either
+    generation are accepted while they roll (`config.rotation`)."""
     ping = k8s.core.v1.ExecActionArgs(
         command=["sh", "-c", "redis-cli -h 127.0.0.1 ping | grep -q PONG"]
     )
-    auth = k8s.core.v1.EnvVarSourceArgs(
-        secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=REDIS.name, key="password")
-    )
+
+    def secret(key: str) -> k8s.core.v1.EnvVarSourceArgs:
+        return k8s.core.v1.EnvVarSourceArgs(
+            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=REDIS.name, key=key)
+        )
+
     return k8s.core.v1.ContainerArgs(
         name="redis",
         image=settings.image,
@@ -112,12 +123,13 @@ def _redis_container(
         command=[
             "sh",
             "-c",
-            'umask 077 && printf "requirepass %s\\n" "$REDIS_PASSWORD" > /run/redis/auth.conf '
-            "&& exec redis-server /etc/redis/redis.conf",
+            f'umask 077 && printf \'{ACL_LINE}\\n\' "$REDIS_PASSWORD_A" "$REDIS_PASSWORD_B" '
+            "> /run/redis/auth.conf && exec redis-server /etc/redis/redis.conf",
         ],
         env=[
-            k8s.core.v1.EnvVarArgs(name="REDIS_PASSWORD", value_from=auth),
-            k8s.core.v1.EnvVarArgs(name="REDISCLI_AUTH", value_from=auth),
+            k8s.core.v1.EnvVarArgs(name="REDIS_PASSWORD_A", value_from=secret("password-a")),
+            k8s.core.v1.EnvVarArgs(name="REDIS_PASSWORD_B", value_from=secret("password-b")),
+            k8s.core.v1.EnvVarArgs(name="REDISCLI_AUTH", value_from=secret("password")),
         ],
         ports=[k8s.core.v1.ContainerPortArgs(name="redis", container_port=PORT)],
         resources=kx.resources(settings.resources.as_dict()),

@@ -14,7 +14,9 @@ Creates (parented to the component):
 - ClusterAddons: External Secrets Operator Release (when a cloud store is used); `cert-manager`
   Release (CRDs on and kept, Gateway API support on); Envoy Gateway Release (brings the Gateway
   API standard CRDs and its policy CRDs) and GatewayClass `envoy-gateway`; Stakater Reloader
-  Release (hardened; rolls the workloads annotated with the Secrets they read); the `monitoring`
+  Release (hardened; rolls the workloads annotated with the Secrets they read; after Argo
+  Rollouts) and, with Rollouts, ClusterRole and ClusterRoleBinding `reloader-argo-rollouts`
+  (Reloader may restart Rollouts whatever the chart rendered); the `monitoring`
   Namespace when the Prometheus stack is installed (privileged Pod Security: node-exporter reads
   host metrics, unlike anything in the app namespace)
 - Argo Rollouts Release with the Gateway API traffic-router plugin (a service is canary or
@@ -55,6 +57,17 @@ RELOADER = {
     "repo": "https://stakater.github.io/stakater-charts",
 }
 """Stakater Reloader (app v1.4.21); values read from the chart's values.yaml at that version."""
+RELOADER_SERVICE_ACCOUNT = "reloader"
+"""The ServiceAccount the Reloader release runs as (`reloader.serviceAccount.name`; the chart's
+default would be `<release>-reloader`), named so the Rollouts grant below can bind it."""
+RELOADER_ROLLOUTS_ROLE = "reloader-argo-rollouts"
+"""A ClusterRole this program grants Reloader on Argo Rollouts. The chart's own ClusterRole
+(templates/clusterrole.yaml at chart-v2.2.16) holds the `rollouts` rule only when
+`.Capabilities.APIVersions.Has "argoproj.io/v1alpha1"` at render time *and* `isArgoRollouts`: no
+value forces it, so a Reloader rendered before the Argo Rollouts CRDs exist (or re-rendered while
+they are briefly absent) cannot list Rollouts; Reloader v1.4.21 then logs "Failed to list
+Rollouts" (internal/pkg/callbacks/rolling_upgrade.go, GetRolloutItems) and restarts none. The
+verbs are those of the chart's rule."""
 PROMETHEUS_STACK = {
     "chart": "kube-prometheus-stack",
     "version": "79.7.1",
@@ -224,6 +237,7 @@ def reloader_values(high_availability: bool, rollouts: bool = False) -> dict[str
             "watchGlobally": True,
             "readOnlyRootFileSystem": True,
             "enableHA": high_availability,
+            "serviceAccount": {"create": True, "name": RELOADER_SERVICE_ACCOUNT},
             "deployment": {
                 "replicas": 2 if high_availability else 1,
                 "securityContext": {
@@ -404,14 +418,10 @@ class ClusterAddons(pulumi.ComponentResource):
             )
         if args.gateway and args.addons.gateway == "install":
             self.gateway = self._create_gateway(replicas, child)
-        self.reloader: Optional[k8s.helm.v3.Release] = None
-        if args.addons.reloader == "install":
-            self.reloader = self._addon(
-                "reloader", RELOADER, reloader_values(args.high_availability, args.rollouts), child
-            )
         if args.monitoring and args.addons.monitoring_stack == "install":
             self.monitoring_namespace = self._create_monitoring_namespace(child)
         self._create_delivery(replicas, child)
+        self._create_reloader()
         self._create_brokers(replicas, child)
         self.register_outputs({})
 
@@ -431,6 +441,59 @@ class ClusterAddons(pulumi.ComponentResource):
         self.istio: list[k8s.helm.v3.Release] = []
         if self._args.mesh and self._args.addons.istio == "install":
             self.istio = self._create_istio(child)
+
+    def _create_reloader(self) -> None:
+        """Reloader, after Argo Rollouts when this program installs both: Helm renders the chart's
+        ClusterRole against the API versions the cluster serves, and its `rollouts` rule appears
+        only once the Rollouts CRDs do (see RELOADER_ROLLOUTS_ROLE). A later change that turns
+        Rollouts on upgrades this release (its `isArgoRollouts` value changes) after that release.
+        The grant of our own does not depend on that order: RBAC names a resource without the API
+        having to serve it, so it holds from the first `pulumi up`."""
+        args = self._args
+        self.reloader: Optional[k8s.helm.v3.Release] = None
+        if args.addons.reloader != "install":
+            return
+        after = [self.rollouts] if self.rollouts is not None else []
+        self.reloader = self._addon(
+            "reloader",
+            RELOADER,
+            reloader_values(args.high_availability, args.rollouts),
+            kx.child_options(self, self._opts, after),
+        )
+        if args.rollouts:
+            self._grant_reloader_rollouts()
+
+    def _grant_reloader_rollouts(self) -> None:
+        """ClusterRole and ClusterRoleBinding: Reloader may list, get, update and patch Rollouts."""
+        labels = kx.labels("reloader", self._args.instance, "rotation", RELOADER["version"])
+        child = kx.child_options(self, self._opts)
+        k8s.rbac.v1.ClusterRole(
+            f"{self._name}-reloader-rollouts-role",
+            metadata=kx.metadata(RELOADER_ROLLOUTS_ROLE, None, labels),
+            rules=[
+                k8s.rbac.v1.PolicyRuleArgs(
+                    api_groups=["argoproj.io"],
+                    resources=["rollouts"],
+                    verbs=["list", "get", "update", "patch"],
+                )
+            ],
+            opts=child,
+        )
+        k8s.rbac.v1.ClusterRoleBinding(
+            f"{self._name}-reloader-rollouts-binding",
+            metadata=kx.metadata(RELOADER_ROLLOUTS_ROLE, None, labels),
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                api_group="rbac.authorization.k8s.io",
+                kind="ClusterRole",
+                name=RELOADER_ROLLOUTS_ROLE,
+            ),
+            subjects=[
+                k8s.rbac.v1.SubjectArgs(
+                    kind="ServiceAccount", name=RELOADER_SERVICE_ACCOUNT, namespace="reloader"
+                )
+            ],
+            opts=child,
+        )
 
     def _create_brokers(self, replicas: int, child: pulumi.ResourceOptions) -> None:
         """The RabbitMQ and Elasticsearch operators, where the stack runs either."""

@@ -67,7 +67,9 @@ REDIS = SecretSpec(
     name="webapp-redis",
     category="redis",
     refresh="1h",
-    keys=("password", "connection-string", "url"),
+    # `password` and its URLs: the generation clients use; `password-a`/`-b`: each generation's,
+    # both accepted by the server's ACL user (`config.rotation`).
+    keys=("password", "connection-string", "url", "password-a", "password-b"),
     description="Redis password and connection strings",
     owner="program",
 )
@@ -75,8 +77,10 @@ JWT = SecretSpec(
     name="webapp-jwt",
     category="auth",
     refresh="24h",
-    keys=("secret-key",),
-    description="JWT signing key shared by api and auth",
+    # `secret-key` signs (the generation in use); a token signed with either generation's key
+    # verifies (`config.rotation`).
+    keys=("secret-key", "verification-key-a", "verification-key-b"),
+    description="JWT signing key shared by api and auth, and the verification keys",
     owner="program",
 )
 OAUTH = SecretSpec(
@@ -110,11 +114,13 @@ NATS = SecretSpec(
     name=NATS_SECRET,
     category="nats",
     refresh="1h",
-    # One user per service that calls NATS (its password, and its URL carrying it), and the
-    # password the cluster's routes authenticate with.
+    # One user per service that calls NATS (the password clients use, and its URL carrying it;
+    # each generation's password, the server's two users: `config.rotation`), and the password
+    # the cluster's routes authenticate with.
     keys=(
         "route-password",
         *(f"{user}-password" for user in NATS_USERS),
+        *(f"{user}-password-{generation}" for user in NATS_USERS for generation in "ab"),
         *(f"{user}-url" for user in NATS_USERS),
     ),
     description="NATS user passwords and URLs, and the cluster route password",

@@ -20,6 +20,7 @@ import pulumi_random as random
 
 from components.config.catalogue import NATS_USERS
 from components.config.credentials import CredentialSettings
+from components.config.rotation import Generation, SecretRotation, nats_username
 from components.kube import objects as kx
 from components.secrets import catalogue as cat
 from components.secrets.store import GrafanaWiring, SecretStore, StoreArgs
@@ -54,8 +55,9 @@ class GeneratedSecretsArgs:
     """The in-cluster NATS Service's DNS name (the NATS users' URLs point at it)."""
     credentials: CredentialSettings
     """The external credentials' sources (never `store` here: `cloud: none` has none)."""
-    secret_rotation: str = ""
-    """`webapp:secretRotation`: a new label renews the rotated generated values. Default none."""
+    secret_rotation: SecretRotation = SecretRotation()
+    """`webapp:secretRotation`: the generations of the rotated values and the one clients use.
+    Default: generation a alone."""
     monitoring_namespace: Optional[str] = None
     """Where the Grafana admin Secret goes; None when this program does not install Grafana."""
     webhook_url: Optional[str] = None
@@ -71,16 +73,20 @@ class GeneratedSecretsArgs:
 DISCARD_WEBHOOK = "http://broadcaster:8002/health"
 
 
-ROTATED = ("redis-password", "nats-", "jwt-secret-key")
-"""The generated values `webapp:secretRotation` renews (key prefixes): those whose readers take
-a new value by restarting (Reloader rolls them). Not the database passwords (PostgreSQL keeps the
-one it was initialised with; the Flexible Server's has `make rotate-db-password`), not Grafana's
-admin password (Grafana applies it on its first start only), not the placeholders."""
+ROTATED = ("redis-password", "jwt-secret-key", *(f"nats-{user}-password" for user in NATS_USERS))
+"""The generated values that rotate in two generations (`config.rotation`), because their servers
+accept two at once: Redis' ACL user (two passwords), NATS (a user per generation per client), the
+JWT verification key set. Not the NATS route password: nats-server's cluster `authorization`
+takes a single user and refuses a list ("Cluster authorization does not allow multiple users",
+server/opts.go, parseCluster, at v2.11.8), so two members holding different route passwords
+refuse each other's routes and the cluster splits; it keeps its first value (README: Rotation).
+Not the database passwords (their own procedure), not Grafana's admin password (Grafana applies
+it on its first start only), not the placeholders."""
 
 
-def rotation_keepers(key: str, rotation: str) -> Optional[dict[str, str]]:
-    """`keepers` for the generated value `key`: a new `webapp:secretRotation` label replaces it."""
-    return {"rotation": rotation} if rotation and key.startswith(ROTATED) else None
+def rotation_keepers(key: str, label: str) -> Optional[dict[str, str]]:
+    """`keepers` for the generated value `key`: a new label of its generation replaces it."""
+    return {"rotation": label} if label and key in ROTATED else None
 
 
 def generated_password(
@@ -107,23 +113,44 @@ OAUTH_PROVIDERS = ("google", "github", "microsoft")
 
 
 class Password(Protocol):
-    """`password(key, length)`: a generated value whose resource is named after `key`."""
+    """`password(key, length, generation)`: a generated value whose resource is named after `key`;
+    for a rotated key (`ROTATED`), the value of `generation` (default: the one clients use)."""
 
-    def __call__(self, key: str, length: int = 32) -> pulumi.Output[str]: ...
+    def __call__(
+        self, key: str, length: int = 32, generation: Optional[Generation] = None
+    ) -> pulumi.Output[str]: ...
 
 
-def passwords(prefix: str, opts: pulumi.ResourceOptions, rotation: str) -> Password:
-    """A store's generator of values: `password(key)` declares `<prefix>-<key>`, renewed by a new
-    `rotation` label where the key rotates (`ROTATED`)."""
+def passwords(prefix: str, opts: pulumi.ResourceOptions, rotation: SecretRotation) -> Password:
+    """A store's generator of values: `password(key)` declares `<prefix>-<key>` once. A rotated
+    key has a resource per accepted generation: a's is `<prefix>-<key>` (the name it had before
+    there were generations, so its value stays), b's `<prefix>-<key>-b`; each is renewed by a new
+    label of its generation."""
+    declared: dict[tuple[str, Generation], pulumi.Output[str]] = {}
 
-    def password(key: str, length: int = 32) -> pulumi.Output[str]:
-        return generated_password(f"{prefix}-{key}", length, opts, rotation_keepers(key, rotation))
+    def password(
+        key: str, length: int = 32, generation: Optional[Generation] = None
+    ) -> pulumi.Output[str]:
+        rotated = key in ROTATED
+        chosen: Generation = (generation or rotation.use) if rotated else "a"
+        if chosen not in rotation.accepted:
+            raise ValueError(f"{key}: generation {chosen} does not exist ({rotation})")
+        if (key, chosen) not in declared:
+            name = f"{prefix}-{key}" if chosen == "a" else f"{prefix}-{key}-b"
+            keepers = rotation_keepers(key, rotation.label(chosen))
+            declared[key, chosen] = generated_password(name, length, opts, keepers)
+        return declared[key, chosen]
 
     return password
 
 
-NATS_PASSWORD_KEYS = (*(f"{user}-password" for user in NATS_USERS), "route-password")
-"""The generated keys of `webapp-nats`: a password per NATS user, and the routes'."""
+def generations(
+    password: Password, rotation: SecretRotation, key: str, length: int = 32
+) -> dict[str, pulumi.Output[str]]:
+    """`key`'s value in each generation, keyed `a` and `b`; where there is only a, b's slot holds
+    a's value too (the servers' configuration keeps one shape whatever the phase)."""
+    first = password(key, length, "a")
+    return {"a": first, "b": password(key, length, "b") if "b" in rotation.accepted else first}
 
 
 LEADING_DIGIT_AS_LETTER = "ghijklmnop"
@@ -151,10 +178,45 @@ def nats_literal(value: str) -> str:
     return (LEADING_DIGIT_AS_LETTER[int(first)] + value[1:]) if first.isdigit() else value
 
 
-def nats_passwords(password: Password) -> dict[str, pulumi.Output[str]]:
-    """Every key of `NATS_PASSWORD_KEYS`, generated as `nats-<key>`, in the form nats-server reads
-    literally (`nats_literal`; the clients get the same value from the same Secret)."""
-    return {key: password(f"nats-{key}").apply(nats_literal) for key in NATS_PASSWORD_KEYS}
+NATS_PASSWORD_KEYS = (
+    "route-password",
+    *(f"{user}-password{suffix}" for user in NATS_USERS for suffix in ("", "-a", "-b")),
+)
+"""The generated keys of `webapp-nats`: per NATS user the password clients use and the password of
+each generation (the server's two users), and the routes' password."""
+
+
+def nats_passwords(password: Password, rotation: SecretRotation) -> dict[str, pulumi.Output[str]]:
+    """Every key of `NATS_PASSWORD_KEYS`, generated as `nats-<user>-password` (a generation each)
+    and `nats-route-password`, each in the form nats-server reads literally (`nats_literal`; the
+    clients get the same value from the same Secret)."""
+    found = {"route-password": password("nats-route-password")}
+    for user in NATS_USERS:
+        key = f"nats-{user}-password"
+        by_generation = generations(password, rotation, key)
+        found[f"{user}-password"] = password(key)
+        found[f"{user}-password-a"] = by_generation["a"]
+        found[f"{user}-password-b"] = by_generation["b"]
+    return {key: value.apply(nats_literal) for key, value in found.items()}
+
+
+def redis_secret_values(
+    host: str, password: Password, rotation: SecretRotation
+) -> dict[str, pulumi.Input[str]]:
+    """`webapp-redis`: the password clients use (and its URLs), and each generation's (the ACL)."""
+    by_generation = generations(password, rotation, "redis-password")
+    return redis_values(host, password("redis-password"), by_generation)
+
+
+def jwt_secret_values(password: Password, rotation: SecretRotation) -> dict[str, pulumi.Input[str]]:
+    """`webapp-jwt`: the key tokens are signed with (the generation in use) and the verification
+    key of each generation, so a token signed by either is accepted while pods roll."""
+    by_generation = generations(password, rotation, "jwt-secret-key", 64)
+    return {
+        "secret-key": password("jwt-secret-key", 64),
+        "verification-key-a": by_generation["a"],
+        "verification-key-b": by_generation["b"],
+    }
 
 
 def _placeholders(password: Password) -> dict[str, dict[str, pulumi.Input[str]]]:
@@ -191,11 +253,12 @@ def external_credentials(
     return found
 
 
-def nats_secret_values(host: str, password: Password) -> dict[str, pulumi.Input[str]]:
-    """`webapp-nats` with a generated password per NATS user and for the routes."""
-    generated = nats_passwords(password)
-    users = {user: generated[f"{user}-password"] for user in NATS_USERS}
-    return nats_values(host, users, generated["route-password"])
+def nats_secret_values(
+    host: str, password: Password, rotation: SecretRotation
+) -> dict[str, pulumi.Input[str]]:
+    """`webapp-nats` with generated passwords per NATS user and generation, and for the routes."""
+    usernames = {user: nats_username(user, rotation.use) for user in NATS_USERS}
+    return nats_values(host, nats_passwords(password, rotation), usernames)
 
 
 BROKER_USER = "webapp"
@@ -228,6 +291,7 @@ def broker_secret_values(
 
 def generated_values(
     password: Password,
+    rotation: SecretRotation,
     *,
     webhook_url: Optional[str],
     grafana: bool,
@@ -243,7 +307,7 @@ def generated_values(
     cloud.
     """
     found: dict[str, dict[str, pulumi.Input[str]]] = {
-        cat.JWT.name: {"secret-key": password("jwt-secret-key", 64)},
+        cat.JWT.name: jwt_secret_values(password, rotation),
         **external_credentials(password, credentials),
         cat.BROADCASTER.name: {"webhook-url": webhook_url or DISCARD_WEBHOOK},
         **broker_secret_values(password, rabbitmq_host, elasticsearch_host),
@@ -269,6 +333,7 @@ class GeneratedSecrets(pulumi.ComponentResource):
         password = passwords(name, child, args.secret_rotation)
         values = generated_values(
             password,
+            args.secret_rotation,
             webhook_url=args.webhook_url,
             grafana=args.monitoring_namespace is not None,
             credentials=args.credentials,
@@ -282,8 +347,10 @@ class GeneratedSecrets(pulumi.ComponentResource):
             password=password("database-password"),
             managed=False,
         )
-        values[cat.REDIS.name] = redis_values(args.redis_host, password("redis-password"))
-        values[cat.NATS.name] = nats_secret_values(args.nats_host, password)
+        values[cat.REDIS.name] = redis_secret_values(
+            args.redis_host, password, args.secret_rotation
+        )
+        values[cat.NATS.name] = nats_secret_values(args.nats_host, password, args.secret_rotation)
         self.secrets = {
             spec.name: self._secret(spec, args.namespace, args.instance, values[spec.name], child)
             for spec in self._specs(args)

@@ -24,6 +24,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.config.credentials import CredentialSettings
+from components.config.rotation import SecretRotation
 from components.secrets import catalogue as cat
 
 CSI_DRIVER = "secrets-store.csi.k8s.io"
@@ -109,9 +110,9 @@ class StoreArgs:
     credentials: CredentialSettings
     """Where the external credentials come from: placeholders, config, or written into the store
     by operators (then the store declares no value for them)."""
-    secret_rotation: str = ""
-    """`webapp:secretRotation`: a new label renews the generated values that rotate by restart
-    (`secrets.generated.ROTATED`). Default none."""
+    secret_rotation: SecretRotation = SecretRotation()
+    """`webapp:secretRotation`: the generations of the rotated values and the one clients use.
+    Default: generation a alone."""
     monitoring_namespace: Optional[str] = None
     """Where Grafana's admin Secret goes; None when this program does not install Grafana."""
     webhook_url: Optional[str] = None

@@ -38,11 +38,12 @@ DATABASE_FORMS: Mapping[str, str] = {
 NATS_PORT = 4222
 
 
-def nats_forms(users: Sequence[str]) -> dict[str, str]:
-    """`webapp-nats` URL keys, one per user, each from the user's password (field
-    `<user>_password`), the host and the port."""
+def nats_forms(usernames: Mapping[str, str]) -> dict[str, str]:
+    """`webapp-nats` URL keys, one per user (user -> the username clients use, `config.rotation`),
+    each from the user's password (field `<user>_password`), the host and the port."""
     return {
-        f"{user}-url": f"nats://{user}:{{{user}_password!q}}@{{host}}:{{port}}" for user in users
+        f"{user}-url": f"nats://{username}:{{{user}_password!q}}@{{host}}:{{port}}"
+        for user, username in usernames.items()
     }
 
 
@@ -192,41 +193,50 @@ def database_templates(*, managed: bool) -> dict[str, str]:
     return {**passthrough, **go_templates(DATABASE_FORMS, ssl_fields(managed))}
 
 
-def redis_values(host: str, password: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
-    """Every key of `webapp-redis`, where the program knows the password."""
+REDIS_GENERATION_KEYS = ("password-a", "password-b")
+"""`webapp-redis` keys the server reads: the password of each generation (its ACL user)."""
+
+
+def redis_values(
+    host: str, password: pulumi.Input[str], generations: Mapping[str, pulumi.Input[str]]
+) -> dict[str, pulumi.Input[str]]:
+    """Every key of `webapp-redis`, where the program knows the passwords: the one clients use
+    and each generation's (`a`, `b`)."""
     return {
         "password": password,
+        **{f"password-{generation}": value for generation, value in generations.items()},
         **values(REDIS_FORMS, {"host": host, "port": str(REDIS_PORT), "password": password}),
     }
 
 
 def redis_templates(host: str) -> dict[str, str]:
-    """Every key of `webapp-redis` as a template over the store's password."""
+    """Every key of `webapp-redis` as a template over the store's password and generations'."""
     return {
         "password": "{{ .password }}",
+        **{key: f"{{{{ .{key.replace('-', '_')} }}}}" for key in REDIS_GENERATION_KEYS},
         **go_templates(REDIS_FORMS, {"host": host, "port": str(REDIS_PORT)}),
     }
 
 
 def nats_values(
-    host: str, passwords: Mapping[str, pulumi.Input[str]], route_password: pulumi.Input[str]
+    host: str, passwords: Mapping[str, pulumi.Input[str]], usernames: Mapping[str, str]
 ) -> dict[str, pulumi.Input[str]]:
-    """Every key of `webapp-nats`, where the program knows the passwords (user -> password)."""
+    """Every key of `webapp-nats`, where the program knows the passwords (`passwords`: the route's
+    and per user the one clients use and each generation's; `usernames`: user -> the username
+    clients use)."""
     fields: dict[str, pulumi.Input[str]] = {
-        f"{user}_password": password for user, password in passwords.items()
+        f"{user}_password": passwords[f"{user}-password"] for user in usernames
     }
     return {
-        "route-password": route_password,
-        **{f"{user}-password": password for user, password in passwords.items()},
-        **values(nats_forms(list(passwords)), {**fields, "host": host, "port": str(NATS_PORT)}),
+        **passwords,
+        **values(nats_forms(usernames), {**fields, "host": host, "port": str(NATS_PORT)}),
     }
 
 
-def nats_templates(host: str, users: Sequence[str]) -> dict[str, str]:
-    """Every key of `webapp-nats` as a template over the store's `route_password` and
-    `<user>_password` fields."""
+def nats_templates(host: str, keys: Sequence[str], usernames: Mapping[str, str]) -> dict[str, str]:
+    """Every key of `webapp-nats` as a template over the store's fields (each password key with
+    `_` for `-`), the URLs composed from `<user>_password`."""
     return {
-        "route-password": "{{ .route_password }}",
-        **{f"{user}-password": f"{{{{ .{user}_password }}}}" for user in users},
-        **go_templates(nats_forms(users), {"host": host, "port": str(NATS_PORT)}),
+        **{key: f"{{{{ .{key.replace('-', '_')} }}}}" for key in keys},
+        **go_templates(nats_forms(usernames), {"host": host, "port": str(NATS_PORT)}),
     }

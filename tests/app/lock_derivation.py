@@ -72,6 +72,8 @@ COMPANIONS: dict[str, dict[str, Any]] = {
     # refuse it otherwise), so the change comes with one.
     "monitoring.enabled": {"monitoring.prometheus_url": SAMPLES["monitoring.prometheus_url"]},
     "addons.monitoring_stack": {"monitoring.prometheus_url": SAMPLES["monitoring.prometheus_url"]},
+    # Clients use generation b only once it exists (`config.rotation`).
+    "secret_rotation.use": {"secret_rotation.label_b": "2027-Q1"},
 }
 """Leaves whose change the settings accept only with another one, and that other one."""
 
@@ -348,6 +350,8 @@ KEY_ALIASES: dict[str, str] = {
     "azure.key_vault_private": "azure.keyVault.privateEndpoint",
     "azure.delivery": "azure.secretDelivery",
     "azure.database.storage_gb": "azure.database.storageGb",
+    "secret_rotation.label_a": "secretRotation.a",
+    "secret_rotation.label_b": "secretRotation.b",
 }
 
 

@@ -155,7 +155,7 @@ def test_no_secret_in_plain_text(run: StackRun) -> None:
         r.inputs.get("result") for r in run.resources if r.type.endswith(":RandomPassword")
     }
     passwords |= {
-        mock_password(r.name, int(r.inputs["length"]))
+        mock_password(r.name, int(r.inputs["length"]), r.inputs.get("keepers"))
         for r in run.resources
         if r.type.endswith(":RandomPassword")
     }

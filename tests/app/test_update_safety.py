@@ -257,7 +257,8 @@ def test_a_new_rotation_label_renews_exactly_the_values_that_rotate_by_restart(
         for c in changes
         if c.action == "replace" and "RandomPassword" in c.urn
     }
-    suffixes = ("redis-password", "jwt-secret-key", "nats-route-password") + tuple(
+    # Not the route password: nats-server takes one route credential (`secrets.generated.ROTATED`).
+    suffixes = ("redis-password", "jwt-secret-key") + tuple(
         f"nats-{user}-password" for user in ("api", "websocket", "broadcaster")
     )
     assert renewed and all(name.endswith(suffixes) for name in renewed), renewed
@@ -270,3 +271,21 @@ def test_a_new_rotation_label_renews_exactly_the_values_that_rotate_by_restart(
                 "random:index/randomPassword:RandomPassword",
                 "aws:secretsmanager/secretVersion:SecretVersion",
             ), change
+
+
+ROTATING = {"a": "2026-Q4", "b": "2027-Q1", "use": "a"}
+
+
+def test_a_new_label_of_generation_b_renews_b_alone(stack_run: Callable[..., StackRun]) -> None:
+    """Renewing the generation clients do not use replaces exactly its values: the generation in
+    use (whose values clients hold) keeps every one (`config.rotation`)."""
+    old = stack_run("dev", {"webapp:secretRotation": ROTATING})
+    renewed_b = {**ROTATING, "b": "2027-Q2"}
+    changes = plan(old, run_stack("dev", {"webapp:secretRotation": renewed_b}))
+    replaced = {
+        c.urn.rsplit("::", 1)[1]
+        for c in changes
+        if c.action == "replace" and "RandomPassword" in c.urn
+    }
+    assert replaced and all(name.endswith("-b") for name in replaced), replaced
+    assert len(replaced) == 5  # redis, jwt and the three NATS users

@@ -11,7 +11,12 @@ from tools.offline import StackRun, load_stack_config, normalise
 
 ESO = {
     "webapp:azure": {
-        **load_stack_config("staging")["webapp:azure"],
+        # The CSI driver's poll interval belongs to csi delivery only.
+        **{
+            key: value
+            for key, value in load_stack_config("staging")["webapp:azure"].items()
+            if key != "csiRotationPollInterval"
+        },
         "secretDelivery": "external-secrets",
     }
 }

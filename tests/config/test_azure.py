@@ -49,6 +49,30 @@ from tools.offline import load_stack_config
             "webapp:azure.secretDelivery: 'vault-agent' is not allowed; expected one of csi, external-secrets",
         ),
         (
+            {"csiRotationPollInterval": None},
+            "webapp:azure.csiRotationPollInterval: missing; secretDelivery is csi, whose driver "
+            "rotates nothing unless its secret rotation is on",
+        ),
+        (
+            {"csiRotationPollInterval": "off"},
+            "webapp:azure.csiRotationPollInterval: 'off' is not allowed; expected the add-on's "
+            "rotation poll interval, 10s to 1h, such as 2m (the AKS default); secret rotation "
+            "cannot be off",
+        ),
+        (
+            {"csiRotationPollInterval": "2d"},
+            "webapp:azure.csiRotationPollInterval: '2d' is not allowed",
+        ),
+        (
+            {"csiRotationPollInterval": "5s"},
+            "webapp:azure.csiRotationPollInterval: '5s' is not allowed",
+        ),
+        (
+            {"secretDelivery": "external-secrets", "csiRotationPollInterval": "2m"},
+            "webapp:azure.csiRotationPollInterval: '2m' is not allowed; expected unset: "
+            "secretDelivery is not csi",
+        ),
+        (
             {"keyVault": {"name": "kv_bad"}},
             "webapp:azure.keyVault.name: 'kv_bad' is not allowed; expected a Key Vault name",
         ),
@@ -106,3 +130,10 @@ def test_production_on_azure_refuses_unsafe_database_settings() -> None:
         p.startswith("webapp:azure.keyVault.purgeProtection: false is not allowed")
         for p in info.value.problems
     )
+
+
+def test_csi_rotation_interval_is_parsed_in_seconds() -> None:
+    config = load_stack_config("staging")
+    config["webapp:azure"] = {**config["webapp:azure"], "csiRotationPollInterval": "90s"}
+    settings = parse_settings(config, "staging", check_data_lock=False)
+    assert settings.azure is not None and settings.azure.csi_rotation_poll_seconds == 90

@@ -11,9 +11,12 @@ import subprocess
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
+from urllib.parse import unquote_plus, urlsplit
 
 import pytest
 
+from components.config.catalogue import NATS_USERS
+from components.data.nats import password_variable
 from components.secrets.catalogue import NATS
 from tests.support import STACKS, config_file, program
 from tools.golden import variant_overrides
@@ -132,8 +135,12 @@ def login(user: str, password: str) -> str:
 
 @pytest.fixture
 def dev_server(stack_run: Callable[..., StackRun], tmp_path: Path) -> Iterator[tuple[int, Any]]:
+    yield from serving(stack_run("dev"), tmp_path)
+
+
+def serving(run: StackRun, tmp_path: Path) -> Iterator[tuple[int, Any]]:
+    """A nats-server with `run`'s config and environment (one member), on free ports."""
     nats = program("nats-server")
-    run = stack_run("dev")
     client, monitor, cluster = free_port(), free_port(), free_port()
     conf = tmp_path / "nats.conf"
     conf.write_text(on_ports(config_file(run, "nats", "nats.conf"), client, monitor, cluster))
@@ -155,24 +162,53 @@ def dev_server(stack_run: Callable[..., StackRun], tmp_path: Path) -> Iterator[t
 def test_a_client_without_credentials_is_refused(dev_server: tuple[int, Any]) -> None:
     port, env = dev_server
     assert "-ERR 'Authorization Violation'" in talk(port, 'CONNECT {"verbose":true}')
-    wrong = talk(port, login("api", env["NATS_API_PASSWORD"] + "x"))
+    wrong = talk(port, login("api", env["NATS_API_PASSWORD_A"] + "x"))
     assert "-ERR 'Authorization Violation'" in wrong
 
 
 def test_each_service_may_use_exactly_its_subjects(dev_server: tuple[int, Any]) -> None:
     port, env = dev_server
-    api = login("api", env["NATS_API_PASSWORD"])
+    api = login("api", env["NATS_API_PASSWORD_A"])
     assert "-ERR" not in talk(port, api, "PUB todos.events 2", "hi")
     outside = talk(port, api, "PUB todos.deleted 2", "hi")
     assert 'Permissions Violation for Publish to "todos.deleted"' in outside
-    broadcaster = login("broadcaster", env["NATS_BROADCASTER_PASSWORD"])
+    broadcaster = login("broadcaster", env["NATS_BROADCASTER_PASSWORD_A"])
     assert "-ERR" not in talk(port, broadcaster, "SUB todos.events broadcaster-workers 1")
     alone = talk(port, broadcaster, "SUB todos.events 1")  # outside its queue group
     assert 'Permissions Violation for Subscription to "todos.events"' in alone
     assert "Permissions Violation" in talk(port, broadcaster, "PUB todos.events 2", "hi")
-    websocket = login("websocket", env["NATS_WEBSOCKET_PASSWORD"])
+    websocket = login("websocket", env["NATS_WEBSOCKET_PASSWORD_A"])
     assert "-ERR" not in talk(port, websocket, "SUB todos.events 1")
     assert "Permissions Violation" in talk(port, websocket, "PUB todos.events 2", "hi")
+
+
+ROTATING = {"webapp:secretRotation": {"a": "2026-Q4", "b": "2027-Q1", "use": "b"}}
+"""Mid-rotation: both generations exist, clients use b."""
+
+
+def test_both_generations_of_every_user_are_accepted(
+    stack_run: Callable[..., StackRun], tmp_path: Path
+) -> None:
+    """Each client's user of either generation logs in with that generation's password (so a pod
+    on either is accepted while they roll, `config.rotation`); a generation's user does not take
+    the other's password; the URL clients read (generation b) logs in."""
+    run = stack_run("dev", ROTATING)
+    (secret,) = [
+        o
+        for o in run.kubernetes_objects(reveal=True)
+        if o["kind"] == "Secret" and o["metadata"]["name"] == NATS.name
+    ]
+    values = secret["stringData"]
+    for port, env in serving(run, tmp_path):
+        for user in NATS_USERS:
+            a, b = env[password_variable(user, "a")], env[password_variable(user, "b")]
+            assert a != b
+            assert "-ERR" not in talk(port, login(user, a)), user
+            assert "-ERR" not in talk(port, login(f"{user}_b", b)), user
+            assert "Authorization Violation" in talk(port, login(user, b)), user
+            url = urlsplit(values[f"{user}-url"])
+            assert (url.username, unquote_plus(url.password or "")) == (f"{user}_b", b)
+            assert "-ERR" not in talk(port, login(url.username, b)), user
 
 
 def test_cluster_routes_authenticate(stack_run: Callable[..., StackRun], tmp_path: Path) -> None:

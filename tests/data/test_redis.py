@@ -23,8 +23,13 @@ def test_redis_password_is_neither_in_config_nor_in_arguments() -> None:
     conf = one(run, "ConfigMap")["data"]["redis.conf"]
     assert "requirepass" not in conf and "include /run/redis/auth.conf" in conf
     c = one(run, "StatefulSet")["spec"]["template"]["spec"]["containers"][0]
-    assert "$REDIS_PASSWORD" in c["command"][2] and "--requirepass" not in " ".join(c["command"])
-    assert {e["name"] for e in c["env"]} == {"REDIS_PASSWORD", "REDISCLI_AUTH"}
+    assert "$REDIS_PASSWORD_A" in c["command"][2] and "$REDIS_PASSWORD_B" in c["command"][2]
+    assert "requirepass" not in " ".join(c["command"])
+    assert {e["name"] for e in c["env"]} == {
+        "REDIS_PASSWORD_A",
+        "REDIS_PASSWORD_B",
+        "REDISCLI_AUTH",
+    }
     assert all("secretKeyRef" in e["valueFrom"] for e in c["env"])
 
 

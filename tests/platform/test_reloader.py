@@ -8,7 +8,7 @@ from typing import Callable
 import pytest
 
 from components.kube.objects import RELOAD_ANNOTATION
-from components.platform.addons import RELOADER
+from components.platform.addons import RELOADER, RELOADER_ROLLOUTS_ROLE
 from tests.support import STACKS, records
 from tools.branch import branch_config
 from tools.golden import variant_overrides
@@ -68,3 +68,43 @@ def test_every_workload_names_the_secrets_it_reads(
         assert named == read, obj["metadata"]["name"]
         checked += bool(read)
     assert checked >= 6  # api, websocket, auth, broadcaster, redis, nats
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_reloader_may_restart_rollouts(stack: str, stack_run: Callable[..., StackRun]) -> None:
+    """Reloader restarts a Rollout only if it may list and update it. The chart's ClusterRole
+    (stakater/Reloader chart-v2.2.16, deployments/kubernetes/chart/reloader/templates/
+    clusterrole.yaml) adds the `rollouts` rule only when `.Capabilities.APIVersions.Has
+    "argoproj.io/v1alpha1"` at render time, and no value forces it; Reloader v1.4.21 logs a failed
+    list and restarts no Rollout (internal/pkg/callbacks/rolling_upgrade.go, GetRolloutItems). So:
+    the release renders after Argo Rollouts' (its CRDs served), and the grant of our own binds
+    the ServiceAccount the release runs as."""
+    run = stack_run(stack)
+    releases = {r.inputs["chart"]: r for r in records(run, RELEASE)}
+    rollouts = [obj for obj in run.kubernetes_objects() if obj["kind"] == "Rollout"]
+    assert bool(rollouts) == ("argo-rollouts" in releases)
+    values = reloader(run)["values"]["reloader"]
+    assert values["isArgoRollouts"] is bool(rollouts)
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in run.kubernetes_objects()}
+    role = objects.get(("ClusterRole", RELOADER_ROLLOUTS_ROLE))
+    if not rollouts:
+        assert role is None
+        return
+    assert releases["argo-rollouts"].urn in releases["reloader"].depends_on
+    assert role is not None
+    rules = [r for r in role["rules"] if "rollouts" in r["resources"]]
+    assert rules == [
+        {
+            "apiGroups": ["argoproj.io"],
+            "resources": ["rollouts"],
+            "verbs": ["list", "get", "update", "patch"],
+        }
+    ]
+    binding = objects[("ClusterRoleBinding", RELOADER_ROLLOUTS_ROLE)]
+    assert binding["roleRef"]["name"] == RELOADER_ROLLOUTS_ROLE
+    account = values["serviceAccount"]
+    assert account["create"] is True
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account["name"], "namespace": "reloader"}
+    ]
+    assert releases["reloader"].inputs["namespace"] == "reloader"

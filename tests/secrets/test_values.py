@@ -69,8 +69,11 @@ def test_database_url_quotes_the_credentials_and_requires_tls_only_when_managed(
 
 
 def test_redis_forms() -> None:
-    redis = resolved(values.redis_values("redis.ns.svc.cluster.local", FIELDS["password"]))
+    redis = resolved(
+        values.redis_values("redis.ns.svc.cluster.local", FIELDS["password"], GENERATIONS)
+    )
     assert redis["password"] == FIELDS["password"]
+    assert (redis["password-a"], redis["password-b"]) == ("old", FIELDS["password"])
     assert redis["connection-string"] == (
         f"redis.ns.svc.cluster.local:6379,password={FIELDS['password']},abortConnect=false"
     )
@@ -91,11 +94,16 @@ def test_the_external_secrets_templates_render_the_same_database_values(managed:
 
 def test_the_external_secrets_templates_render_the_same_redis_values() -> None:
     host = "redis.ns.svc.cluster.local"
-    filled = resolved(values.redis_values(host, FIELDS["password"]))
+    filled = resolved(values.redis_values(host, FIELDS["password"], GENERATIONS))
     templates = values.redis_templates(host)
     assert set(templates) == set(filled) == set(cat.REDIS.keys)
+    store = {"password": FIELDS["password"], "password_a": "old", "password_b": FIELDS["password"]}
     for key, template in templates.items():
-        assert go_template(template, {"password": FIELDS["password"]}) == filled[key], key
+        assert go_template(template, store) == filled[key], key
+
+
+GENERATIONS = {"a": "old", "b": FIELDS["password"]}
+"""Generation b in use, a still accepted."""
 
 
 def test_a_form_missing_a_field_is_an_error() -> None:

@@ -218,7 +218,7 @@ def test_the_render_holds_no_generated_secret(stack: str) -> None:
 
     run = run_stack(stack)
     generated = [
-        mock_password(r.name, int(r.inputs["length"]))
+        mock_password(r.name, int(r.inputs["length"]), r.inputs.get("keepers"))
         for r in run.resources
         if r.type.endswith(":RandomPassword")
     ]

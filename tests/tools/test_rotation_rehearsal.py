@@ -1,0 +1,218 @@
+"""The rotation rehearsal (`make rehearse-rotation`): two rotations of every shared credential pass
+on every stack, with each store's delivery; each credential's single-value behaviour, put back,
+fails it; and the README's rotation table says what the program does."""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any, Callable, Optional
+from unittest import mock
+
+import pytest
+
+from components.config.catalogue import CATALOGUE
+from components.data.redis import ACL_LINE
+from components.secrets import catalogue as cat
+from components.secrets import generated
+from tests.support import STACKS
+from tools.golden import variant_overrides
+from tools.offline import ROOT, StackRun, load_stack_config
+from tools.rehearsal.rotation import (
+    PROCEDURE,
+    SINGLE_PASSWORD,
+    Transition,
+    rehearse_rotation,
+    report,
+)
+from tools.rehearse_rotation import delivery, step_objects
+
+_steps: dict[tuple[str, str], list[tuple[str, list[dict[str, Any]]]]] = {}
+
+
+def steps(stack: str, procedure: tuple = PROCEDURE) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Each step's objects, once per stack and procedure (five stack runs for the whole one)."""
+    key = (stack, repr(procedure))
+    if key not in _steps:
+        _steps[key] = step_objects(stack, procedure)
+    return _steps[key]
+
+
+def rehearsed(
+    stack: str, run: StackRun, config: dict, objects: Optional[list] = None
+) -> list[Transition]:
+    return rehearse_rotation(objects or steps(stack), delivery(run, config))
+
+
+@pytest.mark.parametrize("variant", ["as-shipped", "cloud-none", "cloud-aws", "cloud-azure"])
+@pytest.mark.parametrize("stack", STACKS)
+def test_two_rotations_refuse_no_client(
+    stack: str, variant: str, stack_run: Callable[..., StackRun]
+) -> None:
+    overrides = variant_overrides(stack, variant)
+    run = stack_run(stack, overrides)
+    transitions = rehearsed(stack, run, load_stack_config(stack, overrides))
+    text = report(transitions)
+    assert not [p for t in transitions for p in t.problems], text
+    assert [t.step for t in transitions] == [label for label, _ in PROCEDURE[1:]]
+    switch = transitions[1]  # the clients move to b: every credential's readers roll
+    for credential in ("redis", "nats users", "jwt"):
+        assert switch.windows[credential] > 0, text
+        assert f"{credential}: window {switch.windows[credential]}s" in text
+    # The store's delivery is counted: an ExternalSecret's refresh, the CSI driver's poll, or none.
+    cloud = overrides.get("webapp:cloud") or load_stack_config(stack).get("webapp:cloud")
+    kinds = {o["kind"] for o in run.kubernetes_objects()}
+    if "ExternalSecret" in kinds:
+        assert switch.delivery.startswith("External Secrets refresh") and switch.delivery_seconds
+    elif "SecretProviderClass" in kinds:
+        assert switch.delivery == "CSI driver rotation poll 2m" and switch.delivery_seconds == 120
+    else:
+        assert cloud in (None, "none") and switch.delivery_seconds == 0
+    if stack == "production":
+        assert "nats routes" in switch.windows  # three members, routes checked both ways
+
+
+def _problems(stack: str, stack_run: Callable[..., StackRun], objects: list) -> str:
+    run = stack_run(stack, variant_overrides(stack, "cloud-none"))
+    transitions = rehearsed(stack, run, {}, objects)
+    return "\n".join(p for t in transitions for p in t.problems)
+
+
+def test_a_label_renewed_in_place_is_refused(stack_run: Callable[..., StackRun]) -> None:
+    """Today's behaviour before generations: one label, every side switching at once."""
+    problems = _problems("dev", stack_run, steps("dev", SINGLE_PASSWORD))
+    for credential in ("redis", "nats users", "jwt"):
+        assert f"a renewed in place: {credential}: " in problems, problems
+
+
+def _without(objects: list, drop: Callable[[str], bool]) -> list:
+    """`objects` with the env variables whose name `drop` matches removed from every container."""
+    out = []
+    for obj in objects:
+        if obj["kind"] in ("Deployment", "Rollout", "StatefulSet"):
+            obj = {**obj, "spec": {**obj["spec"], "template": dict(obj["spec"]["template"])}}
+            spec = dict(obj["spec"]["template"]["spec"])
+            spec["containers"] = [
+                {**c, "env": [e for e in c.get("env") or [] if not drop(e["name"])]}
+                for c in spec["containers"]
+            ]
+            obj["spec"]["template"]["spec"] = spec
+        out.append(obj)
+    return out
+
+
+FIRST_ROTATION = PROCEDURE[:3]
+
+
+def test_one_verification_key_again_is_refused(stack_run: Callable[..., StackRun]) -> None:
+    objects = [
+        (label, _without(found, lambda name: "VERIFICATION" in name.upper()))
+        for label, found in steps("dev", FIRST_ROTATION)
+    ]
+    problems = _problems("dev", stack_run, objects)
+    assert "clients switched to b: jwt: " in problems, problems
+    assert "redis" not in problems and "nats" not in problems
+
+
+def test_one_redis_password_again_is_refused(stack_run: Callable[..., StackRun]) -> None:
+    """The server back on `requirepass` with the password clients read (one value at a time)."""
+
+    def requirepass(objects: list) -> list:
+        objects = copy.deepcopy(objects)
+        (redis,) = [
+            o for o in objects if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "redis"
+        ]
+        container = redis["spec"]["template"]["spec"]["containers"][0]
+        script = container["command"][2]
+        acl = f'printf \'{ACL_LINE}\\n\' "$REDIS_PASSWORD_A" "$REDIS_PASSWORD_B"'
+        assert acl in script
+        container["command"][2] = script.replace(
+            acl, "printf 'requirepass %s\\n' \"$REDISCLI_AUTH\""
+        )
+        return objects
+
+    objects = [(label, requirepass(found)) for label, found in steps("dev", FIRST_ROTATION)]
+    problems = _problems("dev", stack_run, objects)
+    assert "clients switched to b: redis: " in problems, problems
+
+
+def test_one_nats_user_per_client_again_is_refused(stack_run: Callable[..., StackRun]) -> None:
+    with mock.patch("components.data.nats.GENERATIONS", ("a",)):
+        objects = step_objects("dev", FIRST_ROTATION)
+    problems = _problems("dev", stack_run, objects)
+    assert "clients switched to b: nats users: " in problems, problems
+
+
+def test_a_rotated_route_password_is_refused(stack_run: Callable[..., StackRun]) -> None:
+    """The route password renewed with the generations: members on either side of the roll refuse
+    each other's routes (production: three members)."""
+    rotated = (*generated.ROTATED, "nats-route-password")
+    with mock.patch.object(generated, "ROTATED", rotated):
+        objects = step_objects("production", FIRST_ROTATION)
+    problems = _problems("production", stack_run, objects)
+    assert "clients switched to b: nats routes: nats holding" in problems, problems
+
+
+def test_a_rotated_in_cluster_database_password_is_refused(
+    stack_run: Callable[..., StackRun],
+) -> None:
+    """PostgreSQL keeps the password its data directory was created with."""
+    rotated = (*generated.ROTATED, "database-password")
+    with mock.patch.object(generated, "ROTATED", rotated):
+        objects = step_objects("dev", FIRST_ROTATION)
+    problems = _problems("dev", stack_run, objects)
+    assert "clients switched to b: database: api holding" in problems, problems
+
+
+# --- the README's table -----------------------------------------------------------------------
+
+
+def rotation_table() -> dict[str, list[str]]:
+    """The README's rotation table (under "### Rotation"), by its first column."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("\n### Rotation\n") :]
+    header = section.index("| credential | owner | overlap |")
+    table = {}
+    for line in section[header:].splitlines()[2:]:
+        if not line.startswith("| "):
+            break
+        cells = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
+        table[cells[0]] = cells
+    return table
+
+
+def test_the_readme_rotation_table_says_what_the_program_does() -> None:
+    table = rotation_table()
+    rotated = {
+        "Redis password (`webapp-redis`)": "redis-password",
+        "NATS user passwords (`webapp-nats`)": "nats-api-password",
+        "JWT signing key (`webapp-jwt`)": "jwt-secret-key",
+    }
+    for row, key in rotated.items():
+        assert key in generated.ROTATED and table[row][1] == "program, `webapp:secretRotation`"
+    for row, key in (
+        ("NATS route password", "nats-route-password"),
+        ("database password, in-cluster", "database-password"),
+        ("Grafana admin password (`webapp-grafana-admin`)", "grafana-admin-password"),
+    ):
+        assert key not in generated.ROTATED and "none" in table[row][2], row
+    # The generation keys the overlap column names are the Secrets' own.
+    for row, spec in (
+        ("Redis password (`webapp-redis`)", cat.REDIS),
+        ("JWT signing key (`webapp-jwt`)", cat.JWT),
+    ):
+        named = set(re.findall(r"`([a-z-]+-[ab])`", table[row][2]))
+        assert named and named <= set(spec.keys), row
+    # What the app images must support: the variables the catalogue gives api and auth.
+    contract = table["JWT signing key (`webapp-jwt`)"][4]
+    env = {name for service in CATALOGUE for name in service.secret_env}
+    named_env = set(re.findall(r"`([A-Za-z_]+(?:__[A-Za-z0-9]+)*)`", contract)) - {"secret-key"}
+    assert {"JWT_VERIFICATION_KEY_A", "JWT_VERIFICATION_KEY_B"} <= named_env
+    assert named_env - {"__1"} <= env | {"JwtSettings__VerificationKeys__0"}
+    assert "JwtSettings__VerificationKeys__1" in env
+    # Operator-owned: the refresh intervals quoted are the catalogue's.
+    operator = table["OAuth, SMTP, alert receivers"][2]
+    assert f"{cat.OAUTH.refresh} for OAuth" in operator.replace(" h", "h")
+    assert cat.SMTP.refresh == cat.OAUTH.refresh and f"{cat.ALERTING.refresh} for alerting" in (
+        operator.replace(" h", "h")
+    )
