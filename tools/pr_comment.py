@@ -208,14 +208,16 @@ def diff_renders(base: dict[str, str], head: dict[str, str]) -> Report:
     return report
 
 
-def policy_findings(stack: str) -> list[str]:
-    """The policy pack over an offline run of the checked-out program, as comment lines."""
+def policy_findings(stack: str, pack: Optional[Path] = None) -> list[str]:
+    """The policy pack over an offline run of the checked-out program, as comment lines. `pack`:
+    another checkout's pack directory (CI: the base branch's), with that pack's thresholds."""
     from .offline import run_stack
-    from .policy_check import check, load_config
+    from .policy_check import PACK, check, load_config, policies
 
+    directory = (pack or PACK).resolve()
     return [
         f"[{f.level}] {f.policy} ({_name_and_type(f.urn)[0] if f.urn else 'stack'}): {f.message}"
-        for f in check(run_stack(stack), load_config(stack))
+        for f in check(run_stack(stack), load_config(stack, directory), policies(directory))
     ]
 
 
@@ -322,6 +324,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     offline.add_argument(
         "--policy", action="store_true", help="run the policy pack over the checked-out program"
     )
+    offline.add_argument(
+        "--pack",
+        type=Path,
+        default=None,
+        help="with --policy: the pack's directory (CI: the base branch's), default policy/",
+    )
     for p in (preview, offline):
         p.add_argument("--stack", required=True)
         p.add_argument("--out", type=Path, required=True)
@@ -339,7 +347,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             golden_files(args.base, args.stack), golden_files(args.head, args.stack)
         )
         if args.policy:
-            report.policy = policy_findings(args.stack)
+            report.policy = policy_findings(args.stack, args.pack)
     text = comment(args.stack, report, args.footer)
     args.out.write_text(text)
     print(f"{args.stack}: {summary(report)} ({len(text)} characters)")

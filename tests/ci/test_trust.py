@@ -176,13 +176,16 @@ def test_event_log_is_asked_for_only_with_debug_commands_on(name: str) -> None:
 
 def test_base_branch_policy_pack_for_pull_request_code() -> None:
     """A pull request's preview and review stack are held to the base branch's rules."""
-    for name in ("preview", "review-stack"):
+    for name in ("preview", "review-stack", "offline-diff"):
         for job in load(name)["jobs"].values():
             base = [
                 c for c in _steps_using(job, "actions/checkout") if c["with"].get("path") == "base"
             ]
             assert base and base[0]["with"]["ref"] == "${{ github.event.pull_request.base.sha }}"
-            (setup,) = _steps_using(job, SETUP)
-            assert setup["with"]["policy-pack"] == "base/policy"
             scripts = " ".join(_run_scripts(job))
+            for setup in _steps_using(job, SETUP):
+                assert setup["with"]["policy-pack"] == "base/policy"
             assert not re.search(r"--policy-pack (?!base/policy)", scripts), scripts
+            assert not re.search(r"--pack (?!base/policy)", scripts), scripts
+            if name == "offline-diff":
+                assert "--policy --pack base/policy" in scripts
