@@ -30,6 +30,7 @@ import pulumi_kubernetes as k8s
 
 from .config import GitopsSettings
 from .manifests import repository_path
+from .operator import label_release_namespace
 from .pins import ARGO_CD
 
 ARGOCD_NAMESPACE = "argocd"
@@ -170,6 +171,8 @@ class ArgoCd(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
+            # Helm creates the namespace unlabelled (the cluster default admits it as privileged).
+            label_release_namespace(f"{name}-release-namespace", ARGOCD_NAMESPACE, child, release)
         after_release = pulumi.ResourceOptions.merge(
             child, pulumi.ResourceOptions(depends_on=[release] if release else [])
         )

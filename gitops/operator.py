@@ -35,6 +35,9 @@ from .manifests import (
 )
 from .pins import PULUMI_OPERATOR
 
+PSS_VERSION = "v1.32"
+"""The Pod Security Standards version the labels pin (as the main program's namespaces)."""
+
 OPERATOR_NAMESPACE = "pulumi-kubernetes-operator"
 
 
@@ -66,6 +69,26 @@ class OperatorArgs:
     """The parsed GitOps config (mode, namespace, store, environments)."""
     provider: Optional[pulumi.ProviderResource] = None
     """The Kubernetes provider of the operator's cluster (default: the ambient one)."""
+
+
+def label_release_namespace(
+    resource_name: str, namespace: str, opts: pulumi.ResourceOptions, release: k8s.helm.v3.Release
+) -> k8s.core.v1.NamespacePatch:
+    """Pod Security `baseline` (enforced, audited, warned) on the namespace Helm's
+    `createNamespace` makes unlabelled, which the cluster's default admits as privileged: a
+    server-side apply patch after the release, so every pod created later is admitted at
+    baseline (the policy pack's `namespaces-pod-security`)."""
+    modes = ("enforce", "audit", "warn")
+    labels = {
+        **{f"pod-security.kubernetes.io/{mode}": "baseline" for mode in modes},
+        **{f"pod-security.kubernetes.io/{mode}-version": PSS_VERSION for mode in modes},
+        "app.kubernetes.io/part-of": "webapp",
+    }
+    return k8s.core.v1.NamespacePatch(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=namespace, labels=labels),
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[release])),
+    )
 
 
 class Operator(pulumi.ComponentResource):
@@ -114,7 +137,7 @@ class Operator(pulumi.ComponentResource):
     ) -> Optional[k8s.helm.v3.Release]:
         if settings.operator == "present":
             return None
-        return k8s.helm.v3.Release(
+        release = k8s.helm.v3.Release(
             f"{name}-release",
             k8s.helm.v3.ReleaseArgs(
                 name="pulumi-kubernetes-operator",
@@ -128,6 +151,9 @@ class Operator(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        # Helm creates the namespace unlabelled (the cluster default admits it as privileged).
+        label_release_namespace(f"{name}-release-namespace", OPERATOR_NAMESPACE, child, release)
+        return release
 
     def _store_secret(
         self,

@@ -41,7 +41,7 @@ import pulumi_kubernetes as k8s
 from components.config.capacity import MESH_SIDECAR
 from components.config.settings import AddonSettings, MonitoringSettings
 from components.kube import objects as kx
-from components.platform.namespace import PSS_VERSION
+from components.platform.namespace import pod_security_labels
 from components.secrets.catalogue import GRAFANA
 
 CERT_MANAGER = {"chart": "cert-manager", "version": "v1.19.1", "repo": "https://charts.jetstack.io"}
@@ -171,16 +171,7 @@ def label_namespace(
     patch after `after` (which creates the namespace): the pods it started are not evicted,
     every pod created later is admitted at `level`. A destroy removes the patch first, then the
     labels' owner."""
-    labels = kx.labels(namespace, instance, "namespace", "v1")
-    labels.update(
-        {f"pod-security.kubernetes.io/{mode}": level for mode in ("enforce", "audit", "warn")}
-    )
-    labels.update(
-        {
-            f"pod-security.kubernetes.io/{mode}-version": PSS_VERSION
-            for mode in ("enforce", "audit", "warn")
-        }
-    )
+    labels = {**kx.labels(namespace, instance, "namespace", "v1"), **pod_security_labels(level)}
     return k8s.core.v1.NamespacePatch(
         resource_name,
         metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=namespace, labels=labels),

@@ -50,6 +50,15 @@ class NamespaceBaselineArgs:
     """The namespace exists (`webapp:namespaceProvided`): read it, never create or label it."""
 
 
+def pod_security_labels(level: str) -> dict[str, str]:
+    """Pod Security Standards labels: `level` enforced, audited and warned, at PSS_VERSION."""
+    modes = ("enforce", "audit", "warn")
+    return {
+        **{f"pod-security.kubernetes.io/{mode}": level for mode in modes},
+        **{f"pod-security.kubernetes.io/{mode}-version": PSS_VERSION for mode in modes},
+    }
+
+
 def namespace_labels(
     namespace: str,
     instance: str,
@@ -60,18 +69,9 @@ def namespace_labels(
     """The Namespace's labels: the program's own, Pod Security Standards (enforced, audited and
     warned at PSS_VERSION) and `extra`. One function for the program and for the review
     workflow's job that creates a review namespace (`tools.branch namespace`)."""
-    pss = {
-        f"pod-security.kubernetes.io/{mode}": pod_security for mode in ("enforce", "audit", "warn")
-    }
-    pss.update(
-        {
-            f"pod-security.kubernetes.io/{mode}-version": PSS_VERSION
-            for mode in ("enforce", "audit", "warn")
-        }
-    )
     return {
         **kx.labels(namespace, instance, "namespace", "v1"),
-        **pss,
+        **pod_security_labels(pod_security),
         "webapp.io/environment": environment,
         **(extra or {}),
     }

@@ -90,12 +90,12 @@ def test_a_member_whose_peers_are_down_stays_ready(
         # Still a message bus: the websocket service receives what api publishes.
         with socket.create_connection(("127.0.0.1", client), timeout=5) as subscriber:
             subscriber.recv(4096)  # INFO
-            websocket = login("websocket", env["NATS_WEBSOCKET_PASSWORD"])
+            websocket = login("websocket", env["NATS_WEBSOCKET_PASSWORD_A"])
             subscriber.sendall(f"{websocket}\r\nSUB todos.events 1\r\nPING\r\n".encode())
             received = b""
             while b"PONG" not in received:
                 received += subscriber.recv(4096)
-            api = login("api", env["NATS_API_PASSWORD"])
+            api = login("api", env["NATS_API_PASSWORD_A"])
             assert "-ERR" not in talk(client, api, "PUB todos.events 2", "hi")
             while b"MSG todos.events 1 2" not in received:
                 received += subscriber.recv(4096)

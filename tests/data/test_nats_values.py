@@ -62,7 +62,12 @@ def config_for(values: list[str]) -> tuple[str, dict[str, str]]:
     permissions = NatsPermissions(publish=("todos.events",))
     users = {f"user{index}": permissions for index in range(len(values))}
     conf = nats_conf("webapp", 1, False, "1Gi", users)
-    env = {password_variable(user): value for user, value in zip(users, values, strict=True)}
+    # Both generations' users (`config.rotation`) hold the value: each is read by the same rule.
+    env = {
+        password_variable(user, generation): value
+        for user, value in zip(users, values, strict=True)
+        for generation in ("a", "b")
+    }
     env["POD_NAME"] = "nats-0"
     return conf, env
 
@@ -133,13 +138,15 @@ def test_the_stack_stores_and_nats_server_reads_values_that_begin_with_a_digit(
     failing shape `3e9X...`); dev's `webapp-nats` then holds each NATS value in the form
     nats-server reads, and nats-server accepts the rendered config with the pod's environment."""
 
-    def digit_first(name: str, length: int) -> str:
-        return ("3e9X" + name.replace("-", ""))[:length].ljust(length, "7")
+    def digit_first(name: str, length: int, keepers: object = None) -> str:
+        return ("3e9X" + name.replace("-", "") + str(sum(map(ord, str(keepers))) % 997))[:length].ljust(
+            length, "7"
+        )
 
     monkeypatch.setattr(offline, "mock_password", digit_first)
     run = offline.run_stack("dev")
     env = server_environment(run)
-    passwords = {name: value for name, value in env.items() if name.endswith("PASSWORD")}
+    passwords = {name: value for name, value in env.items() if "_PASSWORD" in name}
     assert len(passwords) >= 4
     assert all(value.startswith("je9X") for value in passwords.values()), passwords
     conf = config_file(run, "nats", "nats.conf")

@@ -672,7 +672,7 @@ def exporter_series() -> list[dict[str, str]]:
         ),
         published(pg, "pg_replication_lag_seconds", postgres, "0x20"),
         published(pg, "pg_database_size_bytes", postgres, "5e8x20", datname="webapp"),
-        # prometheus-nats-exporter (-varz, -connz, -jsz) and the broadcaster.
+        # prometheus-nats-exporter (-varz, -connz; no -jsz: JetStream is off) and the broadcaster.
         *(
             published(nats_exporter, name, nats, values, server_id="NABC")
             for name, values in (
@@ -681,8 +681,6 @@ def exporter_series() -> list[dict[str, str]]:
                 ("gnatsd_varz_out_msgs", "0+30x20"),
                 ("gnatsd_connz_in_msgs", "0+20x20"),
                 ("gnatsd_varz_slow_consumers", "0x20"),
-                ("jetstream_server_total_message_bytes", "1e6x20"),
-                ("jetstream_server_max_storage", "1e9x20"),
             )
         ),
         published(ex.BROADCASTER, "broadcaster_messages_processed_total", broadcaster, "0+30x20"),
