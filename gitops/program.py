@@ -7,7 +7,6 @@ object's name and the OIDC subject its deploy identity must trust.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Mapping, Optional
 
 import pulumi
@@ -15,6 +14,7 @@ import pulumi.runtime.config as runtime_config
 import pulumi_kubernetes as k8s
 
 from components.config.settings import SettingsError
+from components.config.source import decode_config_value
 from tools.offline import load_stack_config, stack_names
 
 from .argocd import ArgoCd, ArgoCdArgs
@@ -54,19 +54,10 @@ def read_config() -> dict[str, Any]:
     structured values decoded."""
     keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
     return {
-        key: _decode(runtime_config.get_config(key))
+        key: decode_config_value(runtime_config.get_config(key))
         for key in sorted(keys)
         if key.startswith(PREFIX)
     }
-
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in ("{", "["):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ def _webapp_keys() -> list[str]:
 
 def read_stack_config() -> dict[str, Any]:
     """Every `webapp:` key of the running stack. Structured values arrive as JSON text."""
-    return {key: _decode(runtime_config.get_config(key)) for key in _webapp_keys()}
+    return {key: decode_config_value(runtime_config.get_config(key)) for key in _webapp_keys()}
 
 
 def read_secret_keys() -> set[str]:
@@ -36,7 +36,8 @@ def read_secret_keys() -> set[str]:
     }
 
 
-def _decode(value: Any) -> Any:
+def decode_config_value(value: Any) -> Any:
+    """A config value as the runtime hands it over: structured values arrive as JSON text."""
     if isinstance(value, str) and value[:1] in ("{", "["):
         try:
             return json.loads(value)

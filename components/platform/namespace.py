@@ -50,6 +50,16 @@ class NamespaceBaselineArgs:
     """The namespace exists (`webapp:namespaceProvided`): read it, never create or label it."""
 
 
+def rbac_subject(subject: Subject) -> k8s.rbac.v1.SubjectArgs:
+    """A configured identity as an RBAC binding's subject (ServiceAccounts have no API group)."""
+    return k8s.rbac.v1.SubjectArgs(
+        kind=subject.kind,
+        name=subject.name,
+        namespace=subject.namespace,
+        api_group=None if subject.kind == "ServiceAccount" else "rbac.authorization.k8s.io",
+    )
+
+
 def pod_security_labels(level: str) -> dict[str, str]:
     """Pod Security Standards labels: `level` enforced, audited and warned, at PSS_VERSION."""
     modes = ("enforce", "audit", "warn")
@@ -250,16 +260,6 @@ class NamespaceBaseline(pulumi.ComponentResource):
             role_ref=k8s.rbac.v1.RoleRefArgs(
                 api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role_name
             ),
-            subjects=[
-                k8s.rbac.v1.SubjectArgs(
-                    kind=subject.kind,
-                    name=subject.name,
-                    namespace=subject.namespace,
-                    api_group=None
-                    if subject.kind == "ServiceAccount"
-                    else "rbac.authorization.k8s.io",
-                )
-                for subject in args.deleters
-            ],
+            subjects=[rbac_subject(subject) for subject in args.deleters],
             opts=child,
         )

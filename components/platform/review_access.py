@@ -35,6 +35,7 @@ import pulumi_kubernetes as k8s
 
 from components.config.settings import Subject
 from components.kube import objects as kx
+from components.platform.namespace import rbac_subject
 
 DEPLOYER_ROLE = "webapp-review-deployer"
 ADMIN_ROLE = "webapp-review-admin"
@@ -87,15 +88,6 @@ class ReviewAccessArgs:
     """The identity that creates and deletes review namespaces (`routing.branches.admins`)."""
 
 
-def _subject(subject: Subject) -> k8s.rbac.v1.SubjectArgs:
-    return k8s.rbac.v1.SubjectArgs(
-        kind=subject.kind,
-        name=subject.name,
-        namespace=subject.namespace,
-        api_group=None if subject.kind == "ServiceAccount" else "rbac.authorization.k8s.io",
-    )
-
-
 class ReviewAccess(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ReviewAccessArgs, opts: Optional[pulumi.ResourceOptions] = None
@@ -145,7 +137,7 @@ class ReviewAccess(pulumi.ComponentResource):
             role_ref=k8s.rbac.v1.RoleRefArgs(
                 api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=ADMIN_ROLE
             ),
-            subjects=[_subject(subject) for subject in args.admins],
+            subjects=[rbac_subject(subject) for subject in args.admins],
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[admin])),
         )
         self.deployer_role = deployer.metadata.name
