@@ -5,7 +5,8 @@ Creates (parented to the component):
   workspaces; protected and retained on delete, so removing this project never deletes the
   Stack objects with it
 - the operator Release (pinned chart, or nothing when `present`), hardened: read-only root
-  filesystem with an emptyDir at /tmp, RuntimeDefault seccomp, requests and limits
+  filesystem with an emptyDir at /tmp, RuntimeDefault seccomp, requests and limits; the
+  namespace Helm creates gets Pod Security labels (`namespaces.label_release_namespace`)
 - ExternalSecrets syncing the Git token (`webapp-gitops-git`) and the Pulumi access token
   (`webapp-gitops-pulumi`) from the store: no token is in a stack file or in Git
 - per handed-over environment: the workspace ServiceAccount with its cloud identity (IRSA role
@@ -33,6 +34,7 @@ from .manifests import (
     PULUMI_SECRET,
     workspace_account,
 )
+from .namespaces import label_release_namespace
 from .pins import PULUMI_OPERATOR
 
 OPERATOR_NAMESPACE = "pulumi-kubernetes-operator"
@@ -114,7 +116,7 @@ class Operator(pulumi.ComponentResource):
     ) -> Optional[k8s.helm.v3.Release]:
         if settings.operator == "present":
             return None
-        return k8s.helm.v3.Release(
+        release = k8s.helm.v3.Release(
             f"{name}-release",
             k8s.helm.v3.ReleaseArgs(
                 name="pulumi-kubernetes-operator",
@@ -128,6 +130,8 @@ class Operator(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        label_release_namespace(f"{name}-release-namespace", OPERATOR_NAMESPACE, child, release)
+        return release
 
     def _store_secret(
         self,
