@@ -55,8 +55,10 @@ def test_the_stated_versions_and_defaults_are_the_project_s() -> None:
     assert f"| `gitops:resyncMinutes` | `{settings.resync_minutes}` |" in flat
     assert f"| `gitops:namespace` | `{settings.namespace}` |" in flat
     assert "`gitops:handOver: false`" in flat and settings.hand_over is False
-    window = int(manifests.PREREQUISITE_WINDOW.removesuffix("m"))
-    assert f"within the last {window} minutes" in flat
+    assert "python -m gitops.promote production <full commit hash>" in flat
+    assert "`gitops/promotions.yaml`" in flat and manifests.PROMOTIONS.exists()
+    for field in ("lastSuccessfulCommit", "generation", "succeeded"):
+        assert field in flat, field
     subject = manifests.identity_subject(settings.namespace, "<stack>")
     assert f"(`{subject}`)" in flat
 
