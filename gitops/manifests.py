@@ -55,6 +55,9 @@ FULL_SHA = re.compile(r"[0-9a-f]{40}")
 AZURE_USE_LABEL = "azure.workload.identity/use"
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 AZURE_CLIENT_ANNOTATION = "azure.workload.identity/client-id"
+TOKEN_AUDIENCE = {"aws": "sts.amazonaws.com", "azure": "api://AzureADTokenExchange"}
+"""The audience of the token each cloud's webhook projects into the workspace pod (EKS pod
+identity webhook; Azure workload identity webhook): the trust must require it."""
 
 
 def stack_object_name(stack: str) -> str:
