@@ -95,8 +95,10 @@ class PromotionError(ValueError):
     """The promotion record is missing, malformed, or refuses a commit (message says which)."""
 
 
-def load_promotions(path: Path = PROMOTIONS) -> dict[str, str]:
-    """`gitops/promotions.yaml`: environment -> promoted commit (full lowercase hash)."""
+def load_promotions(path: Optional[Path] = None) -> dict[str, str]:
+    """`gitops/promotions.yaml` (or `path`): environment -> promoted commit (full lowercase
+    hash)."""
+    path = path or PROMOTIONS
     if not path.exists():
         return {}
     loaded = yaml.safe_load(path.read_text()) or {}
@@ -216,8 +218,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     stale = []
     expected: dict[Path, str] = {}
-    for name in gitops_stacks():
-        expected.update(rendered(load_settings(name)))
+    try:
+        for name in gitops_stacks():
+            expected.update(rendered(load_settings(name)))
+    except PromotionError as error:
+        print(error, file=sys.stderr)
+        return 1
     for path, text in expected.items():
         if path.exists() and path.read_text() == text:
             continue

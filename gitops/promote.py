@@ -161,6 +161,10 @@ def main(
     except PromotionError as error:
         print(error, file=sys.stderr)
         return 1
+    except (OSError, subprocess.CalledProcessError, json.JSONDecodeError) as error:
+        detail = getattr(error, "stderr", "") or error
+        print(f"could not read the `after` Stack object: {detail}", file=sys.stderr)
+        return 1
     for path, text in files.items():
         path.write_text(text)
     print(

@@ -76,9 +76,26 @@ def test_the_rendered_production_stack_pins_the_promoted_commit() -> None:
     assert pinned["spec"]["commit"] == COMMIT
 
 
-def test_a_gated_environment_without_a_promoted_commit_is_an_error() -> None:
+def test_a_gated_environment_without_a_promoted_commit_is_an_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(PromotionError, match="python -m gitops.promote production <commit>"):
         manifests.stack_manifest(SETTINGS, PRODUCTION, {})
+    monkeypatch.setattr(manifests, "PROMOTIONS", tmp_path / "promotions.yaml")
+    assert manifests.main(["--check"]) == 1
+    assert "no commit promoted for production" in capsys.readouterr().err
+
+
+def test_a_promotion_only_moves_the_commit_and_deploys_it() -> None:
+    """A new promotion changes production's Stack object in place (`spec.commit` only): the
+    operator runs an `up` of the new commit, never a destroy (model: test_safety)."""
+    from tests.gitops.test_safety import operator_action
+
+    before = manifests.stack_manifest(SETTINGS, PRODUCTION, {"production": OLDER})
+    after = manifests.stack_manifest(SETTINGS, PRODUCTION, {"production": COMMIT})
+    changed = {key for key in before["spec"] if before["spec"][key] != after["spec"][key]}
+    assert changed == {"commit"} and before["metadata"] == after["metadata"]
+    assert operator_action(after, deleted=False) == "up"
 
 
 @pytest.mark.parametrize(
@@ -167,3 +184,5 @@ def test_the_command_reads_the_live_object_and_refuses_ungated_environments(
     status.write_text(json.dumps(staging_object(state="failed")))
     assert promote.main(["production", COMMIT, "--status", str(status)]) == 1
     assert "last update failed" in capsys.readouterr().err
+    assert promote.main(["production", COMMIT, "--status", str(tmp_path / "missing")]) == 1
+    assert "could not read the `after` Stack object" in capsys.readouterr().err
