@@ -5,7 +5,8 @@ Creates (parented to the component):
   uninstall, no Dex or notifications, a health check for the operator's `Stack` kind
   (`files/stack-health.lua`: a failed reconcile shows as Degraded), two replicas of the server,
   repo server and ApplicationSet controller in high availability; the chart's hardened security
-  contexts (non-root, read-only root, no capabilities, RuntimeDefault seccomp)
+  contexts (non-root, read-only root, no capabilities, RuntimeDefault seccomp); the namespace
+  Helm creates gets Pod Security labels (`namespaces.label_release_namespace`)
 - an ExternalSecret writing Argo CD's repository Secret (URL and the Git token from the store)
 - AppProject `webapp-<gitops stack>`: only the tracked repository, only the Stack objects' namespace
   in this cluster, only `pulumi.com/Stack` objects, no cluster-scoped kinds
@@ -30,7 +31,7 @@ import pulumi_kubernetes as k8s
 
 from .config import GitopsSettings
 from .manifests import repository_path
-from .operator import label_release_namespace
+from .namespaces import label_release_namespace
 from .pins import ARGO_CD
 
 ARGOCD_NAMESPACE = "argocd"
@@ -171,8 +172,7 @@ class ArgoCd(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
-            # Helm creates the namespace unlabelled (the cluster default admits it as privileged).
-            label_release_namespace(f"{name}-release-namespace", ARGOCD_NAMESPACE, child, release)
+            label_release_namespace(f"{name}-namespace", ARGOCD_NAMESPACE, child, release)
         after_release = pulumi.ResourceOptions.merge(
             child, pulumi.ResourceOptions(depends_on=[release] if release else [])
         )

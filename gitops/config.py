@@ -59,6 +59,13 @@ GUID = Rule(
     ),
     "a client id (GUID) of a user-assigned managed identity",
 )
+POLICY_GROUP = Rule(
+    is_dns_label,
+    "the name of the Pulumi Cloud policy group (preventative) that enables the `webapp` pack with "
+    "this stack's policy/config/<stack>.json and holds the stack: the operator v2.9.0 workspace "
+    "cannot run a local pack (agent/pkg/server/server.go `// TODO:PolicyPack`), so without the "
+    "group no policy guards a reconcile",
+)
 SECRETS_PROVIDER = Rule(
     lambda value: value.startswith(("awskms://", "azurekeyvault://", "gcpkms://")),
     "a cloud KMS secrets provider (awskms://..., azurekeyvault://..., gcpkms://...); leave it "
@@ -88,9 +95,6 @@ class PulumiService:
     """`organization`: the Pulumi Cloud organization owning the main program's stacks."""
     token_key: str
     """`tokenKey`: the store entry holding the Pulumi access token the workspaces use."""
-    policy_group: str
-    """`policyGroup`: the policy group enforcing the `webapp-policy` pack on the handed-over
-    stacks (every update the workspace runs is checked by it)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,6 +114,10 @@ class Environment:
     after: str = ""
     """`after`: a stack handed over here that must have succeeded first (staging for
     production)."""
+    policy_group: str
+    """`policyGroup`: the Pulumi Cloud policy group (preventative) that enables the `webapp`
+    pack with `policy/config/<stack>.json` and holds this stack: the only way the pack guards
+    the workspace's updates (the operator v2.9.0 cannot run a local pack)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,7 +178,6 @@ def _pulumi(reader: Reader) -> PulumiService:
     required = {
         "organization": Rule(is_dns_label, "the Pulumi Cloud organization name"),
         "tokenKey": STORE_KEY,
-        "policyGroup": Rule(is_dns_label, "the name of a Pulumi Cloud policy group"),
     }
     found: dict[str, str] = {}
     for key, rule in required.items():
@@ -182,7 +189,6 @@ def _pulumi(reader: Reader) -> PulumiService:
         backend=section.text("backend", "https://api.pulumi.com", rule=SERVICE_BACKEND),
         organization=found["organization"],
         token_key=found["tokenKey"],
-        policy_group=found["policyGroup"],
     )
     section.finish()
     return service
@@ -200,6 +206,9 @@ def _environment(reader: Reader, stack: str) -> Environment:
             f"{section.key(identity_key)}: required for cloud {cloud or 'aws'} ({rule.expected}); "
             "the workspace deploys with this identity, never with a static key"
         )
+    group = section.opt_text("policyGroup", rule=POLICY_GROUP)
+    if group is None and not section.has("policyGroup"):
+        section.report(f"{section.key('policyGroup')}: required ({POLICY_GROUP.expected})")
     environment = Environment(
         stack=stack,
         cloud=cloud or "aws",
@@ -207,6 +216,7 @@ def _environment(reader: Reader, stack: str) -> Environment:
         client_id=(identity or "") if cloud == "azure" else "",
         secrets_provider=section.text("secretsProvider", "", rule=SECRETS_PROVIDER),
         after=section.text("after", "", allowed=MAIN_STACKS),
+        policy_group=group or "",
     )
     section.finish()
     return environment
@@ -237,8 +247,24 @@ def _environments(reader: Reader) -> tuple[Environment, ...]:
             section.report(
                 f"{section.key(environment.stack)}.after: a stack cannot wait for itself"
             )
+    _distinct_groups(section, found)
     order = {stack: index for index, stack in enumerate(MAIN_STACKS)}
     return tuple(sorted(found, key=lambda environment: order[environment.stack]))
+
+
+def _distinct_groups(section: Reader, found: list[Environment]) -> None:
+    """A policy group enables the pack with one config; the environments' thresholds differ
+    (policy/config/<stack>.json), so two environments cannot share one."""
+    owner: dict[str, str] = {}
+    for environment in found:
+        group = environment.policy_group
+        if group and group in owner:
+            section.report(
+                f"{section.key(environment.stack)}.policyGroup: {group!r} is already "
+                f"{owner[group]}'s; expected a group of its own (a policy group enables the pack "
+                f"with one config, and policy/config/{environment.stack}.json differs)"
+            )
+        owner.setdefault(group, environment.stack)
 
 
 def parse_gitops(

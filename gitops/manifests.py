@@ -15,13 +15,14 @@ environment. Nothing in the config turns `destroyOnFinalize` on.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import yaml
 
-from .config import Environment, GitopsSettings
+from .config import MAIN_STACKS, Environment, GitopsSettings
 
 GITOPS = Path(__file__).resolve().parent
 STACKS_DIR = GITOPS / "stacks"
@@ -37,12 +38,26 @@ WORKSPACE_RESOURCES = {
 }
 """A workspace runs the Python program and the providers (the main program's `make bench` peaks
 under 1 GiB; the AWS and Kubernetes providers add theirs)."""
-PREREQUISITE_WINDOW = "5m"
-"""How recent the prerequisite's success must be (shorter than any update, so production nearly
-always makes staging run the current branch head first)."""
+PROMOTIONS = GITOPS / "promotions.yaml"
+"""The commit each gated environment (one with `after`) deploys, keyed by environment; written by
+`python -m gitops.promote` only after the `after` stack succeeded at that commit."""
+PROMOTIONS_HEADER = (
+    "# The commit each gated environment (one with `after`) deploys. Written by\n"
+    "# `python -m gitops.promote <environment> <commit>`, which refuses a commit\n"
+    '# the `after` stack has not successfully deployed (README "How a commit\n'
+    '# reaches production"). Reviewed and merged like any change; Argo CD then\n'
+    "# syncs the environment's Stack object.\n"
+)
+FULL_SHA = re.compile(r"[0-9a-f]{40}")
+"""A full commit hash: the operator uses `spec.commit` as the commit only when
+`plumbing.IsHash` accepts it (40 hex digits); anything else is looked up as a ref name
+(gitSource.CurrentCommit, operator/internal/controller/pulumi/git.go@v2.9.0)."""
 AZURE_USE_LABEL = "azure.workload.identity/use"
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 AZURE_CLIENT_ANNOTATION = "azure.workload.identity/client-id"
+TOKEN_AUDIENCE = {"aws": "sts.amazonaws.com", "azure": "api://AzureADTokenExchange"}
+"""The audience of the token each cloud's webhook projects into the workspace pod (EKS pod
+identity webhook; Azure workload identity webhook): the trust must require it."""
 
 
 def stack_object_name(stack: str) -> str:
@@ -76,12 +91,62 @@ def _workspace(settings: GitopsSettings, environment: Environment) -> dict[str, 
     return {"spec": spec}
 
 
-def stack_manifest(settings: GitopsSettings, environment: Environment) -> dict[str, Any]:
-    """The operator `Stack` of one environment (pulumi.com/v1, as the v2.9.0 CRD defines it)."""
+class PromotionError(ValueError):
+    """The promotion record is missing, malformed, or refuses a commit (message says which)."""
+
+
+def load_promotions(path: Optional[Path] = None) -> dict[str, str]:
+    """`gitops/promotions.yaml` (or `path`): environment -> promoted commit (full lowercase
+    hash)."""
+    path = path or PROMOTIONS
+    if not path.exists():
+        return {}
+    loaded = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(loaded, dict):
+        raise PromotionError(f"{path.name}: expected a mapping of environment to commit")
+    for environment, commit in loaded.items():
+        if environment not in MAIN_STACKS:
+            raise PromotionError(
+                f"{path.name}: {environment!r} is not an environment; expected one of "
+                f"{', '.join(MAIN_STACKS)}"
+            )
+        if not isinstance(commit, str) or FULL_SHA.fullmatch(commit) is None:
+            raise PromotionError(
+                f"{path.name}: {environment}: {commit!r} is not a full commit hash (40 lowercase "
+                "hex digits)"
+            )
+    return {str(environment): str(commit) for environment, commit in loaded.items()}
+
+
+def promoted_commit(environment: Environment, promotions: Mapping[str, str]) -> str:
+    """The commit a gated environment deploys; an ungated one tracks the branch ("")."""
+    if not environment.after:
+        return ""
+    commit = promotions.get(environment.stack)
+    if commit is None:
+        raise PromotionError(
+            f"{PROMOTIONS.name}: no commit promoted for {environment.stack} (it deploys only "
+            f"commits {environment.after} succeeded at); run python -m gitops.promote "
+            f"{environment.stack} <commit>"
+        )
+    return commit
+
+
+def stack_manifest(
+    settings: GitopsSettings,
+    environment: Environment,
+    promotions: Optional[Mapping[str, str]] = None,
+) -> dict[str, Any]:
+    """The operator `Stack` of one environment (pulumi.com/v1, as the v2.9.0 CRD defines it);
+    `promotions` defaults to `gitops/promotions.yaml`."""
+    commit = promoted_commit(environment, load_promotions() if promotions is None else promotions)
+    # A gated environment pins the promoted commit (`commit` and `branch` are mutually
+    # exclusive: NewGitSource, git.go@v2.9.0); the others follow the branch head.
+    source = {"commit": commit} if commit else {"branch": settings.repository.branch}
     spec: dict[str, Any] = {
         "stack": f"{settings.pulumi.organization}/{PROJECT}/{environment.stack}",
         "projectRepo": settings.repository.url,
-        "branch": settings.repository.branch,
+        **source,
         "gitAuth": {"accessToken": _secret_ref(GIT_SECRET)},
         "backend": settings.pulumi.backend.rstrip("/"),
         "envRefs": {"PULUMI_ACCESS_TOKEN": _secret_ref(PULUMI_SECRET)},
@@ -97,17 +162,13 @@ def stack_manifest(settings: GitopsSettings, environment: Environment) -> dict[s
     if environment.secrets_provider:
         spec["secretsProvider"] = environment.secrets_provider
     if environment.after:
-        # The operator checks that the prerequisite's last update succeeded at its current
-        # generation and, with succeededWithinDuration, recently; an older success makes it
-        # re-run the prerequisite first, which fetches the branch head (isRequirementSatisfied,
-        # stack_controller.go@v2.9.0). It does not compare commits: the short window is what
-        # makes production run after staging has run the branch as it is now.
-        spec["prerequisites"] = [
-            {
-                "name": stack_object_name(environment.after),
-                "requirement": {"succeededWithinDuration": PREREQUISITE_WINDOW},
-            }
-        ]
+        # Same commit: `gitops.promote` wrote `commit` only after the `after` Stack reported a
+        # successful update at it. The prerequisite adds that the `after` stack's last update
+        # (at its current generation) succeeded, so a failing staging holds production
+        # (isRequirementSatisfied, stack_controller.go@v2.9.0). No `succeededWithinDuration`:
+        # an expired window makes the operator re-run staging at the branch head, which would
+        # not be production's commit.
+        spec["prerequisites"] = [{"name": stack_object_name(environment.after)}]
     return {
         "apiVersion": "pulumi.com/v1",
         "kind": "Stack",
@@ -138,10 +199,13 @@ HEADER = (
 )
 
 
-def rendered(settings: GitopsSettings) -> dict[Path, str]:
+def rendered(
+    settings: GitopsSettings, promotions: Optional[Mapping[str, str]] = None
+) -> dict[Path, str]:
+    found = load_promotions() if promotions is None else promotions
     return {
         manifest_path(settings, environment.stack): HEADER.format(name=settings.name)
-        + yaml.safe_dump(stack_manifest(settings, environment), sort_keys=False)
+        + yaml.safe_dump(stack_manifest(settings, environment, found), sort_keys=False)
         for environment in settings.environments
     }
 
@@ -154,8 +218,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     stale = []
     expected: dict[Path, str] = {}
-    for name in gitops_stacks():
-        expected.update(rendered(load_settings(name)))
+    try:
+        for name in gitops_stacks():
+            expected.update(rendered(load_settings(name)))
+    except PromotionError as error:
+        print(error, file=sys.stderr)
+        return 1
     for path, text in expected.items():
         if path.exists() and path.read_text() == text:
             continue

@@ -5,7 +5,8 @@ Creates (parented to the component):
   workspaces; protected and retained on delete, so removing this project never deletes the
   Stack objects with it
 - the operator Release (pinned chart, or nothing when `present`), hardened: read-only root
-  filesystem with an emptyDir at /tmp, RuntimeDefault seccomp, requests and limits
+  filesystem with an emptyDir at /tmp, RuntimeDefault seccomp, requests and limits; the
+  namespace Helm creates gets Pod Security labels (`namespaces.label_release_namespace`)
 - ExternalSecrets syncing the Git token (`webapp-gitops-git`) and the Pulumi access token
   (`webapp-gitops-pulumi`) from the store: no token is in a stack file or in Git
 - per handed-over environment: the workspace ServiceAccount with its cloud identity (IRSA role
@@ -33,10 +34,8 @@ from .manifests import (
     PULUMI_SECRET,
     workspace_account,
 )
+from .namespaces import label_release_namespace
 from .pins import PULUMI_OPERATOR
-
-PSS_VERSION = "v1.32"
-"""The Pod Security Standards version the labels pin (as the main program's namespaces)."""
 
 OPERATOR_NAMESPACE = "pulumi-kubernetes-operator"
 
@@ -69,26 +68,6 @@ class OperatorArgs:
     """The parsed GitOps config (mode, namespace, store, environments)."""
     provider: Optional[pulumi.ProviderResource] = None
     """The Kubernetes provider of the operator's cluster (default: the ambient one)."""
-
-
-def label_release_namespace(
-    resource_name: str, namespace: str, opts: pulumi.ResourceOptions, release: k8s.helm.v3.Release
-) -> k8s.core.v1.NamespacePatch:
-    """Pod Security `baseline` (enforced, audited, warned) on the namespace Helm's
-    `createNamespace` makes unlabelled, which the cluster's default admits as privileged: a
-    server-side apply patch after the release, so every pod created later is admitted at
-    baseline (the policy pack's `namespaces-pod-security`)."""
-    modes = ("enforce", "audit", "warn")
-    labels = {
-        **{f"pod-security.kubernetes.io/{mode}": "baseline" for mode in modes},
-        **{f"pod-security.kubernetes.io/{mode}-version": PSS_VERSION for mode in modes},
-        "app.kubernetes.io/part-of": "webapp",
-    }
-    return k8s.core.v1.NamespacePatch(
-        resource_name,
-        metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=namespace, labels=labels),
-        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[release])),
-    )
 
 
 class Operator(pulumi.ComponentResource):
@@ -151,7 +130,6 @@ class Operator(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        # Helm creates the namespace unlabelled (the cluster default admits it as privileged).
         label_release_namespace(f"{name}-release-namespace", OPERATOR_NAMESPACE, child, release)
         return release
 

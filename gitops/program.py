@@ -2,7 +2,8 @@
 
 Creates: a Kubernetes provider for `gitops:kubernetes.context`, the `Operator` component
 (`operator.py`) and the `ArgoCd` component (`argocd.py`); exports per environment the Stack
-object's name and the OIDC subject its deploy identity must trust.
+object's name, and the deploy identity with the OIDC subject and audience it must trust (README
+"The workspace identity": the project does not create the identity, it names what to trust).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tools.offline import load_stack_config, stack_names
 
 from .argocd import ArgoCd, ArgoCdArgs
 from .config import PREFIX, GitopsSettings, parse_gitops
-from .manifests import GITOPS, identity_subject, stack_object_name
+from .manifests import GITOPS, TOKEN_AUDIENCE, identity_subject, stack_object_name
 from .operator import Operator, OperatorArgs
 
 
@@ -43,6 +44,8 @@ def build(settings: GitopsSettings) -> dict[str, Any]:
             environment.stack: {
                 "object": f"{settings.namespace}/{stack_object_name(environment.stack)}",
                 "identitySubject": identity_subject(settings.namespace, environment.stack),
+                "identityAudience": TOKEN_AUDIENCE[environment.cloud],
+                "identity": environment.role_arn or environment.client_id,
             }
             for environment in settings.environments
         }

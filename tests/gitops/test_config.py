@@ -52,15 +52,23 @@ ENVIRONMENTS = "gitops:environments"
                 "gitops:pulumi": {
                     "organization": "example",
                     "tokenKey": "k",
-                    "policyGroup": "g",
                     "backend": "s3://state",
                 }
             },
             "gitops:pulumi.backend: 's3://state' is not allowed; expected a Pulumi Cloud URL",
         ),
         (
-            {"gitops:pulumi": {"organization": "example", "tokenKey": "k"}},
-            "gitops:pulumi.policyGroup: required",
+            {"gitops:pulumi": {"organization": "example", "tokenKey": "k", "policyGroup": "g"}},
+            "gitops:pulumi.policyGroup: unknown key",
+        ),
+        (
+            {
+                ENVIRONMENTS: {
+                    "dev": {"cloud": "aws", "roleArn": "arn:aws:iam::123456789012:role/r"}
+                }
+            },
+            "gitops:environments.dev.policyGroup: required (the name of the Pulumi Cloud policy "
+            "group (preventative) that enables the `webapp` pack",
         ),
         (
             {ENVIRONMENTS: {"dev": {"cloud": "aws"}}},
@@ -105,3 +113,32 @@ def test_every_problem_is_reported_at_once() -> None:
         "dev", {"gitops:resyncMinutes": 0, "gitops:argocd": "yes", "gitops:secretStore": None}
     )
     assert len(found) == 3
+
+
+def without_group(stack: str, environment: str, value: Any = None) -> dict[str, Any]:
+    environments = {
+        name: dict(fields) for name, fields in gitops_config(stack)[ENVIRONMENTS].items()
+    }
+    if value is None:
+        del environments[environment]["policyGroup"]
+    else:
+        environments[environment]["policyGroup"] = value
+    return {ENVIRONMENTS: environments, "gitops:handOver": True}
+
+
+@pytest.mark.parametrize("value", [None, "", "Webapp Production"])
+def test_the_production_hand_over_needs_its_policy_group(value: Any) -> None:
+    """The operator v2.9.0 cannot run a local pack; a production hand-over with no (or no valid)
+    policy group would reconcile unguarded, so it is a config error before anything is declared."""
+    found = problems("production", without_group("production", "production", value))
+    assert [p for p in found if p.startswith("gitops:environments.production.policyGroup: ")]
+    assert all("policyGroup" in problem for problem in found), found
+
+
+def test_two_environments_cannot_share_a_policy_group() -> None:
+    found = problems("production", without_group("production", "production", "webapp-staging"))
+    assert found == [
+        "gitops:environments.production.policyGroup: 'webapp-staging' is already staging's; "
+        "expected a group of its own (a policy group enables the pack with one config, and "
+        "policy/config/production.json differs)"
+    ]

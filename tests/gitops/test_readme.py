@@ -55,8 +55,10 @@ def test_the_stated_versions_and_defaults_are_the_project_s() -> None:
     assert f"| `gitops:resyncMinutes` | `{settings.resync_minutes}` |" in flat
     assert f"| `gitops:namespace` | `{settings.namespace}` |" in flat
     assert "`gitops:handOver: false`" in flat and settings.hand_over is False
-    window = int(manifests.PREREQUISITE_WINDOW.removesuffix("m"))
-    assert f"within the last {window} minutes" in flat
+    assert "python -m gitops.promote production <full commit hash>" in flat
+    assert "`gitops/promotions.yaml`" in flat and manifests.PROMOTIONS.exists()
+    for field in ("lastSuccessfulCommit", "generation", "succeeded"):
+        assert field in flat, field
     subject = manifests.identity_subject(settings.namespace, "<stack>")
     assert f"(`{subject}`)" in flat
 
@@ -87,5 +89,30 @@ def test_the_change_table_names_every_change_the_safety_test_makes() -> None:
                 assert fields, key
             else:
                 assert f"`{key}`" in flat, key
-    for field in ("secretsProvider", "after", "cloud", "roleArn", "clientId"):
+    for field in ("secretsProvider", "after", "cloud", "roleArn", "clientId", "policyGroup"):
         assert field in flat
+
+
+def test_the_policy_group_commands_name_the_pack_and_its_configs() -> None:
+    """The enable line names the pack as policy/__main__.py declares it; every handed-over
+    environment's config file exists; the group is preventative and holds the stack."""
+    import ast
+
+    source = (ROOT / "policy" / "__main__.py").read_text()
+    pack = next(
+        keyword.value.value
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "PolicyPack"
+        for keyword in node.keywords
+        if keyword.arg == "name" and isinstance(keyword.value, ast.Constant)
+    )
+    part = SECTION.split("### The policy pack in the workspace", 1)[1].split("\n### ", 1)[0]
+    flat = " ".join(part.split())
+    assert f"pulumi policy enable <org>/{pack} latest --policy-group <group>" in flat
+    assert "--config policy/config/<stack>.json" in flat
+    assert "--mode preventative" in flat and "--add-stack webapp/<stack>" in flat
+    assert "`gitops:environments.<stack>.policyGroup`" in flat
+    for stack in GITOPS_STACKS:
+        for environment in parse_gitops(gitops_config(stack), stack).environments:
+            assert (ROOT / "policy" / "config" / f"{environment.stack}.json").exists()
+            assert environment.policy_group

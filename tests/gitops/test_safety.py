@@ -82,7 +82,7 @@ CHANGES: list[tuple[str, dict[str, Any]]] = [
     ("backend", section(STACK, "pulumi", backend="https://pulumi.example.com")),
     ("organization", section(STACK, "pulumi", organization="other-org")),
     ("pulumi token", section(STACK, "pulumi", tokenKey="other/pulumi")),
-    ("policy group", section(STACK, "pulumi", policyGroup="other-group")),
+    ("policy group", environments(STACK, production={"policyGroup": "other-group"})),
     ("production removed", environments(STACK, production=None)),
     ("staging removed", environments(STACK, staging=None, production={"after": ""})),
     ("prerequisite dropped", environments(STACK, production={"after": ""})),
