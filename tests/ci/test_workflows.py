@@ -307,7 +307,9 @@ def test_review_stack_follows_the_pull_request() -> None:
     ) < names.index("Create or update the review stack")
     # Closing is review-admin's, from the base branch, in the same concurrency group.
     admin = load("review-admin")
-    assert admin["on"] == {"pull_request_target": {"types": ["opened", "reopened", "closed"]}}
+    assert admin["on"] == {
+        "pull_request_target": {"types": ["opened", "synchronize", "reopened", "closed"]}
+    }
     destroy = admin["jobs"]["destroy"]
     assert destroy["concurrency"]["group"] == job["concurrency"]["group"]
     assert "github.event.action == 'closed'" in destroy["if"]
