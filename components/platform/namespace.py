@@ -60,6 +60,25 @@ def rbac_subject(subject: Subject) -> k8s.rbac.v1.SubjectArgs:
     )
 
 
+def cluster_role_binding(
+    resource_name: str,
+    role: str,
+    subjects: tuple[Subject, ...],
+    labels: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+) -> k8s.rbac.v1.ClusterRoleBinding:
+    """The ClusterRoleBinding `role` (named as its ClusterRole) to the configured `subjects`."""
+    return k8s.rbac.v1.ClusterRoleBinding(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=role, labels=dict(labels)),
+        role_ref=k8s.rbac.v1.RoleRefArgs(
+            api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role
+        ),
+        subjects=[rbac_subject(subject) for subject in subjects],
+        opts=opts,
+    )
+
+
 def pod_security_labels(level: str) -> dict[str, str]:
     """Pod Security Standards labels: `level` enforced, audited and warned, at PSS_VERSION."""
     modes = ("enforce", "audit", "warn")
@@ -254,12 +273,4 @@ class NamespaceBaseline(pulumi.ComponentResource):
             ],
             opts=child,
         )
-        k8s.rbac.v1.ClusterRoleBinding(
-            f"{name}-deleter-binding",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=role_name, labels=labels),
-            role_ref=k8s.rbac.v1.RoleRefArgs(
-                api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role_name
-            ),
-            subjects=[rbac_subject(subject) for subject in args.deleters],
-            opts=child,
-        )
+        cluster_role_binding(f"{name}-deleter-binding", role_name, args.deleters, labels, child)

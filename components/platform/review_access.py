@@ -35,7 +35,7 @@ import pulumi_kubernetes as k8s
 
 from components.config.settings import Subject
 from components.kube import objects as kx
-from components.platform.namespace import rbac_subject
+from components.platform.namespace import cluster_role_binding
 
 DEPLOYER_ROLE = "webapp-review-deployer"
 ADMIN_ROLE = "webapp-review-admin"
@@ -131,14 +131,12 @@ class ReviewAccess(pulumi.ComponentResource):
             ],
             opts=child,
         )
-        k8s.rbac.v1.ClusterRoleBinding(
+        cluster_role_binding(
             f"{name}-admin-binding",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=ADMIN_ROLE, labels=labels),
-            role_ref=k8s.rbac.v1.RoleRefArgs(
-                api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=ADMIN_ROLE
-            ),
-            subjects=[rbac_subject(subject) for subject in args.admins],
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[admin])),
+            ADMIN_ROLE,
+            args.admins,
+            labels,
+            pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[admin])),
         )
         self.deployer_role = deployer.metadata.name
         self.register_outputs({"deployer_role": self.deployer_role})
