@@ -12,11 +12,14 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 from components.data.roles_sql import login_role, roles_sql, scram_verifier
 from tests.data.test_postgres_backup import Postgres
+from tests.support import config_file
+from tools.offline import StackRun
 
 ADMIN, ADMIN_PASSWORD, DB = "master", "masterpass", "webapp"
 USER = "webapp"
@@ -90,9 +93,13 @@ def _refused(server: Postgres, user: str, password: str) -> bool:
 
 
 @pytest.fixture
-def script(tmp_path: Path) -> Path:
+def script(tmp_path: Path, stack_run: Callable[..., StackRun]) -> Path:
+    """The script as dev renders it in the `database-roles` ConfigMap (dev's user and database
+    are both `webapp`, as here)."""
+    rendered = config_file(stack_run("dev"), "database-roles", "roles.sql")
+    assert rendered == roles_sql(USER, DB)
     path = tmp_path / "roles.sql"
-    path.write_text(roles_sql(USER, DB))
+    path.write_text(rendered)
     return path
 
 
