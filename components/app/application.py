@@ -731,13 +731,11 @@ class WebApp(pulumi.ComponentResource):
     ) -> None:
         """The catalogue's services, each created once the Secrets it reads are delivered.
 
-        A service whose readiness checks the database (it reads `webapp-database`) is not
-        ordered after the database: its pods pull and start while the database comes up, and
-        the provider's await of its rollout lasts until the readiness probe reaches it. The
-        in-cluster database is ready within its own 10-minute await, inside the service's; a
-        managed one the service does not wait for sets a longer first await
-        (`SecretStore.database_create_timeout`); RDS, whose Secret needs the instance, comes
-        first through that Secret. Nothing else waits for the database."""
+        A service whose readiness checks the database reads its login role's Secret
+        (`webapp-database-app`), which the program writes once the roles Job has set the roles,
+        and that Job waits for the database: so api and auth come after the database. They keep
+        the store's longer first await on a managed database
+        (`SecretStore.database_create_timeout`). Nothing else waits for the database."""
         for svc in CATALOGUE:
             reads = self._readers.get(svc.name, ())
             wait = self._wait(store, svc.name) if reads else []

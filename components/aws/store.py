@@ -76,8 +76,8 @@ class AwsStore(SecretStore):
         managed = None
         self._managed_database: Optional[ManagedEndpoint] = None
         if args.store.managed_database:
-            # Not a dependency of any workload: pods read webapp-database by name, so the 15-minute
-            # instance is created in parallel with everything in the cluster.
+            # Created in parallel with everything in the cluster: only the database roles Job
+            # waits for it (`managed_database`), and api and auth for that Job.
             rds = RdsPostgres(
                 f"{name}-rds",
                 RdsPostgresArgs(
