@@ -218,6 +218,8 @@ def secret_producers(run: StackRun) -> dict[tuple[str, str], set[str]]:
 
 
 DATABASE_SECRET = "webapp-database"
+DATABASE_APP_SECRET = "webapp-database-app"
+"""The applications' login role (`data.database_roles`); their readiness checks the database."""
 DATABASE_TYPES = (
     "aws:rds/instance:Instance",
     "azure-native:dbforpostgresql:Server",
@@ -252,7 +254,7 @@ def readiness_needs(run: StackRun) -> dict[str, set[str]]:
     for record in run.resources:
         if record.type not in ("kubernetes:apps/v1:Deployment", ROLLOUT):
             continue
-        if DATABASE_SECRET in secrets_read(pod_template(record.inputs)):
+        if {DATABASE_SECRET, DATABASE_APP_SECRET} & set(secrets_read(pod_template(record.inputs))):
             found[record.urn] = database(run, record.inputs["metadata"]["namespace"])
     return found
 

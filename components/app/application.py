@@ -44,6 +44,8 @@ from components.data.brokers import (
     InClusterElasticsearch,
     InClusterRabbitmq,
 )
+from components.data.database_roles import READERS as ROLES_READERS
+from components.data.database_roles import ROLES, DatabaseRoles, DatabaseRolesArgs
 from components.data.nats import CLIENT_PORT as NATS_PORT
 from components.data.nats import READERS as NATS_READERS
 from components.data.nats import InClusterNats, InClusterNatsArgs
@@ -251,6 +253,8 @@ class WebApp(pulumi.ComponentResource):
             store.grant_read(namespace=settings.namespace, name=account)
         store.seal()
         prometheus_crds = self._prometheus(store, base)
+        self._program_secrets: dict[str, pulumi.Resource] = {}
+        """The Secrets the program writes itself (`cat.PROGRAM_SECRETS`), by name."""
         self._ingress: dict[str, tuple[kx.Peer, ...]] = {}
         """Per workload, what its NetworkPolicy admits (the mesh mirrors it)."""
         self._data_services(store, prometheus_crds, in_namespace)
@@ -578,6 +582,7 @@ class WebApp(pulumi.ComponentResource):
     ) -> None:
         """PostgreSQL (in-cluster mode), Redis and NATS."""
         settings, name = self._settings, self._name
+        database: list[pulumi.Resource] = []
         if settings.database.mode == "in-cluster":
             postgres = InClusterPostgres(
                 f"{name}-postgres",
@@ -585,7 +590,7 @@ class WebApp(pulumi.ComponentResource):
                     namespace=settings.namespace,
                     instance=settings.stack,
                     settings=settings.database,
-                    clients=callers_of("postgres"),
+                    clients=(*callers_of("postgres"), ROLES),
                     secret_access=self._access(store, POSTGRES_READERS),
                     wait_for=self._waits(store, list(POSTGRES_READERS)),
                     protect=settings.protect,
@@ -596,6 +601,8 @@ class WebApp(pulumi.ComponentResource):
                 opts=opts,
             )
             self._ingress.update(postgres.ingress)
+            database.append(postgres)
+        self._database_roles(store, database, opts)
         redis = InClusterRedis(
             f"{name}-redis",
             InClusterRedisArgs(
@@ -629,15 +636,54 @@ class WebApp(pulumi.ComponentResource):
         )
         self._ingress.update(nats.ingress)
 
+    def _database_roles(
+        self, store: SecretStore, database: list[pulumi.Resource], opts: pulumi.ResourceOptions
+    ) -> None:
+        """The applications' login roles, set by a Job once the database answers; api and auth
+        wait for the Secret it guards (`data.database_roles`)."""
+        settings = self._settings
+        managed = store.managed_database
+        host = managed.host if managed else f"postgres.{settings.namespace}.svc.cluster.local"
+        roles = DatabaseRoles(
+            f"{self._name}-database-roles",
+            DatabaseRolesArgs(
+                namespace=settings.namespace,
+                instance=settings.stack,
+                username=settings.database.username,
+                database_name=settings.database.name,
+                image=settings.database.image,
+                image_pull_policy=settings.database.image_pull_policy,
+                host=host,
+                managed=managed is not None,
+                egress=tuple(self._egress("postgres", store)),
+                rotation=settings.secret_rotation,
+                secret_access=self._access(store, ROLES_READERS),
+                wait_for=(
+                    *database,
+                    *(managed.ready if managed else ()),
+                    *self._wait(store, ROLES),
+                ),
+            ),
+            opts=opts,
+        )
+        self._program_secrets[cat.DATABASE_APP.name] = roles.secret
+
     def _secret_readers(self, store: SecretStore) -> dict[str, tuple[str, ...]]:
         """Every ServiceAccount whose pods read catalogued Secrets -> those Secrets (with the CSI
         driver, the receivers' endpoints too: a pod must mount them for the operator to read)."""
         secret_env = {svc.name: service_env(svc, self._settings)[1] for svc in CATALOGUE}
-        readers = {
-            name: tuple(sorted({ref.secret.name for ref in refs.values()}))
+        program = {spec.name for spec in cat.PROGRAM_SECRETS}
+        # What the program writes itself (not the store): waited for directly (`_services`).
+        self._program_reads = {
+            name: tuple(sorted({ref.secret.name for ref in refs.values()} & program))
             for name, refs in secret_env.items()
-            if refs
         }
+        readers = {
+            name: tuple(sorted({ref.secret.name for ref in refs.values()} - program))
+            for name, refs in secret_env.items()
+            if {ref.secret.name for ref in refs.values()} - program
+        }
+        readers.update(ROLES_READERS)
         if self._settings.database.mode == "in-cluster":
             readers.update(POSTGRES_READERS)
         readers.update(REDIS_READERS)
@@ -685,17 +731,17 @@ class WebApp(pulumi.ComponentResource):
     ) -> None:
         """The catalogue's services, each created once the Secrets it reads are delivered.
 
-        A service whose readiness checks the database (it reads `webapp-database`) is not
-        ordered after the database: its pods pull and start while the database comes up, and
-        the provider's await of its rollout lasts until the readiness probe reaches it. The
-        in-cluster database is ready within its own 10-minute await, inside the service's; a
-        managed one the service does not wait for sets a longer first await
-        (`SecretStore.database_create_timeout`); RDS, whose Secret needs the instance, comes
-        first through that Secret. Nothing else waits for the database."""
+        A service whose readiness checks the database reads its login role's Secret
+        (`webapp-database-app`), which the program writes once the roles Job has set the roles,
+        and that Job waits for the database: so api and auth come after the database. They keep
+        the store's longer first await on a managed database
+        (`SecretStore.database_create_timeout`). Nothing else waits for the database."""
         for svc in CATALOGUE:
             reads = self._readers.get(svc.name, ())
             wait = self._wait(store, svc.name) if reads else []
-            timeout = store.database_create_timeout if cat.DATABASE.name in reads else None
+            program = self._program_reads.get(svc.name, ())
+            wait += [self._program_secrets[secret] for secret in program]
+            timeout = store.database_create_timeout if cat.DATABASE_APP.name in program else None
             service = self._service(svc, store, prometheus_crds, opts, wait, timeout)
             self._ingress.update(service.ingress)
 

@@ -13,8 +13,9 @@ Creates (parented to the component):
   log exports as the environment's settings say (production: all on, enforced by the settings).
   `protect`ed in production.
 
-Nothing in Kubernetes depends on this instance: workloads read the `webapp-database` Secret by name,
-and only its ExternalSecret (not a workload) refers to the instance's managed secret.
+No workload depends on this instance directly: they read Secrets by name, and only the
+`webapp-database` ExternalSecret refers to its managed secret. The database roles Job
+(`data.database_roles`) waits for it, and api and auth for that Job's Secret.
 """
 
 from __future__ import annotations

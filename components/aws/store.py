@@ -14,7 +14,7 @@ External Secrets reads Secrets Manager for the pods, so a pod needs no cloud ide
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import pulumi
 
@@ -29,7 +29,7 @@ from components.aws.secrets import (
 )
 from components.config.aws import AwsSettings
 from components.secrets import catalogue as cat
-from components.secrets.store import GrafanaWiring, SecretStore, StoreArgs
+from components.secrets.store import GrafanaWiring, ManagedEndpoint, SecretStore, StoreArgs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,9 +74,10 @@ class AwsStore(SecretStore):
             self._database_networks = settings.private_subnet_cidrs or (settings.vpc_cidr,)
         key = _stack_key(name, args, opts)
         managed = None
+        self._managed_database: Optional[ManagedEndpoint] = None
         if args.store.managed_database:
-            # Not a dependency of any workload: pods read webapp-database by name, so the 15-minute
-            # instance is created in parallel with everything in the cluster.
+            # Created in parallel with everything in the cluster: only the database roles Job
+            # waits for it (`managed_database`), and api and auth for that Job.
             rds = RdsPostgres(
                 f"{name}-rds",
                 RdsPostgresArgs(
@@ -95,6 +96,7 @@ class AwsStore(SecretStore):
                 ),
                 opts=opts,
             )
+            self._managed_database = ManagedEndpoint(host=rds.address, ready=(rds,))
             managed = ManagedDatabase(
                 host=rds.address, port=rds.port, master_secret_arn=rds.master_secret_arn
             )
@@ -136,6 +138,11 @@ class AwsStore(SecretStore):
     def database_networks(self) -> tuple[str, ...]:
         """The RDS subnet group's subnets (or the whole VPC without `privateSubnetCidrs`)."""
         return self._database_networks
+
+    @property
+    def managed_database(self) -> Optional[ManagedEndpoint]:
+        """The RDS instance (`database.mode: managed`)."""
+        return self._managed_database
 
     @property
     def grafana(self) -> GrafanaWiring:

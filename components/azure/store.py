@@ -55,6 +55,7 @@ from components.secrets.store import (
     CSI_MOUNT_PATH,
     NO_ACCESS,
     GrafanaWiring,
+    ManagedEndpoint,
     SecretAccess,
     SecretStore,
     StoreArgs,
@@ -87,6 +88,7 @@ class AzureStore(SecretStore):
         self._grafana_account: Optional[k8s.core.v1.ServiceAccount] = None
         self._annotations: dict[str, pulumi.Input[str]] = {}
         self._grafana = GrafanaWiring()
+        self._managed_database: Optional[ManagedEndpoint] = None
         self.resource_group = self._resource_group()
         database = self._database_values()
         self.vault = KeyVaultStore(f"{name}-key-vault", self._vault_args(database), opts=opts)
@@ -139,6 +141,11 @@ class AzureStore(SecretStore):
     def database_networks(self) -> tuple[str, ...]:
         """The delegated database subnet (or the whole VNet without `databaseSubnetCidr`)."""
         return self._database_networks
+
+    @property
+    def managed_database(self) -> Optional[ManagedEndpoint]:
+        """The Flexible Server (`database.mode: managed`)."""
+        return self._managed_database
 
     @property
     def syncs_on_mount(self) -> bool:
@@ -257,6 +264,7 @@ class AzureStore(SecretStore):
         )
         self._outputs["databaseServerName"] = server.server_name
         self._outputs["databaseHost"] = server.fqdn
+        self._managed_database = ManagedEndpoint(host=server.host, ready=(server,))
         return database_values(
             host=server.host,
             dbname=args.store.database_name,

@@ -497,6 +497,8 @@ def key_vault_readers(settings: Settings) -> list[tuple[str, str]]:
     if settings.azure.delivery == "external-secrets":
         return [(ns, ESO_SERVICE_ACCOUNT)]
     readers = [(ns, name) for name in SECRET_READING_SERVICES] + [(ns, "redis"), (ns, "nats")]
+    # The database roles Job reads the admin's Secret (`data.database_roles.ROLES`).
+    readers.append((ns, "database-roles"))
     if settings.database.mode == "in-cluster":
         readers += [(ns, "postgres"), (ns, "postgres-backup")]
     if settings.monitoring.enabled and settings.addons.monitoring_stack == "install":

@@ -163,7 +163,8 @@ class AppService:
 
 
 def _database(*keys: tuple[str, str]) -> dict[str, SecretEnv]:
-    return {variable: SecretEnv(secret="webapp-database", key=key) for variable, key in keys}
+    # The application's login role (`data.database_roles`), never the admin (`webapp-database`).
+    return {variable: SecretEnv(secret="webapp-database-app", key=key) for variable, key in keys}
 
 
 def _oauth() -> dict[str, SecretEnv]:

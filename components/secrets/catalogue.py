@@ -162,6 +162,28 @@ ELASTICSEARCH = SecretSpec(
     description="Elasticsearch application user (ECK file realm) and its URL",
     owner="program",
 )
+DATABASE_APP = SecretSpec(
+    name="webapp-database-app",
+    category="database-app",
+    refresh="15m",
+    # The keys of `webapp-database`, for the application's login role of the generation clients
+    # use (`data.database_roles`): api and auth read this one, never the admin's.
+    keys=DATABASE.keys,
+    description="Application database login (the generation in use) and connection strings",
+    owner="program",
+    public_keys=DATABASE.public_keys,
+)
+"""Written by the program on every cloud (`data.database_roles`), after the Job that sets the
+roles, never delivered by the store: see that module."""
+DATABASE_ROLES = SecretSpec(
+    name="webapp-database-roles",
+    category="database-roles",
+    refresh="15m",
+    # Each generation's SCRAM-SHA-256 verifier (never a password), read by the roles Job only.
+    keys=("verifier-a", "verifier-b"),
+    description="SCRAM verifiers of the application's database login roles (the roles Job's)",
+    owner="program",
+)
 OPTIONAL_SECRETS: tuple[SecretSpec, ...] = (RABBITMQ, ELASTICSEARCH)
 """Delivered only where the stack runs the service (`app_secrets`)."""
 
@@ -175,7 +197,9 @@ APP_SECRETS: tuple[SecretSpec, ...] = (
     BROADCASTER,
     ALERTING,
 )
-ALL_SECRETS: tuple[SecretSpec, ...] = APP_SECRETS + OPTIONAL_SECRETS + (GRAFANA,)
+PROGRAM_SECRETS: tuple[SecretSpec, ...] = (DATABASE_APP, DATABASE_ROLES)
+"""Catalogued Secrets no store delivers: the program writes them itself."""
+ALL_SECRETS: tuple[SecretSpec, ...] = APP_SECRETS + OPTIONAL_SECRETS + (GRAFANA,) + PROGRAM_SECRETS
 
 
 def app_secrets(rabbitmq: bool = False, elasticsearch: bool = False) -> tuple[SecretSpec, ...]:

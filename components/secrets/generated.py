@@ -73,14 +73,20 @@ class GeneratedSecretsArgs:
 DISCARD_WEBHOOK = "http://broadcaster:8002/health"
 
 
-ROTATED = ("redis-password", "jwt-secret-key", *(f"nats-{user}-password" for user in NATS_USERS))
+ROTATED = (
+    "redis-password",
+    "jwt-secret-key",
+    "database-app-password",
+    *(f"nats-{user}-password" for user in NATS_USERS),
+)
 """The generated values that rotate in two generations (`config.rotation`), because their servers
 accept two at once: Redis' ACL user (two passwords), NATS (a user per generation per client), the
 JWT verification key set. Not the NATS route password: nats-server's cluster `authorization`
 takes a single user and refuses a list ("Cluster authorization does not allow multiple users",
 server/opts.go, parseCluster, at v2.11.8), so two members holding different route passwords
 refuse each other's routes and the cluster splits; it keeps its first value (README: Rotation).
-Not the database passwords (their own procedure), not Grafana's admin password (Grafana applies
+The database's application roles (`database-app-password`, `data.database_roles`): a login role
+per generation. Not the database admin's password, not Grafana's admin password (Grafana applies
 it on its first start only), not the placeholders."""
 
 

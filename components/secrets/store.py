@@ -77,6 +77,17 @@ NO_ACCESS = SecretAccess()
 
 
 @dataclass(frozen=True, kw_only=True)
+class ManagedEndpoint:
+    """Where a managed database answers, and what creates it (waited for by what must reach it:
+    the database roles Job)."""
+
+    host: pulumi.Input[str]
+    """The server's DNS name."""
+    ready: tuple[pulumi.Resource, ...]
+    """The server's resources."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class GrafanaWiring:
     """What the monitoring stack's Grafana needs to read its admin Secret from the store."""
 
@@ -158,6 +169,12 @@ class SecretStore(abc.ABC):
         config does not give their ranges); () when the database runs in the cluster. Default
         ()."""
         return ()
+
+    @property
+    def managed_database(self) -> Optional[ManagedEndpoint]:
+        """The store's managed database (RDS, Flexible Server): its host and the resource that
+        creates it; None when the database runs in the cluster. Default None."""
+        return None
 
     @property
     def syncs_on_mount(self) -> bool:

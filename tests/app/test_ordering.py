@@ -12,6 +12,7 @@ from typing import Callable
 
 import pytest
 
+from components.secrets import catalogue as cat
 from tests.support import STACKS, kind_and_name, waits_for
 from tools.golden import VARIANTS, variant_overrides
 from tools.offline import StackRun
@@ -97,9 +98,8 @@ def test_external_secrets_wait_for_their_store_and_no_store_waits_for_a_database
 def test_only_the_services_that_check_the_database_wait_for_it(run: StackRun) -> None:
     """api and auth (their readiness checks the database) are Ready only after it, and the
     provider's await of their first rollout outlasts its creation, whether they are created
-    after it (RDS, whose Secret needs the instance) or with it (the in-cluster database, and a
-    Flexible Server, which their Secrets name before it exists). No other workload waits for
-    it."""
+    after it (their login role's Secret is written after the roles Job, which waits for the
+    database) or with it. No other workload waits for it."""
     plan = timeline(run)
     checked = set()
     for record in run.resources:
@@ -110,9 +110,10 @@ def test_only_the_services_that_check_the_database_wait_for_it(run: StackRun) ->
         if record.urn in parts:
             continue
         before = waits_for(run, record.urn)
-        if name == "postgres-backup" or DATABASE_SECRET not in secrets_read(
-            pod_template(record.inputs)
-        ):
+        # The applications read their login role's Secret (`webapp-database-app`), written once
+        # the roles Job has run against the database; the database's own pods read the admin's.
+        reads = secrets_read(pod_template(record.inputs))
+        if name == "postgres-backup" or not {DATABASE_SECRET, cat.DATABASE_APP.name} & reads:
             assert not parts & before, f"{name} waits for the database"
             continue
         if record.type == "kubernetes:batch/v1:CronJob":

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 import pytest
 
+from components.secrets import catalogue as cat
 from tests.support import STACKS, pod_specs, produced_secrets, require
 from tools.golden import VARIANTS, variant_overrides
 from tools.offline import StackRun, contains_secret, last_registrations, mock_password, run_stack
@@ -138,10 +139,16 @@ def test_every_secret_a_pod_reads_is_produced(run: StackRun) -> None:
 
 
 def test_secrets_come_from_the_stack_cloud_store(run: StackRun) -> None:
-    """cloud none: Kubernetes Secrets from pulumi-random; a cloud: every one from its store's objects."""
+    """cloud none: Kubernetes Secrets from pulumi-random; a cloud: every one from its store's
+    objects, but the program's own (`cat.PROGRAM_SECRETS`: the database roles' Secrets, written
+    after the roles Job on every cloud, `data.database_roles`)."""
     cloud = run.outputs["cloud"]
     objects = run.kubernetes_objects()
-    producers = {kind for _, kind in produced_secrets(objects).values()}
+    program = {spec.name for spec in cat.PROGRAM_SECRETS}
+    produced = produced_secrets(objects)
+    for name in program:
+        assert [kind for (_, found), (_, kind) in produced.items() if found == name] == ["Secret"]
+    producers = {kind for (_, name), (_, kind) in produced.items() if name not in program}
     csi = any(o["kind"] == "SecretProviderClass" for o in objects)
     assert producers == (
         {"Secret"} if cloud == "none" else {"SecretProviderClass"} if csi else {"ExternalSecret"}
@@ -429,7 +436,7 @@ def test_every_config_map_is_read(run: StackRun) -> None:
     """A ConfigMap is mounted or read by a pod, or by the agent it is written for."""
     objects = run.kubernetes_objects()
     read: set[str] = set()
-    for _, spec, _ in pod_specs(objects):
+    for _, spec, _ in pod_specs(objects, jobs=True):
         for container in spec["containers"]:
             read |= {source["configMapRef"]["name"] for source in container.get("envFrom") or []}
             read |= {

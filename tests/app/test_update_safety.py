@@ -258,7 +258,8 @@ def test_a_new_rotation_label_renews_exactly_the_values_that_rotate_by_restart(
         if c.action == "replace" and "RandomPassword" in c.urn
     }
     # Not the route password: nats-server takes one route credential (`secrets.generated.ROTATED`).
-    suffixes = ("redis-password", "jwt-secret-key") + tuple(
+    # And the database's application login role (`data.database_roles`), set by a new Job.
+    suffixes = ("redis-password", "jwt-secret-key", "database-app-password") + tuple(
         f"nats-{user}-password" for user in ("api", "websocket", "broadcaster")
     )
     assert renewed and all(name.endswith(suffixes) for name in renewed), renewed
@@ -270,6 +271,8 @@ def test_a_new_rotation_label_renews_exactly_the_values_that_rotate_by_restart(
             assert records[change.urn].type in (
                 "random:index/randomPassword:RandomPassword",
                 "aws:secretsmanager/secretVersion:SecretVersion",
+                # The roles Job of the new labels (named by their digest), before the clients.
+                "kubernetes:batch/v1:Job",
             ), change
 
 
@@ -288,4 +291,4 @@ def test_a_new_label_of_generation_b_renews_b_alone(stack_run: Callable[..., Sta
         if c.action == "replace" and "RandomPassword" in c.urn
     }
     assert replaced and all(name.endswith("-b") for name in replaced), replaced
-    assert len(replaced) == 5  # redis, jwt and the three NATS users
+    assert len(replaced) == 6  # redis, jwt, the database login role and the three NATS users

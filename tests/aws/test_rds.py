@@ -81,9 +81,10 @@ def test_destroy_safety_matrix(stack: str, stack_run: Callable[..., StackRun]) -
 
 
 def test_only_the_services_that_check_the_database_wait_for_it(production: StackRun) -> None:
-    """api and auth read `webapp-database` (their readiness checks it): they are created after
-    RDS and its secret, so their 10-minute rollout wait starts then. Nothing else waits for the
-    instance: not the store, not the other Secrets, not the other workloads."""
+    """api and auth read `webapp-database-app` (their readiness checks the database): it is
+    written after the roles Job, which waits for RDS and the admin's Secret, so their 10-minute
+    rollout wait starts then. Nothing else waits for the instance: not the store, not the other
+    Secrets, not the other workloads."""
     rds = only(production, "aws:rds/instance:Instance").urn
     waiting = {
         kind_and_name(production, r.urn)
@@ -102,6 +103,15 @@ def test_only_the_services_that_check_the_database_wait_for_it(production: Stack
         ),  # its release gate, after it
         ("Deployment", "auth"),
         ("ExternalSecret", "webapp-database"),
+        (
+            "Job",
+            next(
+                o["metadata"]["name"]
+                for o in production.kubernetes_objects()
+                if o["metadata"]["name"].startswith("database-roles-")
+            ),
+        ),  # the roles Job (`data.database_roles`)
+        ("Secret", "webapp-database-app"),  # written after it
     }
 
 

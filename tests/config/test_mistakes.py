@@ -49,7 +49,7 @@ def test_a_secret_looking_variable_is_refused_without_echoing_it(name: str) -> N
 
 def test_a_catalogued_secret_variable_is_refused() -> None:
     (found,) = problems(api(env={"Database__Password": "hunter2"}))
-    assert "is read from Secret webapp-database (key password)" in found
+    assert "is read from Secret webapp-database-app (key password)" in found
     assert "hunter2" not in found
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from components.config.catalogue import CATALOGUE
 from components.data.redis import ACL_LINE
+from components.data.roles_sql import login_role
 from components.secrets import catalogue as cat
 from components.secrets import generated
 from tests.support import STACKS
@@ -22,6 +23,7 @@ from tools.rehearsal.rotation import (
     PROCEDURE,
     SINGLE_PASSWORD,
     Transition,
+    credentials,
     rehearse_rotation,
     report,
 )
@@ -153,15 +155,53 @@ def test_a_rotated_route_password_is_refused(stack_run: Callable[..., StackRun])
     assert "clients switched to b: nats routes: nats holding" in problems, problems
 
 
-def test_a_rotated_in_cluster_database_password_is_refused(
+def _reading(objects: list, old: str, new: str) -> list:
+    """`objects` with every workload's `secretKeyRef`s to Secret `old` pointed at `new`."""
+    objects = copy.deepcopy(objects)
+    for obj in objects:
+        if obj["kind"] in ("Deployment", "Rollout", "StatefulSet"):
+            for container in obj["spec"]["template"]["spec"]["containers"]:
+                for env in container.get("env") or []:
+                    ref = (env.get("valueFrom") or {}).get("secretKeyRef")
+                    if ref and ref["name"] == old:
+                        ref["name"] = new
+    return objects
+
+
+def test_the_applications_on_the_admin_again_are_refused(
     stack_run: Callable[..., StackRun],
 ) -> None:
-    """PostgreSQL keeps the password its data directory was created with."""
-    rotated = (*generated.ROTATED, "database-password")
-    with mock.patch.object(generated, "ROTATED", rotated):
+    """api and auth back on the admin's Secret (the master user RDS rotates on its own): their
+    credential is no application role's, so every step refuses them."""
+    objects = [
+        (label, _reading(found, cat.DATABASE_APP.name, cat.DATABASE.name))
+        for label, found in steps("dev", FIRST_ROTATION)
+    ]
+    problems = _problems("dev", stack_run, objects)
+    assert "b added (servers accept a and b): database: api holding" in problems, problems
+    assert "database: auth holding" in problems
+
+
+def test_one_database_role_again_is_refused(stack_run: Callable[..., StackRun]) -> None:
+    """Both generations on one login role: renewing b changes the password clients use."""
+
+    def one(username: str, generation: str) -> str:
+        del generation
+        return f"{username}_app_login"
+
+    with (
+        mock.patch("components.data.roles_sql.login_role", one),
+        mock.patch("components.data.database_roles.login_role", one),
+    ):
         objects = step_objects("dev", FIRST_ROTATION)
     problems = _problems("dev", stack_run, objects)
-    assert "clients switched to b: database: api holding" in problems, problems
+    assert "b added (servers accept a and b): database: api holding" in problems, problems
+
+
+def test_the_database_credential_is_rehearsed_on_every_stack() -> None:
+    for stack in STACKS:
+        for label, objects in steps(stack)[1:2]:
+            assert "database" in credentials(objects), (stack, label)
 
 
 # --- the README's table -----------------------------------------------------------------------
@@ -188,11 +228,17 @@ def test_the_readme_rotation_table_says_what_the_program_does() -> None:
         "NATS user passwords (`webapp-nats`)": "nats-api-password",
         "JWT signing key (`webapp-jwt`)": "jwt-secret-key",
     }
+    rotated["database login (`webapp-database-app`)"] = "database-app-password"
     for row, key in rotated.items():
         assert key in generated.ROTATED and table[row][1] == "program, `webapp:secretRotation`"
+    # The login roles the overlap column names are the ones the roles Job sets.
+    database = table["database login (`webapp-database-app`)"][2]
+    for generation in ("a", "b"):
+        role = "<user>" + login_role("webapp", generation).removeprefix("webapp")
+        assert f"`{role}`" in database, database
     for row, key in (
         ("NATS route password", "nats-route-password"),
-        ("database password, in-cluster", "database-password"),
+        ("database admin, in-cluster", "database-password"),
         ("Grafana admin password (`webapp-grafana-admin`)", "grafana-admin-password"),
     ):
         assert key not in generated.ROTATED and "none" in table[row][2], row

@@ -32,8 +32,12 @@ What each server accepts is read from what the rendered pod runs, as the server 
   user (one: nats-server refuses a list there, server/opts.go `parseCluster` at v2.11.8);
 - JWT: a verifier accepts the keys it reads as verification keys (`...VerificationKeys__<n>`,
   `JWT_VERIFICATION_KEY_<x>`), or, reading none, only its signing key (HMAC: one shared key);
-- the in-cluster PostgreSQL: the password its data directory was created with (the image applies
-  `POSTGRES_PASSWORD` only to an empty data directory), i.e. the first step's.
+- the database (in-cluster or managed): the applications' login roles as the roles Job sets them
+  (`data.database_roles`): per role of the script's `ALTER ROLE ... PASSWORD`, the verifier the
+  Job passes, the last one per role (a role has one password); the admin's credentials are
+  accepted from no client, since RDS rotates its master secret outside the procedure. The Job runs
+  before the clients' Secret changes, but the check still asks old and new acceptance of every
+  value a client holds, as for the others.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional
 from urllib.parse import unquote_plus, urlsplit
 
 from components.config.quantities import seconds
+from components.data.roles_sql import scram_verifier
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Rollout")
 RELOADER_ORDER = {"Deployment": 0, "StatefulSet": 1, "Rollout": 2}
@@ -276,28 +281,77 @@ SIGNING_KEYS = ("JwtSettings__SecretKey", "JWT_SECRET")
 """The variables the services sign tokens with (the catalogue's)."""
 
 
-def _database(loads: Mapping[str, Workload], config: Mapping[str, str]) -> Optional[Credential]:
-    server = loads.get("postgres")
-    if server is None:
-        return None  # a managed server: its own rotation (README: Rotation)
-    accepted = frozenset({f"{server.env['POSTGRES_USER']}:{server.env['POSTGRES_PASSWORD']}"})
+ROLES_SERVER = "postgres (roles Job)"
+"""The database as the roles Job leaves it: its acceptance changes during `pulumi up`, before any
+Secret is delivered and before any pod rolls (the clients' Secret waits for the Job)."""
+SET_AT_ONCE = frozenset({ROLES_SERVER})
+"""Servers whose acceptance is the new step's from its first phase (no pods of theirs roll)."""
+ROLES_JOB = "database-roles-"
+"""The Job that sets the applications' login roles (`data.database_roles`), by its name prefix."""
+
+
+def _roles_job(objects: Iterable[Mapping[str, Any]]) -> Optional[Mapping[str, Any]]:
+    return next(
+        (o for o in objects if o["kind"] == "Job" and o["metadata"]["name"].startswith(ROLES_JOB)),
+        None,
+    )
+
+
+def _database_accepts(
+    objects: list[Mapping[str, Any]], config: Mapping[str, str]
+) -> frozenset[str]:
+    """`role:verifier` for each login role the roles Job sets, as PostgreSQL keeps them: the
+    script's `ALTER ROLE "<role>" ... PASSWORD :'<variable>'` with the psql variable the Job's
+    command gives it (`-v <variable>="$<ENV>"`), the last one per role winning (a role has one
+    password: PostgreSQL `ALTER ROLE` replaces it). Nothing without the Job: the admin's
+    credentials are no client's (RDS rotates its master secret on its own schedule)."""
+    job = _roles_job(objects)
+    if job is None:
+        return frozenset()
+    secrets = {
+        o["metadata"]["name"]: dict(o.get("stringData") or {})
+        for o in objects
+        if o["kind"] == "Secret"
+    }
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    env = resolve_env(container, secrets)
+    command = " ".join(container.get("command") or [])
+    variables = dict(re.findall(r'-v (\w+)="\$([A-Z0-9_]+)"', command))
+    passwords: dict[str, str] = {}
+    for role, variable in re.findall(
+        r'ALTER ROLE "([^"]+)" WITH LOGIN PASSWORD :\'(\w+)\'', config.get("roles.sql", "")
+    ):
+        passwords[role] = env.get(variables.get(variable, ""), "")
+    return frozenset(f"{role}:{verifier}" for role, verifier in passwords.items())
+
+
+def _database(
+    objects: list[Mapping[str, Any]], loads: Mapping[str, Workload], config: Mapping[str, str]
+) -> Optional[Credential]:
+    """The applications' database logins: what each client holds (user and password, as the
+    SCRAM verifier PostgreSQL would check it against) against what the roles Job set."""
     clients = []
     for load in loads.values():
-        if load.name.startswith("postgres") or "webapp-database" not in load.secrets:
-            continue
+        if load.name.startswith("postgres"):
+            continue  # the server, its exporter and the backups: the admin, not a client
         held = {
-            f"{urlsplit(value).username}:{unquote_plus(urlsplit(value).password or '')}"
+            (urlsplit(value).username or "", unquote_plus(urlsplit(value).password or ""))
             for value in load.env.values()
             if value.startswith("postgresql://")
         }
         if "Database__Username" in load.env:
-            held.add(f"{load.env['Database__Username']}:{load.env['Database__Password']}")
-        clients.append(Side(load.name, frozenset(held)))
-    return Credential("database", (Side("postgres", accepted),), tuple(clients))
+            held.add((load.env["Database__Username"], load.env["Database__Password"]))
+        if held:
+            verifiers = {f"{user}:{scram_verifier(password, user)}" for user, password in held}
+            clients.append(Side(load.name, frozenset(verifiers)))
+    if not clients:
+        return None
+    accepted = _database_accepts(objects, config)
+    return Credential("database", (Side(ROLES_SERVER, accepted),), tuple(clients))
 
 
 Extractor = Callable[[Mapping[str, Workload], Mapping[str, str]], Any]
-EXTRACTORS: tuple[Extractor, ...] = (_redis, _nats_users, _jwt, _database)
+EXTRACTORS: tuple[Extractor, ...] = (_redis, _nats_users, _jwt)
 
 
 def credentials(objects: Iterable[Mapping[str, Any]]) -> dict[str, Credential]:
@@ -315,6 +369,9 @@ def credentials(objects: Iterable[Mapping[str, Any]]) -> dict[str, Credential]:
         for credential in result if isinstance(result, list) else [result]:
             if credential is not None:
                 found[credential.name] = credential
+    database = _database(objects, loads, config)
+    if database is not None:
+        found[database.name] = database
     return found
 
 
@@ -349,9 +406,11 @@ class Namer:
             for key, value in (obj.get("stringData") or {}).items()
             if key[-2:] in ("-a", "-b")
         ]
-        # With generation a alone, b's keys hold a's values: a names them.
+        # With generation a alone, b's keys hold a's values: a names them. A SCRAM verifier
+        # (`verifier-a`) is shown by its last part, as `__call__` reads a `role:verifier` token.
         for generation, value in sorted(found):
             self.names.setdefault(value, f"{generation}{step}")
+            self.names.setdefault(value.rsplit(":", 1)[-1], f"{generation}{step}")
 
     def __call__(self, token: str) -> str:
         secret = token.rsplit(":", 1)[-1]
@@ -373,20 +432,14 @@ def _sides(credential: Credential, role: str) -> dict[str, frozenset[str]]:
 
 
 def check(
-    step: str,
-    before: Mapping[str, Credential],
-    after: Mapping[str, Credential],
-    initial: Mapping[str, Credential],
-    name: Namer,
+    step: str, before: Mapping[str, Credential], after: Mapping[str, Credential], name: Namer
 ) -> list[str]:
     """Every value a client may hold (old or new) against what every server may accept while
     both its old and new pods run (old ∩ new)."""
     problems = []
     for credential_name, new in after.items():
         old = before.get(credential_name, new)
-        persisted = credential_name == "database"
-        servers_old = _sides(initial.get(credential_name, old) if persisted else old, "servers")
-        servers_new = _sides(initial.get(credential_name, new) if persisted else new, "servers")
+        servers_old, servers_new = _sides(old, "servers"), _sides(new, "servers")
         clients_old, clients_new = _sides(old, "clients"), _sides(new, "clients")
         for server in servers_new:
             accepts = servers_old.get(server, servers_new[server]) & servers_new[server]
@@ -451,7 +504,7 @@ def _state(
                 if role == "clients"
                 else before.get(workload, after[workload]) & after[workload]
             )
-        elif workload in rolled:
+        elif workload in rolled or (role == "servers" and workload in SET_AT_ONCE):
             values = after[workload]
         else:
             values = before.get(workload, after[workload])
@@ -490,7 +543,6 @@ def rehearse_rotation(
     states = [
         (label, credentials(objects), workloads(objects), objects) for label, objects in steps
     ]
-    initial = states[0][1]
     transitions = []
     for (_, before, loads_before, old_objects), (label, after, loads_after, new_objects) in zip(
         states, states[1:], strict=False
@@ -500,7 +552,7 @@ def rehearse_rotation(
         how, wait = max(delays, key=lambda found: found[1], default=("nothing changed", 0))
         transition = Transition(step=label, delivery=how, delivery_seconds=wait)
         transition.rows = rows(before, after, loads_before, loads_after, name)
-        transition.problems = check(label, before, after, initial, name)
+        transition.problems = check(label, before, after, name)
         transition.windows = windows(after, loads_before, loads_after)
         transitions.append(transition)
     return transitions
