@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from components.config.quantities import seconds
+from components.data.database_roles import POLL_SECONDS
 
 from .offline import Registered, StackRun
 from .render import run_or_report
@@ -69,6 +70,9 @@ DURATIONS: dict[str, int] = {
     "kubernetes:external-secrets.io/v1:ClusterSecretStore": 10,
     "kubernetes:cert-manager.io/v1:Certificate": 10,
     "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass": 1,
+    # A Job: its pod scheduled, a small image pulled and a short command run (the roles Job's
+    # psql, a release gate's check).
+    "kubernetes:batch/v1:Job": 15,
 }
 RELEASES: dict[str, int] = {
     "cert-manager": 120,
@@ -85,6 +89,7 @@ RELEASES: dict[str, int] = {
 DEFAULT_DURATION = 2
 """Everything else (a ConfigMap, a Service, an IAM policy): a couple of seconds."""
 
+JOB = "kubernetes:batch/v1:Job"
 DEFAULT_AWAIT = 600
 """The Kubernetes provider's await for Deployments, StatefulSets and awaited custom resources."""
 HELM_TIMEOUT = 300
@@ -110,7 +115,13 @@ def await_timeout(record: Registered) -> Optional[int]:
         return seconds(record.timeouts["create"])
     if record.type == "kubernetes:helm.sh/v3:Release":
         return int(record.inputs.get("timeout") or HELM_TIMEOUT)
-    if record.type in ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"):
+    if record.type in (
+        "kubernetes:apps/v1:Deployment",
+        "kubernetes:apps/v1:StatefulSet",
+        # Awaited to completion: pulumi-kubernetes provider/pkg/await/job.go,
+        # DefaultJobTimeoutMins = 10.
+        JOB,
+    ):
         return DEFAULT_AWAIT
     annotations = (record.inputs.get("metadata") or {}).get("annotations") or {}
     if record.is_kubernetes_object and "pulumi.com/waitFor" in annotations:
@@ -185,11 +196,31 @@ WORKLOADS = (
     ROLLOUT,
     "kubernetes:apps/v1:StatefulSet",
     "kubernetes:batch/v1:CronJob",
+    JOB,
 )
+STARTED_WORKLOADS = (
+    "kubernetes:apps/v1:Deployment",
+    ROLLOUT,
+    "kubernetes:apps/v1:StatefulSet",
+    JOB,
+)
+"""What creates its pods at once: they pull their images while a Secret they read is still
+missing (the kubelet pulls before it builds the container's environment)."""
+KUBELET_RETRY = 10
+"""A pod whose Secret is missing fails its sync (CreateContainerConfigError) and the kubelet
+retries it 10 seconds later (kubernetes pkg/kubelet/kubelet.go, `backOffPeriod`, "the period to
+back off when pod syncing results in an error"); the image was pulled before (pkg/kubelet/
+kuberuntime/kuberuntime_container.go, `startContainer`: "Step 1: pull the image", then the
+container's config, which reads the Secret)."""
+
+ROLES_STEP = POLL_SECONDS + 2 + DEFAULT_DURATION + KUBELET_RETRY
+"""What must follow the database before api and auth can start, whatever the order: the roles
+Job's poll and script (`data.database_roles`), the clients' Secret written after it, and the
+kubelet's retry of the pods that waited for that Secret."""
 
 
 def pod_template(inputs: dict[str, Any]) -> dict[str, Any]:
-    """The pod spec of a Deployment, StatefulSet or CronJob manifest."""
+    """The pod spec of a Deployment, StatefulSet, Job or CronJob manifest."""
     spec = inputs["spec"]
     if inputs["kind"] == "CronJob":
         spec = spec["jobTemplate"]["spec"]
@@ -249,10 +280,10 @@ def database(run: StackRun, namespace: str) -> set[str]:
 
 def readiness_needs(run: StackRun) -> dict[str, set[str]]:
     """Deployments whose pods read the database's Secret -> the database their readiness
-    checks."""
+    checks; the roles Job (it reads the admin's) -> the database it polls for."""
     found: dict[str, set[str]] = {}
     for record in run.resources:
-        if record.type not in ("kubernetes:apps/v1:Deployment", ROLLOUT):
+        if record.type not in ("kubernetes:apps/v1:Deployment", ROLLOUT, JOB):
             continue
         if {DATABASE_SECRET, DATABASE_APP_SECRET} & set(secrets_read(pod_template(record.inputs))):
             found[record.urn] = database(run, record.inputs["metadata"]["namespace"])
@@ -260,7 +291,10 @@ def readiness_needs(run: StackRun) -> dict[str, set[str]]:
 
 
 def readiness_period(inputs: dict[str, Any]) -> int:
-    """The longest readiness probe period of a workload's containers."""
+    """The longest readiness probe period of a workload's containers; a Job's poll."""
+    if inputs["kind"] == "Job":
+        # The roles Job polls `pg_isready` and then runs its script (`data.database_roles`).
+        return POLL_SECONDS + 2
     return max(
         int((container.get("readinessProbe") or {}).get("periodSeconds", DEFAULT_READINESS_PERIOD))
         for container in pod_template(inputs)["containers"]
@@ -350,6 +384,11 @@ def timeline(run: StackRun) -> Timeline:
         gate = max([*declared, *inside], key=lambda step: (step.finish, step.urn), default=None)
         own = duration(record)
         finish = max(start, gate.finish if gate else 0) + own
+        if record.type in STARTED_WORKLOADS and gate is not None and gate.finish > start:
+            # Its pods pulled their image meanwhile: once the missing Secret exists, the
+            # kubelet's next retry starts them, Ready at their first probe.
+            late = gate.finish + KUBELET_RETRY + readiness_period(record.inputs)
+            finish = max(start + own, late)
         # ... and at the first readiness probe after the database its readiness checks.
         checked = [schedule(need) for need in sorted(checks.get(urn, ()))]
         answered = max(checked, key=lambda step: (step.finish, step.urn), default=None)

@@ -253,8 +253,6 @@ class WebApp(pulumi.ComponentResource):
             store.grant_read(namespace=settings.namespace, name=account)
         store.seal()
         prometheus_crds = self._prometheus(store, base)
-        self._program_secrets: dict[str, pulumi.Resource] = {}
-        """The Secrets the program writes itself (`cat.PROGRAM_SECRETS`), by name."""
         self._ingress: dict[str, tuple[kx.Peer, ...]] = {}
         """Per workload, what its NetworkPolicy admits (the mesh mirrors it)."""
         self._data_services(store, prometheus_crds, in_namespace)
@@ -582,7 +580,6 @@ class WebApp(pulumi.ComponentResource):
     ) -> None:
         """PostgreSQL (in-cluster mode), Redis and NATS."""
         settings, name = self._settings, self._name
-        database: list[pulumi.Resource] = []
         if settings.database.mode == "in-cluster":
             postgres = InClusterPostgres(
                 f"{name}-postgres",
@@ -601,8 +598,7 @@ class WebApp(pulumi.ComponentResource):
                 opts=opts,
             )
             self._ingress.update(postgres.ingress)
-            database.append(postgres)
-        self._database_roles(store, database, opts)
+        self._database_roles(store, opts)
         redis = InClusterRedis(
             f"{name}-redis",
             InClusterRedisArgs(
@@ -636,15 +632,13 @@ class WebApp(pulumi.ComponentResource):
         )
         self._ingress.update(nats.ingress)
 
-    def _database_roles(
-        self, store: SecretStore, database: list[pulumi.Resource], opts: pulumi.ResourceOptions
-    ) -> None:
+    def _database_roles(self, store: SecretStore, opts: pulumi.ResourceOptions) -> None:
         """The applications' login roles, set by a Job once the database answers; api and auth
-        wait for the Secret it guards (`data.database_roles`)."""
+        read the Secret written after it (`data.database_roles`)."""
         settings = self._settings
         managed = store.managed_database
         host = managed.host if managed else f"postgres.{settings.namespace}.svc.cluster.local"
-        roles = DatabaseRoles(
+        DatabaseRoles(
             f"{self._name}-database-roles",
             DatabaseRolesArgs(
                 namespace=settings.namespace,
@@ -658,22 +652,21 @@ class WebApp(pulumi.ComponentResource):
                 egress=tuple(self._egress("postgres", store)),
                 rotation=settings.secret_rotation,
                 secret_access=self._access(store, ROLES_READERS),
-                wait_for=(
-                    *database,
-                    *(managed.ready if managed else ()),
-                    *self._wait(store, ROLES),
-                ),
+                # Not the database itself: the Job's pod starts while the database is created
+                # and waits until it answers (`data.database_roles`).
+                wait_for=tuple(self._wait(store, ROLES)),
+                deadline=store.database_create_timeout,
             ),
             opts=opts,
         )
-        self._program_secrets[cat.DATABASE_APP.name] = roles.secret
 
     def _secret_readers(self, store: SecretStore) -> dict[str, tuple[str, ...]]:
         """Every ServiceAccount whose pods read catalogued Secrets -> those Secrets (with the CSI
         driver, the receivers' endpoints too: a pod must mount them for the operator to read)."""
         secret_env = {svc.name: service_env(svc, self._settings)[1] for svc in CATALOGUE}
         program = {spec.name for spec in cat.PROGRAM_SECRETS}
-        # What the program writes itself (not the store): waited for directly (`_services`).
+        # What the program writes itself (not the store): read by name, never waited for, and
+        # what sets a service's longer first await (`_services`).
         self._program_reads = {
             name: tuple(sorted({ref.secret.name for ref in refs.values()} & program))
             for name, refs in secret_env.items()
@@ -731,16 +724,23 @@ class WebApp(pulumi.ComponentResource):
     ) -> None:
         """The catalogue's services, each created once the Secrets it reads are delivered.
 
-        A service whose readiness checks the database reads its login role's Secret
-        (`webapp-database-app`), which the program writes once the roles Job has set the roles,
-        and that Job waits for the database: so api and auth come after the database. They keep
-        the store's longer first await on a managed database
+        A service whose readiness checks the database (api and auth) reads its login role's
+        Secret (`webapp-database-app`), which the program writes once the roles Job has set the
+        roles, and that Job once the database answers. The service waits for what the Job waits
+        for (the store's delivery of the admin's Secret), not for that Secret: its pods are
+        created and pull their image while the database comes up, the kubelet starts their
+        containers once the Secret exists (it retries a pod whose Secret is missing every 10
+        seconds), and the provider's await of its rollout lasts until the readiness probe
+        reaches the database; a managed one sets the store's longer first await
         (`SecretStore.database_create_timeout`). Nothing else waits for the database."""
         for svc in CATALOGUE:
             reads = self._readers.get(svc.name, ())
             wait = self._wait(store, svc.name) if reads else []
             program = self._program_reads.get(svc.name, ())
-            wait += [self._program_secrets[secret] for secret in program]
+            if cat.DATABASE_APP.name in program:
+                # What the roles Job waits for: the admin's Secret delivered (after RDS, whose
+                # Secret needs the instance; not after a Flexible Server or in-cluster one).
+                wait = [*wait, *self._wait(store, ROLES)]
             timeout = store.database_create_timeout if cat.DATABASE_APP.name in program else None
             service = self._service(svc, store, prometheus_crds, opts, wait, timeout)
             self._ingress.update(service.ingress)

@@ -19,9 +19,11 @@ Creates (parented to the component, named from it):
 - Secret `webapp-database-app`: what api and auth read, the login role and password of the
   generation clients use (and its URLs)
 
-In time: the Job waits for the database (the in-cluster StatefulSet, or the store's delivery of
-`webapp-database`, which on AWS waits for RDS), the verifiers' Secret and its NetworkPolicy; the
-clients' Secret waits for the Job, and api and auth for that Secret. So the server accepts a
+In time: the Job waits for the verifiers' Secret, its NetworkPolicy and the store's delivery of
+`webapp-database` (on AWS that waits for RDS; on Azure and in-cluster it does not wait for the
+database), and its pod polls until the database answers (`pg_isready`), so it runs as soon as
+the database does. The clients' Secret waits for the Job; api and auth are created without
+waiting for it (their pods pull meanwhile, and start once it exists). So the server accepts a
 generation before any client is given it: a rotation's first step renews the standby generation
 (the Job runs again: its name is a digest of the script, the image and the generations' labels,
 and a Job's spec is immutable, so a new digest is a replacement, the new Job created and awaited
@@ -39,6 +41,7 @@ from typing import Mapping, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.config.quantities import seconds
 from components.config.rotation import GENERATIONS, SecretRotation
 from components.data.roles_sql import login_role, roles_sql, scram_verifier
 from components.kube import objects as kx
@@ -56,6 +59,24 @@ JOB_UID = 65532
 PASSWORD_KEY = "database-app-password"
 """The generated value of the application roles (one resource per generation)."""
 SCRIPT = "roles.sql"
+SQL_DIR = "/sql"
+"""Where the Job's pod mounts the script's ConfigMap."""
+POLL_SECONDS = 5
+"""How often the Job's pod asks whether the database answers."""
+DEFAULT_DEADLINE = 600
+"""The Job's `activeDeadlineSeconds` when the database is ready within the provider's 10
+minutes."""
+
+# pg_isready (PQping) succeeds once the server accepts connections, whatever the credentials:
+# until then (a server still being created, a name not yet in DNS, a StatefulSet still starting)
+# the pod polls every 5 s instead of failing into the Job's exponential backoff. A failing psql
+# (the admin's Secret one refresh behind a rotation, a database that answers before its
+# application database exists) fails the pod, and the Job's next pod reads the Secret again.
+COMMAND = (
+    f"until pg_isready -q; do sleep {POLL_SECONDS}; done; "
+    'exec psql -X -v ON_ERROR_STOP=1 -v verifier_a="$VERIFIER_A" '
+    f'-v verifier_b="$VERIFIER_B" -f {SQL_DIR}/{SCRIPT}'
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,7 +105,12 @@ class DatabaseRolesArgs:
     secret_access: SecretAccess = NO_ACCESS
     """How the Job's pods read the store (Azure CSI). Default plain secretKeyRefs."""
     wait_for: Sequence[pulumi.Resource] = field(default_factory=tuple)
-    """What the Job waits for: the database and the store's delivery of `webapp-database`."""
+    """What the Job waits for: the store's delivery of `webapp-database` (not the database: its
+    pod waits until the database answers)."""
+    deadline: Optional[str] = None
+    """How long the database may take to answer on a first up, as a customTimeout (`30m`): a
+    managed database the Job is created during (`SecretStore.database_create_timeout`). Default
+    None: 10 minutes (the in-cluster StatefulSet, or a database created before the Job)."""
 
 
 def verifier(password: pulumi.Input[str], role: str) -> pulumi.Output[str]:
@@ -94,8 +120,8 @@ def verifier(password: pulumi.Input[str], role: str) -> pulumi.Output[str]:
 
 
 def job_digest(args: DatabaseRolesArgs) -> str:
-    """What makes the Job run again: the script, the image and each accepted generation's label.
-    `use` is not in it: switching clients changes no role."""
+    """What makes the Job run again: the script and its command, the image and each accepted
+    generation's label. `use` is not in it: switching clients changes no role."""
     labels = {generation: args.rotation.label(generation) for generation in args.rotation.accepted}
     return kx.checksum(
         {
@@ -103,6 +129,7 @@ def job_digest(args: DatabaseRolesArgs) -> str:
             "image": args.image,
             "labels": labels,
             "managed": args.managed,
+            "command": COMMAND,
         }
     )[:10]
 
@@ -188,18 +215,20 @@ class DatabaseRoles(pulumi.ComponentResource):
         """The Job of these inputs (`job_digest`): psql runs the script once, as the admin."""
         args = self._args
         csi_volumes, csi_mounts = args.secret_access.volumes()
-        command = (
-            'exec psql -X -v ON_ERROR_STOP=1 -v verifier_a="$VERIFIER_A" '
-            f'-v verifier_b="$VERIFIER_B" -f /sql/{SCRIPT}'
-        )
+        deadline = seconds(args.deadline) if args.deadline else DEFAULT_DEADLINE
+        # The provider awaits the Job's completion (pulumi-kubernetes provider/pkg/await/job.go,
+        # 10 minutes by default): two minutes past its deadline, so the Job's own failure is
+        # what `pulumi up` reports.
+        timeout = f"{deadline // 60 + 2}m"
         return k8s.batch.v1.Job(
             f"{self._name}-job",
             metadata=kx.metadata(f"{ROLES}-{job_digest(args)}", args.namespace, self._labels),
             spec=k8s.batch.v1.JobSpecArgs(
-                # Retries cover a database still starting, or the admin's Secret one refresh behind
-                # RDS's own rotation of it; ten minutes in all, then `pulumi up` fails.
+                # Retries cover the admin's Secret one refresh behind RDS's own rotation of it,
+                # or a database that answers before its application database exists; the
+                # deadline covers the database's creation, then `pulumi up` fails.
                 backoff_limit=6,
-                active_deadline_seconds=600,
+                active_deadline_seconds=deadline,
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
                         labels={**self._labels, **dict(args.secret_access.pod_labels)}
@@ -215,7 +244,7 @@ class DatabaseRoles(pulumi.ComponentResource):
                                 name="psql",
                                 image=args.image,
                                 image_pull_policy=args.image_pull_policy,
-                                command=["sh", "-c", command],
+                                command=["sh", "-c", COMMAND],
                                 env=self._env(),
                                 resources=kx.resources(
                                     {
@@ -226,7 +255,7 @@ class DatabaseRoles(pulumi.ComponentResource):
                                 security_context=kx.container_security(),
                                 volume_mounts=[
                                     k8s.core.v1.VolumeMountArgs(
-                                        name="sql", mount_path="/sql", read_only=True
+                                        name="sql", mount_path=SQL_DIR, read_only=True
                                     ),
                                     *csi_mounts,
                                 ],
@@ -246,7 +275,7 @@ class DatabaseRoles(pulumi.ComponentResource):
                 child,
                 pulumi.ResourceOptions(
                     depends_on=after,
-                    custom_timeouts=pulumi.CustomTimeouts(create="12m", update="12m"),
+                    custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout),
                 ),
             ),
         )

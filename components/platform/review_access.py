@@ -11,9 +11,10 @@ creator gets no rights in it, so the work is split between two identities:
   it to `webapp-review-deployer`; it deletes the namespace when the pull request closes;
 - the **deployer** (`routing.branches.deployers`, the `review` environment, which runs the pull
   request's program) holds `webapp-review-deployer` in that namespace only: the kinds a review
-  stack declares, and reads of what the provider awaits. Not Secrets (the CSI driver syncs them),
-  not the Namespace object beyond `get` (its Pod Security labels stay the admin's), nothing
-  cluster-scoped.
+  stack declares, and reads of what the provider awaits. Secrets in that namespace only (the
+  program writes the database roles' itself; the others are its own vault's, synced by the CSI
+  driver, and any pod it declares could mount them anyway), not the Namespace object beyond
+  `get` (its Pod Security labels stay the admin's), nothing cluster-scoped.
 
 Creates (parented to the component):
 - ClusterRole `webapp-review-deployer` (bound per namespace by the admin, never cluster-wide)
@@ -57,6 +58,11 @@ DEPLOYER_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
         ),
         WRITE,
     ),
+    # The Secrets the program writes itself (`cat.PROGRAM_SECRETS`: the database roles'). The
+    # namespace's other Secrets are the review stack's own (its vault's, which this identity
+    # administers anyway), and any pod it declares could mount them: reading them here adds
+    # nothing it could not already reach.
+    ("", ("secrets",), WRITE),
     ("apps", ("deployments", "statefulsets"), WRITE),
     ("batch", ("jobs", "cronjobs"), WRITE),
     ("networking.k8s.io", ("networkpolicies",), WRITE),

@@ -16,6 +16,7 @@ from typing import Callable
 
 import pytest
 
+from components.data.database_roles import COMMAND, POLL_SECONDS, SCRIPT, SQL_DIR
 from components.data.roles_sql import login_role, roles_sql, scram_verifier
 from tests.data.test_postgres_backup import Postgres
 from tests.support import config_file
@@ -210,3 +211,45 @@ def test_the_verifier_is_postgres_own() -> None:
     assert scram_verifier("passA1", ROLE_A) == verifier  # stable: no diff on every up
     assert scram_verifier("passA1", ROLE_B) != verifier  # another role, another salt
     assert scram_verifier("passA2", ROLE_A) != verifier
+
+
+def test_the_jobs_command_waits_for_the_database_then_sets_the_roles(tmp_path: Path) -> None:
+    """The Job's own command (`database_roles.COMMAND`, run by sh with the pod's libpq
+    variables): started before the server answers, it polls instead of failing, and sets both
+    generations once the server is up."""
+    sql = tmp_path / "sql"
+    sql.mkdir()
+    (sql / SCRIPT).write_text(roles_sql(USER, "postgres"))
+    # Outside pytest's tmp_path, which the postgres user cannot traverse (as the fixture above).
+    root = Path(tempfile.mkdtemp(prefix="webapp-pg-job-"))
+    server = Postgres(root)
+    env = {
+        "PATH": f"{server.bindir}:{os.environ['PATH']}",
+        "PGHOST": "127.0.0.1",
+        "PGPORT": str(server.port),
+        "PGDATABASE": "postgres",
+        "PGUSER": "postgres",
+        "PGPASSWORD": "superpass",
+        "PGCONNECT_TIMEOUT": "2",
+        "VERIFIER_A": scram_verifier("jobA", ROLE_A),
+        "VERIFIER_B": scram_verifier("jobB", ROLE_B),
+    }
+    job = subprocess.Popen(
+        ["sh", "-c", COMMAND.replace(f"{SQL_DIR}/", f"{sql}/")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(POLL_SECONDS + 1)
+        assert job.poll() is None, job.communicate()  # still waiting: nothing answers yet
+        server.start()
+        out, err = job.communicate(timeout=60)
+        assert job.returncode == 0, err
+        for role, password in ((ROLE_A, "jobA"), (ROLE_B, "jobB")):
+            assert server.psql("SELECT session_user", user=role, password=password) == role
+    finally:
+        job.kill()
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)

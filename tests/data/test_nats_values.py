@@ -139,9 +139,9 @@ def test_the_stack_stores_and_nats_server_reads_values_that_begin_with_a_digit(
     nats-server reads, and nats-server accepts the rendered config with the pod's environment."""
 
     def digit_first(name: str, length: int, keepers: object = None) -> str:
-        return ("3e9X" + name.replace("-", "") + str(sum(map(ord, str(keepers))) % 997))[:length].ljust(
-            length, "7"
-        )
+        return ("3e9X" + name.replace("-", "") + str(sum(map(ord, str(keepers))) % 997))[
+            :length
+        ].ljust(length, "7")
 
     monkeypatch.setattr(offline, "mock_password", digit_first)
     run = offline.run_stack("dev")

@@ -10,7 +10,8 @@ import pytest
 from tests.support import STACKS
 from tools.golden import VARIANTS, variant_overrides
 from tools.offline import ROOT, StackRun
-from tools.timeline import releases, report, timeline
+from tools.timeline import ROLES_STEP, releases, report, timeline
+from tools.timeline import database as database_of
 
 
 @pytest.mark.parametrize("stack,variant", [(s, v) for s in STACKS for v in VARIANTS])
@@ -27,9 +28,41 @@ def test_a_first_up_takes_about_its_slowest_resource(
     stack: str, variant: str, stack_run: Callable[..., StackRun]
 ) -> None:
     """Nothing slow waits for what it does not need: every first up ends within 1.1 times the
-    create time of its slowest single resource (a database, the monitoring stack, a chart)."""
+    create time of its slowest single resource (a database, the monitoring stack, a chart), plus
+    the one step that must follow the database before its clients log in: their roles
+    (`ROLES_STEP`, seconds)."""
     plan = timeline(stack_run(stack, variant_overrides(stack, variant)))
-    assert plan.total <= 1.1 * plan.slowest.own, report(stack_run(stack))
+    assert plan.total <= 1.1 * plan.slowest.own + ROLES_STEP, report(stack_run(stack))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_roles_job_runs_as_soon_as_the_database_answers(
+    stack: str, stack_run: Callable[..., StackRun]
+) -> None:
+    """The roles Job is created while the database is (its pod polls until it answers; on AWS once
+    the admin's Secret is delivered, after RDS), and the
+    clients' Secret only once the Job completed; api and auth are created before that Secret
+    exists and are Ready one kubelet retry and one probe after it."""
+    run = stack_run(stack)
+    plan = timeline(run)
+    by_name = {s.urn.rsplit("::", 1)[1]: s for s in plan.steps.values()}
+    namespace = next(r for r in run.resources if r.name == "webapp-database-roles-job").inputs[
+        "metadata"
+    ]["namespace"]
+    job, secret = by_name["webapp-database-roles-job"], by_name["webapp-database-roles-app"]
+    database = max(
+        (plan.steps[urn] for urn in database_of(run, namespace)), key=lambda step: step.finish
+    )
+    assert database.finish <= job.finish <= max(job.start + job.own, database.finish + ROLES_STEP)
+    if "aws:rds" not in database.urn:
+        # RDS's admin Secret needs the instance (its managed master secret); the others do not.
+        assert job.start < database.finish
+    assert secret.start >= job.finish
+    for name in ("webapp-api-deployment", "webapp-api-rollout", "webapp-auth-deployment"):
+        if name in by_name:
+            client = by_name[name]
+            assert client.start < secret.finish < client.finish
+            assert client.finish <= max(client.start + client.own, secret.finish + 30)
 
 
 def test_production_takes_about_its_database(stack_run: Callable[..., StackRun]) -> None:
