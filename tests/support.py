@@ -152,6 +152,13 @@ def produced_secrets(objects: list[dict[str, Any]]) -> dict[tuple[str, str], tup
                 set(template) if template else {d["secretKey"] for d in obj["spec"].get("data", [])}
             )
             found[(ns, target.get("name", obj["metadata"]["name"]))] = (keys, "ExternalSecret")
+        elif obj["kind"] == "Certificate" and obj["apiVersion"].startswith("cert-manager.io/"):
+            # cert-manager writes these keys (a CA Issuer's `ca.crt` too): cert-manager v1.19.1
+            # pkg/controller/certificaterequests/ca/ca.go, the issued bundle's chain and CA.
+            found[(ns, obj["spec"]["secretName"])] = (
+                {"tls.crt", "tls.key", "ca.crt"},
+                "Certificate",
+            )
     return found
 
 

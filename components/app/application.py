@@ -394,6 +394,7 @@ class WebApp(pulumi.ComponentResource):
             opts=base,
         )
         self._delivery_providers = addons.delivery_providers
+        self._certificate_providers = [addons.cert_manager] if addons.cert_manager else []
         baseline = NamespaceBaseline(
             f"{name}-namespace",
             NamespaceBaselineArgs(
@@ -624,6 +625,7 @@ class WebApp(pulumi.ComponentResource):
                 managed_prometheus=managed_prometheus(settings),
                 service_monitor=settings.monitoring.enabled,
                 crd_dependencies=list(prometheus_crds),
+                certificate_dependencies=self._certificate_providers,
                 secret_access=self._access(store, NATS_READERS),
                 wait_for=self._waits(store, list(NATS_READERS)),
                 protect=settings.protect,

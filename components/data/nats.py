@@ -21,12 +21,15 @@ stays in the Service while it accepts clients, whatever the others do.
 Authentication: every client is a user of its own (`catalogue.NATS_USERS`: a user per service that
 calls NATS, with publish and subscribe permissions limited to its subjects; two users per client,
 `<user>` and `<user>_b`, one per generation of its password, so a rotation never refuses a client:
-`config.rotation`), and the routes between cluster members authenticate too (one route password,
-which does not rotate: nats-server takes a single route user); nothing connects anonymously. The
-passwords come from the catalogued Secret `webapp-nats` by reference: nats-server resolves
-`$NATS_<USER>_PASSWORD_<A|B>` from
-the environment, and each route URL is composed by Kubernetes from `$(NATS_ROUTE_PASSWORD)`, so
-neither the ConfigMap nor the pod spec holds one.
+`config.rotation`); nothing connects anonymously. The passwords come from the catalogued Secret
+`webapp-nats` by reference: nats-server resolves `$NATS_<USER>_PASSWORD_<A|B>` from the
+environment, so neither the ConfigMap nor the pod spec holds one. The routes between cluster
+members authenticate by mutual TLS, with a certificate cert-manager issues from the stack's route
+CA (`data.nats_tls`, mounted read-only at `ROUTE_TLS_DIR`): any member's certificate signed by
+that CA is accepted, so a renewed certificate never refuses a route (no route password: nats-server
+takes a single route user, which could not rotate without splitting the cluster).
+- NatsRouteTls (`data.nats_tls`) when clustered: the route CA, its Issuers and the members'
+  Certificate, which the StatefulSet waits for
 - ServiceMonitor on the metrics Service when monitoring is on
 """
 
@@ -44,6 +47,7 @@ from components.config.catalogue import NATS_USERS, NatsPermissions
 from components.config.quantities import image_tag, memory_bytes
 from components.config.rotation import GENERATIONS, Generation, nats_username
 from components.config.settings import DataServiceSettings
+from components.data.nats_tls import ROUTE_SECRET, NatsRouteTls, NatsRouteTlsArgs
 from components.kube import objects as kx
 from components.secrets.catalogue import NATS
 from components.secrets.store import NO_ACCESS, SecretAccess
@@ -57,7 +61,11 @@ the name, the port is sniffed)."""
 NATS_UID = 10001
 """nats-server and its exporter need no user of the image: any UID above the host's (10000+)."""
 EXPORTER_IMAGE = "natsio/prometheus-nats-exporter:0.17.3"
-ROUTE_USER = "route"
+ROUTE_TLS_DIR = "/etc/nats-route-tls"
+"""Where the members' route certificate (`nats_tls.ROUTE_SECRET`) is mounted."""
+ROUTE_TLS_TIMEOUT = 2
+"""Seconds a route's TLS handshake may take (nats-server's default is 0.5s: `server/const.go`
+`TLS_TIMEOUT`, at v2.11.8; a member restarting under load is given more)."""
 READERS: Mapping[str, tuple[str, ...]] = {"nats": (NATS.name,)}
 """The ServiceAccounts whose pods read Secrets, and which Secrets."""
 JETSTREAM = False
@@ -81,8 +89,35 @@ def password_variable(user: str, generation: Generation = "a") -> str:
     return f"NATS_{user.upper().replace('-', '_')}_PASSWORD_{generation.upper()}"
 
 
-def route_variable(index: int) -> str:
-    return f"NATS_ROUTE_{index}"
+def route_urls(namespace: str, replicas: int) -> list[str]:
+    """Each member's route URL, by its name under the headless Service (no credentials: the routes
+    authenticate by certificate)."""
+    return [
+        f"nats://nats-{index}.nats-headless.{namespace}.svc.cluster.local:{CLUSTER_PORT}"
+        for index in range(replicas)
+    ]
+
+
+def cluster_block(namespace: str, replicas: int) -> list[str]:
+    """The `cluster` block: routes over mutual TLS (nats-server v2.11.8 `server/opts.go`
+    `getTLSConfig`: cluster TLS always requires and verifies the peer's certificate against
+    `ca_file`, as server and as client; `verify: true` says so here too)."""
+    return [
+        "cluster {",
+        "  name: webapp",
+        f"  listen: 0.0.0.0:{CLUSTER_PORT}",
+        "  tls {",
+        f'    cert_file: "{ROUTE_TLS_DIR}/tls.crt"',
+        f'    key_file: "{ROUTE_TLS_DIR}/tls.key"',
+        f'    ca_file: "{ROUTE_TLS_DIR}/ca.crt"',
+        "    verify: true",
+        f"    timeout: {ROUTE_TLS_TIMEOUT}",
+        "  }",
+        "  routes: [",
+        *(f"    {url}" for url in route_urls(namespace, replicas)),
+        "  ]",
+        "}",
+    ]
 
 
 def _users(users: Mapping[str, NatsPermissions]) -> list[str]:
@@ -111,9 +146,8 @@ def nats_conf(
     storage_size: str,
     users: Mapping[str, NatsPermissions] = NATS_USERS,
 ) -> str:
-    """Server config. nats-server resolves `$POD_NAME`, the passwords and the route URLs from the
-    environment at start (`server_env`)."""
-    del namespace  # the route URLs, which name the peers, are in the environment
+    """Server config. nats-server resolves `$POD_NAME` and the passwords from the environment at
+    start (`server_env`)."""
     lines = [
         "server_name: $POD_NAME",
         f"listen: 0.0.0.0:{CLIENT_PORT}",
@@ -127,27 +161,12 @@ def nats_conf(
     # No `jetstream` block: JetStream is off (`JETSTREAM`), whatever `persistence` says.
     del persistence, storage_size
     if replicas > 1:
-        # A route authenticates with the cluster's user; its URL carries the credentials.
-        routes = "\n".join(f"    ${route_variable(index)}" for index in range(replicas))
-        lines += [
-            "cluster {",
-            "  name: webapp",
-            f"  listen: 0.0.0.0:{CLUSTER_PORT}",
-            f"  authorization {{user: {ROUTE_USER}, password: $NATS_ROUTE_PASSWORD}}",
-            "  routes: [",
-            routes,
-            "  ]",
-            "}",
-        ]
+        lines += cluster_block(namespace, replicas)
     return "\n".join(lines) + "\n"
 
 
-def server_env(
-    namespace: str, replicas: int, users: Sequence[str] = tuple(NATS_USERS)
-) -> list[k8s.core.v1.EnvVarArgs]:
-    """The server's environment: its pod name, every password by reference to `webapp-nats`, and
-    the route URLs, which Kubernetes composes from `$(NATS_ROUTE_PASSWORD)` (defined first, as
-    dependent variables require)."""
+def server_env(users: Sequence[str] = tuple(NATS_USERS)) -> list[k8s.core.v1.EnvVarArgs]:
+    """The server's environment: its pod name and every password by reference to `webapp-nats`."""
 
     def secret(variable: str, key: str) -> k8s.core.v1.EnvVarArgs:
         return k8s.core.v1.EnvVarArgs(
@@ -160,27 +179,14 @@ def server_env(
     pod_name = k8s.core.v1.EnvVarSourceArgs(
         field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="metadata.name")
     )
-    env = [
+    return [
         k8s.core.v1.EnvVarArgs(name="POD_NAME", value_from=pod_name),
-        secret("NATS_ROUTE_PASSWORD", "route-password"),
         *(
             secret(password_variable(user, generation), f"{user}-password-{generation}")
             for user in users
             for generation in GENERATIONS
         ),
     ]
-    if replicas > 1:
-        env += [
-            k8s.core.v1.EnvVarArgs(
-                name=route_variable(index),
-                value=(
-                    f"nats://{ROUTE_USER}:$(NATS_ROUTE_PASSWORD)@nats-{index}.nats-headless."
-                    f"{namespace}.svc.cluster.local:{CLUSTER_PORT}"
-                ),
-            )
-            for index in range(replicas)
-        ]
-    return env
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -207,6 +213,9 @@ class InClusterNatsArgs:
     secret_access: SecretAccess = NO_ACCESS
     """How the pods reach the secret store themselves (Azure CSI); plain secretKeyRefs by
     default."""
+    certificate_dependencies: Sequence[pulumi.Resource] = ()
+    """What installs cert-manager's CRDs (the route certificates' Issuers and Certificates, when
+    clustered), when this program installs it (waited for). Default: nothing."""
     wait_for: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
     """ServiceAccount name (`READERS`) -> what its workload waits for before it is created (the
     store's `wait_for`: the Secrets it reads, or what mounts them). Default: nothing."""
@@ -294,6 +303,21 @@ def _exporter_container(settings: DataServiceSettings) -> k8s.core.v1.ContainerA
     )
 
 
+def _route_tls(
+    clustered: bool,
+) -> tuple[list[k8s.core.v1.VolumeArgs], list[k8s.core.v1.VolumeMountArgs]]:
+    """The route certificate's Secret, mounted read-only at `ROUTE_TLS_DIR` when clustered (the
+    key readable by the pod's group only: `pod_security` makes it the NATS user's)."""
+    if not clustered:
+        return [], []
+    volume = k8s.core.v1.VolumeArgs(
+        name="route-tls",
+        secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name=ROUTE_SECRET, default_mode=0o440),
+    )
+    mount = k8s.core.v1.VolumeMountArgs(name="route-tls", mount_path=ROUTE_TLS_DIR, read_only=True)
+    return [volume], [mount]
+
+
 def _volumes(persistence: bool, csi: list[k8s.core.v1.VolumeArgs]) -> list[k8s.core.v1.VolumeArgs]:
     """Config, /tmp, and /data as an emptyDir when the stack keeps no volume."""
     volumes = [
@@ -336,6 +360,21 @@ class InClusterNats(pulumi.ComponentResource):
             f"{name}-config", metadata=self._metadata(), data={"nats.conf": conf}, opts=self._child
         )
         client, headless = self._create_services()
+        # Clustered: the routes' certificate, which the StatefulSet waits for (`data.nats_tls`).
+        self._route_tls = (
+            NatsRouteTls(
+                f"{name}-route-tls",
+                NatsRouteTlsArgs(
+                    namespace=args.namespace,
+                    instance=args.instance,
+                    labels=self._labels,
+                    crd_dependencies=args.certificate_dependencies,
+                ),
+                opts=self._child,
+            )
+            if settings.replicas > 1
+            else None
+        )
         # Its own ServiceAccount, without an API token: NATS never calls the Kubernetes API.
         account = kx.service_account(
             f"{name}-sa",
@@ -428,6 +467,9 @@ class InClusterNats(pulumi.ComponentResource):
     ) -> None:
         args, settings = self._args, self._args.settings
         csi_volumes, csi_mounts = args.secret_access.volumes()
+        tls_volumes, tls_mounts = _route_tls(self._route_tls is not None)
+        reload = [*READERS["nats"], ROUTE_SECRET] if self._route_tls else READERS["nats"]
+        certificate = [self._route_tls.certificate] if self._route_tls else []
         pod = k8s.core.v1.PodSpecArgs(
             service_account_name="nats",
             automount_service_account_token=False,
@@ -439,12 +481,10 @@ class InClusterNats(pulumi.ComponentResource):
                 "nats", args.instance, settings.replicas, revision_label="controller-revision-hash"
             ),
             containers=[
-                _server_container(
-                    settings, server_env(args.namespace, settings.replicas), csi_mounts
-                ),
+                _server_container(settings, server_env(), [*csi_mounts, *tls_mounts]),
                 _exporter_container(settings),
             ],
-            volumes=_volumes(settings.persistence, csi_volumes),
+            volumes=_volumes(settings.persistence, [*csi_volumes, *tls_volumes]),
         )
         annotations = {
             "checksum/config": kx.checksum(conf),
@@ -456,11 +496,13 @@ class InClusterNats(pulumi.ComponentResource):
         ]
         stateful_set = k8s.apps.v1.StatefulSet(
             f"{self._name}-statefulset",
-            # Passwords apply at start: a changed `webapp-nats` rolls the members one by one (the
-            # StatefulSet controller waits for each to be Ready again; it does not consult the
-            # PDB, which guards drains), in lame-duck mode, so clients move over.
+            # Passwords and the route certificate apply at start: a changed `webapp-nats` or a
+            # renewed `nats-route-tls` rolls the members one by one (the StatefulSet controller
+            # waits for each to be Ready again; it does not consult the PDB, which guards
+            # drains), in lame-duck mode, so clients move over; old and new certificates share
+            # the CA, so no route is refused meanwhile.
             metadata=kx.metadata(
-                "nats", self._args.namespace, self._workload_labels, kx.reload_on(READERS["nats"])
+                "nats", self._args.namespace, self._workload_labels, kx.reload_on(reload)
             ),
             spec=k8s.apps.v1.StatefulSetSpecArgs(
                 service_name=headless.metadata.name,
@@ -478,10 +520,11 @@ class InClusterNats(pulumi.ComponentResource):
                 volume_claim_templates=claims if settings.persistence else None,
             ),
             # Pods run as this account: created first, no pod is refused for lack of it; and after
-            # the Secret its passwords come from.
+            # the Secret its passwords come from, and the route certificate once issued (a pod
+            # would otherwise wait in ContainerCreating for its Secret volume).
             opts=kx.stateful_set_options(
                 self._child,
-                [account, *args.wait_for.get("nats", ())],
+                [account, *args.wait_for.get("nats", ()), *certificate],
                 args.protect and settings.persistence,
             ),
         )

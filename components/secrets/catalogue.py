@@ -115,15 +115,14 @@ NATS = SecretSpec(
     category="nats",
     refresh="1h",
     # One user per service that calls NATS (the password clients use, and its URL carrying it;
-    # each generation's password, the server's two users: `config.rotation`), and the password
-    # the cluster's routes authenticate with.
+    # each generation's password, the server's two users: `config.rotation`). Nothing for the
+    # cluster's routes: they authenticate by certificate (`data.nats_tls`).
     keys=(
-        "route-password",
         *(f"{user}-password" for user in NATS_USERS),
         *(f"{user}-password-{generation}" for user in NATS_USERS for generation in "ab"),
         *(f"{user}-url" for user in NATS_USERS),
     ),
-    description="NATS user passwords and URLs, and the cluster route password",
+    description="NATS user passwords and URLs",
     owner="program",
 )
 BROADCASTER = SecretSpec(

@@ -81,12 +81,11 @@ ROTATED = (
 )
 """The generated values that rotate in two generations (`config.rotation`), because their servers
 accept two at once: Redis' ACL user (two passwords), NATS (a user per generation per client), the
-JWT verification key set. Not the NATS route password: nats-server's cluster `authorization`
-takes a single user and refuses a list ("Cluster authorization does not allow multiple users",
-server/opts.go, parseCluster, at v2.11.8), so two members holding different route passwords
-refuse each other's routes and the cluster splits; it keeps its first value (README: Rotation).
-The database's application roles (`database-app-password`, `data.database_roles`): a login role
-per generation. Not the database admin's password, not Grafana's admin password (Grafana applies
+JWT verification key set. There is no NATS route password: the routes authenticate by
+certificates cert-manager renews (`data.nats_tls`), since nats-server's cluster `authorization`
+takes a single user (server/opts.go, parseCluster, at v2.11.8) and could not rotate. The
+database's application roles (`database-app-password`, `data.database_roles`): a login role per
+generation. Not the database admin's password, not Grafana's admin password (Grafana applies
 it on its first start only), not the placeholders."""
 
 
@@ -184,19 +183,19 @@ def nats_literal(value: str) -> str:
     return (LEADING_DIGIT_AS_LETTER[int(first)] + value[1:]) if first.isdigit() else value
 
 
-NATS_PASSWORD_KEYS = (
-    "route-password",
-    *(f"{user}-password{suffix}" for user in NATS_USERS for suffix in ("", "-a", "-b")),
+NATS_PASSWORD_KEYS = tuple(
+    f"{user}-password{suffix}" for user in NATS_USERS for suffix in ("", "-a", "-b")
 )
 """The generated keys of `webapp-nats`: per NATS user the password clients use and the password of
-each generation (the server's two users), and the routes' password."""
+each generation (the server's two users). None for the routes: they authenticate by certificate
+(`data.nats_tls`)."""
 
 
 def nats_passwords(password: Password, rotation: SecretRotation) -> dict[str, pulumi.Output[str]]:
-    """Every key of `NATS_PASSWORD_KEYS`, generated as `nats-<user>-password` (a generation each)
-    and `nats-route-password`, each in the form nats-server reads literally (`nats_literal`; the
-    clients get the same value from the same Secret)."""
-    found = {"route-password": password("nats-route-password")}
+    """Every key of `NATS_PASSWORD_KEYS`, generated as `nats-<user>-password` (a generation each),
+    each in the form nats-server reads literally (`nats_literal`; the clients get the same value
+    from the same Secret)."""
+    found: dict[str, pulumi.Output[str]] = {}
     for user in NATS_USERS:
         key = f"nats-{user}-password"
         by_generation = generations(password, rotation, key)
@@ -262,7 +261,7 @@ def external_credentials(
 def nats_secret_values(
     host: str, password: Password, rotation: SecretRotation
 ) -> dict[str, pulumi.Input[str]]:
-    """`webapp-nats` with generated passwords per NATS user and generation, and for the routes."""
+    """`webapp-nats` with generated passwords per NATS user and generation."""
     usernames = {user: nats_username(user, rotation.use) for user in NATS_USERS}
     return nats_values(host, nats_passwords(password, rotation), usernames)
 

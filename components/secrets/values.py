@@ -221,8 +221,8 @@ def redis_templates(host: str) -> dict[str, str]:
 def nats_values(
     host: str, passwords: Mapping[str, pulumi.Input[str]], usernames: Mapping[str, str]
 ) -> dict[str, pulumi.Input[str]]:
-    """Every key of `webapp-nats`, where the program knows the passwords (`passwords`: the route's
-    and per user the one clients use and each generation's; `usernames`: user -> the username
+    """Every key of `webapp-nats`, where the program knows the passwords (`passwords`: per user
+    the one clients use and each generation's; `usernames`: user -> the username
     clients use)."""
     fields: dict[str, pulumi.Input[str]] = {
         f"{user}_password": passwords[f"{user}-password"] for user in usernames
