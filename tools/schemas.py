@@ -103,6 +103,12 @@ SOURCES = (
         (("ClusterIssuer", "v1"),),
     ),
     Source(
+        CM,
+        CERT_MANAGER["version"],
+        "deploy/crds/cert-manager.io_issuers.yaml",
+        (("Issuer", "v1"),),
+    ),
+    Source(
         ESO,
         ESO_TAG,
         "config/crds/bases/external-secrets.io_externalsecrets.yaml",

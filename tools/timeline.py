@@ -103,8 +103,10 @@ def duration(record: Registered) -> int:
     if record.type == "kubernetes:helm.sh/v3:Release":
         return RELEASES.get(record.inputs.get("chart", "").rsplit("/", 1)[-1], 120)
     if record.type == "kubernetes:cert-manager.io/v1:Certificate":
-        issuer = record.inputs["spec"]["issuerRef"]["name"]
-        return 5 if issuer.endswith("-selfsigned") else ACME_CERTIFICATE
+        issuer = record.inputs["spec"]["issuerRef"]
+        # Self-signed, or a namespaced CA Issuer (the NATS route CA): signed in seconds.
+        local = issuer["name"].endswith("-selfsigned") or issuer.get("kind") == "Issuer"
+        return 5 if local else ACME_CERTIFICATE
     return DURATIONS.get(record.type, DEFAULT_DURATION)
 
 

@@ -63,9 +63,6 @@ NATS_UID = 10001
 EXPORTER_IMAGE = "natsio/prometheus-nats-exporter:0.17.3"
 ROUTE_TLS_DIR = "/etc/nats-route-tls"
 """Where the members' route certificate (`nats_tls.ROUTE_SECRET`) is mounted."""
-ROUTE_TLS_TIMEOUT = 2
-"""Seconds a route's TLS handshake may take (nats-server's default is 0.5s: `server/const.go`
-`TLS_TIMEOUT`, at v2.11.8; a member restarting under load is given more)."""
 READERS: Mapping[str, tuple[str, ...]] = {"nats": (NATS.name,)}
 """The ServiceAccounts whose pods read Secrets, and which Secrets."""
 JETSTREAM = False
@@ -111,7 +108,6 @@ def cluster_block(namespace: str, replicas: int) -> list[str]:
         f'    key_file: "{ROUTE_TLS_DIR}/tls.key"',
         f'    ca_file: "{ROUTE_TLS_DIR}/ca.crt"',
         "    verify: true",
-        f"    timeout: {ROUTE_TLS_TIMEOUT}",
         "  }",
         "  routes: [",
         *(f"    {url}" for url in route_urls(namespace, replicas)),

@@ -50,6 +50,8 @@ ROUTE_CA_DURATION, ROUTE_CA_RENEW_BEFORE = "87600h", "8760h"
 and every pod has moved to the renewed CA certificate before the old one expires)."""
 ROUTE_USAGES = ("digital signature", "server auth", "client auth")
 """A member is the server of the routes it accepts and the client of those it opens."""
+ROUTE_CERTIFICATE = "nats-route"
+"""The members' Certificate."""
 CA_ISSUER = "nats-route-ca"
 SELF_SIGNED_ISSUER = "nats-route-selfsigned"
 CERT_MANAGER_API = "cert-manager.io/v1"
@@ -136,7 +138,7 @@ class NatsRouteTls(pulumi.ComponentResource):
         self.certificate = self._resource(
             "certificate",
             "Certificate",
-            "nats-route",
+            ROUTE_CERTIFICATE,
             route_certificate_spec(args.headless_service, args.namespace),
             self._after(child, issuer),
             kx.AWAIT_READY,

@@ -6,9 +6,9 @@ import dataclasses
 import re
 from typing import Optional
 
+from components.config.quantities import seconds
 from components.data.nats import ROUTE_TLS_DIR, InClusterNats, InClusterNatsArgs
 from components.data.nats_tls import ROUTE_SECRET
-from components.config.quantities import seconds
 from tests.support import SETTINGS, kind_and_name, objects, one, waits_for
 from tools.offline import StackRun, run_components
 
@@ -63,9 +63,9 @@ def test_nats_cluster_with_volumes_and_pdb() -> None:
     assert not {name for name in env if "ROUTE" in name}
     (volume,) = [v for v in pod["volumes"] if v["name"] == "route-tls"]
     assert volume["secret"] == {"secretName": ROUTE_SECRET, "defaultMode": 0o440}
-    assert {"name": "route-tls", "mountPath": ROUTE_TLS_DIR, "readOnly": True} in pod[
-        "containers"
-    ][0]["volumeMounts"]
+    assert {"name": "route-tls", "mountPath": ROUTE_TLS_DIR, "readOnly": True} in pod["containers"][
+        0
+    ]["volumeMounts"]
     # A renewed certificate restarts the members (Reloader), as a new password does.
     reload = stateful_set["metadata"]["annotations"]["secret.reloader.stakater.com/reload"]
     assert reload.split(",") == [ROUTE_SECRET, "webapp-nats"]
@@ -115,5 +115,5 @@ def test_the_route_certificate_chain_and_its_order() -> None:
     order = ["Issuer/nats-route-selfsigned", "Certificate/nats-route-ca", "Issuer/nats-route-ca"]
     order += ["Certificate/nats-route", "StatefulSet/nats"]
     urns = {"/".join(kind_and_name(run, r.urn)): r.urn for r in run.resources if "::" in r.urn}
-    for before, after in zip(order, order[1:]):
+    for before, after in zip(order, order[1:], strict=False):
         assert urns[before] in waits_for(run, urns[after]), (before, after)

@@ -6,7 +6,6 @@ core NATS messages between its clients, so it stays in the Service."""
 from __future__ import annotations
 
 import os
-import re
 import socket
 import subprocess
 import urllib.error
@@ -15,10 +14,12 @@ from pathlib import Path
 from typing import Callable
 
 from components.data.nats import READY_PATH
+from tests.data.certificates import authority, leaf
+from tests.data.test_nats_route_tls import member_conf
 from tests.data.test_nats_server import (
     free_port,
     login,
-    on_ports,
+    route_certificate_spec,
     server_environment,
     talk,
     wait_for_port,
@@ -59,17 +60,15 @@ def test_a_member_whose_peers_are_down_stays_ready(
     run = stack_run("production", variant_overrides("production", "cloud-none"))
     conf = config_file(run, "nats", "nats.conf")
     ports = [(free_port(), free_port(), free_port()) for _ in range(3)]
+    ca = authority(tmp_path / "ca", "route-ca")
     servers = []
     env = {}
     try:
-        for index, (client, monitor, cluster) in enumerate(ports):
+        for index in range(3):
             env = server_environment(run, f"nats-{index}")
-            for route in range(3):  # the peers, on this machine's loopback
-                env[f"NATS_ROUTE_{route}"] = re.sub(
-                    r"@[^:]+:6222", f"@127.0.0.1:{ports[route][2]}", env[f"NATS_ROUTE_{route}"]
-                )
+            tls = leaf(tmp_path / f"nats-{index}-tls", ca, route_certificate_spec(run))
             path = tmp_path / f"nats-{index}.conf"
-            path.write_text(on_ports(conf, client, monitor, cluster))
+            path.write_text(member_conf(conf, ports, index, tls))
             servers.append(
                 subprocess.Popen(
                     [nats_server(), "-c", str(path)],

@@ -16,8 +16,10 @@ from urllib.parse import unquote_plus, urlsplit
 import pytest
 
 from components.config.catalogue import NATS_USERS
-from components.data.nats import password_variable
+from components.data.nats import ROUTE_TLS_DIR, password_variable
+from components.data.nats_tls import ROUTE_CERTIFICATE
 from components.secrets.catalogue import NATS
+from tests.data.certificates import authority, leaf
 from tests.support import STACKS, config_file, program
 from tools.golden import variant_overrides
 from tools.offline import StackRun
@@ -51,13 +53,29 @@ def server_environment(run: StackRun, pod_name: str = "nats-0") -> dict[str, str
     return env
 
 
+def route_certificate_spec(run: StackRun) -> dict[str, Any]:
+    """The rendered members' Certificate (`data.nats_tls`)."""
+    return dict(run.find("Certificate", ROUTE_CERTIFICATE)["spec"])
+
+
+def with_route_certificates(run: StackRun, conf: str, directory: Path) -> str:
+    """`conf` reading its route certificate (when clustered) from `directory`, where a leaf for
+    the rendered Certificate, signed by a CA of the test's, is written as cert-manager writes
+    the Secret."""
+    if ROUTE_TLS_DIR not in conf:
+        return conf
+    ca = authority(directory / "ca", "route-ca")
+    files = leaf(directory / "route-tls", ca, route_certificate_spec(run))
+    return conf.replace(ROUTE_TLS_DIR, str(files))
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_nats_server_accepts_the_config(
     stack: str, stack_run: Callable[..., StackRun], tmp_path: Path
 ) -> None:
     nats = program("nats-server")
     run = stack_run(stack, variant_overrides(stack, "cloud-none"))
-    conf = config_file(run, "nats", "nats.conf")
+    conf = with_route_certificates(run, config_file(run, "nats", "nats.conf"), tmp_path)
     (tmp_path / "nats.conf").write_text(conf)
     result = subprocess.run(
         [nats, "-t", "-c", str(tmp_path / "nats.conf")],
@@ -72,7 +90,9 @@ def test_nats_server_accepts_the_config(
 def test_production_nats_is_a_cluster_without_jetstream(stack_run: Callable[..., StackRun]) -> None:
     conf = config_file(stack_run("production"), "nats", "nats.conf")
     assert "jetstream" not in conf and "cluster {" in conf
-    assert len(re.findall(r"\$NATS_ROUTE_\d", conf)) == 3 and "authorization {user: route" in conf
+    assert len(re.findall(r"nats://nats-\d\.nats-headless\.", conf)) == 3
+    # Routes authenticate by certificate: no route user or password (one value at a time).
+    assert "authorization {user: route" not in conf and "verify: true" in conf
 
 
 def test_nats_server_rejects_a_broken_config(tmp_path: Path) -> None:
@@ -209,46 +229,6 @@ def test_both_generations_of_every_user_are_accepted(
             url = urlsplit(values[f"{user}-url"])
             assert (url.username, unquote_plus(url.password or "")) == (f"{user}_b", b)
             assert "-ERR" not in talk(port, login(url.username, b)), user
-
-
-def test_cluster_routes_authenticate(stack_run: Callable[..., StackRun], tmp_path: Path) -> None:
-    """Two members of production's cluster config: their routes, built from the route password,
-    connect; a peer without it is refused."""
-    nats = program("nats-server")
-    run = stack_run("production", variant_overrides("production", "cloud-none"))
-    conf = config_file(run, "nats", "nats.conf")
-    ports = [(free_port(), free_port(), free_port()) for _ in range(2)]
-    servers = []
-    try:
-        for index, (client, monitor, cluster) in enumerate(ports):
-            env = server_environment(run, f"nats-{index}")
-            for route in range(3):  # the peers, on this machine's loopback
-                peer = ports[route % 2][2]
-                env[f"NATS_ROUTE_{route}"] = re.sub(
-                    r"@[^:]+:6222", f"@127.0.0.1:{peer}", env[f"NATS_ROUTE_{route}"]
-                )
-            path = tmp_path / f"nats-{index}.conf"
-            store = tmp_path / f"jetstream-{index}"
-            path.write_text(
-                on_ports(conf, client, monitor, cluster).replace("/data/jetstream", str(store))
-            )
-            servers.append(
-                subprocess.Popen(
-                    [nats, "-c", str(path)],
-                    env={**os.environ, **env},
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-        for client, _, _ in ports:
-            wait_for_port(client)
-        assert wait_routes(ports[0][1]) == 1
-        intruder = talk(ports[0][2], 'CONNECT {"verbose":true,"user":"route","pass":"guess"}')
-        assert "Authorization Violation" in intruder or "-ERR" in intruder
-    finally:
-        for server in servers:
-            server.terminate()
-            server.wait(timeout=10)
 
 
 def wait_routes(monitor: int, deadline: float = 10.0) -> int:
