@@ -28,8 +28,12 @@ What each server accepts is read from what the rendered pod runs, as the server 
 - Redis: the passwords `printf` writes into the file redis.conf includes, whether as the ACL user
   (`user default on >%s >%s ...`) or as `requirepass %s` (one);
 - NATS: the `authorization { users = [...] }` entries of nats.conf (`user`, `password: $VAR`
-  resolved from the pod's environment, as nats-server does) and the cluster `authorization`
-  user (one: nats-server refuses a list there, server/opts.go `parseCluster` at v2.11.8);
+  resolved from the pod's environment, as nats-server does); the routes (`rehearsal.routes`):
+  any leaf the route CA signed where the cluster block has TLS, the one cluster user where it
+  has an `authorization` (nats-server refuses a list there, server/opts.go `parseCluster` at
+  v2.11.8). Where routes use certificates, two more transitions follow the procedure: the leaf
+  renewed by cert-manager, then the CA renewed and a leaf issued from it, each rolled by
+  Reloader through the StatefulSet;
 - JWT: a verifier accepts the keys it reads as verification keys (`...VerificationKeys__<n>`,
   `JWT_VERIFICATION_KEY_<x>`), or, reading none, only its signing key (HMAC: one shared key);
 - the database (in-cluster or managed): the applications' login roles as the roles Job sets them
@@ -42,6 +46,7 @@ What each server accepts is read from what the rendered pod runs, as the server 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -50,6 +55,9 @@ from urllib.parse import unquote_plus, urlsplit
 
 from components.config.quantities import seconds
 from components.data.roles_sql import scram_verifier
+
+from .routes import RouteTls, any_leaf, leaf, route_password, route_tls
+from .routes import accepted as is_accepted
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Rollout")
 RELOADER_ORDER = {"Deployment": 0, "StatefulSet": 1, "Rollout": 2}
@@ -89,6 +97,9 @@ class Credential:
     clients: tuple[Side, ...]
     peers: bool = False
     """The servers are also the clients (NATS routes): every member meets every member."""
+    renewal: Optional[RouteTls] = None
+    """A certificate cert-manager renews on its own schedule (the NATS routes'): rehearsed after
+    the procedure (`renewals`)."""
 
 
 @dataclass
@@ -234,7 +245,7 @@ def _nats_users(loads: Mapping[str, Workload], config: Mapping[str, str]) -> lis
     if server is None:
         return []
     users = re.findall(r"\{user: ([^,]+), password: \$([A-Z0-9_]+)", conf)
-    accepted = frozenset(f"{user}:{server.env.get(variable, '')}" for user, variable in users)
+    accepts = frozenset(f"{user}:{server.env.get(variable, '')}" for user, variable in users)
     clients = []
     for load in loads.values():
         held = {
@@ -244,19 +255,24 @@ def _nats_users(loads: Mapping[str, Workload], config: Mapping[str, str]) -> lis
         }
         if held:
             clients.append(Side(load.name, frozenset(held)))
-    found = [Credential("nats users", (Side("nats", accepted),), tuple(clients))]
-    route = re.search(r"authorization \{user: ([^,]+), password: \$([A-Z0-9_]+)\}", conf)
-    if route:
-        accepts = frozenset({f"{route.group(1)}:{server.env.get(route.group(2), '')}"})
-        sends = frozenset(
-            f"{urlsplit(value).username}:{unquote_plus(urlsplit(value).password or '')}"
-            for name, value in server.env.items()
-            if name.startswith("NATS_ROUTE_") and value.startswith("nats://")
-        )
-        found.append(
-            Credential("nats routes", (Side("nats", accepts),), (Side("nats", sends),), peers=True)
-        )
-    return found
+    return [Credential("nats users", (Side("nats", accepts),), tuple(clients))]
+
+
+def _nats_routes(
+    objects: list[Mapping[str, Any]], loads: Mapping[str, Workload], config: Mapping[str, str]
+) -> Optional[Credential]:
+    """The members' routes (`rehearsal.routes`): a leaf of the route CA (key 1, leaf 1 as
+    rendered) and the cluster user, where the config has them; None without a cluster."""
+    server, conf = loads.get("nats"), config.get("nats.conf", "")
+    if server is None or "cluster {" not in conf:
+        return None
+    accepts, presents = route_password(conf, server.env)
+    tls = route_tls(objects, conf)
+    if tls is not None:
+        accepts, presents = accepts | {any_leaf(tls.ca, 1)}, presents | {leaf(1, tls.ca, 1)}
+    return Credential(
+        "nats routes", (Side("nats", accepts),), (Side("nats", presents),), peers=True, renewal=tls
+    )
 
 
 def _jwt(loads: Mapping[str, Workload], config: Mapping[str, str]) -> Optional[Credential]:
@@ -369,9 +385,9 @@ def credentials(objects: Iterable[Mapping[str, Any]]) -> dict[str, Credential]:
         for credential in result if isinstance(result, list) else [result]:
             if credential is not None:
                 found[credential.name] = credential
-    database = _database(objects, loads, config)
-    if database is not None:
-        found[database.name] = database
+    for extra in (_nats_routes(objects, loads, config), _database(objects, loads, config)):
+        if extra is not None:
+            found[extra.name] = extra
     return found
 
 
@@ -413,6 +429,8 @@ class Namer:
             self.names.setdefault(value.rsplit(":", 1)[-1], f"{generation}{step}")
 
     def __call__(self, token: str) -> str:
+        if "<" in token:
+            return token  # a certificate (`rehearsal.routes`): named by its leaf and CA key
         secret = token.rsplit(":", 1)[-1]
         if secret in self.names:
             return self.names[secret]
@@ -445,7 +463,7 @@ def check(
             accepts = servers_old.get(server, servers_new[server]) & servers_new[server]
             for client in sorted(set(clients_old) | set(clients_new)):
                 held = clients_old.get(client, frozenset()) | clients_new.get(client, frozenset())
-                refused = held - accepts
+                refused = {token for token in held if not is_accepted(token, accepts)}
                 if refused:
                     problems.append(
                         f"{step}: {credential_name}: {client} holding {name.many(refused)} is "
@@ -477,6 +495,17 @@ def rows(
         phases.append((f"{load.kind} {load.name} rolling{steps}", {load.name}, set(done)))
         done.add(load.name)
         phases.append((f"{load.kind} {load.name} rolled", set(), set(done)))
+    return _table(before, after, phases, name)
+
+
+def _table(
+    before: Mapping[str, Credential],
+    after: Mapping[str, Credential],
+    phases: list[tuple[str, set[str], set[str]]],
+    name: Namer,
+) -> list[str]:
+    """Per phase (label, workloads rolling, workloads rolled): each credential's holders and
+    acceptors."""
     table = []
     for phase, rolling, rolled in phases:
         parts = []
@@ -555,6 +584,53 @@ def rehearse_rotation(
         transition.problems = check(label, before, after, name)
         transition.windows = windows(after, loads_before, loads_after)
         transitions.append(transition)
+    _, last, last_loads, _ = states[-1]
+    return transitions + renewals(last, last_loads)
+
+
+def _renewed(credential: Credential, tls: RouteTls, number: int, key: int) -> Credential:
+    """`credential` with every member presenting leaf `number` of CA key `key`, and accepting any
+    leaf of that key (a restarted member reads the CA from its new Secret)."""
+
+    def swap(side: Side, token: str) -> Side:
+        kept = {value for value in side.values if "<" not in value}
+        return Side(side.workload, frozenset({*kept, token}))
+
+    return dataclasses.replace(
+        credential,
+        servers=tuple(swap(side, any_leaf(tls.ca, key)) for side in credential.servers),
+        clients=tuple(swap(side, leaf(number, tls.ca, key)) for side in credential.clients),
+    )
+
+
+def renewals(after: Mapping[str, Credential], loads: Mapping[str, Workload]) -> list[Transition]:
+    """cert-manager's renewals of a certificate credential, each written to its Secret at once and
+    rolled by Reloader through the members' StatefulSet: the leaf (a new key, the same CA), then
+    the CA (its key kept or not, `RouteTls.ca_keeps_key`) followed by a leaf it signs."""
+    transitions = []
+    for credential in after.values():
+        tls = credential.renewal
+        if tls is None:
+            continue
+        new_key = 1 if tls.ca_keeps_key else 2
+        steps = (
+            (f"{tls.secret} renewed ({tls.renew_before} before expiry)", (1, 1), (2, 1)),
+            (f"{tls.ca} renewed, then {tls.secret}", (2, 1), (3, new_key)),
+        )
+        workload = loads["nats"]
+        for label, old, new in steps:
+            before = {credential.name: _renewed(credential, tls, *old)}
+            renewed = {credential.name: _renewed(credential, tls, *new)}
+            transition = Transition(step=label, delivery="cert-manager", delivery_seconds=0)
+            transition.problems = check(label, before, renewed, Namer())
+            transition.windows = {credential.name: workload.roll_seconds}
+            phases: list[tuple[str, set[str], set[str]]] = [
+                ("delivered", set(), set()),
+                (f"{workload.kind} {workload.name} rolling", {workload.name}, set()),
+                (f"{workload.kind} {workload.name} rolled", set(), {workload.name}),
+            ]
+            transition.rows = _table(before, renewed, phases, Namer())
+            transitions.append(transition)
     return transitions
 
 
