@@ -12,6 +12,7 @@ from unittest import mock
 import pytest
 
 from components.config.catalogue import CATALOGUE
+from components.data.nats_tls import ROUTE_CA_SECRET, ROUTE_RENEW_BEFORE, ROUTE_SECRET
 from components.data.redis import ACL_LINE
 from components.data.roles_sql import login_role
 from components.secrets import catalogue as cat
@@ -56,7 +57,8 @@ def test_two_rotations_refuse_no_client(
     transitions = rehearsed(stack, run, load_stack_config(stack, overrides))
     text = report(transitions)
     assert not [p for t in transitions for p in t.problems], text
-    assert [t.step for t in transitions] == [label for label, _ in PROCEDURE[1:]]
+    procedure = [label for label, _ in PROCEDURE[1:]]
+    assert [t.step for t in transitions][: len(procedure)] == procedure
     switch = transitions[1]  # the clients move to b: every credential's readers roll
     for credential in ("redis", "nats users", "jwt"):
         assert switch.windows[credential] > 0, text
@@ -72,6 +74,15 @@ def test_two_rotations_refuse_no_client(
         assert cloud in (None, "none") and switch.delivery_seconds == 0
     if stack == "production":
         assert "nats routes" in switch.windows  # three members, routes checked both ways
+        # Then cert-manager renews the route certificate, and the CA: Reloader rolls the members.
+        renewals = {t.step: t for t in transitions[len(procedure) :]}
+        assert list(renewals) == [
+            f"{ROUTE_SECRET} renewed ({ROUTE_RENEW_BEFORE} before expiry)",
+            f"{ROUTE_CA_SECRET} renewed, then {ROUTE_SECRET}",
+        ]
+        assert all(t.windows["nats routes"] > 0 for t in renewals.values()), text
+    else:
+        assert len(transitions) == len(procedure)  # one member: no routes, no certificate
 
 
 def _problems(stack: str, stack_run: Callable[..., StackRun], objects: list) -> str:
@@ -145,14 +156,82 @@ def test_one_nats_user_per_client_again_is_refused(stack_run: Callable[..., Stac
     assert "clients switched to b: nats users: " in problems, problems
 
 
-def test_a_rotated_route_password_is_refused(stack_run: Callable[..., StackRun]) -> None:
-    """The route password renewed with the generations: members on either side of the roll refuse
-    each other's routes (production: three members)."""
-    rotated = (*generated.ROTATED, "nats-route-password")
-    with mock.patch.object(generated, "ROTATED", rotated):
-        objects = step_objects("production", FIRST_ROTATION)
+def _route_password(objects: list, value_key: str) -> list:
+    """`objects` with the cluster's routes back on one shared route password (as before route
+    certificates): the cluster `authorization` user, the route URLs carrying it, its value the
+    Secret's `value_key`."""
+    objects = copy.deepcopy(objects)
+    for obj in objects:
+        if obj["kind"] == "ConfigMap" and "nats.conf" in (obj.get("data") or {}):
+            conf = obj["data"]["nats.conf"].replace(
+                "  name: webapp\n",
+                "  name: webapp\n  authorization {user: route, password: $NATS_ROUTE_PASSWORD}\n",
+            )
+            obj["data"]["nats.conf"] = re.sub(
+                r"nats://(nats-(\d)\.\S+)", lambda m: f"$NATS_ROUTE_{m.group(2)}", conf
+            )
+        if obj["kind"] == "Secret" and obj["metadata"]["name"] == cat.NATS.name:
+            obj["stringData"]["route-password"] = obj["stringData"][value_key]
+        if obj["kind"] == "StatefulSet" and obj["metadata"]["name"] == "nats":
+            container = obj["spec"]["template"]["spec"]["containers"][0]
+            reference = {"secretKeyRef": {"name": cat.NATS.name, "key": "route-password"}}
+            container["env"] += [{"name": "NATS_ROUTE_PASSWORD", "valueFrom": reference}] + [
+                {
+                    "name": f"NATS_ROUTE_{index}",
+                    "value": f"nats://route:$(NATS_ROUTE_PASSWORD)@nats-{index}.nats-headless:6222",
+                }
+                for index in range(3)
+            ]
+    return objects
+
+
+def test_a_single_rotating_route_password_again_is_refused(
+    stack_run: Callable[..., StackRun],
+) -> None:
+    """One shared route password that changes with the rotation (here: with the value clients
+    use): members on either side of the roll refuse each other's routes, certificates or not."""
+    objects = [
+        (label, _route_password(found, "api-password"))
+        for label, found in steps("production", FIRST_ROTATION)
+    ]
+    accepts = credentials(objects[0][1])["nats routes"].servers[0].values
+    assert any(token.startswith("route:") for token in accepts), accepts
     problems = _problems("production", stack_run, objects)
     assert "clients switched to b: nats routes: nats holding" in problems, problems
+    # The same password kept (never rotated, as before): no refusal, but it never rotates.
+    kept = [
+        (label, _route_password(found, "api-password-a"))
+        for label, found in steps("production", FIRST_ROTATION)
+    ]
+    assert "nats routes" not in _problems("production", stack_run, kept)
+
+
+def test_a_route_ca_renewed_with_a_new_key_is_refused(stack_run: Callable[..., StackRun]) -> None:
+    """The CA Certificate on cert-manager's default (`rotationPolicy: Always`): its renewal makes
+    a new CA, and members restarted with a leaf of it refuse, and are refused by, the others."""
+
+    def new_key(objects: list) -> list:
+        objects = copy.deepcopy(objects)
+        for obj in objects:
+            if obj["kind"] == "Certificate" and obj["spec"]["secretName"] == ROUTE_CA_SECRET:
+                obj["spec"]["privateKey"].pop("rotationPolicy")
+        return objects
+
+    objects = [(label, new_key(found)) for label, found in steps("production", FIRST_ROTATION)]
+    problems = _problems("production", stack_run, objects)
+    assert f"{ROUTE_CA_SECRET} renewed, then {ROUTE_SECRET}: nats routes: nats holding" in (
+        problems
+    ), problems
+    assert f"{ROUTE_SECRET} renewed (" not in problems  # a leaf renewal alone stays accepted
+
+
+def test_the_routes_accept_any_leaf_of_the_route_ca() -> None:
+    """As rendered: the members accept any leaf their CA signs and present one."""
+    (_, objects), *_ = steps("production", FIRST_ROTATION)
+    routes = credentials(objects)["nats routes"]
+    assert routes.servers[0].values == {f"*<{ROUTE_CA_SECRET}1"}
+    assert routes.clients[0].values == {f"leaf1<{ROUTE_CA_SECRET}1"}
+    assert routes.renewal is not None and routes.renewal.ca_keeps_key
 
 
 def _reading(objects: list, old: str, new: str) -> list:
@@ -236,8 +315,11 @@ def test_the_readme_rotation_table_says_what_the_program_does() -> None:
     for generation in ("a", "b"):
         role = "<user>" + login_role("webapp", generation).removeprefix("webapp")
         assert f"`{role}`" in database, database
+    # The routes: certificates of the route CA, renewed by cert-manager (no password at all).
+    routes = table["NATS route certificate (`nats-route-tls`)"]
+    assert routes[1] == "cert-manager" and ROUTE_RENEW_BEFORE.removesuffix("h") in routes[3]
+    assert "route-password" not in cat.NATS.keys
     for row, key in (
-        ("NATS route password", "nats-route-password"),
         ("database admin, in-cluster", "database-password"),
         ("Grafana admin password (`webapp-grafana-admin`)", "grafana-admin-password"),
     ):
