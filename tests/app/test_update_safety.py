@@ -257,7 +257,7 @@ def test_a_new_rotation_label_renews_exactly_the_values_that_rotate_by_restart(
         for c in changes
         if c.action == "replace" and "RandomPassword" in c.urn
     }
-    # Not the route password: nats-server takes one route credential (`secrets.generated.ROTATED`).
+    # No route password: the NATS routes use certificates cert-manager renews (`data.nats_tls`).
     # And the database's application login role (`data.database_roles`), set by a new Job.
     suffixes = ("redis-password", "jwt-secret-key", "database-app-password") + tuple(
         f"nats-{user}-password" for user in ("api", "websocket", "broadcaster")
