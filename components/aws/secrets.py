@@ -9,7 +9,8 @@ Creates (parented to the component):
   encrypted with the stack key, with a recovery window (0 outside production by default: a
   destroyed stack can be re-created at once); `protect`ed in production
 - one SecretVersion per secret whose value the program writes (JSON): generated with
-  pulumi-random or taken from config; never protected, so a new value (rotation) replaces it. The operator-owned OAuth and SMTP secrets get none when
+  pulumi-random or taken from config; never protected, so a new value (rotation) replaces it.
+  The operator-owned OAuth and SMTP secrets get none when
   `webapp:credentials.<group>` is `store` (operators put and rotate their values), and their
   versions are retained on delete, so switching a group to `store` never removes a value
 - ServiceAccount `external-secrets-aws` (no token automount) annotated with its IRSA role
