@@ -3,11 +3,11 @@
 The provider's schema decides what a new value does. At the terraform-provider-aws version
 pulumi-aws 7.51.1 bundles (v6, `internal/service/secretsmanager/secret_version.go`,
 `resourceSecretVersion`), `secret_id`, `secret_binary`, `secret_string` and
-`secret_string_wo_version` are `ForceNew`: a changed value replaces the SecretVersion. Pulumi
-refuses to replace a `protect`ed resource ("unable to replace resource ... marked for
-protection") at preview, so a version holding a rotated value must not be protected. pulumi-random
-replaces a RandomPassword whose `keepers` change (`RequiresReplace` on keepers, random provider
-`internal/provider/resource_password.go`), so those must not be protected either.
+`secret_string_wo_version` are `ForceNew`: a changed value replaces the SecretVersion
+(`tools.changes.REPLACE_ON_CHANGE` carries them). Pulumi refuses to replace a `protect`ed
+resource ("unable to replace resource ... marked for protection") at preview, so nothing a
+rotation replaces may be protected: not the versions, not the RandomPasswords whose keepers carry
+the rotation label.
 
 The mocks give a RandomPassword a value derived from its keepers (`tools.offline.mock_password`),
 so a new rotation label reaches the versions' `secret_string` here as it does in the cloud.
@@ -15,39 +15,16 @@ so a new rotation label reaches the versions' `secret_string` here as it does in
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import pytest
 
-from tools.offline import SecretConfig, StackRun, normalise
+from tools.changes import plan
+from tools.offline import SecretConfig, StackRun
 
 VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
-PASSWORD = "random:index/randomPassword:RandomPassword"
-REPLACING_INPUTS: Mapping[str, tuple[str, ...]] = {
-    # terraform-provider-aws v6, internal/service/secretsmanager/secret_version.go: ForceNew.
-    VERSION: ("secretId", "secretBinary", "secretString", "secretStringWoVersion"),
-    # pulumi-random: keepers and the generator's inputs replace the password.
-    PASSWORD: ("keepers", "length", "special", "minLower", "minUpper", "minNumeric"),
-}
 ROTATED = {"webapp:secretRotation": "2027-Q1"}
 NEW_WEBHOOK = {"webapp:broadcasterWebhookUrl": SecretConfig("https://hooks.example.org/rotated")}
-
-
-def _replaced(before: StackRun, after: StackRun) -> dict[str, Any]:
-    """URN -> the resource in `after` whose replacing inputs differ from `before`."""
-    old = before.by_urn()
-    replaced = {}
-    for resource in after.resources:
-        inputs = REPLACING_INPUTS.get(resource.type)
-        if inputs is None or resource.urn not in old:
-            continue
-        previous = old[resource.urn].inputs
-        if any(
-            normalise(previous.get(key), reveal=True) != normalise(resource.inputs.get(key), True)
-            for key in inputs
-        ):
-            replaced[resource.urn] = resource
-    return replaced
 
 
 @pytest.mark.parametrize("change", [ROTATED, NEW_WEBHOOK], ids=["rotation-label", "webhook-url"])
@@ -56,12 +33,12 @@ def test_a_new_value_in_production_is_a_replacement_that_protect_allows(
 ) -> None:
     before = stack_run("production")
     after = stack_run("production", change)
-    replaced = _replaced(before, after)
-    versions = {urn for urn, resource in replaced.items() if resource.type == VERSION}
+    resources = after.by_urn()
+    replaced = [c.urn for c in plan(before, after) if c.action == "replace"]
     # The change reaches Secrets Manager (the mocks derive values from the keepers) ...
-    assert versions, "a new value must reach a SecretVersion's secret_string"
+    assert any(resources[urn].type == VERSION for urn in replaced), replaced
     # ... and nothing it replaces is protected, so `pulumi preview` does not stop on it.
-    assert [urn for urn, resource in replaced.items() if resource.protect] == []
+    assert [urn for urn in replaced if resources[urn].protect] == []
     # The secrets that hold the values stay protected: the data is not at risk.
     secrets = [r for r in after.resources if r.type == "aws:secretsmanager/secret:Secret"]
     assert secrets and all(secret.protect for secret in secrets)
