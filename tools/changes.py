@@ -54,7 +54,13 @@ REPLACE_ON_CHANGE: dict[str, tuple[str, ...]] = {
     ),
     "aws:kms/key:Key": ("customerMasterKeySpec", "keyUsage", "multiRegion"),
     "aws:secretsmanager/secret:Secret": ("name", "namePrefix"),
-    "aws:secretsmanager/secretVersion:SecretVersion": ("secretId", "secretString"),
+    # internal/service/secretsmanager/secret_version.go (terraform-provider-aws v6): ForceNew.
+    "aws:secretsmanager/secretVersion:SecretVersion": (
+        "secretId",
+        "secretString",
+        "secretBinary",
+        "secretStringWoVersion",
+    ),
     "aws:iam/role:Role": ("name",),
     "aws:rds/subnetGroup:SubnetGroup": ("name",),
     "aws:rds/parameterGroup:ParameterGroup": ("name", "family"),

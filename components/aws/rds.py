@@ -1,7 +1,8 @@
 """RdsPostgres: a private, encrypted, backed-up RDS PostgreSQL instance for `cloud: aws`.
 
 Creates (parented to the component):
-- `aws.ec2.SecurityGroup`: no egress, ingress only 5432 from the cluster's security group
+- `aws.ec2.SecurityGroup`: no egress, ingress only 5432 from the cluster's security group and the
+  configured `admittedSecurityGroupIds`
 - `aws.rds.SubnetGroup` on the private subnets
 - `aws.rds.ParameterGroup` (postgres<major>): `rds.force_ssl=1`, slow statements logged
 - Enhanced Monitoring role (when the interval is not 0)
@@ -10,8 +11,14 @@ Creates (parented to the component):
   IAM authentication, auto minor upgrades, never public; master password managed by RDS in
   Secrets Manager (`manage_master_user_password`), so it never enters Pulumi state; Multi-AZ,
   deletion protection, final snapshot, Performance Insights, Enhanced Monitoring and CloudWatch
-  log exports as the environment's settings say (production: all on, enforced by the settings).
-  `protect`ed in production.
+  log exports as the environment's settings say (production: all on, enforced by the settings);
+  changes applied by the up that carries them unless `applyImmediately` is off, in an explicit
+  maintenance window. `protect`ed in production.
+
+A major version change is refused by the data lock (`aws.database.engineVersion`) until it is
+recorded; the up that carries it then creates the new family's parameter group, modifies the
+instance with the new version and group in one call, and deletes the old group (README "Upgrading
+PostgreSQL's major version").
 
 No workload depends on this instance directly: they read Secrets by name, and only the
 `webapp-database` ExternalSecret refers to its managed secret. The database roles Job
@@ -57,7 +64,10 @@ class RdsPostgresArgs:
     private_subnet_ids: tuple[str, ...]
     """At least two private subnets in different zones (the subnet group)."""
     cluster_security_group_id: str
-    """The only security group allowed to reach the database."""
+    """The cluster's security group, allowed to reach the database."""
+    admitted_security_group_ids: tuple[str, ...] = ()
+    """Further security groups allowed on 5432 (Karpenter nodes, security groups for pods).
+    Default: none."""
     cluster_name: str
     """The EKS cluster's name (descriptions only)."""
     database_name: str
@@ -109,7 +119,9 @@ class RdsPostgres(pulumi.ComponentResource):
         )
 
     def _create_network(self) -> tuple[aws.ec2.SecurityGroup, aws.rds.SubnetGroup]:
-        """5432 from the cluster's security group only, in the cluster's private subnets."""
+        """5432 from the cluster's (and the admitted) security groups only, in the cluster's
+        private subnets. A group added or removed is an in-place rule change (the security group
+        keeps its id, so the instance is not touched)."""
         args, identifier = self._args, self._identifier
         security_group = aws.ec2.SecurityGroup(
             f"{self._name}-sg",
@@ -122,7 +134,10 @@ class RdsPostgres(pulumi.ComponentResource):
                         protocol="tcp",
                         from_port=PORT,
                         to_port=PORT,
-                        security_groups=[args.cluster_security_group_id],
+                        security_groups=[
+                            args.cluster_security_group_id,
+                            *args.admitted_security_group_ids,
+                        ],
                         description="PostgreSQL from the EKS cluster",
                     )
                 ],
@@ -238,8 +253,16 @@ class RdsPostgres(pulumi.ComponentResource):
             if rds.final_snapshot
             else None,
             auto_minor_version_upgrade=True,
-            allow_major_version_upgrade=False,
-            apply_immediately=False,
+            # The data lock refuses a new major version until it is recorded (README "Upgrading
+            # PostgreSQL's major version"); once it is, the provider sends the version, this flag
+            # and the new parameter group in one ModifyDBInstance (`resourceInstanceUpdate`,
+            # internal/service/rds/instance.go), as RDS requires for a custom group. Changing only
+            # this flag calls nothing (the same function skips it).
+            allow_major_version_upgrade=True,
+            # Held changes would be read back as the old value by every refresh until the window
+            # (previews and drift re-plan them): applied now unless the stack chose the window.
+            apply_immediately=rds.apply_immediately,
+            maintenance_window=rds.maintenance_window,
             performance_insights_enabled=insights,
             performance_insights_kms_key_id=args.kms_key_arn if insights else None,
             performance_insights_retention_period=7 if insights else None,

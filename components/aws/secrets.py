@@ -6,9 +6,11 @@ Creates (parented to the component):
   database/credentials for an in-cluster database, redis/auth, auth/jwt-secret,
   oauth/{google,github,microsoft}, email/smtp, alerting/receivers, grafana/admin,
   broadcaster/webhook, nats/auth),
-  encrypted with the stack key, with a recovery window; `protect`ed in production
+  encrypted with the stack key, with a recovery window (0 outside production by default: a
+  destroyed stack can be re-created at once); `protect`ed in production
 - one SecretVersion per secret whose value the program writes (JSON): generated with
-  pulumi-random or taken from config. The operator-owned OAuth and SMTP secrets get none when
+  pulumi-random or taken from config; never protected, so a new value (rotation) replaces it.
+  The operator-owned OAuth and SMTP secrets get none when
   `webapp:credentials.<group>` is `store` (operators put and rotate their values), and their
   versions are retained on delete, so switching a group to `store` never removes a value
 - ServiceAccount `external-secrets-aws` (no token automount) annotated with its IRSA role
@@ -99,7 +101,7 @@ class AwsSecretStoreArgs:
     oidc_issuer_host: str
     """The cluster's OIDC issuer without https:// (the trust's condition keys)."""
     recovery_window_days: int
-    """How long a deleted secret can be restored."""
+    """How long a deleted secret can be restored; 0 deletes it at once (its name is free)."""
     kms_key_arn: pulumi.Input[str]
     """The stack key: encrypts every secret; the store's role may decrypt with it, and only it."""
     database_name: str
@@ -325,11 +327,16 @@ class AwsSecretStore(pulumi.ComponentResource):
             # with `put-secret-value`; nothing here ever writes one, so no up or refresh can revert
             # it.
             return secret
+        # Never `protect`ed: every new value (a rotation label, `--replace` of a generated
+        # password, a new webhook URL) replaces the version, since `secret_string` is ForceNew
+        # (`resourceSecretVersion`, internal/service/secretsmanager/secret_version.go), and a
+        # protected one would stop that preview. Nothing is lost by it: the replacement first puts
+        # the new value (AWSCURRENT moves to it, the old one becomes AWSPREVIOUS), and deleting
+        # the old version only removes its non-current labels (`resourceSecretVersionDelete`);
+        # the value lives in the secret, which is protected and has its recovery window.
         # An operator-owned version is retained when it leaves the program (the group switched to
         # `store`): deleting it would strip AWSCURRENT from the only value the pods can read.
-        retain = pulumi.ResourceOptions(
-            protect=args.protect, retain_on_delete=path.startswith(OPERATOR_OWNED)
-        )
+        retain = pulumi.ResourceOptions(retain_on_delete=path.startswith(OPERATOR_OWNED))
         self.versions[secret_name] = aws.secretsmanager.SecretVersion(
             f"{self._name}-{resource}-value",
             aws.secretsmanager.SecretVersionArgs(

@@ -88,6 +88,7 @@ class AwsStore(SecretStore):
                     vpc_id=settings.vpc_id,
                     private_subnet_ids=settings.private_subnet_ids,
                     cluster_security_group_id=settings.cluster_security_group_id,
+                    admitted_security_group_ids=settings.admitted_security_group_ids,
                     cluster_name=settings.cluster_name,
                     database_name=args.store.database_name,
                     username=args.store.database_username,

@@ -73,6 +73,31 @@ VPC_CIDR = Rule(
     _is_private_cidr, "the VPC's private CIDR block such as 10.0.0.0/16", q.cidr_problem
 )
 MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WINDOW = re.compile(
+    r"(?P<d1>[a-z]{3}):(?P<h1>\d\d):(?P<m1>\d\d)-(?P<d2>[a-z]{3}):(?P<h2>\d\d):(?P<m2>\d\d)"
+)
+
+
+def _window_minutes(value: str) -> Optional[int]:
+    """The length of a `ddd:hh:mm-ddd:hh:mm` window in minutes (wrapping over the week), or None
+    when it is not one."""
+    found = _WINDOW.fullmatch(value)
+    if found is None or found["d1"] not in DAYS or found["d2"] not in DAYS:
+        return None
+    hours, minutes = (int(found["h1"]), int(found["h2"])), (int(found["m1"]), int(found["m2"]))
+    if max(hours) > 23 or max(minutes) > 59:
+        return None
+    start = DAYS.index(found["d1"]) * 1440 + hours[0] * 60 + minutes[0]
+    end = DAYS.index(found["d2"]) * 1440 + hours[1] * 60 + minutes[1]
+    return (end - start) % (7 * 1440)
+
+
+MAINTENANCE_WINDOW = Rule(
+    # RDS refuses a window shorter than 30 minutes (PreferredMaintenanceWindow, ModifyDBInstance).
+    lambda value: (_window_minutes(value) or 0) >= 30,
+    "a weekly UTC window of at least 30 minutes such as sun:03:00-sun:04:00 (ddd:hh:mm-ddd:hh:mm)",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,6 +114,15 @@ class RdsSettings:
     monitoring_interval: int
     log_exports: bool
     slow_statement_ms: int
+    apply_immediately: bool = True
+    """`applyImmediately`: a class, storage or engine change is applied by the `pulumi up` that
+    carries it. Off, RDS holds it until `maintenance_window`, and until then every refresh reads
+    the old value back, so previews and the drift check show the change again (the provider reads
+    the instance's current class, not its pending one: `resourceInstanceRead`,
+    internal/service/rds/instance.go). Default true in every profile."""
+    maintenance_window: str = "sun:03:00-sun:04:00"
+    """`maintenanceWindow` (UTC, `ddd:hh:mm-ddd:hh:mm`, at least 30 minutes): when RDS applies
+    minor upgrades and held changes. Explicit, so RDS never picks one at random per instance."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,6 +142,10 @@ class AwsSettings:
     subnets), so api and auth reach 5432 there only. Default (): the whole `vpcCidr` (a subnet
     id is not an address, and a NetworkPolicy matches addresses)."""
     cluster_security_group_id: str
+    admitted_security_group_ids: tuple[str, ...] = ()
+    """`admittedSecurityGroupIds`: further security groups let in on 5432 besides
+    `clusterSecurityGroupId` (Karpenter nodes, custom launch templates, security groups for pods).
+    Default (): the cluster's only."""
     kms_key_arn: Optional[str]
     """Use this key instead of creating one for the stack."""
     key_users: tuple[str, ...] = ()
@@ -116,6 +154,8 @@ class AwsSettings:
     the operators' role that writes operator-owned values. Required when the program creates
     the key; an IAM policy elsewhere in the account that allows kms:Decrypt gets nothing."""
     secret_recovery_window_days: int
+    """`secretRecoveryWindowDays`: 0 deletes a destroyed stack's secrets at once (its names are
+    free for a re-created stack); 7-30 keeps them restorable that long (and their names taken)."""
     tags: tuple[tuple[str, str], ...]
     rds: RdsSettings
 
@@ -193,9 +233,8 @@ def parse_aws(reader: Reader, environment: str, required: bool) -> Optional[AwsS
     ids = _cluster_ids(reader)
     subnets = _subnets(reader)
     subnet_cidrs = _subnet_cidrs(reader, ids["vpc_cidr"], subnets)
-    recovery = reader.integer(
-        "secretRecoveryWindowDays", 30 if environment == "production" else 7, minimum=7, maximum=30
-    )
+    recovery = _recovery_window(reader, environment)
+    admitted = _admitted_groups(reader)
     tags = _tags(reader.section("tags"))
     rds = _rds(reader.section("database"), environment)
     if required:
@@ -216,10 +255,58 @@ def parse_aws(reader: Reader, environment: str, required: bool) -> Optional[AwsS
         partition=provider.split(":")[1],
         private_subnet_ids=subnets,
         private_subnet_cidrs=subnet_cidrs,
+        admitted_security_group_ids=admitted,
         secret_recovery_window_days=recovery,
         tags=tags,
         rds=rds,
     )
+
+
+RECOVERY_WINDOWS: Mapping[str, int] = {"dev": 0, "staging": 0, "production": 30}
+"""`secretRecoveryWindowDays` by profile. Secrets Manager takes 0 (`ForceDeleteWithoutRecovery`)
+or 7-30 days, and a secret scheduled for deletion keeps its name until then: a non-production
+stack destroyed and re-created the same day would fail on `CreateSecret` (the provider sends
+`RecoveryWindowInDays` or `ForceDeleteWithoutRecovery` from `recovery_window_in_days`,
+`resourceSecretDelete`, internal/service/secretsmanager/secret.go). Production keeps 30 days."""
+
+
+def _recovery_window(reader: Reader, environment: str) -> int:
+    """`secretRecoveryWindowDays`: 0 or 7-30; production at least 7 (a deleted secret must stay
+    restorable)."""
+    days = reader.integer(
+        "secretRecoveryWindowDays", RECOVERY_WINDOWS[environment], minimum=0, maximum=30
+    )
+    if 0 < days < 7:
+        reader.problem(
+            "secretRecoveryWindowDays",
+            days,
+            "0 (delete at once, the names are free again) or 7 to 30 (Secrets Manager's range)",
+        )
+    elif days == 0 and environment == "production":
+        reader.problem(
+            "secretRecoveryWindowDays", days, "7 to 30 in production (deleted secrets restorable)"
+        )
+    return days
+
+
+def _admitted_groups(reader: Reader) -> tuple[str, ...]:
+    """`admittedSecurityGroupIds`: distinct security group ids let in on 5432 as well."""
+    key = reader.key("admittedSecurityGroupIds")
+    groups: list[str] = []
+    for index, group in enumerate(reader.sequence("admittedSecurityGroupIds")):
+        if not (isinstance(group, str) and SECURITY_GROUP_ID.check(group)):
+            reader.report(
+                f"{key}[{index}]: {group!r} is not allowed; expected a security group id such as "
+                "sg-0123456789abcdef0"
+            )
+        elif group in groups or group == reader.value("clusterSecurityGroupId"):
+            reader.report(
+                f"{key}[{index}]: {group!r} is listed twice (clusterSecurityGroupId is admitted "
+                "already)"
+            )
+        else:
+            groups.append(group)
+    return tuple(groups)
 
 
 def _cluster_ids(reader: Reader) -> dict[str, Optional[str]]:
@@ -406,6 +493,10 @@ def _rds(reader: Reader, environment: str) -> Optional[RdsSettings]:
         log_exports=reader.flag("logExports", defaults.log_exports),
         slow_statement_ms=reader.integer(
             "slowStatementMs", defaults.slow_statement_ms, minimum=0, maximum=600000
+        ),
+        apply_immediately=reader.flag("applyImmediately", defaults.apply_immediately),
+        maintenance_window=reader.text(
+            "maintenanceWindow", defaults.maintenance_window, rule=MAINTENANCE_WINDOW
         ),
     )
     ok = True

@@ -136,10 +136,13 @@ VERSIONS: tuple[Locked, ...] = (
     Locked(
         "aws.database.engineVersion",
         on_aws(lambda aws: _major(aws.rds.engine_version)),
-        "move the RDS instance to another PostgreSQL major version, which this program does "
-        "not allow in place (allowMajorVersionUpgrade is off) and which cannot be undone",
-        "snapshot the instance, upgrade its major version with an RDS blue/green deployment "
-        "(or `aws rds modify-db-instance --allow-major-version-upgrade`), then record it",
+        "move the RDS instance to another PostgreSQL major version, which cannot be undone "
+        "(RDS has no downgrade)",
+        "snapshot the instance (`aws rds create-db-snapshot`), check that its extensions exist "
+        "in the new major, keep aws.database.applyImmediately true for that up (a held upgrade "
+        "keeps the old parameter group in use and its deletion fails), then record it; the up "
+        "creates the new family's parameter group and upgrades the instance with it in one "
+        "call (README \"Upgrading PostgreSQL's major version\")",
     ),
     Locked(
         "azure.database.version",

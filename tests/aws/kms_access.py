@@ -138,3 +138,10 @@ def allowed(key_policy: Document, identity_policies: Sequence[Document], request
     if "account" in kinds:
         return request.is_root_user or any(s["Effect"] == "Allow" for s in identity)
     return False
+
+
+def identity_allows(identity_policies: Sequence[Document], request: Request) -> bool:
+    """Whether the caller's own IAM policies allow `request` (no Deny, at least one Allow); for a
+    resource without a resource policy this is the whole decision."""
+    matching = [s for d in identity_policies for s in _statements(d) if _matches(s, request)]
+    return bool(matching) and all(s["Effect"] == "Allow" for s in matching)

@@ -185,3 +185,83 @@ def test_kms_key_has_an_explicit_policy_and_ddl_is_logged(production: StackRun) 
     assert {"name": "log_statement", "value": "ddl"} in [
         {"name": p["name"], "value": p["value"]} for p in parameters
     ]
+
+
+def _production_aws(**changes: object) -> dict[str, object]:
+    aws = dict(load_stack_config("production")["webapp:aws"])
+    return {"webapp:aws": {**aws, **changes}}
+
+
+def test_admitted_security_groups_are_let_in_on_5432(stack_run: Callable[..., StackRun]) -> None:
+    """Karpenter nodes, custom launch templates and security groups for pods have groups of their
+    own: each listed one is admitted next to the cluster's, on 5432 only."""
+    extra = ["sg-0aaaaaaaaaaaaaaaa", "sg-0bbbbbbbbbbbbbbbb"]
+    run = stack_run("production", _production_aws(admittedSecurityGroupIds=extra))
+    (rule,) = only(run, "aws:ec2/securityGroup:SecurityGroup").inputs["ingress"]
+    cluster = load_stack_config("production")["webapp:aws"]["clusterSecurityGroupId"]
+    assert rule["securityGroups"] == [cluster, *extra]
+    assert (rule["fromPort"], rule["toPort"], rule["protocol"]) == (5432, 5432, "tcp")
+
+
+@pytest.mark.parametrize("stack", sorted(DESTROY_SAFETY))
+def test_changes_are_applied_now_in_an_explicit_window(
+    stack: str, stack_run: Callable[..., StackRun]
+) -> None:
+    """A held change is read back as the old value by every refresh until the window (the provider
+    reads the current class, not the pending one), so previews and drift would re-plan it: every
+    profile applies changes with the up, in a window RDS does not pick at random."""
+    db = only(stack_run(stack, AWS_OVERRIDE), "aws:rds/instance:Instance").inputs
+    assert db["applyImmediately"] is True
+    assert db["maintenanceWindow"] == "sun:03:00-sun:04:00"
+
+
+def test_holding_changes_for_the_window_is_a_choice(stack_run: Callable[..., StackRun]) -> None:
+    database = {"applyImmediately": False, "maintenanceWindow": "tue:01:00-tue:02:30"}
+    run = stack_run("production", _production_aws(database=database))
+    db = only(run, "aws:rds/instance:Instance").inputs
+    assert (db["applyImmediately"], db["maintenanceWindow"]) == (False, "tue:01:00-tue:02:30")
+
+
+def test_a_recorded_major_version_upgrades_with_its_own_parameter_group(
+    stack_run: Callable[..., StackRun],
+) -> None:
+    """Once the lock records the new major, the up creates `...-postgres17` (a new name, so
+    Pulumi's create-before-delete replacement does not collide), and the instance allows the major
+    upgrade, so the provider sends the version and the group in one ModifyDBInstance
+    (`resourceInstanceUpdate`, terraform-provider-aws v6 internal/service/rds/instance.go)."""
+    before = stack_run("production")
+    after = stack_run("production", _production_aws(database={"engineVersion": "17"}))
+    old = only(before, "aws:rds/parameterGroup:ParameterGroup").inputs
+    new = only(after, "aws:rds/parameterGroup:ParameterGroup").inputs
+    assert (old["family"], new["family"]) == ("postgres16", "postgres17")
+    assert old["name"] != new["name"] and new["name"].endswith("-postgres17")
+    db = only(after, "aws:rds/instance:Instance").inputs
+    assert db["allowMajorVersionUpgrade"] is True and db["applyImmediately"] is True
+    assert db["parameterGroupName"] == new["name"] and db["engineVersion"] == "17"
+
+
+def test_an_unrecorded_major_version_is_refused_with_the_procedure() -> None:
+    from components.config.parsing import parse_settings
+    from components.config.settings import SettingsError
+
+    config = {
+        **load_stack_config("production"),
+        **_production_aws(database={"engineVersion": "17"}),
+    }
+    with pytest.raises(SettingsError) as info:
+        parse_settings(config, "production")
+    (problem,) = [p for p in info.value.problems if "aws.database.engineVersion" in p]
+    assert "'16'" in problem and "'17'" in problem
+    assert "applyImmediately true" in problem and "create-db-snapshot" in problem
+
+
+@pytest.mark.parametrize("stack, days", [("dev", 0), ("staging", 0), ("production", 30)])
+def test_secret_recovery_window_by_profile(
+    stack: str, days: int, stack_run: Callable[..., StackRun]
+) -> None:
+    """0 outside production: `pulumi destroy` then `up` the same day finds the names free."""
+    run = stack_run(stack, AWS_OVERRIDE)
+    windows = {
+        r.inputs["recoveryWindowInDays"] for r in records(run, "aws:secretsmanager/secret:Secret")
+    }
+    assert windows == {days}

@@ -160,7 +160,8 @@ def test_operator_owned_secrets_kept_in_the_store_get_no_value_from_the_program(
         "nats-auth",
         "redis-auth",
     }
-    assert all(r.protect and not r.retain_on_delete for r in versions.values())  # the program's
+    # the program's: never protected (a new value replaces a version), never retained
+    assert not any(r.protect or r.retain_on_delete for r in versions.values())
     assert not any(
         r.name.endswith(("client-id", "client-secret", "smtp-password"))
         for r in records(production, "random:index/randomPassword:RandomPassword")

@@ -820,3 +820,27 @@ def test_dependabot_waits_a_week_before_proposing_a_release() -> None:
     config = yaml.safe_load((GITHUB / "dependabot.yml").read_text())
     for update in config["updates"]:
         assert update.get("cooldown", {}).get("default-days", 0) >= 7, update["package-ecosystem"]
+
+
+def _session_seconds() -> int:
+    (action,) = [p for p in ACTIONS if p.parent.name == "stack-setup"]
+    (step,) = [
+        s
+        for s in _steps(yaml.safe_load(action.read_text()))
+        if "configure-aws-credentials" in s["uses"]
+    ]
+    return int(step["with"]["role-duration-seconds"])
+
+
+def test_aws_credentials_outlast_every_job_that_gets_them() -> None:
+    """configure-aws-credentials asks for 1 hour unless told (its action.yml at the pinned
+    commit); a 90-minute up would lose its credentials part-way. Every job that runs the
+    stack-setup action gets credentials for at least its timeout, and the README tells the
+    deployer to allow that session length on the roles."""
+    seconds = _session_seconds()
+    for name in WORKFLOWS:
+        for job_name, job in _jobs(name).items():
+            if _steps_using(job, "./.github/actions/stack-setup"):
+                assert int(job["timeout-minutes"]) * 60 <= seconds, (name, job_name)
+    readme = (ROOT / "README.md").read_text()
+    assert f"--max-session-duration {seconds}" in readme

@@ -114,6 +114,38 @@ def aws_problems(**changes: Any) -> list[str]:
             "webapp:aws.database.monitoringInterval: 7 is not allowed; expected one of 0, 1, 5, 10, 15, 30, 60",
         ),
         ({"clusterNmae": "x"}, "webapp:aws.clusterNmae: unknown key"),
+        (
+            {"secretRecoveryWindowDays": 3},
+            "webapp:aws.secretRecoveryWindowDays: 3 is not allowed; expected 0 (delete at once, "
+            "the names are free again) or 7 to 30",
+        ),
+        (
+            {"secretRecoveryWindowDays": 0},
+            "webapp:aws.secretRecoveryWindowDays: 0 is not allowed; expected 7 to 30 in production",
+        ),
+        (
+            {"admittedSecurityGroupIds": ["sg-0aaaaaaaaaaaaaaaa", "sg-1"]},
+            "webapp:aws.admittedSecurityGroupIds[1]: 'sg-1' is not allowed; expected a security "
+            "group id",
+        ),
+        (
+            {"admittedSecurityGroupIds": ["sg-03333333333333333"]},
+            "webapp:aws.admittedSecurityGroupIds[0]: 'sg-03333333333333333' is listed twice "
+            "(clusterSecurityGroupId is admitted already)",
+        ),
+        (
+            {"database": {"maintenanceWindow": "sun:03:00-sun:03:10"}},
+            "webapp:aws.database.maintenanceWindow: 'sun:03:00-sun:03:10' is not allowed; "
+            "expected a weekly UTC window of at least 30 minutes",
+        ),
+        (
+            {"database": {"maintenanceWindow": "sunday 3am"}},
+            "webapp:aws.database.maintenanceWindow: 'sunday 3am' is not allowed",
+        ),
+        (
+            {"database": {"applyImmediately": "later"}},
+            "webapp:aws.database.applyImmediately: 'later' is not allowed; expected true or false",
+        ),
     ],
 )
 def test_bad_aws_config_is_rejected_naming_the_key(changes: dict[str, Any], expected: str) -> None:
@@ -137,3 +169,25 @@ def test_bad_aws_config_declares_nothing() -> None:
     with pytest.raises(pulumi.RunError, match="webapp:aws.region"):
         run_stack("production", {"webapp:aws": {**BASE["webapp:aws"], "region": "nowhere"}})
     assert last_registrations() == []
+
+
+@pytest.mark.parametrize("stack, days", [("dev", 0), ("staging", 0), ("production", 30)])
+def test_recovery_window_by_profile(stack: str, days: int) -> None:
+    """Outside production a destroyed stack's secret names are free at once (window 0), so the
+    stack can be re-created the same day; production keeps its secrets restorable 30 days."""
+    config = load_stack_config(stack)
+    config["webapp:aws"] = {
+        key: value
+        for key, value in config["webapp:aws"].items()
+        if key != "secretRecoveryWindowDays"
+    }
+    settings = parse_settings(config, stack, check_data_lock=False)
+    assert settings.aws is not None
+    assert settings.aws.secret_recovery_window_days == days
+
+
+def test_a_maintenance_window_may_wrap_the_week() -> None:
+    from components.config.aws import MAINTENANCE_WINDOW
+
+    assert MAINTENANCE_WINDOW.check("sun:23:45-mon:00:15")
+    assert not MAINTENANCE_WINDOW.check("mon:25:00-mon:26:00")
