@@ -39,6 +39,7 @@ import pulumi_kubernetes as k8s
 
 from components.config.settings import BrokerSettings
 from components.kube import objects as kx
+from components.kube.lifecycle import retained
 from components.secrets import catalogue as cat
 
 RABBITMQ = "rabbitmq"
@@ -67,6 +68,10 @@ class BrokerArgs:
     """Elasticsearch only: the ECK operator's namespace, admitted on 9200 (it calls the API)."""
     protect: bool = False
     """Pulumi `protect` (production)."""
+    adopt: Optional[pulumi.ProviderResource] = None
+    """The Kubernetes provider that adopts an existing object (`upsertExistingObjects`): the
+    cluster object is retained, so switching the broker off and on again finds it there.
+    None (component tests): the inherited provider."""
 
 
 def _pod_labels(app: str, instance: str) -> dict[str, str]:
@@ -77,8 +82,10 @@ def _options(
     component: pulumi.Resource, opts: Optional[pulumi.ResourceOptions], args: BrokerArgs
 ) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions.merge(
-        kx.child_options(component, opts, [*args.crd_dependencies, *args.wait_for]),
-        pulumi.ResourceOptions(protect=args.protect, retain_on_delete=True),
+        retained(
+            kx.child_options(component, opts, [*args.crd_dependencies, *args.wait_for]), args.adopt
+        ),
+        pulumi.ResourceOptions(protect=args.protect),
     )
 
 
