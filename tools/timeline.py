@@ -46,6 +46,8 @@ from .render import run_or_report
 #   docs, "Troubleshoot").
 # - Helm releases: until their Deployments are ready and hooks ran (cert-manager's startupapicheck,
 #   Envoy Gateway's certgen, kube-prometheus-stack's admission patch jobs): 1-5 minutes.
+# - A chart applied object by object (helm.v4.Chart: Envoy Gateway's CRDs): the API server
+#   accepts each CRD and reports it Established within seconds; about 15 s for its 20 CRDs.
 # - A Deployment: image pull plus startup and readiness probes, about a minute; a StatefulSet
 #   pod also waits for its volume to be provisioned and attached.
 DURATIONS: dict[str, int] = {
@@ -69,6 +71,7 @@ DURATIONS: dict[str, int] = {
     "kubernetes:external-secrets.io/v1:ClusterSecretStore": 10,
     "kubernetes:cert-manager.io/v1:Certificate": 10,
     "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass": 1,
+    "kubernetes:helm.sh/v4:Chart": 15,
 }
 RELEASES: dict[str, int] = {
     "cert-manager": 120,
