@@ -24,7 +24,9 @@ Creates (parented to each component):
 Both are created after the Secret they read and their operator. Both are `retain_on_delete`:
 the operators delete a cluster's volumes with it (the RabbitMQ operator owns its claims), so
 turning one off, or `pulumi destroy`, leaves the cluster and its data for an operator to remove
-by hand; `protect` in production refuses even that. Both stay out of the mesh: their operators
+by hand; `protect` in production refuses even that. Switched on again, each is created through
+the adopting provider (`BrokerArgs.adopt`), which takes over the retained object instead of
+failing with AlreadyExists (`components.kube.lifecycle`). Both stay out of the mesh: their operators
 reach them from outside it (ECK over 9200), so they carry `sidecar.istio.io/inject: "false"`;
 callers in the mesh reach them in plain TCP (ES with its own TLS).
 """

@@ -101,8 +101,9 @@ KEDA = {"chart": "keda", "version": "2.20.2", "repo": "https://kedacore.github.i
 """KEDA (app v2.20.2): ScaledObjects, and the external metrics API their HPAs read."""
 ISTIO_REPO = "https://istio-release.storage.googleapis.com/charts"
 ISTIO_BASE = {"chart": "base", "version": "1.30.3", "repo": ISTIO_REPO}
-"""Istio's CRDs and cluster roles (installed before istiod, kept on uninstall by Helm's rules for
-CRDs in templates: the chart keeps them unless `base.enableCRDTemplates` is off)."""
+"""Istio's CRDs and cluster roles (installed before istiod; templated CRDs, so upgraded with the
+chart, and kept on uninstall: each carries `helm.sh/resource-policy: keep` in
+manifests/charts/base/files/crd-all.gen.yaml at 1.30.3)."""
 ISTIOD = {"chart": "istiod", "version": "1.30.3", "repo": ISTIO_REPO}
 ISTIO_CNI = {"chart": "cni", "version": "1.30.3", "repo": ISTIO_REPO}
 """Istio's CNI node agent: it sets up each pod's traffic redirection, so injected pods need no
