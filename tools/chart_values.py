@@ -72,6 +72,20 @@ FREE_FORM: Mapping[str, Mapping[str, FreeForm]] = {
         ),
         "grafana.podLabels": FreeForm("pod labels (Azure workload identity's use label)"),
         "grafana.extraSecretMounts": FreeForm("volumes the chart mounts as given (the CSI volume)"),
+        "crds.upgradeJob.resources": FreeForm(
+            "charts/crds/templates/upgrade/job.yaml passes it through with toYaml",
+            "ResourceRequirements",
+        ),
+    },
+    "keda": {
+        "crds.additionalAnnotations": FreeForm(
+            "templates/crds/*.yaml merge it into every CRD's annotations (the keep policy)"
+        )
+    },
+    "external-secrets": {
+        "crds.annotations": FreeForm(
+            "hack/helm.generate.sh writes it into every CRD's annotations (the keep policy)"
+        )
     },
     "reloader": {
         "reloader.deployment.securityContext": FreeForm(

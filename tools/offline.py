@@ -51,6 +51,9 @@ class Registered:
     ignore_changes: list[str] = field(default_factory=list)
     timeouts: dict[str, str] = field(default_factory=dict)
     """`customTimeouts` (create, update, delete) where the program sets them."""
+    transforms: list[Callable[..., Any]] = field(default_factory=list)
+    """The resource transforms in its options (the engine applies them to the resource and its
+    children, a chart's objects included; the mocks do not run them)."""
 
     @property
     def is_kubernetes_object(self) -> bool:
@@ -364,6 +367,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                         for key in ("create", "update", "delete")
                         if (value := getattr(request.customTimeouts, key, ""))
                     },
+                    transforms=pulumi_mocks._resolve_callbacks(request.transforms),
                 )
             )
         return response

@@ -46,6 +46,7 @@ from components.platform.addons import (
     RABBITMQ_OPERATOR,
     RELOADER,
 )
+from components.platform.crds import GATEWAY_API_CHANNEL
 from gitops.pins import ARGO_CD, ARGO_CD_APP, PULUMI_OPERATOR_TAG
 
 from .offline import ROOT
@@ -67,7 +68,10 @@ KPS = "prometheus-community/helm-charts"
 KPS_TAG = f"kube-prometheus-stack-{PROMETHEUS_STACK['version']}"
 KPS_CRDS = "charts/kube-prometheus-stack/charts/crds/crds"
 EG = "envoyproxy/gateway"
-EG_CRDS = "charts/gateway-helm/crds"
+EG_CRDS = "charts/gateway-crds-helm/templates"
+"""Envoy Gateway's CRD chart, the one the program applies (`platform.crds`): the same files at
+every release (gateway-helm's own `crds/` moved into a subchart in v1.8), each wrapped in one
+`{{- if ... }}` ... `{{- end }}` that `_untemplated` removes."""
 ESO = "external-secrets/external-secrets"
 ESO_TAG = f"v{EXTERNAL_SECRETS['version']}"
 CM = "cert-manager/cert-manager"
@@ -123,7 +127,7 @@ SOURCES = (
     Source(
         EG,
         ENVOY_GATEWAY["version"],
-        f"{EG_CRDS}/gatewayapi-crds.yaml",
+        f"{EG_CRDS}/{GATEWAY_API_CHANNEL}-gatewayapi-crds.yaml",
         (("Gateway", "v1"), ("GatewayClass", "v1"), ("HTTPRoute", "v1")),
     ),
     *(
@@ -236,6 +240,9 @@ CHART_SOURCES = (
         "envoy-gateway", EG, ENVOY_GATEWAY["version"], "charts/gateway-helm/values.tmpl.yaml"
     ),
     ChartSource(
+        "envoy-gateway-crds", EG, ENVOY_GATEWAY["version"], "charts/gateway-crds-helm/values.yaml"
+    ),
+    ChartSource(
         "reloader",
         "stakater/Reloader",
         f"chart-v{RELOADER['version']}",
@@ -312,6 +319,18 @@ def git(git_dir: Path, *args: str) -> str:
     ).stdout
 
 
+def _show(git_dir: Path, repo: str, tag: str, path: str) -> str:
+    """A file at a tag, or a message naming the source when the tag or the path is not there
+    (an upstream move, such as gateway-helm's `crds/` into a subchart in v1.8)."""
+    try:
+        return git(git_dir, "show", f"{tag}:{path}")
+    except subprocess.CalledProcessError as failure:
+        raise SystemExit(
+            f"{repo}@{tag}: cannot read {path} ({failure.stderr.strip()}); "
+            "has the file moved upstream? update tools/schemas.py SOURCES"
+        ) from failure
+
+
 def extract(manifest: dict[str, Any], version: str) -> dict[str, Any]:
     """One served version's `openAPIV3Schema` from a CRD manifest."""
     for served in manifest["spec"]["versions"]:
@@ -321,10 +340,21 @@ def extract(manifest: dict[str, Any], version: str) -> dict[str, Any]:
     raise SystemExit(f"{manifest['metadata']['name']}: no version {version}")
 
 
+def _untemplated(text: str) -> str:
+    """A chart template without its lines that are only a Helm action (`{{- if ... }}`,
+    `{{- end }}`): the CRD charts wrap plain manifests in a condition and template nothing else,
+    which `_manifests` checks by parsing the rest as YAML."""
+    return "\n".join(
+        line
+        for line in text.splitlines()
+        if not (line.strip().startswith("{{") and line.strip().endswith("}}"))
+    )
+
+
 def _manifests(text: str) -> dict[str, dict[str, Any]]:
     """Kind -> CRD of every CustomResourceDefinition in a (multi-document) file."""
     found = {}
-    for document in yaml.load_all(text, _Loader):
+    for document in yaml.load_all(_untemplated(text), _Loader):
         if document and document.get("kind") == "CustomResourceDefinition":
             found[document["spec"]["names"]["kind"]] = document
     return found
@@ -363,7 +393,7 @@ def vendor(clones: Mapping[str, Path], out: Path = SCHEMAS) -> dict[str, dict[st
             keep.update(kept)
             continue
         git_dir = clones[source.repo]
-        manifests = _manifests(git(git_dir, "show", f"{source.tag}:{source.path}"))
+        manifests = _manifests(_show(git_dir, source.repo, source.tag, source.path))
         commit = git(git_dir, "rev-list", "-n", "1", source.tag).strip()
         for kind, version in source.kinds:
             manifest = manifests[kind]
@@ -401,7 +431,7 @@ def vendor_charts(clones: Mapping[str, Path], out: Path = CHARTS) -> dict[str, d
         if source.schema:
             files.append(("values.schema.json", source.schema))
         for name, path in files:
-            (folder / name).write_text(git(git_dir, "show", f"{source.tag}:{path}"))
+            (folder / name).write_text(_show(git_dir, source.repo, source.tag, path))
             provenance[str((folder / name).relative_to(out))] = {
                 "repo": source.repo,
                 "tag": source.tag,

@@ -47,6 +47,8 @@ from .render import run_or_report
 #   docs, "Troubleshoot").
 # - Helm releases: until their Deployments are ready and hooks ran (cert-manager's startupapicheck,
 #   Envoy Gateway's certgen, kube-prometheus-stack's admission patch jobs): 1-5 minutes.
+# - A chart applied object by object (helm.v4.Chart: Envoy Gateway's CRDs): the API server
+#   accepts each CRD and reports it Established within seconds; about 15 s for its 20 CRDs.
 # - A Deployment: image pull plus startup and readiness probes, about a minute; a StatefulSet
 #   pod also waits for its volume to be provisioned and attached.
 DURATIONS: dict[str, int] = {
@@ -73,6 +75,7 @@ DURATIONS: dict[str, int] = {
     # A Job: its pod scheduled, a small image pulled and a short command run (the roles Job's
     # psql, a release gate's check).
     "kubernetes:batch/v1:Job": 15,
+    "kubernetes:helm.sh/v4:Chart": 15,
 }
 RELEASES: dict[str, int] = {
     "cert-manager": 120,

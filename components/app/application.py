@@ -366,6 +366,7 @@ class WebApp(pulumi.ComponentResource):
                     crd_dependencies=[operator] if operator is not None else [],
                     operator_namespace=ECK_NAMESPACE,
                     protect=settings.protect,
+                    adopt=self._adopt,
                 ),
                 opts=opts,
             )
@@ -390,6 +391,7 @@ class WebApp(pulumi.ComponentResource):
                 mesh_namespace=settings.mesh.namespace,
                 rabbitmq=settings.rabbitmq.enabled,
                 elasticsearch=settings.elasticsearch.enabled,
+                adopt=self._adopt,
             ),
             opts=base,
         )
@@ -404,6 +406,7 @@ class WebApp(pulumi.ComponentResource):
                 quota=settings.quota,
                 deleters=settings.namespace_deleters,
                 protect=settings.protect,
+                adopt=self._adopt,
                 labels=stack_namespace_labels(settings),
                 provided=settings.namespace_provided,
             ),
@@ -514,6 +517,18 @@ class WebApp(pulumi.ComponentResource):
                 opts=parent,
             )
         }
+        # The same cluster, for the objects the program retains and so may find again (after a
+        # destroy, or a service switched off and on): created by upsert, where the main provider
+        # refuses an existing object (`components.kube.lifecycle`).
+        self._adopt = k8s.Provider(
+            f"{name}-k8s-adopt",
+            context=settings.kubernetes.context,
+            kubeconfig=settings.kubernetes.kubeconfig,
+            enable_server_side_apply=True,
+            delete_unreachable=False,
+            upsert_existing_objects=True,
+            opts=parent,
+        )
         if settings.cloud == "aws":
             assert settings.aws is not None
             providers["aws"] = aws_provider(name, settings.stack, settings.aws, parent)
@@ -595,6 +610,7 @@ class WebApp(pulumi.ComponentResource):
                     monitoring_namespace=self._monitoring_namespace,
                     service_monitor=settings.monitoring.enabled,
                     crd_dependencies=list(prometheus_crds),
+                    adopt=self._adopt,
                 ),
                 opts=opts,
             )

@@ -24,7 +24,9 @@ Creates (parented to each component):
 Both are created after the Secret they read and their operator. Both are `retain_on_delete`:
 the operators delete a cluster's volumes with it (the RabbitMQ operator owns its claims), so
 turning one off, or `pulumi destroy`, leaves the cluster and its data for an operator to remove
-by hand; `protect` in production refuses even that. Both stay out of the mesh: their operators
+by hand; `protect` in production refuses even that. Switched on again, each is created through
+the adopting provider (`BrokerArgs.adopt`), which takes over the retained object instead of
+failing with AlreadyExists (`components.kube.lifecycle`). Both stay out of the mesh: their operators
 reach them from outside it (ECK over 9200), so they carry `sidecar.istio.io/inject: "false"`;
 callers in the mesh reach them in plain TCP (ES with its own TLS).
 """
@@ -39,6 +41,7 @@ import pulumi_kubernetes as k8s
 
 from components.config.settings import BrokerSettings
 from components.kube import objects as kx
+from components.kube.lifecycle import retained
 from components.secrets import catalogue as cat
 
 RABBITMQ = "rabbitmq"
@@ -67,6 +70,10 @@ class BrokerArgs:
     """Elasticsearch only: the ECK operator's namespace, admitted on 9200 (it calls the API)."""
     protect: bool = False
     """Pulumi `protect` (production)."""
+    adopt: Optional[pulumi.ProviderResource] = None
+    """The Kubernetes provider that adopts an existing object (`upsertExistingObjects`): the
+    cluster object is retained, so switching the broker off and on again finds it there.
+    None (component tests): the inherited provider."""
 
 
 def _pod_labels(app: str, instance: str) -> dict[str, str]:
@@ -77,8 +84,10 @@ def _options(
     component: pulumi.Resource, opts: Optional[pulumi.ResourceOptions], args: BrokerArgs
 ) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions.merge(
-        kx.child_options(component, opts, [*args.crd_dependencies, *args.wait_for]),
-        pulumi.ResourceOptions(protect=args.protect, retain_on_delete=True),
+        retained(
+            kx.child_options(component, opts, [*args.crd_dependencies, *args.wait_for]), args.adopt
+        ),
+        pulumi.ResourceOptions(protect=args.protect),
     )
 
 

@@ -31,6 +31,7 @@ from components.config.capacity import POSTGRES_EXPORTER
 from components.config.quantities import image_tag
 from components.config.settings import DatabaseSettings
 from components.kube import objects as kx
+from components.kube.lifecycle import retained
 from components.secrets.catalogue import DATABASE
 from components.secrets.store import NO_ACCESS, SecretAccess
 
@@ -84,6 +85,10 @@ class InClusterPostgresArgs:
     store's `wait_for`: the Secrets it reads, or what mounts them). Default: nothing."""
     protect: bool = False
     """Pulumi `protect` on the StatefulSet (production). Default off."""
+    adopt: Optional[pulumi.ProviderResource] = None
+    """The Kubernetes provider that adopts an existing object (`upsertExistingObjects`), for the
+    retained backup claim: a stack declared again over it takes it over. None: the inherited
+    provider (`components.kube.lifecycle`)."""
     monitoring_namespace: Optional[str] = None
     """Where Prometheus runs: admitted to the exporter's 9187. Default none."""
     service_monitor: bool = False
@@ -438,7 +443,8 @@ class InClusterPostgres(pulumi.ComponentResource):
             # where the stack protects its data: a change that would replace it (a storage
             # class) is refused at preview.
             opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(retain_on_delete=True, protect=self._args.protect)
+                retained(child, self._args.adopt),
+                pulumi.ResourceOptions(protect=self._args.protect),
             ),
         )
 

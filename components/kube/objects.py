@@ -325,7 +325,16 @@ def grow_claims(
     """Set each existing claim of a StatefulSet (`data-nats-0`, ...) to `size` with a server-side
     apply patch, after the StatefulSet (which creates them) is ready. Growing needs a StorageClass
     with `allowVolumeExpansion`; the API server refuses a shrink, so it fails this patch, by name,
-    and touches nothing else. Forced: the StatefulSet controller created the claims."""
+    and touches nothing else. Forced: the StatefulSet controller created the claims.
+
+    Retained on delete: forced, the patch is the size field's only manager, and the provider
+    deletes a Patch resource by giving its fields up (`ssa.Relinquish`, provider/pkg/await/
+    await.go Deletion), which the API server refuses for a required field; the provider then
+    fails with "this Patch resource is currently managing a required field, so it can't be
+    deleted directly. Either set the `retainOnDelete` resource option, or transfer ownership"
+    (provider/pkg/provider/provider.go Delete, pulumi/pulumi-kubernetes). Retained, a patch that
+    goes (`pulumi destroy`, fewer replicas) leaves the claim at the size it was grown to, which is
+    what the claim holds anyway; nothing is sent to the cluster."""
     for claim in claims:
         k8s.core.v1.PersistentVolumeClaimPatch(
             f"{resource_name}-{claim}",
@@ -338,7 +347,7 @@ def grow_claims(
                 )
             ),
             opts=pulumi.ResourceOptions.merge(
-                opts, pulumi.ResourceOptions(depends_on=[stateful_set])
+                opts, pulumi.ResourceOptions(depends_on=[stateful_set], retain_on_delete=True)
             ),
         )
 

@@ -11,23 +11,30 @@ shows the chart version and values, which is what a reviewer needs to see.
 Creates (parented to the component):
 - for each namespace a release has Helm create, a NamespacePatch with its Pod Security labels
   (`baseline` enforced; `privileged` for Istio's, whose CNI node agent needs the host)
-- ClusterAddons: External Secrets Operator Release (when a cloud store is used); `cert-manager`
-  Release (CRDs on and kept, Gateway API support on); Envoy Gateway Release (brings the Gateway
-  API standard CRDs and its policy CRDs) and GatewayClass `envoy-gateway`; Stakater Reloader
+- ClusterAddons: External Secrets Operator Release (when a cloud store is used; CRDs kept);
+  in gateway mode, the Gateway API CRDs (experimental channel) and Envoy Gateway's (Chart
+  `gateway-crds-helm`, retained), then the Envoy Gateway Release (`skip_crds`) and GatewayClass
+  `envoy-gateway`;
+  `cert-manager` Release (CRDs on and kept; Gateway API support only in gateway mode, after those
+  CRDs); Stakater Reloader
   Release (hardened; rolls the workloads annotated with the Secrets they read; after Argo
   Rollouts) and, with Rollouts, ClusterRole and ClusterRoleBinding `reloader-argo-rollouts`
   (Reloader may restart Rollouts whatever the chart rendered); the `monitoring`
   Namespace when the Prometheus stack is installed (privileged Pod Security: node-exporter reads
   host metrics, unlike anything in the app namespace)
 - Argo Rollouts Release with the Gateway API traffic-router plugin (a service is canary or
-  blue-green), KEDA Release (a service scales with KEDA), Istio `base`, `cni` and `istiod`
-  Releases in `istio-system` (the mesh is on); each only when used
+  blue-green), KEDA Release (a service scales with KEDA; CRDs kept), Istio `base`, `cni` and
+  `istiod` Releases in `istio-system` (the mesh is on); each only when used
 - the RabbitMQ Cluster Operator (its release manifest, a `yaml.v2.ConfigFile`, protected with the
-  stack's data; a NamespacePatch giving its Namespace the restricted Pod Security labels) and ECK
+  stack's data, its CRD retained and adopted again; a NamespacePatch giving its Namespace the
+  restricted Pod Security labels) and ECK
   (Release `elastic-operator` in `elastic-system`) when the stack runs RabbitMQ or Elasticsearch
 - PrometheusStack: `kube-prometheus-stack` Release: Prometheus with retention and a persistent
   volume, Alertmanager, Grafana with its admin password from a Secret and the dashboard sidecar
-  watching all namespaces; selectors opened so the app's ServiceMonitors and rules are picked up
+  watching all namespaces; selectors opened so the app's ServiceMonitors and rules are picked up;
+  the chart's CRD upgrade Job on
+
+How each add-on's CRDs are upgraded with its pin and kept when it goes: `platform.crds`.
 """
 
 from __future__ import annotations
@@ -41,6 +48,8 @@ import pulumi_kubernetes as k8s
 from components.config.capacity import MESH_SIDECAR
 from components.config.settings import AddonSettings, MonitoringSettings
 from components.kube import objects as kx
+from components.kube.lifecycle import keep_crds
+from components.platform.crds import gateway_crds, kept_crd_values, prometheus_crd_values
 from components.platform.namespace import pod_security_labels
 from components.secrets.catalogue import GRAFANA
 
@@ -92,8 +101,9 @@ KEDA = {"chart": "keda", "version": "2.20.2", "repo": "https://kedacore.github.i
 """KEDA (app v2.20.2): ScaledObjects, and the external metrics API their HPAs read."""
 ISTIO_REPO = "https://istio-release.storage.googleapis.com/charts"
 ISTIO_BASE = {"chart": "base", "version": "1.30.3", "repo": ISTIO_REPO}
-"""Istio's CRDs and cluster roles (installed before istiod, kept on uninstall by Helm's rules for
-CRDs in templates: the chart keeps them unless `base.enableCRDTemplates` is off)."""
+"""Istio's CRDs and cluster roles (installed before istiod; templated CRDs, so upgraded with the
+chart, and kept on uninstall: each carries `helm.sh/resource-policy: keep` in
+manifests/charts/base/files/crd-all.gen.yaml at 1.30.3)."""
 ISTIOD = {"chart": "istiod", "version": "1.30.3", "repo": ISTIO_REPO}
 ISTIO_CNI = {"chart": "cni", "version": "1.30.3", "repo": ISTIO_REPO}
 """Istio's CNI node agent: it sets up each pod's traffic redirection, so injected pods need no
@@ -126,10 +136,12 @@ def pinned_release(
     timeout: Optional[int] = None,
     pod_security: str = "baseline",
     instance: Optional[str] = None,
+    skip_crds: bool = False,
 ) -> k8s.helm.v3.Release:
     """A Helm release at a pinned chart version that rolls back on failure (`atomic`). The
     namespace Helm creates for it (`create_namespace`) gets the `pod_security` level's labels
-    and the recommended ones (`instance`: the stack name, required then)."""
+    and the recommended ones (`instance`: the stack name, required then). `skip_crds`: the
+    chart's `crds/` directory is not installed (its CRDs come from elsewhere, `platform.crds`)."""
     if create_namespace and instance is None:
         raise ValueError(f"{resource_name}: a release that creates its namespace needs `instance`")
     helm_release = k8s.helm.v3.Release(
@@ -146,6 +158,7 @@ def pinned_release(
             atomic=True,
             cleanup_on_fail=True,
             timeout=timeout,
+            skip_crds=skip_crds or None,
             values=dict(values),
         ),
         opts=opts,
@@ -212,6 +225,10 @@ class ClusterAddonsArgs:
     """Whether the RabbitMQ Cluster Operator is needed (`rabbitmq.enabled`)."""
     elasticsearch: bool = False
     """Whether ECK is needed (`elasticsearch.enabled`)."""
+    adopt: Optional[pulumi.ProviderResource] = None
+    """The Kubernetes provider that adopts objects already in the cluster
+    (`upsertExistingObjects`), for the CRDs this component retains; None (component tests): the
+    inherited one. See `components.kube.lifecycle`."""
 
 
 def reloader_values(high_availability: bool, rollouts: bool = False) -> dict[str, Any]:
@@ -324,8 +341,10 @@ def argo_rollouts_values(high_availability: bool) -> dict[str, Any]:
 def keda_values(high_availability: bool) -> dict[str, Any]:
     """KEDA with the chart's hardened defaults (non-root, read-only root, no capabilities,
     RuntimeDefault seccomp); two operators in production (leader election), one metrics server
-    (the external metrics API serves from one)."""
+    (the external metrics API serves from one). Its CRDs kept on uninstall: switching KEDA to
+    `present` (or off) must not delete every ScaledObject in the cluster."""
     return {
+        **kept_crd_values("keda"),
         "image": {"pullPolicy": "IfNotPresent"},
         "operator": {"replicaCount": 2 if high_availability else 1},
     }
@@ -350,8 +369,11 @@ def istiod_values(high_availability: bool) -> dict[str, Any]:
 
 
 def external_secrets_values(replicas: int, high_availability: bool) -> dict[str, Any]:
+    """The controller and webhook; its CRDs templated (upgraded with the chart) and kept on
+    uninstall: switching External Secrets to `present` must not delete every ExternalSecret."""
     return {
         "installCRDs": True,
+        **kept_crd_values("external-secrets"),
         "replicaCount": replicas,
         "podDisruptionBudget": {"enabled": high_availability},
         "webhook": {"replicaCount": replicas},
@@ -361,14 +383,21 @@ def external_secrets_values(replicas: int, high_availability: bool) -> dict[str,
     }
 
 
-def cert_manager_values(replicas: int, high_availability: bool) -> dict[str, Any]:
+def cert_manager_values(
+    replicas: int, high_availability: bool, gateway_api: bool = False
+) -> dict[str, Any]:
+    """cert-manager with its CRDs templated and kept. `gateway_api`: its Gateway API support
+    (certificates for Gateway listeners), only where the Gateway API CRDs exist: with it on and
+    the CRDs absent, the controller exits at start and crash-loops (pkg/controller/context.go at
+    v1.19.1: "the Gateway API CRDs do not seem to be present"), so the Release's atomic wait
+    fails."""
     return {
         # keep: uninstalling the release must not delete every Certificate in the cluster.
         "crds": {"enabled": True, "keep": True},
         "config": {
             "apiVersion": "controller.config.cert-manager.io/v1alpha1",
             "kind": "ControllerConfiguration",
-            "enableGatewayAPI": True,
+            "enableGatewayAPI": gateway_api,
         },
         "replicaCount": replicas,
         "podDisruptionBudget": {"enabled": high_availability},
@@ -400,15 +429,22 @@ class ClusterAddons(pulumi.ComponentResource):
                 external_secrets_values(replicas, args.high_availability),
                 child,
             )
+        self.gateway_crds: Optional[k8s.helm.v4.Chart] = None
+        if args.gateway and args.addons.gateway == "install":
+            self.gateway_crds = gateway_crds(
+                f"{name}-gateway-crds", ENVOY_GATEWAY["version"], child, args.adopt
+            )
         if args.addons.cert_manager == "install":
+            # After the Gateway API CRDs (its gateway-shim watches Gateways from the start).
+            after_crds = [self.gateway_crds] if self.gateway_crds is not None else []
             self.cert_manager = self._addon(
                 "cert-manager",
                 CERT_MANAGER,
-                cert_manager_values(replicas, args.high_availability),
-                child,
+                cert_manager_values(replicas, args.high_availability, gateway_api=args.gateway),
+                kx.child_options(self, opts, after_crds),
             )
-        if args.gateway and args.addons.gateway == "install":
-            self.gateway = self._create_gateway(replicas, child)
+        if self.gateway_crds is not None:
+            self.gateway = self._create_gateway(replicas, self.gateway_crds)
         if args.monitoring and args.addons.monitoring_stack == "install":
             self.monitoring_namespace = self._create_monitoring_namespace(child)
         self._create_delivery(replicas, child)
@@ -495,6 +531,14 @@ class ClusterAddons(pulumi.ComponentResource):
             # cert-manager's (an Issuer and a Certificate in the manifest), so cert-manager first.
             # `protect` (production) reaches the manifest's objects as their parent's: its
             # Namespace, like every namespace the program declares, is not deleted by a destroy.
+            # The CRD is retained (`keep_crds`): deleting it would delete every RabbitmqCluster,
+            # whatever their own `retain_on_delete`, when RabbitMQ is switched off. Switched on
+            # again, the manifest meets its own retained CRD: the adopting provider takes it
+            # over (`components.kube.lifecycle`). Its other objects are deleted with it; none
+            # holds data.
+            extra = pulumi.ResourceOptions(protect=self._args.protect, transforms=[keep_crds])
+            if self._args.adopt is not None:
+                extra.providers = [self._args.adopt]
             self.rabbitmq_operator = k8s.yaml.v2.ConfigFile(
                 f"{self._name}-rabbitmq-operator",
                 file=RABBITMQ_OPERATOR_MANIFEST,
@@ -502,7 +546,7 @@ class ClusterAddons(pulumi.ComponentResource):
                     kx.child_options(
                         self, self._opts, [self.cert_manager] if self.cert_manager else []
                     ),
-                    pulumi.ResourceOptions(protect=self._args.protect),
+                    extra,
                 ),
             )
             self._allow_rabbitmq_operator()
@@ -627,16 +671,18 @@ class ClusterAddons(pulumi.ComponentResource):
             instance=self._args.instance,
         )
 
-    def _create_gateway(self, replicas: int, child: pulumi.ResourceOptions) -> k8s.helm.v3.Release:
-        """Envoy Gateway and the GatewayClass its controller serves (after its CRDs exist)."""
+    def _create_gateway(self, replicas: int, crds: pulumi.Resource) -> k8s.helm.v3.Release:
+        """Envoy Gateway, after its CRDs (`gateway-crds-helm`; the chart's own `crds/` skipped,
+        Helm would never upgrade them), and the GatewayClass its controller serves."""
         release = pinned_release(
             f"{self._name}-envoy-gateway",
             "envoy-gateway",
             ENVOY_GATEWAY,
             "envoy-gateway-system",
             {"deployment": {"replicas": replicas}},
-            child,
+            kx.child_options(self, self._opts, [crds]),
             instance=self._args.instance,
+            skip_crds=True,
         )
         k8s.apiextensions.CustomResource(
             f"{self._name}-gatewayclass",
@@ -678,8 +724,13 @@ class ClusterAddons(pulumi.ComponentResource):
 
     @property
     def crd_providers(self) -> list[pulumi.Resource]:
-        """Releases that install CRDs the application's custom resources use."""
-        return [release for release in (self.cert_manager, self.gateway) if release is not None]
+        """Releases that install CRDs the application's custom resources use (and the
+        controllers that serve them)."""
+        return [
+            release
+            for release in (self.cert_manager, self.gateway_crds, self.gateway)
+            if release is not None
+        ]
 
     @property
     def delivery_providers(self) -> list[pulumi.Resource]:
@@ -759,6 +810,8 @@ class PrometheusStack(pulumi.ComponentResource):
                     "persistence": {"enabled": True, "size": "10Gi"},
                 },
                 "alertmanager": {"enabled": True},
+                # Helm never upgrades the `crds/` CRDs; the chart's Job does (`platform.crds`).
+                **prometheus_crd_values(),
             },
             kx.child_options(self, opts, args.depends_on),
             create_namespace=False,

@@ -24,6 +24,7 @@ import pulumi_kubernetes as k8s
 
 from components.config.settings import GATEWAY_LABEL, Environment, QuotaSettings, Settings, Subject
 from components.kube import objects as kx
+from components.kube.lifecycle import retained
 
 PSS_VERSION = "v1.32"
 
@@ -42,6 +43,10 @@ class NamespaceBaselineArgs:
     """Identities allowed to delete the namespace; non-empty turns on deletion protection."""
     protect: bool = False
     """Pulumi `protect` + `retain_on_delete` on the Namespace."""
+    adopt: Optional[pulumi.ProviderResource] = None
+    """The Kubernetes provider that adopts an existing object (`upsertExistingObjects`), for the
+    retained Namespace (`protect`): a stack declared again over it takes it over. None: the
+    inherited provider (`components.kube.lifecycle`)."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """The Namespace's labels, Pod Security Standards included (`stack_namespace_labels`; the
     review workflow labels a provided namespace with the same function). Default: the program's
@@ -144,8 +149,8 @@ class NamespaceBaseline(pulumi.ComponentResource):
                     or namespace_labels(ns, args.instance, args.environment),
                 ),
                 opts=pulumi.ResourceOptions.merge(
-                    child,
-                    pulumi.ResourceOptions(protect=args.protect, retain_on_delete=args.protect),
+                    retained(child, args.adopt) if args.protect else child,
+                    pulumi.ResourceOptions(protect=args.protect),
                 ),
             )
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])

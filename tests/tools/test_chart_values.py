@@ -12,11 +12,21 @@ from tools import chart_values, schemas
 from tools.golden import VARIANTS, variant_overrides
 from tools.offline import Registered, StackRun
 
-CHART_OF = {"gateway-helm": "envoy-gateway", "base": "istio-base", "cni": "istio-cni"}
+CHART_OF = {
+    "gateway-helm": "envoy-gateway",
+    "gateway-crds-helm": "envoy-gateway-crds",
+    "base": "istio-base",
+    "cni": "istio-cni",
+}
 
 
 def releases(run: StackRun) -> list[Registered]:
-    return [r for r in run.resources if r.type == "kubernetes:helm.sh/v3:Release"]
+    """Helm releases, and the charts applied object by object (`helm.v4.Chart`)."""
+    return [
+        r
+        for r in run.resources
+        if r.type in ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
+    ]
 
 
 def chart(release: Registered) -> str:
