@@ -234,7 +234,8 @@ def pod_template(inputs: dict[str, Any]) -> dict[str, Any]:
 
 def secret_producers(run: StackRun) -> dict[tuple[str, str], set[str]]:
     """(namespace, Secret name) -> the resources that produce it: the Secret itself, the
-    ExternalSecret whose target it is, or the SecretProviderClass that syncs it."""
+    ExternalSecret whose target it is, the SecretProviderClass that syncs it, or the cert-manager
+    Certificate that issues it (`spec.secretName`)."""
     found: dict[tuple[str, str], set[str]] = {}
     for record in run.resources:
         if not record.is_kubernetes_object:
@@ -248,6 +249,8 @@ def secret_producers(run: StackRun) -> dict[tuple[str, str], set[str]]:
             names = [obj["spec"]["target"]["name"]]
         elif kind == "SecretProviderClass":
             names = [synced["secretName"] for synced in obj["spec"]["secretObjects"]]
+        elif kind == "Certificate":
+            names = [obj["spec"]["secretName"]]
         for name in names:
             found.setdefault((namespace, name), set()).add(record.urn)
     return found
